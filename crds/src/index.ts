@@ -1,0 +1,5 @@
+export * from './assessment.ts';
+export * from './common.ts';
+export * from './crd.ts';
+export * from './names.ts';
+export * from './template.ts';

@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto';
+
+/** The API group and version every Épreuve resource lives in. */
+export const GROUP = 'epreuve.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** Field manager used for every server-side apply the operator makes. */
+export const FIELD_MANAGER = 'epreuve-operator';
+/** Finalizer that keeps an Assessment until its candidate namespace is gone. */
+export const CLEANUP_FINALIZER = `${GROUP}/cleanup`;
+
+export const LABELS = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  assessment: `${GROUP}/assessment`,
+  ownerNamespace: `${GROUP}/owner-namespace`,
+} as const;
+export const MANAGED_BY = 'epreuve';
+
+export const ANNOTATIONS = {
+  /** W3C traceparent of the API request that created the Assessment; the reconcile span links to it. */
+  traceparent: `${GROUP}/traceparent`,
+  /** RFC 3339 time the candidate first opened their link (written by the API, read by the operator). */
+  candidateArrivedAt: `${GROUP}/candidate-arrived-at`,
+} as const;
+
+/** Longest Assessment name from which a candidate namespace name can still be derived. */
+export const MAX_ASSESSMENT_NAME = 63 - 'epreuve-'.length - '-'.length - 5;
+
+/**
+ * The candidate namespace of an Assessment: `epreuve-<name>-<hash>`, a DNS label of at most 63
+ * characters. The hash covers the team namespace too, so two teams may use the same name.
+ */
+export function candidateNamespace(ownerNamespace: string, name: string): string {
+  if (name.length > MAX_ASSESSMENT_NAME) {
+    throw new Error(`assessment name "${name}" is longer than ${MAX_ASSESSMENT_NAME} characters`);
+  }
+  return `epreuve-${name}-${shortHash(`${ownerNamespace}/${name}`)}`;
+}
+
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+/** Five DNS-safe characters derived from the input (about 60 million values). */
+export function shortHash(input: string): string {
+  const digest = createHash('sha256').update(input).digest();
+  let out = '';
+  for (let i = 0; i < 5; i++) out += ALPHABET[digest[i]! % ALPHABET.length];
+  return out;
+}

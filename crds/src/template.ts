@@ -1,0 +1,209 @@
+import { z } from 'zod';
+import { API_VERSION } from './names.ts';
+import { type Condition, cel, conditions, dnsLabel, duration, type ObjectMeta, quantity } from './common.ts';
+
+/** A dataset from the sandboxes catalogue, optionally pinned to a version: `retail` or `retail@1`. */
+const datasetRef = () =>
+  z
+    .string()
+    .max(64)
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(@[0-9]{1,4})?$/, 'must be a dataset name, optionally @version')
+    .describe('Dataset from the Épreuve catalogue, optionally pinned to a version: retail or retail@1.');
+
+export const postgresSandbox = z
+  .object({
+    version: z.enum(['15', '16', '17']).default('16').describe('PostgreSQL major version.'),
+    dataset: datasetRef(),
+    storage: quantity().default('1Gi').describe('Size of the database volume.'),
+  })
+  .describe('A PostgreSQL server seeded with the dataset; the candidate gets their own role.');
+
+export const mongoSandbox = z
+  .object({
+    version: z.enum(['6.0', '7.0']).default('7.0').describe('MongoDB major version.'),
+    dataset: datasetRef(),
+    storage: quantity().default('1Gi').describe('Size of the database volume.'),
+  })
+  .describe('A MongoDB server seeded with the dataset and its versioned migrations.');
+
+export const dataApiSandbox = z
+  .object({
+    dataset: datasetRef(),
+    pageSize: z.number().int().min(1).max(1000).default(100).describe('Default page size of list endpoints.'),
+    rateLimitPerMinute: z
+      .number()
+      .int()
+      .min(1)
+      .max(100000)
+      .default(120)
+      .describe('Requests per minute before the API answers 429 with Retry-After.'),
+    faultRate: z
+      .number()
+      .min(0)
+      .max(0.5)
+      .default(0)
+      .describe('Share of requests (0 to 0.5) that fail with a 5xx, answer slowly or return malformed rows.'),
+  })
+  .describe('An HTTP API serving the dataset, for collection exercises: API key, pagination, rate limits, faults.');
+
+export const SANDBOX_KINDS = ['postgres', 'mongo', 'dataApi'] as const;
+export type SandboxKind = (typeof SANDBOX_KINDS)[number];
+
+export const sandbox = cel(
+  z
+    .object({
+      name: dnsLabel(30).describe('Name of the sandbox, unique in the template; names its Service in the candidate namespace.'),
+      postgres: postgresSandbox.optional(),
+      mongo: mongoSandbox.optional(),
+      dataApi: dataApiSandbox.optional(),
+    })
+    .describe('One sandbox the candidate works on. Set exactly one of postgres, mongo or dataApi.'),
+  {
+    rule: '[has(self.postgres), has(self.mongo), has(self.dataApi)].filter(x, x).size() == 1',
+    message: 'a sandbox must set exactly one kind: postgres, mongo or dataApi',
+  },
+);
+
+export const sqlResultGrader = z
+  .object({
+    reference: z
+      .string()
+      .max(20000)
+      .optional()
+      .describe('Reference SQL; its result is what the answer must return. Defaults to the exercise reference.'),
+    orderMatters: z.boolean().default(false).describe('Whether rows must come in the same order as the reference.'),
+    numericTolerance: z.number().min(0).default(0).describe('Largest absolute difference accepted between numbers.'),
+    ignoreColumnNames: z.boolean().default(false).describe('Compare columns by position only, not by name.'),
+  })
+  .describe('Grade by running the answer in the candidate sandbox and comparing its rows with the reference.');
+
+export const mongoResultGrader = z
+  .object({
+    collection: z.string().max(120).optional().describe('Collection the pipeline runs on.'),
+    reference: z
+      .string()
+      .max(20000)
+      .optional()
+      .describe('Reference aggregation pipeline as JSON. Defaults to the exercise reference.'),
+    orderMatters: z.boolean().default(false).describe('Whether documents must come in the same order.'),
+    numericTolerance: z.number().min(0).default(0).describe('Largest absolute difference accepted between numbers.'),
+  })
+  .describe('Grade an aggregation pipeline by comparing its documents with the reference.');
+
+export const grader = cel(
+  z
+    .object({
+      sqlResult: sqlResultGrader.optional(),
+      mongoResult: mongoResultGrader.optional(),
+      manual: z
+        .object({ rubric: z.string().max(20000).optional().describe('What the reviewer looks for (Markdown).') })
+        .optional()
+        .describe('Graded by a reviewer, not automatically.'),
+    })
+    .describe('How answers are graded. Set exactly one of sqlResult, mongoResult or manual.'),
+  {
+    rule: '[has(self.sqlResult), has(self.mongoResult), has(self.manual)].filter(x, x).size() == 1',
+    message: 'a grader must set exactly one of sqlResult, mongoResult or manual',
+  },
+);
+
+export const task = cel(
+  z
+    .object({
+      id: dnsLabel(63).describe('Identifier of the task, unique in the template.'),
+      sandbox: dnsLabel(30).describe('Name of the sandbox the answer runs against.'),
+      exercise: dnsLabel(63)
+        .optional()
+        .describe('Exercise from the dataset catalogue; supplies the prompt, reference answer and grader.'),
+      title: z.string().max(200).optional().describe('Short title shown to the candidate.'),
+      prompt: z.string().max(20000).optional().describe('What the candidate must do, in Markdown.'),
+      points: z.number().int().min(0).max(100).default(1).describe('Points the task is worth.'),
+      grader: grader.optional(),
+    })
+    .describe('A graded task. Either name a catalogue exercise, or give a prompt and a grader.'),
+  {
+    rule: 'has(self.exercise) || (has(self.prompt) && has(self.grader))',
+    message: 'a task needs either an exercise from the catalogue, or both a prompt and a grader',
+  },
+);
+
+export const resources = z
+  .object({
+    cpu: quantity().default('2').describe('CPU for the whole candidate namespace (ResourceQuota limits.cpu).'),
+    memory: quantity().default('4Gi').describe('Memory for the whole candidate namespace (ResourceQuota limits.memory).'),
+    storage: quantity().default('5Gi').describe('Storage for the whole candidate namespace (ResourceQuota requests.storage).'),
+  })
+  .describe('Resources of the candidate namespace; they become its ResourceQuota and LimitRange.');
+
+export const network = z
+  .object({
+    egress: z
+      .enum(['none', 'dns-only'])
+      .default('none')
+      .describe('What sandboxes may reach outside their namespace: none, or DNS only.'),
+  })
+  .describe('Network isolation of the candidate namespace; ingress is always denied but from the platform.');
+
+export const assessmentTemplateSpec = cel(
+  z
+    .object({
+      title: z.string().min(1).max(200).describe('Title shown to candidates and staff.'),
+      description: z.string().max(20000).optional().describe('Introduction shown to the candidate, in Markdown.'),
+      duration: duration().default('4h').describe('Default time box of an assessment, such as 4h or 90m.'),
+      maxDuration: duration().default('8h').describe('Longest an assessment may run, extensions included.'),
+      sandboxes: z
+        .array(sandbox)
+        .min(1)
+        .max(8)
+        .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })
+        .describe('Sandboxes provisioned for each candidate.'),
+      tasks: z
+        .array(task)
+        .max(50)
+        .optional()
+        .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['id'] })
+        .describe('Tasks the candidate submits answers to.'),
+      interviewGuide: dnsLabel(63).optional().describe('Question bank reviewers follow in the interview.'),
+      resources: resources.default({ cpu: '2', memory: '4Gi', storage: '5Gi' }),
+      network: network.default({ egress: 'none' }),
+    })
+    .describe('What every assessment made from this template contains.'),
+  {
+    rule: 'duration(self.duration) <= duration(self.maxDuration)',
+    message: 'duration must not exceed maxDuration',
+    fieldPath: '.duration',
+  },
+  {
+    rule: '!has(self.tasks) || self.tasks.all(t, self.sandboxes.exists(s, s.name == t.sandbox))',
+    message: 'every task must name a sandbox of this template',
+    fieldPath: '.tasks',
+  },
+);
+
+export const assessmentTemplateStatus = z
+  .object({
+    observedGeneration: z.number().int().min(0).optional().describe('Generation the status was computed from.'),
+    conditions: conditions().optional(),
+  })
+  .describe('Observed state of the template.');
+
+export type AssessmentTemplateSpec = z.infer<typeof assessmentTemplateSpec>;
+export type AssessmentTemplateSpecInput = z.input<typeof assessmentTemplateSpec>;
+export type AssessmentTemplateStatus = z.infer<typeof assessmentTemplateStatus>;
+export type Sandbox = z.infer<typeof sandbox>;
+export type Task = z.infer<typeof task>;
+
+export interface AssessmentTemplate {
+  apiVersion: typeof API_VERSION;
+  kind: 'AssessmentTemplate';
+  metadata: ObjectMeta;
+  spec: AssessmentTemplateSpec;
+  status?: AssessmentTemplateStatus & { conditions?: Condition[] };
+}
+
+/** The kind of a sandbox entry (the one kind field it sets). */
+export function sandboxKind(s: Sandbox): SandboxKind {
+  const kinds = SANDBOX_KINDS.filter((k) => s[k] !== undefined);
+  if (kinds.length !== 1) throw new Error(`sandbox "${s.name}" must set exactly one kind, got ${kinds.length}`);
+  return kinds[0]!;
+}
