@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { cel, conditions, duration, type ObjectMeta, timestamp } from './common.ts';
-import { API_VERSION, MAX_ASSESSMENT_NAME } from './names.ts';
+import { type API_VERSION, MAX_ASSESSMENT_NAME } from './names.ts';
 import { SANDBOX_KINDS } from './template.ts';
 
 export const PHASES = ['Pending', 'Provisioning', 'Ready', 'Expired', 'Failed', 'Terminating'] as const;
@@ -14,11 +14,7 @@ export const assessmentSpec = z
     templateRef: cel(
       z
         .object({
-          name: z
-            .string()
-            .min(1)
-            .max(253)
-            .describe('Name of an AssessmentTemplate in the same namespace.'),
+          name: z.string().min(1).max(253).describe('Name of an AssessmentTemplate in the same namespace.'),
         })
         .describe('The template this assessment is made from. Immutable.'),
       {
@@ -47,7 +43,9 @@ export const assessmentSpec = z
     startPolicy: z
       .enum(['Immediate', 'OnFirstAccess'])
       .default('Immediate')
-      .describe('When the clock starts: Immediate, or OnFirstAccess when the candidate first opens the link.'),
+      .describe(
+        'When the clock starts: Immediate, or OnFirstAccess when the candidate first opens the link.',
+      ),
     revoked: z
       .boolean()
       .optional()
@@ -62,7 +60,11 @@ export const sandboxStatus = z
     ready: z.boolean().describe('Whether the sandbox is up and seeded.'),
     host: z.string().max(253).optional().describe('Host name of the sandbox inside the cluster.'),
     port: z.number().int().min(1).max(65535).optional().describe('Port the sandbox listens on.'),
-    secretName: z.string().max(253).optional().describe('Secret in the candidate namespace with its credentials.'),
+    secretName: z
+      .string()
+      .max(253)
+      .optional()
+      .describe('Secret in the candidate namespace with its credentials.'),
     message: z.string().max(1024).optional().describe('Why the sandbox is not ready, when it is not.'),
   })
   .describe('Observed state of one sandbox.');
@@ -81,7 +83,12 @@ export const assessmentStatus = z
       .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })
       .describe('Endpoints and readiness of each sandbox.'),
     conditions: conditions().optional(),
-    observedGeneration: z.number().int().min(0).optional().describe('Generation the status was computed from.'),
+    observedGeneration: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('Generation the status was computed from.'),
   })
   .describe('Observed state of the assessment, written by the operator.');
 
@@ -93,12 +100,11 @@ export const assessmentRootRules = [
   {
     rule: `size(self.metadata.name) <= ${MAX_ASSESSMENT_NAME}`,
     message: `metadata.name must be at most ${MAX_ASSESSMENT_NAME} characters, so that the candidate namespace epreuve-<name>-<hash> fits in 63`,
-    fieldPath: '.metadata.name',
   },
   {
     rule: "self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
-    message: 'metadata.name must be a DNS label (lowercase letters, digits and -, no dots): it names the candidate namespace',
-    fieldPath: '.metadata.name',
+    message:
+      'metadata.name must be a DNS label (lowercase letters, digits and -, no dots): it names the candidate namespace',
   },
 ];
 

@@ -39,7 +39,7 @@ export function durationMs(value: string): number {
 /** A positive Kubernetes resource quantity (500m, 2, 4Gi). Checked by CEL's quantity library. */
 export const quantity = () =>
   cel(z.string().min(1).max(32), {
-    rule: 'isQuantity(self) && quantity(self).sign() == 1',
+    rule: "isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",
     message: 'must be a positive Kubernetes quantity such as 500m, 2 or 4Gi',
   });
 
@@ -52,7 +52,9 @@ export const condition = z
     type: z
       .string()
       .max(316)
-      .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/)
+      .regex(
+        /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/,
+      )
       .describe('Type of condition in CamelCase, such as Ready.'),
     status: z.enum(['True', 'False', 'Unknown']).describe('Status of the condition: True, False or Unknown.'),
     observedGeneration: z
@@ -94,5 +96,11 @@ export interface ObjectMeta {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   finalizers?: string[];
-  ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }>;
+  ownerReferences?: Array<{
+    apiVersion: string;
+    kind: string;
+    name: string;
+    uid: string;
+    controller?: boolean;
+  }>;
 }

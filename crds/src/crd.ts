@@ -17,7 +17,16 @@ export interface OpenApiSchema {
 }
 
 /** Keys zod may emit that a structural schema must not carry (the API server rejects them). */
-const FORBIDDEN = ['$schema', '$ref', '$defs', 'definitions', 'id', '$id', 'patternProperties', 'uniqueItems'];
+const FORBIDDEN = [
+  '$schema',
+  '$ref',
+  '$defs',
+  'definitions',
+  'id',
+  '$id',
+  'patternProperties',
+  'uniqueItems',
+];
 const SAFE_INT = Number.MAX_SAFE_INTEGER;
 
 /**
@@ -36,7 +45,8 @@ export function toStructuralSchema(schema: z.ZodType): OpenApiSchema {
 
 function clean(node: Record<string, unknown>, path: string): OpenApiSchema {
   for (const key of ['anyOf', 'oneOf', 'allOf', 'not']) {
-    if (key in node) throw new Error(`${path || '<root>'}: ${key} is not structural; use optional fields and CEL`);
+    if (key in node)
+      throw new Error(`${path || '<root>'}: ${key} is not structural; use optional fields and CEL`);
   }
   if (typeof node.type !== 'string') throw new Error(`${path || '<root>'}: every node needs a single type`);
   const out: OpenApiSchema = {};
@@ -93,7 +103,7 @@ export function customResourceDefinition(def: KindDefinition) {
     properties: {
       apiVersion: { type: 'string', description: 'Versioned schema of this representation of an object.' },
       kind: { type: 'string', description: 'REST resource this object represents.' },
-      metadata: { type: 'object', description: 'Standard object metadata.' },
+      metadata: { type: 'object' },
       spec: toStructuralSchema(def.spec),
       status: toStructuralSchema(def.status),
     },

@@ -20,7 +20,10 @@ export function generatedFiles(): Map<string, string> {
   const crds = allCrds();
   for (const dir of CRD_DIRS) {
     for (const crd of crds) {
-      files.set(`${dir}/${crd.metadata.name.replace(/^([^.]+)\.(.*)$/, '$2_$1')}.yaml`, HEADER + stringify(crd));
+      files.set(
+        `${dir}/${crd.metadata.name.replace(/^([^.]+)\.(.*)$/, '$2_$1')}.yaml`,
+        HEADER + stringify(crd),
+      );
     }
   }
   files.set(

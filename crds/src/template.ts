@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { API_VERSION } from './names.ts';
 import { type Condition, cel, conditions, dnsLabel, duration, type ObjectMeta, quantity } from './common.ts';
+import type { API_VERSION } from './names.ts';
 
 /** A dataset from the sandboxes catalogue, optionally pinned to a version: `retail` or `retail@1`. */
 const datasetRef = () =>
@@ -44,7 +44,9 @@ export const dataApiSandbox = z
       .default(0)
       .describe('Share of requests (0 to 0.5) that fail with a 5xx, answer slowly or return malformed rows.'),
   })
-  .describe('An HTTP API serving the dataset, for collection exercises: API key, pagination, rate limits, faults.');
+  .describe(
+    'An HTTP API serving the dataset, for collection exercises: API key, pagination, rate limits, faults.',
+  );
 
 export const SANDBOX_KINDS = ['postgres', 'mongo', 'dataApi'] as const;
 export type SandboxKind = (typeof SANDBOX_KINDS)[number];
@@ -52,7 +54,9 @@ export type SandboxKind = (typeof SANDBOX_KINDS)[number];
 export const sandbox = cel(
   z
     .object({
-      name: dnsLabel(30).describe('Name of the sandbox, unique in the template; names its Service in the candidate namespace.'),
+      name: dnsLabel(30).describe(
+        'Name of the sandbox, unique in the template; names its Service in the candidate namespace.',
+      ),
       postgres: postgresSandbox.optional(),
       mongo: mongoSandbox.optional(),
       dataApi: dataApiSandbox.optional(),
@@ -70,12 +74,23 @@ export const sqlResultGrader = z
       .string()
       .max(20000)
       .optional()
-      .describe('Reference SQL; its result is what the answer must return. Defaults to the exercise reference.'),
-    orderMatters: z.boolean().default(false).describe('Whether rows must come in the same order as the reference.'),
-    numericTolerance: z.number().min(0).default(0).describe('Largest absolute difference accepted between numbers.'),
+      .describe(
+        'Reference SQL; its result is what the answer must return. Defaults to the exercise reference.',
+      ),
+    orderMatters: z
+      .boolean()
+      .default(false)
+      .describe('Whether rows must come in the same order as the reference.'),
+    numericTolerance: z
+      .number()
+      .min(0)
+      .default(0)
+      .describe('Largest absolute difference accepted between numbers.'),
     ignoreColumnNames: z.boolean().default(false).describe('Compare columns by position only, not by name.'),
   })
-  .describe('Grade by running the answer in the candidate sandbox and comparing its rows with the reference.');
+  .describe(
+    'Grade by running the answer in the candidate sandbox and comparing its rows with the reference.',
+  );
 
 export const mongoResultGrader = z
   .object({
@@ -86,7 +101,11 @@ export const mongoResultGrader = z
       .optional()
       .describe('Reference aggregation pipeline as JSON. Defaults to the exercise reference.'),
     orderMatters: z.boolean().default(false).describe('Whether documents must come in the same order.'),
-    numericTolerance: z.number().min(0).default(0).describe('Largest absolute difference accepted between numbers.'),
+    numericTolerance: z
+      .number()
+      .min(0)
+      .default(0)
+      .describe('Largest absolute difference accepted between numbers.'),
   })
   .describe('Grade an aggregation pipeline by comparing its documents with the reference.');
 
@@ -96,7 +115,9 @@ export const grader = cel(
       sqlResult: sqlResultGrader.optional(),
       mongoResult: mongoResultGrader.optional(),
       manual: z
-        .object({ rubric: z.string().max(20000).optional().describe('What the reviewer looks for (Markdown).') })
+        .object({
+          rubric: z.string().max(20000).optional().describe('What the reviewer looks for (Markdown).'),
+        })
         .optional()
         .describe('Graded by a reviewer, not automatically.'),
     })
@@ -129,9 +150,15 @@ export const task = cel(
 
 export const resources = z
   .object({
-    cpu: quantity().default('2').describe('CPU for the whole candidate namespace (ResourceQuota limits.cpu).'),
-    memory: quantity().default('4Gi').describe('Memory for the whole candidate namespace (ResourceQuota limits.memory).'),
-    storage: quantity().default('5Gi').describe('Storage for the whole candidate namespace (ResourceQuota requests.storage).'),
+    cpu: quantity()
+      .default('2')
+      .describe('CPU for the whole candidate namespace (ResourceQuota limits.cpu).'),
+    memory: quantity()
+      .default('4Gi')
+      .describe('Memory for the whole candidate namespace (ResourceQuota limits.memory).'),
+    storage: quantity()
+      .default('5Gi')
+      .describe('Storage for the whole candidate namespace (ResourceQuota requests.storage).'),
   })
   .describe('Resources of the candidate namespace; they become its ResourceQuota and LimitRange.');
 
@@ -148,7 +175,11 @@ export const assessmentTemplateSpec = cel(
   z
     .object({
       title: z.string().min(1).max(200).describe('Title shown to candidates and staff.'),
-      description: z.string().max(20000).optional().describe('Introduction shown to the candidate, in Markdown.'),
+      description: z
+        .string()
+        .max(20000)
+        .optional()
+        .describe('Introduction shown to the candidate, in Markdown.'),
       duration: duration().default('4h').describe('Default time box of an assessment, such as 4h or 90m.'),
       maxDuration: duration().default('8h').describe('Longest an assessment may run, extensions included.'),
       sandboxes: z
@@ -182,7 +213,12 @@ export const assessmentTemplateSpec = cel(
 
 export const assessmentTemplateStatus = z
   .object({
-    observedGeneration: z.number().int().min(0).optional().describe('Generation the status was computed from.'),
+    observedGeneration: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('Generation the status was computed from.'),
     conditions: conditions().optional(),
   })
   .describe('Observed state of the template.');
@@ -204,6 +240,7 @@ export interface AssessmentTemplate {
 /** The kind of a sandbox entry (the one kind field it sets). */
 export function sandboxKind(s: Sandbox): SandboxKind {
   const kinds = SANDBOX_KINDS.filter((k) => s[k] !== undefined);
-  if (kinds.length !== 1) throw new Error(`sandbox "${s.name}" must set exactly one kind, got ${kinds.length}`);
+  if (kinds.length !== 1)
+    throw new Error(`sandbox "${s.name}" must set exactly one kind, got ${kinds.length}`);
   return kinds[0]!;
 }

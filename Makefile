@@ -1,0 +1,47 @@
+# Épreuve — what a newcomer types. Every target runs on the project's pinned Node 24
+# (node_modules/.bin/node, from the `node` devDependency) whatever Node the machine has.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+REPORT := .cache/vitest-report.json
+
+.PHONY: help deps system-deps kube-binaries generate lint typecheck unit integration test clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+system-deps: ## apt packages the tests need (etcd-server, openssl…)
+	@hack/install-deps.sh
+
+node_modules/.installed: package.json package-lock.json crds/package.json operator/package.json api/package.json sandboxes/package.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: system-deps node_modules/.installed ## install system and npm dependencies
+
+kube-binaries: system-deps ## build the pinned Kubernetes binaries into ~/.cache/epreuve (cold: ~10 min)
+	@hack/build-kube.sh >/dev/null
+
+generate: deps ## regenerate the CRD YAML from the zod schemas
+	node crds/src/generate.ts
+
+lint: deps ## biome (lint + format check) and stale generated files
+	biome ci .
+	node crds/src/generate.ts --check
+
+typecheck: deps ## tsc, strict
+	tsc -p .
+
+unit: deps ## unit tests (pure functions, beside the code)
+	vitest run --project unit
+
+integration: deps kube-binaries ## integration tests against a real kube-apiserver + controller manager
+	vitest run --project integration
+
+test: deps kube-binaries lint typecheck ## lint, typecheck, unit and integration tests
+	@mkdir -p .cache
+	vitest run --reporter=default --reporter=json --outputFile.json=$(REPORT)
+	@node hack/test-summary.ts $(REPORT)
+
+clean: ## remove node_modules and local reports (the binary cache in ~/.cache/epreuve stays)
+	rm -rf node_modules .cache

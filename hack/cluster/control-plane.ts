@@ -1,0 +1,249 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureKubeBinaries, findBinary, HACK_DIR } from './assets.ts';
+
+/**
+ * A real Kubernetes control plane on loopback: etcd (data on tmpfs), kube-apiserver and
+ * kube-controller-manager — the last so namespaces really finish deleting and garbage collection
+ * really happens, which envtest cannot do. Ports are random, certificates are made per run.
+ */
+export interface ControlPlaneOptions {
+  /** How long each component may take to become healthy (KUBEBUILDER_CONTROLPLANE_START_TIMEOUT). */
+  startTimeoutMs?: number;
+  /** Extra kube-apiserver flags, e.g. ['--authorization-mode=Node,RBAC']. */
+  apiServerFlags?: string[];
+  /** Skip kube-controller-manager (faster, envtest-like); defaults to running it. */
+  withoutControllerManager?: boolean;
+}
+
+interface Component {
+  name: string;
+  process: ChildProcess;
+  logPath: string;
+}
+
+export const SERVICE_CIDR = '10.0.0.0/24';
+export const SERVICE_IP = '10.0.0.1';
+
+export class ControlPlane {
+  readonly dir: string;
+  readonly kubeconfigPath: string;
+  apiServerUrl = '';
+  private etcdUrl = '';
+  private readonly components: Component[] = [];
+  private reaper?: ChildProcess;
+
+  private readonly options: ControlPlaneOptions;
+
+  constructor(options: ControlPlaneOptions = {}) {
+    this.options = options;
+    // tmpfs keeps etcd's fsyncs cheap and leaves nothing on disk.
+    const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+    this.dir = mkdtempSync(join(base, 'epreuve-cp-'));
+    this.kubeconfigPath = join(this.dir, 'admin.kubeconfig');
+  }
+
+  get pids(): number[] {
+    return this.components.map((c) => c.process.pid).filter((p): p is number => p !== undefined);
+  }
+
+  async start(): Promise<void> {
+    const timeout =
+      this.options.startTimeoutMs ?? Number(process.env.KUBEBUILDER_CONTROLPLANE_START_TIMEOUT_MS ?? 90_000);
+    ensureKubeBinaries(['kube-apiserver', 'kube-controller-manager']);
+    const pki = join(this.dir, 'pki');
+    execFileSync(join(HACK_DIR, 'pki.sh'), [pki, SERVICE_IP, 'kube-controller-manager'], { stdio: 'pipe' });
+    try {
+      await this.startEtcd(timeout);
+      await this.startApiServer(pki, timeout);
+      if (!this.options.withoutControllerManager) await this.startControllerManager(pki, timeout);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async startEtcd(timeout: number): Promise<void> {
+    const [client, peer] = [await freePort(), await freePort()];
+    const url = `http://127.0.0.1:${client}`;
+    this.spawn('etcd', findBinary('etcd'), [
+      '--name=epreuve',
+      `--data-dir=${join(this.dir, 'etcd')}`,
+      `--listen-client-urls=${url}`,
+      `--advertise-client-urls=${url}`,
+      `--listen-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-cluster=epreuve=http://127.0.0.1:${peer}`,
+      '--initial-cluster-state=new',
+      '--log-level=warn',
+    ]);
+    await this.waitHealthy('etcd', timeout, async () => {
+      const res = await fetch(`${url}/health`);
+      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+    });
+    this.etcdUrl = url;
+  }
+
+  private async startApiServer(pki: string, timeout: number): Promise<void> {
+    const port = await freePort();
+    this.apiServerUrl = `https://127.0.0.1:${port}`;
+    this.spawn('kube-apiserver', findBinary('kube-apiserver'), [
+      `--etcd-servers=${this.etcdUrl}`,
+      `--secure-port=${port}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--tls-cert-file=${pki}/apiserver.crt`,
+      `--tls-private-key-file=${pki}/apiserver.key`,
+      `--client-ca-file=${pki}/ca.crt`,
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--authorization-mode=RBAC',
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${pki}/sa.pub`,
+      `--service-account-signing-key-file=${pki}/sa.key`,
+      '--allow-privileged=true',
+      // Fewer, bigger watch caches start faster on 2 cores; nothing here needs more.
+      '--profiling=false',
+      '--v=1',
+      ...(this.options.apiServerFlags ?? []),
+    ]);
+    writeFileSync(this.kubeconfigPath, kubeconfig(this.apiServerUrl, pki, 'admin'));
+    const ca = readFileSync(`${pki}/ca.crt`);
+    await this.waitHealthy('kube-apiserver', timeout, () => httpsOk(`${this.apiServerUrl}/readyz`, ca));
+  }
+
+  private async startControllerManager(pki: string, timeout: number): Promise<void> {
+    const port = await freePort();
+    const config = join(this.dir, 'kube-controller-manager.kubeconfig');
+    writeFileSync(config, kubeconfig(this.apiServerUrl, pki, 'kube-controller-manager'));
+    this.spawn('kube-controller-manager', findBinary('kube-controller-manager'), [
+      `--kubeconfig=${config}`,
+      `--authentication-kubeconfig=${config}`,
+      `--authorization-kubeconfig=${config}`,
+      '--leader-elect=false',
+      '--use-service-account-credentials=true',
+      `--service-account-private-key-file=${pki}/sa.key`,
+      `--root-ca-file=${pki}/ca.crt`,
+      `--cluster-signing-cert-file=${pki}/ca.crt`,
+      `--cluster-signing-key-file=${pki}/ca.key`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${port}`,
+      '--v=1',
+    ]);
+    await this.waitHealthy('kube-controller-manager', timeout, () =>
+      httpsOk(`https://127.0.0.1:${port}/healthz`, undefined),
+    );
+  }
+
+  private spawn(name: string, binary: string, args: string[]): void {
+    const logPath = join(this.dir, `${name}.log`);
+    const log = openSync(logPath, 'a');
+    const child = spawn(binary, args, { stdio: ['ignore', log, log] });
+    closeSync(log);
+    child.on('error', () => {}); // surfaced by waitHealthy through the log and exit code
+    this.components.push({ name, process: child, logPath });
+    this.armReaper();
+  }
+
+  /**
+   * If the test runner dies without calling stop() (SIGKILL, OOM), a detached shell notices its
+   * parent is gone and kills the components, so no process outlives the run.
+   */
+  private armReaper(): void {
+    this.reaper?.kill('SIGKILL');
+    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${this.pids.join(' ')} 2>/dev/null; rm -rf '${this.dir}'`;
+    this.reaper = spawn('bash', ['-c', script], { detached: true, stdio: 'ignore' });
+    this.reaper.unref();
+  }
+
+  private async waitHealthy(name: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
+    const component = this.components.find((c) => c.name === name)!;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (component.process.exitCode !== null || component.process.signalCode !== null) {
+        throw new Error(
+          `${name} exited (${component.process.exitCode ?? component.process.signalCode}) while starting; last log lines:\n${tail(component.logPath)}`,
+        );
+      }
+      try {
+        if (await probe()) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(250);
+    }
+    throw new Error(`${name} not healthy after ${timeoutMs} ms; last log lines:\n${tail(component.logPath)}`);
+  }
+
+  /** Stops every component (SIGTERM, then SIGKILL after 10 s) and removes the run directory. */
+  async stop(): Promise<void> {
+    for (const c of [...this.components].reverse()) await stopProcess(c.process);
+    this.components.length = 0;
+    this.reaper?.kill('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function kubeconfig(server: string, pki: string, user: string): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'epreuve-local', cluster: { server, 'certificate-authority': `${pki}/ca.crt` } }],
+    users: [
+      {
+        name: user,
+        user: { 'client-certificate': `${pki}/${user}.crt`, 'client-key': `${pki}/${user}.key` },
+      },
+    ],
+    contexts: [{ name: 'epreuve-local', context: { cluster: 'epreuve-local', user } }],
+    'current-context': 'epreuve-local',
+  });
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const killed = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
+  if (!killed) {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+export function tail(path: string, lines = 40): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function httpsOk(url: string, ca: Buffer | undefined): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca, rejectUnauthorized: ca !== undefined, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the system packages Épreuve's build and tests need, when they are missing.
+# Debian bookworm; needs root (or sudo). Idempotent: a second run only checks.
+set -euo pipefail
+packages=(
+  etcd-server     # the control plane's store (integration and e2e tiers)
+  openssl         # per-run certificates (hack/pki.sh)
+  ca-certificates
+  git
+  make
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+command -v go >/dev/null || missing+=(golang-go)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "install-deps: installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian's etcd-server enables a system etcd on port 2379; the harness runs its own, so keep it off.
+if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
+  $sudo systemctl disable --now etcd >/dev/null 2>&1 || true
+fi

@@ -1,0 +1,269 @@
+import { join } from 'node:path';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { stringify } from 'yaml';
+import { createTestNamespace, eventually, kubectl } from '../harness/kube.ts';
+
+/**
+ * The CRDs as users meet them: kubectl against the real API server. Every invalid object must be
+ * refused before the operator sees it, with a message that names the field.
+ */
+const kubeconfig = inject('kubeconfig');
+const samples = join(import.meta.dirname, '..', '..', 'manifests', 'samples');
+
+let ns: string;
+beforeAll(async () => {
+  ns = await createTestNamespace(kubeconfig, 'crds');
+});
+
+const apply = (obj: unknown) => kubectl(kubeconfig, ['apply', '-n', ns, '-f', '-'], stringify(obj));
+
+function template(name: string, spec: Record<string, unknown> = {}) {
+  return {
+    apiVersion: 'epreuve.dev/v1alpha1',
+    kind: 'AssessmentTemplate',
+    metadata: { name },
+    spec: { title: 'T', sandboxes: [{ name: 'db', postgres: { dataset: 'retail@1' } }], ...spec },
+  };
+}
+
+function assessment(name: string, spec: Record<string, unknown> = {}) {
+  return {
+    apiVersion: 'epreuve.dev/v1alpha1',
+    kind: 'Assessment',
+    metadata: { name },
+    spec: {
+      templateRef: { name: 'data-engineer' },
+      candidate: { name: 'Jane Doe', email: 'jane@example.com' },
+      ...spec,
+    },
+  };
+}
+
+describe('valid objects', () => {
+  it('applies the samples and reads them back with defaults filled in', async () => {
+    for (const file of ['data-engineer.yaml', 'backend-engineer.yaml', 'jane-doe.yaml']) {
+      const res = await kubectl(kubeconfig, ['apply', '-n', ns, '-f', join(samples, file)]);
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+    }
+    const got = JSON.parse(
+      (await kubectl(kubeconfig, ['get', 'atpl', 'backend-engineer', '-n', ns, '-o', 'json'])).stdout,
+    );
+    expect(got.spec.sandboxes[0]).toEqual({
+      name: 'db',
+      postgres: { dataset: 'retail@1', version: '16', storage: '1Gi' },
+    });
+    expect(got.spec.sandboxes[1].dataApi).toMatchObject({ pageSize: 50, faultRate: 0.05 });
+    expect(got.spec.tasks[0].points).toBe(1);
+    const de = JSON.parse(
+      (await kubectl(kubeconfig, ['get', 'atpl', 'data-engineer', '-n', ns, '-o', 'json'])).stdout,
+    );
+    expect(de.spec).toEqual(
+      expect.objectContaining({ duration: '4h', maxDuration: '8h', interviewGuide: 'data-engineering' }),
+    );
+    expect(de.spec.sandboxes.map((s: { name: string }) => s.name)).toEqual(['warehouse', 'events', 'source']);
+  });
+
+  it('defaults an Assessment: startPolicy Immediate', async () => {
+    const res = await apply(assessment('defaults'));
+    expect(res.code, res.stderr).toBe(0);
+    const got = JSON.parse(
+      (await kubectl(kubeconfig, ['get', 'asmt', 'defaults', '-n', ns, '-o', 'json'])).stdout,
+    );
+    expect(got.spec.startPolicy).toBe('Immediate');
+  });
+
+  it('accepts the longest name a namespace can be derived from (49 characters)', async () => {
+    const res = await apply(assessment('a'.repeat(49)));
+    expect(res.code, res.stderr).toBe(0);
+  });
+
+  it('shows Candidate, Template, Phase, Expires and Age in `kubectl get asmt`', async () => {
+    const status = {
+      status: {
+        phase: 'Ready',
+        namespace: 'epreuve-jane-doe-abcde',
+        expiresAt: new Date(Date.now() + 3 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'SandboxesReady',
+            message: 'all sandboxes ready',
+            lastTransitionTime: '2026-01-01T00:00:00Z',
+            observedGeneration: 1,
+          },
+        ],
+      },
+    };
+    const patched = await kubectl(kubeconfig, [
+      'patch',
+      'asmt',
+      'jane-doe',
+      '-n',
+      ns,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify(status),
+    ]);
+    expect(patched.code, patched.stderr).toBe(0);
+    const res = await kubectl(kubeconfig, ['get', 'asmt', 'jane-doe', '-n', ns]);
+    const [header, row] = res.stdout.trim().split('\n');
+    expect(header?.split(/\s{2,}/)).toEqual(['NAME', 'CANDIDATE', 'TEMPLATE', 'PHASE', 'EXPIRES', 'AGE']);
+    expect(row).toMatch(/^jane-doe\s+Jane Doe\s+data-engineer\s+Ready\s+\S+\s+\S+$/);
+    const wide = await kubectl(kubeconfig, ['get', 'asmt', 'jane-doe', '-n', ns, '-o', 'wide']);
+    expect(wide.stdout).toContain('epreuve-jane-doe-abcde');
+  });
+
+  it('finds the kinds by short name and category', async () => {
+    const res = await kubectl(kubeconfig, ['get', 'epreuve', '-n', ns, '-o', 'name']);
+    expect(res.stdout).toContain('assessmenttemplate.epreuve.dev/data-engineer');
+    expect(res.stdout).toContain('assessment.epreuve.dev/jane-doe');
+  });
+
+  it('documents every field for `kubectl explain`', async () => {
+    await eventually(async () => {
+      const res = await kubectl(kubeconfig, ['explain', 'assessment.spec']);
+      expect(res.stdout).toContain('Desired state of one candidate assessment.');
+      expect(res.stdout).toMatch(/startPolicy\s+<string>/);
+      expect(res.stdout).toContain('When the clock starts');
+    });
+    const res = await kubectl(kubeconfig, ['explain', 'assessmenttemplate.spec.sandboxes.dataApi.faultRate']);
+    expect(res.stdout).toContain('Share of requests');
+  });
+});
+
+describe('invalid objects are refused with the field named', () => {
+  const cases: Array<[string, () => unknown, RegExp[]]> = [
+    [
+      'bad duration syntax',
+      () => template('bad-duration', { duration: '4 hours' }),
+      [/spec\.duration/, /should match/],
+    ],
+    [
+      'duration above maxDuration',
+      () => template('too-long', { duration: '10h', maxDuration: '8h' }),
+      [/spec\.duration/, /must not exceed maxDuration/],
+    ],
+    [
+      'unknown sandbox kind',
+      () => template('unknown-kind', { sandboxes: [{ name: 'cache', redis: { dataset: 'retail@1' } }] }),
+      [/spec\.sandboxes\[0\]\.redis|unknown field "spec\.sandboxes\[0\]\.redis"/],
+    ],
+    [
+      'two kinds in one sandbox entry',
+      () =>
+        template('two-kinds', {
+          sandboxes: [{ name: 'db', postgres: { dataset: 'retail@1' }, mongo: { dataset: 'retail@1' } }],
+        }),
+      [/spec\.sandboxes\[0\]/, /exactly one kind/],
+    ],
+    [
+      'missing templateRef',
+      () => ({ ...assessment('no-ref'), spec: { candidate: { name: 'A', email: 'a@b.co' } } }),
+      [/spec\.templateRef: Required value/],
+    ],
+    [
+      'a name too long to derive a namespace from',
+      () => assessment('a'.repeat(50)),
+      [/metadata\.name/, /at most 49 characters/],
+    ],
+    ['a name with a dot', () => assessment('jane.doe'), [/metadata\.name/, /DNS label/]],
+    [
+      'a malformed email',
+      () => assessment('bad-email', { candidate: { name: 'Jane', email: 'jane-at-example.com' } }),
+      [/spec\.candidate\.email/, /must be an email address/],
+    ],
+    [
+      'duplicate sandbox names',
+      () =>
+        template('dupes', {
+          sandboxes: [
+            { name: 'db', postgres: { dataset: 'retail@1' } },
+            { name: 'db', mongo: { dataset: 'retail@1' } },
+          ],
+        }),
+      [/spec\.sandboxes\[1\]/, /Duplicate value/],
+    ],
+    [
+      'negative resources',
+      () => template('negative', { resources: { cpu: '-1', memory: '4Gi', storage: '5Gi' } }),
+      [/spec\.resources\.cpu/, /positive Kubernetes quantity/],
+    ],
+    [
+      'a resource that is not a quantity',
+      () => template('not-quantity', { resources: { memory: 'lots' } }),
+      [/spec\.resources\.memory/, /positive Kubernetes quantity/],
+    ],
+    [
+      'a task on a sandbox that does not exist',
+      () =>
+        template('bad-task', {
+          tasks: [{ id: 't', sandbox: 'nope', exercise: 'rank-customers-by-country' }],
+        }),
+      [/spec\.tasks/, /every task must name a sandbox/],
+    ],
+    [
+      'a task with neither exercise nor prompt',
+      () => template('empty-task', { tasks: [{ id: 't', sandbox: 'db' }] }),
+      [/spec\.tasks\[0\]/, /either an exercise/],
+    ],
+    [
+      'a fault rate above 0.5',
+      () =>
+        template('faulty', {
+          sandboxes: [{ name: 'api', dataApi: { dataset: 'retail@1', faultRate: 0.9 } }],
+        }),
+      [/spec\.sandboxes\[0\]\.dataApi\.faultRate/, /less than or equal to 0\.5/],
+    ],
+    [
+      'an assessment longer than a week',
+      () => assessment('forever', { duration: '200h' }),
+      [/spec\.duration/, /at most 168h/],
+    ],
+    [
+      'an unknown start policy',
+      () => assessment('bad-policy', { startPolicy: 'Later' }),
+      [/spec\.startPolicy/, /supported values/],
+    ],
+  ];
+
+  it.each(cases)('%s', async (_label, build, patterns) => {
+    const obj = build() as { kind: string; metadata: { name: string } };
+    const res = await apply(obj);
+    expect(res.code, res.stdout).not.toBe(0);
+    for (const p of patterns) expect(res.stderr).toMatch(p);
+    const exists = await kubectl(kubeconfig, ['get', obj.kind, obj.metadata.name, '-n', ns]);
+    expect(exists.code).not.toBe(0);
+  });
+
+  it('templateRef changed after creation', async () => {
+    expect((await apply(assessment('immutable'))).code).toBe(0);
+    const res = await apply(assessment('immutable', { templateRef: { name: 'backend-engineer' } }));
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/spec\.templateRef/);
+    expect(res.stderr).toMatch(/templateRef is immutable/);
+    const got = JSON.parse(
+      (await kubectl(kubeconfig, ['get', 'asmt', 'immutable', '-n', ns, '-o', 'json'])).stdout,
+    );
+    expect(got.spec.templateRef.name).toBe('data-engineer');
+  });
+
+  it('a status the operator could not have written (unknown phase)', async () => {
+    expect((await apply(assessment('bad-status'))).code).toBe(0);
+    const res = await kubectl(kubeconfig, [
+      'patch',
+      'asmt',
+      'bad-status',
+      '-n',
+      ns,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      '{"status":{"phase":"Sleeping"}}',
+    ]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/status\.phase/);
+  });
+});
