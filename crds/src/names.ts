@@ -47,3 +47,6 @@ export function shortHash(input: string): string {
   for (let i = 0; i < 5; i++) out += ALPHABET[digest[i]! % ALPHABET.length];
   return out;
 }
+
+/** Finalizer that keeps an AssessmentTemplate while running assessments still use it. */
+export const TEMPLATE_PROTECTION_FINALIZER = `${GROUP}/template-protection`;

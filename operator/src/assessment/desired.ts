@@ -1,0 +1,499 @@
+import {
+  type Assessment,
+  type AssessmentTemplate,
+  candidateNamespace,
+  LABELS,
+  MANAGED_BY,
+  type Sandbox,
+  type SandboxKind,
+  sandboxKind,
+} from '@epreuve/crds';
+import type { OperatorConfig, Size } from '../config.ts';
+import type { KubeObject } from '../kube/types.ts';
+
+/**
+ * Desired state of a candidate namespace, as pure functions of (assessment, template, config).
+ * Each object holds only the fields Épreuve owns; it is server-side applied as is.
+ */
+
+export const PORTS: Record<SandboxKind, number> = { postgres: 5432, mongo: 27017, dataApi: 8080 };
+export const SANDBOX_SERVICE_ACCOUNT = 'sandbox';
+export const SEEDER_SERVICE_ACCOUNT = 'seeder';
+export const SEED_JOB = 'seed';
+const UID = { postgres: 999, mongo: 999, node: 1000 };
+
+export interface Context {
+  assessment: Assessment;
+  template: AssessmentTemplate;
+  config: OperatorConfig;
+}
+
+export const credentialsSecretName = (sandbox: string) => `${sandbox}-credentials`;
+
+/** Labels every managed object carries; the operator's informers select on the first. */
+export function ownerLabels(a: Assessment): Record<string, string> {
+  return {
+    [LABELS.managedBy]: MANAGED_BY,
+    [LABELS.assessment]: a.metadata.name!,
+    [LABELS.ownerNamespace]: a.metadata.namespace!,
+  };
+}
+
+export function namespaceOf(a: Assessment): string {
+  return candidateNamespace(a.metadata.namespace!, a.metadata.name!);
+}
+
+function meta(ctx: Context, name: string, extra: Record<string, string> = {}) {
+  return { name, namespace: namespaceOf(ctx.assessment), labels: { ...ownerLabels(ctx.assessment), ...extra } };
+}
+
+function sandboxLabels(s: Sandbox): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': sandboxKind(s) === 'dataApi' ? 'data-api' : sandboxKind(s),
+    'app.kubernetes.io/instance': s.name,
+    'epreuve.dev/sandbox': s.name,
+  };
+}
+
+export function namespace(ctx: Context): KubeObject {
+  const v = ctx.config.EPREUVE_POD_SECURITY_VERSION;
+  const pss: Record<string, string> = {};
+  for (const mode of ['enforce', 'audit', 'warn']) {
+    pss[`pod-security.kubernetes.io/${mode}`] = 'restricted';
+    pss[`pod-security.kubernetes.io/${mode}-version`] = v;
+  }
+  const a = ctx.assessment;
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name: namespaceOf(a),
+      labels: { ...ownerLabels(a), ...pss },
+      annotations: { 'epreuve.dev/owner': `${a.metadata.namespace}/${a.metadata.name}` },
+    },
+  };
+}
+
+export function resourceQuota(ctx: Context): KubeObject {
+  const r = ctx.template.spec.resources;
+  return {
+    apiVersion: 'v1',
+    kind: 'ResourceQuota',
+    metadata: meta(ctx, 'sandbox-quota'),
+    spec: {
+      hard: {
+        'limits.cpu': r.cpu,
+        'limits.memory': r.memory,
+        'requests.cpu': r.cpu,
+        'requests.memory': r.memory,
+        'requests.storage': r.storage,
+        persistentvolumeclaims: '8',
+        pods: '16',
+        services: '8',
+        'services.nodeports': '0',
+        'services.loadbalancers': '0',
+      },
+    },
+  };
+}
+
+export function limitRange(ctx: Context): KubeObject {
+  const r = ctx.template.spec.resources;
+  return {
+    apiVersion: 'v1',
+    kind: 'LimitRange',
+    metadata: meta(ctx, 'sandbox-limits'),
+    spec: {
+      limits: [
+        {
+          type: 'Container',
+          default: { cpu: '500m', memory: '512Mi' },
+          defaultRequest: { cpu: '50m', memory: '64Mi' },
+          max: { cpu: r.cpu, memory: r.memory },
+        },
+        { type: 'PersistentVolumeClaim', max: { storage: r.storage } },
+      ],
+    },
+  };
+}
+
+/**
+ * Default deny both ways; sandboxes may talk to each other; the platform namespace (API, grader)
+ * may reach them; DNS only when the template asks for it.
+ */
+export function networkPolicies(ctx: Context): KubeObject[] {
+  const np = (name: string, spec: object): KubeObject => ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: meta(ctx, name),
+    spec,
+  });
+  const policies = [
+    np('default-deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] }),
+    np('allow-same-namespace', {
+      podSelector: {},
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ from: [{ podSelector: {} }] }],
+      egress: [{ to: [{ podSelector: {} }] }],
+    }),
+    np('allow-platform-ingress', {
+      podSelector: {},
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [
+            {
+              namespaceSelector: {
+                matchLabels: { 'kubernetes.io/metadata.name': ctx.config.EPREUVE_PLATFORM_NAMESPACE },
+              },
+            },
+          ],
+        },
+      ],
+    }),
+  ];
+  if (ctx.template.spec.network.egress === 'dns-only') {
+    policies.push(
+      np('allow-dns', {
+        podSelector: {},
+        policyTypes: ['Egress'],
+        egress: [
+          {
+            to: [
+              {
+                namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+                podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+              },
+            ],
+            ports: [
+              { protocol: 'UDP', port: 53 },
+              { protocol: 'TCP', port: 53 },
+            ],
+          },
+        ],
+      }),
+    );
+  }
+  return policies;
+}
+
+export function serviceAccounts(ctx: Context): KubeObject[] {
+  return [SANDBOX_SERVICE_ACCOUNT, SEEDER_SERVICE_ACCOUNT].map((name) => ({
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: meta(ctx, name),
+    automountServiceAccountToken: false,
+  }));
+}
+
+/** Random credentials; `random(n)` returns n bytes from a CSPRNG (injected for tests). */
+export function credentialsSecret(ctx: Context, s: Sandbox, random: (n: number) => Buffer): KubeObject {
+  const token = () => random(24).toString('base64url');
+  const kind = sandboxKind(s);
+  const data: Record<string, string> =
+    kind === 'postgres'
+      ? {
+          database: 'sandbox',
+          username: 'candidate',
+          password: token(),
+          'admin-username': 'postgres',
+          'admin-password': token(),
+          'grader-username': 'grader',
+          'grader-password': token(),
+        }
+      : kind === 'mongo'
+        ? {
+            database: 'sandbox',
+            username: 'candidate',
+            password: token(),
+            'admin-username': 'root',
+            'admin-password': token(),
+            'grader-username': 'grader',
+            'grader-password': token(),
+          }
+        : { 'api-key': token() };
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(ctx, credentialsSecretName(s.name), sandboxLabels(s)),
+    type: 'Opaque',
+    stringData: data,
+  };
+}
+
+const restrictedContainer = {
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+};
+
+function podSecurity(uid: number) {
+  return {
+    runAsNonRoot: true,
+    runAsUser: uid,
+    runAsGroup: uid,
+    fsGroup: uid,
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+const secretEnv = (name: string, secret: string, key: string) => ({
+  name,
+  valueFrom: { secretKeyRef: { name: secret, key } },
+});
+
+const scratch = (name: string, mountPath: string) => ({
+  volume: { name, emptyDir: {} },
+  mount: { name, mountPath },
+});
+
+function statefulSet(
+  ctx: Context,
+  s: Sandbox,
+  opts: { image: string; uid: number; size: Size; dataPath: string; storage: string; container: object; scratch: ReturnType<typeof scratch>[] },
+): KubeObject {
+  const labels = { ...ownerLabels(ctx.assessment), ...sandboxLabels(s) };
+  const storageClass = ctx.config.EPREUVE_STORAGE_CLASS;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: meta(ctx, s.name, sandboxLabels(s)),
+    spec: {
+      replicas: 1,
+      serviceName: s.name,
+      selector: { matchLabels: sandboxLabels(s) },
+      template: {
+        metadata: { labels },
+        spec: {
+          serviceAccountName: SANDBOX_SERVICE_ACCOUNT,
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: podSecurity(opts.uid),
+          containers: [
+            {
+              name: sandboxKind(s) === 'dataApi' ? 'data-api' : sandboxKind(s),
+              image: opts.image,
+              imagePullPolicy: ctx.config.EPREUVE_IMAGE_PULL_POLICY,
+              ports: [{ name: 'db', containerPort: PORTS[sandboxKind(s)], protocol: 'TCP' }],
+              resources: opts.size,
+              securityContext: restrictedContainer,
+              volumeMounts: [{ name: 'data', mountPath: opts.dataPath }, ...opts.scratch.map((v) => v.mount)],
+              ...opts.container,
+            },
+          ],
+          volumes: opts.scratch.map((v) => v.volume),
+        },
+      },
+      volumeClaimTemplates: [
+        {
+          metadata: { name: 'data', labels: ownerLabels(ctx.assessment) },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            resources: { requests: { storage: opts.storage } },
+            ...(storageClass ? { storageClassName: storageClass } : {}),
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function postgresStatefulSet(ctx: Context, s: Sandbox): KubeObject {
+  const pg = s.postgres!;
+  const secret = credentialsSecretName(s.name);
+  return statefulSet(ctx, s, {
+    image: ctx.config.EPREUVE_IMAGE_POSTGRES.replace('{version}', pg.version),
+    uid: UID.postgres,
+    size: ctx.config.EPREUVE_SANDBOX_SIZES.postgres,
+    dataPath: '/var/lib/postgresql/data',
+    storage: pg.storage,
+    scratch: [scratch('run', '/var/run/postgresql'), scratch('tmp', '/tmp')],
+    container: {
+      env: [
+        { name: 'PGDATA', value: '/var/lib/postgresql/data/pgdata' },
+        { name: 'POSTGRES_DB', value: 'sandbox' },
+        secretEnv('POSTGRES_USER', secret, 'admin-username'),
+        secretEnv('POSTGRES_PASSWORD', secret, 'admin-password'),
+      ],
+      readinessProbe: {
+        exec: { command: ['pg_isready', '-U', 'postgres', '-h', '127.0.0.1'] },
+        periodSeconds: 5,
+        timeoutSeconds: 3,
+      },
+    },
+  });
+}
+
+export function mongoStatefulSet(ctx: Context, s: Sandbox): KubeObject {
+  const mongo = s.mongo!;
+  const secret = credentialsSecretName(s.name);
+  return statefulSet(ctx, s, {
+    image: ctx.config.EPREUVE_IMAGE_MONGO.replace('{version}', mongo.version),
+    uid: UID.mongo,
+    size: ctx.config.EPREUVE_SANDBOX_SIZES.mongo,
+    dataPath: '/data/db',
+    storage: mongo.storage,
+    scratch: [scratch('configdb', '/data/configdb'), scratch('tmp', '/tmp')],
+    container: {
+      env: [
+        secretEnv('MONGO_INITDB_ROOT_USERNAME', secret, 'admin-username'),
+        secretEnv('MONGO_INITDB_ROOT_PASSWORD', secret, 'admin-password'),
+      ],
+      readinessProbe: { tcpSocket: { port: PORTS.mongo }, periodSeconds: 5, timeoutSeconds: 3 },
+    },
+  });
+}
+
+export function dataApiDeployment(ctx: Context, s: Sandbox): KubeObject {
+  const api = s.dataApi!;
+  const labels = { ...ownerLabels(ctx.assessment), ...sandboxLabels(s) };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta(ctx, s.name, sandboxLabels(s)),
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: sandboxLabels(s) },
+      template: {
+        metadata: { labels },
+        spec: {
+          serviceAccountName: SANDBOX_SERVICE_ACCOUNT,
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: podSecurity(UID.node),
+          containers: [
+            {
+              name: 'data-api',
+              image: ctx.config.EPREUVE_IMAGE_DATA_API,
+              imagePullPolicy: ctx.config.EPREUVE_IMAGE_PULL_POLICY,
+              ports: [{ name: 'http', containerPort: PORTS.dataApi, protocol: 'TCP' }],
+              env: [
+                { name: 'DATASET', value: api.dataset },
+                { name: 'PAGE_SIZE', value: String(api.pageSize) },
+                { name: 'RATE_LIMIT_PER_MINUTE', value: String(api.rateLimitPerMinute) },
+                { name: 'FAULT_RATE', value: String(api.faultRate) },
+                { name: 'PORT', value: String(PORTS.dataApi) },
+                secretEnv('API_KEY', credentialsSecretName(s.name), 'api-key'),
+              ],
+              readinessProbe: { httpGet: { path: '/healthz', port: PORTS.dataApi }, periodSeconds: 5 },
+              resources: ctx.config.EPREUVE_SANDBOX_SIZES.dataApi,
+              securityContext: restrictedContainer,
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+            },
+          ],
+          volumes: [{ name: 'tmp', emptyDir: {} }],
+        },
+      },
+    },
+  };
+}
+
+export function service(ctx: Context, s: Sandbox): KubeObject {
+  const port = PORTS[sandboxKind(s)];
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(ctx, s.name, sandboxLabels(s)),
+    spec: {
+      type: 'ClusterIP',
+      selector: sandboxLabels(s),
+      ports: [{ name: sandboxKind(s) === 'dataApi' ? 'http' : 'db', port, targetPort: port, protocol: 'TCP' }],
+    },
+  };
+}
+
+/** Sandboxes the seed Job loads (the data API serves its dataset itself). */
+export function seededSandboxes(t: AssessmentTemplate): Sandbox[] {
+  return t.spec.sandboxes.filter((s) => sandboxKind(s) !== 'dataApi');
+}
+
+/**
+ * The seed Job: loads every database sandbox. Its plan names hosts and datasets; credentials are
+ * mounted read-only from each sandbox's Secret. It runs once: a Job's pod template is immutable.
+ */
+export function seedJob(ctx: Context): KubeObject | undefined {
+  const seeded = seededSandboxes(ctx.template);
+  if (seeded.length === 0) return undefined;
+  const ns = namespaceOf(ctx.assessment);
+  const plan = seeded.map((s) => ({
+    name: s.name,
+    kind: sandboxKind(s),
+    host: `${s.name}.${ns}.svc`,
+    port: PORTS[sandboxKind(s)],
+    dataset: (s.postgres ?? s.mongo)!.dataset,
+    credentials: `/etc/epreuve/credentials/${s.name}`,
+  }));
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: meta(ctx, SEED_JOB, { 'app.kubernetes.io/name': 'seeder' }),
+    spec: {
+      backoffLimit: 4,
+      activeDeadlineSeconds: 1800,
+      template: {
+        metadata: { labels: { ...ownerLabels(ctx.assessment), 'app.kubernetes.io/name': 'seeder' } },
+        spec: {
+          restartPolicy: 'Never',
+          serviceAccountName: SEEDER_SERVICE_ACCOUNT,
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: podSecurity(UID.node),
+          containers: [
+            {
+              name: 'seeder',
+              image: ctx.config.EPREUVE_IMAGE_SEEDER,
+              imagePullPolicy: ctx.config.EPREUVE_IMAGE_PULL_POLICY,
+              args: ['seed'],
+              env: [{ name: 'EPREUVE_SEED_PLAN', value: JSON.stringify(plan) }],
+              resources: ctx.config.EPREUVE_SANDBOX_SIZES.seeder,
+              securityContext: restrictedContainer,
+              volumeMounts: [
+                { name: 'tmp', mountPath: '/tmp' },
+                ...seeded.map((s) => ({
+                  name: `credentials-${s.name}`,
+                  mountPath: `/etc/epreuve/credentials/${s.name}`,
+                  readOnly: true,
+                })),
+              ],
+            },
+          ],
+          volumes: [
+            { name: 'tmp', emptyDir: {} },
+            ...seeded.map((s) => ({ name: `credentials-${s.name}`, secret: { secretName: credentialsSecretName(s.name) } })),
+          ],
+        },
+      },
+    },
+  };
+}
+
+export function sandboxWorkload(ctx: Context, s: Sandbox): KubeObject {
+  switch (sandboxKind(s)) {
+    case 'postgres':
+      return postgresStatefulSet(ctx, s);
+    case 'mongo':
+      return mongoStatefulSet(ctx, s);
+    case 'dataApi':
+      return dataApiDeployment(ctx, s);
+  }
+}
+
+/**
+ * Everything applied into the candidate namespace, in apply order: the namespace and its guard
+ * rails (quota, limits, policies, accounts) before any workload.
+ */
+export function desiredObjects(ctx: Context): KubeObject[] {
+  const sandboxes = ctx.template.spec.sandboxes;
+  const job = seedJob(ctx);
+  return [
+    namespace(ctx),
+    resourceQuota(ctx),
+    limitRange(ctx),
+    ...networkPolicies(ctx),
+    ...serviceAccounts(ctx),
+    ...sandboxes.map((s) => service(ctx, s)),
+    ...sandboxes.map((s) => sandboxWorkload(ctx, s)),
+    ...(job ? [job] : []),
+  ];
+}

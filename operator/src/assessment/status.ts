@@ -1,0 +1,160 @@
+import {
+  type Assessment,
+  type AssessmentStatus,
+  type AssessmentTemplate,
+  type Phase,
+  type SandboxStatus,
+  sandboxKind,
+} from '@epreuve/crds';
+import type { KubeObject } from '../kube/types.ts';
+import { type ConditionInput, setCondition } from './conditions.ts';
+import { credentialsSecretName, namespaceOf, PORTS } from './desired.ts';
+import { iso, type Timeline } from './lifecycle.ts';
+
+/** What the reconciler found or did, reduced to what the status depends on. */
+export type Outcome =
+  | { kind: 'TemplateNotFound' }
+  | { kind: 'Invalid'; reason: string; message: string }
+  | { kind: 'ApplyFailed'; reason: string; message: string }
+  | { kind: 'Expired'; reason: 'DeadlineReached' | 'Revoked' }
+  | { kind: 'Terminating' }
+  | { kind: 'Applied'; workloads: Record<string, KubeObject | undefined>; seedJob: KubeObject | undefined; seedNeeded: boolean };
+
+interface WorkloadStatus {
+  readyReplicas?: number;
+  availableReplicas?: number;
+  succeeded?: number;
+  conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
+}
+
+const statusOf = (o: KubeObject | undefined) => (o?.status ?? {}) as WorkloadStatus;
+
+function workloadReady(o: KubeObject | undefined): boolean {
+  if (!o) return false;
+  const s = statusOf(o);
+  return o.kind === 'Deployment' ? (s.availableReplicas ?? 0) >= 1 : (s.readyReplicas ?? 0) >= 1;
+}
+
+export function jobState(job: KubeObject | undefined): 'Missing' | 'Running' | 'Succeeded' | 'Failed' {
+  if (!job) return 'Missing';
+  const s = statusOf(job);
+  if ((s.succeeded ?? 0) >= 1 || s.conditions?.some((c) => c.type === 'Complete' && c.status === 'True')) return 'Succeeded';
+  if (s.conditions?.some((c) => c.type === 'Failed' && c.status === 'True')) return 'Failed';
+  return 'Running';
+}
+
+function sandboxStatuses(a: Assessment, t: AssessmentTemplate, workloads: Record<string, KubeObject | undefined>): SandboxStatus[] {
+  const ns = namespaceOf(a);
+  return t.spec.sandboxes.map((s) => {
+    const ready = workloadReady(workloads[s.name]);
+    return {
+      name: s.name,
+      kind: sandboxKind(s),
+      ready,
+      host: `${s.name}.${ns}.svc`,
+      port: PORTS[sandboxKind(s)],
+      secretName: credentialsSecretName(s.name),
+      ...(ready ? {} : { message: workloads[s.name] ? 'starting' : 'not created yet' }),
+    };
+  });
+}
+
+/**
+ * The status an assessment should have, from its previous status and the outcome of this
+ * reconcile. Pure: the same inputs give the same status, so an unchanged world writes nothing.
+ */
+export function nextStatus(
+  a: Assessment,
+  t: AssessmentTemplate | undefined,
+  outcome: Outcome,
+  times: Timeline | undefined,
+  now: Date,
+): AssessmentStatus {
+  const prev = a.status ?? {};
+  const gen = a.metadata.generation ?? 0;
+  let conditions = prev.conditions;
+  const set = (c: Omit<ConditionInput, 'observedGeneration'>) => {
+    conditions = setCondition(conditions, { ...c, observedGeneration: gen }, now);
+  };
+  let phase: Phase;
+  let sandboxes = prev.sandboxes;
+  let readyAt = prev.readyAt;
+
+  switch (outcome.kind) {
+    case 'TemplateNotFound':
+      phase = 'Pending';
+      set({
+        type: 'Ready',
+        status: 'False',
+        reason: 'TemplateNotFound',
+        message: `AssessmentTemplate ${a.metadata.namespace}/${a.spec.templateRef.name} does not exist`,
+      });
+      break;
+    case 'Invalid':
+      phase = 'Failed';
+      set({ type: 'Provisioned', status: 'False', reason: outcome.reason, message: outcome.message });
+      set({ type: 'Ready', status: 'False', reason: outcome.reason, message: outcome.message });
+      break;
+    case 'ApplyFailed':
+      phase = prev.phase === 'Ready' ? 'Ready' : 'Provisioning';
+      set({ type: 'Provisioned', status: 'False', reason: outcome.reason, message: outcome.message });
+      break;
+    case 'Terminating':
+      phase = 'Terminating';
+      set({ type: 'Ready', status: 'False', reason: 'Terminating', message: 'deleting the candidate namespace' });
+      break;
+    case 'Expired':
+      phase = 'Expired';
+      sandboxes = undefined;
+      set({
+        type: 'Expired',
+        status: 'True',
+        reason: outcome.reason,
+        message: outcome.reason === 'Revoked' ? 'access revoked; sandboxes deleted' : 'time is up; sandboxes deleted',
+      });
+      set({ type: 'Ready', status: 'False', reason: 'Expired', message: 'the assessment has ended' });
+      break;
+    case 'Applied': {
+      set({ type: 'Provisioned', status: 'True', reason: 'ObjectsApplied', message: 'every object of the candidate namespace is applied' });
+      sandboxes = sandboxStatuses(a, t!, outcome.workloads);
+      const seed = outcome.seedNeeded ? jobState(outcome.seedJob) : 'Succeeded';
+      const waiting = sandboxes.filter((s) => !s.ready).map((s) => s.name);
+      if (seed === 'Failed') {
+        phase = 'Failed';
+        set({ type: 'Ready', status: 'False', reason: 'SeedJobFailed', message: 'the seed Job failed; see its pod logs in the candidate namespace' });
+      } else if (waiting.length > 0 || seed !== 'Succeeded') {
+        phase = 'Provisioning';
+        const parts = [...(waiting.length ? [`waiting for ${waiting.join(', ')}`] : []), ...(seed !== 'Succeeded' ? ['seeding data'] : [])];
+        set({ type: 'Ready', status: 'False', reason: 'WaitingForSandboxes', message: parts.join('; ') });
+      } else {
+        phase = 'Ready';
+        readyAt ??= iso(now);
+        set({
+          type: 'Ready',
+          status: 'True',
+          reason: 'SandboxesReady',
+          message: times?.startedAt ? 'every sandbox is up and seeded' : 'every sandbox is up and seeded; the clock starts when the candidate opens the link',
+        });
+      }
+      set({
+        type: 'Expired',
+        status: 'False',
+        reason: times?.expiresAt ? 'Running' : 'NotStarted',
+        message: times?.expiresAt ? `expires at ${iso(times.expiresAt)}` : 'the candidate has not opened the link yet',
+      });
+      break;
+    }
+  }
+
+  const status: AssessmentStatus = {
+    phase,
+    namespace: ['Applied', 'ApplyFailed', 'Terminating'].includes(outcome.kind) ? namespaceOf(a) : prev.namespace,
+    startedAt: iso(times?.startedAt),
+    readyAt,
+    expiresAt: iso(times?.expiresAt),
+    sandboxes,
+    conditions,
+    observedGeneration: gen,
+  };
+  return JSON.parse(JSON.stringify(status)) as AssessmentStatus; // drop undefined fields
+}

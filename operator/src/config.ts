@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+/** Requests and limits of one sandbox container. */
+const size = z.object({
+  requests: z.object({ cpu: z.string(), memory: z.string() }),
+  limits: z.object({ cpu: z.string(), memory: z.string() }),
+});
+export type Size = z.infer<typeof size>;
+
+const DEFAULT_SIZES = {
+  postgres: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '500m', memory: '512Mi' } },
+  mongo: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '500m', memory: '512Mi' } },
+  dataApi: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: '250m', memory: '192Mi' } },
+  seeder: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
+};
+
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+
+/**
+ * Operator configuration, from the environment (the Helm chart sets it). Every field is
+ * validated up front; a bad value stops the operator with the variable named.
+ */
+export const operatorConfigSchema = z.object({
+  EPREUVE_PLATFORM_NAMESPACE: z.string().min(1).default('epreuve-system'),
+  /** `{version}` is replaced by the template's major version. */
+  EPREUVE_IMAGE_POSTGRES: z.string().min(1).default('postgres:{version}'),
+  EPREUVE_IMAGE_MONGO: z.string().min(1).default('mongo:{version}'),
+  EPREUVE_IMAGE_DATA_API: z.string().min(1).default('ghcr.io/epreuve/data-api:0.1.0'),
+  EPREUVE_IMAGE_SEEDER: z.string().min(1).default('ghcr.io/epreuve/seeder:0.1.0'),
+  EPREUVE_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+  EPREUVE_STORAGE_CLASS: z.string().optional(),
+  /** Pod Security Standards version pinned on candidate namespaces. */
+  EPREUVE_POD_SECURITY_VERSION: z.string().regex(/^v1\.\d+$|^latest$/, 'must be v1.N or latest').default('v1.33'),
+  EPREUVE_SANDBOX_SIZES: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (!s) return DEFAULT_SIZES;
+      try {
+        return { ...DEFAULT_SIZES, ...(JSON.parse(s) as object) };
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON: {"postgres": {"requests": …, "limits": …}, …}' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.object({ postgres: size, mongo: size, dataApi: size, seeder: size })),
+  EPREUVE_WORKERS: z.coerce.number().int().min(1).max(64).default(4),
+  EPREUVE_KUBE_QPS: z.coerce.number().positive().default(20),
+  EPREUVE_KUBE_BURST: z.coerce.number().int().min(1).default(30),
+  EPREUVE_LEADER_ELECT: bool.default(true),
+  EPREUVE_LEADER_ELECTION_NAMESPACE: z.string().min(1).default('epreuve-system'),
+  EPREUVE_LEADER_ELECTION_ID: z.string().min(1).default('epreuve-operator'),
+  /** Identity in the Lease; defaults to the pod name (HOSTNAME). */
+  EPREUVE_POD_NAME: z.string().min(1).optional(),
+  EPREUVE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  EPREUVE_RESYNC_SECONDS: z.coerce.number().int().min(0).default(600),
+  EPREUVE_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+});
+
+export type OperatorConfig = z.infer<typeof operatorConfigSchema>;
+
+/** Parses the environment; throws an error that names every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): OperatorConfig {
+  const relevant = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('EPREUVE_')));
+  const res = operatorConfigSchema.safeParse(relevant);
+  if (res.success) return res.data;
+  const lines = res.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
+  throw new Error(`invalid operator configuration:\n${lines.join('\n')}`);
+}

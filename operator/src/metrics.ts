@@ -1,0 +1,131 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { QueueMetrics } from './controller/workqueue.ts';
+
+/**
+ * Metrics under controller-runtime's and client-go's names, so existing dashboards and alerts
+ * fit, plus Épreuve's own. One registry per process (tests create several).
+ */
+export function createMetrics(registry = new Registry()) {
+  const reconcileTotal = new Counter({
+    name: 'controller_runtime_reconcile_total',
+    help: 'Total number of reconciliations per controller',
+    labelNames: ['controller', 'result'] as const,
+    registers: [registry],
+  });
+  const reconcileErrors = new Counter({
+    name: 'controller_runtime_reconcile_errors_total',
+    help: 'Total number of reconciliation errors per controller',
+    labelNames: ['controller'] as const,
+    registers: [registry],
+  });
+  const reconcileTime = new Histogram({
+    name: 'controller_runtime_reconcile_time_seconds',
+    help: 'Length of time per reconciliation per controller',
+    labelNames: ['controller'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const activeWorkers = new Gauge({
+    name: 'controller_runtime_active_workers',
+    help: 'Number of currently used workers per controller',
+    labelNames: ['controller'] as const,
+    registers: [registry],
+  });
+  const maxConcurrent = new Gauge({
+    name: 'controller_runtime_max_concurrent_reconciles',
+    help: 'Maximum number of concurrent reconciles per controller',
+    labelNames: ['controller'] as const,
+    registers: [registry],
+  });
+  const queueDepth = new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', labelNames: ['name'] as const, registers: [registry] });
+  const queueAdds = new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue', labelNames: ['name'] as const, registers: [registry] });
+  const queueRetries = new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: ['name'] as const, registers: [registry] });
+  const queueWait = new Histogram({
+    name: 'workqueue_queue_duration_seconds',
+    help: 'How long in seconds an item stays in workqueue before being requested',
+    labelNames: ['name'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60],
+    registers: [registry],
+  });
+  const queueWork = new Histogram({
+    name: 'workqueue_work_duration_seconds',
+    help: 'How long in seconds processing an item from workqueue takes',
+    labelNames: ['name'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60],
+    registers: [registry],
+  });
+  const longestRunning = new Gauge({
+    name: 'workqueue_longest_running_processor_seconds',
+    help: 'How many seconds has the longest running processor for workqueue been running',
+    labelNames: ['name'] as const,
+    registers: [registry],
+  });
+  const leader = new Gauge({
+    name: 'leader_election_master_status',
+    help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master',
+    labelNames: ['name'] as const,
+    registers: [registry],
+  });
+  const restRequests = new Counter({
+    name: 'rest_client_requests_total',
+    help: 'Number of HTTP requests to the Kubernetes API, partitioned by status code and method',
+    labelNames: ['code', 'method', 'resource'] as const,
+    registers: [registry],
+  });
+  const restLatency = new Histogram({
+    name: 'rest_client_request_duration_seconds',
+    help: 'Request latency in seconds, by verb',
+    labelNames: ['verb'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+    registers: [registry],
+  });
+  const assessments = new Gauge({
+    name: 'epreuve_assessments',
+    help: 'Assessments by phase',
+    labelNames: ['phase'] as const,
+    registers: [registry],
+  });
+  const timeToReady = new Histogram({
+    name: 'epreuve_time_to_ready_seconds',
+    help: 'Seconds from an Assessment being created to every sandbox being ready',
+    buckets: [5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600],
+    registers: [registry],
+  });
+  const expired = new Counter({ name: 'epreuve_expired_total', help: 'Assessments that reached their deadline or were revoked', labelNames: ['reason'] as const, registers: [registry] });
+  const failures = new Counter({ name: 'epreuve_assessment_failures_total', help: 'Assessments that failed, by reason', labelNames: ['reason'] as const, registers: [registry] });
+  const objectWrites = new Counter({
+    name: 'epreuve_managed_object_writes_total',
+    help: 'Writes (apply, create, delete) the operator made to managed objects, by kind',
+    labelNames: ['kind', 'verb'] as const,
+    registers: [registry],
+  });
+
+  const queueMetrics = (name: string): QueueMetrics => ({
+    depth: (n) => queueDepth.set({ name }, n),
+    added: () => queueAdds.inc({ name }),
+    retried: () => queueRetries.inc({ name }),
+    queued: (s) => queueWait.observe({ name }, s),
+    worked: (s) => queueWork.observe({ name }, s),
+  });
+
+  return {
+    registry,
+    reconcileTotal,
+    reconcileErrors,
+    reconcileTime,
+    activeWorkers,
+    maxConcurrent,
+    longestRunning,
+    leader,
+    restRequests,
+    restLatency,
+    assessments,
+    timeToReady,
+    expired,
+    failures,
+    objectWrites,
+    queueMetrics,
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
