@@ -11,6 +11,7 @@ import {
   KubernetesObjectApi,
 } from '@kubernetes/client-node';
 import { findBinary } from '../../hack/cluster/assets.ts';
+import { KubeClient } from '../../operator/src/kube/client.ts';
 
 /** Clients for the cluster the suite runs against (the harness's control plane, or USE_EXISTING_CLUSTER). */
 export function clients(kubeconfigPath: string) {
@@ -23,6 +24,13 @@ export function clients(kubeconfigPath: string) {
     objects: KubernetesObjectApi.makeApiClient(kc),
     extensions: kc.makeApiClient(ApiextensionsV1Api),
   };
+}
+
+/** Épreuve's own REST client (server-side apply, merge patch, raw JSON) with a generous budget. */
+export function kube(kubeconfigPath: string): KubeClient {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  return new KubeClient(kc, { qps: 200, burst: 400, userAgent: 'epreuve-tests' });
 }
 
 export interface KubectlResult {

@@ -164,6 +164,14 @@ export class KubeClient {
     return this.request('PUT', resourcePath(type, obj.metadata.namespace, obj.metadata.name), { body: obj });
   }
 
+  /** JSON merge patch (RFC 7386), optionally on a subresource. */
+  mergePatch<T>(type: ResourceType, namespace: string | undefined, name: string, patch: unknown, subresource?: string): Promise<T> {
+    return this.request('PATCH', resourcePath(type, namespace, name) + (subresource ? `/${subresource}` : ''), {
+      body: patch,
+      contentType: 'application/merge-patch+json',
+    });
+  }
+
   /** JSON patch (RFC 6902), e.g. a `test` on resourceVersion before touching finalizers. */
   jsonPatch<T>(type: ResourceType, namespace: string | undefined, name: string, ops: unknown[]): Promise<T> {
     return this.request('PATCH', resourcePath(type, namespace, name), {

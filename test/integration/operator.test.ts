@@ -1,0 +1,197 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { candidateNamespace } from '../../crds/src/index.ts';
+import { resourceFor } from '../../operator/src/kube/resources.ts';
+import type { KubeObject } from '../../operator/src/kube/types.ts';
+import { assessmentObject, sample } from '../harness/fixtures.ts';
+import { createTestNamespace, eventually, kube } from '../harness/kube.ts';
+import { reportPodsReady } from '../harness/kubelet-stand-in.ts';
+import { OperatorProcess } from '../harness/operator.ts';
+
+/**
+ * The operator against a real API server and controller manager: provisioning, status, readiness,
+ * deletion through the finalizer, expiry and extension, self-healing of hand-edited objects.
+ */
+const kubeconfig = inject('kubeconfig');
+const client = kube(kubeconfig);
+const ASMT = resourceFor('epreuve.dev/v1alpha1', 'Assessment');
+const NS = resourceFor('v1', 'Namespace');
+
+type Asmt = KubeObject & { status?: { phase?: string; expiresAt?: string; readyAt?: string; conditions?: Array<{ type: string; status: string; reason: string; message: string }>; sandboxes?: Array<{ name: string; ready: boolean }> } };
+
+let team: string;
+let operator: OperatorProcess;
+
+beforeAll(async () => {
+  team = await createTestNamespace(kubeconfig, 'hiring');
+  await client.apply({ ...sample('data-engineer.yaml'), metadata: { name: 'data-engineer', namespace: team } } as KubeObject, { fieldManager: 'test' });
+  operator = await new OperatorProcess(kubeconfig, { EPREUVE_LEADER_ELECT: 'false' }).start();
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  await client.delete(NS, undefined, team);
+});
+
+const get = (name: string) => client.get<Asmt>(ASMT, team, name);
+const create = (name: string, spec: Record<string, unknown> = {}, metadata: Record<string, unknown> = {}) =>
+  client.create(assessmentObject(team, name, spec, metadata) as KubeObject);
+const condition = (a: Asmt | undefined, type: string) => a?.status?.conditions?.find((c) => c.type === type);
+
+async function waitPhase(name: string, phase: string, timeoutMs = 30_000): Promise<Asmt> {
+  return eventually(async () => {
+    const a = await get(name);
+    expect(a?.status?.phase, JSON.stringify(a?.status?.conditions)).toBe(phase);
+    return a!;
+  }, timeoutMs);
+}
+
+describe('provisioning', () => {
+  it('creates every object of the candidate namespace, with the expected spec', async () => {
+    await create('alice');
+    const ns = candidateNamespace(team, 'alice');
+    const a = await waitPhase('alice', 'Provisioning');
+    expect(a.metadata.finalizers).toContain('epreuve.dev/cleanup');
+    expect(condition(a, 'Provisioned')).toMatchObject({ status: 'True', reason: 'ObjectsApplied' });
+    expect(condition(a, 'Ready')).toMatchObject({ status: 'False', reason: 'WaitingForSandboxes' });
+
+    const namespace = await client.get(NS, undefined, ns);
+    expect(namespace?.metadata.labels).toMatchObject({
+      'pod-security.kubernetes.io/enforce': 'restricted',
+      'epreuve.dev/assessment': 'alice',
+      'epreuve.dev/owner-namespace': team,
+    });
+    const names = async (kind: string, apiVersion = 'v1') =>
+      (await client.list<KubeObject>(resourceFor(apiVersion, kind), { namespace: ns })).items.map((o) => o.metadata.name).sort();
+    expect(await names('StatefulSet', 'apps/v1')).toEqual(['events', 'warehouse']);
+    expect(await names('Deployment', 'apps/v1')).toEqual(['source']);
+    expect(await names('Job', 'batch/v1')).toEqual(['seed']);
+    expect(await names('Service')).toEqual(['events', 'source', 'warehouse']);
+    expect(await names('Secret')).toEqual(['events-credentials', 'source-credentials', 'warehouse-credentials']);
+    expect(await names('NetworkPolicy', 'networking.k8s.io/v1')).toEqual(['allow-platform-ingress', 'allow-same-namespace', 'default-deny']);
+    expect(await names('ResourceQuota')).toEqual(['sandbox-quota']);
+    const sa = await client.get<KubeObject>(resourceFor('v1', 'ServiceAccount'), ns, 'sandbox');
+    expect(sa?.automountServiceAccountToken).toBe(false);
+    // The real controllers created pods from our workloads, and Pod Security admitted them.
+    await eventually(async () => expect((await names('Pod')).length).toBe(4));
+  });
+
+  it('becomes Ready when its pods report ready (test stands in for the kubelet)', async () => {
+    const ns = candidateNamespace(team, 'alice');
+    await eventually(async () => expect(await reportPodsReady(client, ns)).toBeGreaterThanOrEqual(0), 5000);
+    const a = await eventually(async () => {
+      await reportPodsReady(client, ns); // pods created late by their controllers get reported too
+      const got = await get('alice');
+      expect(got?.status?.phase).toBe('Ready');
+      return got!;
+    }, 60_000);
+    expect(condition(a, 'Ready')).toMatchObject({ status: 'True', reason: 'SandboxesReady' });
+    expect(a.status?.sandboxes?.every((s) => s.ready)).toBe(true);
+    expect(a.status?.readyAt).toBeTruthy();
+    expect(await operator.metric('epreuve_time_to_ready_seconds_count')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('restores a managed object deleted or edited by hand', async () => {
+    const ns = candidateNamespace(team, 'alice');
+    const NP = resourceFor('networking.k8s.io/v1', 'NetworkPolicy');
+    const QUOTA = resourceFor('v1', 'ResourceQuota');
+    await client.delete(NP, ns, 'default-deny');
+    await client.mergePatch(QUOTA, ns, 'sandbox-quota', { spec: { hard: { 'limits.cpu': '64' } } });
+    await eventually(async () => {
+      expect(await client.get(NP, ns, 'default-deny')).toBeDefined();
+      const quota = await client.get<KubeObject & { spec: { hard: Record<string, string> } }>(QUOTA, ns, 'sandbox-quota');
+      expect(quota?.spec.hard['limits.cpu']).toBe('2');
+    });
+  });
+
+  it('deletes the namespace, waits until it is really gone, then releases the Assessment', async () => {
+    const ns = candidateNamespace(team, 'alice');
+    await client.delete(ASMT, team, 'alice');
+    const seenTerminating = await eventually(async () => {
+      const a = await get('alice');
+      // Either we catch it Terminating, or it is already gone together with its namespace.
+      if (a) expect(a.status?.phase).toBe('Terminating');
+      return a !== undefined;
+    });
+    await eventually(async () => {
+      expect(await client.get(NS, undefined, ns)).toBeUndefined();
+      expect(await get('alice')).toBeUndefined();
+    }, 90_000);
+    expect(typeof seenTerminating).toBe('boolean');
+  });
+});
+
+describe('lifecycle', () => {
+  it('expires at the deadline, deletes the namespace, and an extension moves the deadline', async () => {
+    // OnFirstAccess with an arrival 59m50s ago and a 1h duration: the deadline is 10 s away.
+    const arrived = new Date(Date.now() - 3590_000).toISOString();
+    await create('bob', { startPolicy: 'OnFirstAccess', duration: '1h' }, { annotations: { 'epreuve.dev/candidate-arrived-at': arrived } });
+    const running = await waitPhase('bob', 'Provisioning');
+    const first = Date.parse(running.status!.expiresAt!);
+    expect(Math.abs(first - (Date.parse(arrived) + 3600_000))).toBeLessThan(1000);
+
+    // Extend by an hour: the deadline moves, nothing expires.
+    await client.mergePatch(ASMT, team, 'bob', { spec: { duration: '2h' } });
+    await eventually(async () => {
+      const a = await get('bob');
+      expect(Date.parse(a!.status!.expiresAt!)).toBe(first + 3600_000);
+    });
+
+    // Shrink it back: the old deadline has passed by now or soon will — it expires.
+    await client.mergePatch(ASMT, team, 'bob', { spec: { duration: '1h' } });
+    const expired = await waitPhase('bob', 'Expired', 30_000);
+    expect(condition(expired, 'Expired')).toMatchObject({ status: 'True', reason: 'DeadlineReached' });
+    await eventually(async () => expect(await client.get(NS, undefined, candidateNamespace(team, 'bob'))).toBeUndefined(), 90_000);
+    expect(await operator.metric('epreuve_expired_total', { reason: 'DeadlineReached' })).toBeGreaterThanOrEqual(1);
+  }, 150_000);
+
+  it('revoking ends the assessment at once', async () => {
+    await create('carol');
+    await waitPhase('carol', 'Provisioning');
+    await client.mergePatch(ASMT, team, 'carol', { spec: { revoked: true } });
+    const a = await waitPhase('carol', 'Expired');
+    expect(condition(a, 'Expired')?.reason).toBe('Revoked');
+  });
+
+  it('starts the clock only when the candidate arrives (OnFirstAccess)', async () => {
+    await create('dave', { startPolicy: 'OnFirstAccess' });
+    const a = await waitPhase('dave', 'Provisioning');
+    expect(a.status?.expiresAt).toBeUndefined();
+    expect(condition(a, 'Expired')?.reason).toBe('NotStarted');
+    const arrived = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    await client.mergePatch(ASMT, team, 'dave', { metadata: { annotations: { 'epreuve.dev/candidate-arrived-at': arrived } } });
+    await eventually(async () => expect((await get('dave'))?.status?.expiresAt).toBe(new Date(Date.parse(arrived) + 4 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z')));
+  });
+});
+
+describe('failures are reported, and do not hot-loop', () => {
+  async function requestsDuring(ms: number): Promise<number> {
+    const before = await operator.metric('rest_client_requests_total');
+    await new Promise((r) => setTimeout(r, ms));
+    return (await operator.metric('rest_client_requests_total')) - before;
+  }
+
+  it('TemplateNotFound, then provisions as soon as the template appears (no polling)', async () => {
+    await create('erin', { templateRef: { name: 'later' } });
+    const a = await waitPhase('erin', 'Pending');
+    expect(condition(a, 'Ready')).toMatchObject({ reason: 'TemplateNotFound', message: expect.stringContaining(`${team}/later`) });
+    expect(await requestsDuring(5000)).toBe(0);
+    await client.apply({ ...sample('data-engineer.yaml'), metadata: { name: 'later', namespace: team } } as KubeObject, { fieldManager: 'test' });
+    await waitPhase('erin', 'Provisioning');
+  });
+
+  it('QuotaExceeded names what is short, and stays quiet', async () => {
+    const tiny = sample<KubeObject & { spec: Record<string, unknown> }>('data-engineer.yaml');
+    await client.apply({ ...tiny, metadata: { name: 'tiny', namespace: team }, spec: { ...tiny.spec, resources: { cpu: '1', memory: '1Gi', storage: '5Gi' } } } as KubeObject, { fieldManager: 'test' });
+    await create('frank', { templateRef: { name: 'tiny' } });
+    const a = await waitPhase('frank', 'Failed');
+    expect(condition(a, 'Ready')).toMatchObject({ reason: 'QuotaExceeded', message: expect.stringMatching(/cpu: sandboxes need 1750m but resources.cpu is 1/) });
+    expect(await client.get(NS, undefined, candidateNamespace(team, 'frank'))).toBeUndefined();
+    expect(await requestsDuring(5000)).toBe(0);
+  });
+
+  it('DurationExceedsMax when an extension goes past the template maximum', async () => {
+    await create('gina', { duration: '9h' });
+    const a = await waitPhase('gina', 'Failed');
+    expect(condition(a, 'Ready')?.reason).toBe('DurationExceedsMax');
+  });
+});
