@@ -5,7 +5,7 @@ SHELL := bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 REPORT := .cache/vitest-report.json
 
-.PHONY: help deps system-deps kube-binaries generate lint typecheck unit integration test clean
+.PHONY: help deps system-deps kube-binaries generate lint typecheck unit integration test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -45,3 +45,6 @@ test: deps kube-binaries lint typecheck ## lint, typecheck, unit and integration
 
 clean: ## remove node_modules and local reports (the binary cache in ~/.cache/epreuve stays)
 	rm -rf node_modules .cache
+
+bench: deps kube-binaries ## benchmarks, printed as ratios against baselines measured in the same run
+	node test/bench/operator-provisioning.ts

@@ -26,7 +26,8 @@ interface Component {
   logPath: string;
 }
 
-export const SERVICE_CIDR = '10.0.0.0/24';
+// A /16: the provisioning benchmark creates thousands of Services.
+export const SERVICE_CIDR = '10.0.0.0/16';
 export const SERVICE_IP = '10.0.0.1';
 
 export class ControlPlane {

@@ -14,9 +14,7 @@ const DEFAULT_SIZES = {
   seeder: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
 };
 
-const bool = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((v) => v === 'true' || v === '1');
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /**
  * Operator configuration, from the environment (the Helm chart sets it). Every field is
@@ -32,7 +30,10 @@ export const operatorConfigSchema = z.object({
   EPREUVE_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
   EPREUVE_STORAGE_CLASS: z.string().optional(),
   /** Pod Security Standards version pinned on candidate namespaces. */
-  EPREUVE_POD_SECURITY_VERSION: z.string().regex(/^v1\.\d+$|^latest$/, 'must be v1.N or latest').default('v1.33'),
+  EPREUVE_POD_SECURITY_VERSION: z
+    .string()
+    .regex(/^v1\.\d+$|^latest$/, 'must be v1.N or latest')
+    .default('v1.33'),
   EPREUVE_SANDBOX_SIZES: z
     .string()
     .optional()
@@ -41,7 +42,10 @@ export const operatorConfigSchema = z.object({
       try {
         return { ...DEFAULT_SIZES, ...(JSON.parse(s) as object) };
       } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be JSON: {"postgres": {"requests": …, "limits": …}, …}' });
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be JSON: {"postgres": {"requests": …, "limits": …}, …}',
+        });
         return z.NEVER;
       }
     })

@@ -34,7 +34,8 @@ const microTime = (d: Date) => d.toISOString().replace('Z', '000Z');
  * give up leadership when renewals fail for renewDeadline; release the lease on shutdown.
  */
 export class LeaderElector {
-  private readonly o: Required<Omit<LeaderElectionOptions, 'onLeadershipChange'>> & Pick<LeaderElectionOptions, 'onLeadershipChange'>;
+  private readonly o: Required<Omit<LeaderElectionOptions, 'onLeadershipChange'>> &
+    Pick<LeaderElectionOptions, 'onLeadershipChange'>;
   private readonly client: KubeClient;
   private observed?: { record: string; at: number };
   private lease?: Lease;
@@ -43,14 +44,21 @@ export class LeaderElector {
   constructor(client: KubeClient, options: LeaderElectionOptions) {
     this.client = client;
     this.o = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...options };
-    if (!(this.o.leaseDurationMs > this.o.renewDeadlineMs && this.o.renewDeadlineMs > 1.2 * this.o.retryPeriodMs)) {
+    if (
+      !(
+        this.o.leaseDurationMs > this.o.renewDeadlineMs && this.o.renewDeadlineMs > 1.2 * this.o.retryPeriodMs
+      )
+    ) {
       throw new Error('leader election needs leaseDuration > renewDeadline > 1.2 × retryPeriod');
     }
   }
 
   /** Resolves once this process holds the lease. */
   async acquire(signal: AbortSignal): Promise<boolean> {
-    this.o.log.info({ lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity }, 'waiting for leadership');
+    this.o.log.info(
+      { lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity },
+      'waiting for leadership',
+    );
     while (!signal.aborted) {
       if (await this.tryAcquireOrRenew().catch((err) => this.warn(err))) {
         this.setLeading(true);
@@ -85,7 +93,13 @@ export class LeaderElector {
     try {
       await this.client.update({
         ...this.lease,
-        spec: { ...this.lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now },
+        spec: {
+          ...this.lease.spec,
+          holderIdentity: '',
+          leaseDurationSeconds: 1,
+          renewTime: now,
+          acquireTime: now,
+        },
       });
       this.o.log.info('lease released');
     } catch (err) {
@@ -159,6 +173,13 @@ export class LeaderElector {
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

@@ -14,6 +14,9 @@ export function createLogger(level: string, name = 'epreuve-operator'): Logger {
       return ctx ? { trace_id: ctx.traceId, span_id: ctx.spanId } : {};
     },
     // Defence in depth: nothing the operator logs should hold credentials, but never print them.
-    redact: { paths: ['*.stringData', '*.data', 'stringData', 'data', '*.password', 'password'], censor: '[redacted]' },
+    redact: {
+      paths: ['*.stringData', '*.data', 'stringData', 'data', '*.password', 'password'],
+      censor: '[redacted]',
+    },
   });
 }

@@ -41,7 +41,8 @@ const elector = config.EPREUVE_LEADER_ELECT
       name: config.EPREUVE_LEADER_ELECTION_ID,
       identity,
       log,
-      onLeadershipChange: (leading) => metrics.leader.set({ name: config.EPREUVE_LEADER_ELECTION_ID }, leading ? 1 : 0),
+      onLeadershipChange: (leading) =>
+        metrics.leader.set({ name: config.EPREUVE_LEADER_ELECTION_ID }, leading ? 1 : 0),
     })
   : undefined;
 
@@ -64,7 +65,10 @@ const server = createServer(async (req, res) => {
 });
 server.listen(config.EPREUVE_METRICS_PORT, () => {
   const address = server.address();
-  log.info({ port: typeof address === 'object' ? address?.port : address, identity }, 'operator listening for /metrics, /healthz, /readyz');
+  log.info(
+    { port: typeof address === 'object' ? address?.port : address, identity },
+    'operator listening for /metrics, /healthz, /readyz',
+  );
 });
 
 const stop = new AbortController();

@@ -30,7 +30,13 @@ export class Manager {
   private readonly runs: Promise<void>[] = [];
   private gaugeTimer?: NodeJS.Timeout;
 
-  constructor(opts: { client: KubeClient; config: OperatorConfig; metrics: Metrics; log: Logger; now?: () => Date }) {
+  constructor(opts: {
+    client: KubeClient;
+    config: OperatorConfig;
+    metrics: Metrics;
+    log: Logger;
+    now?: () => Date;
+  }) {
     const { client, config, metrics, log } = opts;
     this.metrics = metrics;
     this.log = log;
@@ -38,23 +44,44 @@ export class Manager {
     const informer = <X extends KubeObject>(apiVersion: string, kind: string, labelSelector?: string) =>
       new Informer<X>(client, { type: resourceFor(apiVersion, kind), labelSelector, resyncMs, log });
 
-    this.assessments = informer<A>('epreuve.dev/v1alpha1', 'Assessment').addIndex(TEMPLATE_INDEX, (a) => [templateKeyOf(a)]);
+    this.assessments = informer<A>('epreuve.dev/v1alpha1', 'Assessment').addIndex(TEMPLATE_INDEX, (a) => [
+      templateKeyOf(a),
+    ]);
     this.templates = informer<T>('epreuve.dev/v1alpha1', 'AssessmentTemplate');
     const selector = `${LABELS.managedBy}=${MANAGED_BY}`;
     this.managed = Object.fromEntries(
       MANAGED_KINDS.map(([apiVersion, kind]) => [kind, informer(apiVersion, kind, selector)]),
     ) as Record<ManagedKind, Informer<KubeObject>>;
-    this.informers = [this.assessments, this.templates, ...Object.values(this.managed)] as Informer<KubeObject>[];
+    this.informers = [
+      this.assessments,
+      this.templates,
+      ...Object.values(this.managed),
+    ] as Informer<KubeObject>[];
 
     const workers = config.EPREUVE_WORKERS;
     this.assessmentController = new Controller(
       'assessment',
-      new AssessmentReconciler({ client, assessments: this.assessments, templates: this.templates, managed: this.managed, config, metrics, log, now: opts.now }),
+      new AssessmentReconciler({
+        client,
+        assessments: this.assessments,
+        templates: this.templates,
+        managed: this.managed,
+        config,
+        metrics,
+        log,
+        now: opts.now,
+      }),
       { workers, metrics, log },
     );
     this.templateController = new Controller(
       'assessmenttemplate',
-      new TemplateReconciler({ client, templates: this.templates, assessments: this.assessments, log, now: opts.now }),
+      new TemplateReconciler({
+        client,
+        templates: this.templates,
+        assessments: this.assessments,
+        log,
+        now: opts.now,
+      }),
       { workers: 1, metrics, log },
     );
 
@@ -68,14 +95,23 @@ export class Manager {
       resync: enqueue,
     });
     // Assessment changes can change whether its template is in use.
-    this.assessments.on({ add: (a) => templateQueue.add(templateKeyOf(a)), update: (_o, a) => templateQueue.add(templateKeyOf(a)) });
+    this.assessments.on({
+      add: (a) => templateQueue.add(templateKeyOf(a)),
+      update: (_o, a) => templateQueue.add(templateKeyOf(a)),
+    });
 
     // A template change re-enqueues exactly the assessments that use it (index lookup, no scan).
     const templateChanged = (t: T) => {
       templateQueue.add(objectKey(t));
-      for (const a of this.assessments.byIndex(TEMPLATE_INDEX, objectKey(t))) assessmentQueue.add(objectKey(a));
+      for (const a of this.assessments.byIndex(TEMPLATE_INDEX, objectKey(t)))
+        assessmentQueue.add(objectKey(a));
     };
-    this.templates.on({ add: templateChanged, update: (_o, t) => templateChanged(t), delete: templateChanged, resync: (t) => templateQueue.add(objectKey(t)) });
+    this.templates.on({
+      add: templateChanged,
+      update: (_o, t) => templateChanged(t),
+      delete: templateChanged,
+      resync: (t) => templateQueue.add(objectKey(t)),
+    });
 
     // A managed object's change wakes its owner, found from the labels every managed object carries.
     const owner = (o: KubeObject) => {
@@ -83,7 +119,8 @@ export class Manager {
       const name = o.metadata.labels?.[LABELS.assessment];
       if (ns && name) assessmentQueue.add(`${ns}/${name}`);
     };
-    for (const inf of Object.values(this.managed)) inf.on({ add: owner, update: (_o, n) => owner(n), delete: owner });
+    for (const inf of Object.values(this.managed))
+      inf.on({ add: owner, update: (_o, n) => owner(n), delete: owner });
   }
 
   /** Starts the informers, waits for their caches, then starts the workers. */
@@ -91,7 +128,10 @@ export class Manager {
     for (const inf of this.informers) this.runs.push(inf.run(this.abort.signal));
     const started = Date.now();
     await Promise.all(this.informers.map((i) => i.waitForSync()));
-    this.log.info({ ms: Date.now() - started, informers: this.informers.length }, 'caches synced; starting workers');
+    this.log.info(
+      { ms: Date.now() - started, informers: this.informers.length },
+      'caches synced; starting workers',
+    );
     this.assessmentController.start();
     this.templateController.start();
     this.updatePhaseGauge();

@@ -37,9 +37,24 @@ export function createMetrics(registry = new Registry()) {
     labelNames: ['controller'] as const,
     registers: [registry],
   });
-  const queueDepth = new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', labelNames: ['name'] as const, registers: [registry] });
-  const queueAdds = new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue', labelNames: ['name'] as const, registers: [registry] });
-  const queueRetries = new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: ['name'] as const, registers: [registry] });
+  const queueDepth = new Gauge({
+    name: 'workqueue_depth',
+    help: 'Current depth of workqueue',
+    labelNames: ['name'] as const,
+    registers: [registry],
+  });
+  const queueAdds = new Counter({
+    name: 'workqueue_adds_total',
+    help: 'Total number of adds handled by workqueue',
+    labelNames: ['name'] as const,
+    registers: [registry],
+  });
+  const queueRetries = new Counter({
+    name: 'workqueue_retries_total',
+    help: 'Total number of retries handled by workqueue',
+    labelNames: ['name'] as const,
+    registers: [registry],
+  });
   const queueWait = new Histogram({
     name: 'workqueue_queue_duration_seconds',
     help: 'How long in seconds an item stays in workqueue before being requested',
@@ -91,8 +106,18 @@ export function createMetrics(registry = new Registry()) {
     buckets: [5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600],
     registers: [registry],
   });
-  const expired = new Counter({ name: 'epreuve_expired_total', help: 'Assessments that reached their deadline or were revoked', labelNames: ['reason'] as const, registers: [registry] });
-  const failures = new Counter({ name: 'epreuve_assessment_failures_total', help: 'Assessments that failed, by reason', labelNames: ['reason'] as const, registers: [registry] });
+  const expired = new Counter({
+    name: 'epreuve_expired_total',
+    help: 'Assessments that reached their deadline or were revoked',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const failures = new Counter({
+    name: 'epreuve_assessment_failures_total',
+    help: 'Assessments that failed, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   const objectWrites = new Counter({
     name: 'epreuve_managed_object_writes_total',
     help: 'Writes (apply, create, delete) the operator made to managed objects, by kind',

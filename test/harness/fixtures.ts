@@ -9,7 +9,12 @@ export function sample<T = Record<string, unknown>>(file: string): T {
   return parse(readFileSync(join(samples, file), 'utf8')) as T;
 }
 
-export function assessmentObject(namespace: string, name: string, spec: Record<string, unknown> = {}, metadata: Record<string, unknown> = {}) {
+export function assessmentObject(
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown> = {},
+  metadata: Record<string, unknown> = {},
+) {
   return {
     apiVersion: 'epreuve.dev/v1alpha1',
     kind: 'Assessment',

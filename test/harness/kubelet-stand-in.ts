@@ -11,10 +11,9 @@ const POD = resourceFor('v1', 'Pod');
  * Real readiness is proven by the end-to-end tier.
  */
 export async function reportPodsReady(client: KubeClient, namespace: string): Promise<number> {
-  const pods = await client.list<KubeObject & { spec: { containers: Array<{ name: string; image: string }> }; status?: { phase?: string } }>(
-    POD,
-    { namespace },
-  );
+  const pods = await client.list<
+    KubeObject & { spec: { containers: Array<{ name: string; image: string }> }; status?: { phase?: string } }
+  >(POD, { namespace });
   const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   let n = 0;
   for (const pod of pods.items) {
@@ -33,11 +32,21 @@ export async function reportPodsReady(client: KubeClient, namespace: string): Pr
     }));
     const cond = (type: string, status: string) => ({ type, status, lastTransitionTime: now });
     const status = isJob
-      ? { phase: 'Succeeded', startTime: now, conditions: [cond('PodScheduled', 'True'), cond('Ready', 'False')], containerStatuses }
+      ? {
+          phase: 'Succeeded',
+          startTime: now,
+          conditions: [cond('PodScheduled', 'True'), cond('Ready', 'False')],
+          containerStatuses,
+        }
       : {
           phase: 'Running',
           startTime: now,
-          conditions: [cond('PodScheduled', 'True'), cond('Initialized', 'True'), cond('ContainersReady', 'True'), cond('Ready', 'True')],
+          conditions: [
+            cond('PodScheduled', 'True'),
+            cond('Initialized', 'True'),
+            cond('ContainersReady', 'True'),
+            cond('Ready', 'True'),
+          ],
           containerStatuses,
         };
     await client.mergePatch(POD, namespace, pod.metadata.name!, { status }, 'status');

@@ -30,7 +30,11 @@ export class OperatorProcess {
     };
     this.child.stdout!.on('data', append);
     this.child.stderr!.on('data', append);
-    await this.waitFor(async () => (await fetch(`http://127.0.0.1:${this.port}/healthz`)).ok, 20_000, 'healthz');
+    await this.waitFor(
+      async () => (await fetch(`http://127.0.0.1:${this.port}/healthz`)).ok,
+      20_000,
+      'healthz',
+    );
     return this;
   }
 
@@ -58,7 +62,8 @@ export class OperatorProcess {
   async waitFor(probe: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (this.exited) throw new Error(`operator exited while waiting for ${what}:\n${this.output.slice(-3000)}`);
+      if (this.exited)
+        throw new Error(`operator exited while waiting for ${what}:\n${this.output.slice(-3000)}`);
       if (await probe().catch(() => false)) return;
       await new Promise((r) => setTimeout(r, 100));
     }

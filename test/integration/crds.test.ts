@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import { createTestNamespace, eventually, kubectl } from '../harness/kube.ts';
 
@@ -13,6 +13,10 @@ const samples = join(import.meta.dirname, '..', '..', 'manifests', 'samples');
 let ns: string;
 beforeAll(async () => {
   ns = await createTestNamespace(kubeconfig, 'crds');
+});
+// Leave nothing for the operator suites that run next on the same control plane.
+afterAll(async () => {
+  await kubectl(kubeconfig, ['delete', 'namespace', ns, '--wait=false']);
 });
 
 const apply = (obj: unknown) => kubectl(kubeconfig, ['apply', '-n', ns, '-f', '-'], stringify(obj));

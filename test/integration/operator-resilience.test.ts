@@ -14,7 +14,9 @@ const client = kube(kubeconfig);
 const ASMT = resourceFor('epreuve.dev/v1alpha1', 'Assessment');
 const NS = resourceFor('v1', 'Namespace');
 const LEASE = resourceFor('coordination.k8s.io/v1', 'Lease');
-type Asmt = KubeObject & { status?: { phase?: string; conditions?: Array<{ type: string; status: string }> } };
+type Asmt = KubeObject & {
+  status?: { phase?: string; conditions?: Array<{ type: string; status: string }> };
+};
 
 let team: string;
 const operators: OperatorProcess[] = [];
@@ -26,7 +28,10 @@ const operator = (env: Record<string, string> = {}) => {
 
 beforeAll(async () => {
   team = await createTestNamespace(kubeconfig, 'resilience');
-  await client.apply({ ...sample('data-engineer.yaml'), metadata: { name: 'data-engineer', namespace: team } } as KubeObject, { fieldManager: 'test' });
+  await client.apply(
+    { ...sample('data-engineer.yaml'), metadata: { name: 'data-engineer', namespace: team } } as KubeObject,
+    { fieldManager: 'test' },
+  );
 });
 afterEach(async () => {
   await Promise.all(operators.splice(0).map((o) => o.stop()));
@@ -35,18 +40,24 @@ afterAll(async () => {
   await client.delete(NS, undefined, team);
 });
 
-const provisioned = (a: Asmt | undefined) => a?.status?.conditions?.some((c) => c.type === 'Provisioned' && c.status === 'True');
+const provisioned = (a: Asmt | undefined) =>
+  a?.status?.conditions?.some((c) => c.type === 'Provisioned' && c.status === 'True');
 
 async function assessmentsIn(names: string[]): Promise<Asmt[]> {
-  return (await client.list<Asmt>(ASMT, { namespace: team })).items.filter((a) => names.includes(a.metadata.name!));
+  return (await client.list<Asmt>(ASMT, { namespace: team })).items.filter((a) =>
+    names.includes(a.metadata.name!),
+  );
 }
 
 /** Every managed object of every kind, across namespaces: `Kind ns/name` → resourceVersion. */
 async function managedObjects(): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const [apiVersion, kind] of MANAGED_KINDS) {
-    const list = await client.list<KubeObject>(resourceFor(apiVersion, kind), { labelSelector: 'app.kubernetes.io/managed-by=epreuve' });
-    for (const o of list.items) out.set(`${kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`, o.metadata.resourceVersion!);
+    const list = await client.list<KubeObject>(resourceFor(apiVersion, kind), {
+      labelSelector: 'app.kubernetes.io/managed-by=epreuve',
+    });
+    for (const o of list.items)
+      out.set(`${kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`, o.metadata.resourceVersion!);
   }
   return out;
 }
@@ -56,36 +67,69 @@ describe('a crashed operator', () => {
     const names = Array.from({ length: 8 }, (_, i) => `crash-${i}`);
     // Kill the first operator as soon as it has created the first (then the third) candidate
     // namespace: provisioning is under way, objects half applied.
-    for (const [round, killAtNamespaces] of [[0, 1], [1, 3]] as const) {
+    for (const [round, killAtNamespaces] of [
+      [0, 1],
+      [1, 3],
+    ] as const) {
       const batch = names.slice(round * 4, round * 4 + 4);
       const first = await operator();
       for (const n of batch) await client.create(assessmentObject(team, n) as KubeObject);
-      await eventually(async () => {
-        const started = await client.list<KubeObject>(NS, { labelSelector: `epreuve.dev/owner-namespace=${team}` });
-        expect(started.items.filter((n) => batch.includes(n.metadata.labels!['epreuve.dev/assessment']!)).length).toBeGreaterThanOrEqual(killAtNamespaces);
-      }, 30_000, 20);
+      await eventually(
+        async () => {
+          const started = await client.list<KubeObject>(NS, {
+            labelSelector: `epreuve.dev/owner-namespace=${team}`,
+          });
+          expect(
+            started.items.filter((n) => batch.includes(n.metadata.labels!['epreuve.dev/assessment']!)).length,
+          ).toBeGreaterThanOrEqual(killAtNamespaces);
+        },
+        30_000,
+        20,
+      );
       await first.kill('SIGKILL');
       const second = await operator();
-      await eventually(async () => expect((await assessmentsIn(batch)).filter(provisioned)).toHaveLength(batch.length), 60_000);
+      await eventually(
+        async () => expect((await assessmentsIn(batch)).filter(provisioned)).toHaveLength(batch.length),
+        60_000,
+      );
       await second.stop();
     }
     const objects = [...(await managedObjects()).keys()];
     for (const n of names) {
       const ns = candidateNamespace(team, n);
-      const inNs = objects.filter((k) => k.includes(` ${ns}/`)).map((k) => k.replace(` ${ns}/`, ' ')).sort();
+      const inNs = objects
+        .filter((k) => k.includes(` ${ns}/`))
+        .map((k) => k.replace(` ${ns}/`, ' '))
+        .sort();
       expect(inNs).toEqual(
         [
-          'Deployment source', 'Job seed', 'LimitRange sandbox-limits',
-          'NetworkPolicy allow-platform-ingress', 'NetworkPolicy allow-same-namespace', 'NetworkPolicy default-deny',
-          'ResourceQuota sandbox-quota', 'Service events', 'Service source', 'Service warehouse',
-          'ServiceAccount sandbox', 'ServiceAccount seeder', 'StatefulSet events', 'StatefulSet warehouse',
+          'Deployment source',
+          'Job seed',
+          'LimitRange sandbox-limits',
+          'NetworkPolicy allow-platform-ingress',
+          'NetworkPolicy allow-same-namespace',
+          'NetworkPolicy default-deny',
+          'ResourceQuota sandbox-quota',
+          'Service events',
+          'Service source',
+          'Service warehouse',
+          'ServiceAccount sandbox',
+          'ServiceAccount seeder',
+          'StatefulSet events',
+          'StatefulSet warehouse',
         ].sort(),
       );
       const secrets = await client.list<KubeObject>(resourceFor('v1', 'Secret'), { namespace: ns });
-      expect(secrets.items.map((s) => s.metadata.name).sort()).toEqual(['events-credentials', 'source-credentials', 'warehouse-credentials']);
+      expect(secrets.items.map((s) => s.metadata.name).sort()).toEqual([
+        'events-credentials',
+        'source-credentials',
+        'warehouse-credentials',
+      ]);
     }
     // No orphans: every managed namespace of this team belongs to an existing assessment.
-    const namespaces = await client.list<KubeObject>(NS, { labelSelector: `epreuve.dev/owner-namespace=${team}` });
+    const namespaces = await client.list<KubeObject>(NS, {
+      labelSelector: `epreuve.dev/owner-namespace=${team}`,
+    });
     const owners = namespaces.items.map((n) => n.metadata.labels!['epreuve.dev/assessment']).sort();
     expect(owners).toEqual([...names].sort());
   }, 180_000);
@@ -93,10 +137,16 @@ describe('a crashed operator', () => {
 
 describe('leader election', () => {
   it('exactly one of two replicas reconciles; when it dies the other takes over', async () => {
-    const env = { EPREUVE_LEADER_ELECT: 'true', EPREUVE_LEADER_ELECTION_NAMESPACE: team, EPREUVE_LEADER_ELECTION_ID: 'epreuve-operator' };
+    const env = {
+      EPREUVE_LEADER_ELECT: 'true',
+      EPREUVE_LEADER_ELECTION_NAMESPACE: team,
+      EPREUVE_LEADER_ELECTION_ID: 'epreuve-operator',
+    };
     const a = await operator({ ...env, EPREUVE_POD_NAME: 'replica-a' });
     const b = await operator({ ...env, EPREUVE_POD_NAME: 'replica-b' });
-    const leaderOf = async () => (await client.get<KubeObject & { spec: { holderIdentity?: string } }>(LEASE, team, 'epreuve-operator'))?.spec.holderIdentity;
+    const leaderOf = async () =>
+      (await client.get<KubeObject & { spec: { holderIdentity?: string } }>(LEASE, team, 'epreuve-operator'))
+        ?.spec.holderIdentity;
     const leaderName = await eventually(async () => {
       const holder = await leaderOf();
       expect(['replica-a', 'replica-b']).toContain(holder);
@@ -114,14 +164,21 @@ describe('leader election', () => {
     const killedAt = Date.now();
     await leader.kill('SIGKILL');
     await client.create(assessmentObject(team, 'ha-2') as KubeObject);
-    await eventually(async () => expect(provisioned(await client.get<Asmt>(ASMT, team, 'ha-2'))).toBe(true), 40_000);
+    await eventually(
+      async () => expect(provisioned(await client.get<Asmt>(ASMT, team, 'ha-2'))).toBe(true),
+      40_000,
+    );
     expect(await leaderOf()).toBe(leaderName === 'replica-a' ? 'replica-b' : 'replica-a');
     // The lease had to expire (15 s) before the standby could take it.
     expect(Date.now() - killedAt).toBeGreaterThan(10_000);
   }, 90_000);
 
   it('a leader stopped gracefully releases the lease, so the standby takes over at once', async () => {
-    const env = { EPREUVE_LEADER_ELECT: 'true', EPREUVE_LEADER_ELECTION_NAMESPACE: team, EPREUVE_LEADER_ELECTION_ID: 'graceful' };
+    const env = {
+      EPREUVE_LEADER_ELECT: 'true',
+      EPREUVE_LEADER_ELECTION_NAMESPACE: team,
+      EPREUVE_LEADER_ELECTION_ID: 'graceful',
+    };
     const a = await operator({ ...env, EPREUVE_POD_NAME: 'graceful-a' });
     await eventually(async () => expect(await a.metric('leader_election_master_status')).toBe(1));
     const b = await operator({ ...env, EPREUVE_POD_NAME: 'graceful-b' });
@@ -137,15 +194,21 @@ describe('steady state', () => {
     const op = await operator({ EPREUVE_RESYNC_SECONDS: '30' });
     const names = Array.from({ length: 50 }, (_, i) => `steady-${i}`);
     for (const n of names) await client.create(assessmentObject(team, n) as KubeObject);
-    await eventually(async () => {
-      for (const n of names) await reportPodsReady(client, candidateNamespace(team, n));
-      const ready = (await assessmentsIn(names)).filter((a) => a.status?.phase === 'Ready');
-      expect(ready).toHaveLength(names.length);
-    }, 240_000, 2000);
+    await eventually(
+      async () => {
+        for (const n of names) await reportPodsReady(client, candidateNamespace(team, n));
+        const ready = (await assessmentsIn(names)).filter((a) => a.status?.phase === 'Ready');
+        expect(ready).toHaveLength(names.length);
+      },
+      240_000,
+      2000,
+    );
     // Let controllers finish their last status updates before taking the snapshot.
     await new Promise((r) => setTimeout(r, 5000));
     const before = await managedObjects();
-    const assessmentsBefore = new Map((await assessmentsIn(names)).map((a) => [a.metadata.name, a.metadata.resourceVersion]));
+    const assessmentsBefore = new Map(
+      (await assessmentsIn(names)).map((a) => [a.metadata.name, a.metadata.resourceVersion]),
+    );
     const writesBefore = await op.metric('epreuve_managed_object_writes_total');
     const mutatingBefore = await mutatingRequests(op);
     const resyncsBefore = await op.metric('controller_runtime_reconcile_total', { controller: 'assessment' });
@@ -156,17 +219,22 @@ describe('steady state', () => {
     const changed = [...before].filter(([k, rv]) => after.get(k) !== rv).map(([k]) => k);
     expect(changed).toEqual([]);
     expect(after.size).toBe(before.size);
-    const assessmentsAfter = new Map((await assessmentsIn(names)).map((a) => [a.metadata.name, a.metadata.resourceVersion]));
+    const assessmentsAfter = new Map(
+      (await assessmentsIn(names)).map((a) => [a.metadata.name, a.metadata.resourceVersion]),
+    );
     expect(assessmentsAfter).toEqual(assessmentsBefore);
     expect(await op.metric('epreuve_managed_object_writes_total')).toBe(writesBefore);
     expect(await mutatingRequests(op)).toBe(mutatingBefore);
     // It did look: periodic resyncs reconciled every assessment several times, and wrote nothing.
-    expect((await op.metric('controller_runtime_reconcile_total', { controller: 'assessment' })) - resyncsBefore).toBeGreaterThanOrEqual(3 * names.length);
+    expect(
+      (await op.metric('controller_runtime_reconcile_total', { controller: 'assessment' })) - resyncsBefore,
+    ).toBeGreaterThanOrEqual(3 * names.length);
   }, 480_000);
 });
 
 async function mutatingRequests(op: OperatorProcess): Promise<number> {
   let n = 0;
-  for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) n += await op.metric('rest_client_requests_total', { method });
+  for (const method of ['POST', 'PUT', 'PATCH', 'DELETE'])
+    n += await op.metric('rest_client_requests_total', { method });
   return n;
 }

@@ -16,14 +16,25 @@ const client = kube(kubeconfig);
 const ASMT = resourceFor('epreuve.dev/v1alpha1', 'Assessment');
 const NS = resourceFor('v1', 'Namespace');
 
-type Asmt = KubeObject & { status?: { phase?: string; expiresAt?: string; readyAt?: string; conditions?: Array<{ type: string; status: string; reason: string; message: string }>; sandboxes?: Array<{ name: string; ready: boolean }> } };
+type Asmt = KubeObject & {
+  status?: {
+    phase?: string;
+    expiresAt?: string;
+    readyAt?: string;
+    conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+    sandboxes?: Array<{ name: string; ready: boolean }>;
+  };
+};
 
 let team: string;
 let operator: OperatorProcess;
 
 beforeAll(async () => {
   team = await createTestNamespace(kubeconfig, 'hiring');
-  await client.apply({ ...sample('data-engineer.yaml'), metadata: { name: 'data-engineer', namespace: team } } as KubeObject, { fieldManager: 'test' });
+  await client.apply(
+    { ...sample('data-engineer.yaml'), metadata: { name: 'data-engineer', namespace: team } } as KubeObject,
+    { fieldManager: 'test' },
+  );
   operator = await new OperatorProcess(kubeconfig, { EPREUVE_LEADER_ELECT: 'false' }).start();
 });
 
@@ -61,13 +72,23 @@ describe('provisioning', () => {
       'epreuve.dev/owner-namespace': team,
     });
     const names = async (kind: string, apiVersion = 'v1') =>
-      (await client.list<KubeObject>(resourceFor(apiVersion, kind), { namespace: ns })).items.map((o) => o.metadata.name).sort();
+      (await client.list<KubeObject>(resourceFor(apiVersion, kind), { namespace: ns })).items
+        .map((o) => o.metadata.name)
+        .sort();
     expect(await names('StatefulSet', 'apps/v1')).toEqual(['events', 'warehouse']);
     expect(await names('Deployment', 'apps/v1')).toEqual(['source']);
     expect(await names('Job', 'batch/v1')).toEqual(['seed']);
     expect(await names('Service')).toEqual(['events', 'source', 'warehouse']);
-    expect(await names('Secret')).toEqual(['events-credentials', 'source-credentials', 'warehouse-credentials']);
-    expect(await names('NetworkPolicy', 'networking.k8s.io/v1')).toEqual(['allow-platform-ingress', 'allow-same-namespace', 'default-deny']);
+    expect(await names('Secret')).toEqual([
+      'events-credentials',
+      'source-credentials',
+      'warehouse-credentials',
+    ]);
+    expect(await names('NetworkPolicy', 'networking.k8s.io/v1')).toEqual([
+      'allow-platform-ingress',
+      'allow-same-namespace',
+      'default-deny',
+    ]);
     expect(await names('ResourceQuota')).toEqual(['sandbox-quota']);
     const sa = await client.get<KubeObject>(resourceFor('v1', 'ServiceAccount'), ns, 'sandbox');
     expect(sa?.automountServiceAccountToken).toBe(false);
@@ -98,7 +119,11 @@ describe('provisioning', () => {
     await client.mergePatch(QUOTA, ns, 'sandbox-quota', { spec: { hard: { 'limits.cpu': '64' } } });
     await eventually(async () => {
       expect(await client.get(NP, ns, 'default-deny')).toBeDefined();
-      const quota = await client.get<KubeObject & { spec: { hard: Record<string, string> } }>(QUOTA, ns, 'sandbox-quota');
+      const quota = await client.get<KubeObject & { spec: { hard: Record<string, string> } }>(
+        QUOTA,
+        ns,
+        'sandbox-quota',
+      );
       expect(quota?.spec.hard['limits.cpu']).toBe('2');
     });
   });
@@ -124,7 +149,11 @@ describe('lifecycle', () => {
   it('expires at the deadline, deletes the namespace, and an extension moves the deadline', async () => {
     // OnFirstAccess with an arrival 59m50s ago and a 1h duration: the deadline is 10 s away.
     const arrived = new Date(Date.now() - 3590_000).toISOString();
-    await create('bob', { startPolicy: 'OnFirstAccess', duration: '1h' }, { annotations: { 'epreuve.dev/candidate-arrived-at': arrived } });
+    await create(
+      'bob',
+      { startPolicy: 'OnFirstAccess', duration: '1h' },
+      { annotations: { 'epreuve.dev/candidate-arrived-at': arrived } },
+    );
     const running = await waitPhase('bob', 'Provisioning');
     const first = Date.parse(running.status!.expiresAt!);
     expect(Math.abs(first - (Date.parse(arrived) + 3600_000))).toBeLessThan(1000);
@@ -140,8 +169,13 @@ describe('lifecycle', () => {
     await client.mergePatch(ASMT, team, 'bob', { spec: { duration: '1h' } });
     const expired = await waitPhase('bob', 'Expired', 30_000);
     expect(condition(expired, 'Expired')).toMatchObject({ status: 'True', reason: 'DeadlineReached' });
-    await eventually(async () => expect(await client.get(NS, undefined, candidateNamespace(team, 'bob'))).toBeUndefined(), 90_000);
-    expect(await operator.metric('epreuve_expired_total', { reason: 'DeadlineReached' })).toBeGreaterThanOrEqual(1);
+    await eventually(
+      async () => expect(await client.get(NS, undefined, candidateNamespace(team, 'bob'))).toBeUndefined(),
+      90_000,
+    );
+    expect(
+      await operator.metric('epreuve_expired_total', { reason: 'DeadlineReached' }),
+    ).toBeGreaterThanOrEqual(1);
   }, 150_000);
 
   it('revoking ends the assessment at once', async () => {
@@ -158,8 +192,14 @@ describe('lifecycle', () => {
     expect(a.status?.expiresAt).toBeUndefined();
     expect(condition(a, 'Expired')?.reason).toBe('NotStarted');
     const arrived = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    await client.mergePatch(ASMT, team, 'dave', { metadata: { annotations: { 'epreuve.dev/candidate-arrived-at': arrived } } });
-    await eventually(async () => expect((await get('dave'))?.status?.expiresAt).toBe(new Date(Date.parse(arrived) + 4 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z')));
+    await client.mergePatch(ASMT, team, 'dave', {
+      metadata: { annotations: { 'epreuve.dev/candidate-arrived-at': arrived } },
+    });
+    await eventually(async () =>
+      expect((await get('dave'))?.status?.expiresAt).toBe(
+        new Date(Date.parse(arrived) + 4 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+      ),
+    );
   });
 });
 
@@ -173,18 +213,34 @@ describe('failures are reported, and do not hot-loop', () => {
   it('TemplateNotFound, then provisions as soon as the template appears (no polling)', async () => {
     await create('erin', { templateRef: { name: 'later' } });
     const a = await waitPhase('erin', 'Pending');
-    expect(condition(a, 'Ready')).toMatchObject({ reason: 'TemplateNotFound', message: expect.stringContaining(`${team}/later`) });
+    expect(condition(a, 'Ready')).toMatchObject({
+      reason: 'TemplateNotFound',
+      message: expect.stringContaining(`${team}/later`),
+    });
     expect(await requestsDuring(5000)).toBe(0);
-    await client.apply({ ...sample('data-engineer.yaml'), metadata: { name: 'later', namespace: team } } as KubeObject, { fieldManager: 'test' });
+    await client.apply(
+      { ...sample('data-engineer.yaml'), metadata: { name: 'later', namespace: team } } as KubeObject,
+      { fieldManager: 'test' },
+    );
     await waitPhase('erin', 'Provisioning');
   });
 
   it('QuotaExceeded names what is short, and stays quiet', async () => {
     const tiny = sample<KubeObject & { spec: Record<string, unknown> }>('data-engineer.yaml');
-    await client.apply({ ...tiny, metadata: { name: 'tiny', namespace: team }, spec: { ...tiny.spec, resources: { cpu: '1', memory: '1Gi', storage: '5Gi' } } } as KubeObject, { fieldManager: 'test' });
+    await client.apply(
+      {
+        ...tiny,
+        metadata: { name: 'tiny', namespace: team },
+        spec: { ...tiny.spec, resources: { cpu: '1', memory: '1Gi', storage: '5Gi' } },
+      } as KubeObject,
+      { fieldManager: 'test' },
+    );
     await create('frank', { templateRef: { name: 'tiny' } });
     const a = await waitPhase('frank', 'Failed');
-    expect(condition(a, 'Ready')).toMatchObject({ reason: 'QuotaExceeded', message: expect.stringMatching(/cpu: sandboxes need 1750m but resources.cpu is 1/) });
+    expect(condition(a, 'Ready')).toMatchObject({
+      reason: 'QuotaExceeded',
+      message: expect.stringMatching(/cpu: sandboxes need 1750m but resources.cpu is 1/),
+    });
     expect(await client.get(NS, undefined, candidateNamespace(team, 'frank'))).toBeUndefined();
     expect(await requestsDuring(5000)).toBe(0);
   });

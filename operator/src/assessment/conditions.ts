@@ -7,7 +7,11 @@ export type ConditionInput = Omit<Condition, 'lastTransitionTime'>;
  * message and observedGeneration are updated in place. Returns a new array, sorted by type so
  * the written status is stable.
  */
-export function setCondition(conditions: Condition[] | undefined, next: ConditionInput, now: Date): Condition[] {
+export function setCondition(
+  conditions: Condition[] | undefined,
+  next: ConditionInput,
+  now: Date,
+): Condition[] {
   const list = conditions ?? [];
   const old = list.find((c) => c.type === next.type);
   const lastTransitionTime = old && old.status === next.status ? old.lastTransitionTime : rfc3339(now);

@@ -7,10 +7,16 @@ import { quotaShortfall } from './quota.ts';
 interface PodSpec {
   securityContext: Record<string, unknown>;
   automountServiceAccountToken: boolean;
-  containers: Array<{ name: string; securityContext: Record<string, unknown>; resources: { requests: object; limits: object } }>;
+  containers: Array<{
+    name: string;
+    securityContext: Record<string, unknown>;
+    resources: { requests: object; limits: object };
+  }>;
 }
 const podSpecs = (objs: KubeObject[]) =>
-  objs.filter((o) => (o.spec as { template?: unknown })?.template).map((o) => [o, (o.spec as { template: { spec: PodSpec } }).template.spec] as const);
+  objs
+    .filter((o) => (o.spec as { template?: unknown })?.template)
+    .map((o) => [o, (o.spec as { template: { spec: PodSpec } }).template.spec] as const);
 
 describe('desiredObjects', () => {
   const objs = desiredObjects(context());
@@ -57,10 +63,17 @@ describe('desiredObjects', () => {
     const pods = podSpecs(objs);
     expect(pods).toHaveLength(4);
     for (const [o, pod] of pods) {
-      expect(pod.securityContext, o.metadata.name).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(pod.securityContext, o.metadata.name).toMatchObject({
+        runAsNonRoot: true,
+        seccompProfile: { type: 'RuntimeDefault' },
+      });
       expect(pod.automountServiceAccountToken).toBe(false);
       for (const c of pod.containers) {
-        expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true });
+        expect(c.securityContext).toMatchObject({
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'] },
+          runAsNonRoot: true,
+        });
         expect(Object.keys(c.resources.requests).sort()).toEqual(['cpu', 'memory']);
         expect(Object.keys(c.resources.limits).sort()).toEqual(['cpu', 'memory']);
       }
@@ -70,14 +83,23 @@ describe('desiredObjects', () => {
   it('denies all traffic by default and allows DNS only when asked', () => {
     const policies = objs.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name);
     expect(policies).toEqual(['default-deny', 'allow-same-namespace', 'allow-platform-ingress']);
-    expect(objs.find((o) => o.metadata.name === 'default-deny')!.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+    expect(objs.find((o) => o.metadata.name === 'default-deny')!.spec).toEqual({
+      podSelector: {},
+      policyTypes: ['Ingress', 'Egress'],
+    });
     const withDns = desiredObjects(context(template({ network: { egress: 'dns-only' } })));
-    expect(withDns.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name)).toContain('allow-dns');
+    expect(withDns.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name)).toContain(
+      'allow-dns',
+    );
   });
 
   it('turns template resources into the quota', () => {
     const quota = objs.find((o) => o.kind === 'ResourceQuota')!;
-    expect((quota.spec as { hard: Record<string, string> }).hard).toMatchObject({ 'limits.cpu': '2', 'limits.memory': '4Gi', 'requests.storage': '5Gi' });
+    expect((quota.spec as { hard: Record<string, string> }).hard).toMatchObject({
+      'limits.cpu': '2',
+      'limits.memory': '4Gi',
+      'requests.storage': '5Gi',
+    });
   });
 
   it('uses the image of the requested database version', () => {
@@ -102,18 +124,29 @@ describe('credentialsSecret', () => {
     const ctx = context();
     const s = credentialsSecret(ctx, ctx.template.spec.sandboxes[0]!, random);
     expect(Object.keys(s.stringData as object).sort()).toEqual(
-      ['admin-password', 'admin-username', 'database', 'grader-password', 'grader-username', 'password', 'username'].sort(),
+      [
+        'admin-password',
+        'admin-username',
+        'database',
+        'grader-password',
+        'grader-username',
+        'password',
+        'username',
+      ].sort(),
     );
     expect((s.stringData as Record<string, string>).password).toBe(Buffer.alloc(24, 7).toString('base64url'));
   });
   it('generates only an API key for the data API', () => {
     const ctx = context();
-    expect(Object.keys(credentialsSecret(ctx, ctx.template.spec.sandboxes[2]!, random).stringData as object)).toEqual(['api-key']);
+    expect(
+      Object.keys(credentialsSecret(ctx, ctx.template.spec.sandboxes[2]!, random).stringData as object),
+    ).toEqual(['api-key']);
   });
 });
 
 describe('quotaShortfall', () => {
-  it('accepts sandboxes that fit', () => expect(quotaShortfall(context(), desiredObjects(context()))).toBeUndefined());
+  it('accepts sandboxes that fit', () =>
+    expect(quotaShortfall(context(), desiredObjects(context()))).toBeUndefined());
   it('names each resource that is too small', () => {
     const ctx = context(template({ resources: { cpu: '1', memory: '512Mi', storage: '1Gi' } }));
     const msg = quotaShortfall(ctx, desiredObjects(ctx));

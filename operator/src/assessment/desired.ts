@@ -44,7 +44,11 @@ export function namespaceOf(a: Assessment): string {
 }
 
 function meta(ctx: Context, name: string, extra: Record<string, string> = {}) {
-  return { name, namespace: namespaceOf(ctx.assessment), labels: { ...ownerLabels(ctx.assessment), ...extra } };
+  return {
+    name,
+    namespace: namespaceOf(ctx.assessment),
+    labels: { ...ownerLabels(ctx.assessment), ...extra },
+  };
 }
 
 function sandboxLabels(s: Sandbox): Record<string, string> {
@@ -251,7 +255,15 @@ const scratch = (name: string, mountPath: string) => ({
 function statefulSet(
   ctx: Context,
   s: Sandbox,
-  opts: { image: string; uid: number; size: Size; dataPath: string; storage: string; container: object; scratch: ReturnType<typeof scratch>[] },
+  opts: {
+    image: string;
+    uid: number;
+    size: Size;
+    dataPath: string;
+    storage: string;
+    container: object;
+    scratch: ReturnType<typeof scratch>[];
+  },
 ): KubeObject {
   const labels = { ...ownerLabels(ctx.assessment), ...sandboxLabels(s) };
   const storageClass = ctx.config.EPREUVE_STORAGE_CLASS;
@@ -398,7 +410,9 @@ export function service(ctx: Context, s: Sandbox): KubeObject {
     spec: {
       type: 'ClusterIP',
       selector: sandboxLabels(s),
-      ports: [{ name: sandboxKind(s) === 'dataApi' ? 'http' : 'db', port, targetPort: port, protocol: 'TCP' }],
+      ports: [
+        { name: sandboxKind(s) === 'dataApi' ? 'http' : 'db', port, targetPort: port, protocol: 'TCP' },
+      ],
     },
   };
 }
@@ -460,7 +474,10 @@ export function seedJob(ctx: Context): KubeObject | undefined {
           ],
           volumes: [
             { name: 'tmp', emptyDir: {} },
-            ...seeded.map((s) => ({ name: `credentials-${s.name}`, secret: { secretName: credentialsSecretName(s.name) } })),
+            ...seeded.map((s) => ({
+              name: `credentials-${s.name}`,
+              secret: { secretName: credentialsSecretName(s.name) },
+            })),
           ],
         },
       },

@@ -1,4 +1,9 @@
-import { type Assessment, type AssessmentTemplate, assessmentSpec, assessmentTemplateSpec } from '@epreuve/crds';
+import {
+  type Assessment,
+  type AssessmentTemplate,
+  assessmentSpec,
+  assessmentTemplateSpec,
+} from '@epreuve/crds';
 import { loadConfig } from '../config.ts';
 import type { Context } from './desired.ts';
 
@@ -20,7 +25,10 @@ export function template(spec: Record<string, unknown> = {}): AssessmentTemplate
   };
 }
 
-export function assessment(spec: Record<string, unknown> = {}, metadata: Record<string, unknown> = {}): Assessment {
+export function assessment(
+  spec: Record<string, unknown> = {},
+  metadata: Record<string, unknown> = {},
+): Assessment {
   return {
     apiVersion: 'epreuve.dev/v1alpha1',
     kind: 'Assessment',

@@ -15,7 +15,11 @@ export interface Timeline {
 export function timeline(a: Assessment, t: AssessmentTemplate): Timeline {
   const duration = durationMs(a.spec.duration ?? t.spec.duration);
   const startedAt = startOf(a);
-  return { startedAt, expiresAt: startedAt && new Date(startedAt.getTime() + duration), durationMs: duration };
+  return {
+    startedAt,
+    expiresAt: startedAt && new Date(startedAt.getTime() + duration),
+    durationMs: duration,
+  };
 }
 
 function startOf(a: Assessment): Date | undefined {

@@ -3,7 +3,9 @@ import type { KubeObject } from '../kube/types.ts';
 import type { Context } from './desired.ts';
 
 interface PodTemplate {
-  spec: { containers: Array<{ resources?: { limits?: Record<string, string>; requests?: Record<string, string> } }> };
+  spec: {
+    containers: Array<{ resources?: { limits?: Record<string, string>; requests?: Record<string, string> } }>;
+  };
 }
 
 /**
@@ -15,22 +17,30 @@ export function quotaShortfall(ctx: Context, objects: KubeObject[]): string | un
   let memory = 0;
   let storage = 0;
   for (const obj of objects) {
-    const spec = obj.spec as { template?: PodTemplate; volumeClaimTemplates?: Array<{ spec: { resources: { requests: { storage: string } } } }> };
+    const spec = obj.spec as {
+      template?: PodTemplate;
+      volumeClaimTemplates?: Array<{ spec: { resources: { requests: { storage: string } } } }>;
+    };
     if (!spec?.template) continue;
     for (const c of spec.template.spec.containers) {
       cpu += parseQuantity(c.resources?.limits?.cpu ?? '0');
       memory += parseQuantity(c.resources?.limits?.memory ?? '0');
     }
-    for (const vct of spec.volumeClaimTemplates ?? []) storage += parseQuantity(vct.spec.resources.requests.storage);
+    for (const vct of spec.volumeClaimTemplates ?? [])
+      storage += parseQuantity(vct.spec.resources.requests.storage);
   }
   const r = ctx.template.spec.resources;
   const short: string[] = [];
-  if (cpu > parseQuantity(r.cpu) + 1e-9) short.push(`cpu: sandboxes need ${fmt(cpu)} but resources.cpu is ${r.cpu}`);
-  if (memory > parseQuantity(r.memory)) short.push(`memory: sandboxes need ${bytes(memory)} but resources.memory is ${r.memory}`);
+  if (cpu > parseQuantity(r.cpu) + 1e-9)
+    short.push(`cpu: sandboxes need ${fmt(cpu)} but resources.cpu is ${r.cpu}`);
+  if (memory > parseQuantity(r.memory))
+    short.push(`memory: sandboxes need ${bytes(memory)} but resources.memory is ${r.memory}`);
   if (storage > parseQuantity(r.storage)) {
     short.push(`storage: sandboxes need ${bytes(storage)} but resources.storage is ${r.storage}`);
   }
-  return short.length ? `template ${ctx.template.metadata.name} is too small — ${short.join('; ')}` : undefined;
+  return short.length
+    ? `template ${ctx.template.metadata.name} is too small — ${short.join('; ')}`
+    : undefined;
 }
 
 const fmt = (n: number) => (Number.isInteger(n) ? String(n) : `${Math.round(n * 1000)}m`);

@@ -18,7 +18,14 @@ import { resourceFor } from '../kube/resources.ts';
 import { type KubeObject, objectKey } from '../kube/types.ts';
 import type { Metrics } from '../metrics.ts';
 import { linkFromTraceparent } from '../tracing.ts';
-import { type Context, credentialsSecret, desiredObjects, namespaceOf, SEED_JOB, seededSandboxes } from './desired.ts';
+import {
+  type Context,
+  credentialsSecret,
+  desiredObjects,
+  namespaceOf,
+  SEED_JOB,
+  seededSandboxes,
+} from './desired.ts';
 import { durationProblem, timeline } from './lifecycle.ts';
 import { quotaShortfall } from './quota.ts';
 import { nextStatus, type Outcome } from './status.ts';
@@ -98,7 +105,10 @@ export class AssessmentReconciler implements Reconciler {
     const t = this.d.templates.get(`${a.metadata.namespace}/${a.spec.templateRef.name}`);
     if (!t) {
       // No polling: creating the template re-enqueues this assessment through the template index.
-      await this.writeStatus(a, nextStatus(a, undefined, { kind: 'TemplateNotFound' }, undefined, this.d.now()));
+      await this.writeStatus(
+        a,
+        nextStatus(a, undefined, { kind: 'TemplateNotFound' }, undefined, this.d.now()),
+      );
       return {};
     }
     const now = this.d.now();
@@ -138,13 +148,19 @@ export class AssessmentReconciler implements Reconciler {
     };
     const status = nextStatus(a, t, outcome, times, now);
     if (status.phase === 'Failed' && a.status?.phase !== 'Failed') {
-      this.d.metrics.failures.inc({ reason: status.conditions?.find((c) => c.type === 'Ready')?.reason ?? 'Unknown' });
+      this.d.metrics.failures.inc({
+        reason: status.conditions?.find((c) => c.type === 'Ready')?.reason ?? 'Unknown',
+      });
     }
     if (status.readyAt && !a.status?.readyAt && a.metadata.creationTimestamp) {
-      this.d.metrics.timeToReady.observe((Date.parse(status.readyAt) - Date.parse(String(a.metadata.creationTimestamp))) / 1000);
+      this.d.metrics.timeToReady.observe(
+        (Date.parse(status.readyAt) - Date.parse(String(a.metadata.creationTimestamp))) / 1000,
+      );
     }
     await this.writeStatus(a, status);
-    return times.expiresAt ? { requeueAfterMs: Math.max(0, times.expiresAt.getTime() - now.getTime()) + 50 } : {};
+    return times.expiresAt
+      ? { requeueAfterMs: Math.max(0, times.expiresAt.getTime() - now.getTime()) + 50 }
+      : {};
   }
 
   /** Applies every desired object that is missing or differs from the cache; creates Secrets once. */
@@ -152,7 +168,8 @@ export class AssessmentReconciler implements Reconciler {
     const [nsObject, ...rest] = objects;
     await this.ensure(nsObject!);
     // Secrets before workloads: pods need them, and credentials must exist before the database starts.
-    for (const s of ctx.template.spec.sandboxes) await this.ensureSecret(credentialsSecret(ctx, s, this.d.random));
+    for (const s of ctx.template.spec.sandboxes)
+      await this.ensureSecret(credentialsSecret(ctx, s, this.d.random));
     await Promise.all(rest.map((obj) => this.ensure(obj)));
   }
 
@@ -180,11 +197,18 @@ export class AssessmentReconciler implements Reconciler {
   private async fail(a: Assessment, t: AssessmentTemplate, reason: string, message: string): Promise<Result> {
     if (a.status?.phase !== 'Failed') this.d.metrics.failures.inc({ reason });
     this.log(a).warn({ reason, message }, 'assessment cannot be provisioned');
-    await this.writeStatus(a, nextStatus(a, t, { kind: 'Invalid', reason, message }, timeline(a, t), this.d.now()));
+    await this.writeStatus(
+      a,
+      nextStatus(a, t, { kind: 'Invalid', reason, message }, timeline(a, t), this.d.now()),
+    );
     return {}; // a spec or template change re-enqueues it
   }
 
-  private async expire(a: Assessment, t: AssessmentTemplate, reason: 'DeadlineReached' | 'Revoked'): Promise<Result> {
+  private async expire(
+    a: Assessment,
+    t: AssessmentTemplate,
+    reason: 'DeadlineReached' | 'Revoked',
+  ): Promise<Result> {
     await this.deleteNamespace(a);
     if (a.status?.phase !== 'Expired') {
       this.d.metrics.expired.inc({ reason });
@@ -198,9 +222,12 @@ export class AssessmentReconciler implements Reconciler {
   private async deleteNamespace(a: Assessment): Promise<void> {
     const ns = this.d.managed.Namespace.get(namespaceOf(a));
     if (!ns || ns.metadata.deletionTimestamp) return;
-    await this.d.client.delete(resourceFor('v1', 'Namespace'), undefined, namespaceOf(a), { uid: ns.metadata.uid });
+    await this.d.client.delete(resourceFor('v1', 'Namespace'), undefined, namespaceOf(a), {
+      uid: ns.metadata.uid,
+    });
     this.d.metrics.objectWrites.inc({ kind: 'Namespace', verb: 'delete' });
-    for (const key of this.secretsCreated) if (key.startsWith(`${namespaceOf(a)}/`)) this.secretsCreated.delete(key);
+    for (const key of this.secretsCreated)
+      if (key.startsWith(`${namespaceOf(a)}/`)) this.secretsCreated.delete(key);
   }
 
   /** The Assessment is being deleted: delete its namespace, wait until it is gone, then let go. */
@@ -216,7 +243,10 @@ export class AssessmentReconciler implements Reconciler {
     // The cache says gone; confirm with the API server before letting the Assessment go.
     const live = await this.d.client.get(resourceFor('v1', 'Namespace'), undefined, namespaceOf(a));
     if (live) return { requeueAfterMs: 1000 };
-    await this.patchFinalizers(a, (a.metadata.finalizers ?? []).filter((f) => f !== CLEANUP_FINALIZER));
+    await this.patchFinalizers(
+      a,
+      (a.metadata.finalizers ?? []).filter((f) => f !== CLEANUP_FINALIZER),
+    );
     this.log(a).info('candidate namespace gone; finalizer removed');
     return {};
   }
@@ -227,17 +257,27 @@ export class AssessmentReconciler implements Reconciler {
 
   /** Replaces the finalizer list, guarded by resourceVersion so no one else's finalizer is lost. */
   private patchFinalizers(a: Assessment, finalizers: string[]): Promise<Assessment & KubeObject> {
-    return this.d.client.jsonPatch(resourceFor(a.apiVersion, a.kind), a.metadata.namespace, a.metadata.name!, [
-      { op: 'test', path: '/metadata/resourceVersion', value: a.metadata.resourceVersion },
-      { op: 'add', path: '/metadata/finalizers', value: finalizers },
-    ]);
+    return this.d.client.jsonPatch(
+      resourceFor(a.apiVersion, a.kind),
+      a.metadata.namespace,
+      a.metadata.name!,
+      [
+        { op: 'test', path: '/metadata/resourceVersion', value: a.metadata.resourceVersion },
+        { op: 'add', path: '/metadata/finalizers', value: finalizers },
+      ],
+    );
   }
 
   /** Writes status through server-side apply, only when it differs from what is stored. */
   private async writeStatus(a: Assessment, status: AssessmentStatus): Promise<void> {
     if (isSubset(status, a.status ?? {}) && isSubset(a.status ?? {}, status)) return;
     await this.d.client.apply(
-      { apiVersion: a.apiVersion, kind: a.kind, metadata: { name: a.metadata.name, namespace: a.metadata.namespace }, status },
+      {
+        apiVersion: a.apiVersion,
+        kind: a.kind,
+        metadata: { name: a.metadata.name, namespace: a.metadata.namespace },
+        status,
+      },
       { fieldManager: FIELD_MANAGER, force: true, subresource: 'status' },
     );
   }

@@ -5,8 +5,10 @@ import { durationProblem, timeline } from './lifecycle.ts';
 import { nextStatus, type Outcome } from './status.ts';
 
 const now = new Date('2026-11-22T10:05:00Z');
-const sts = (ready: number) => ({ kind: 'StatefulSet', status: { readyReplicas: ready } }) as unknown as KubeObject;
-const deploy = (available: number) => ({ kind: 'Deployment', status: { availableReplicas: available } }) as unknown as KubeObject;
+const sts = (ready: number) =>
+  ({ kind: 'StatefulSet', status: { readyReplicas: ready } }) as unknown as KubeObject;
+const deploy = (available: number) =>
+  ({ kind: 'Deployment', status: { availableReplicas: available } }) as unknown as KubeObject;
 const job = (status: object) => ({ kind: 'Job', status }) as unknown as KubeObject;
 const applied = (ready: boolean, seed: object = { succeeded: 1 }): Outcome => ({
   kind: 'Applied',
@@ -30,10 +32,14 @@ describe('timeline', () => {
     expect(timeline(arrived, template()).expiresAt?.toISOString()).toBe('2026-11-22T13:30:00.000Z');
   });
   it('moves the deadline when the duration is extended', () => {
-    expect(timeline(assessment({ duration: '6h' }), template()).expiresAt?.toISOString()).toBe('2026-11-22T16:00:00.000Z');
+    expect(timeline(assessment({ duration: '6h' }), template()).expiresAt?.toISOString()).toBe(
+      '2026-11-22T16:00:00.000Z',
+    );
   });
   it('refuses a duration above the template maximum', () => {
-    expect(durationProblem(assessment({ duration: '9h' }), template())).toMatch(/9h exceeds the template's maxDuration 8h/);
+    expect(durationProblem(assessment({ duration: '9h' }), template())).toMatch(
+      /9h exceeds the template's maxDuration 8h/,
+    );
     expect(durationProblem(assessment({ duration: '8h' }), template())).toBeUndefined();
   });
 });
@@ -46,14 +52,21 @@ describe('nextStatus', () => {
   it('is Pending with TemplateNotFound when the template is missing', () => {
     const s = nextStatus(a, undefined, { kind: 'TemplateNotFound' }, undefined, now);
     expect(s.phase).toBe('Pending');
-    expect(s.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'TemplateNotFound' });
+    expect(s.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'TemplateNotFound',
+    });
   });
 
   it('is Provisioning and says what it waits for', () => {
     const s = nextStatus(a, t, applied(false), times, now);
     expect(s.phase).toBe('Provisioning');
     expect(s.conditions?.find((c) => c.type === 'Ready')?.message).toBe('waiting for warehouse');
-    expect(s.sandboxes?.find((x) => x.name === 'warehouse')).toMatchObject({ ready: false, port: 5432, secretName: 'warehouse-credentials' });
+    expect(s.sandboxes?.find((x) => x.name === 'warehouse')).toMatchObject({
+      ready: false,
+      port: 5432,
+      secretName: 'warehouse-credentials',
+    });
     expect(s.expiresAt).toBe('2026-11-22T14:00:00Z');
   });
 
@@ -71,25 +84,48 @@ describe('nextStatus', () => {
   });
 
   it('fails with SeedJobFailed when seeding failed', () => {
-    const s = nextStatus(a, t, applied(true, { conditions: [{ type: 'Failed', status: 'True' }] }), times, now);
+    const s = nextStatus(
+      a,
+      t,
+      applied(true, { conditions: [{ type: 'Failed', status: 'True' }] }),
+      times,
+      now,
+    );
     expect(s.phase).toBe('Failed');
     expect(s.conditions?.find((c) => c.type === 'Ready')?.reason).toBe('SeedJobFailed');
   });
 
   it('changes lastTransitionTime only when a condition flips', () => {
     const first = nextStatus(a, t, applied(false), times, now);
-    const same = nextStatus({ ...a, status: first }, t, applied(false), times, new Date('2026-11-22T10:06:00Z'));
+    const same = nextStatus(
+      { ...a, status: first },
+      t,
+      applied(false),
+      times,
+      new Date('2026-11-22T10:06:00Z'),
+    );
     expect(same.conditions).toEqual(first.conditions);
-    const flipped = nextStatus({ ...a, status: first }, t, applied(true), times, new Date('2026-11-22T10:07:00Z'));
+    const flipped = nextStatus(
+      { ...a, status: first },
+      t,
+      applied(true),
+      times,
+      new Date('2026-11-22T10:07:00Z'),
+    );
     const ready = flipped.conditions?.find((c) => c.type === 'Ready');
     expect(ready?.lastTransitionTime).toBe('2026-11-22T10:07:00Z');
-    expect(flipped.conditions?.find((c) => c.type === 'Provisioned')?.lastTransitionTime).toBe('2026-11-22T10:05:00Z');
+    expect(flipped.conditions?.find((c) => c.type === 'Provisioned')?.lastTransitionTime).toBe(
+      '2026-11-22T10:05:00Z',
+    );
   });
 
   it('records expiry and drops sandbox endpoints', () => {
     const s = nextStatus(a, t, { kind: 'Expired', reason: 'Revoked' }, times, now);
     expect(s.phase).toBe('Expired');
     expect(s.sandboxes).toBeUndefined();
-    expect(s.conditions?.find((c) => c.type === 'Expired')).toMatchObject({ status: 'True', reason: 'Revoked' });
+    expect(s.conditions?.find((c) => c.type === 'Expired')).toMatchObject({
+      status: 'True',
+      reason: 'Revoked',
+    });
   });
 });

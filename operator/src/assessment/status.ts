@@ -18,7 +18,12 @@ export type Outcome =
   | { kind: 'ApplyFailed'; reason: string; message: string }
   | { kind: 'Expired'; reason: 'DeadlineReached' | 'Revoked' }
   | { kind: 'Terminating' }
-  | { kind: 'Applied'; workloads: Record<string, KubeObject | undefined>; seedJob: KubeObject | undefined; seedNeeded: boolean };
+  | {
+      kind: 'Applied';
+      workloads: Record<string, KubeObject | undefined>;
+      seedJob: KubeObject | undefined;
+      seedNeeded: boolean;
+    };
 
 interface WorkloadStatus {
   readyReplicas?: number;
@@ -38,12 +43,17 @@ function workloadReady(o: KubeObject | undefined): boolean {
 export function jobState(job: KubeObject | undefined): 'Missing' | 'Running' | 'Succeeded' | 'Failed' {
   if (!job) return 'Missing';
   const s = statusOf(job);
-  if ((s.succeeded ?? 0) >= 1 || s.conditions?.some((c) => c.type === 'Complete' && c.status === 'True')) return 'Succeeded';
+  if ((s.succeeded ?? 0) >= 1 || s.conditions?.some((c) => c.type === 'Complete' && c.status === 'True'))
+    return 'Succeeded';
   if (s.conditions?.some((c) => c.type === 'Failed' && c.status === 'True')) return 'Failed';
   return 'Running';
 }
 
-function sandboxStatuses(a: Assessment, t: AssessmentTemplate, workloads: Record<string, KubeObject | undefined>): SandboxStatus[] {
+function sandboxStatuses(
+  a: Assessment,
+  t: AssessmentTemplate,
+  workloads: Record<string, KubeObject | undefined>,
+): SandboxStatus[] {
   const ns = namespaceOf(a);
   return t.spec.sandboxes.map((s) => {
     const ready = workloadReady(workloads[s.name]);
@@ -54,7 +64,8 @@ function sandboxStatuses(a: Assessment, t: AssessmentTemplate, workloads: Record
       host: `${s.name}.${ns}.svc`,
       port: PORTS[sandboxKind(s)],
       secretName: credentialsSecretName(s.name),
-      ...(ready ? {} : { message: workloads[s.name] ? 'starting' : 'not created yet' }),
+      // One message for every not-ready state: a changing message would mean a status write each time.
+      ...(ready ? {} : { message: 'not ready yet' }),
     };
   });
 }
@@ -101,7 +112,12 @@ export function nextStatus(
       break;
     case 'Terminating':
       phase = 'Terminating';
-      set({ type: 'Ready', status: 'False', reason: 'Terminating', message: 'deleting the candidate namespace' });
+      set({
+        type: 'Ready',
+        status: 'False',
+        reason: 'Terminating',
+        message: 'deleting the candidate namespace',
+      });
       break;
     case 'Expired':
       phase = 'Expired';
@@ -110,21 +126,37 @@ export function nextStatus(
         type: 'Expired',
         status: 'True',
         reason: outcome.reason,
-        message: outcome.reason === 'Revoked' ? 'access revoked; sandboxes deleted' : 'time is up; sandboxes deleted',
+        message:
+          outcome.reason === 'Revoked'
+            ? 'access revoked; sandboxes deleted'
+            : 'time is up; sandboxes deleted',
       });
       set({ type: 'Ready', status: 'False', reason: 'Expired', message: 'the assessment has ended' });
       break;
     case 'Applied': {
-      set({ type: 'Provisioned', status: 'True', reason: 'ObjectsApplied', message: 'every object of the candidate namespace is applied' });
+      set({
+        type: 'Provisioned',
+        status: 'True',
+        reason: 'ObjectsApplied',
+        message: 'every object of the candidate namespace is applied',
+      });
       sandboxes = sandboxStatuses(a, t!, outcome.workloads);
       const seed = outcome.seedNeeded ? jobState(outcome.seedJob) : 'Succeeded';
       const waiting = sandboxes.filter((s) => !s.ready).map((s) => s.name);
       if (seed === 'Failed') {
         phase = 'Failed';
-        set({ type: 'Ready', status: 'False', reason: 'SeedJobFailed', message: 'the seed Job failed; see its pod logs in the candidate namespace' });
+        set({
+          type: 'Ready',
+          status: 'False',
+          reason: 'SeedJobFailed',
+          message: 'the seed Job failed; see its pod logs in the candidate namespace',
+        });
       } else if (waiting.length > 0 || seed !== 'Succeeded') {
         phase = 'Provisioning';
-        const parts = [...(waiting.length ? [`waiting for ${waiting.join(', ')}`] : []), ...(seed !== 'Succeeded' ? ['seeding data'] : [])];
+        const parts = [
+          ...(waiting.length ? [`waiting for ${waiting.join(', ')}`] : []),
+          ...(seed !== 'Succeeded' ? ['seeding data'] : []),
+        ];
         set({ type: 'Ready', status: 'False', reason: 'WaitingForSandboxes', message: parts.join('; ') });
       } else {
         phase = 'Ready';
@@ -133,14 +165,18 @@ export function nextStatus(
           type: 'Ready',
           status: 'True',
           reason: 'SandboxesReady',
-          message: times?.startedAt ? 'every sandbox is up and seeded' : 'every sandbox is up and seeded; the clock starts when the candidate opens the link',
+          message: times?.startedAt
+            ? 'every sandbox is up and seeded'
+            : 'every sandbox is up and seeded; the clock starts when the candidate opens the link',
         });
       }
       set({
         type: 'Expired',
         status: 'False',
         reason: times?.expiresAt ? 'Running' : 'NotStarted',
-        message: times?.expiresAt ? `expires at ${iso(times.expiresAt)}` : 'the candidate has not opened the link yet',
+        message: times?.expiresAt
+          ? `expires at ${iso(times.expiresAt)}`
+          : 'the candidate has not opened the link yet',
       });
       break;
     }
@@ -148,7 +184,9 @@ export function nextStatus(
 
   const status: AssessmentStatus = {
     phase,
-    namespace: ['Applied', 'ApplyFailed', 'Terminating'].includes(outcome.kind) ? namespaceOf(a) : prev.namespace,
+    namespace: ['Applied', 'ApplyFailed', 'Terminating'].includes(outcome.kind)
+      ? namespaceOf(a)
+      : prev.namespace,
     startedAt: iso(times?.startedAt),
     readyAt,
     expiresAt: iso(times?.expiresAt),

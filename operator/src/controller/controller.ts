@@ -26,7 +26,11 @@ export class Controller {
   private running: Promise<void>[] = [];
   private gaugeTimer?: NodeJS.Timeout;
 
-  constructor(name: string, reconciler: Reconciler, opts: { workers: number; metrics: Metrics; log: Logger }) {
+  constructor(
+    name: string,
+    reconciler: Reconciler,
+    opts: { workers: number; metrics: Metrics; log: Logger },
+  ) {
     this.name = name;
     this.reconciler = reconciler;
     this.workers = opts.workers;
@@ -38,7 +42,10 @@ export class Controller {
   start(): void {
     this.metrics.maxConcurrent.set({ controller: this.name }, this.workers);
     this.metrics.activeWorkers.set({ controller: this.name }, 0);
-    this.gaugeTimer = setInterval(() => this.metrics.longestRunning.set({ name: this.name }, this.queue.longestRunningSeconds()), 1000);
+    this.gaugeTimer = setInterval(
+      () => this.metrics.longestRunning.set({ name: this.name }, this.queue.longestRunningSeconds()),
+      1000,
+    );
     this.gaugeTimer.unref();
     for (let i = 0; i < this.workers; i++) this.running.push(this.worker());
   }
@@ -61,7 +68,10 @@ export class Controller {
       } catch (err) {
         this.metrics.reconcileTotal.inc({ controller: this.name, result: 'error' });
         this.metrics.reconcileErrors.inc({ controller: this.name });
-        this.log.error({ err, key, retries: this.queue.numRequeues(key) }, 'reconcile failed; requeued with backoff');
+        this.log.error(
+          { err, key, retries: this.queue.numRequeues(key) },
+          'reconcile failed; requeued with backoff',
+        );
         this.queue.addRateLimited(key);
       } finally {
         end();

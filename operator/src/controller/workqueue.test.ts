@@ -86,7 +86,10 @@ describe('WorkQueue', () => {
   });
 
   it('takes the largest of its limiters', () => {
-    const limiter = new MaxOfRateLimiter(new ItemExponentialRateLimiter(5, 1000), new BucketRateLimiter(1, 1, () => 0));
+    const limiter = new MaxOfRateLimiter(
+      new ItemExponentialRateLimiter(5, 1000),
+      new BucketRateLimiter(1, 1, () => 0),
+    );
     expect(limiter.when('a')).toBe(5);
     expect(limiter.when('b')).toBeCloseTo(1000);
   });

@@ -60,7 +60,10 @@ export class WorkQueue {
 
   addAfter(key: string, ms: number): void {
     if (this.shuttingDown) return;
-    if (ms <= 0) return this.add(key);
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
     const at = Date.now() + ms;
     const existing = this.waiting.get(key);
     if (existing && existing.at <= at) return;

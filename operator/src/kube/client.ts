@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Dispatcher, fetch } from 'undici';
-import { resourceFor, resourcePath, type ResourceType } from './resources.ts';
+import { type ResourceType, resourceFor, resourcePath } from './resources.ts';
 import { TokenBucket } from './token-bucket.ts';
 import type { KubeList, KubeObject } from './types.ts';
 
@@ -118,7 +118,11 @@ export class KubeClient {
     });
   }
 
-  async get<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string): Promise<T | undefined> {
+  async get<T extends KubeObject>(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<T | undefined> {
     try {
       return await this.request<T>('GET', resourcePath(type, namespace, name));
     } catch (err) {
@@ -142,11 +146,17 @@ export class KubeClient {
     opts: { fieldManager: string; force?: boolean; subresource?: 'status'; dryRun?: boolean },
   ): Promise<T> {
     const type = resourceFor(obj.apiVersion, obj.kind);
-    const path = resourcePath(type, obj.metadata.namespace, obj.metadata.name) + (opts.subresource ? `/${opts.subresource}` : '');
+    const path =
+      resourcePath(type, obj.metadata.namespace, obj.metadata.name) +
+      (opts.subresource ? `/${opts.subresource}` : '');
     return this.request('PATCH', path, {
       body: obj,
       contentType: 'application/apply-patch+yaml',
-      query: { fieldManager: opts.fieldManager, force: opts.force ?? true, dryRun: opts.dryRun ? 'All' : undefined },
+      query: {
+        fieldManager: opts.fieldManager,
+        force: opts.force ?? true,
+        dryRun: opts.dryRun ? 'All' : undefined,
+      },
     });
   }
 
@@ -165,11 +175,21 @@ export class KubeClient {
   }
 
   /** JSON merge patch (RFC 7386), optionally on a subresource. */
-  mergePatch<T>(type: ResourceType, namespace: string | undefined, name: string, patch: unknown, subresource?: string): Promise<T> {
-    return this.request('PATCH', resourcePath(type, namespace, name) + (subresource ? `/${subresource}` : ''), {
-      body: patch,
-      contentType: 'application/merge-patch+json',
-    });
+  mergePatch<T>(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    subresource?: string,
+  ): Promise<T> {
+    return this.request(
+      'PATCH',
+      resourcePath(type, namespace, name) + (subresource ? `/${subresource}` : ''),
+      {
+        body: patch,
+        contentType: 'application/merge-patch+json',
+      },
+    );
   }
 
   /** JSON patch (RFC 6902), e.g. a `test` on resourceVersion before touching finalizers. */
@@ -229,14 +249,28 @@ export class KubeClient {
     };
     try {
       arm();
-      const res = await fetch(this.url(resourcePath(type, query.namespace as string | undefined), { ...query, namespace: undefined, watch: true }), {
-        method: 'GET',
-        dispatcher,
-        signal: controller.signal,
-        headers: { ...headers, accept: 'application/json', 'user-agent': this.options.userAgent ?? 'epreuve' },
-      });
+      const res = await fetch(
+        this.url(resourcePath(type, query.namespace as string | undefined), {
+          ...query,
+          namespace: undefined,
+          watch: true,
+        }),
+        {
+          method: 'GET',
+          dispatcher,
+          signal: controller.signal,
+          headers: {
+            ...headers,
+            accept: 'application/json',
+            'user-agent': this.options.userAgent ?? 'epreuve',
+          },
+        },
+      );
       if (!res.ok) throw statusError(res.status, await res.text());
-      const lines = createInterface({ input: Readable.fromWeb(res.body as never), crlfDelay: Number.POSITIVE_INFINITY });
+      const lines = createInterface({
+        input: Readable.fromWeb(res.body as never),
+        crlfDelay: Number.POSITIVE_INFINITY,
+      });
       for await (const line of lines) {
         arm();
         if (line.trim()) onEvent(JSON.parse(line) as WatchEvent<T>);
@@ -267,7 +301,12 @@ function statusError(code: number, body: string): KubeError {
       message?: string;
       details?: { causes?: KubeError['causes'] };
     };
-    return new KubeError(code, status.reason ?? 'Unknown', status.message ?? body, status.details?.causes ?? []);
+    return new KubeError(
+      code,
+      status.reason ?? 'Unknown',
+      status.message ?? body,
+      status.details?.causes ?? [],
+    );
   } catch {
     return new KubeError(code, 'Unknown', body.slice(0, 500) || `HTTP ${code}`);
   }

@@ -10,7 +10,11 @@ export function isSubset(desired: unknown, actual: unknown): boolean {
     return typeof desired !== 'object' && typeof actual !== 'object' && String(desired) === String(actual);
   }
   if (Array.isArray(desired)) {
-    return Array.isArray(actual) && desired.length === actual.length && desired.every((d, i) => isSubset(d, actual[i]));
+    return (
+      Array.isArray(actual) &&
+      desired.length === actual.length &&
+      desired.every((d, i) => isSubset(d, actual[i]))
+    );
   }
   if (Array.isArray(actual)) return false;
   const a = actual as Record<string, unknown>;

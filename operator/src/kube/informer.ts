@@ -31,7 +31,10 @@ export interface InformerOptions {
  */
 export class Informer<T extends KubeObject> {
   private readonly cache = new Map<string, T>();
-  private readonly indexers = new Map<string, { fn: (obj: T) => string[]; index: Map<string, Set<string>> }>();
+  private readonly indexers = new Map<
+    string,
+    { fn: (obj: T) => string[]; index: Map<string, Set<string>> }
+  >();
   private readonly handlers: EventHandler<T>[] = [];
   private readonly client: KubeClient;
   private readonly opts: Required<Omit<InformerOptions, 'labelSelector'>> & { labelSelector?: string };
@@ -105,7 +108,10 @@ export class Informer<T extends KubeObject> {
           const [first, max] = this.opts.backoffMs;
           const delay = Math.min(max, first * 2 ** failures) * (0.5 + Math.random() / 2);
           failures++;
-          this.opts.log.warn({ err, informer: this.name, retryInMs: Math.round(delay) }, 'list/watch failed; restarting');
+          this.opts.log.warn(
+            { err, informer: this.name, retryInMs: Math.round(delay) },
+            'list/watch failed; restarting',
+          );
           await sleep(delay, signal);
         }
       }
@@ -134,7 +140,12 @@ export class Informer<T extends KubeObject> {
             if (event.type === 'ERROR') {
               const status = event.object as unknown as { code?: number; message?: string; reason?: string };
               if (status.code === 410) gone = true;
-              else throw new KubeError(status.code ?? 500, status.reason ?? 'WatchError', status.message ?? 'watch error');
+              else
+                throw new KubeError(
+                  status.code ?? 500,
+                  status.reason ?? 'WatchError',
+                  status.message ?? 'watch error',
+                );
             } else {
               this.apply(event);
             }
@@ -151,7 +162,10 @@ export class Informer<T extends KubeObject> {
         return;
       }
       if (outcome === 'idle') {
-        this.opts.log.warn({ informer: this.name, silentMs: this.opts.watchdogMs }, 'watch went silent; relisting');
+        this.opts.log.warn(
+          { informer: this.name, silentMs: this.opts.watchdogMs },
+          'watch went silent; relisting',
+        );
         return;
       }
       // 'closed': the server ended the watch (timeoutSeconds); resume from the last resourceVersion.
@@ -239,8 +253,8 @@ export class Informer<T extends KubeObject> {
 }
 
 function addTo(index: Map<string, Set<string>>, value: string, key: string): void {
-  let set = index.get(value);
-  if (!set) index.set(value, (set = new Set()));
+  const set = index.get(value) ?? new Set<string>();
+  index.set(value, set);
   set.add(key);
 }
 

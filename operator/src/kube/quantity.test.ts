@@ -12,5 +12,6 @@ describe('parseQuantity', () => {
     ['1e3', 1000],
   ])('%s', (q, n) => expect(parseQuantity(q)).toBeCloseTo(n));
 
-  it('refuses nonsense, naming it', () => expect(() => parseQuantity('lots')).toThrow(/"lots" is not a Kubernetes quantity/));
+  it('refuses nonsense, naming it', () =>
+    expect(() => parseQuantity('lots')).toThrow(/"lots" is not a Kubernetes quantity/));
 });

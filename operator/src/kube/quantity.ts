@@ -18,7 +18,9 @@ const SUFFIX: Record<string, number> = {
 /** A Kubernetes quantity (500m, 2, 4Gi, 1e3) as a number of base units (cores, bytes). */
 export function parseQuantity(q: string | number): number {
   if (typeof q === 'number') return q;
-  const m = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E))?$/.exec(q.trim());
+  const m = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E))?$/.exec(
+    q.trim(),
+  );
   if (!m) throw new Error(`"${q}" is not a Kubernetes quantity`);
   const value = Number(m[1]);
   if (m[2]) return value * 10 ** Number(m[2].slice(1));

@@ -10,7 +10,8 @@ export class TokenBucket {
   private readonly now: () => number;
 
   constructor(qps: number, burst: number, now: () => number = () => performance.now()) {
-    if (!(qps > 0) || !(burst >= 1)) throw new Error(`token bucket needs qps > 0 and burst ≥ 1, got ${qps}/${burst}`);
+    if (!(qps > 0) || !(burst >= 1))
+      throw new Error(`token bucket needs qps > 0 and burst ≥ 1, got ${qps}/${burst}`);
     this.qps = qps;
     this.burst = burst;
     this.now = now;

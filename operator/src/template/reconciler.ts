@@ -49,7 +49,10 @@ export class TemplateReconciler implements Reconciler {
     const has = finalizers.includes(TEMPLATE_PROTECTION_FINALIZER);
     if (t.metadata.deletionTimestamp) {
       if (users.length === 0 && has) {
-        await this.patchFinalizers(t, finalizers.filter((f) => f !== TEMPLATE_PROTECTION_FINALIZER));
+        await this.patchFinalizers(
+          t,
+          finalizers.filter((f) => f !== TEMPLATE_PROTECTION_FINALIZER),
+        );
         this.d.log.info({ template: key }, 'template no longer in use; deletion may proceed');
         return {};
       }
@@ -61,25 +64,48 @@ export class TemplateReconciler implements Reconciler {
   }
 
   private patchFinalizers(t: AssessmentTemplate, finalizers: string[]): Promise<KubeObject> {
-    return this.d.client.jsonPatch(resourceFor(t.apiVersion, t.kind), t.metadata.namespace, t.metadata.name!, [
-      { op: 'test', path: '/metadata/resourceVersion', value: t.metadata.resourceVersion },
-      { op: 'add', path: '/metadata/finalizers', value: finalizers },
-    ]);
+    return this.d.client.jsonPatch(
+      resourceFor(t.apiVersion, t.kind),
+      t.metadata.namespace,
+      t.metadata.name!,
+      [
+        { op: 'test', path: '/metadata/resourceVersion', value: t.metadata.resourceVersion },
+        { op: 'add', path: '/metadata/finalizers', value: finalizers },
+      ],
+    );
   }
 
   private async writeInUse(t: AssessmentTemplate, users: string[]): Promise<void> {
-    const shown = users.slice(0, 10).join(', ') + (users.length > 10 ? `, and ${users.length - 10} more` : '');
+    const shown =
+      users.slice(0, 10).join(', ') + (users.length > 10 ? `, and ${users.length - 10} more` : '');
     const conditions = setCondition(
       t.status?.conditions,
       users.length
-        ? { type: 'InUse', status: 'True', reason: 'AssessmentsRunning', message: `used by ${users.length} running assessment(s): ${shown}`, observedGeneration: t.metadata.generation }
-        : { type: 'InUse', status: 'False', reason: 'Unused', message: 'no running assessment uses this template', observedGeneration: t.metadata.generation },
+        ? {
+            type: 'InUse',
+            status: 'True',
+            reason: 'AssessmentsRunning',
+            message: `used by ${users.length} running assessment(s): ${shown}`,
+            observedGeneration: t.metadata.generation,
+          }
+        : {
+            type: 'InUse',
+            status: 'False',
+            reason: 'Unused',
+            message: 'no running assessment uses this template',
+            observedGeneration: t.metadata.generation,
+          },
       (this.d.now ?? (() => new Date()))(),
     );
     const status = { observedGeneration: t.metadata.generation, conditions };
     if (isSubset(status, t.status ?? {}) && isSubset(t.status ?? {}, status)) return;
     await this.d.client.apply(
-      { apiVersion: t.apiVersion, kind: t.kind, metadata: { name: t.metadata.name, namespace: t.metadata.namespace }, status },
+      {
+        apiVersion: t.apiVersion,
+        kind: t.kind,
+        metadata: { name: t.metadata.name, namespace: t.metadata.namespace },
+        status,
+      },
       { fieldManager: FIELD_MANAGER, force: true, subresource: 'status' },
     );
   }
