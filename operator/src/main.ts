@@ -11,6 +11,7 @@ import { LeaderElector } from './leader.ts';
 import { createLogger } from './log.ts';
 import { Manager } from './manager.ts';
 import { createMetrics } from './metrics.ts';
+import { startTelemetry } from './telemetry.ts';
 
 let config: ReturnType<typeof loadConfig>;
 try {
@@ -19,6 +20,7 @@ try {
   console.error((err as Error).message);
   process.exit(2);
 }
+const telemetry = await startTelemetry('epreuve-operator');
 const log = createLogger(config.EPREUVE_LOG_LEVEL);
 const metrics = createMetrics();
 
@@ -80,6 +82,7 @@ async function shutdown(code: number, why: string) {
   stop.abort();
   await manager.stop();
   await elector?.release();
+  await telemetry?.shutdown();
   server.close();
   process.exit(code);
 }
