@@ -255,14 +255,22 @@ describe('failures are reported, and do not hot-loop', () => {
 describe('template protection', () => {
   it('keeps a template in use until its last running assessment is gone', async () => {
     const ATPL = resourceFor('epreuve.dev/v1alpha1', 'AssessmentTemplate');
-    await client.apply({ ...sample('data-engineer.yaml'), metadata: { name: 'protected', namespace: team } } as KubeObject, { fieldManager: 'test' });
+    await client.apply(
+      { ...sample('data-engineer.yaml'), metadata: { name: 'protected', namespace: team } } as KubeObject,
+      { fieldManager: 'test' },
+    );
     await create('hank', { templateRef: { name: 'protected' } });
     await waitPhase('hank', 'Provisioning');
-    type Tpl = KubeObject & { status?: { conditions?: Array<{ type: string; status: string; message: string }> } };
+    type Tpl = KubeObject & {
+      status?: { conditions?: Array<{ type: string; status: string; message: string }> };
+    };
     await eventually(async () => {
       const t = await client.get<Tpl>(ATPL, team, 'protected');
       expect(t?.metadata.finalizers).toContain('epreuve.dev/template-protection');
-      expect(t?.status?.conditions?.find((c) => c.type === 'InUse')).toMatchObject({ status: 'True', message: expect.stringContaining('hank') });
+      expect(t?.status?.conditions?.find((c) => c.type === 'InUse')).toMatchObject({
+        status: 'True',
+        message: expect.stringContaining('hank'),
+      });
     });
     await client.delete(ATPL, team, 'protected');
     await new Promise((r) => setTimeout(r, 2000));

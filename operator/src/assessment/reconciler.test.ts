@@ -14,13 +14,20 @@ const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({
 trace.setGlobalTracerProvider(provider);
 afterAll(() => provider.shutdown());
 
-const cache = (objects: Record<string, unknown>) => ({ get: (key: string) => objects[key] }) as unknown as Informer<never>;
+const cache = (objects: Record<string, unknown>) =>
+  ({ get: (key: string) => objects[key] }) as unknown as Informer<never>;
 
 describe('AssessmentReconciler tracing', () => {
   it('opens a reconcile span linked to the traceparent the API wrote', async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const a = {
-      ...assessment({}, { annotations: { 'epreuve.dev/traceparent': `00-${traceId}-00f067aa0ba902b7-01` }, finalizers: ['epreuve.dev/cleanup'] }),
+      ...assessment(
+        {},
+        {
+          annotations: { 'epreuve.dev/traceparent': `00-${traceId}-00f067aa0ba902b7-01` },
+          finalizers: ['epreuve.dev/cleanup'],
+        },
+      ),
       status: { phase: 'Expired' as const },
     };
     const managed = new Proxy({}, { get: () => cache({}) }) as AssessmentReconcilerDeps['managed'];
@@ -41,10 +48,15 @@ describe('AssessmentReconciler tracing', () => {
 
   it('ignores a malformed traceparent', async () => {
     exporter.reset();
-    const a = { ...assessment({}, { annotations: { 'epreuve.dev/traceparent': 'garbage' } }), status: { phase: 'Expired' as const } };
+    const a = {
+      ...assessment({}, { annotations: { 'epreuve.dev/traceparent': 'garbage' } }),
+      status: { phase: 'Expired' as const },
+    };
     const reconciler = new AssessmentReconciler({
       client: {} as KubeClient,
-      assessments: cache({ 'hiring/jane-doe': { ...a, metadata: { ...a.metadata, finalizers: ['epreuve.dev/cleanup'] } } }) as never,
+      assessments: cache({
+        'hiring/jane-doe': { ...a, metadata: { ...a.metadata, finalizers: ['epreuve.dev/cleanup'] } },
+      }) as never,
       templates: cache({}) as never,
       managed: new Proxy({}, { get: () => cache({}) }) as AssessmentReconcilerDeps['managed'],
       config: loadConfig({}),

@@ -10,9 +10,18 @@ import type { KubeList, KubeObject } from './types.ts';
  * cannot be made to return 410 or go silent on demand). The happy path runs against the real API
  * server in the integration suites.
  */
-type Step = 'gone' | 'error' | 'idle' | 'closed' | { events: WatchEvent<KubeObject>[]; then: 'closed' | 'idle' | 'gone' };
+type Step =
+  | 'gone'
+  | 'error'
+  | 'idle'
+  | 'closed'
+  | { events: WatchEvent<KubeObject>[]; then: 'closed' | 'idle' | 'gone' };
 
-const obj = (name: string, rv: string): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'ns', resourceVersion: rv } });
+const obj = (name: string, rv: string): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace: 'ns', resourceVersion: rv },
+});
 
 function fakeClient(lists: Array<KubeObject[] | 'error'>, watches: Step[]) {
   const calls = { list: 0, watch: 0, watchFrom: [] as string[] };
@@ -22,7 +31,12 @@ function fakeClient(lists: Array<KubeObject[] | 'error'>, watches: Step[]) {
       if (next === 'error') throw new KubeError(500, 'InternalError', 'etcd unavailable');
       return { metadata: { resourceVersion: String(100 + calls.list) }, items: next };
     },
-    async watch(_t: unknown, query: { resourceVersion: string }, onEvent: (e: WatchEvent<KubeObject>) => void, opts: { signal: AbortSignal }) {
+    async watch(
+      _t: unknown,
+      query: { resourceVersion: string },
+      onEvent: (e: WatchEvent<KubeObject>) => void,
+      opts: { signal: AbortSignal },
+    ) {
       calls.watchFrom.push(query.resourceVersion);
       const step = watches[calls.watch++] ?? 'hang';
       if (step === 'hang') {
@@ -50,16 +64,35 @@ async function run(inf: Informer<KubeObject>, until: () => boolean, ms = 2000): 
 }
 
 const informer = (client: KubeClient) =>
-  new Informer<KubeObject>(client, { type: resourceFor('v1', 'ConfigMap'), log: pino({ level: 'silent' }), backoffMs: [10, 40], resyncMs: 0 });
+  new Informer<KubeObject>(client, {
+    type: resourceFor('v1', 'ConfigMap'),
+    log: pino({ level: 'silent' }),
+    backoffMs: [10, 40],
+    resyncMs: 0,
+  });
 
 describe('Informer', () => {
   it('lists, then watches from the list resourceVersion and applies events', async () => {
-    const { client, calls } = fakeClient([[obj('a', '1')]], [
-      { events: [{ type: 'ADDED', object: obj('b', '2') }, { type: 'MODIFIED', object: obj('a', '3') }, { type: 'DELETED', object: obj('b', '4') }], then: 'closed' },
-    ]);
+    const { client, calls } = fakeClient(
+      [[obj('a', '1')]],
+      [
+        {
+          events: [
+            { type: 'ADDED', object: obj('b', '2') },
+            { type: 'MODIFIED', object: obj('a', '3') },
+            { type: 'DELETED', object: obj('b', '4') },
+          ],
+          then: 'closed',
+        },
+      ],
+    );
     const inf = informer(client);
     const seen: string[] = [];
-    inf.on({ add: (o) => seen.push(`add ${o.metadata.name}`), update: (_, o) => seen.push(`update ${o.metadata.name}`), delete: (o) => seen.push(`delete ${o.metadata.name}`) });
+    inf.on({
+      add: (o) => seen.push(`add ${o.metadata.name}`),
+      update: (_, o) => seen.push(`update ${o.metadata.name}`),
+      delete: (o) => seen.push(`delete ${o.metadata.name}`),
+    });
     await run(inf, () => calls.watch >= 2);
     expect(seen).toEqual(['add a', 'add b', 'update a', 'delete b']);
     expect(calls.watchFrom[0]).toBe('101');
@@ -70,7 +103,10 @@ describe('Informer', () => {
   });
 
   it('relists on 410 Gone, whether as an HTTP status or a watch ERROR event', async () => {
-    const { client, calls } = fakeClient([[obj('a', '1')], [obj('a', '5')], [obj('a', '5')]], ['gone', { events: [], then: 'gone' }]);
+    const { client, calls } = fakeClient(
+      [[obj('a', '1')], [obj('a', '5')], [obj('a', '5')]],
+      ['gone', { events: [], then: 'gone' }],
+    );
     const inf = informer(client);
     await run(inf, () => calls.list >= 3);
     expect(calls.list).toBe(3);
@@ -84,7 +120,10 @@ describe('Informer', () => {
   });
 
   it('restarts with backoff after other errors, and emits deletes for objects gone meanwhile', async () => {
-    const { client, calls } = fakeClient([[obj('a', '1'), obj('b', '1')], 'error', 'error', [obj('a', '1')]], ['error']);
+    const { client, calls } = fakeClient(
+      [[obj('a', '1'), obj('b', '1')], 'error', 'error', [obj('a', '1')]],
+      ['error'],
+    );
     const inf = informer(client);
     const deleted: string[] = [];
     inf.on({ delete: (o) => deleted.push(o.metadata.name!) });

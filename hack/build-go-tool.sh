@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds a pinned upstream Go tool from its wrapper module in hack/tools/<name>/ (go.mod pins the
+# version; tool.env names the package) into a cache outside the repo, keyed by version:
+#   ${EPREUVE_CACHE:-~/.cache/epreuve}/tools/<name>/<version>/<binary>
+# Usage: hack/build-go-tool.sh <name>   — prints the binary's path on stdout.
+set -euo pipefail
+name=${1:?usage: hack/build-go-tool.sh <name>}
+dir="$(cd "$(dirname "$0")" && pwd)/tools/$name"
+[ -f "$dir/tool.env" ] || { echo "build-go-tool: no hack/tools/$name/tool.env" >&2; exit 1; }
+# shellcheck source=/dev/null
+source "$dir/tool.env"
+module=$(sed -n 's/^require \([^ ]*\) .*$/\1/p' "$dir/go.mod" | head -1)
+version=$(sed -n 's/^require [^ ]* \(v[^ ]*\)$/\1/p' "$dir/go.mod" | head -1)
+[ -n "$version" ] || { echo "build-go-tool: cannot read the pinned version of $name from its go.mod" >&2; exit 1; }
+out="${EPREUVE_CACHE:-$HOME/.cache/epreuve}/tools/$name/$version"
+bin="$out/$BINARY"
+if [ -x "$bin" ]; then
+  echo "build-go-tool: $name $version cached in $out" >&2
+else
+  echo "build-go-tool: building $name ($module $version)…" >&2
+  start=$(date +%s)
+  mkdir -p "$out"
+  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -p "${GO_BUILD_P:-2}" -trimpath -ldflags "-s -w ${LDFLAGS:-}" \
+    -o "$bin.tmp" "$PACKAGE")
+  mv "$bin.tmp" "$bin"
+  echo "build-go-tool: $name built in $(( $(date +%s) - start ))s" >&2
+fi
+echo "$bin"
