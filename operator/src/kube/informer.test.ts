@@ -15,7 +15,7 @@ type Step =
   | 'error'
   | 'idle'
   | 'closed'
-  | { events: WatchEvent<KubeObject>[]; then: 'closed' | 'idle' | 'gone' };
+  | { events: WatchEvent<KubeObject>[]; after: 'closed' | 'idle' | 'gone' };
 
 const obj = (name: string, rv: string): KubeObject => ({
   apiVersion: 'v1',
@@ -47,8 +47,8 @@ function fakeClient(lists: Array<KubeObject[] | 'error'>, watches: Step[]) {
       if (step === 'error') throw new KubeError(500, 'InternalError', 'boom');
       if (step === 'idle' || step === 'closed') return step;
       for (const e of step.events) onEvent(e);
-      if (step.then === 'gone') onEvent({ type: 'ERROR', object: { code: 410 } as unknown as KubeObject });
-      return step.then === 'gone' ? 'closed' : step.then;
+      if (step.after === 'gone') onEvent({ type: 'ERROR', object: { code: 410 } as unknown as KubeObject });
+      return step.after === 'gone' ? 'closed' : step.after;
     },
   };
   return { client: client as unknown as KubeClient, calls };
@@ -82,7 +82,7 @@ describe('Informer', () => {
             { type: 'MODIFIED', object: obj('a', '3') },
             { type: 'DELETED', object: obj('b', '4') },
           ],
-          then: 'closed',
+          after: 'closed',
         },
       ],
     );
@@ -105,7 +105,7 @@ describe('Informer', () => {
   it('relists on 410 Gone, whether as an HTTP status or a watch ERROR event', async () => {
     const { client, calls } = fakeClient(
       [[obj('a', '1')], [obj('a', '5')], [obj('a', '5')]],
-      ['gone', { events: [], then: 'gone' }],
+      ['gone', { events: [], after: 'gone' }],
     );
     const inf = informer(client);
     await run(inf, () => calls.list >= 3);
