@@ -1,10 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureKubeBinaries, findBinary, HACK_DIR } from './assets.ts';
+import { freePort, Supervisor } from './supervisor.ts';
+
+export { freePort } from './supervisor.ts';
 
 /**
  * A real Kubernetes control plane on loopback: etcd (data on tmpfs), kube-apiserver and
@@ -20,36 +21,30 @@ export interface ControlPlaneOptions {
   withoutControllerManager?: boolean;
 }
 
-interface Component {
-  name: string;
-  process: ChildProcess;
-  logPath: string;
-}
-
 // A /16: the provisioning benchmark creates thousands of Services.
 export const SERVICE_CIDR = '10.0.0.0/16';
 export const SERVICE_IP = '10.0.0.1';
 
 export class ControlPlane {
-  readonly dir: string;
   readonly kubeconfigPath: string;
   apiServerUrl = '';
   private etcdUrl = '';
-  private readonly components: Component[] = [];
-  private reaper?: ChildProcess;
+  private readonly processes = new Supervisor('epreuve-cp');
 
   private readonly options: ControlPlaneOptions;
 
   constructor(options: ControlPlaneOptions = {}) {
     this.options = options;
-    // tmpfs keeps etcd's fsyncs cheap and leaves nothing on disk.
-    const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
-    this.dir = mkdtempSync(join(base, 'epreuve-cp-'));
     this.kubeconfigPath = join(this.dir, 'admin.kubeconfig');
   }
 
+  /** Run directory, on tmpfs (cheap fsyncs for etcd, nothing left on disk). */
+  get dir(): string {
+    return this.processes.dir;
+  }
+
   get pids(): number[] {
-    return this.components.map((c) => c.process.pid).filter((p): p is number => p !== undefined);
+    return this.processes.pids;
   }
 
   async start(): Promise<void> {
@@ -140,51 +135,16 @@ export class ControlPlane {
   }
 
   private spawn(name: string, binary: string, args: string[]): void {
-    const logPath = join(this.dir, `${name}.log`);
-    const log = openSync(logPath, 'a');
-    const child = spawn(binary, args, { stdio: ['ignore', log, log] });
-    closeSync(log);
-    child.on('error', () => {}); // surfaced by waitHealthy through the log and exit code
-    this.components.push({ name, process: child, logPath });
-    this.armReaper();
+    this.processes.spawn(name, binary, args);
   }
 
-  /**
-   * If the test runner dies without calling stop() (SIGKILL, OOM), a detached shell notices its
-   * parent is gone and kills the components, so no process outlives the run.
-   */
-  private armReaper(): void {
-    this.reaper?.kill('SIGKILL');
-    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${this.pids.join(' ')} 2>/dev/null; rm -rf '${this.dir}'`;
-    this.reaper = spawn('bash', ['-c', script], { detached: true, stdio: 'ignore' });
-    this.reaper.unref();
-  }
-
-  private async waitHealthy(name: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
-    const component = this.components.find((c) => c.name === name)!;
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (component.process.exitCode !== null || component.process.signalCode !== null) {
-        throw new Error(
-          `${name} exited (${component.process.exitCode ?? component.process.signalCode}) while starting; last log lines:\n${tail(component.logPath)}`,
-        );
-      }
-      try {
-        if (await probe()) return;
-      } catch {
-        // not listening yet
-      }
-      await sleep(250);
-    }
-    throw new Error(`${name} not healthy after ${timeoutMs} ms; last log lines:\n${tail(component.logPath)}`);
+  private waitHealthy(name: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
+    return this.processes.waitHealthy(name, timeoutMs, probe);
   }
 
   /** Stops every component (SIGTERM, then SIGKILL after 10 s) and removes the run directory. */
-  async stop(): Promise<void> {
-    for (const c of [...this.components].reverse()) await stopProcess(c.process);
-    this.components.length = 0;
-    this.reaper?.kill('SIGKILL');
-    rmSync(this.dir, { recursive: true, force: true });
+  stop(): Promise<void> {
+    return this.processes.stop();
   }
 }
 
@@ -204,37 +164,6 @@ function kubeconfig(server: string, pki: string, user: string): string {
   });
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const killed = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
-  if (!killed) {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
-export function tail(path: string, lines = 40): string {
-  try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 function httpsOk(url: string, ca: Buffer | undefined): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const req = request(url, { ca, rejectUnauthorized: ca !== undefined, timeout: 2000 }, (res) => {
@@ -246,5 +175,3 @@ function httpsOk(url: string, ca: Buffer | undefined): Promise<boolean> {
     req.end();
   });
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { compareResults, type ResultSet } from './compare.ts';
+
+const rs = (columns: string[], rows: unknown[][]): ResultSet => ({ columns, rows });
+const opts = { orderMatters: false, numericTolerance: 0, ignoreColumnNames: false };
+const ref = rs(
+  ['country', 'n'],
+  [
+    ['FR', 3],
+    ['HT', 2],
+    ['CA', 1],
+  ],
+);
+
+describe('compareResults', () => {
+  it('passes the same rows in any order when order does not matter', () => {
+    expect(
+      compareResults(
+        ref,
+        rs(
+          ['country', 'n'],
+          [
+            ['CA', 1],
+            ['FR', 3],
+            ['HT', 2],
+          ],
+        ),
+        opts,
+      ).pass,
+    ).toBe(true);
+  });
+
+  it('treats numeric strings (bigint, numeric) as numbers, within tolerance', () => {
+    const g = compareResults(rs(['x'], [['10.00'], ['2']]), rs(['x'], [[10.004], [2n]]), {
+      ...opts,
+      numericTolerance: 0.005,
+    });
+    expect(g.pass).toBe(true);
+    expect(compareResults(rs(['x'], [['10.00']]), rs(['x'], [[10.01]]), opts).pass).toBe(false);
+  });
+
+  it('names missing and extra rows', () => {
+    const g = compareResults(
+      ref,
+      rs(
+        ['country', 'n'],
+        [
+          ['FR', 3],
+          ['HT', 2],
+          ['US', 9],
+          ['GB', 1],
+        ],
+      ),
+      opts,
+    );
+    expect(g.pass).toBe(false);
+    expect(g.explanation).toMatch(/Expected 3 rows, got 4/);
+    expect(g.explanation).toMatch(/1 row missing, e.g. \(CA, 1\)/);
+    expect(g.explanation).toMatch(/2 extra rows, e.g. \(US, 9\), \(GB, 1\)/);
+  });
+
+  it('points at the one column with wrong values', () => {
+    const g = compareResults(
+      ref,
+      rs(
+        ['country', 'n'],
+        [
+          ['FR', 3],
+          ['HT', 5],
+          ['CA', 1],
+        ],
+      ),
+      opts,
+    );
+    expect(g.explanation).toMatch(/column n has wrong values in 1 row/);
+  });
+
+  it('says so when the rows are right but the order is not', () => {
+    const g = compareResults(
+      ref,
+      rs(
+        ['country', 'n'],
+        [
+          ['HT', 2],
+          ['FR', 3],
+          ['CA', 1],
+        ],
+      ),
+      { ...opts, orderMatters: true },
+    );
+    expect(g.pass).toBe(false);
+    expect(g.explanation).toMatch(
+      /wrong order: row 1 should be \(FR, 3\), got \(HT, 2\)\. Check your ORDER BY/,
+    );
+  });
+
+  it('names a wrong column count and a wrong column name', () => {
+    expect(compareResults(ref, rs(['country'], [['FR']]), opts).explanation).toMatch(
+      /Expected 2 columns \(country, n\), got 1 \(country\)/,
+    );
+    expect(compareResults(ref, rs(['country', 'total'], ref.rows), opts).explanation).toMatch(
+      /Column 2 should be named n, got total/,
+    );
+    expect(
+      compareResults(ref, rs(['COUNTRY', 'total'], ref.rows), { ...opts, ignoreColumnNames: true }).pass,
+    ).toBe(true);
+  });
+
+  it('explains an empty answer', () => {
+    expect(compareResults(ref, rs(['country', 'n'], []), opts).explanation).toMatch(
+      /returned 0 rows; the reference returns 3 rows/,
+    );
+  });
+
+  it('compares NULLs, dates and nested documents', () => {
+    const d = new Date('2025-01-01T00:00:00Z');
+    const a = rs(['a', 'b', 'c'], [[null, d, { y: 1, x: [1, 2] }]]);
+    const b = rs(['a', 'b', 'c'], [[null, '2025-01-01T00:00:00.000Z', { x: [1, 2], y: 1 }]]);
+    expect(compareResults(a, b, opts).pass).toBe(true);
+    expect(compareResults(a, rs(['a', 'b', 'c'], [['', d, { y: 1, x: [1, 2] }]]), opts).pass).toBe(false);
+  });
+});
