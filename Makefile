@@ -5,7 +5,8 @@ SHELL := bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 REPORT := .cache/vitest-report.json
 
-.PHONY: help deps system-deps kube-binaries generate lint typecheck unit integration test bench clean
+
+.PHONY: help deps system-deps kube-binaries tools generate lint typecheck unit integration test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,6 +23,9 @@ deps: system-deps node_modules/.installed ## install system and npm dependencies
 kube-binaries: system-deps ## build the pinned Kubernetes binaries into ~/.cache/epreuve (cold: ~10 min)
 	@hack/build-kube.sh >/dev/null
 
+tools: system-deps ## build pinned Go tools the tests use (FerretDB) into ~/.cache/epreuve
+	@hack/build-go-tool.sh ferretdb >/dev/null
+
 generate: deps ## regenerate the CRD YAML from the zod schemas
 	node crds/src/generate.ts
 
@@ -35,10 +39,10 @@ typecheck: deps ## tsc, strict
 unit: deps ## unit tests (pure functions, beside the code)
 	vitest run --project unit
 
-integration: deps kube-binaries ## integration tests against a real kube-apiserver + controller manager
+integration: deps kube-binaries tools ## integration tests against a real kube-apiserver + controller manager
 	vitest run --project integration
 
-test: deps kube-binaries lint typecheck ## lint, typecheck, unit and integration tests
+test: deps kube-binaries tools lint typecheck ## lint, typecheck, unit and integration tests
 	@mkdir -p .cache
 	vitest run --reporter=default --reporter=json --outputFile.json=$(REPORT)
 	@node hack/test-summary.ts $(REPORT)

@@ -12,7 +12,9 @@ source "$dir/tool.env"
 module=$(sed -n 's/^require \([^ ]*\) .*$/\1/p' "$dir/go.mod" | head -1)
 version=$(sed -n 's/^require [^ ]* \(v[^ ]*\)$/\1/p' "$dir/go.mod" | head -1)
 [ -n "$version" ] || { echo "build-go-tool: cannot read the pinned version of $name from its go.mod" >&2; exit 1; }
-out="${EPREUVE_CACHE:-$HOME/.cache/epreuve}/tools/$name/$version"
+# The wrapper's own files are part of the key: changing main.go or go.sum rebuilds.
+wrapper=$(cat "$dir"/go.mod "$dir"/go.sum "$dir"/*.go 2>/dev/null | sha256sum | cut -c1-10)
+out="${EPREUVE_CACHE:-$HOME/.cache/epreuve}/tools/$name/$version-$wrapper"
 bin="$out/$BINARY"
 if [ -x "$bin" ]; then
   echo "build-go-tool: $name $version cached in $out" >&2

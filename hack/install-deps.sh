@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(
   etcd-server     # the control plane's store (integration and e2e tiers)
+  postgresql      # the sandbox and grader tests' database server
   openssl         # per-run certificates (hack/pki.sh)
   ca-certificates
   git

@@ -71,10 +71,10 @@ WHERE t.kind = 'card' GROUP BY c.country, c.customer_id ORDER BY 1, 4, 2 LIMIT 1
       {
         answer: `SELECT category, merchant_id, transactions, category_rank FROM (
   SELECT m.category, m.merchant_id, COUNT(*) AS transactions,
-         ROW_NUMBER() OVER (PARTITION BY m.category ORDER BY COUNT(*) DESC) AS category_rank
+         DENSE_RANK() OVER (PARTITION BY m.category ORDER BY COUNT(*) DESC) AS category_rank
   FROM retail.merchants m JOIN retail.transactions t ON t.merchant_id = m.merchant_id
-  WHERE t.kind = 'card' AND m.category IS NOT NULL GROUP BY m.category, m.merchant_id) r WHERE category_rank <= 2`,
-        explains: /missing|extra|row/,
+  WHERE t.kind = 'card' GROUP BY m.category, m.merchant_id) r WHERE category_rank <= 2`,
+        explains: /extra row.*NULL/,
       },
       {
         answer: `SELECT m.category, m.merchant_id, COUNT(*) AS transactions, 1 AS category_rank FROM retail.merchants m JOIN retail.transactions t USING (merchant_id) GROUP BY 1, 2`,
@@ -103,7 +103,7 @@ WHERE t.kind = 'card' GROUP BY c.country, c.customer_id ORDER BY 1, 4, 2 LIMIT 1
       {
         answer:
           'SELECT account_id, MAX(transaction_id) AS transaction_id, MAX(booked_at) AS booked_at FROM retail.transactions GROUP BY account_id',
-        explains: /missing|extra/,
+        explains: /wrong values: transaction_id/,
       },
       { answer: 'SELECT account_id, transaction_id FROM retail.transactions LIMIT 10', explains: /column/ },
     ],
@@ -170,24 +170,27 @@ FROM retail.customers GROUP BY country ORDER BY country`,
     dataset: 'retail',
     difficulty: 'medium',
     topics: ['INTERSECT', 'set operations'],
-    title: { en: 'Customers using both cards and transfers', fr: 'Clients utilisant carte et virement' },
+    title: { en: 'Travellers who paid fees', fr: 'Voyageurs ayant payé des frais' },
     prompt: p(
-      'Return the `customer_id` of every customer who made at least one card payment **and** at least one outgoing transfer (use `INTERSECT`). Order does not matter.',
-      'Renvoyez le `customer_id` de chaque client ayant fait au moins un paiement carte **et** au moins un virement sortant (avec `INTERSECT`). L’ordre est libre.',
+      'Return the `customer_id` of every customer who paid by card at a **travel** merchant **and** was charged at least one **fee** (use `INTERSECT`). Order does not matter.',
+      'Renvoyez le `customer_id` de chaque client ayant payé par carte chez un commerçant de la catégorie **travel** **et** ayant eu au moins un prélèvement de **frais** (`fee`) (avec `INTERSECT`). L’ordre est libre.',
     ),
-    reference: `SELECT a.customer_id FROM retail.transactions t JOIN retail.accounts a ON a.account_id = t.account_id WHERE t.kind = 'card'
+    reference: `SELECT a.customer_id FROM retail.transactions t
+JOIN retail.accounts a ON a.account_id = t.account_id
+JOIN retail.merchants m ON m.merchant_id = t.merchant_id
+WHERE t.kind = 'card' AND m.category = 'travel'
 INTERSECT
-SELECT a.customer_id FROM retail.transactions t JOIN retail.accounts a ON a.account_id = t.account_id WHERE t.kind = 'transfer' AND t.direction = 'debit'`,
+SELECT a.customer_id FROM retail.transactions t JOIN retail.accounts a ON a.account_id = t.account_id WHERE t.kind = 'fee'`,
     grader: g(false),
     wrongAnswers: [
       {
-        answer: `SELECT a.customer_id FROM retail.transactions t JOIN retail.accounts a USING (account_id) WHERE t.kind = 'card'
-UNION SELECT a.customer_id FROM retail.transactions t JOIN retail.accounts a USING (account_id) WHERE t.kind = 'transfer'`,
+        answer: `SELECT a.customer_id FROM retail.transactions t JOIN retail.accounts a USING (account_id) JOIN retail.merchants m USING (merchant_id) WHERE t.kind = 'card' AND m.category = 'travel'
+UNION SELECT a.customer_id FROM retail.transactions t JOIN retail.accounts a USING (account_id) WHERE t.kind = 'fee'`,
         explains: /extra/,
       },
       {
-        answer: `SELECT DISTINCT a.customer_id FROM retail.transactions t JOIN retail.accounts a USING (account_id) WHERE t.kind = 'card' AND t.kind = 'transfer'`,
-        explains: /missing/,
+        answer: `SELECT DISTINCT a.customer_id FROM retail.transactions t JOIN retail.accounts a USING (account_id) WHERE t.kind = 'card' AND t.kind = 'fee'`,
+        explains: /returned 0 rows/,
       },
     ],
   },
@@ -376,21 +379,27 @@ SELECT month, total, LAG(total) OVER (ORDER BY month) - total AS change FROM mon
     title: { en: 'Seven-day rolling spend', fr: 'Dépense glissante sur sept jours' },
     prompt: p(
       "For account 1, compute for each of its debit transactions the total of its debits over the 7 days ending at that transaction (`booked_at` within the previous 6 days and the transaction itself: a `RANGE BETWEEN INTERVAL '6 days' PRECEDING AND CURRENT ROW` frame). Return `transaction_id`, `booked_at`, `rolling_7d`, ordered by `booked_at`, `transaction_id`.",
-      "Pour le compte 1, calculez pour chacun de ses débits le total de ses débits sur les 7 jours se terminant à cette transaction (`booked_at` dans les 6 jours précédents et la transaction elle-même : un cadre `RANGE BETWEEN INTERVAL '6 days' PRECEDING AND CURRENT ROW`). Renvoyez `transaction_id`, `booked_at`, `rolling_7d`, triés par `booked_at`, `transaction_id`.",
+      "Prenez le compte ayant le plus de débits (à égalité, le plus petit `account_id`). Pour chacun de ses débits, calculez le total de ses débits sur les 7 jours se terminant à cette transaction (`booked_at` dans les 6 jours précédents et la transaction elle-même : un cadre `RANGE BETWEEN INTERVAL '6 days' PRECEDING AND CURRENT ROW`). Renvoyez `transaction_id`, `booked_at`, `rolling_7d`, triés par `booked_at`, `transaction_id`.",
     ),
-    reference: `SELECT transaction_id, booked_at,
+    reference: `WITH busiest AS (
+  SELECT account_id FROM retail.transactions WHERE direction = 'debit'
+  GROUP BY account_id ORDER BY COUNT(*) DESC, account_id LIMIT 1
+)
+SELECT transaction_id, booked_at,
        SUM(amount) OVER (ORDER BY booked_at RANGE BETWEEN INTERVAL '6 days' PRECEDING AND CURRENT ROW) AS rolling_7d
-FROM retail.transactions WHERE account_id = 1 AND direction = 'debit'
+FROM retail.transactions WHERE account_id = (SELECT account_id FROM busiest) AND direction = 'debit'
 ORDER BY booked_at, transaction_id`,
     grader: g(true),
     wrongAnswers: [
       {
         answer: `SELECT transaction_id, booked_at, SUM(amount) OVER (ORDER BY booked_at ROWS BETWEEN 6 PRECEDING AND CURRENT ROW) AS rolling_7d
-FROM retail.transactions WHERE account_id = 1 AND direction = 'debit' ORDER BY booked_at, transaction_id`,
+FROM retail.transactions WHERE account_id = (SELECT account_id FROM retail.transactions WHERE direction = 'debit' GROUP BY 1 ORDER BY COUNT(*) DESC, 1 LIMIT 1)
+  AND direction = 'debit' ORDER BY booked_at, transaction_id`,
         explains: /rolling_7d/,
       },
       {
-        answer: `SELECT transaction_id, booked_at, amount AS rolling_7d FROM retail.transactions WHERE account_id = 1 AND direction = 'debit' ORDER BY booked_at, transaction_id`,
+        answer: `SELECT transaction_id, booked_at, amount AS rolling_7d FROM retail.transactions WHERE account_id = (SELECT account_id FROM retail.transactions WHERE direction = 'debit' GROUP BY 1 ORDER BY COUNT(*) DESC, 1 LIMIT 1)
+  AND direction = 'debit' ORDER BY booked_at, transaction_id`,
         explains: /rolling_7d/,
       },
     ],

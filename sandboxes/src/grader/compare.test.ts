@@ -72,7 +72,9 @@ describe('compareResults', () => {
       ),
       opts,
     );
-    expect(g.explanation).toMatch(/column n has wrong values in 1 row/);
+    expect(g.explanation).toMatch(
+      /the column has wrong values: n \(1 row\)\. E\.g\. for country \(HT\), expected \(HT, 2\), got \(HT, 5\)/,
+    );
   });
 
   it('says so when the rows are right but the order is not', () => {

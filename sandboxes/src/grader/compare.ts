@@ -74,6 +74,42 @@ function difference(a: unknown[][], b: unknown[][], tol: number): unknown[][] {
   return out;
 }
 
+/**
+ * With as many rows as the reference, pairs rows up — by position when order matters, else by the
+ * first column whose values identify rows — and names the columns holding wrong values.
+ */
+function wrongColumns(
+  columns: string[],
+  exp: unknown[][],
+  act: unknown[][],
+  opts: CompareOptions,
+): string | undefined {
+  const tol = opts.numericTolerance;
+  let pairs: Array<[unknown[], unknown[]]> | undefined;
+  let keyColumn = -1;
+  if (opts.orderMatters) pairs = exp.map((r, i) => [r, act[i]!]);
+  for (let c = 0; c < columns.length && !pairs; c++) {
+    const keysE = new Map(exp.map((r) => [JSON.stringify(r[c]), r]));
+    const keysA = new Map(act.map((r) => [JSON.stringify(r[c]), r]));
+    if (keysE.size !== exp.length || keysA.size !== act.length) continue;
+    if (![...keysE.keys()].every((k) => keysA.has(k))) continue;
+    keyColumn = c;
+    pairs = [...keysE].map(([k, r]) => [r, keysA.get(k)!]);
+  }
+  if (!pairs) return undefined;
+  const bad = columns.map((_, c) => pairs.filter(([e, a]) => !cellEqual(e[c], a[c], tol)).length);
+  const named = columns.map((n, c) => [n, bad[c]!] as const).filter(([, n]) => n > 0);
+  if (named.length === 0 || named.length === columns.length) return undefined;
+  const example = pairs.find(([e, a]) => !rowEqual(e, a, tol))!;
+  const where =
+    keyColumn >= 0
+      ? `for ${columns[keyColumn]} ${formatRow([example[0][keyColumn]])}`
+      : `in row ${pairs.indexOf(example) + 1}`;
+  const list = named.map(([n, k]) => `${n} (${plural(k, 'row')})`).join(', ');
+  const verb = named.length === 1 ? 'column has' : 'columns have';
+  return `Every row is there, but the ${verb} wrong values: ${list}. E.g. ${where}, expected ${formatRow(example[0])}, got ${formatRow(example[1])}.`;
+}
+
 export const formatRow = (row: unknown[]) =>
   `(${row.map((v) => (v === null ? 'NULL' : typeof v === 'string' ? v : String(v))).join(', ')})`;
 
@@ -127,29 +163,22 @@ export function compareResults(expected: ResultSet, actual: ResultSet, opts: Com
   }
 
   const parts: string[] = [];
-  if (act.length === 0)
-    parts.push(`Your query returned 0 rows; the reference returns ${plural(exp.length, 'row')}.`);
-  else if (exp.length === act.length) {
-    // Same number of rows: is one column alone wrong?
-    const culprits = expected.columns.filter((_, c) => {
-      const drop = (rows: unknown[][]) => rows.map((r) => r.filter((_, i) => i !== c));
-      return difference(drop(exp), drop(act), tol).length === 0;
-    });
-    if (culprits.length === 1)
+  const columnsWrong = exp.length === act.length ? wrongColumns(expected.columns, exp, act, opts) : undefined;
+  if (columnsWrong) parts.push(columnsWrong);
+  else {
+    if (act.length === 0)
+      parts.push(`Your query returned 0 rows; the reference returns ${plural(exp.length, 'row')}.`);
+    else if (exp.length === act.length)
+      parts.push(`${plural(missing.length, 'row')} of ${exp.length} differ from the reference.`);
+    else parts.push(`Expected ${plural(exp.length, 'row')}, got ${act.length}.`);
+    if (missing.length)
       parts.push(
-        `Every row is there, but column ${culprits[0]} has wrong values in ${plural(missing.length, 'row')}.`,
+        `${plural(missing.length, 'row')} missing, e.g. ${missing.slice(0, SHOWN).map(formatRow).join(', ')}.`,
       );
-    else parts.push(`${plural(missing.length, 'row')} of ${exp.length} differ from the reference.`);
-  } else {
-    parts.push(`Expected ${plural(exp.length, 'row')}, got ${act.length}.`);
+    if (extra.length)
+      parts.push(
+        `${plural(extra.length, 'extra row')}, e.g. ${extra.slice(0, SHOWN).map(formatRow).join(', ')}.`,
+      );
   }
-  if (missing.length)
-    parts.push(
-      `${plural(missing.length, 'row')} missing, e.g. ${missing.slice(0, SHOWN).map(formatRow).join(', ')}.`,
-    );
-  if (extra.length)
-    parts.push(
-      `${plural(extra.length, 'extra row')}, e.g. ${extra.slice(0, SHOWN).map(formatRow).join(', ')}.`,
-    );
   return fail(parts.join(' '), { missing: missing.slice(0, 20), extra: extra.slice(0, 20) });
 }

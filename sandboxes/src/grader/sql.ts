@@ -66,10 +66,9 @@ export function prepareAnswer(sql: string, maxLength = DEFAULTS.maxLength): stri
       `Your answer is ${sql.length.toLocaleString('en')} characters; the limit is ${maxLength.toLocaleString('en')}.`,
     );
   }
-  const trimmed = sql.replace(/[\s;]+$/u, '').trim();
-  if (!trimmed || /^(--[^\n]*\n?|\/\*[\s\S]*?\*\/|\s)*$/.test(trimmed))
-    throw new AnswerError('Empty', 'Your answer is empty.');
-  return trimmed;
+  const withoutComments = sql.replace(/--[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '');
+  if (!withoutComments.replace(/[\s;]/g, '')) throw new AnswerError('Empty', 'Your answer is empty.');
+  return sql.replace(/[\s;]+$/u, '').trim();
 }
 
 export async function runQuery(
@@ -142,7 +141,10 @@ function explain(err: unknown, timeoutMs: number): AnswerError {
         'Answers may only read data; this statement tries to change something.',
       );
     case '0A000':
-      return new AnswerError('NotAQuery', `Only a query that reads data can be graded (${msg}).`);
+      return new AnswerError(
+        'NotAQuery',
+        'Only a query that reads data can be graded: this one changes data.',
+      );
     case '42601':
       if (/multiple commands/.test(msg))
         return new AnswerError('NotAQuery', 'Submit a single statement: your answer contains more than one.');

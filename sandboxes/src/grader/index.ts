@@ -1,0 +1,39 @@
+import type pg from 'pg';
+import { type CompareOptions, compareResults, type Grade } from './compare.ts';
+import { AnswerError, type RunOptions, runQuery } from './sql.ts';
+
+export type { Grade } from './compare.ts';
+export { AnswerError } from './sql.ts';
+
+export interface GradeResult extends Grade {
+  /** Set when the answer could not be run at all (timeout, not a query, syntax error…). */
+  error?: AnswerError['reason'];
+}
+
+/**
+ * Grades a SQL answer: runs the reference and the answer the same safe way (grader role,
+ * read-only, one statement, timeout, row cap) and compares the results. A reference result may be
+ * passed in when the caller caches it (the dataset is read-only, so it does not change).
+ */
+export async function gradeSql(
+  grader: pg.ClientConfig,
+  exercise: { reference: string; grader: CompareOptions },
+  answer: string,
+  options: RunOptions & { referenceResult?: Awaited<ReturnType<typeof runQuery>> } = {},
+): Promise<GradeResult> {
+  const expected =
+    options.referenceResult ?? (await runQuery(grader, exercise.reference, { ...options, rowCap: 100_000 }));
+  try {
+    const actual = await runQuery(grader, answer, options);
+    return compareResults(expected, actual, exercise.grader);
+  } catch (err) {
+    if (!(err instanceof AnswerError)) throw err;
+    return {
+      pass: false,
+      explanation: err.message,
+      error: err.reason,
+      expectedRows: expected.rows.length,
+      actualRows: 0,
+    };
+  }
+}

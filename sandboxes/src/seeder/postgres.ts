@@ -1,0 +1,134 @@
+import pg from 'pg';
+import { type Dataset, datasetKey } from '../datasets/catalog.ts';
+import type { Size } from '../datasets/retail/v1.ts';
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface PostgresSeedOptions {
+  dataset: Dataset;
+  size: Size;
+  candidate: Credentials;
+  grader: Credentials;
+  log?: (line: string) => void;
+}
+
+const BATCH_ROWS = 1000;
+
+/**
+ * Loads a dataset into PostgreSQL and sets up the candidate and grader roles. Idempotent: the load
+ * happens in one transaction that also writes a marker, so a re-run finds the marker and loads
+ * nothing, and a crash leaves nothing half-loaded. Roles and grants are (re)applied every run.
+ *
+ * - `retail` (the dataset) is read-only for both roles;
+ * - `work` belongs to the candidate, for the schema they design and the data they collect;
+ * - the grader reads `retail` and `work`, in read-only transactions, with a timeout.
+ */
+export async function seedPostgres(
+  admin: pg.ClientConfig,
+  o: PostgresSeedOptions,
+): Promise<{ loaded: boolean; rows: Record<string, number> }> {
+  const log = o.log ?? (() => {});
+  const client = new pg.Client(admin);
+  await client.connect();
+  const schema = o.dataset.postgres.schema;
+  const rows: Record<string, number> = {};
+  let loaded = false;
+  try {
+    await client.query('BEGIN');
+    // Two seeders at once (a Job retry racing a slow first pod) must not both load.
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('epreuve-seed'))");
+    const marker = await client.query(`SELECT to_regclass('${schema}._epreuve_seed') AS t`);
+    const seeded = marker.rows[0].t
+      ? (await client.query(`SELECT dataset, size FROM ${schema}._epreuve_seed`)).rows[0]
+      : undefined;
+    if (seeded) {
+      if (seeded.dataset !== datasetKey(o.dataset)) {
+        throw new Error(
+          `this database already holds dataset ${seeded.dataset}; refusing to load ${datasetKey(o.dataset)} over it`,
+        );
+      }
+      log(`postgres: ${seeded.dataset} (${seeded.size}) already loaded; nothing to do`);
+    } else {
+      const data = o.dataset.generate(o.size);
+      await client.query(o.dataset.postgres.ddl);
+      for (const { table, columns } of o.dataset.postgres.tables) {
+        const items = data[table] as unknown as Array<Record<string, unknown>>;
+        const started = Date.now();
+        for (let i = 0; i < items.length; i += BATCH_ROWS) {
+          const batch = items.slice(i, i + BATCH_ROWS);
+          const values = batch.flatMap((item) => columns.map((c) => item[c]));
+          const tuples = batch.map(
+            (_, r) => `(${columns.map((_, k) => `$${r * columns.length + k + 1}`).join(', ')})`,
+          );
+          await client.query(
+            `INSERT INTO ${schema}.${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}`,
+            values,
+          );
+        }
+        rows[table] = items.length;
+        log(`postgres: loaded ${schema}.${table}: ${items.length} rows in ${Date.now() - started} ms`);
+      }
+      await client.query(
+        `CREATE TABLE ${schema}._epreuve_seed (dataset text NOT NULL, size text NOT NULL, seeded_at timestamptz NOT NULL DEFAULT now())`,
+      );
+      await client.query(`INSERT INTO ${schema}._epreuve_seed (dataset, size) VALUES ($1, $2)`, [
+        datasetKey(o.dataset),
+        o.size,
+      ]);
+      await client.query(`ANALYZE`);
+      loaded = true;
+    }
+    await setUpRoles(client, admin.database ?? 'postgres', schema, o);
+    await client.query('COMMIT');
+    log(
+      `postgres: roles ${o.candidate.username} (read ${schema}, owns work) and ${o.grader.username} (read-only) ready`,
+    );
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    await client.end();
+  }
+  return { loaded, rows };
+}
+
+async function setUpRoles(
+  client: pg.Client,
+  database: string,
+  schema: string,
+  o: PostgresSeedOptions,
+): Promise<void> {
+  const id = pg.escapeIdentifier;
+  const candidate = id(o.candidate.username);
+  const grader = id(o.grader.username);
+  for (const { username, password } of [o.candidate, o.grader]) {
+    await client.query(
+      `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${pg.escapeLiteral(username)}) THEN CREATE ROLE ${id(username)}; END IF; END $$`,
+    );
+    await client.query(
+      `ALTER ROLE ${id(username)} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT 20 PASSWORD ${pg.escapeLiteral(password)}`,
+    );
+  }
+  const db = id(database);
+  await client.query(`REVOKE ALL ON DATABASE ${db} FROM PUBLIC`);
+  await client.query(`GRANT CONNECT ON DATABASE ${db} TO ${candidate}, ${grader}`);
+  await client.query(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
+  await client.query(`GRANT USAGE ON SCHEMA ${schema} TO ${candidate}, ${grader}`);
+  await client.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO ${candidate}, ${grader}`);
+  await client.query(`REVOKE SELECT ON ${schema}._epreuve_seed FROM ${candidate}, ${grader}`);
+  await client.query(`CREATE SCHEMA IF NOT EXISTS work AUTHORIZATION ${candidate}`);
+  await client.query(`GRANT USAGE ON SCHEMA work TO ${grader}`);
+  await client.query(
+    `ALTER DEFAULT PRIVILEGES FOR ROLE ${candidate} IN SCHEMA work GRANT SELECT ON TABLES TO ${grader}`,
+  );
+  await client.query(`ALTER ROLE ${candidate} IN DATABASE ${db} SET search_path = work, ${schema}`);
+  await client.query(`ALTER ROLE ${candidate} IN DATABASE ${db} SET statement_timeout = '60s'`);
+  // The grader can only read, briefly, with bounded memory and temp files.
+  await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET default_transaction_read_only = on`);
+  await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET statement_timeout = '10s'`);
+  await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET work_mem = '16MB'`);
+  await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET temp_file_limit = '256MB'`);
+}
