@@ -13,6 +13,8 @@ export interface Exercise {
   /** For Mongo exercises: the collection the pipeline runs on. */
   collection?: string;
   grader: { orderMatters: boolean; numericTolerance: number; ignoreColumnNames: boolean };
+  /** A question a reviewer grades by hand: `reference` is then the model answer, `rubric` what to look for. */
+  manual?: { rubric: string };
   /** Plausible wrong answers, each with what the explanation must mention (tests use them). */
   wrongAnswers: Array<{ answer: string; explains: RegExp }>;
 }

@@ -1,5 +1,7 @@
+import type { MongoClient } from 'mongodb';
 import type pg from 'pg';
 import { type CompareOptions, compareResults, type Grade } from './compare.ts';
+import { type MongoRunOptions, runPipeline } from './mongo.ts';
 import { AnswerError, type RunOptions, runQuery } from './sql.ts';
 
 export type { Grade } from './compare.ts';
@@ -25,6 +27,34 @@ export async function gradeSql(
     options.referenceResult ?? (await runQuery(grader, exercise.reference, { ...options, rowCap: 100_000 }));
   try {
     const actual = await runQuery(grader, answer, options);
+    return compareResults(expected, actual, exercise.grader);
+  } catch (err) {
+    if (!(err instanceof AnswerError)) throw err;
+    return {
+      pass: false,
+      explanation: err.message,
+      error: err.reason,
+      expectedRows: expected.rows.length,
+      actualRows: 0,
+    };
+  }
+}
+
+/** Grades an aggregation pipeline the same way: reference and answer on the same collection, compared. */
+export async function gradeMongo(
+  client: MongoClient,
+  database: string,
+  exercise: { reference: string; collection?: string; grader: CompareOptions },
+  answer: string,
+  options: MongoRunOptions = {},
+): Promise<GradeResult> {
+  if (!exercise.collection) throw new Error('a Mongo exercise needs a collection');
+  const expected = await runPipeline(client, database, exercise.collection, exercise.reference, {
+    ...options,
+    docCap: 100_000,
+  });
+  try {
+    const actual = await runPipeline(client, database, exercise.collection, answer, options);
     return compareResults(expected, actual, exercise.grader);
   } catch (err) {
     if (!(err instanceof AnswerError)) throw err;

@@ -1,0 +1,149 @@
+import { BSON, type Document, type MongoClient } from 'mongodb';
+
+import type { ResultSet } from './compare.ts';
+import { AnswerError } from './sql.ts';
+
+/** Stages an answer may use: they only read. ($out, $merge and server-side JavaScript are refused.) */
+const ALLOWED_STAGES = new Set([
+  '$match',
+  '$group',
+  '$sort',
+  '$limit',
+  '$skip',
+  '$project',
+  '$unwind',
+  '$count',
+  '$addFields',
+  '$set',
+  '$unset',
+  '$sortByCount',
+  '$bucket',
+  '$bucketAuto',
+  '$facet',
+  '$lookup',
+  '$replaceRoot',
+  '$replaceWith',
+  '$sample',
+  '$densify',
+  '$fill',
+  '$setWindowFields',
+  '$graphLookup',
+  '$unionWith',
+  '$redact',
+]);
+const FORBIDDEN_OPERATORS = new Set(['$where', '$function', '$accumulator']);
+
+export interface MongoRunOptions {
+  timeoutMs?: number;
+  docCap?: number;
+  maxLength?: number;
+}
+
+/** Parses and checks a pipeline written as (Extended) JSON; errors are meant for the candidate. */
+export function parsePipeline(text: string, maxLength = 20_000): Document[] {
+  if (text.length > maxLength)
+    throw new AnswerError(
+      'TooLong',
+      `Your answer is ${text.length.toLocaleString('en')} characters; the limit is ${maxLength.toLocaleString('en')}.`,
+    );
+  if (!text.trim()) throw new AnswerError('Empty', 'Your answer is empty.');
+  let pipeline: unknown;
+  try {
+    pipeline = BSON.EJSON.parse(text, { relaxed: true });
+  } catch (err) {
+    throw new AnswerError(
+      'SqlError',
+      `Your pipeline is not valid JSON (${(err as Error).message}). Write it as JSON, e.g. [{"$match": {"type": "decline"}}].`,
+    );
+  }
+  if (!Array.isArray(pipeline))
+    throw new AnswerError(
+      'NotAQuery',
+      'An aggregation pipeline is a JSON array of stages, e.g. [{"$match": {…}}, {"$group": {…}}].',
+    );
+  pipeline.forEach((stage, i) => {
+    const keys = stage && typeof stage === 'object' && !Array.isArray(stage) ? Object.keys(stage) : [];
+    if (keys.length !== 1 || !keys[0]!.startsWith('$')) {
+      throw new AnswerError(
+        'NotAQuery',
+        `Stage ${i + 1} must be an object with exactly one $-operator, e.g. {"$match": {…}}.`,
+      );
+    }
+    if (!ALLOWED_STAGES.has(keys[0]!)) {
+      throw new AnswerError(
+        'Forbidden',
+        `Stage ${i + 1} (${keys[0]}) is not allowed: answers may only read data.`,
+      );
+    }
+  });
+  const forbidden = findOperator(pipeline, FORBIDDEN_OPERATORS);
+  if (forbidden)
+    throw new AnswerError(
+      'Forbidden',
+      `${forbidden} is not allowed: answers may not run JavaScript on the server.`,
+    );
+  return pipeline as Document[];
+}
+
+function findOperator(value: unknown, names: Set<string>): string | undefined {
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      const found = findOperator(v, names);
+      if (found) return found;
+    }
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (names.has(k)) return k;
+      const found = findOperator(v, names);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/** Documents → rows: `_id` first, then fields in order of first appearance; absent fields are null. */
+export function documentsToResultSet(docs: Document[]): ResultSet {
+  const columns: string[] = [];
+  for (const d of docs) for (const k of Object.keys(d)) if (!columns.includes(k)) columns.push(k);
+  columns.sort((a, b) => (a === '_id' ? -1 : b === '_id' ? 1 : 0));
+  return { columns, rows: docs.map((d) => columns.map((c) => (c in d ? d[c] : null))) };
+}
+
+/** Runs a pipeline as the read-only grader, with a time limit and a document cap. */
+export async function runPipeline(
+  client: MongoClient,
+  database: string,
+  collection: string,
+  text: string,
+  options: MongoRunOptions = {},
+): Promise<ResultSet> {
+  const { timeoutMs = 5000, docCap = 10_000, maxLength = 20_000 } = options;
+  const pipeline = parsePipeline(text, maxLength);
+  const docs: Document[] = [];
+  try {
+    const cursor = client.db(database).collection(collection).aggregate(pipeline, { maxTimeMS: timeoutMs });
+    for await (const doc of cursor) {
+      docs.push(doc);
+      if (docs.length > docCap) {
+        await cursor.close();
+        throw new AnswerError(
+          'TooManyRows',
+          `Your pipeline returns more than ${docCap.toLocaleString('en')} documents; the answer needs far fewer.`,
+        );
+      }
+    }
+  } catch (err) {
+    if (err instanceof AnswerError) throw err;
+    const e = err as { code?: number; message?: string };
+    if (e.code === 50)
+      throw new AnswerError('Timeout', `Your pipeline was stopped after ${timeoutMs / 1000} s.`);
+    if (e.code === 13)
+      throw new AnswerError('Forbidden', 'Permission denied: answers run as a read-only grader.');
+    if (typeof e.code === 'number') throw new AnswerError('SqlError', `MongoDB said: ${e.message}.`);
+    throw new AnswerError(
+      'Unavailable',
+      'The database connection failed while grading; try again in a moment.',
+    );
+  }
+  return documentsToResultSet(docs);
+}
