@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import pg from 'pg';
+import { z } from 'zod';
+import { resolveDataset } from '../datasets/catalog.ts';
+import { seedMongo } from './mongo.ts';
+import { seedPostgres } from './postgres.ts';
+
+/** The seed plan the operator hands the seed Job (EPREUVE_SEED_PLAN). */
+export const seedPlanSchema = z
+  .array(
+    z.object({
+      name: z.string().min(1),
+      kind: z.enum(['postgres', 'mongo']),
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535),
+      dataset: z.string().min(1),
+      /** Directory with the sandbox Secret's keys as files (database, admin-username, …). */
+      credentials: z.string().min(1),
+    }),
+  )
+  .min(1);
+export type SeedPlan = z.infer<typeof seedPlanSchema>;
+
+export interface SeedRunOptions {
+  size: 'small' | 'standard';
+  /** Give up waiting for a database after this long. */
+  waitTimeoutMs: number;
+  log: (line: string) => void;
+}
+
+/** Parses the plan; the error names the offending entry and field. */
+export function parsePlan(json: string | undefined): SeedPlan {
+  if (!json) throw new Error('EPREUVE_SEED_PLAN is not set: it should hold the JSON seed plan the operator writes');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (err) {
+    throw new Error(`EPREUVE_SEED_PLAN is not valid JSON: ${(err as Error).message}`);
+  }
+  const res = seedPlanSchema.safeParse(raw);
+  if (!res.success) {
+    throw new Error(`EPREUVE_SEED_PLAN is invalid: ${res.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; ')}`);
+  }
+  for (const entry of res.data) resolveDataset(entry.dataset); // fails early, naming the known datasets
+  return res.data;
+}
+
+function readCredentials(dir: string): Record<string, string> {
+  const read = (key: string) => {
+    try {
+      return readFileSync(join(dir, key), 'utf8').trim();
+    } catch {
+      throw new Error(`credential "${key}" missing from ${dir}`);
+    }
+  };
+  return Object.fromEntries(
+    ['database', 'admin-username', 'admin-password', 'username', 'password', 'grader-username', 'grader-password'].map((k) => [k, read(k)]),
+  );
+}
+
+/** Retries `attempt` with exponential backoff (1 s → 10 s) until it succeeds or time runs out. */
+export async function waitFor<T>(what: string, attempt: () => Promise<T>, timeoutMs: number, log: (l: string) => void): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const delay = Math.min(10_000, 1000 * 2 ** (n - 1));
+      if (Date.now() + delay > deadline) throw new Error(`${what} did not become reachable within ${Math.round(timeoutMs / 1000)} s: ${(err as Error).message}`);
+      log(`waiting for ${what}: ${(err as Error).message} (attempt ${n}, next in ${delay / 1000} s)`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** Seeds every sandbox of the plan, in order. Throws with the sandbox named on the first failure. */
+export async function runSeed(plan: SeedPlan, o: SeedRunOptions): Promise<void> {
+  for (const entry of plan) {
+    const dataset = resolveDataset(entry.dataset);
+    const creds = readCredentials(entry.credentials);
+    const candidate = { username: creds.username!, password: creds.password! };
+    const grader = { username: creds['grader-username']!, password: creds['grader-password']! };
+    const where = `${entry.name} (${entry.kind} at ${entry.host}:${entry.port})`;
+    const started = Date.now();
+    try {
+      if (entry.kind === 'postgres') {
+        const admin: pg.ClientConfig = {
+          host: entry.host,
+          port: entry.port,
+          user: creds['admin-username'],
+          password: creds['admin-password'],
+          database: creds.database,
+          connectionTimeoutMillis: 5000,
+        };
+        await waitFor(where, async () => {
+          const c = new pg.Client(admin);
+          await c.connect();
+          await c.end();
+        }, o.waitTimeoutMs, o.log);
+        await seedPostgres(admin, { dataset, size: o.size, candidate, grader, log: o.log });
+      } else {
+        const user = encodeURIComponent(creds['admin-username']!);
+        const pwd = encodeURIComponent(creds['admin-password']!);
+        const client = new MongoClient(`mongodb://${user}:${pwd}@${entry.host}:${entry.port}/?authSource=admin`, { serverSelectionTimeoutMS: 5000 });
+        await waitFor(where, async () => client.db('admin').command({ ping: 1 }), o.waitTimeoutMs, o.log);
+        try {
+          await seedMongo(client, { database: creds.database!, dataset, size: o.size, candidate, grader, log: o.log });
+        } finally {
+          await client.close();
+        }
+      }
+    } catch (err) {
+      throw new Error(`seeding ${where} failed: ${(err as Error).message}`);
+    }
+    o.log(`${entry.name}: seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+}

@@ -1,0 +1,85 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { findExercise } from '../../sandboxes/src/exercises/index.ts';
+
+/** The seeder/grader image's command line, run as the seed Job runs it, against a real PostgreSQL. */
+const server = inject('postgres');
+const CLI = join(import.meta.dirname, '..', '..', 'sandboxes', 'src', 'cli.ts');
+const DB = `sandbox_cli_${process.pid}`;
+let dir: string;
+
+const run = (args: string[], env: Record<string, string> = {}, input?: string) =>
+  spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, EPREUVE_DATASET_SIZE: 'small', ...env }, input, encoding: 'utf8', timeout: 120_000 });
+
+function plan(port = server.port) {
+  return JSON.stringify([{ name: 'warehouse', kind: 'postgres', host: '127.0.0.1', port, dataset: 'retail@1', credentials: join(dir, 'warehouse') }]);
+}
+
+beforeAll(async () => {
+  const c = new pg.Client({ ...server, database: 'postgres' });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${DB}`);
+  await c.end();
+  dir = mkdtempSync(join(tmpdir(), 'epreuve-cli-'));
+  mkdirSync(join(dir, 'warehouse'));
+  const creds = { database: DB, 'admin-username': server.user, 'admin-password': server.password, username: 'candidate', password: 'cli-c', 'grader-username': 'grader', 'grader-password': 'cli-g' };
+  for (const [k, v] of Object.entries(creds)) writeFileSync(join(dir, 'warehouse', k), `${v}\n`);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('epreuve-sandbox seed', () => {
+  it('seeds the plan, printing progress, and exits 0; a second run is a no-op', () => {
+    const first = run(['seed'], { EPREUVE_SEED_PLAN: plan() });
+    expect(first.stderr).toBe('');
+    expect(first.status).toBe(0);
+    expect(first.stdout).toMatch(/seeding 1 sandbox\(es\): warehouse \(postgres, retail@1\); size small/);
+    expect(first.stdout).toMatch(/loaded retail\.transactions: 1377 rows/);
+    expect(first.stdout).toMatch(/seed complete/);
+    const second = run(['seed'], { EPREUVE_SEED_PLAN: plan() });
+    expect(second.status).toBe(0);
+    expect(second.stdout).toMatch(/already loaded; nothing to do/);
+  }, 120_000);
+
+  it('exits 2 naming the problem when the plan is bad', () => {
+    for (const [bad, message] of [
+      ['', /EPREUVE_SEED_PLAN is not set/],
+      ['{oops', /EPREUVE_SEED_PLAN is not valid JSON/],
+      ['[{"name": "x", "kind": "redis", "host": "h", "port": 1, "dataset": "retail", "credentials": "/x"}]', /\[0\.kind\]/],
+      [plan().replace('retail@1', 'retail@9'), /unknown dataset "retail@9"; available: retail@1/],
+    ] as const) {
+      const res = run(['seed'], { EPREUVE_SEED_PLAN: bad });
+      expect(res.status).toBe(2);
+      expect(res.stderr).toMatch(message);
+    }
+  });
+
+  it('waits with backoff, then exits 1 naming the sandbox when the database never comes up', () => {
+    const res = run(['seed'], { EPREUVE_SEED_PLAN: plan(1), EPREUVE_SEED_WAIT_SECONDS: '3' });
+    expect(res.status).toBe(1);
+    expect(res.stdout).toMatch(/waiting for warehouse \(postgres at 127\.0\.0\.1:1\): .*\(attempt 1, next in 1 s\)/);
+    expect(res.stderr).toMatch(/seeding warehouse \(postgres at 127\.0\.0\.1:1\) failed: .*did not become reachable within 3 s/);
+  }, 30_000);
+});
+
+describe('epreuve-sandbox grade', () => {
+  const url = () => `postgres://grader:cli-g@127.0.0.1:${server.port}/${DB}`;
+  it('passes the reference (exit 0) and fails a wrong answer (exit 1) with the explanation', () => {
+    const exercise = findExercise('accounts-without-transactions');
+    const ok = run(['grade', exercise.id, '-', '--postgres', url()], {}, exercise.reference);
+    expect(ok.stdout).toMatch(/^PASS: Correct/);
+    expect(ok.status).toBe(0);
+    const bad = run(['grade', exercise.id, '-', '--postgres', url()], {}, exercise.wrongAnswers[1]!.answer);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toMatch(/^FAIL: /);
+  });
+
+  it('lists the catalogue, and exits 2 on bad usage', () => {
+    expect(run(['exercises']).stdout).toMatch(/rank-customers-by-country\s+sql/);
+    expect(run(['grade']).status).toBe(2);
+    expect(run(['frobnicate']).stderr).toMatch(/usage: epreuve-sandbox/);
+  });
+});
