@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { isConflict, isNotFound, type KubeClient } from './kube/client.ts';
 import { resourceFor } from './kube/resources.ts';
+import { sleep } from './kube/sleep.ts';
 import type { KubeObject } from './kube/types.ts';
 
 interface LeaseSpec {
@@ -168,18 +169,4 @@ export class LeaderElector {
     const record = JSON.stringify(lease.spec);
     if (this.observed?.record !== record) this.observed = { record, at: Date.now() };
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

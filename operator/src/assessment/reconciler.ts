@@ -11,6 +11,7 @@ import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from '../config.ts';
 import type { Reconciler, Result } from '../controller/controller.ts';
+import { applyStatusIfChanged, patchFinalizers } from '../controller/writes.ts';
 import { isConflict, type KubeClient, KubeError } from '../kube/client.ts';
 import { isSubset } from '../kube/compare.ts';
 import type { Informer } from '../kube/informer.ts';
@@ -255,30 +256,14 @@ export class AssessmentReconciler implements Reconciler {
     return this.patchFinalizers(a, [...(a.metadata.finalizers ?? []), CLEANUP_FINALIZER]);
   }
 
-  /** Replaces the finalizer list, guarded by resourceVersion so no one else's finalizer is lost. */
-  private patchFinalizers(a: Assessment, finalizers: string[]): Promise<Assessment & KubeObject> {
-    return this.d.client.jsonPatch(
-      resourceFor(a.apiVersion, a.kind),
-      a.metadata.namespace,
-      a.metadata.name!,
-      [
-        { op: 'test', path: '/metadata/resourceVersion', value: a.metadata.resourceVersion },
-        { op: 'add', path: '/metadata/finalizers', value: finalizers },
-      ],
-    );
+  private patchFinalizers(
+    a: Assessment & KubeObject,
+    finalizers: string[],
+  ): Promise<Assessment & KubeObject> {
+    return patchFinalizers(this.d.client, a, finalizers);
   }
 
-  /** Writes status through server-side apply, only when it differs from what is stored. */
   private async writeStatus(a: Assessment, status: AssessmentStatus): Promise<void> {
-    if (isSubset(status, a.status ?? {}) && isSubset(a.status ?? {}, status)) return;
-    await this.d.client.apply(
-      {
-        apiVersion: a.apiVersion,
-        kind: a.kind,
-        metadata: { name: a.metadata.name, namespace: a.metadata.namespace },
-        status,
-      },
-      { fieldManager: FIELD_MANAGER, force: true, subresource: 'status' },
-    );
+    await applyStatusIfChanged(this.d.client, a as Assessment & KubeObject, status);
   }
 }

@@ -47,7 +47,11 @@ export class WorkQueue {
     this.metrics.added();
     this.dirty.add(key);
     this.enqueuedAt.set(key, performance.now());
-    if (this.processing.has(key)) return;
+    if (!this.processing.has(key)) this.enqueue(key);
+  }
+
+  /** Hands a key to a waiting worker, or queues it. */
+  private enqueue(key: string): void {
     const getter = this.getters.shift();
     if (getter) {
       this.take(key);
@@ -116,16 +120,7 @@ export class WorkQueue {
     const started = this.startedAt.get(key);
     if (started !== undefined) this.metrics.worked((performance.now() - started) / 1000);
     this.startedAt.delete(key);
-    if (this.dirty.has(key)) {
-      const getter = this.getters.shift();
-      if (getter) {
-        this.take(key);
-        getter(key);
-      } else {
-        this.queue.push(key);
-        this.metrics.depth(this.queue.length);
-      }
-    }
+    if (this.dirty.has(key)) this.enqueue(key);
     if (this.processing.size === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
   }
 

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { isGone, type KubeClient, KubeError, type WatchEvent } from './client.ts';
 import type { ResourceType } from './resources.ts';
+import { sleep } from './sleep.ts';
 import { type KubeObject, objectKey } from './types.ts';
 
 export interface EventHandler<T> {
@@ -256,18 +257,4 @@ function addTo(index: Map<string, Set<string>>, value: string, key: string): voi
   const set = index.get(value) ?? new Set<string>();
   index.set(value, set);
   set.add(key);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

@@ -1,16 +1,10 @@
-import {
-  type Assessment,
-  type AssessmentTemplate,
-  FIELD_MANAGER,
-  TEMPLATE_PROTECTION_FINALIZER,
-} from '@epreuve/crds';
+import { type Assessment, type AssessmentTemplate, TEMPLATE_PROTECTION_FINALIZER } from '@epreuve/crds';
 import type { Logger } from 'pino';
 import { setCondition } from '../assessment/conditions.ts';
 import type { Reconciler, Result } from '../controller/controller.ts';
+import { applyStatusIfChanged, patchFinalizers } from '../controller/writes.ts';
 import type { KubeClient } from '../kube/client.ts';
-import { isSubset } from '../kube/compare.ts';
 import type { Informer } from '../kube/informer.ts';
-import { resourceFor } from '../kube/resources.ts';
 import type { KubeObject } from '../kube/types.ts';
 
 export const TEMPLATE_INDEX = 'template';
@@ -63,19 +57,11 @@ export class TemplateReconciler implements Reconciler {
     return {};
   }
 
-  private patchFinalizers(t: AssessmentTemplate, finalizers: string[]): Promise<KubeObject> {
-    return this.d.client.jsonPatch(
-      resourceFor(t.apiVersion, t.kind),
-      t.metadata.namespace,
-      t.metadata.name!,
-      [
-        { op: 'test', path: '/metadata/resourceVersion', value: t.metadata.resourceVersion },
-        { op: 'add', path: '/metadata/finalizers', value: finalizers },
-      ],
-    );
+  private patchFinalizers(t: AssessmentTemplate & KubeObject, finalizers: string[]): Promise<KubeObject> {
+    return patchFinalizers(this.d.client, t, finalizers);
   }
 
-  private async writeInUse(t: AssessmentTemplate, users: string[]): Promise<void> {
+  private async writeInUse(t: AssessmentTemplate & KubeObject, users: string[]): Promise<void> {
     const shown =
       users.slice(0, 10).join(', ') + (users.length > 10 ? `, and ${users.length - 10} more` : '');
     const conditions = setCondition(
@@ -98,15 +84,6 @@ export class TemplateReconciler implements Reconciler {
       (this.d.now ?? (() => new Date()))(),
     );
     const status = { observedGeneration: t.metadata.generation, conditions };
-    if (isSubset(status, t.status ?? {}) && isSubset(t.status ?? {}, status)) return;
-    await this.d.client.apply(
-      {
-        apiVersion: t.apiVersion,
-        kind: t.kind,
-        metadata: { name: t.metadata.name, namespace: t.metadata.namespace },
-        status,
-      },
-      { fieldManager: FIELD_MANAGER, force: true, subresource: 'status' },
-    );
+    await applyStatusIfChanged(this.d.client, t as AssessmentTemplate & KubeObject, status);
   }
 }

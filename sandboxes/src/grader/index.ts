@@ -1,6 +1,6 @@
 import type { MongoClient } from 'mongodb';
 import type pg from 'pg';
-import { type CompareOptions, compareResults, type Grade } from './compare.ts';
+import { type CompareOptions, compareResults, type Grade, type ResultSet } from './compare.ts';
 import { type MongoRunOptions, runPipeline } from './mongo.ts';
 import { AnswerError, type RunOptions, runQuery } from './sql.ts';
 
@@ -12,22 +12,14 @@ export interface GradeResult extends Grade {
   error?: AnswerError['reason'];
 }
 
-/**
- * Grades a SQL answer: runs the reference and the answer the same safe way (grader role,
- * read-only, one statement, timeout, row cap) and compares the results. A reference result may be
- * passed in when the caller caches it (the dataset is read-only, so it does not change).
- */
-export async function gradeSql(
-  grader: pg.ClientConfig,
-  exercise: { reference: string; grader: CompareOptions },
-  answer: string,
-  options: RunOptions & { referenceResult?: Awaited<ReturnType<typeof runQuery>> } = {},
+/** Compares the answer's result with the reference, or explains why the answer could not run. */
+async function gradeAgainst(
+  expected: ResultSet,
+  run: () => Promise<ResultSet>,
+  options: CompareOptions,
 ): Promise<GradeResult> {
-  const expected =
-    options.referenceResult ?? (await runQuery(grader, exercise.reference, { ...options, rowCap: 100_000 }));
   try {
-    const actual = await runQuery(grader, answer, options);
-    return compareResults(expected, actual, exercise.grader);
+    return compareResults(expected, await run(), options);
   } catch (err) {
     if (!(err instanceof AnswerError)) throw err;
     return {
@@ -40,6 +32,22 @@ export async function gradeSql(
   }
 }
 
+/**
+ * Grades a SQL answer: runs the reference and the answer the same safe way (grader role,
+ * read-only, one statement, timeout, row cap) and compares the results. A reference result may be
+ * passed in when the caller caches it (the dataset is read-only, so it does not change).
+ */
+export async function gradeSql(
+  grader: pg.ClientConfig,
+  exercise: { reference: string; grader: CompareOptions },
+  answer: string,
+  options: RunOptions & { referenceResult?: ResultSet } = {},
+): Promise<GradeResult> {
+  const expected =
+    options.referenceResult ?? (await runQuery(grader, exercise.reference, { ...options, rowCap: 100_000 }));
+  return gradeAgainst(expected, () => runQuery(grader, answer, options), exercise.grader);
+}
+
 /** Grades an aggregation pipeline the same way: reference and answer on the same collection, compared. */
 export async function gradeMongo(
   client: MongoClient,
@@ -48,22 +56,15 @@ export async function gradeMongo(
   answer: string,
   options: MongoRunOptions = {},
 ): Promise<GradeResult> {
-  if (!exercise.collection) throw new Error('a Mongo exercise needs a collection');
-  const expected = await runPipeline(client, database, exercise.collection, exercise.reference, {
+  const collection = exercise.collection;
+  if (!collection) throw new Error('a Mongo exercise needs a collection');
+  const expected = await runPipeline(client, database, collection, exercise.reference, {
     ...options,
     docCap: 100_000,
   });
-  try {
-    const actual = await runPipeline(client, database, exercise.collection, answer, options);
-    return compareResults(expected, actual, exercise.grader);
-  } catch (err) {
-    if (!(err instanceof AnswerError)) throw err;
-    return {
-      pass: false,
-      explanation: err.message,
-      error: err.reason,
-      expectedRows: expected.rows.length,
-      actualRows: 0,
-    };
-  }
+  return gradeAgainst(
+    expected,
+    () => runPipeline(client, database, collection, answer, options),
+    exercise.grader,
+  );
 }

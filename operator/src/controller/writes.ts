@@ -1,0 +1,37 @@
+import { FIELD_MANAGER } from '@epreuve/crds';
+import type { KubeClient } from '../kube/client.ts';
+import { isSubset } from '../kube/compare.ts';
+import { resourceFor } from '../kube/resources.ts';
+import type { KubeObject } from '../kube/types.ts';
+
+/** Writes a custom resource's status (server-side apply), only when it differs from what is stored. */
+export async function applyStatusIfChanged(
+  client: KubeClient,
+  obj: KubeObject & { status?: object },
+  status: object,
+): Promise<boolean> {
+  const current = obj.status ?? {};
+  if (isSubset(status, current) && isSubset(current, status)) return false;
+  await client.apply(
+    {
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace },
+      status,
+    },
+    { fieldManager: FIELD_MANAGER, force: true, subresource: 'status' },
+  );
+  return true;
+}
+
+/** Replaces the finalizer list, guarded by resourceVersion so nobody else's finalizer is lost. */
+export function patchFinalizers<T extends KubeObject>(
+  client: KubeClient,
+  obj: KubeObject,
+  finalizers: string[],
+): Promise<T> {
+  return client.jsonPatch(resourceFor(obj.apiVersion, obj.kind), obj.metadata.namespace, obj.metadata.name!, [
+    { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata.resourceVersion },
+    { op: 'add', path: '/metadata/finalizers', value: finalizers },
+  ]);
+}
