@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
+
+/** One automation key: only its SHA-256 is configured, never the key itself. */
+const apiKey = z.object({
+  name: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the hex SHA-256 of the key'),
+  role: z.enum(['admin', 'recruiter', 'reviewer']),
+  teams: z.array(z.string().min(1)).min(1),
+});
+export type ApiKeyEntry = z.infer<typeof apiKey>;
+
+/**
+ * API configuration from the environment (the Helm chart sets it). Validated at start: a bad
+ * value stops the API with every offending variable named.
+ */
+export const apiConfigSchema = z.object({
+  EPREUVE_API_HOST: z.string().default('0.0.0.0'),
+  EPREUVE_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Base URL candidates and staff open; candidate links are built on it. */
+  EPREUVE_PUBLIC_URL: z.url().default('http://localhost:8080'),
+  /** OIDC for staff: issuer, audience and algorithms are pinned; keys come from the JWKS URL. */
+  EPREUVE_OIDC_ISSUER: z.string().min(1).optional(),
+  EPREUVE_OIDC_AUDIENCE: z.string().min(1).default('epreuve'),
+  EPREUVE_OIDC_JWKS_URL: z.url().optional(),
+  EPREUVE_OIDC_ALGORITHMS: list.default(['RS256', 'ES256']),
+  EPREUVE_OIDC_ROLES_CLAIM: z.string().default('epreuve_roles'),
+  EPREUVE_OIDC_TEAMS_CLAIM: z.string().default('epreuve_teams'),
+  /** JSON list of {name, sha256, role, teams}, or a path to a file holding it (a mounted Secret). */
+  EPREUVE_API_KEYS: z.string().optional(),
+  EPREUVE_API_KEYS_FILE: z.string().optional(),
+  /** Ed25519 private key (PKCS#8 PEM) signing candidate links; a file path (a mounted Secret). */
+  EPREUVE_LINK_KEY_FILE: z.string().optional(),
+  /** Longest a link to an assessment whose clock has not started stays valid. */
+  EPREUVE_LINK_MAX_AGE_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 90)
+    .default(24 * 14),
+  EPREUVE_CORS_ORIGINS: list.default([]),
+  EPREUVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(300),
+  EPREUVE_RATE_LIMIT_WRITES_PER_MINUTE: z.coerce.number().int().positive().default(30),
+  EPREUVE_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(256 * 1024),
+  EPREUVE_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+});
+
+export type ApiConfig = z.infer<typeof apiConfigSchema> & { apiKeys: ApiKeyEntry[] };
+
+export function loadApiConfig(env: Record<string, string | undefined> = process.env): ApiConfig {
+  const relevant = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('EPREUVE_')));
+  const res = apiConfigSchema.safeParse(relevant);
+  const problems = res.success ? [] : res.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+  let apiKeys: ApiKeyEntry[] = [];
+  if (res.success) {
+    const c = res.data;
+    if (c.EPREUVE_OIDC_ISSUER && !c.EPREUVE_OIDC_JWKS_URL)
+      problems.push('  EPREUVE_OIDC_JWKS_URL: required when EPREUVE_OIDC_ISSUER is set');
+    try {
+      const raw =
+        c.EPREUVE_API_KEYS ??
+        (c.EPREUVE_API_KEYS_FILE ? readFileSync(c.EPREUVE_API_KEYS_FILE, 'utf8') : '[]');
+      const parsed = z.array(apiKey).safeParse(JSON.parse(raw));
+      if (parsed.success) apiKeys = parsed.data;
+      else
+        problems.push(
+          ...parsed.error.issues.map((i) => `  EPREUVE_API_KEYS[${i.path.join('.')}]: ${i.message}`),
+        );
+    } catch (err) {
+      problems.push(`  EPREUVE_API_KEYS: ${(err as Error).message}`);
+    }
+  }
+  if (problems.length) throw new Error(`invalid API configuration:\n${problems.join('\n')}`);
+  return { ...res.data!, apiKeys };
+}

@@ -1,0 +1,166 @@
+import { ANNOTATIONS, durationMs } from '@epreuve/crds';
+import { type KubeClient, type KubeObject, resourceFor } from '@epreuve/operator/kube';
+import { findExercise } from '@epreuve/sandboxes/exercises';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { Problem } from '../plugins/problem.ts';
+import { type A, type AssessmentStore, namespaceOfAssessment } from '../services/assessments.ts';
+import type { LinkSigner } from '../services/links.ts';
+
+const SECRET = resourceFor('v1', 'Secret');
+
+/** Connection snippets the candidate can paste: psql, mongosh, curl and Python. */
+export function snippets(kind: string, host: string, port: number, c: Record<string, string>) {
+  const user = encodeURIComponent(c.username ?? '');
+  const pwd = encodeURIComponent(c.password ?? '');
+  switch (kind) {
+    case 'postgres': {
+      const url = `postgresql://${user}:${pwd}@${host}:${port}/${c.database}`;
+      return { url, psql: `psql "${url}"`, python: `import psycopg\nconn = psycopg.connect("${url}")` };
+    }
+    case 'mongo': {
+      const url = `mongodb://${user}:${pwd}@${host}:${port}/${c.database}?authSource=${c.database}`;
+      return {
+        url,
+        mongosh: `mongosh "${url}"`,
+        python: `from pymongo import MongoClient\ndb = MongoClient("${url}")["${c.database}"]`,
+      };
+    }
+    default: {
+      const url = `http://${host}:${port}`;
+      return {
+        url,
+        curl: `curl -H "X-API-Key: ${c['api-key']}" "${url}/v1/customers?limit=100"`,
+        python: `import requests\nr = requests.get("${url}/v1/customers", headers={"X-API-Key": "${c['api-key']}"}, params={"limit": 100})`,
+      };
+    }
+  }
+}
+
+/** Candidate routes: their session (tasks, time left, connection details) and the start of the clock. */
+export default async function candidateRoutes(
+  app: FastifyInstance,
+  opts: { store: AssessmentStore; client: KubeClient; links: LinkSigner },
+) {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  async function session(a: A, lang: 'en' | 'fr') {
+    const t = opts.store.template(a.metadata.namespace!, a.spec.templateRef.name);
+    const started = a.status?.startedAt ?? a.metadata.annotations?.[ANNOTATIONS.candidateArrivedAt];
+    const expiresAt = a.status?.expiresAt ?? null;
+    const ns = namespaceOfAssessment(a);
+    const sandboxes = await Promise.all(
+      (a.status?.sandboxes ?? []).map(async (s) => {
+        const secret = await opts.client.get<KubeObject & { data?: Record<string, string> }>(
+          SECRET,
+          ns,
+          s.secretName ?? `${s.name}-credentials`,
+        );
+        const creds = Object.fromEntries(
+          Object.entries(secret?.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+        );
+        const host = s.host ?? `${s.name}.${ns}.svc`;
+        const port = s.port ?? 0;
+        const own =
+          s.kind === 'dataApi'
+            ? { apiKey: creds['api-key'] }
+            : { database: creds.database, username: creds.username, password: creds.password };
+        return {
+          name: s.name,
+          kind: s.kind,
+          ready: s.ready,
+          host,
+          port,
+          ...own,
+          snippets: secret ? snippets(s.kind, host, port, creds) : null,
+        };
+      }),
+    );
+    return {
+      assessment: a.metadata.name!,
+      candidate: a.spec.candidate.name,
+      title: t?.spec.title ?? a.spec.templateRef.name,
+      description: t?.spec.description ?? null,
+      phase: a.status?.phase ?? 'Pending',
+      startPolicy: a.spec.startPolicy,
+      started: Boolean(started),
+      expiresAt,
+      timeLeftSeconds: expiresAt
+        ? Math.max(0, Math.floor((Date.parse(expiresAt) - Date.now()) / 1000))
+        : null,
+      tasks: (t?.spec.tasks ?? []).map((task) => {
+        const ex = task.exercise ? safeExercise(task.exercise) : undefined;
+        return {
+          id: task.id,
+          sandbox: task.sandbox,
+          points: task.points,
+          title: task.title ?? ex?.title[lang] ?? task.id,
+          prompt: task.prompt ?? ex?.prompt[lang] ?? '',
+          answer: ex?.kind === 'mongo' ? 'pipeline' : task.grader?.manual ? 'text' : 'sql',
+        };
+      }),
+      sandboxes,
+    };
+  }
+
+  const query = z.object({ lang: z.enum(['en', 'fr']).default('en') });
+
+  r.get(
+    '/candidate/session',
+    {
+      schema: { tags: ['candidate'], summary: 'Time left, tasks and connection details', querystring: query },
+      preHandler: app.requireCandidate(),
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store');
+      return session(request.candidate!.assessment, request.query.lang);
+    },
+  );
+
+  r.post(
+    '/candidate/start',
+    {
+      schema: {
+        tags: ['candidate'],
+        summary: 'Start the clock (OnFirstAccess); returns a link that expires with the assessment',
+        querystring: query,
+      },
+      preHandler: app.requireCandidate(),
+    },
+    async (request, reply) => {
+      const { assessment, linkId } = request.candidate!;
+      if (assessment.spec.startPolicy !== 'OnFirstAccess')
+        throw new Problem(409, 'this assessment started when it was created');
+      const updated = await opts.store.markArrived(assessment, new Date());
+      request.log.info(
+        {
+          audit: {
+            actor: `candidate:${assessment.metadata.namespace}/${assessment.metadata.name}`,
+            action: 'candidate.start',
+          },
+        },
+        'audit: candidate.start',
+      );
+      const arrived = Date.parse(updated.metadata.annotations![ANNOTATIONS.candidateArrivedAt]!);
+      const t = opts.store.template(assessment.metadata.namespace!, assessment.spec.templateRef.name);
+      const expiresAt = new Date(arrived + durationMs(assessment.spec.duration ?? t?.spec.duration ?? '4h'));
+      // Same link id, a shorter life: the token now expires with the assessment.
+      const token = await opts.links.sign({
+        assessment: `${assessment.metadata.namespace}/${assessment.metadata.name}`,
+        linkId,
+        expiresAt,
+      });
+      reply.header('cache-control', 'no-store');
+      return { token, startedAt: new Date(arrived).toISOString(), expiresAt: expiresAt.toISOString() };
+    },
+  );
+}
+
+function safeExercise(id: string) {
+  try {
+    return findExercise(id);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,422 @@
+import { ANNOTATIONS, API_VERSION } from '@epreuve/crds';
+import { Informer, type KubeObject, resourceFor } from '@epreuve/operator/kube';
+import type { FastifyInstance } from 'fastify';
+import { generateKeyPair, SignJWT } from 'jose';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildApp } from '../../api/src/app.ts';
+import { loadApiConfig } from '../../api/src/config.ts';
+import { type A, AssessmentStore, type T } from '../../api/src/services/assessments.ts';
+import { LinkSigner } from '../../api/src/services/links.ts';
+import { sha256 } from '../../api/src/services/staff-auth.ts';
+import { sample } from '../harness/fixtures.ts';
+import { createTestNamespace, eventually, kube } from '../harness/kube.ts';
+import { TestIssuer } from '../harness/oidc.ts';
+
+/** The API against a real API server: who may do what, validation, idempotency, pagination, links. */
+const kubeconfig = inject('kubeconfig');
+const client = kube(kubeconfig);
+const ASMT = resourceFor(API_VERSION, 'Assessment');
+const issuer = new TestIssuer();
+const abort = new AbortController();
+let app: FastifyInstance;
+let teamA: string;
+let teamB: string;
+let store: AssessmentStore;
+const AUTOMATION_KEY = 'epk_automation-key-for-tests-0123456789';
+
+type Json = Record<string, any>;
+const call = async (
+  method: string,
+  url: string,
+  o: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+) => {
+  const res = await app.inject({
+    method: method as 'GET',
+    url,
+    headers: { ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...o.headers },
+    ...(o.body !== undefined ? { payload: o.body as object } : {}),
+  });
+  return {
+    status: res.statusCode,
+    body: (res.body ? JSON.parse(res.body) : undefined) as Json,
+    headers: res.headers,
+  };
+};
+const staff = (role: string, teams: string[], o = {}) =>
+  issuer.token({ sub: `${role}@example.com`, epreuve_roles: [role], epreuve_teams: teams }, o);
+const newAssessment = (name?: string, extra: Json = {}) => ({
+  ...(name ? { name } : {}),
+  templateRef: { name: 'data-engineer' },
+  candidate: { name: 'Jane Doe', email: 'jane@example.com' },
+  ...extra,
+});
+
+beforeAll(async () => {
+  await issuer.start();
+  teamA = await createTestNamespace(kubeconfig, 'team-a');
+  teamB = await createTestNamespace(kubeconfig, 'team-b');
+  for (const team of [teamA, teamB]) {
+    await client.apply(
+      { ...sample('data-engineer.yaml'), metadata: { name: 'data-engineer', namespace: team } } as KubeObject,
+      { fieldManager: 'test' },
+    );
+  }
+  const config = loadApiConfig({
+    EPREUVE_OIDC_ISSUER: issuer.issuer,
+    EPREUVE_OIDC_JWKS_URL: issuer.jwksUrl,
+    EPREUVE_API_KEYS: JSON.stringify([
+      { name: 'ci', sha256: sha256(AUTOMATION_KEY), role: 'recruiter', teams: [teamA] },
+    ]),
+    EPREUVE_PUBLIC_URL: 'https://epreuve.example.com',
+  });
+  const log = pino({ level: 'silent' });
+  const assessments = new Informer<A>(client, { type: ASMT, log });
+  const templates = new Informer<T>(client, { type: resourceFor(API_VERSION, 'AssessmentTemplate'), log });
+  for (const inf of [assessments, templates]) void inf.run(abort.signal);
+  await Promise.all([assessments.waitForSync(), templates.waitForSync()]);
+  store = new AssessmentStore(client, assessments, templates);
+  app = await buildApp({ config, client, store, links: await LinkSigner.ephemeral(), logger: false });
+});
+
+afterAll(async () => {
+  await app?.close();
+  abort.abort();
+  await issuer.stop();
+});
+
+/** Waits until the API's cache has seen an assessment (the API reads from a watch). */
+const cached = (team: string, name: string) =>
+  eventually(async () => expect(store.assessments.get(`${team}/${name}`)).toBeDefined());
+
+describe('staff authentication and authorisation', () => {
+  it('refuses a request without a token, as problem+json naming what to send', async () => {
+    const res = await call('GET', `/api/v1/teams/${teamA}/assessments`);
+    expect(res.status).toBe(401);
+    expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(res.body).toMatchObject({
+      status: 401,
+      title: 'Unauthorized',
+      detail: expect.stringMatching(/missing bearer token/),
+    });
+  });
+
+  it.each([
+    ['a wrong audience', { audience: 'someone-else' }, /aud/],
+    ['a wrong issuer', { issuer: 'https://evil.test' }, /iss/],
+    ['an expired token', { expiresIn: '-1m' }, /exp/],
+    ['a key the issuer does not publish', { rogue: true }, /signature/],
+  ])('refuses %s', async (_label, o, detail) => {
+    const res = await call('GET', `/api/v1/teams/${teamA}/assessments`, {
+      token: await staff('admin', ['*'], o),
+    });
+    expect(res.status).toBe(401);
+    expect(res.body.detail).toMatch(detail);
+  });
+
+  it('refuses an algorithm that is not pinned (HS256 signed with a guessable secret)', async () => {
+    const token = await new SignJWT({ epreuve_roles: ['admin'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(issuer.issuer)
+      .setAudience('epreuve')
+      .setSubject('mallory')
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode('secret'));
+    expect((await call('GET', `/api/v1/teams/${teamA}/assessments`, { token })).status).toBe(401);
+  });
+
+  it('enforces roles: a reviewer may read but not create', async () => {
+    const token = await staff('reviewer', [teamA]);
+    expect((await call('GET', `/api/v1/teams/${teamA}/assessments`, { token })).status).toBe(200);
+    const res = await call('POST', `/api/v1/teams/${teamA}/assessments`, { token, body: newAssessment() });
+    expect(res.status).toBe(403);
+    expect(res.body.detail).toMatch(/reviewer.*may not assessments write in team/);
+  });
+
+  it('enforces teams: a recruiter of team A cannot touch team B', async () => {
+    const token = await staff('recruiter', [teamA]);
+    for (const [method, url] of [
+      ['GET', `/api/v1/teams/${teamB}/assessments`],
+      ['GET', `/api/v1/teams/${teamB}/templates`],
+      ['POST', `/api/v1/teams/${teamB}/assessments`],
+    ] as const) {
+      const res = await call(method, url, { token, body: method === 'POST' ? newAssessment() : undefined });
+      expect(res.status, `${method} ${url}`).toBe(403);
+    }
+  });
+
+  it('accepts API keys (stored hashed) and refuses unknown ones', async () => {
+    expect((await call('GET', `/api/v1/teams/${teamA}/templates`, { token: AUTOMATION_KEY })).status).toBe(
+      200,
+    );
+    expect(
+      (await call('GET', `/api/v1/teams/${teamA}/templates`, { token: `${AUTOMATION_KEY}x` })).status,
+    ).toBe(401);
+    expect((await call('GET', `/api/v1/teams/${teamB}/templates`, { token: AUTOMATION_KEY })).status).toBe(
+      403,
+    );
+  });
+});
+
+describe('assessments', () => {
+  it('refuses invalid bodies with 400 and the path of every bad field', async () => {
+    const token = await staff('recruiter', [teamA]);
+    const res = await call('POST', `/api/v1/teams/${teamA}/assessments`, {
+      token,
+      body: { candidate: { name: '', email: 'not-an-email' }, duration: '4 hours', startPolicy: 'Later' },
+    });
+    expect(res.status).toBe(400);
+    const names = res.body.invalid_params.map((p: { name: string }) => p.name);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'body.templateRef',
+        'body.candidate.name',
+        'body.duration',
+        'body.startPolicy',
+      ]),
+    );
+  });
+
+  it('refuses a missing template and a duration above the template maximum, naming the field', async () => {
+    const token = await staff('recruiter', [teamA]);
+    const missing = await call('POST', `/api/v1/teams/${teamA}/assessments`, {
+      token,
+      body: newAssessment(undefined, { templateRef: { name: 'nope' } }),
+    });
+    expect(missing.status).toBe(422);
+    expect(missing.body.invalid_params).toEqual([
+      { name: 'body.templateRef.name', reason: 'no such template' },
+    ]);
+    const tooLong = await call('POST', `/api/v1/teams/${teamA}/assessments`, {
+      token,
+      body: newAssessment(undefined, { duration: '9h' }),
+    });
+    expect(tooLong.status).toBe(422);
+    expect(tooLong.body.invalid_params[0]).toMatchObject({ name: 'body.duration' });
+  });
+
+  it('creates once per Idempotency-Key, writes the traceparent, and refuses the key for another body', async () => {
+    const token = await staff('recruiter', [teamA]);
+    const headers = {
+      'idempotency-key': 'create-jane-2026-11-22',
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    };
+    const first = await call('POST', `/api/v1/teams/${teamA}/assessments`, {
+      token,
+      body: newAssessment(),
+      headers,
+    });
+    expect(first.status).toBe(201);
+    const second = await call('POST', `/api/v1/teams/${teamA}/assessments`, {
+      token,
+      body: newAssessment(),
+      headers,
+    });
+    expect(second.status).toBe(200);
+    expect(second.body.name).toBe(first.body.name);
+    const list = await client.list<A>(ASMT, { namespace: teamA });
+    expect(list.items.filter((a) => a.spec.candidate.email === 'jane@example.com')).toHaveLength(1);
+    const stored = await client.get<A>(ASMT, teamA, first.body.name);
+    expect(stored?.metadata.annotations?.[ANNOTATIONS.traceparent]).toBe(headers.traceparent);
+    const other = await call('POST', `/api/v1/teams/${teamA}/assessments`, {
+      token,
+      body: newAssessment(undefined, { candidate: { name: 'John Roe', email: 'john@example.com' } }),
+      headers,
+    });
+    expect(other.status).toBe(409);
+  });
+
+  it('walking the list pages yields every assessment once, and filters work', async () => {
+    const token = await staff('recruiter', [teamB]);
+    const names = Array.from({ length: 7 }, (_, i) => `page-${i}`);
+    for (const n of names)
+      expect(
+        (await call('POST', `/api/v1/teams/${teamB}/assessments`, { token, body: newAssessment(n) })).status,
+      ).toBe(201);
+    await eventually(async () =>
+      expect(store.list(teamB, { limit: 100 }).items.length).toBeGreaterThanOrEqual(7),
+    );
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let i = 0; i < 10; i++) {
+      const res: { status: number; body: Json } = await call(
+        'GET',
+        `/api/v1/teams/${teamB}/assessments?limit=3${cursor ? `&cursor=${cursor}` : ''}`,
+        { token },
+      );
+      expect(res.status).toBe(200);
+      seen.push(...res.body.items.map((a: { name: string }) => a.name));
+      cursor = res.body.nextCursor;
+      if (!cursor) break;
+    }
+    expect(seen.filter((n) => n.startsWith('page-')).sort()).toEqual(names);
+    expect(new Set(seen).size).toBe(seen.length);
+    const filtered = await call(
+      'GET',
+      `/api/v1/teams/${teamB}/assessments?template=data-engineer&candidate=JANE&phase=Pending`,
+      { token },
+    );
+    expect(filtered.body.items.length).toBeGreaterThan(0);
+    const bad = await call('GET', `/api/v1/teams/${teamB}/assessments?limit=0&cursor=%%%`, { token });
+    expect(bad.status).toBe(400);
+    expect(bad.body.invalid_params.map((p: { name: string }) => p.name)).toContain('querystring.limit');
+    const badCursor = await call('GET', `/api/v1/teams/${teamB}/assessments?cursor=garbage`, { token });
+    expect(badCursor.body.invalid_params).toEqual([{ name: 'querystring.cursor', reason: 'malformed' }]);
+  });
+
+  it('extends within maxDuration, revokes, and deletes', async () => {
+    const token = await staff('recruiter', [teamA]);
+    expect(
+      (await call('POST', `/api/v1/teams/${teamA}/assessments`, { token, body: newAssessment('lifecycle') }))
+        .status,
+    ).toBe(201);
+    await cached(teamA, 'lifecycle');
+    const extended = await call('POST', `/api/v1/teams/${teamA}/assessments/lifecycle/extend`, {
+      token,
+      body: { duration: '6h' },
+    });
+    expect(extended.status).toBe(200);
+    expect(extended.body.duration).toBe('6h');
+    const tooMuch = await call('POST', `/api/v1/teams/${teamA}/assessments/lifecycle/extend`, {
+      token,
+      body: { duration: '12h' },
+    });
+    expect(tooMuch.status).toBe(422);
+    const revoked = await call('POST', `/api/v1/teams/${teamA}/assessments/lifecycle/revoke`, { token });
+    expect(revoked.body.revoked).toBe(true);
+    expect((await call('DELETE', `/api/v1/teams/${teamA}/assessments/lifecycle`, { token })).status).toBe(
+      204,
+    );
+    expect((await call('GET', `/api/v1/teams/${teamA}/assessments/nope`, { token })).status).toBe(404);
+  });
+});
+
+describe('candidate links', () => {
+  let link: { token: string; url: string };
+  const recruiter = () => staff('recruiter', [teamA]);
+
+  it('issues a link whose token opens that assessment’s session, without caching', async () => {
+    const token = await recruiter();
+    expect(
+      (
+        await call('POST', `/api/v1/teams/${teamA}/assessments`, {
+          token,
+          body: newAssessment('cand-one', { startPolicy: 'OnFirstAccess' }),
+        })
+      ).status,
+    ).toBe(201);
+    await cached(teamA, 'cand-one');
+    const issued = await call('POST', `/api/v1/teams/${teamA}/assessments/cand-one/link`, { token });
+    expect(issued.status).toBe(200);
+    expect(issued.body.url).toMatch(/^https:\/\/epreuve\.example\.com\/candidate#token=/);
+    link = issued.body as typeof link;
+    await eventually(async () =>
+      expect(
+        store.assessments.get(`${teamA}/cand-one`)?.metadata.annotations?.['epreuve.dev/link-id'],
+      ).toBeTruthy(),
+    );
+    const session = await call('GET', '/api/v1/candidate/session', { token: link.token });
+    expect(session.status).toBe(200);
+    expect(session.headers['cache-control']).toBe('no-store');
+    expect(session.body).toMatchObject({
+      assessment: 'cand-one',
+      candidate: 'Jane Doe',
+      title: 'Data engineer take-home',
+      started: false,
+    });
+    expect(session.body.tasks.map((t: { id: string }) => t.id)).toContain('rank-customers-by-country');
+    expect(
+      session.body.tasks.find((t: { id: string }) => t.id === 'rank-customers-by-country').prompt,
+    ).toMatch(/RANK\(\)/);
+    const fr = await call('GET', '/api/v1/candidate/session?lang=fr', { token: link.token });
+    expect(fr.body.tasks[0].prompt).toMatch(/Classez les clients/);
+  });
+
+  it('starts the clock once (OnFirstAccess) and returns a token expiring with the assessment', async () => {
+    const first = await call('POST', '/api/v1/candidate/start', { token: link.token });
+    expect(first.status).toBe(200);
+    expect(Date.parse(first.body.expiresAt) - Date.parse(first.body.startedAt)).toBe(4 * 3600_000);
+    await eventually(async () =>
+      expect(
+        store.assessments.get(`${teamA}/cand-one`)?.metadata.annotations?.[ANNOTATIONS.candidateArrivedAt],
+      ).toBeTruthy(),
+    );
+    const again = await call('POST', '/api/v1/candidate/start', { token: first.body.token });
+    expect(again.body.startedAt).toBe(first.body.startedAt);
+  });
+
+  it('refuses a token for another assessment, a forged one, a rotated one and a revoked one', async () => {
+    const token = await recruiter();
+    expect(
+      (await call('POST', `/api/v1/teams/${teamA}/assessments`, { token, body: newAssessment('cand-two') }))
+        .status,
+    ).toBe(201);
+    await cached(teamA, 'cand-two');
+    const two = (await call('POST', `/api/v1/teams/${teamA}/assessments/cand-two/link`, { token })).body;
+    await eventually(async () =>
+      expect((await call('GET', '/api/v1/candidate/session', { token: two.token })).body.assessment).toBe(
+        'cand-two',
+      ),
+    );
+    // Signed by another key (a forged link for cand-one).
+    const { privateKey } = await generateKeyPair('EdDSA');
+    const forged = await new SignJWT({})
+      .setProtectedHeader({ alg: 'EdDSA' })
+      .setIssuer('epreuve')
+      .setAudience('epreuve-candidate')
+      .setSubject(`${teamA}/cand-one`)
+      .setJti('x')
+      .setExpirationTime('1h')
+      .sign(privateKey);
+    expect((await call('GET', '/api/v1/candidate/session', { token: forged })).status).toBe(401);
+    // A staff token is not a candidate link, and a candidate link is not a staff token.
+    expect((await call('GET', '/api/v1/candidate/session', { token: await recruiter() })).status).toBe(401);
+    expect((await call('GET', `/api/v1/teams/${teamA}/assessments`, { token: two.token })).status).toBe(401);
+    // Rotation: the old link stops working, the new one works.
+    const rotated = (await call('POST', `/api/v1/teams/${teamA}/assessments/cand-two/link`, { token })).body;
+    await eventually(async () => {
+      const old = await call('GET', '/api/v1/candidate/session', { token: two.token });
+      expect(old.status).toBe(401);
+      expect(old.body.detail).toMatch(/replaced by a newer one/);
+    });
+    expect((await call('GET', '/api/v1/candidate/session', { token: rotated.token })).status).toBe(200);
+    // Revocation ends every link.
+    await call('POST', `/api/v1/teams/${teamA}/assessments/cand-two/revoke`, { token });
+    await eventually(async () =>
+      expect((await call('GET', '/api/v1/candidate/session', { token: rotated.token })).status).toBe(403),
+    );
+  });
+
+  it('refuses an expired link', async () => {
+    const signer = await LinkSigner.ephemeral();
+    const expired = await signer.sign({
+      assessment: `${teamA}/cand-one`,
+      linkId: 'x',
+      expiresAt: new Date(Date.now() - 1000),
+    });
+    const res = await call('GET', '/api/v1/candidate/session', { token: expired });
+    expect(res.status).toBe(401);
+  });
+});
+
+describe('the API as a whole', () => {
+  it('publishes OpenAPI 3.1 with every route', async () => {
+    const doc = await call('GET', '/openapi.json');
+    expect(doc.body.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining([
+        '/api/v1/teams/{team}/assessments',
+        '/api/v1/teams/{team}/assessments/{name}/link',
+        '/api/v1/candidate/session',
+      ]),
+    );
+  });
+
+  it('echoes x-request-id, sets security headers, and answers unknown routes with problem+json', async () => {
+    const res = await app.inject({ method: 'GET', url: '/nowhere', headers: { 'x-request-id': 'req-123' } });
+    expect(res.headers['x-request-id']).toBe('req-123');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.statusCode).toBe(404);
+    expect(JSON.parse(res.body).detail).toMatch(/no route for GET \/nowhere/);
+  });
+});
