@@ -13,6 +13,7 @@ import problemPlugin, { Problem } from './plugins/problem.ts';
 import candidateRoutes from './routes/candidate.ts';
 import staffRoutes from './routes/staff.ts';
 import type { AssessmentStore } from './services/assessments.ts';
+import { GradingService } from './services/grading.ts';
 import type { LinkSigner } from './services/links.ts';
 import { StaffAuthenticator } from './services/staff-auth.ts';
 
@@ -110,8 +111,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'caches not synced' });
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  const grading = new GradingService(deps.client, deps.store);
   await app.register(staffRoutes, {
     prefix: '/api/v1',
+    grading,
     store: deps.store,
     links: deps.links,
     publicUrl: config.EPREUVE_PUBLIC_URL,
@@ -123,6 +126,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     store: deps.store,
     client: deps.client,
     links: deps.links,
+    grading,
+    writesPerMinute: config.EPREUVE_RATE_LIMIT_WRITES_PER_MINUTE,
   });
   return app as unknown as FastifyInstance;
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { assessmentRootRules, assessmentSpec, assessmentStatus } from './assessment.ts';
 import type { CelRule } from './common.ts';
 import { GROUP, VERSION } from './names.ts';
+import { submissionSpec, submissionStatus } from './submission.ts';
 import { assessmentTemplateSpec, assessmentTemplateStatus } from './template.ts';
 
 /** The subset of OpenAPI v3 a structural CRD schema uses. */
@@ -180,5 +181,23 @@ export const assessmentCrd = () =>
     ],
   });
 
+export const submissionCrd = () =>
+  customResourceDefinition({
+    kind: 'Submission',
+    plural: 'submissions',
+    singular: 'submission',
+    shortNames: ['sub'],
+    description:
+      'Submission is one candidate answer to one task of an Assessment, with its grade. Owned by the Assessment.',
+    spec: submissionSpec,
+    status: submissionStatus,
+    printerColumns: [
+      { name: 'Assessment', type: 'string', jsonPath: '.spec.assessmentRef.name' },
+      { name: 'Task', type: 'string', jsonPath: '.spec.task' },
+      { name: 'Pass', type: 'boolean', jsonPath: '.status.pass' },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+  });
+
 /** Every CRD Épreuve installs, in install order. */
-export const allCrds = () => [assessmentTemplateCrd(), assessmentCrd()];
+export const allCrds = () => [assessmentTemplateCrd(), assessmentCrd(), submissionCrd()];

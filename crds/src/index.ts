@@ -2,4 +2,5 @@ export * from './assessment.ts';
 export * from './common.ts';
 export * from './crd.ts';
 export * from './names.ts';
+export * from './submission.ts';
 export * from './template.ts';

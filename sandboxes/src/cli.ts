@@ -9,11 +9,12 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { EXERCISES, findExercise } from './exercises/index.ts';
-import { gradeMongo, gradeSql } from './grader/index.ts';
+import { type GradeResult, gradeMongo, gradeSql } from './grader/index.ts';
 import { parsePlan, runSeed } from './seeder/run.ts';
 
 const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
-const usage = 'usage: epreuve-sandbox seed | grade <exercise> <answer-file|-> (--postgres URL | --mongo URL --database NAME) | exercises';
+const usage =
+  'usage: epreuve-sandbox seed | grade <exercise> <answer-file|-> (--postgres URL | --mongo URL --database NAME) | exercises';
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -21,9 +22,12 @@ async function main(argv: string[]): Promise<number> {
     case 'seed': {
       const plan = parsePlan(process.env.EPREUVE_SEED_PLAN);
       const size = process.env.EPREUVE_DATASET_SIZE ?? 'standard';
-      if (size !== 'small' && size !== 'standard') throw new UsageError(`EPREUVE_DATASET_SIZE must be small or standard, got "${size}"`);
+      if (size !== 'small' && size !== 'standard')
+        throw new UsageError(`EPREUVE_DATASET_SIZE must be small or standard, got "${size}"`);
       const waitTimeoutMs = Number(process.env.EPREUVE_SEED_WAIT_SECONDS ?? 600) * 1000;
-      log(`seeding ${plan.length} sandbox(es): ${plan.map((p) => `${p.name} (${p.kind}, ${p.dataset})`).join(', ')}; size ${size}`);
+      log(
+        `seeding ${plan.length} sandbox(es): ${plan.map((p) => `${p.name} (${p.kind}, ${p.dataset})`).join(', ')}; size ${size}`,
+      );
       await runSeed(plan, { size, waitTimeoutMs, log });
       log('seed complete');
       return 0;
@@ -32,18 +36,25 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { postgres: { type: 'string' }, mongo: { type: 'string' }, database: { type: 'string' }, json: { type: 'boolean' } },
+        options: {
+          postgres: { type: 'string' },
+          mongo: { type: 'string' },
+          database: { type: 'string' },
+          json: { type: 'boolean' },
+        },
       });
       const [id, file] = positionals;
       if (!id || !file) throw new UsageError(usage);
       const exercise = findExercise(id);
       const answer = readFileSync(file === '-' ? 0 : file, 'utf8');
-      let grade;
+      let grade: GradeResult;
       if (exercise.kind === 'sql') {
-        if (!values.postgres) throw new UsageError('grading a SQL exercise needs --postgres postgres://grader:…@host:port/db');
+        if (!values.postgres)
+          throw new UsageError('grading a SQL exercise needs --postgres postgres://grader:…@host:port/db');
         grade = await gradeSql({ connectionString: values.postgres }, exercise, answer);
       } else {
-        if (!values.mongo || !values.database) throw new UsageError('grading a Mongo exercise needs --mongo URL and --database NAME');
+        if (!values.mongo || !values.database)
+          throw new UsageError('grading a Mongo exercise needs --mongo URL and --database NAME');
         const client = await new MongoClient(values.mongo).connect();
         try {
           grade = await gradeMongo(client, values.database, exercise, answer);
@@ -51,11 +62,14 @@ async function main(argv: string[]): Promise<number> {
           await client.close();
         }
       }
-      console.log(values.json ? JSON.stringify(grade) : `${grade.pass ? 'PASS' : 'FAIL'}: ${grade.explanation}`);
+      console.log(
+        values.json ? JSON.stringify(grade) : `${grade.pass ? 'PASS' : 'FAIL'}: ${grade.explanation}`,
+      );
       return grade.pass ? 0 : 1;
     }
     case 'exercises':
-      for (const e of EXERCISES) console.log(`${e.id.padEnd(36)} ${e.kind.padEnd(6)} ${e.difficulty.padEnd(7)} ${e.title.en}`);
+      for (const e of EXERCISES)
+        console.log(`${e.id.padEnd(36)} ${e.kind.padEnd(6)} ${e.difficulty.padEnd(7)} ${e.title.en}`);
       return 0;
     default:
       throw new UsageError(usage);
@@ -68,6 +82,8 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
     console.error(`epreuve-sandbox: ${err.message}`);
-    process.exit(err instanceof UsageError || /EPREUVE_SEED_PLAN|unknown (dataset|exercise)/.test(err.message) ? 2 : 1);
+    process.exit(
+      err instanceof UsageError || /EPREUVE_SEED_PLAN|unknown (dataset|exercise)/.test(err.message) ? 2 : 1,
+    );
   },
 );

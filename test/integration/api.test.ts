@@ -1,7 +1,8 @@
-import { ANNOTATIONS, API_VERSION } from '@epreuve/crds';
+import { ANNOTATIONS, API_VERSION, candidateNamespace } from '@epreuve/crds';
 import { Informer, type KubeObject, resourceFor } from '@epreuve/operator/kube';
 import type { FastifyInstance } from 'fastify';
 import { generateKeyPair, SignJWT } from 'jose';
+import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp } from '../../api/src/app.ts';
@@ -9,6 +10,9 @@ import { loadApiConfig } from '../../api/src/config.ts';
 import { type A, AssessmentStore, type T } from '../../api/src/services/assessments.ts';
 import { LinkSigner } from '../../api/src/services/links.ts';
 import { sha256 } from '../../api/src/services/staff-auth.ts';
+import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
+import { findExercise } from '../../sandboxes/src/exercises/index.ts';
+import { seedPostgres } from '../../sandboxes/src/seeder/postgres.ts';
 import { sample } from '../harness/fixtures.ts';
 import { createTestNamespace, eventually, kube } from '../harness/kube.ts';
 import { TestIssuer } from '../harness/oidc.ts';
@@ -396,6 +400,155 @@ describe('candidate links', () => {
     });
     const res = await call('GET', '/api/v1/candidate/session', { token: expired });
     expect(res.status).toBe(401);
+  });
+});
+
+describe('submissions are graded against the candidate’s own sandbox', () => {
+  const postgres = inject('postgres');
+  const DB = `sandbox_api_${process.pid}`;
+  let candidateToken: string;
+
+  beforeAll(async () => {
+    const admin = new pg.Client({ ...postgres, database: 'postgres' });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${DB}`);
+    await admin.end();
+    const grader = { username: 'grader', password: 'api-grader-pw' };
+    await seedPostgres(
+      { ...postgres, database: DB },
+      {
+        dataset: resolveDataset('retail@1'),
+        size: 'small',
+        candidate: { username: 'candidate', password: 'c' },
+        grader,
+      },
+    );
+    const token = await staff('recruiter', [teamA]);
+    expect(
+      (await call('POST', `/api/v1/teams/${teamA}/assessments`, { token, body: newAssessment('graded') }))
+        .status,
+    ).toBe(201);
+    await cached(teamA, 'graded');
+    // Stand in for the operator and the kubelet: the candidate namespace, its credentials Secret,
+    // and a Ready status pointing the warehouse sandbox at the test PostgreSQL.
+    const ns = candidateNamespace(teamA, 'graded');
+    await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    const data = {
+      database: DB,
+      'grader-username': grader.username,
+      'grader-password': grader.password,
+      username: 'candidate',
+      password: 'c',
+    };
+    await client.create({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'warehouse-credentials', namespace: ns },
+      stringData: data,
+    });
+    await client.mergePatch(
+      ASMT,
+      teamA,
+      'graded',
+      {
+        status: {
+          phase: 'Ready',
+          startedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+          sandboxes: [
+            {
+              name: 'warehouse',
+              kind: 'postgres',
+              ready: true,
+              host: '127.0.0.1',
+              port: postgres.port,
+              secretName: 'warehouse-credentials',
+            },
+          ],
+        },
+      },
+      'status',
+    );
+    await eventually(async () =>
+      expect(store.assessments.get(`${teamA}/graded`)?.status?.phase).toBe('Ready'),
+    );
+    candidateToken = (await call('POST', `/api/v1/teams/${teamA}/assessments/graded/link`, { token })).body
+      .token;
+    await eventually(async () =>
+      expect((await call('GET', '/api/v1/candidate/session', { token: candidateToken })).status).toBe(200),
+    );
+  }, 120_000);
+
+  it('shows connection details with the candidate’s own credentials, never the grader’s', async () => {
+    const session = await call('GET', '/api/v1/candidate/session', { token: candidateToken });
+    const warehouse = session.body.sandboxes.find((x: { name: string }) => x.name === 'warehouse');
+    expect(warehouse).toMatchObject({ kind: 'postgres', username: 'candidate', password: 'c', database: DB });
+    expect(warehouse.snippets.psql).toBe(`psql "postgresql://candidate:c@127.0.0.1:${postgres.port}/${DB}"`);
+    expect(JSON.stringify(session.body)).not.toContain('api-grader-pw');
+  });
+
+  it('grades a right answer, a wrong one and a hostile one, and records each as a Submission', async () => {
+    const exercise = findExercise('rank-customers-by-country');
+    const right = await call('POST', '/api/v1/candidate/tasks/rank-customers-by-country/submissions', {
+      token: candidateToken,
+      body: { answer: exercise.reference },
+    });
+    expect(right.status).toBe(201);
+    expect(right.body).toMatchObject({ graded: true, pass: true, points: 2 });
+    const wrong = await call('POST', '/api/v1/candidate/tasks/rank-customers-by-country/submissions', {
+      token: candidateToken,
+      body: { answer: exercise.wrongAnswers[1]!.answer },
+    });
+    expect(wrong.body).toMatchObject({ graded: true, pass: false, points: 0 });
+    expect(wrong.body.explanation).toMatch(/column/);
+    const hostile = await call('POST', '/api/v1/candidate/tasks/rank-customers-by-country/submissions', {
+      token: candidateToken,
+      body: { answer: 'DROP TABLE retail.customers' },
+    });
+    expect(hostile.body).toMatchObject({
+      pass: false,
+      explanation: expect.stringMatching(/Only a single SELECT/),
+    });
+    const manual = await call('POST', '/api/v1/candidate/tasks/schema-design/submissions', {
+      token: candidateToken,
+      body: { answer: 'CREATE TABLE work.customers (…)' },
+    });
+    expect(manual.body).toMatchObject({ graded: false, pass: null });
+    const unknown = await call('POST', '/api/v1/candidate/tasks/nope/submissions', {
+      token: candidateToken,
+      body: { answer: 'SELECT 1' },
+    });
+    expect(unknown.status).toBe(404);
+    const empty = await call('POST', '/api/v1/candidate/tasks/nope/submissions', {
+      token: candidateToken,
+      body: { answer: '' },
+    });
+    expect(empty.status).toBe(400);
+    expect(empty.body.invalid_params[0].name).toBe('body.answer');
+  });
+
+  it('lets reviewers read submissions and grades, but not candidates or other teams', async () => {
+    const reviewer = await staff('reviewer', [teamA]);
+    const res = await call('GET', `/api/v1/teams/${teamA}/assessments/graded/submissions`, {
+      token: reviewer,
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.items.map((x: { task: string; pass: boolean | null }) => [x.task, x.pass])).toEqual([
+      ['rank-customers-by-country', true],
+      ['rank-customers-by-country', false],
+      ['rank-customers-by-country', false],
+      ['schema-design', null],
+    ]);
+    expect(
+      (await call('GET', `/api/v1/teams/${teamA}/assessments/graded/submissions`, { token: candidateToken }))
+        .status,
+    ).toBe(401);
+    expect(
+      (
+        await call('GET', `/api/v1/teams/${teamA}/assessments/graded/submissions`, {
+          token: await staff('reviewer', [teamB]),
+        })
+      ).status,
+    ).toBe(403);
   });
 });
 

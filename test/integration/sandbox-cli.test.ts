@@ -13,10 +13,24 @@ const DB = `sandbox_cli_${process.pid}`;
 let dir: string;
 
 const run = (args: string[], env: Record<string, string> = {}, input?: string) =>
-  spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, EPREUVE_DATASET_SIZE: 'small', ...env }, input, encoding: 'utf8', timeout: 120_000 });
+  spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...process.env, EPREUVE_DATASET_SIZE: 'small', ...env },
+    input,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
 
 function plan(port = server.port) {
-  return JSON.stringify([{ name: 'warehouse', kind: 'postgres', host: '127.0.0.1', port, dataset: 'retail@1', credentials: join(dir, 'warehouse') }]);
+  return JSON.stringify([
+    {
+      name: 'warehouse',
+      kind: 'postgres',
+      host: '127.0.0.1',
+      port,
+      dataset: 'retail@1',
+      credentials: join(dir, 'warehouse'),
+    },
+  ]);
 }
 
 beforeAll(async () => {
@@ -26,7 +40,15 @@ beforeAll(async () => {
   await c.end();
   dir = mkdtempSync(join(tmpdir(), 'epreuve-cli-'));
   mkdirSync(join(dir, 'warehouse'));
-  const creds = { database: DB, 'admin-username': server.user, 'admin-password': server.password, username: 'candidate', password: 'cli-c', 'grader-username': 'grader', 'grader-password': 'cli-g' };
+  const creds = {
+    database: DB,
+    'admin-username': server.user,
+    'admin-password': server.password,
+    username: 'candidate',
+    password: 'cli-c',
+    'grader-username': 'grader',
+    'grader-password': 'cli-g',
+  };
   for (const [k, v] of Object.entries(creds)) writeFileSync(join(dir, 'warehouse', k), `${v}\n`);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,7 +70,10 @@ describe('epreuve-sandbox seed', () => {
     for (const [bad, message] of [
       ['', /EPREUVE_SEED_PLAN is not set/],
       ['{oops', /EPREUVE_SEED_PLAN is not valid JSON/],
-      ['[{"name": "x", "kind": "redis", "host": "h", "port": 1, "dataset": "retail", "credentials": "/x"}]', /\[0\.kind\]/],
+      [
+        '[{"name": "x", "kind": "redis", "host": "h", "port": 1, "dataset": "retail", "credentials": "/x"}]',
+        /\[0\.kind\]/,
+      ],
       [plan().replace('retail@1', 'retail@9'), /unknown dataset "retail@9"; available: retail@1/],
     ] as const) {
       const res = run(['seed'], { EPREUVE_SEED_PLAN: bad });
@@ -60,8 +85,12 @@ describe('epreuve-sandbox seed', () => {
   it('waits with backoff, then exits 1 naming the sandbox when the database never comes up', () => {
     const res = run(['seed'], { EPREUVE_SEED_PLAN: plan(1), EPREUVE_SEED_WAIT_SECONDS: '3' });
     expect(res.status).toBe(1);
-    expect(res.stdout).toMatch(/waiting for warehouse \(postgres at 127\.0\.0\.1:1\): .*\(attempt 1, next in 1 s\)/);
-    expect(res.stderr).toMatch(/seeding warehouse \(postgres at 127\.0\.0\.1:1\) failed: .*did not become reachable within 3 s/);
+    expect(res.stdout).toMatch(
+      /waiting for warehouse \(postgres at 127\.0\.0\.1:1\): .*\(attempt 1, next in 1 s\)/,
+    );
+    expect(res.stderr).toMatch(
+      /seeding warehouse \(postgres at 127\.0\.0\.1:1\) failed: .*did not become reachable within 3 s/,
+    );
   }, 30_000);
 });
 

@@ -6,6 +6,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { Problem } from '../plugins/problem.ts';
 import { type A, type AssessmentStore, namespaceOfAssessment } from '../services/assessments.ts';
+import type { GradingService } from '../services/grading.ts';
 import type { LinkSigner } from '../services/links.ts';
 
 const SECRET = resourceFor('v1', 'Secret');
@@ -41,7 +42,13 @@ export function snippets(kind: string, host: string, port: number, c: Record<str
 /** Candidate routes: their session (tasks, time left, connection details) and the start of the clock. */
 export default async function candidateRoutes(
   app: FastifyInstance,
-  opts: { store: AssessmentStore; client: KubeClient; links: LinkSigner },
+  opts: {
+    store: AssessmentStore;
+    client: KubeClient;
+    links: LinkSigner;
+    grading: GradingService;
+    writesPerMinute: number;
+  },
 ) {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
@@ -153,6 +160,52 @@ export default async function candidateRoutes(
       });
       reply.header('cache-control', 'no-store');
       return { token, startedAt: new Date(arrived).toISOString(), expiresAt: expiresAt.toISOString() };
+    },
+  );
+
+  r.post(
+    '/candidate/tasks/:task/submissions',
+    {
+      schema: {
+        tags: ['candidate'],
+        summary: 'Submit an answer; it is graded against your own sandbox',
+        params: z.object({ task: z.string().min(1).max(63) }),
+        body: z.object({
+          answer: z.string().min(1).max(20000).describe('SQL, a JSON aggregation pipeline, or text'),
+        }),
+      },
+      preHandler: app.requireCandidate(),
+      config: { rateLimit: { max: opts.writesPerMinute, timeWindow: '1 minute' } },
+    },
+    async (request, reply) => {
+      const { assessment } = request.candidate!;
+      if (assessment.status?.phase !== 'Ready')
+        throw new Problem(409, 'your sandboxes are not ready yet; try again in a moment');
+      const started =
+        assessment.status?.startedAt ?? assessment.metadata.annotations?.[ANNOTATIONS.candidateArrivedAt];
+      if (!started) throw new Problem(409, 'start the assessment first');
+      const s = await opts.grading.submit(assessment, request.params.task, request.body.answer);
+      request.log.info(
+        {
+          audit: {
+            actor: `candidate:${assessment.metadata.namespace}/${assessment.metadata.name}`,
+            action: 'candidate.submit',
+            task: request.params.task,
+            pass: s.status?.pass,
+          },
+        },
+        'audit: candidate.submit',
+      );
+      reply.code(201).header('cache-control', 'no-store');
+      return {
+        id: s.metadata.name!,
+        task: s.spec.task,
+        submittedAt: s.spec.submittedAt,
+        graded: s.status?.graded ?? false,
+        pass: s.status?.pass ?? null,
+        explanation: s.status?.explanation ?? null,
+        points: s.status?.points ?? null,
+      };
     },
   );
 }

@@ -5,6 +5,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { Problem } from '../plugins/problem.ts';
 import { type AssessmentStore, createAssessmentBody } from '../services/assessments.ts';
+import type { GradingService } from '../services/grading.ts';
 import { LinkSigner } from '../services/links.ts';
 import { assessmentView } from '../services/views.ts';
 
@@ -22,6 +23,7 @@ export default async function staffRoutes(
   opts: {
     store: AssessmentStore;
     links: LinkSigner;
+    grading: GradingService;
     publicUrl: string;
     linkMaxAgeMs: number;
     writesPerMinute: number;
@@ -232,6 +234,34 @@ export default async function staffRoutes(
         url: `${opts.publicUrl.replace(/\/$/, '')}/candidate#token=${token}`,
         token,
         expiresAt: expiresAt.toISOString(),
+      };
+    },
+  );
+
+  r.get(
+    '/teams/:team/assessments/:name/submissions',
+    {
+      schema: {
+        tags: ['results'],
+        summary: 'Submissions and grades of an assessment',
+        params: assessmentParams,
+      },
+      preHandler: app.requireStaff('results:read'),
+    },
+    async (request) => {
+      const a = store.get(request.params.team, request.params.name);
+      const items = await opts.grading.list(a);
+      return {
+        items: items.map((s) => ({
+          id: s.metadata.name!,
+          task: s.spec.task,
+          answer: s.spec.answer,
+          submittedAt: s.spec.submittedAt,
+          graded: s.status?.graded ?? false,
+          pass: s.status?.pass ?? null,
+          explanation: s.status?.explanation ?? null,
+          points: s.status?.points ?? null,
+        })),
       };
     },
   );

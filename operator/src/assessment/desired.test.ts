@@ -151,7 +151,7 @@ describe('quotaShortfall', () => {
     const ctx = context(template({ resources: { cpu: '1', memory: '512Mi', storage: '1Gi' } }));
     const msg = quotaShortfall(ctx, desiredObjects(ctx));
     expect(msg).toMatch(/cpu: sandboxes need 1750m but resources.cpu is 1/);
-    expect(msg).toMatch(/memory: sandboxes need 1472Mi but resources.memory is 512Mi/);
+    expect(msg).toMatch(/memory: sandboxes need 1664Mi but resources.memory is 512Mi/);
     expect(msg).toMatch(/storage: sandboxes need 2Gi but resources.storage is 1Gi/);
   });
 });

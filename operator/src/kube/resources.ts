@@ -30,6 +30,7 @@ const table = [
   ['coordination.k8s.io/v1', 'Lease', 'leases', true],
   [API_VERSION, 'Assessment', 'assessments', true],
   [API_VERSION, 'AssessmentTemplate', 'assessmenttemplates', true],
+  [API_VERSION, 'Submission', 'submissions', true],
 ] as const;
 
 export const RESOURCES: ResourceType[] = table.map(([apiVersion, kind, plural, namespaced]) => ({

@@ -32,7 +32,8 @@ export interface SeedRunOptions {
 
 /** Parses the plan; the error names the offending entry and field. */
 export function parsePlan(json: string | undefined): SeedPlan {
-  if (!json) throw new Error('EPREUVE_SEED_PLAN is not set: it should hold the JSON seed plan the operator writes');
+  if (!json)
+    throw new Error('EPREUVE_SEED_PLAN is not set: it should hold the JSON seed plan the operator writes');
   let raw: unknown;
   try {
     raw = JSON.parse(json);
@@ -41,7 +42,9 @@ export function parsePlan(json: string | undefined): SeedPlan {
   }
   const res = seedPlanSchema.safeParse(raw);
   if (!res.success) {
-    throw new Error(`EPREUVE_SEED_PLAN is invalid: ${res.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; ')}`);
+    throw new Error(
+      `EPREUVE_SEED_PLAN is invalid: ${res.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; ')}`,
+    );
   }
   for (const entry of res.data) resolveDataset(entry.dataset); // fails early, naming the known datasets
   return res.data;
@@ -56,19 +59,35 @@ function readCredentials(dir: string): Record<string, string> {
     }
   };
   return Object.fromEntries(
-    ['database', 'admin-username', 'admin-password', 'username', 'password', 'grader-username', 'grader-password'].map((k) => [k, read(k)]),
+    [
+      'database',
+      'admin-username',
+      'admin-password',
+      'username',
+      'password',
+      'grader-username',
+      'grader-password',
+    ].map((k) => [k, read(k)]),
   );
 }
 
 /** Retries `attempt` with exponential backoff (1 s → 10 s) until it succeeds or time runs out. */
-export async function waitFor<T>(what: string, attempt: () => Promise<T>, timeoutMs: number, log: (l: string) => void): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  attempt: () => Promise<T>,
+  timeoutMs: number,
+  log: (l: string) => void,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let n = 1; ; n++) {
     try {
       return await attempt();
     } catch (err) {
       const delay = Math.min(10_000, 1000 * 2 ** (n - 1));
-      if (Date.now() + delay > deadline) throw new Error(`${what} did not become reachable within ${Math.round(timeoutMs / 1000)} s: ${(err as Error).message}`);
+      if (Date.now() + delay > deadline)
+        throw new Error(
+          `${what} did not become reachable within ${Math.round(timeoutMs / 1000)} s: ${(err as Error).message}`,
+        );
       log(`waiting for ${what}: ${(err as Error).message} (attempt ${n}, next in ${delay / 1000} s)`);
       await new Promise((r) => setTimeout(r, delay));
     }
@@ -94,19 +113,34 @@ export async function runSeed(plan: SeedPlan, o: SeedRunOptions): Promise<void> 
           database: creds.database,
           connectionTimeoutMillis: 5000,
         };
-        await waitFor(where, async () => {
-          const c = new pg.Client(admin);
-          await c.connect();
-          await c.end();
-        }, o.waitTimeoutMs, o.log);
+        await waitFor(
+          where,
+          async () => {
+            const c = new pg.Client(admin);
+            await c.connect();
+            await c.end();
+          },
+          o.waitTimeoutMs,
+          o.log,
+        );
         await seedPostgres(admin, { dataset, size: o.size, candidate, grader, log: o.log });
       } else {
         const user = encodeURIComponent(creds['admin-username']!);
         const pwd = encodeURIComponent(creds['admin-password']!);
-        const client = new MongoClient(`mongodb://${user}:${pwd}@${entry.host}:${entry.port}/?authSource=admin`, { serverSelectionTimeoutMS: 5000 });
+        const client = new MongoClient(
+          `mongodb://${user}:${pwd}@${entry.host}:${entry.port}/?authSource=admin`,
+          { serverSelectionTimeoutMS: 5000 },
+        );
         await waitFor(where, async () => client.db('admin').command({ ping: 1 }), o.waitTimeoutMs, o.log);
         try {
-          await seedMongo(client, { database: creds.database!, dataset, size: o.size, candidate, grader, log: o.log });
+          await seedMongo(client, {
+            database: creds.database!,
+            dataset,
+            size: o.size,
+            candidate,
+            grader,
+            log: o.log,
+          });
         } finally {
           await client.close();
         }

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { cel, dnsLabel, type ObjectMeta, timestamp } from './common.ts';
+import type { API_VERSION } from './names.ts';
+
+/**
+ * One answer a candidate submitted to one task, and its grade. Submissions live in the team
+ * namespace, owned by their Assessment (deleted with it, kept after it expires, for reviewers).
+ * The spec is an immutable record.
+ */
+export const submissionSpec = cel(
+  z
+    .object({
+      assessmentRef: z
+        .object({ name: dnsLabel(63).describe('Name of the Assessment, in the same namespace.') })
+        .describe('The assessment answered.'),
+      task: dnsLabel(63).describe('Task id, from the template.'),
+      answer: z.string().max(20000).describe('The answer as submitted: SQL, a JSON pipeline, or text.'),
+      submittedAt: timestamp().describe('When the candidate submitted it.'),
+    })
+    .describe('What the candidate submitted.'),
+  { rule: 'self == oldSelf', message: 'a submission is an immutable record' },
+);
+
+export const submissionStatus = z
+  .object({
+    graded: z
+      .boolean()
+      .describe('Whether a grade was given (automatically, or by a reviewer for manual tasks).'),
+    pass: z.boolean().optional().describe('Whether the answer matches the reference.'),
+    explanation: z
+      .string()
+      .max(4000)
+      .optional()
+      .describe('What differs from the reference, in words for the candidate.'),
+    error: z
+      .string()
+      .max(64)
+      .optional()
+      .describe('Why the answer could not run (Timeout, NotAQuery, …), when it could not.'),
+    points: z.number().int().min(0).max(100).optional().describe('Points earned.'),
+    gradedAt: timestamp().optional().describe('When it was graded.'),
+  })
+  .describe('The grade.');
+
+export type SubmissionSpec = z.infer<typeof submissionSpec>;
+export type SubmissionStatus = z.infer<typeof submissionStatus>;
+export interface Submission {
+  apiVersion: typeof API_VERSION;
+  kind: 'Submission';
+  metadata: ObjectMeta;
+  spec: SubmissionSpec;
+  status?: SubmissionStatus;
+}
