@@ -3,7 +3,8 @@
  * dataset, and shuts down gracefully on SIGTERM/SIGINT. Exit codes: 0 after a clean shutdown,
  * 1 on a runtime failure, 2 on bad configuration (the variable is named on stderr).
  */
-import { buildApp, configFromEnv } from './app.ts';
+import { buildApp } from './app.ts';
+import { configFromEnv } from './config.ts';
 
 const parsed = configFromEnv(process.env);
 if (!parsed.ok) {
