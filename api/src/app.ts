@@ -11,6 +11,7 @@ import type { ApiConfig } from './config.ts';
 import authPlugin from './plugins/auth.ts';
 import problemPlugin, { Problem } from './plugins/problem.ts';
 import candidateRoutes from './routes/candidate.ts';
+import reviewerRoutes from './routes/reviewer.ts';
 import staffRoutes from './routes/staff.ts';
 import type { AssessmentStore } from './services/assessments.ts';
 import { GradingService } from './services/grading.ts';
@@ -129,5 +130,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     grading,
     writesPerMinute: config.EPREUVE_RATE_LIMIT_WRITES_PER_MINUTE,
   });
+  await app.register(reviewerRoutes, { prefix: '/api/v1', store: deps.store, client: deps.client });
   return app as unknown as FastifyInstance;
 }

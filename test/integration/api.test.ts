@@ -552,6 +552,86 @@ describe('submissions are graded against the candidate’s own sandbox', () => {
   });
 });
 
+describe('interview guide and scores', () => {
+  it('shows reviewers the guide with reference answers, and records scores per question', async () => {
+    const recruiter = await staff('recruiter', [teamA]);
+    expect(
+      (
+        await call('POST', `/api/v1/teams/${teamA}/assessments`, {
+          token: recruiter,
+          body: newAssessment('interviewed'),
+        })
+      ).status,
+    ).toBe(201);
+    await cached(teamA, 'interviewed');
+    const reviewer = await staff('reviewer', [teamA]);
+    const guide = await call('GET', `/api/v1/teams/${teamA}/assessments/interviewed/interview`, {
+      token: reviewer,
+    });
+    expect(guide.status).toBe(200);
+    expect(guide.body.guide.id).toBe('data-engineering');
+    const q = guide.body.sections[0].questions[0];
+    expect(q.answer).toMatch(/Points attendus/);
+    const put = await call('PUT', `/api/v1/teams/${teamA}/assessments/interviewed/interview/scores/${q.id}`, {
+      token: reviewer,
+      body: { score: 3, note: 'clear on routers' },
+    });
+    expect(put.status).toBe(200);
+    const second = guide.body.sections[1].questions[0].id;
+    await call('PUT', `/api/v1/teams/${teamA}/assessments/interviewed/interview/scores/${second}`, {
+      token: reviewer,
+      body: { score: 1 },
+    });
+    const after = await call('GET', `/api/v1/teams/${teamA}/assessments/interviewed/interview`, {
+      token: reviewer,
+    });
+    expect(after.body.sections[0].questions[0].score).toMatchObject({
+      score: 3,
+      note: 'clear on routers',
+      reviewer: 'reviewer@example.com',
+    });
+    expect(after.body.summary).toMatchObject({ scored: 2, average: 2 });
+  });
+
+  it('refuses scores out of range, unknown questions, recruiters scoring, and candidates reading answers', async () => {
+    const reviewer = await staff('reviewer', [teamA]);
+    const bad = await call('PUT', `/api/v1/teams/${teamA}/assessments/interviewed/interview/scores/x`, {
+      token: reviewer,
+      body: { score: 5 },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.invalid_params[0].name).toBe('body.score');
+    expect(
+      (
+        await call('PUT', `/api/v1/teams/${teamA}/assessments/interviewed/interview/scores/nope`, {
+          token: reviewer,
+          body: { score: 2 },
+        })
+      ).status,
+    ).toBe(404);
+    expect(
+      (
+        await call('PUT', `/api/v1/teams/${teamA}/assessments/interviewed/interview/scores/nope`, {
+          token: await staff('recruiter', [teamA]),
+          body: { score: 2 },
+        })
+      ).status,
+    ).toBe(403);
+    const recruiter = await staff('recruiter', [teamA]);
+    const link = (
+      await call('POST', `/api/v1/teams/${teamA}/assessments/interviewed/link`, { token: recruiter })
+    ).body.token;
+    expect(
+      (await call('GET', `/api/v1/teams/${teamA}/assessments/interviewed/interview`, { token: link })).status,
+    ).toBe(401);
+    await eventually(async () =>
+      expect((await call('GET', '/api/v1/candidate/session', { token: link })).status).toBe(200),
+    );
+    const session = await call('GET', '/api/v1/candidate/session', { token: link });
+    expect(JSON.stringify(session.body)).not.toMatch(/Points attendus/);
+  });
+});
+
 describe('the API as a whole', () => {
   it('publishes OpenAPI 3.1 with every route', async () => {
     const doc = await call('GET', '/openapi.json');
