@@ -9,6 +9,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import type { Logger } from 'pino';
 import type { ApiConfig } from './config.ts';
 import authPlugin from './plugins/auth.ts';
+import observabilityPlugin from './plugins/observability.ts';
 import problemPlugin, { Problem } from './plugins/problem.ts';
 import candidateRoutes from './routes/candidate.ts';
 import reviewerRoutes from './routes/reviewer.ts';
@@ -48,6 +49,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   // External plugins
+  await app.register(observabilityPlugin, {});
   await app.register(problemPlugin);
   await app.register(helmet, {
     contentSecurityPolicy: {

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { API_VERSION } from '@epreuve/crds';
 import { Informer, KubeClient, resourceFor } from '@epreuve/operator/kube';
+import { startTelemetry } from '@epreuve/operator/telemetry';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { buildApp } from './app.ts';
@@ -19,6 +20,7 @@ try {
   console.error((err as Error).message);
   process.exit(2);
 }
+const telemetry = await startTelemetry('epreuve-api');
 const log = pino({
   level: config.EPREUVE_LOG_LEVEL,
   name: 'epreuve-api',
@@ -59,6 +61,7 @@ async function shutdown(signal: string) {
   log.info({ signal }, 'shutting down: finishing requests in flight');
   await app.close();
   abort.abort();
+  await telemetry?.shutdown();
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,8 +1,8 @@
 import { duration as durationSchema, PHASES } from '@epreuve/crds';
-import { context, propagation } from '@opentelemetry/api';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { traceparentOf } from '../plugins/observability.ts';
 import { Problem } from '../plugins/problem.ts';
 import { type AssessmentStore, createAssessmentBody } from '../services/assessments.ts';
 import type { GradingService } from '../services/grading.ts';
@@ -89,13 +89,11 @@ export default async function staffRoutes(
       config: writes,
     },
     async (request, reply) => {
-      const carrier: Record<string, string> = {};
-      propagation.inject(context.active(), carrier);
       const { assessment, replayed } = await store.create(request.params.team, request.body, {
         idempotencyKey: request.headers['idempotency-key'],
         // The active span's context when tracing is on; else the caller's own traceparent, if any.
         traceparent:
-          carrier.traceparent ??
+          traceparentOf(request) ??
           (typeof request.headers.traceparent === 'string' ? request.headers.traceparent : undefined),
         actor: request.staff!.subject,
       });

@@ -1,0 +1,76 @@
+import { context, propagation, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    span?: Span;
+  }
+}
+
+const tracer = trace.getTracer('epreuve-api');
+
+/** The W3C traceparent of a request's span, to write on the objects it creates. */
+export function traceparentOf(request: FastifyRequest): string | undefined {
+  const carrier: Record<string, string> = {};
+  if (request.span) propagation.inject(trace.setSpan(context.active(), request.span), carrier);
+  return carrier.traceparent;
+}
+
+/**
+ * RED metrics per route (rate, errors, duration) under the route template, never the raw URL, so
+ * cardinality stays bounded; a span per request, continuing the caller's trace; /metrics.
+ */
+export default fp(async function observabilityPlugin(app: FastifyInstance, opts: { registry?: Registry }) {
+  const registry = opts.registry ?? new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'epreuve_api_' });
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests by route, method and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by route, method and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const limited = new Counter({
+    name: 'epreuve_api_rate_limited_total',
+    help: 'Requests refused by a rate limit, by route',
+    labelNames: ['route'] as const,
+    registers: [registry],
+  });
+
+  app.addHook('onRequest', async (request) => {
+    if (request.url === '/metrics' || request.url === '/healthz') return;
+    const parent = propagation.extract(context.active(), request.headers);
+    request.span = tracer.startSpan(
+      `${request.method} ${request.routeOptions.url ?? 'unknown'}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': request.method, 'http.route': request.routeOptions.url ?? '' },
+      },
+      parent,
+    );
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const labels = { method: request.method, route, status_code: String(reply.statusCode) };
+    requests.inc(labels);
+    duration.observe(labels, reply.elapsedTime / 1000);
+    if (reply.statusCode === 429) limited.inc({ route });
+    if (request.span) {
+      request.span.setAttribute('http.response.status_code', reply.statusCode);
+      if (reply.statusCode >= 500) request.span.setStatus({ code: SpanStatusCode.ERROR });
+      request.span.end();
+    }
+  });
+  app.get('/metrics', { schema: { hide: true }, config: { rateLimit: false } }, async (_request, reply) => {
+    reply.type(registry.contentType);
+    return registry.metrics();
+  });
+});
