@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   etcd-server     # the control plane's store (integration and e2e tiers)
   postgresql      # the sandbox and grader tests' database server
+  chromium        # browser tests of the candidate and staff pages (driven by playwright-core)
   openssl         # per-run certificates (hack/pki.sh)
   ca-certificates
   git

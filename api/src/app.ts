@@ -12,6 +12,7 @@ import authPlugin from './plugins/auth.ts';
 import observabilityPlugin from './plugins/observability.ts';
 import problemPlugin, { Problem } from './plugins/problem.ts';
 import candidateRoutes from './routes/candidate.ts';
+import pageRoutes from './routes/pages.ts';
 import reviewerRoutes from './routes/reviewer.ts';
 import staffRoutes from './routes/staff.ts';
 import type { AssessmentStore } from './services/assessments.ts';
@@ -132,6 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     grading,
     writesPerMinute: config.EPREUVE_RATE_LIMIT_WRITES_PER_MINUTE,
   });
+  await app.register(pageRoutes);
   await app.register(reviewerRoutes, { prefix: '/api/v1', store: deps.store, client: deps.client });
   return app as unknown as FastifyInstance;
 }

@@ -1,18 +1,12 @@
-import { ANNOTATIONS, API_VERSION, candidateNamespace } from '@epreuve/crds';
-import { Informer, type KubeObject, resourceFor } from '@epreuve/operator/kube';
+import { ANNOTATIONS, API_VERSION } from '@epreuve/crds';
+import { type KubeObject, resourceFor } from '@epreuve/operator/kube';
 import type { FastifyInstance } from 'fastify';
 import { generateKeyPair, SignJWT } from 'jose';
-import pg from 'pg';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildApp } from '../../api/src/app.ts';
-import { loadApiConfig } from '../../api/src/config.ts';
-import { type A, AssessmentStore, type T } from '../../api/src/services/assessments.ts';
+import type { A, AssessmentStore } from '../../api/src/services/assessments.ts';
 import { LinkSigner } from '../../api/src/services/links.ts';
-import { sha256 } from '../../api/src/services/staff-auth.ts';
-import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
 import { findExercise } from '../../sandboxes/src/exercises/index.ts';
-import { seedPostgres } from '../../sandboxes/src/seeder/postgres.ts';
+import { standInReadyWarehouse, startApi } from '../harness/api.ts';
 import { sample } from '../harness/fixtures.ts';
 import { createTestNamespace, eventually, kube } from '../harness/kube.ts';
 import { TestIssuer } from '../harness/oidc.ts';
@@ -22,7 +16,7 @@ const kubeconfig = inject('kubeconfig');
 const client = kube(kubeconfig);
 const ASMT = resourceFor(API_VERSION, 'Assessment');
 const issuer = new TestIssuer();
-const abort = new AbortController();
+let api: Awaited<ReturnType<typeof startApi>>;
 let app: FastifyInstance;
 let teamA: string;
 let teamB: string;
@@ -66,26 +60,13 @@ beforeAll(async () => {
       { fieldManager: 'test' },
     );
   }
-  const config = loadApiConfig({
-    EPREUVE_OIDC_ISSUER: issuer.issuer,
-    EPREUVE_OIDC_JWKS_URL: issuer.jwksUrl,
-    EPREUVE_API_KEYS: JSON.stringify([
-      { name: 'ci', sha256: sha256(AUTOMATION_KEY), role: 'recruiter', teams: [teamA] },
-    ]),
-    EPREUVE_PUBLIC_URL: 'https://epreuve.example.com',
-  });
-  const log = pino({ level: 'silent' });
-  const assessments = new Informer<A>(client, { type: ASMT, log });
-  const templates = new Informer<T>(client, { type: resourceFor(API_VERSION, 'AssessmentTemplate'), log });
-  for (const inf of [assessments, templates]) void inf.run(abort.signal);
-  await Promise.all([assessments.waitForSync(), templates.waitForSync()]);
-  store = new AssessmentStore(client, assessments, templates);
-  app = await buildApp({ config, client, store, links: await LinkSigner.ephemeral(), logger: false });
+  api = await startApi(kubeconfig, { issuer, apiKey: AUTOMATION_KEY, apiKeyTeams: [teamA] });
+  app = api.app;
+  store = api.store;
 });
 
 afterAll(async () => {
-  await app?.close();
-  abort.abort();
+  await api?.stop();
   await issuer.stop();
 });
 
@@ -405,69 +386,18 @@ describe('candidate links', () => {
 
 describe('submissions are graded against the candidate’s own sandbox', () => {
   const postgres = inject('postgres');
-  const DB = `sandbox_api_${process.pid}`;
+  let DB = '';
   let candidateToken: string;
 
   beforeAll(async () => {
-    const admin = new pg.Client({ ...postgres, database: 'postgres' });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${DB}`);
-    await admin.end();
-    const grader = { username: 'grader', password: 'api-grader-pw' };
-    await seedPostgres(
-      { ...postgres, database: DB },
-      {
-        dataset: resolveDataset('retail@1'),
-        size: 'small',
-        candidate: { username: 'candidate', password: 'c' },
-        grader,
-      },
-    );
     const token = await staff('recruiter', [teamA]);
     expect(
       (await call('POST', `/api/v1/teams/${teamA}/assessments`, { token, body: newAssessment('graded') }))
         .status,
     ).toBe(201);
     await cached(teamA, 'graded');
-    // Stand in for the operator and the kubelet: the candidate namespace, its credentials Secret,
-    // and a Ready status pointing the warehouse sandbox at the test PostgreSQL.
-    const ns = candidateNamespace(teamA, 'graded');
-    await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-    const data = {
-      database: DB,
-      'grader-username': grader.username,
-      'grader-password': grader.password,
-      username: 'candidate',
-      password: 'c',
-    };
-    await client.create({
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'warehouse-credentials', namespace: ns },
-      stringData: data,
-    });
-    await client.mergePatch(
-      ASMT,
-      teamA,
-      'graded',
-      {
-        status: {
-          phase: 'Ready',
-          startedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-          sandboxes: [
-            {
-              name: 'warehouse',
-              kind: 'postgres',
-              ready: true,
-              host: '127.0.0.1',
-              port: postgres.port,
-              secretName: 'warehouse-credentials',
-            },
-          ],
-        },
-      },
-      'status',
-    );
+    const seeded = await standInReadyWarehouse(kubeconfig, postgres, teamA, 'graded');
+    DB = seeded.database;
     await eventually(async () =>
       expect(store.assessments.get(`${teamA}/graded`)?.status?.phase).toBe('Ready'),
     );
@@ -481,9 +411,16 @@ describe('submissions are graded against the candidate’s own sandbox', () => {
   it('shows connection details with the candidate’s own credentials, never the grader’s', async () => {
     const session = await call('GET', '/api/v1/candidate/session', { token: candidateToken });
     const warehouse = session.body.sandboxes.find((x: { name: string }) => x.name === 'warehouse');
-    expect(warehouse).toMatchObject({ kind: 'postgres', username: 'candidate', password: 'c', database: DB });
-    expect(warehouse.snippets.psql).toBe(`psql "postgresql://candidate:c@127.0.0.1:${postgres.port}/${DB}"`);
-    expect(JSON.stringify(session.body)).not.toContain('api-grader-pw');
+    expect(warehouse).toMatchObject({
+      kind: 'postgres',
+      username: 'candidate',
+      password: 'candidate-graded',
+      database: DB,
+    });
+    expect(warehouse.snippets.psql).toBe(
+      `psql "postgresql://candidate:candidate-graded@127.0.0.1:${postgres.port}/${DB}"`,
+    );
+    expect(JSON.stringify(session.body)).not.toContain('grader-graded');
   });
 
   it('grades a right answer, a wrong one and a hostile one, and records each as a Submission', async () => {

@@ -1,0 +1,172 @@
+// The staff page: list, create, extend, revoke, link, results and interview scoring. No framework.
+const $ = (id) => document.getElementById(id);
+const escapeHtml = (s) =>
+  String(s ?? '').replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c],
+  );
+let team = sessionStorage.getItem('epreuve-team') ?? '';
+let credential = sessionStorage.getItem('epreuve-staff-token') ?? '';
+
+async function api(method, path, body) {
+  const res = await fetch(`/api/v1/teams/${encodeURIComponent(team)}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${credential}`,
+      ...(body ? { 'content-type': 'application/json' } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = res.status === 204 ? null : await res.json();
+  if (!res.ok) throw new Error(data?.detail ?? `HTTP ${res.status}`);
+  return data;
+}
+
+const fail = (err) => {
+  $('error').textContent = err.message;
+};
+
+async function refresh() {
+  try {
+    const items = [];
+    let cursor = null;
+    for (let i = 0; i < 20; i++) {
+      const page = await api('GET', `/assessments?limit=200${cursor ? `&cursor=${cursor}` : ''}`);
+      items.push(...page.items);
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    $('rows').replaceChildren(...items.map(row));
+    $('updated').textContent = `(updated ${new Date().toLocaleTimeString()})`;
+    $('error').textContent = '';
+  } catch (err) {
+    fail(err);
+  }
+}
+
+function row(a) {
+  const tr = document.createElement('tr');
+  tr.dataset.name = a.name;
+  tr.innerHTML = `<td>${escapeHtml(a.name)}</td><td>${escapeHtml(a.candidate.name)}<br><span class="muted">${escapeHtml(a.candidate.email)}</span></td>
+    <td>${escapeHtml(a.template)}</td><td data-phase>${escapeHtml(a.phase)}${a.revoked ? ' (revoked)' : ''}</td>
+    <td>${a.expiresAt ? new Date(a.expiresAt).toLocaleString() : '<span class="muted">not started</span>'}</td><td class="row"></td>`;
+  const actions = tr.lastElementChild;
+  const action = (label, fn) => {
+    const b = document.createElement('button');
+    b.className = 'secondary';
+    b.textContent = label;
+    b.setAttribute('aria-label', `${label} ${a.name}`);
+    b.addEventListener('click', () => fn().then(refresh, fail));
+    actions.append(b);
+  };
+  const ended = a.revoked || a.phase === 'Expired';
+  if (!ended) {
+    action('Link', async () => {
+      const l = await api('POST', `/assessments/${a.name}/link`);
+      $('link').innerHTML =
+        `Candidate link for ${escapeHtml(a.name)} (send it privately; it replaces earlier links):<pre>${escapeHtml(l.url)}</pre>`;
+    });
+    action('+1h', () => api('POST', `/assessments/${a.name}/extend`, { duration: plusHour(a.duration) }));
+    action('Revoke', () =>
+      confirm(`Revoke ${a.name}? Its sandboxes are deleted.`)
+        ? api('POST', `/assessments/${a.name}/revoke`)
+        : Promise.resolve(),
+    );
+  }
+  action('Results', () => showResults(a));
+  return tr;
+}
+
+const plusHour = (d) => {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?$/.exec(d ?? '4h') ?? [];
+  const minutes = Number(m[1] ?? 4) * 60 + Number(m[2] ?? 0) + 60;
+  return `${Math.floor(minutes / 60)}h${minutes % 60 ? `${minutes % 60}m` : ''}`;
+};
+
+async function showResults(a) {
+  $('results-section').hidden = false;
+  $('results-title').textContent = `Results — ${a.candidate.name} (${a.name})`;
+  const box = $('results');
+  const subs = await api('GET', `/assessments/${a.name}/submissions`);
+  const table = subs.items.length
+    ? `<table><thead><tr><th scope="col">Task</th><th scope="col">Submitted</th><th scope="col">Grade</th><th scope="col">Answer</th></tr></thead><tbody>${subs.items
+        .map(
+          (s) =>
+            `<tr><td>${escapeHtml(s.task)}</td><td>${new Date(s.submittedAt).toLocaleString()}</td><td class="${s.graded ? (s.pass ? 'pass' : 'fail') : ''}">${s.graded ? (s.pass ? 'pass' : 'fail') : 'to review'}<br><span class="muted">${escapeHtml(s.explanation)}</span></td><td><pre>${escapeHtml(s.answer)}</pre></td></tr>`,
+        )
+        .join('')}</tbody></table>`
+    : '<p class="muted">No submission yet.</p>';
+  box.innerHTML = `<h3>Submissions</h3>${table}<h3>Interview</h3><div id="interview"></div>`;
+  try {
+    const guide = await api('GET', `/assessments/${a.name}/interview`);
+    const div = $('interview');
+    div.innerHTML = `<p class="muted">${escapeHtml(guide.guide.title)} — ${escapeHtml(guide.guide.scale ?? '')} — scored ${guide.summary.scored}/${guide.summary.questions}${guide.summary.average !== null ? `, average ${guide.summary.average}` : ''}</p>`;
+    for (const s of guide.sections) {
+      const details = document.createElement('details');
+      details.innerHTML = `<summary>${escapeHtml(s.title)}</summary>`;
+      for (const q of s.questions) {
+        const p = document.createElement('div');
+        p.className = 'panel';
+        const id = `score-${q.id}`;
+        p.innerHTML = `<p><strong>${escapeHtml(q.question)}</strong></p><p class="muted">${escapeHtml(q.answer)}</p>
+          <div class="row"><label for="${id}">Score</label><select id="${id}">${[0, 1, 2, 3, 4].map((n) => `<option ${q.score?.score === n ? 'selected' : ''}>${n}</option>`).join('')}</select>
+          <input aria-label="Note for ${escapeHtml(q.question)}" value="${escapeHtml(q.score?.note ?? '')}" maxlength="2000"><button>Save</button></div>`;
+        p.querySelector('button').addEventListener('click', () =>
+          api('PUT', `/assessments/${a.name}/interview/scores/${q.id}`, {
+            score: Number(p.querySelector('select').value),
+            note: p.querySelector('input').value,
+          }).then(() => (p.querySelector('button').textContent = 'Saved'), fail),
+        );
+        details.append(p);
+      }
+      div.append(details);
+    }
+  } catch (err) {
+    $('interview').innerHTML = `<p class="muted">${escapeHtml(err.message)}</p>`;
+  }
+}
+
+async function open() {
+  sessionStorage.setItem('epreuve-team', team);
+  sessionStorage.setItem('epreuve-staff-token', credential);
+  try {
+    const templates = await api('GET', '/templates');
+    $('template').replaceChildren(
+      ...templates.items.map((t) => new Option(`${t.title} (${t.duration})`, t.name)),
+    );
+    $('create-section').hidden = false;
+    $('list-section').hidden = false;
+    await refresh();
+  } catch (err) {
+    fail(err);
+  }
+}
+
+$('login').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  team = $('team').value.trim();
+  credential = $('token').value.trim();
+  open();
+});
+
+$('create').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  try {
+    const body = {
+      templateRef: { name: $('template').value },
+      candidate: { name: $('cname').value, email: $('cemail').value },
+      startPolicy: $('policy').value,
+      ...($('duration').value ? { duration: $('duration').value } : {}),
+    };
+    const a = await api('POST', '/assessments', body);
+    $('link').textContent = `Created ${a.name}.`;
+    ev.target.reset();
+    await refresh();
+  } catch (err) {
+    fail(err);
+  }
+});
+
+$('team').value = team;
+if (team && credential) open();
+setInterval(() => team && credential && refresh(), 5000);

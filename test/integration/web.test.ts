@@ -1,0 +1,137 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KubeObject } from '@epreuve/operator/kube';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { findExercise } from '../../sandboxes/src/exercises/index.ts';
+import { standInReadyWarehouse, startApi } from '../harness/api.ts';
+import { sample } from '../harness/fixtures.ts';
+import { createTestNamespace, eventually } from '../harness/kube.ts';
+import { TestIssuer } from '../harness/oidc.ts';
+
+/** The pages in a real browser (Debian's Chromium driven by playwright-core) against the real API. */
+const kubeconfig = inject('kubeconfig');
+const postgres = inject('postgres');
+const KEY = 'epk_browser-tests-key-0123456789abcdef';
+const issuer = new TestIssuer();
+let api: Awaited<ReturnType<typeof startApi>>;
+let url: string;
+let team: string;
+let browser: Browser;
+
+beforeAll(async () => {
+  await issuer.start();
+  team = await createTestNamespace(kubeconfig, 'web');
+  api = await startApi(kubeconfig, { issuer, apiKey: KEY, apiKeyTeams: [team] });
+  await api.client.apply(
+    { ...sample('data-engineer.yaml'), metadata: { name: 'data-engineer', namespace: team } } as KubeObject,
+    { fieldManager: 'test' },
+  );
+  await api.app.listen({ host: '127.0.0.1', port: 0 });
+  url = `http://127.0.0.1:${(api.app.server.address() as { port: number }).port}`;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await api?.stop();
+  await issuer.stop();
+});
+
+const staffCall = async (method: string, path: string, body?: unknown) => {
+  const res = await api.app.inject({
+    method: method as 'GET',
+    url: `/api/v1/teams/${team}${path}`,
+    headers: { authorization: `Bearer ${KEY}` },
+    ...(body ? { payload: body as object } : {}),
+  });
+  return JSON.parse(res.body);
+};
+
+describe('candidate page', () => {
+  let page: Page;
+
+  it('shows the countdown and the tasks, grades a right and a wrong answer', async () => {
+    await staffCall('POST', '/assessments', {
+      name: 'browser-cand',
+      templateRef: { name: 'data-engineer' },
+      candidate: { name: 'Ada Lovelace', email: 'ada@example.com' },
+    });
+    await eventually(async () => expect(api.store.assessments.get(`${team}/browser-cand`)).toBeDefined());
+    await standInReadyWarehouse(kubeconfig, postgres, team, 'browser-cand');
+    await eventually(async () =>
+      expect(api.store.assessments.get(`${team}/browser-cand`)?.status?.phase).toBe('Ready'),
+    );
+    const link = await staffCall('POST', '/assessments/browser-cand/link');
+    await eventually(async () =>
+      expect(
+        api.store.assessments.get(`${team}/browser-cand`)?.metadata.annotations?.['epreuve.dev/link-id'],
+      ).toBeTruthy(),
+    );
+
+    page = await browser.newPage();
+    await page.goto(link.url.replace('https://epreuve.example.com', url));
+    await page.getByText('Welcome, Ada Lovelace.').waitFor();
+    expect(page.url()).not.toContain('token='); // the token left the address bar
+    await expect.poll(async () => page.locator('#countdown').textContent()).toMatch(/^[34]:\d\d:\d\d$/);
+    const task = page.locator('article[data-task="rank-customers-by-country"]');
+    await expect.poll(() => task.locator('h3').textContent()).toMatch(/Top spenders per country/);
+    expect(await page.locator('pre[aria-label^="psql"]').textContent()).toMatch(
+      /^psql "postgresql:\/\/candidate:/,
+    );
+
+    const exercise = findExercise('rank-customers-by-country');
+    await task.getByLabel(/Your answer/).fill(exercise.reference);
+    await task.getByRole('button', { name: 'Submit' }).click();
+    await expect
+      .poll(() => task.locator('.result').textContent(), { timeout: 20_000 })
+      .toMatch(/^Passed — Correct/);
+    await task.getByLabel(/Your answer/).fill('SELECT country, customer_id FROM retail.customers');
+    await task.getByRole('button', { name: 'Submit' }).click();
+    await expect
+      .poll(() => task.locator('.result').textContent(), { timeout: 20_000 })
+      .toMatch(/^Not yet — Expected 4 columns/);
+    await page.screenshot({ path: join(tmpdir(), 'epreuve-candidate-page.png'), fullPage: true });
+  }, 90_000);
+
+  it('tells a visitor without a link what to do', async () => {
+    const p = await browser.newPage();
+    await p.goto(`${url}/candidate`);
+    await expect.poll(() => p.getByRole('alert').textContent()).toMatch(/Open the link you were sent/);
+  });
+});
+
+describe('staff page', () => {
+  it('a recruiter creates an assessment and revokes it', async () => {
+    const page = await browser.newPage();
+    page.on('dialog', (d) => void d.accept());
+    await page.goto(`${url}/staff`);
+    await page.getByLabel('Team').fill(team);
+    await page.getByLabel('Token or API key').fill(KEY);
+    await page.getByRole('button', { name: 'Open' }).click();
+    await page.getByLabel('Candidate name').fill('Grace Hopper');
+    await page.getByLabel('Candidate email').fill('grace@example.com');
+    await page.getByRole('button', { name: 'Create' }).click();
+    const row = page.locator('tr', { hasText: 'Grace Hopper' });
+    await row.waitFor({ timeout: 20_000 });
+    const name = await row.getAttribute('data-name');
+    expect(name).toMatch(/^grace-hopper-/);
+    await row.getByRole('button', { name: `Revoke ${name}` }).click();
+    await expect
+      .poll(() => page.locator(`tr[data-name="${name}"] [data-phase]`).textContent(), { timeout: 20_000 })
+      .toMatch(/\(revoked\)/);
+    const stored = await staffCall('GET', `/assessments/${name}`);
+    expect(stored.revoked).toBe(true);
+  }, 90_000);
+});
