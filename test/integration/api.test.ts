@@ -582,6 +582,40 @@ describe('the API as a whole', () => {
     );
   });
 
+  it('serves a docs page, and the candidate and staff pages', async () => {
+    for (const page of ['/docs', '/candidate', '/staff']) {
+      const res = await app.inject({ method: 'GET', url: page });
+      expect(res.statusCode, page).toBe(200);
+      expect(res.headers['content-security-policy']).toMatch(/script-src 'self'/);
+    }
+  });
+
+  it('refuses a body over the limit with 413 problem+json', async () => {
+    const res = await call('POST', `/api/v1/teams/${teamA}/assessments`, {
+      token: AUTOMATION_KEY,
+      body: newAssessment(undefined, { candidate: { name: 'x'.repeat(300_000), email: 'a@b.co' } }),
+    });
+    expect(res.status).toBe(413);
+    expect(res.headers['content-type']).toMatch(/problem\+json/);
+  });
+
+  it('rate-limits writes per credential with 429 and Retry-After', async () => {
+    const token = await staff('recruiter', [teamB], { expiresIn: '9m' });
+    let limited: Awaited<ReturnType<typeof call>> | undefined;
+    for (let i = 0; i < 40 && !limited; i++) {
+      const res = await call('POST', `/api/v1/teams/${teamB}/assessments/page-0/link`, { token });
+      if (res.status === 429) limited = res;
+    }
+    expect(limited?.status).toBe(429);
+    expect(Number(limited?.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited?.body.detail).toMatch(/rate limit of 30 requests per minute/);
+    // Another credential is not affected.
+    expect(
+      (await call('GET', `/api/v1/teams/${teamB}/assessments`, { token: await staff('recruiter', [teamB]) }))
+        .status,
+    ).toBe(200);
+  });
+
   it('exports RED metrics per route template, never per raw URL', async () => {
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     expect(res.body).toMatch(

@@ -15,8 +15,14 @@ export default async function pageRoutes(app: FastifyInstance) {
     body: readFileSync(join(WEB, name)),
     type: TYPES[name.slice(name.lastIndexOf('.'))]!,
   });
-  const pages = { '/candidate': file('candidate.html'), '/staff': file('staff.html') };
-  const assets = Object.fromEntries(['candidate.js', 'staff.js', 'common.css'].map((n) => [n, file(n)]));
+  const pages = {
+    '/candidate': file('candidate.html'),
+    '/staff': file('staff.html'),
+    '/docs': file('docs.html'),
+  };
+  const assets = Object.fromEntries(
+    ['candidate.js', 'staff.js', 'docs.js', 'common.css'].map((n) => [n, file(n)]),
+  );
   for (const [path, page] of Object.entries(pages)) {
     app.get(path, { schema: { hide: true } }, async (_req, reply) =>
       reply.type(page.type).header('cache-control', 'no-store').send(page.body),

@@ -1,0 +1,28 @@
+// Renders /openapi.json as a readable reference: every operation, its parameters and body fields.
+const escapeHtml = (s) =>
+  String(s ?? '').replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c],
+  );
+const fields = (schema, prefix = '') =>
+  Object.entries(schema?.properties ?? {}).flatMap(([k, v]) => [
+    `<tr><td><code>${escapeHtml(prefix + k)}</code></td><td>${escapeHtml(v.type ?? (v.enum ? v.enum.join(' | ') : ''))}</td><td>${escapeHtml(v.description ?? '')}</td></tr>`,
+    ...(v.type === 'object' ? fields(v, `${prefix}${k}.`) : []),
+  ]);
+const doc = await (await fetch('/openapi.json')).json();
+document.getElementById('intro').textContent = doc.info.description;
+const out = [];
+for (const [path, ops] of Object.entries(doc.paths)) {
+  for (const [method, op] of Object.entries(ops)) {
+    const params = (op.parameters ?? []).map(
+      (p) =>
+        `<tr><td><code>${escapeHtml(p.name)}</code> (${p.in})</td><td>${escapeHtml(p.schema?.type ?? '')}</td><td>${escapeHtml(p.description ?? '')}</td></tr>`,
+    );
+    const body = fields(op.requestBody?.content?.['application/json']?.schema);
+    const rows = [...params, ...body];
+    out.push(
+      `<section class="panel"><h2><code>${method.toUpperCase()} ${escapeHtml(path)}</code></h2><p>${escapeHtml(op.summary ?? '')}</p>${rows.length ? `<table><thead><tr><th>name</th><th>type</th><th>meaning</th></tr></thead><tbody>${rows.join('')}</tbody></table>` : ''}</section>`,
+    );
+  }
+}
+document.getElementById('ops').innerHTML = out.join('');
