@@ -1,4 +1,5 @@
-import { ANNOTATIONS, API_VERSION } from '@epreuve/crds';
+import { join } from 'node:path';
+import { ANNOTATIONS, API_VERSION, candidateNamespace } from '@epreuve/crds';
 import { type KubeObject, resourceFor } from '@epreuve/operator/kube';
 import type { FastifyInstance } from 'fastify';
 import { generateKeyPair, SignJWT } from 'jose';
@@ -486,6 +487,101 @@ describe('submissions are graded against the candidate’s own sandbox', () => {
         })
       ).status,
     ).toBe(403);
+  });
+});
+
+describe('the data API request log, for reviewers', () => {
+  it('shows what the candidate asked the data API (the real data API process)', async () => {
+    const { spawn } = await import('node:child_process');
+    const { freePort } = await import('../../hack/cluster/supervisor.ts');
+    const port = await freePort();
+    const dataApi = spawn(
+      process.execPath,
+      [join(import.meta.dirname, '..', '..', 'sandboxes', 'src', 'data-api', 'main.ts')],
+      {
+        env: {
+          ...process.env,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          API_KEY: 'candidate-api-key',
+          ADMIN_KEY: 'platform-admin-key',
+          DATASET_SIZE: 'small',
+          LOG_LEVEL: 'warn',
+        },
+        stdio: 'ignore',
+      },
+    );
+    try {
+      await eventually(
+        async () => expect((await fetch(`http://127.0.0.1:${port}/healthz`)).ok).toBe(true),
+        20_000,
+      );
+      const token = await staff('recruiter', [teamA]);
+      expect(
+        (
+          await call('POST', `/api/v1/teams/${teamA}/assessments`, {
+            token,
+            body: newAssessment('collector'),
+          })
+        ).status,
+      ).toBe(201);
+      await cached(teamA, 'collector');
+      // Stand in for the operator: the candidate namespace, the data API's Secret, a Ready status.
+      const ns = candidateNamespace(teamA, 'collector');
+      await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+      await client.create({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'source-credentials', namespace: ns },
+        stringData: { 'api-key': 'candidate-api-key', 'admin-key': 'platform-admin-key' },
+      } as KubeObject);
+      await client.mergePatch(
+        ASMT,
+        teamA,
+        'collector',
+        {
+          status: {
+            phase: 'Ready',
+            sandboxes: [
+              {
+                name: 'source',
+                kind: 'dataApi',
+                ready: true,
+                host: '127.0.0.1',
+                port,
+                secretName: 'source-credentials',
+              },
+            ],
+          },
+        },
+        'status',
+      );
+      await eventually(async () =>
+        expect(store.assessments.get(`${teamA}/collector`)?.status?.phase).toBe('Ready'),
+      );
+      // The candidate collects, badly and then well.
+      await fetch(`http://127.0.0.1:${port}/v1/customers?limit=0`, {
+        headers: { 'x-api-key': 'candidate-api-key' },
+      });
+      await fetch(`http://127.0.0.1:${port}/v1/customers?limit=10`, {
+        headers: { 'x-api-key': 'candidate-api-key' },
+      });
+      const log = await call('GET', `/api/v1/teams/${teamA}/assessments/collector/requests`, {
+        token: await staff('reviewer', [teamA]),
+      });
+      expect(log.status).toBe(200);
+      const items = log.body.sandboxes[0].items as Array<{ path: string; status: number }>;
+      expect(log.body.sandboxes[0]).toMatchObject({ sandbox: 'source', available: true });
+      expect(items.map((i) => [i.path, i.status])).toEqual(
+        expect.arrayContaining([
+          ['/v1/customers?limit=0', 400],
+          ['/v1/customers?limit=10', 200],
+        ]),
+      );
+      expect(JSON.stringify(log.body)).not.toContain('candidate-api-key');
+    } finally {
+      dataApi.kill('SIGTERM');
+    }
   });
 });
 

@@ -6,8 +6,10 @@ import { z } from 'zod';
 import { guides, questionIds } from '../guides/index.ts';
 import { Problem } from '../plugins/problem.ts';
 import type { A, AssessmentStore } from '../services/assessments.ts';
+import { namespaceOfAssessment } from '../services/assessments.ts';
 
 const CONFIGMAP = resourceFor('v1', 'ConfigMap');
+const SECRET = resourceFor('v1', 'Secret');
 const params = z.object({ team: z.string().max(63), name: z.string().max(63) });
 type Scores = Record<string, { score: number; note: string; reviewer: string; at: string }>;
 
@@ -136,6 +138,58 @@ export default async function reviewerRoutes(
         'audit: interview.score',
       );
       return { question: request.params.question, ...value };
+    },
+  );
+
+  r.get(
+    '/teams/:team/assessments/:name/requests',
+    {
+      schema: {
+        tags: ['results'],
+        summary: 'What the candidate asked the data API: each call, when, with what result',
+        params,
+        querystring: z.object({
+          since: z.iso.datetime({ offset: true }).optional(),
+          limit: z.coerce.number().int().min(1).max(10000).default(1000),
+        }),
+      },
+      preHandler: app.requireStaff('results:read'),
+    },
+    async (request) => {
+      const a = opts.store.get(request.params.team, request.params.name);
+      const apis = (a.status?.sandboxes ?? []).filter((s) => s.kind === 'dataApi');
+      if (apis.length === 0)
+        throw new Problem(404, 'this assessment has no running data API (it may have ended)');
+      const ns = namespaceOfAssessment(a);
+      const sandboxes = await Promise.all(
+        apis.map(async (s) => {
+          const secret = await opts.client.get<KubeObject & { data?: Record<string, string> }>(
+            SECRET,
+            ns,
+            s.secretName ?? `${s.name}-credentials`,
+          );
+          const adminKey = secret?.data?.['admin-key']
+            ? Buffer.from(secret.data['admin-key'], 'base64').toString()
+            : undefined;
+          if (!adminKey || !s.host || !s.port) return { sandbox: s.name, available: false, items: [] };
+          const q = new URLSearchParams({
+            limit: String(request.query.limit),
+            ...(request.query.since ? { since: request.query.since } : {}),
+          });
+          try {
+            const res = await fetch(`http://${s.host}:${s.port}/admin/requests?${q}`, {
+              headers: { 'x-admin-key': adminKey },
+              signal: AbortSignal.timeout(5000),
+            });
+            if (!res.ok) return { sandbox: s.name, available: false, items: [] };
+            const body = (await res.json()) as { data?: unknown[] };
+            return { sandbox: s.name, available: true, items: body.data ?? [] };
+          } catch {
+            return { sandbox: s.name, available: false, items: [] };
+          }
+        }),
+      );
+      return { sandboxes };
     },
   );
 }

@@ -136,11 +136,11 @@ describe('credentialsSecret', () => {
     );
     expect((s.stringData as Record<string, string>).password).toBe(Buffer.alloc(24, 7).toString('base64url'));
   });
-  it('generates only an API key for the data API', () => {
+  it('generates an API key for the candidate and an admin key for the platform for the data API', () => {
     const ctx = context();
     expect(
       Object.keys(credentialsSecret(ctx, ctx.template.spec.sandboxes[2]!, random).stringData as object),
-    ).toEqual(['api-key']);
+    ).toEqual(['api-key', 'admin-key']);
   });
 });
 

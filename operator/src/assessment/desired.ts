@@ -215,7 +215,7 @@ export function credentialsSecret(ctx: Context, s: Sandbox, random: (n: number) 
             'grader-username': 'grader',
             'grader-password': token(),
           }
-        : { 'api-key': token() };
+        : { 'api-key': token(), 'admin-key': token() };
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -387,6 +387,8 @@ export function dataApiDeployment(ctx: Context, s: Sandbox): KubeObject {
                 { name: 'FAULT_RATE', value: String(api.faultRate) },
                 { name: 'PORT', value: String(PORTS.dataApi) },
                 secretEnv('API_KEY', credentialsSecretName(s.name), 'api-key'),
+                // Lets the platform read the request log and switch faults; never given to the candidate.
+                secretEnv('ADMIN_KEY', credentialsSecretName(s.name), 'admin-key'),
               ],
               readinessProbe: { httpGet: { path: '/healthz', port: PORTS.dataApi }, periodSeconds: 5 },
               resources: ctx.config.EPREUVE_SANDBOX_SIZES.dataApi,
