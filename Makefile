@@ -52,3 +52,4 @@ clean: ## remove node_modules and local reports (the binary cache in ~/.cache/ep
 
 bench: deps kube-binaries ## benchmarks, printed as ratios against baselines measured in the same run
 	node test/bench/operator-provisioning.ts
+	node test/bench/api-session.ts

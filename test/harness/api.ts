@@ -19,7 +19,7 @@ import type { TestIssuer } from './oidc.ts';
  */
 export async function startApi(
   kubeconfig: string,
-  o: { issuer: TestIssuer; apiKey: string; apiKeyTeams: string[] },
+  o: { issuer: TestIssuer; apiKey: string; apiKeyTeams: string[]; env?: Record<string, string> },
 ) {
   const client = kube(kubeconfig);
   const abort = new AbortController();
@@ -30,6 +30,7 @@ export async function startApi(
       { name: 'ci', sha256: sha256(o.apiKey), role: 'recruiter', teams: o.apiKeyTeams },
     ]),
     EPREUVE_PUBLIC_URL: 'https://epreuve.example.com',
+    ...o.env,
   });
   const log = pino({ level: 'silent' });
   const assessments = new Informer<A>(client, { type: resourceFor(API_VERSION, 'Assessment'), log });

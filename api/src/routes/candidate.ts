@@ -51,6 +51,23 @@ export default async function candidateRoutes(
   },
 ) {
   const r = app.withTypeProvider<ZodTypeProvider>();
+  // Sandbox credentials never change once created, so a short cache spares the API server a read
+  // per session poll (the candidate page refreshes; the countdown runs in the browser).
+  const credentials = new Map<string, { at: number; data: Record<string, string> | undefined }>();
+  async function readCredentials(ns: string, name: string): Promise<Record<string, string> | undefined> {
+    const key = `${ns}/${name}`;
+    const hit = credentials.get(key);
+    if (hit && Date.now() - hit.at < 60_000) return hit.data;
+    const secret = await opts.client.get<KubeObject & { data?: Record<string, string> }>(SECRET, ns, name);
+    const data = secret?.data
+      ? Object.fromEntries(
+          Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+        )
+      : undefined;
+    if (data) credentials.set(key, { at: Date.now(), data });
+    if (credentials.size > 10_000) credentials.delete(credentials.keys().next().value!);
+    return data;
+  }
 
   async function session(a: A, lang: 'en' | 'fr') {
     const t = opts.store.template(a.metadata.namespace!, a.spec.templateRef.name);
@@ -59,14 +76,8 @@ export default async function candidateRoutes(
     const ns = namespaceOfAssessment(a);
     const sandboxes = await Promise.all(
       (a.status?.sandboxes ?? []).map(async (s) => {
-        const secret = await opts.client.get<KubeObject & { data?: Record<string, string> }>(
-          SECRET,
-          ns,
-          s.secretName ?? `${s.name}-credentials`,
-        );
-        const creds = Object.fromEntries(
-          Object.entries(secret?.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
-        );
+        const found = await readCredentials(ns, s.secretName ?? `${s.name}-credentials`);
+        const creds = found ?? {};
         const host = s.host ?? `${s.name}.${ns}.svc`;
         const port = s.port ?? 0;
         const own =
@@ -80,7 +91,7 @@ export default async function candidateRoutes(
           host,
           port,
           ...own,
-          snippets: secret ? snippets(s.kind, host, port, creds) : null,
+          snippets: found ? snippets(s.kind, host, port, creds) : null,
         };
       }),
     );

@@ -64,14 +64,22 @@ export class LinkSigner {
       .sign(this.privateKey);
   }
 
+  /** Tokens already verified, until they expire: a candidate's page polls with the same token. */
+  private readonly verified = new Map<string, { assessment: string; linkId: string; payload: JWTPayload }>();
+
   /** Verifies signature, algorithm, issuer, audience and expiry; returns the claims. */
   async verify(token: string): Promise<{ assessment: string; linkId: string; payload: JWTPayload }> {
+    const hit = this.verified.get(token);
+    if (hit && (hit.payload.exp ?? 0) * 1000 > Date.now()) return hit;
     const { payload } = await jwtVerify(token, this.publicKey, {
       algorithms: [ALG],
       issuer: LINK_ISSUER,
       audience: LINK_AUDIENCE,
       requiredClaims: ['sub', 'jti', 'exp'],
     });
-    return { assessment: payload.sub!, linkId: payload.jti!, payload };
+    const claims = { assessment: payload.sub!, linkId: payload.jti!, payload };
+    if (this.verified.size >= 10_000) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, claims);
+    return claims;
   }
 }
