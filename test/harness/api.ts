@@ -19,7 +19,13 @@ import type { TestIssuer } from './oidc.ts';
  */
 export async function startApi(
   kubeconfig: string,
-  o: { issuer: TestIssuer; apiKey: string; apiKeyTeams: string[]; env?: Record<string, string> },
+  o: {
+    issuer: TestIssuer;
+    apiKey: string;
+    apiKeyTeams: string[];
+    env?: Record<string, string>;
+    logLines?: string[];
+  },
 ) {
   const client = kube(kubeconfig);
   const abort = new AbortController();
@@ -33,6 +39,10 @@ export async function startApi(
     ...o.env,
   });
   const log = pino({ level: 'silent' });
+  // Collects the app's JSON log lines when asked, e.g. to check the audit trail.
+  const appLogger = o.logLines
+    ? pino({ level: 'info' }, { write: (line: string) => void o.logLines!.push(line) })
+    : false;
   const assessments = new Informer<A>(client, { type: resourceFor(API_VERSION, 'Assessment'), log });
   const templates = new Informer<T>(client, { type: resourceFor(API_VERSION, 'AssessmentTemplate'), log });
   for (const inf of [assessments, templates]) void inf.run(abort.signal);
@@ -43,7 +53,7 @@ export async function startApi(
     client,
     store,
     links: await LinkSigner.ephemeral(),
-    logger: false,
+    logger: appLogger,
   });
   return {
     app,

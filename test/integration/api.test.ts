@@ -18,6 +18,7 @@ const client = kube(kubeconfig);
 const ASMT = resourceFor(API_VERSION, 'Assessment');
 const issuer = new TestIssuer();
 let api: Awaited<ReturnType<typeof startApi>>;
+const logLines: string[] = [];
 let app: FastifyInstance;
 let teamA: string;
 let teamB: string;
@@ -61,7 +62,7 @@ beforeAll(async () => {
       { fieldManager: 'test' },
     );
   }
-  api = await startApi(kubeconfig, { issuer, apiKey: AUTOMATION_KEY, apiKeyTeams: [teamA] });
+  api = await startApi(kubeconfig, { issuer, apiKey: AUTOMATION_KEY, apiKeyTeams: [teamA], logLines });
   app = api.app;
   store = api.store;
 });
@@ -662,6 +663,69 @@ describe('interview guide and scores', () => {
     );
     const session = await call('GET', '/api/v1/candidate/session', { token: link });
     expect(JSON.stringify(session.body)).not.toMatch(/Points attendus/);
+  });
+});
+
+describe('every staff route enforces its role and team', () => {
+  const routes: Array<[string, string, 'read' | 'write' | 'score']> = [
+    ['GET', '/templates', 'read'],
+    ['GET', '/templates/data-engineer', 'read'],
+    ['GET', '/assessments', 'read'],
+    ['POST', '/assessments', 'write'],
+    ['GET', '/assessments/x', 'read'],
+    ['POST', '/assessments/x/extend', 'write'],
+    ['POST', '/assessments/x/revoke', 'write'],
+    ['DELETE', '/assessments/x', 'write'],
+    ['POST', '/assessments/x/link', 'write'],
+    ['GET', '/assessments/x/submissions', 'read'],
+    ['GET', '/assessments/x/requests', 'read'],
+    ['GET', '/assessments/x/interview', 'read'],
+    ['PUT', '/assessments/x/interview/scores/q', 'score'],
+  ];
+  it.each(routes)('%s %s', async (method, path, kind) => {
+    const url = `/api/v1/teams/${teamA}${path}`;
+    const body = method === 'POST' || method === 'PUT' ? {} : undefined;
+    // No credential, and a credential of another team: refused before anything else.
+    expect((await call(method, url, { body })).status).toBe(401);
+    expect(
+      (await call(method, url, { body, token: await staff('admin', [], { audience: 'nope' }) })).status,
+    ).toBe(401);
+    expect((await call(method, url, { body, token: await staff('recruiter', [teamB]) })).status).toBe(403);
+    expect((await call(method, url, { body, token: await staff('reviewer', [teamB]) })).status).toBe(403);
+    // Roles inside the team.
+    const reviewer = await call(method, url, { body, token: await staff('reviewer', [teamA]) });
+    if (kind === 'write') expect(reviewer.status).toBe(403);
+    else expect(reviewer.status).not.toBe(403);
+    const recruiter = await call(method, url, { body, token: await staff('recruiter', [teamA]) });
+    if (kind === 'score') expect(recruiter.status).toBe(403);
+    else expect(recruiter.status).not.toBe(403);
+  });
+});
+
+describe('the audit trail', () => {
+  it('logs a line for every staff action, with who did what, and never a credential', () => {
+    const audits = logLines.map((l) => JSON.parse(l)).filter((l) => l.audit);
+    const actions = new Set(audits.map((l) => l.audit.action));
+    for (const a of [
+      'assessment.create',
+      'assessment.create.replayed',
+      'assessment.extend',
+      'assessment.revoke',
+      'assessment.delete',
+      'assessment.link',
+      'interview.score',
+      'candidate.submit',
+    ]) {
+      expect(actions, a).toContain(a);
+    }
+    expect(audits.find((l) => l.audit.action === 'assessment.create').audit).toMatchObject({
+      actor: expect.any(String),
+      role: expect.any(String),
+      team: expect.any(String),
+    });
+    const all = logLines.join('\n');
+    expect(all).not.toContain(AUTOMATION_KEY);
+    expect(all).not.toMatch(/Bearer ey/);
   });
 });
 

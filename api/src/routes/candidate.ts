@@ -128,7 +128,7 @@ export default async function candidateRoutes(
     '/candidate/session',
     {
       schema: { tags: ['candidate'], summary: 'Time left, tasks and connection details', querystring: query },
-      preHandler: app.requireCandidate(),
+      onRequest: app.requireCandidate(),
     },
     async (request, reply) => {
       reply.header('cache-control', 'no-store');
@@ -144,7 +144,7 @@ export default async function candidateRoutes(
         summary: 'Start the clock (OnFirstAccess); returns a link that expires with the assessment',
         querystring: query,
       },
-      preHandler: app.requireCandidate(),
+      onRequest: app.requireCandidate(),
     },
     async (request, reply) => {
       const { assessment, linkId } = request.candidate!;
@@ -185,7 +185,7 @@ export default async function candidateRoutes(
           answer: z.string().min(1).max(20000).describe('SQL, a JSON aggregation pipeline, or text'),
         }),
       },
-      preHandler: app.requireCandidate(),
+      onRequest: app.requireCandidate(),
       config: { rateLimit: { max: opts.writesPerMinute, timeWindow: '1 minute' } },
     },
     async (request, reply) => {

@@ -58,7 +58,7 @@ export default async function reviewerRoutes(
         summary: 'The interview guide with reference answers, and the scores given so far',
         params,
       },
-      preHandler: app.requireStaff('results:read'),
+      onRequest: app.requireStaff('results:read'),
     },
     async (request) => {
       const a = opts.store.get(request.params.team, request.params.name);
@@ -92,7 +92,7 @@ export default async function reviewerRoutes(
         params: params.extend({ question: z.string().max(63) }),
         body: z.object({ score: z.number().int().min(0).max(4), note: z.string().max(2000).default('') }),
       },
-      preHandler: app.requireStaff('interview:score'),
+      onRequest: app.requireStaff('interview:score'),
     },
     async (request) => {
       const a = opts.store.get(request.params.team, request.params.name);
@@ -153,7 +153,7 @@ export default async function reviewerRoutes(
           limit: z.coerce.number().int().min(1).max(10000).default(1000),
         }),
       },
-      preHandler: app.requireStaff('results:read'),
+      onRequest: app.requireStaff('results:read'),
     },
     async (request) => {
       const a = opts.store.get(request.params.team, request.params.name);

@@ -47,7 +47,7 @@ export default async function staffRoutes(
     '/teams/:team/templates',
     {
       schema: { tags: ['templates'], summary: 'List templates', params: teamParams },
-      preHandler: app.requireStaff('templates:read'),
+      onRequest: app.requireStaff('templates:read'),
     },
     async (request) => ({
       items: store.listTemplates(request.params.team).map((t) => ({
@@ -66,7 +66,7 @@ export default async function staffRoutes(
     '/teams/:team/templates/:name',
     {
       schema: { tags: ['templates'], summary: 'Get a template', params: assessmentParams },
-      preHandler: app.requireStaff('templates:read'),
+      onRequest: app.requireStaff('templates:read'),
     },
     async (request) => {
       const t = store.template(request.params.team, request.params.name);
@@ -85,7 +85,7 @@ export default async function staffRoutes(
         headers: z.object({ 'idempotency-key': z.string().min(8).max(200).optional() }).loose(),
         body: createAssessmentBody,
       },
-      preHandler: app.requireStaff('assessments:write'),
+      onRequest: app.requireStaff('assessments:write'),
       config: writes,
     },
     async (request, reply) => {
@@ -123,7 +123,7 @@ export default async function staffRoutes(
           cursor: z.string().max(500).optional(),
         }),
       },
-      preHandler: app.requireStaff('assessments:read'),
+      onRequest: app.requireStaff('assessments:read'),
     },
     async (request) => {
       const page = store.list(request.params.team, request.query);
@@ -135,7 +135,7 @@ export default async function staffRoutes(
     '/teams/:team/assessments/:name',
     {
       schema: { tags: ['assessments'], summary: 'Get an assessment', params: assessmentParams },
-      preHandler: app.requireStaff('assessments:read'),
+      onRequest: app.requireStaff('assessments:read'),
     },
     async (request) => assessmentView(store.get(request.params.team, request.params.name)),
   );
@@ -149,7 +149,7 @@ export default async function staffRoutes(
         params: assessmentParams,
         body: z.object({ duration: durationSchema() }),
       },
-      preHandler: app.requireStaff('assessments:write'),
+      onRequest: app.requireStaff('assessments:write'),
     },
     async (request) => {
       const a = await store.setDuration(
@@ -173,7 +173,7 @@ export default async function staffRoutes(
         summary: 'End the assessment now and invalidate its links',
         params: assessmentParams,
       },
-      preHandler: app.requireStaff('assessments:write'),
+      onRequest: app.requireStaff('assessments:write'),
     },
     async (request) => {
       const a = await store.revoke(store.get(request.params.team, request.params.name));
@@ -190,7 +190,7 @@ export default async function staffRoutes(
         summary: 'Delete the assessment and its sandboxes',
         params: assessmentParams,
       },
-      preHandler: app.requireStaff('assessments:write'),
+      onRequest: app.requireStaff('assessments:write'),
     },
     async (request, reply) => {
       await store.remove(store.get(request.params.team, request.params.name));
@@ -207,7 +207,7 @@ export default async function staffRoutes(
         summary: 'Issue or rotate the candidate link (earlier links stop working)',
         params: assessmentParams,
       },
-      preHandler: app.requireStaff('assessments:write'),
+      onRequest: app.requireStaff('assessments:write'),
       config: writes,
     },
     async (request, reply) => {
@@ -244,7 +244,7 @@ export default async function staffRoutes(
         summary: 'Submissions and grades of an assessment',
         params: assessmentParams,
       },
-      preHandler: app.requireStaff('results:read'),
+      onRequest: app.requireStaff('results:read'),
     },
     async (request) => {
       const a = store.get(request.params.team, request.params.name);
