@@ -79,7 +79,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       ),
   });
   await app.register(underPressure, {
-    maxEventLoopDelay: 1000,
+    maxEventLoopDelay: config.EPREUVE_MAX_EVENT_LOOP_DELAY_MS,
+    sampleInterval: config.EPREUVE_LOAD_SAMPLE_INTERVAL_MS,
     retryAfter: 5,
     exposeStatusRoute: false,
     pressureHandler: (_req, reply) => {

@@ -47,6 +47,9 @@ export const apiConfigSchema = z.object({
   EPREUVE_CORS_ORIGINS: list.default([]),
   EPREUVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(300),
   EPREUVE_RATE_LIMIT_WRITES_PER_MINUTE: z.coerce.number().int().positive().default(30),
+  /** Load shedding: answer 503 + Retry-After while the event loop lags more than this. */
+  EPREUVE_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().positive().default(1000),
+  EPREUVE_LOAD_SAMPLE_INTERVAL_MS: z.coerce.number().int().positive().default(1000),
   EPREUVE_BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()

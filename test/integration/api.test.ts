@@ -776,6 +776,32 @@ describe('the API as a whole', () => {
     ).toBe(200);
   });
 
+  it('sheds load with 503 and Retry-After while the event loop lags', async () => {
+    const loaded = await startApi(kubeconfig, {
+      issuer,
+      apiKey: AUTOMATION_KEY,
+      apiKeyTeams: [teamA],
+      env: { EPREUVE_MAX_EVENT_LOOP_DELAY_MS: '20', EPREUVE_LOAD_SAMPLE_INTERVAL_MS: '10' },
+    });
+    try {
+      const busyUntil = Date.now() + 300;
+      while (Date.now() < busyUntil) {
+        // keep the event loop busy, as a flood of requests would
+      }
+      await new Promise((r) => setTimeout(r, 30));
+      const res = await loaded.app.inject({
+        method: 'GET',
+        url: `/api/v1/teams/${teamA}/templates`,
+        headers: { authorization: `Bearer ${AUTOMATION_KEY}` },
+      });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('5');
+      expect(JSON.parse(res.body).detail).toMatch(/overloaded/);
+    } finally {
+      await loaded.stop();
+    }
+  });
+
   it('exports RED metrics per route template, never per raw URL', async () => {
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     expect(res.body).toMatch(
