@@ -312,11 +312,14 @@ describe('candidate links', () => {
       started: false,
     });
     expect(session.body.tasks.map((t: { id: string }) => t.id)).toContain('rank-customers-by-country');
-    expect(
-      session.body.tasks.find((t: { id: string }) => t.id === 'rank-customers-by-country').prompt,
-    ).toMatch(/RANK\(\)/);
-    const fr = await call('GET', '/api/v1/candidate/session?lang=fr', { token: link.token });
+    expect(session.body.tasks[0].prompt).toBeUndefined(); // prompts come once, from /candidate/tasks
+    const tasks = await call('GET', '/api/v1/candidate/tasks', { token: link.token });
+    expect(tasks.body.tasks.find((t: { id: string }) => t.id === 'rank-customers-by-country').prompt).toMatch(
+      /RANK\(\)/,
+    );
+    const fr = await call('GET', '/api/v1/candidate/tasks?lang=fr', { token: link.token });
     expect(fr.body.tasks[0].prompt).toMatch(/Classez les clients/);
+    expect(fr.body.tasks[0].title).toBe('Meilleurs clients par pays');
   });
 
   it('starts the clock once (OnFirstAccess) and returns a token expiring with the assessment', async () => {

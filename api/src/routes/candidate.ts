@@ -107,19 +107,25 @@ export default async function candidateRoutes(
       timeLeftSeconds: expiresAt
         ? Math.max(0, Math.floor((Date.parse(expiresAt) - Date.now()) / 1000))
         : null,
-      tasks: (t?.spec.tasks ?? []).map((task) => {
-        const ex = task.exercise ? safeExercise(task.exercise) : undefined;
-        return {
-          id: task.id,
-          sandbox: task.sandbox,
-          points: task.points,
-          title: task.title ?? ex?.title[lang] ?? task.id,
-          prompt: task.prompt ?? ex?.prompt[lang] ?? '',
-          answer: ex?.kind === 'mongo' ? 'pipeline' : task.grader?.manual ? 'text' : 'sql',
-        };
-      }),
+      // Titles only: prompts are static and large, served once by /candidate/tasks.
+      tasks: tasksOf(a, lang).map(({ prompt: _prompt, ...task }) => task),
       sandboxes,
     };
+  }
+
+  function tasksOf(a: A, lang: 'en' | 'fr') {
+    const t = opts.store.template(a.metadata.namespace!, a.spec.templateRef.name);
+    return (t?.spec.tasks ?? []).map((task) => {
+      const ex = task.exercise ? safeExercise(task.exercise) : undefined;
+      return {
+        id: task.id,
+        sandbox: task.sandbox,
+        points: task.points,
+        title: task.title ?? ex?.title[lang] ?? task.id,
+        prompt: task.prompt ?? ex?.prompt[lang] ?? '',
+        answer: ex?.kind === 'mongo' ? 'pipeline' : task.grader?.manual ? 'text' : 'sql',
+      };
+    });
   }
 
   const query = z.object({ lang: z.enum(['en', 'fr']).default('en') });
@@ -133,6 +139,18 @@ export default async function candidateRoutes(
     async (request, reply) => {
       reply.header('cache-control', 'no-store');
       return session(request.candidate!.assessment, request.query.lang);
+    },
+  );
+
+  r.get(
+    '/candidate/tasks',
+    {
+      schema: { tags: ['candidate'], summary: 'The tasks with their prompts (Markdown)', querystring: query },
+      onRequest: app.requireCandidate(),
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'private, max-age=300');
+      return { tasks: tasksOf(request.candidate!.assessment, request.query.lang) };
     },
   );
 

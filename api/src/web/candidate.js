@@ -135,7 +135,7 @@ async function load() {
     $('tasks-section').hidden = waiting;
     if (!waiting) {
       renderSandboxes(s.sandboxes);
-      renderTasks(s.tasks);
+      renderTasks((await api('GET', `/candidate/tasks?lang=${lang}`)).tasks);
     }
   } catch (err) {
     $('error').textContent = err.message;
