@@ -23,6 +23,13 @@ const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' |
  */
 export const operatorConfigSchema = z.object({
   EPREUVE_PLATFORM_NAMESPACE: z.string().min(1).default('epreuve-system'),
+  /** The API's ServiceAccount, bound in each candidate namespace to read sandbox credentials. */
+  EPREUVE_API_SERVICE_ACCOUNT: z
+    .string()
+    .regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, 'must be namespace/name')
+    .default('epreuve-system/epreuve-api'),
+  /** Pre-created ClusterRole (get Secrets) the operator binds — by name only, never escalating. */
+  EPREUVE_SANDBOX_READER_CLUSTER_ROLE: z.string().min(1).default('epreuve-sandbox-reader'),
   /** `{version}` is replaced by the template's major version. */
   EPREUVE_IMAGE_POSTGRES: z.string().min(1).default('postgres:{version}'),
   EPREUVE_IMAGE_MONGO: z.string().min(1).default('mongo:{version}'),

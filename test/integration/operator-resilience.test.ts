@@ -110,6 +110,7 @@ describe('a crashed operator', () => {
           'NetworkPolicy allow-same-namespace',
           'NetworkPolicy default-deny',
           'ResourceQuota sandbox-quota',
+          'RoleBinding epreuve-api-sandbox-reader',
           'Service events',
           'Service source',
           'Service warehouse',

@@ -90,6 +90,11 @@ describe('provisioning', () => {
       'default-deny',
     ]);
     expect(await names('ResourceQuota')).toEqual(['sandbox-quota']);
+    const binding = await client.get<
+      KubeObject & { roleRef: { name: string }; subjects: Array<{ name: string }> }
+    >(resourceFor('rbac.authorization.k8s.io/v1', 'RoleBinding'), ns, 'epreuve-api-sandbox-reader');
+    expect(binding?.roleRef.name).toBe('epreuve-sandbox-reader');
+    expect(binding?.subjects[0]?.name).toBe('epreuve-api');
     const sa = await client.get<KubeObject>(resourceFor('v1', 'ServiceAccount'), ns, 'sandbox');
     expect(sa?.automountServiceAccountToken).toBe(false);
     // The real controllers created pods from our workloads, and Pod Security admitted them.

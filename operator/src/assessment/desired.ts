@@ -181,6 +181,26 @@ export function networkPolicies(ctx: Context): KubeObject[] {
   return policies;
 }
 
+/**
+ * Lets the API read this namespace's sandbox credentials (to show the candidate theirs and to
+ * grade as the grader role). It binds a ClusterRole the chart pre-creates; the operator may bind
+ * that one role by name and nothing else, so it never holds `escalate` or a wildcard `bind`.
+ */
+export function apiReaderBinding(ctx: Context): KubeObject {
+  const [namespace, name] = ctx.config.EPREUVE_API_SERVICE_ACCOUNT.split('/');
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: meta(ctx, 'epreuve-api-sandbox-reader'),
+    roleRef: {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: ctx.config.EPREUVE_SANDBOX_READER_CLUSTER_ROLE,
+    },
+    subjects: [{ kind: 'ServiceAccount', name, namespace }],
+  };
+}
+
 export function serviceAccounts(ctx: Context): KubeObject[] {
   return [SANDBOX_SERVICE_ACCOUNT, SEEDER_SERVICE_ACCOUNT].map((name) => ({
     apiVersion: 'v1',
@@ -511,6 +531,7 @@ export function desiredObjects(ctx: Context): KubeObject[] {
     limitRange(ctx),
     ...networkPolicies(ctx),
     ...serviceAccounts(ctx),
+    apiReaderBinding(ctx),
     ...sandboxes.map((s) => service(ctx, s)),
     ...sandboxes.map((s) => sandboxWorkload(ctx, s)),
     ...(job ? [job] : []),

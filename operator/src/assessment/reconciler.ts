@@ -38,6 +38,7 @@ export const MANAGED_KINDS = [
   ['v1', 'LimitRange'],
   ['networking.k8s.io/v1', 'NetworkPolicy'],
   ['v1', 'ServiceAccount'],
+  ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
   ['v1', 'Service'],
   ['apps/v1', 'StatefulSet'],
   ['apps/v1', 'Deployment'],
