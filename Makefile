@@ -23,8 +23,9 @@ deps: system-deps node_modules/.installed ## install system and npm dependencies
 kube-binaries: system-deps ## build the pinned Kubernetes binaries into ~/.cache/epreuve (cold: ~10 min)
 	@hack/build-kube.sh >/dev/null
 
-tools: system-deps ## build pinned Go tools the tests use (FerretDB) into ~/.cache/epreuve
+tools: system-deps ## build pinned Go tools the tests use (FerretDB, helm) into ~/.cache/epreuve
 	@hack/build-go-tool.sh ferretdb >/dev/null
+	@hack/build-go-tool.sh helm >/dev/null
 
 generate: deps ## regenerate the CRD YAML from the zod schemas
 	node crds/src/generate.ts
