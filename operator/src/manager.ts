@@ -88,16 +88,16 @@ export class Manager {
     const assessmentQueue = this.assessmentController.queue;
     const templateQueue = this.templateController.queue;
     const enqueue = (o: KubeObject) => assessmentQueue.add(objectKey(o));
+    // Any assessment change may also change whether its template is in use.
+    const assessmentChanged = (a: A) => {
+      enqueue(a);
+      templateQueue.add(templateKeyOf(a));
+    };
     this.assessments.on({
-      add: enqueue,
-      update: enqueue,
+      add: assessmentChanged,
+      update: (_o, a) => assessmentChanged(a),
       delete: (a) => templateQueue.add(templateKeyOf(a)),
       resync: enqueue,
-    });
-    // Assessment changes can change whether its template is in use.
-    this.assessments.on({
-      add: (a) => templateQueue.add(templateKeyOf(a)),
-      update: (_o, a) => templateQueue.add(templateKeyOf(a)),
     });
 
     // A template change re-enqueues exactly the assessments that use it (index lookup, no scan).

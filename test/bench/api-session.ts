@@ -9,10 +9,10 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import type autocannon from 'autocannon';
 import Fastify from 'fastify';
-import { API_VERSION, candidateNamespace } from '../../crds/src/index.ts';
+import { candidateNamespace } from '../../crds/src/index.ts';
 import { ControlPlane } from '../../hack/cluster/control-plane.ts';
-import { type KubeObject, resourceFor } from '../../operator/src/kube/index.ts';
-import { startApi } from '../harness/api.ts';
+import type { KubeObject } from '../../operator/src/kube/index.ts';
+import { markReady, startApi } from '../harness/api.ts';
 import { sample } from '../harness/fixtures.ts';
 import { eventually, installCrds } from '../harness/kube.ts';
 import { TestIssuer } from '../harness/oidc.ts';
@@ -87,45 +87,17 @@ try {
       stringData: data,
     } as KubeObject);
   }
-  await client.mergePatch(
-    resourceFor(API_VERSION, 'Assessment'),
-    'bench',
-    'bench-cand',
+  await markReady(client, 'bench', 'bench-cand', [
     {
-      status: {
-        phase: 'Ready',
-        startedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-        expiresAt: new Date(Date.now() + 4 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
-        sandboxes: [
-          {
-            name: 'warehouse',
-            kind: 'postgres',
-            ready: true,
-            host: 'warehouse.x.svc',
-            port: 5432,
-            secretName: 'warehouse-credentials',
-          },
-          {
-            name: 'events',
-            kind: 'mongo',
-            ready: true,
-            host: 'events.x.svc',
-            port: 27017,
-            secretName: 'events-credentials',
-          },
-          {
-            name: 'source',
-            kind: 'dataApi',
-            ready: true,
-            host: 'source.x.svc',
-            port: 8080,
-            secretName: 'source-credentials',
-          },
-        ],
-      },
+      name: 'warehouse',
+      kind: 'postgres',
+      host: 'warehouse.x.svc',
+      port: 5432,
+      secretName: 'warehouse-credentials',
     },
-    'status',
-  );
+    { name: 'events', kind: 'mongo', host: 'events.x.svc', port: 27017, secretName: 'events-credentials' },
+    { name: 'source', kind: 'dataApi', host: 'source.x.svc', port: 8080, secretName: 'source-credentials' },
+  ]);
   await eventually(async () => {
     if (store.assessments.get('bench/bench-cand')?.status?.phase !== 'Ready')
       throw new Error('not cached yet');

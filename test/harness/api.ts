@@ -1,5 +1,5 @@
 import { API_VERSION, candidateNamespace } from '@epreuve/crds';
-import { Informer, type KubeObject, resourceFor } from '@epreuve/operator/kube';
+import { Informer, type KubeClient, type KubeObject, resourceFor } from '@epreuve/operator/kube';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import pino from 'pino';
@@ -104,6 +104,26 @@ export async function standInReadyWarehouse(
     metadata: { name: 'warehouse-credentials', namespace: ns },
     stringData: data,
   } as KubeObject);
+  await markReady(client, team, name, [
+    {
+      name: 'warehouse',
+      kind: 'postgres',
+      host: '127.0.0.1',
+      port: server.port,
+      secretName: 'warehouse-credentials',
+    },
+  ]);
+  return { database: db, candidate, grader };
+}
+
+/** Writes the Ready status the operator would write once the kubelet reports the sandboxes up. */
+export async function markReady(
+  client: KubeClient,
+  team: string,
+  name: string,
+  sandboxes: Array<{ name: string; kind: string; host: string; port: number; secretName: string }>,
+): Promise<void> {
+  const rfc3339 = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
   await client.mergePatch(
     resourceFor(API_VERSION, 'Assessment'),
     team,
@@ -111,23 +131,13 @@ export async function standInReadyWarehouse(
     {
       status: {
         phase: 'Ready',
-        startedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-        expiresAt: new Date(Date.now() + 4 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
-        sandboxes: [
-          {
-            name: 'warehouse',
-            kind: 'postgres',
-            ready: true,
-            host: '127.0.0.1',
-            port: server.port,
-            secretName: 'warehouse-credentials',
-          },
-        ],
+        startedAt: rfc3339(Date.now()),
+        expiresAt: rfc3339(Date.now() + 4 * 3600_000),
+        sandboxes: sandboxes.map((s) => ({ ...s, ready: true })),
       },
     },
     'status',
   );
-  return { database: db, candidate, grader };
 }
 
 export { eventually };

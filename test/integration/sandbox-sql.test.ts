@@ -19,9 +19,8 @@ async function scalar<T>(conn: pg.ClientConfig, sql: string): Promise<T> {
   const c = new pg.Client(conn);
   await c.connect();
   try {
-    return (await c.query(sql)).rows[0]
-      ? (Object.values((await c.query(sql)).rows[0])[0] as T)
-      : (undefined as T);
+    const row = (await c.query(sql)).rows[0];
+    return (row ? Object.values(row)[0] : undefined) as T;
   } finally {
     await c.end();
   }

@@ -1,5 +1,5 @@
 import { ANNOTATIONS, durationMs } from '@epreuve/crds';
-import { type KubeClient, type KubeObject, resourceFor } from '@epreuve/operator/kube';
+import type { KubeClient } from '@epreuve/operator/kube';
 import { findExercise } from '@epreuve/sandboxes/exercises';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -8,8 +8,7 @@ import { Problem } from '../plugins/problem.ts';
 import { type A, type AssessmentStore, namespaceOfAssessment } from '../services/assessments.ts';
 import type { GradingService } from '../services/grading.ts';
 import type { LinkSigner } from '../services/links.ts';
-
-const SECRET = resourceFor('v1', 'Secret');
+import { readSecretData } from '../services/secrets.ts';
 
 /** Connection snippets the candidate can paste: psql, mongosh, curl and Python. */
 export function snippets(kind: string, host: string, port: number, c: Record<string, string>) {
@@ -58,12 +57,7 @@ export default async function candidateRoutes(
     const key = `${ns}/${name}`;
     const hit = credentials.get(key);
     if (hit && Date.now() - hit.at < 60_000) return hit.data;
-    const secret = await opts.client.get<KubeObject & { data?: Record<string, string> }>(SECRET, ns, name);
-    const data = secret?.data
-      ? Object.fromEntries(
-          Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
-        )
-      : undefined;
+    const data = await readSecretData(opts.client, ns, name);
     if (data) credentials.set(key, { at: Date.now(), data });
     if (credentials.size > 10_000) credentials.delete(credentials.keys().next().value!);
     return data;

@@ -7,9 +7,9 @@ import { guides, questionIds } from '../guides/index.ts';
 import { Problem } from '../plugins/problem.ts';
 import type { A, AssessmentStore } from '../services/assessments.ts';
 import { namespaceOfAssessment } from '../services/assessments.ts';
+import { readSecretData } from '../services/secrets.ts';
 
 const CONFIGMAP = resourceFor('v1', 'ConfigMap');
-const SECRET = resourceFor('v1', 'Secret');
 const params = z.object({ team: z.string().max(63), name: z.string().max(63) });
 type Scores = Record<string, { score: number; note: string; reviewer: string; at: string }>;
 
@@ -163,14 +163,9 @@ export default async function reviewerRoutes(
       const ns = namespaceOfAssessment(a);
       const sandboxes = await Promise.all(
         apis.map(async (s) => {
-          const secret = await opts.client.get<KubeObject & { data?: Record<string, string> }>(
-            SECRET,
-            ns,
-            s.secretName ?? `${s.name}-credentials`,
-          );
-          const adminKey = secret?.data?.['admin-key']
-            ? Buffer.from(secret.data['admin-key'], 'base64').toString()
-            : undefined;
+          const adminKey = (await readSecretData(opts.client, ns, s.secretName ?? `${s.name}-credentials`))?.[
+            'admin-key'
+          ];
           if (!adminKey || !s.host || !s.port) return { sandbox: s.name, available: false, items: [] };
           const q = new URLSearchParams({
             limit: String(request.query.limit),

@@ -5,8 +5,8 @@ import { type GradeResult, gradeMongo, gradeSql } from '@epreuve/sandboxes/grade
 import { MongoClient } from 'mongodb';
 import { Problem } from '../plugins/problem.ts';
 import { type A, type AssessmentStore, namespaceOfAssessment } from './assessments.ts';
+import { readSecretData } from './secrets.ts';
 
-const SECRET = resourceFor('v1', 'Secret');
 const SUBMISSION = resourceFor(API_VERSION, 'Submission');
 export type S = Submission & KubeObject;
 
@@ -138,16 +138,8 @@ export class GradingService {
     if (!sandbox?.ready || !sandbox.host || !sandbox.port)
       throw new Problem(409, `sandbox ${sandboxName} is not ready yet; try again in a moment`);
     const ns = namespaceOfAssessment(a);
-    const secret = await this.client.get<KubeObject & { data?: Record<string, string> }>(
-      SECRET,
-      ns,
-      sandbox.secretName ?? `${sandboxName}-credentials`,
-    );
-    if (!secret?.data)
-      throw new Problem(409, `sandbox ${sandboxName} has no credentials yet; try again in a moment`);
-    const c = Object.fromEntries(
-      Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
-    );
+    const c = await readSecretData(this.client, ns, sandbox.secretName ?? `${sandboxName}-credentials`);
+    if (!c) throw new Problem(409, `sandbox ${sandboxName} has no credentials yet; try again in a moment`);
     const exercise = { reference: g.reference!, collection: g.collection, grader: g.options };
     if (g.kind === 'sql') {
       return gradeSql(
