@@ -6,6 +6,7 @@ packages=(
   etcd-server     # the control plane's store (integration and e2e tiers)
   postgresql      # the sandbox and grader tests' database server
   chromium        # browser tests of the candidate and staff pages (driven by playwright-core)
+  prometheus      # promtool checks the chart's rules and dashboards; the monitoring test scrapes with it
   openssl         # per-run certificates (hack/pki.sh)
   ca-certificates
   git
@@ -26,4 +27,8 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recomme
 # Debian's etcd-server enables a system etcd on port 2379; the harness runs its own, so keep it off.
 if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
   $sudo systemctl disable --now etcd >/dev/null 2>&1 || true
+fi
+# Likewise Debian's prometheus enables a system Prometheus on port 9090; tests start their own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+  $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
