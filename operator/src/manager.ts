@@ -58,6 +58,12 @@ export class Manager {
       ...Object.values(this.managed),
     ] as Informer<KubeObject>[];
 
+    metrics.readCaches({
+      assessments: () => this.assessments.list(),
+      quotas: () => this.managed.ResourceQuota.list(),
+      now: opts.now && (() => opts.now!().getTime()),
+    });
+
     const workers = config.EPREUVE_WORKERS;
     this.assessmentController = new Controller(
       'assessment',

@@ -1,5 +1,17 @@
+import { LABELS } from '@epreuve/crds';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { QueueMetrics } from './controller/workqueue.ts';
+import { parseQuantity } from './kube/quantity.ts';
+import type { KubeObject } from './kube/types.ts';
+
+/** The operator's caches, read when Prometheus scrapes (no timers, no API calls). */
+export interface CacheSource {
+  assessments(): Array<KubeObject & { status?: { phase?: string } }>;
+  quotas(): Array<KubeObject & { status?: { hard?: Record<string, string>; used?: Record<string, string> } }>;
+  now?(): number;
+}
+
+const PROVISIONING = new Set(['Pending', 'Provisioning', undefined]);
 
 /**
  * Metrics under controller-runtime's and client-go's names, so existing dashboards and alerts
@@ -125,6 +137,46 @@ export function createMetrics(registry = new Registry()) {
     registers: [registry],
   });
 
+  // Collected on scrape from the informer caches. A standby replica has empty caches and reports
+  // no quota series and 0 s, so dashboards and alerts aggregate with max/sum across replicas.
+  let source: CacheSource | undefined;
+  const namespaceQuota = new Gauge({
+    name: 'epreuve_namespace_quota',
+    help: "Candidate namespaces' ResourceQuota, hard and used, in base units (cores, bytes, count)",
+    labelNames: ['namespace', 'assessment', 'resource', 'type'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const q of source?.quotas() ?? []) {
+        const labels = {
+          namespace: q.metadata.namespace ?? '',
+          assessment: q.metadata.labels?.[LABELS.assessment] ?? '',
+        };
+        for (const type of ['hard', 'used'] as const)
+          for (const [resource, value] of Object.entries(q.status?.[type] ?? {})) {
+            const n = safeQuantity(value);
+            if (n !== undefined) this.set({ ...labels, resource, type }, n);
+          }
+      }
+    },
+  });
+  const oldestProvisioning = new Gauge({
+    name: 'epreuve_oldest_provisioning_assessment_seconds',
+    help: 'Age of the oldest Assessment still Pending or Provisioning (0 when there is none)',
+    registers: [registry],
+    collect() {
+      const now = source?.now?.() ?? Date.now();
+      let oldest = 0;
+      for (const a of source?.assessments() ?? []) {
+        const created = Date.parse(String(a.metadata.creationTimestamp ?? ''));
+        if (!PROVISIONING.has(a.status?.phase) || a.metadata.deletionTimestamp || Number.isNaN(created))
+          continue;
+        oldest = Math.max(oldest, (now - created) / 1000);
+      }
+      this.set(oldest);
+    },
+  });
+
   const queueMetrics = (name: string): QueueMetrics => ({
     depth: (n) => queueDepth.set({ name }, n),
     added: () => queueAdds.inc({ name }),
@@ -149,8 +201,22 @@ export function createMetrics(registry = new Registry()) {
     expired,
     failures,
     objectWrites,
+    namespaceQuota,
+    oldestProvisioning,
     queueMetrics,
+    /** Points the scrape-time gauges at the manager's caches. */
+    readCaches(from: CacheSource) {
+      source = from;
+    },
   };
+}
+
+function safeQuantity(value: string): number | undefined {
+  try {
+    return parseQuantity(value);
+  } catch {
+    return undefined; // a quantity we cannot read is left out rather than failing the scrape
+  }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import type { KubeObject } from './kube/types.ts';
+import { createMetrics } from './metrics.ts';
+
+const NOW = Date.parse('2026-01-01T12:00:00Z');
+const asmt = (name: string, created: string, phase?: string, deleting = false): KubeObject => ({
+  apiVersion: 'epreuve.dev/v1alpha1',
+  kind: 'Assessment',
+  metadata: {
+    name,
+    namespace: 'hiring',
+    creationTimestamp: created,
+    ...(deleting ? { deletionTimestamp: created } : {}),
+  },
+  ...(phase ? { status: { phase } } : {}),
+});
+const quota = (ns: string, hard: Record<string, string>, used: Record<string, string>): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'ResourceQuota',
+  metadata: { name: 'sandbox-quota', namespace: ns, labels: { 'epreuve.dev/assessment': 'alice' } },
+  status: { hard, used },
+});
+
+describe('scrape-time gauges', () => {
+  it('export candidate namespaces quota, hard and used, in base units', async () => {
+    const m = createMetrics();
+    m.readCaches({
+      assessments: () => [],
+      quotas: () => [
+        quota(
+          'ep-hiring-alice',
+          { 'limits.memory': '1Gi', 'requests.cpu': '500m' },
+          { 'requests.cpu': '250m' },
+        ),
+      ],
+    });
+    const text = await m.registry.metrics();
+    expect(text).toContain(
+      'epreuve_namespace_quota{namespace="ep-hiring-alice",assessment="alice",resource="limits.memory",type="hard"} 1073741824',
+    );
+    expect(text).toContain(
+      'epreuve_namespace_quota{namespace="ep-hiring-alice",assessment="alice",resource="requests.cpu",type="used"} 0.25',
+    );
+  });
+
+  it('drops quotas that left the cache and skips unreadable quantities', async () => {
+    const m = createMetrics();
+    let quotas = [quota('ep-a', { pods: '16' }, { pods: 'lots' })];
+    m.readCaches({ assessments: () => [], quotas: () => quotas });
+    let text = await m.registry.metrics();
+    expect(text).toMatch(/resource="pods",type="hard"\} 16/);
+    expect(text).not.toMatch(/type="used"/);
+    quotas = [];
+    text = await m.registry.metrics();
+    expect(text).not.toMatch(/epreuve_namespace_quota\{/);
+  });
+
+  it('report the age of the oldest assessment still provisioning, ignoring ready and deleted ones', async () => {
+    const m = createMetrics();
+    m.readCaches({
+      now: () => NOW,
+      quotas: () => [],
+      assessments: () => [
+        asmt('new', '2026-01-01T11:59:00Z'),
+        asmt('slow', '2026-01-01T11:45:00Z', 'Provisioning'),
+        asmt('done', '2026-01-01T10:00:00Z', 'Ready'),
+        asmt('gone', '2026-01-01T09:00:00Z', 'Pending', true),
+      ],
+    });
+    expect(await m.registry.metrics()).toMatch(/^epreuve_oldest_provisioning_assessment_seconds 900$/m);
+  });
+
+  it('report 0 before the caches are wired (a standby replica)', async () => {
+    const text = await createMetrics().registry.metrics();
+    expect(text).toMatch(/^epreuve_oldest_provisioning_assessment_seconds 0$/m);
+  });
+});
