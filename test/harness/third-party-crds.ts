@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { kubectl } from './kube.ts';
+import { eventually, kubectl } from './kube.ts';
 
 /**
  * CRDs of the tools Épreuve integrates with (Prometheus operator, Argo CD), so server-side dry runs
@@ -66,11 +66,15 @@ export async function installThirdPartyCrds(kubeconfig: string, which: ThirdPart
     ...files.flatMap((f) => ['-f', f]),
   ]);
   if (applied.code !== 0) throw new Error(`installing ${which} CRDs failed: ${applied.stderr}`);
-  const ready = await kubectl(kubeconfig, [
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    ...THIRD_PARTY_CRDS[which].names.map((n) => `crd/${n}`),
-  ]);
-  if (ready.code !== 0) throw new Error(`${which} CRDs not established: ${ready.stderr}`);
+  // `kubectl wait` fails outright while a just-created CRD has no status yet: retry it briefly.
+  const names = THIRD_PARTY_CRDS[which].names.map((n) => `crd/${n}`);
+  await eventually(async () => {
+    const ready = await kubectl(kubeconfig, [
+      'wait',
+      '--for=condition=Established',
+      '--timeout=30s',
+      ...names,
+    ]);
+    if (ready.code !== 0) throw new Error(`${which} CRDs not established: ${ready.stderr}`);
+  }, 60_000);
 }
