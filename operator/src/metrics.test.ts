@@ -75,3 +75,16 @@ describe('scrape-time gauges', () => {
     expect(text).toMatch(/^epreuve_oldest_provisioning_assessment_seconds 0$/m);
   });
 });
+
+describe('known label values', () => {
+  it('start at 0, so rates and alerts have a series before the first error', async () => {
+    const m = createMetrics();
+    m.initController('assessment');
+    m.queueMetrics('assessment');
+    const text = await m.registry.metrics();
+    expect(text).toContain('controller_runtime_reconcile_errors_total{controller="assessment"} 0');
+    expect(text).toContain('controller_runtime_reconcile_total{controller="assessment",result="error"} 0');
+    expect(text).toContain('workqueue_retries_total{name="assessment"} 0');
+    expect(text).toContain('epreuve_expired_total{reason="Revoked"} 0');
+  });
+});

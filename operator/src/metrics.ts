@@ -177,13 +177,26 @@ export function createMetrics(registry = new Registry()) {
     },
   });
 
-  const queueMetrics = (name: string): QueueMetrics => ({
-    depth: (n) => queueDepth.set({ name }, n),
-    added: () => queueAdds.inc({ name }),
-    retried: () => queueRetries.inc({ name }),
-    queued: (s) => queueWait.observe({ name }, s),
-    worked: (s) => queueWork.observe({ name }, s),
-  });
+  // Known label values start at 0, as controller-runtime does, so rate() and alerts see a series
+  // before the first error or retry.
+  for (const reason of ['DeadlineReached', 'Revoked']) expired.inc({ reason }, 0);
+  const initController = (controller: string) => {
+    for (const result of ['success', 'error', 'requeue', 'requeue_after'])
+      reconcileTotal.inc({ controller, result }, 0);
+    reconcileErrors.inc({ controller }, 0);
+  };
+
+  const queueMetrics = (name: string): QueueMetrics => {
+    queueAdds.inc({ name }, 0);
+    queueRetries.inc({ name }, 0);
+    return {
+      depth: (n) => queueDepth.set({ name }, n),
+      added: () => queueAdds.inc({ name }),
+      retried: () => queueRetries.inc({ name }),
+      queued: (s) => queueWait.observe({ name }, s),
+      worked: (s) => queueWork.observe({ name }, s),
+    };
+  };
 
   return {
     registry,
@@ -204,6 +217,7 @@ export function createMetrics(registry = new Registry()) {
     namespaceQuota,
     oldestProvisioning,
     queueMetrics,
+    initController,
     /** Points the scrape-time gauges at the manager's caches. */
     readCaches(from: CacheSource) {
       source = from;

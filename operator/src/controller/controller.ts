@@ -40,6 +40,7 @@ export class Controller {
   }
 
   start(): void {
+    this.metrics.initController(this.name);
     this.metrics.maxConcurrent.set({ controller: this.name }, this.workers);
     this.metrics.activeWorkers.set({ controller: this.name }, 0);
     this.gaugeTimer = setInterval(
