@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { candidateNamespace, MAX_ASSESSMENT_NAME, shortHash } from './names.ts';
+import { candidateNamespace, MAX_ASSESSMENT_NAME, sandboxHostLabel, shortHash } from './names.ts';
 
 describe('candidateNamespace', () => {
   it('derives epreuve-<name>-<hash>, stable for the same inputs', () => {
@@ -25,5 +25,21 @@ describe('candidateNamespace', () => {
   it('hashes to five DNS-safe characters', () => {
     expect(shortHash('x')).toMatch(/^[a-z0-9]{5}$/);
     expect(shortHash('x')).not.toBe(shortHash('y'));
+  });
+});
+
+describe('sandboxHostLabel', () => {
+  it('is a stable DNS label naming the sandbox, distinct per team and assessment', () => {
+    const label = sandboxHostLabel('hiring', 'jane-doe', 'warehouse');
+    expect(label).toMatch(/^warehouse-[a-z0-9]{8}$/);
+    expect(sandboxHostLabel('hiring', 'jane-doe', 'warehouse')).toBe(label);
+    expect(sandboxHostLabel('other', 'jane-doe', 'warehouse')).not.toBe(label);
+    expect(sandboxHostLabel('hiring', 'john-roe', 'warehouse')).not.toBe(label);
+  });
+
+  it('fits a DNS label with the longest sandbox name', () => {
+    expect(
+      sandboxHostLabel('hiring', 'a'.repeat(MAX_ASSESSMENT_NAME), 'w'.repeat(30)).length,
+    ).toBeLessThanOrEqual(63);
   });
 });

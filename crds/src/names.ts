@@ -40,12 +40,22 @@ export function candidateNamespace(ownerNamespace: string, name: string): string
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
-/** Five DNS-safe characters derived from the input (about 60 million values). */
-export function shortHash(input: string): string {
+/** `length` DNS-safe characters derived from the input (5: about 60 million values). */
+export function shortHash(input: string, length = 5): string {
   const digest = createHash('sha256').update(input).digest();
   let out = '';
-  for (let i = 0; i < 5; i++) out += ALPHABET[digest[i]! % ALPHABET.length];
+  for (let i = 0; i < length; i++) out += ALPHABET[digest[i]! % ALPHABET.length];
   return out;
+}
+
+/**
+ * The host label under which the sandbox gateway serves one sandbox of one assessment:
+ * `<sandbox>-<8-character hash of team/assessment>` (at most 39 characters, a DNS label), so a
+ * single wildcard certificate `*.<gateway domain>` covers every sandbox. Not a secret: SNI is sent
+ * in clear; the sandbox's own credentials protect it.
+ */
+export function sandboxHostLabel(ownerNamespace: string, assessment: string, sandbox: string): string {
+  return `${sandbox}-${shortHash(`${ownerNamespace}/${assessment}`, 8)}`;
 }
 
 /** Finalizer that keeps an AssessmentTemplate while running assessments still use it. */

@@ -1,9 +1,9 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
+import { DATA_API_MAIN, DataApiProcess } from '../harness/data-api.ts';
 
 /**
  * The data API as candidates meet it: the real process (node sandboxes/src/data-api/main.ts) on a
@@ -11,7 +11,6 @@ import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
  * candidate's does — retries 5xx and 429 honouring Retry-After, validates every row and
  * re-fetches a page with malformed ones. Every loop is bounded in count and time.
  */
-const MAIN = join(import.meta.dirname, '..', '..', 'sandboxes', 'src', 'data-api', 'main.ts');
 const API_KEY = 'it-api-key-7f3a9c2e5b1d';
 const ADMIN_KEY = 'it-admin-key-4e8b0d6a2c9f';
 const data = resolveDataset('retail@1').generate('small');
@@ -24,47 +23,6 @@ const ID = {
   transactions: 'transaction_id',
 } as const;
 type Row = Record<string, unknown>;
-
-// ---------------------------------------------------------------------------------------------
-// The server process
-
-class DataApiProcess {
-  private child?: ChildProcess;
-  url = '';
-  output = '';
-  exit?: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  async start(env: Record<string, string>): Promise<this> {
-    this.child = spawn(process.execPath, [MAIN], {
-      // A clean environment: only what this test sets reaches the server.
-      env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', DATASET_SIZE: 'small', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const child = this.child;
-    this.exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    const append = (b: Buffer) => {
-      this.output += b.toString();
-    };
-    child.stdout!.on('data', append);
-    child.stderr!.on('data', append);
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(this.output);
-      if (m) {
-        this.url = m[1]!;
-        return this;
-      }
-      if (child.exitCode !== null) break;
-      await sleep(50);
-    }
-    throw new Error(`data API did not start:\n${this.output.slice(-3000)}`);
-  }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM') {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-    return this.exit;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // A careful client
@@ -422,7 +380,7 @@ describe('data API rate limit', () => {
 
 describe('data API configuration', () => {
   const run = (env: Record<string, string>) =>
-    spawnSync(process.execPath, [MAIN], {
+    spawnSync(process.execPath, [DATA_API_MAIN], {
       env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
       encoding: 'utf8',
       timeout: 30_000,

@@ -1,0 +1,261 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { type SecureContext, TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { labelOf, type Resolution, type Route } from './routes.ts';
+
+/** PostgreSQL's pre-TLS requests (protocol codes): SSLRequest, GSSENCRequest, and a plain startup. */
+const PG_SSL_REQUEST = 80877103;
+const PG_GSSENC_REQUEST = 80877104;
+const PG_PROTOCOL_3 = 196608;
+const TLS_HANDSHAKE = 0x16;
+
+export interface GatewayOptions {
+  /** Sandboxes are served as `<label>.<domain>`; a wildcard certificate for `*.<domain>`. */
+  domain: string;
+  tls: SecureContext;
+  /** Where a host label goes (an informer lookup in production, a table in tests). */
+  resolve: (label: string) => Resolution;
+  maxConnectionsPerSandbox: number;
+  idleTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  log: Logger;
+  registry: Registry;
+}
+
+type Client = 'postgres' | 'tls';
+
+/**
+ * The sandbox gateway: one TLS endpoint through which candidates reach their sandboxes from their
+ * own machines with plain `psql`, `mongosh`, drivers or `curl`. It routes on the TLS server name
+ * (SNI) — `<sandbox>-<hash>.<domain>` — to the sandbox's Service, speaking PostgreSQL's SSLRequest
+ * preamble (libpq's default) as well as direct TLS (MongoDB, HTTPS, libpq 17 direct). It decrypts
+ * and forwards bytes; authentication stays with each database.
+ */
+export class SandboxGateway {
+  private readonly server: Server;
+  private readonly opts: GatewayOptions;
+  private readonly perSandbox = new Map<string, number>();
+  private readonly open = new Set<Socket>();
+  private readonly connections: Counter<'kind' | 'result'>;
+  private readonly active: Gauge<'kind'>;
+  private readonly bytes: Counter<'direction'>;
+
+  constructor(opts: GatewayOptions) {
+    this.opts = opts;
+    const registers = [opts.registry];
+    this.connections = new Counter({
+      name: 'epreuve_gateway_connections_total',
+      help: 'Candidate connections through the sandbox gateway, by sandbox kind and result',
+      labelNames: ['kind', 'result'] as const,
+      registers,
+    });
+    this.active = new Gauge({
+      name: 'epreuve_gateway_active_connections',
+      help: 'Connections the sandbox gateway is forwarding now',
+      labelNames: ['kind'] as const,
+      registers,
+    });
+    this.bytes = new Counter({
+      name: 'epreuve_gateway_bytes_total',
+      help: 'Bytes forwarded by the sandbox gateway, to sandboxes (up) and to candidates (down)',
+      labelNames: ['direction'] as const,
+      registers,
+    });
+    this.server = createServer((socket) => this.accept(socket));
+  }
+
+  listen(port: number, host = '0.0.0.0'): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        const addr = this.server.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : port);
+      });
+    });
+  }
+
+  /** Stops accepting and cuts the connections in flight (their databases keep the work). */
+  close(): Promise<void> {
+    for (const s of this.open) s.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: Socket): void {
+    this.track(socket);
+    socket.setNoDelay(true);
+    // A client that never finishes its handshake must not hold a socket for long.
+    socket.setTimeout(this.opts.handshakeTimeoutMs, () => this.fail(socket, 'handshake_timeout'));
+    socket.on('error', () => socket.destroy());
+    let buffered = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered[0] === TLS_HANDSHAKE) return start('tls');
+      if (buffered.length < 8) return;
+      const code = buffered.readInt32BE(4);
+      const length = buffered.readInt32BE(0);
+      if (length === 8 && code === PG_SSL_REQUEST) {
+        buffered = buffered.subarray(8);
+        socket.write('S');
+        return start('postgres');
+      }
+      if (length === 8 && code === PG_GSSENC_REQUEST) {
+        // No GSS encryption here: libpq then falls back to an SSLRequest on the same socket.
+        buffered = buffered.subarray(8);
+        socket.write('N');
+        return;
+      }
+      socket.off('data', onData);
+      if (code === PG_PROTOCOL_3) {
+        socket.end(
+          pgError('08P01', 'the Épreuve sandbox gateway requires TLS: connect with sslmode=require'),
+        );
+      } else if (/^[A-Z]+ /.test(buffered.toString('latin1', 0, 8))) {
+        socket.end(httpError(400, 'the Épreuve sandbox gateway speaks HTTPS only: use https://'));
+      } else {
+        socket.destroy();
+      }
+      this.connections.inc({ kind: 'unknown', result: 'not_tls' });
+    };
+    const start = (client: Client) => {
+      socket.off('data', onData);
+      socket.pause();
+      if (buffered.length > 0) socket.unshift(buffered);
+      this.startTls(socket, client);
+    };
+    socket.on('data', onData);
+  }
+
+  private startTls(raw: Socket, client: Client): void {
+    const secure = new TLSSocket(raw, {
+      isServer: true,
+      secureContext: this.opts.tls,
+      // libpq 17's direct TLS asks for "postgresql"; HTTPS clients for http/1.1.
+      ALPNProtocols: ['postgresql', 'http/1.1'],
+    });
+    this.track(secure);
+    secure.on('error', () => {
+      secure.destroy();
+      raw.destroy();
+    });
+    secure.once('secure', () => {
+      const label = labelOf(secure.servername || undefined, this.opts.domain);
+      const resolution: Resolution = label
+        ? this.opts.resolve(label)
+        : {
+            refused: `connect to <sandbox>.${this.opts.domain} by name (the host your candidate page shows), not by address`,
+          };
+      if ('refused' in resolution) return this.refuse(secure, client, resolution.refused, label);
+      this.forward(secure, raw, resolution.route, label!, client);
+    });
+  }
+
+  private forward(secure: TLSSocket, raw: Socket, route: Route, label: string, client: Client) {
+    const count = this.perSandbox.get(label) ?? 0;
+    if (count >= this.opts.maxConnectionsPerSandbox) {
+      return this.refuse(
+        secure,
+        client,
+        `too many connections to this sandbox (at most ${this.opts.maxConnectionsPerSandbox}); close some and retry`,
+        label,
+      );
+    }
+    this.perSandbox.set(label, count + 1);
+    this.active.inc({ kind: route.kind });
+    const started = Date.now();
+    let up = 0;
+    let down = 0;
+    const backend = connect({ host: route.host, port: route.port });
+    this.track(backend);
+    backend.setNoDelay(true);
+    raw.setTimeout(0);
+    secure.setTimeout(this.opts.idleTimeoutMs, () => secure.destroy());
+    let done = false;
+    const finish = (result: string) => {
+      if (done) return;
+      done = true;
+      this.perSandbox.set(label, (this.perSandbox.get(label) ?? 1) - 1);
+      if (this.perSandbox.get(label) === 0) this.perSandbox.delete(label);
+      this.active.dec({ kind: route.kind });
+      this.connections.inc({ kind: route.kind, result });
+      this.bytes.inc({ direction: 'up' }, up);
+      this.bytes.inc({ direction: 'down' }, down);
+      this.opts.log.info(
+        { assessment: route.assessment, sandbox: route.sandbox, result, up, down, ms: Date.now() - started },
+        'sandbox connection closed',
+      );
+      secure.destroy();
+      backend.destroy();
+    };
+    backend.once('connect', () => {
+      secure.on('data', (b: Buffer) => {
+        up += b.length;
+      });
+      backend.on('data', (b: Buffer) => {
+        down += b.length;
+      });
+      secure.pipe(backend);
+      backend.pipe(secure);
+      secure.resume();
+    });
+    backend.on('error', (err) => {
+      if (up === 0 && down === 0) {
+        this.opts.log.warn(
+          { assessment: route.assessment, sandbox: route.sandbox, err: err.message },
+          'sandbox unreachable',
+        );
+        if (route.kind === 'postgres')
+          secure.end(pgError('08006', 'the sandbox is not answering; try again in a minute'));
+      }
+      finish('backend_error');
+    });
+    backend.on('close', () => finish('closed'));
+    secure.on('close', () => finish('closed'));
+  }
+
+  private refuse(secure: TLSSocket, client: Client, reason: string, label: string | undefined): void {
+    this.connections.inc({ kind: 'unknown', result: 'refused' });
+    this.opts.log.info({ label, reason }, 'sandbox connection refused');
+    if (client === 'postgres' || secure.alpnProtocol === 'postgresql') {
+      secure.end(pgError('08004', reason));
+    } else if (secure.alpnProtocol === 'http/1.1') {
+      secure.end(httpError(503, reason));
+    } else {
+      // MongoDB drivers have no message for this stage: close; the gateway log says why.
+      secure.destroy();
+    }
+  }
+
+  private fail(socket: Socket, result: string): void {
+    this.connections.inc({ kind: 'unknown', result });
+    socket.destroy();
+  }
+
+  private track(socket: Socket): void {
+    this.open.add(socket);
+    socket.once('close', () => this.open.delete(socket));
+  }
+}
+
+/** A PostgreSQL ErrorResponse: psql prints "FATAL:  <message>". */
+export function pgError(code: string, message: string): Buffer {
+  const fields = Buffer.concat([
+    ...[
+      ['S', 'FATAL'],
+      ['V', 'FATAL'],
+      ['C', code],
+      ['M', message],
+    ].map(([k, v]) => Buffer.concat([Buffer.from(k!, 'latin1'), Buffer.from(v!, 'utf8'), Buffer.from([0])])),
+    Buffer.from([0]),
+  ]);
+  const header = Buffer.alloc(5);
+  header.write('E', 0, 'latin1');
+  header.writeInt32BE(fields.length + 4, 1);
+  return Buffer.concat([header, fields]);
+}
+
+export function httpError(status: number, message: string): string {
+  const body = `${JSON.stringify({ title: message, status })}\n`;
+  const text = status === 400 ? 'Bad Request' : 'Service Unavailable';
+  return `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
