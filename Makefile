@@ -27,12 +27,14 @@ tools: system-deps ## build pinned Go tools the tests use (FerretDB, helm) into 
 	@hack/build-go-tool.sh ferretdb >/dev/null
 	@hack/build-go-tool.sh helm >/dev/null
 
-generate: deps ## regenerate the CRD YAML from the zod schemas
+generate: deps tools ## regenerate the CRD YAML from the zod schemas and the kustomize base from the chart
 	node crds/src/generate.ts
+	node hack/generate-manifests.ts
 
-lint: deps ## biome (lint + format check) and stale generated files
+lint: deps tools ## biome (lint + format check) and stale generated files
 	biome ci .
 	node crds/src/generate.ts --check
+	node hack/generate-manifests.ts --check
 
 typecheck: deps ## tsc, strict
 	tsc -p .

@@ -1,0 +1,111 @@
+/**
+ * Writes the kustomize base (manifests/base/epreuve.yaml) from the Helm chart rendered with its
+ * defaults, so `kubectl apply -k` users get exactly what `helm install` gives.
+ *   node hack/generate-manifests.ts          write the file
+ *   node hack/generate-manifests.ts --check  exit 1 if it is missing or stale
+ *   --root <dir>                             compare/write under another checkout (tests)
+ * The candidate-link key Secret is left out (a committed base must not carry a private key: see
+ * manifests/base/README.md), and so are Helm's own labels, which would churn on every chart bump.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments, stringify } from 'yaml';
+import { HACK_DIR, kubeVersion } from './cluster/assets.ts';
+
+export const REPO_ROOT = join(HACK_DIR, '..');
+export const BASE_FILE = 'manifests/base/epreuve.yaml';
+export const NAMESPACE = 'epreuve-system';
+const LINK_KEY_SECRET = 'epreuve-link-key';
+const HELM_LABELS = ['helm.sh/chart', 'app.kubernetes.io/managed-by'];
+const HELM_ANNOTATIONS = ['helm.sh/resource-policy'];
+const HEADER =
+  '# Generated from charts/epreuve (default values) by `make generate` (hack/generate-manifests.ts).\n' +
+  '# Do not edit by hand. The epreuve-link-key Secret is not here: see README.md.\n';
+
+type Obj = {
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: { template?: { metadata?: Obj['metadata'] } };
+};
+
+/** The cached, pinned helm (hack/build-go-tool.sh builds it once and prints its path). */
+export function helmPath(): string {
+  return execFileSync(join(HACK_DIR, 'build-go-tool.sh'), ['helm'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    .toString()
+    .trim();
+}
+
+function strip(meta: Obj['metadata'] | undefined): void {
+  if (!meta) return;
+  for (const [field, keys] of [
+    ['labels', HELM_LABELS],
+    ['annotations', HELM_ANNOTATIONS],
+  ] as const) {
+    const map = meta[field];
+    if (!map) continue;
+    for (const k of keys) delete map[k];
+    if (Object.keys(map).length === 0) delete meta[field];
+  }
+}
+
+/** The base's content: the chart's default render minus the key Secret and Helm's labels. */
+export function renderBase(helm = helmPath(), root = REPO_ROOT): string {
+  const rendered = execFileSync(
+    helm,
+    [
+      'template',
+      'epreuve',
+      join(root, 'charts', 'epreuve'),
+      '--namespace',
+      NAMESPACE,
+      '--kube-version',
+      kubeVersion().replace(/^v/, ''),
+      '--set',
+      'samples.enabled=false',
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const objects = parseAllDocuments(rendered)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => o !== null);
+  const kept = objects.filter((o) => !(o.kind === 'Secret' && o.metadata.name === LINK_KEY_SECRET));
+  // Fail loudly if the chart renamed the key Secret: a generated key must never be committed.
+  if (kept.length !== objects.length - 1) {
+    throw new Error(
+      `the chart no longer renders Secret ${LINK_KEY_SECRET}; update hack/generate-manifests.ts`,
+    );
+  }
+  for (const o of kept) {
+    strip(o.metadata);
+    strip(o.spec?.template?.metadata);
+  }
+  return HEADER + kept.map((o) => `---\n${stringify(o, { lineWidth: 0 })}`).join('');
+}
+
+/** True when the base file under root differs from what the chart renders. */
+export function isStale(content: string, root = REPO_ROOT): boolean {
+  try {
+    return readFileSync(join(root, BASE_FILE), 'utf8') !== content;
+  } catch {
+    return true; // missing counts as stale
+  }
+}
+
+if (process.argv[1] && relative(process.argv[1], fileURLToPath(import.meta.url)) === '') {
+  const at = process.argv.indexOf('--root');
+  const root = at > 0 ? (process.argv[at + 1] ?? REPO_ROOT) : REPO_ROOT;
+  const content = renderBase(helmPath(), root);
+  if (process.argv.includes('--check')) {
+    if (isStale(content, root)) {
+      console.error(`${BASE_FILE} is stale: it differs from the chart's render (run \`make generate\`)`);
+      process.exit(1);
+    }
+    console.log(`${BASE_FILE} is up to date`);
+  } else {
+    mkdirSync(dirname(join(root, BASE_FILE)), { recursive: true });
+    writeFileSync(join(root, BASE_FILE), content);
+    console.log(`wrote ${BASE_FILE}`);
+  }
+}
