@@ -1,0 +1,285 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import type { LookupAddress } from 'node:dns';
+import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { API_VERSION, sandboxHostLabel } from '@epreuve/crds';
+import { resourceFor } from '@epreuve/operator/kube';
+import { MongoClient } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freePort } from '../../hack/cluster/control-plane.ts';
+import { DataApiProcess } from '../harness/data-api.ts';
+import { assessmentObject } from '../harness/fixtures.ts';
+import { createTestNamespace, eventually, kube } from '../harness/kube.ts';
+
+/**
+ * The sandbox gateway as candidates meet it: the real process (node api/src/gateway/main.ts) fed
+ * by a real API server, in front of a real PostgreSQL, a real MongoDB wire-protocol server and the
+ * real data API, reached with the real `psql`, the official MongoDB driver and `curl` — by name,
+ * over TLS, the way the candidate page tells them to.
+ */
+const kubeconfig = inject('kubeconfig');
+const pg = inject('postgres');
+const mongoUrl = new URL(inject('mongoUrl'));
+const DOMAIN = 'sandbox.test';
+const ASMT = resourceFor(API_VERSION, 'Assessment');
+const API_KEY = 'gw-test-api-key-5d1e9a';
+const dir = mkdtempSync(join(tmpdir(), 'epreuve-gateway-'));
+const CERT = join(dir, 'tls.crt');
+const KEY = join(dir, 'tls.key');
+const GATEWAY = join(import.meta.dirname, '..', '..', 'api', 'src', 'gateway', 'main.ts');
+
+let team: string;
+let gateway: ChildProcess;
+let output = '';
+let port = 0;
+let metricsPort = 0;
+const dataApi = new DataApiProcess();
+const host = (assessment: string, sandbox: string) =>
+  `${sandboxHostLabel(team, assessment, sandbox)}.${DOMAIN}`;
+
+function psql(conninfo: string, sql = 'select 40 + 2') {
+  try {
+    const out = execFileSync('psql', [conninfo, '-Atc', sql], {
+      env: { ...process.env, PGPASSWORD: pg.password, PGCONNECT_TIMEOUT: '10' },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return { code: 0, out: out.trim(), err: '' };
+  } catch (e) {
+    const err = e as { status: number; stdout: string; stderr: string };
+    return { code: err.status, out: err.stdout, err: err.stderr };
+  }
+}
+const via = (name: string, extra = 'sslmode=require') =>
+  `host=${name} hostaddr=127.0.0.1 port=${port} user=${pg.user} dbname=postgres ${extra}`;
+
+function curl(args: string[]) {
+  try {
+    return execFileSync('curl', ['-sS', '--max-time', '10', ...args], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (e) {
+    return `${(e as { stdout: string }).stdout}${(e as { stderr: string }).stderr}`;
+  }
+}
+
+async function ready(name: string, phase: string, sandboxes: Array<[string, string, number]>) {
+  const client = kube(kubeconfig);
+  await client.create(assessmentObject(team, name));
+  await client.mergePatch(
+    ASMT,
+    team,
+    name,
+    {
+      status: {
+        phase,
+        expiresAt: '2026-11-22T23:59:00Z',
+        sandboxes: sandboxes.map(([sandbox, kind, p]) => ({
+          name: sandbox,
+          kind,
+          ready: true,
+          host: '127.0.0.1',
+          port: p,
+        })),
+      },
+    },
+    'status',
+  );
+}
+
+beforeAll(async () => {
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=*.${DOMAIN}`,
+      '-addext',
+      `subjectAltName=DNS:*.${DOMAIN}`,
+      '-keyout',
+      KEY,
+      '-out',
+      CERT,
+    ],
+    { stdio: 'ignore' },
+  );
+  team = await createTestNamespace(kubeconfig, 'team-gw');
+  await dataApi.start({ API_KEY });
+  const dataApiPort = Number(new URL(dataApi.url).port);
+  await ready('jane-doe', 'Ready', [
+    ['warehouse', 'postgres', pg.port],
+    ['events', 'mongo', Number(mongoUrl.port)],
+    ['source', 'dataApi', dataApiPort],
+  ]);
+  await ready('late', 'Expired', [['warehouse', 'postgres', pg.port]]);
+
+  metricsPort = await freePort();
+  gateway = spawn(process.execPath, [GATEWAY], {
+    env: {
+      ...process.env,
+      KUBECONFIG: kubeconfig,
+      EPREUVE_GATEWAY_HOST: '127.0.0.1',
+      EPREUVE_GATEWAY_PORT: '0',
+      EPREUVE_GATEWAY_DOMAIN: DOMAIN,
+      EPREUVE_GATEWAY_TLS_CERT_FILE: CERT,
+      EPREUVE_GATEWAY_TLS_KEY_FILE: KEY,
+      EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX: '2',
+      EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: '1',
+      EPREUVE_METRICS_PORT: String(metricsPort),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  gateway.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+  gateway.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  await eventually(async () => {
+    const m = /"port":(\d+).*sandbox gateway listening/.exec(output);
+    if (!m) throw new Error(`gateway not listening yet:\n${output.slice(-2000)}`);
+    port = Number(m[1]);
+  }, 30_000);
+}, 120_000);
+
+afterAll(async () => {
+  gateway?.kill('SIGTERM');
+  await dataApi.stop();
+});
+
+describe('sandbox gateway', () => {
+  it('takes psql to the candidate’s PostgreSQL over TLS, by name (sslmode=require and verify-full)', () => {
+    expect(psql(via(host('jane-doe', 'warehouse')))).toEqual({ code: 0, out: '42', err: '' });
+    const verified = psql(
+      via(host('jane-doe', 'warehouse'), `sslmode=verify-full sslrootcert=${CERT}`),
+      'show ssl',
+    );
+    // The gateway terminates TLS; the hop to the sandbox stays inside the cluster.
+    expect(verified).toEqual({ code: 0, out: 'off', err: '' });
+  });
+
+  it('takes the official MongoDB driver to the candidate’s MongoDB over TLS', async () => {
+    // The driver resolves the sandbox's name itself; point it at loopback as DNS would.
+    const lookup = (_h: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) =>
+      opts?.all ? cb(null, [{ address: '127.0.0.1', family: 4 } as LookupAddress]) : cb(null, '127.0.0.1', 4);
+    const client = new MongoClient(
+      `mongodb://${host('jane-doe', 'events')}:${port}/?tls=true&directConnection=true`,
+      {
+        tlsCAFile: CERT,
+        serverSelectionTimeoutMS: 10_000,
+        lookup,
+      } as never,
+    );
+    try {
+      await client.connect();
+      const db = client.db(`gw_${Date.now()}`);
+      expect((await db.command({ ping: 1 })).ok).toBe(1);
+      await db.collection('notes').insertOne({ through: 'gateway' });
+      expect(await db.collection('notes').findOne({}, { projection: { _id: 0 } })).toEqual({
+        through: 'gateway',
+      });
+      await db.dropDatabase();
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('takes curl to the candidate’s data API over HTTPS', () => {
+    const name = host('jane-doe', 'source');
+    const body = curl([
+      '--resolve',
+      `${name}:${port}:127.0.0.1`,
+      '--cacert',
+      CERT,
+      '-H',
+      `X-API-Key: ${API_KEY}`,
+      `https://${name}:${port}/v1/customers?limit=2`,
+    ]);
+    expect(JSON.parse(body).data).toHaveLength(2);
+  });
+
+  it.each([
+    [
+      'an expired assessment',
+      () => via(host('late', 'warehouse')),
+      /FATAL: +this assessment ended at 2026-11-22T23:59:00Z/,
+    ],
+    [
+      'an unknown sandbox',
+      () => via(`nobody-12345678.${DOMAIN}`),
+      /FATAL: +no sandbox is served under "nobody-12345678"/,
+    ],
+    [
+      'an address instead of a name',
+      () => `host=127.0.0.1 port=${port} user=x dbname=x sslmode=require`,
+      /connect to <sandbox>.sandbox.test by name/,
+    ],
+    [
+      'a connection without TLS',
+      () => via(host('jane-doe', 'warehouse'), 'sslmode=disable'),
+      /requires TLS: connect with sslmode=require/,
+    ],
+  ])('refuses psql with a reason for %s', (_label, conninfo, message) => {
+    const res = psql(conninfo());
+    expect(res.code).not.toBe(0);
+    expect(res.err).toMatch(message);
+  });
+
+  it('refuses HTTP with a reason: plain HTTP, and HTTPS to an ended assessment', () => {
+    expect(curl([`http://127.0.0.1:${port}/v1/customers`])).toMatch(/speaks HTTPS only/);
+    const name = host('late', 'warehouse');
+    expect(
+      curl(['--resolve', `${name}:${port}:127.0.0.1`, '--cacert', CERT, `https://${name}:${port}/`]),
+    ).toMatch(/this assessment ended/);
+  });
+
+  it('caps connections per sandbox and frees the slots when they close', async () => {
+    const name = host('jane-doe', 'warehouse');
+    const hold = () =>
+      spawn('psql', [via(name), '-Atc', 'select pg_sleep(4)'], {
+        env: { ...process.env, PGPASSWORD: pg.password },
+      });
+    const held = [hold(), hold()];
+    await sleep(1500);
+    const third = psql(via(name));
+    expect(third.err).toMatch(/too many connections to this sandbox \(at most 2\)/);
+    await Promise.all(held.map((p) => new Promise((r) => p.once('exit', r))));
+    expect(psql(via(name)).out).toBe('42');
+  });
+
+  it('drops a client that never finishes its handshake', async () => {
+    const socket = connect(port, '127.0.0.1');
+    const closed = new Promise<number>((resolve) => {
+      const t0 = Date.now();
+      socket.on('close', () => resolve(Date.now() - t0));
+      socket.on('error', () => {});
+    });
+    expect(await closed).toBeLessThan(5_000);
+  });
+
+  it('follows the assessment: once it expires, new connections are refused', async () => {
+    await kube(kubeconfig).mergePatch(ASMT, team, 'jane-doe', { status: { phase: 'Expired' } }, 'status');
+    await eventually(
+      async () => expect(psql(via(host('jane-doe', 'warehouse'))).err).toMatch(/this assessment ended/),
+      15_000,
+    );
+  });
+
+  it('counts connections by kind and result, and never logs a credential', async () => {
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/epreuve_gateway_connections_total\{kind="postgres",result="closed"\} [1-9]/);
+    expect(metrics).toMatch(/epreuve_gateway_connections_total\{kind="unknown",result="refused"\} [1-9]/);
+    expect(metrics).toMatch(/epreuve_gateway_bytes_total\{direction="down"\} [1-9]/);
+    expect(output).toMatch(/sandbox connection closed/);
+    expect(output).not.toContain(pg.password);
+    expect(output).not.toContain(API_KEY);
+  });
+});
