@@ -133,6 +133,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     links: deps.links,
     grading,
     writesPerMinute: config.EPREUVE_RATE_LIMIT_WRITES_PER_MINUTE,
+    gateway: config.EPREUVE_GATEWAY_DOMAIN
+      ? {
+          domain: config.EPREUVE_GATEWAY_DOMAIN,
+          port: config.EPREUVE_GATEWAY_PUBLIC_PORT,
+          certTrusted: config.EPREUVE_GATEWAY_CERT_TRUSTED,
+        }
+      : undefined,
   });
   await app.register(pageRoutes);
   await app.register(reviewerRoutes, { prefix: '/api/v1', store: deps.store, client: deps.client });

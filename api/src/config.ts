@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { dnsName } from './gateway/config.ts';
 
 const list = z.string().transform((s) =>
   s
@@ -56,6 +57,14 @@ export const apiConfigSchema = z.object({
     .positive()
     .default(256 * 1024),
   EPREUVE_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  /** The sandbox gateway candidates connect through (api/src/gateway); unset: in-cluster addresses. */
+  EPREUVE_GATEWAY_DOMAIN: dnsName.optional(),
+  EPREUVE_GATEWAY_PUBLIC_PORT: z.coerce.number().int().min(1).max(65535).default(443),
+  /** The gateway's certificate is publicly trusted: snippets then verify it instead of only encrypting. */
+  EPREUVE_GATEWAY_CERT_TRUSTED: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
 });
 
 export type ApiConfig = z.infer<typeof apiConfigSchema> & { apiKeys: ApiKeyEntry[] };

@@ -1,12 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 
-const samples = join(import.meta.dirname, '..', '..', 'manifests', 'samples');
+const root = join(import.meta.dirname, '..', '..');
+// Sample templates live in the chart (charts/epreuve/samples); manifests/samples adds an Assessment.
+const sampleDirs = [join(root, 'charts', 'epreuve', 'samples'), join(root, 'manifests', 'samples')];
 
-/** A sample manifest from manifests/samples, parsed. */
+/** A sample manifest (a chart sample template, or one of manifests/samples), parsed. */
 export function sample<T = Record<string, unknown>>(file: string): T {
-  return parse(readFileSync(join(samples, file), 'utf8')) as T;
+  const path = sampleDirs.map((d) => join(d, file)).find((p) => existsSync(p));
+  if (!path) throw new Error(`no sample ${file} in ${sampleDirs.join(' or ')}`);
+  return parse(readFileSync(path, 'utf8')) as T;
 }
 
 export function assessmentObject(

@@ -1,16 +1,19 @@
 import { z } from 'zod';
 
+/** A DNS name such as sandbox.example.com: sandboxes are served as `<label>.<name>`. */
+export const dnsName = z
+  .string()
+  .regex(
+    /^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
+    'must be a DNS name such as sandbox.example.com',
+  );
+
 /** The sandbox gateway's configuration from the environment (the Helm chart sets it). */
 export const gatewayConfigSchema = z.object({
   EPREUVE_GATEWAY_HOST: z.string().default('0.0.0.0'),
   EPREUVE_GATEWAY_PORT: z.coerce.number().int().min(0).max(65535).default(8443),
   /** Sandboxes are served as `<sandbox>-<hash>.<domain>`: the certificate must cover `*.<domain>`. */
-  EPREUVE_GATEWAY_DOMAIN: z
-    .string()
-    .regex(
-      /^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
-      'must be a DNS name such as sandbox.example.com',
-    ),
+  EPREUVE_GATEWAY_DOMAIN: dnsName,
   EPREUVE_GATEWAY_TLS_CERT_FILE: z.string().min(1),
   EPREUVE_GATEWAY_TLS_KEY_FILE: z.string().min(1),
   EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX: z.coerce.number().int().positive().default(20),

@@ -1,4 +1,4 @@
-import { ANNOTATIONS, durationMs } from '@epreuve/crds';
+import { ANNOTATIONS, durationMs, sandboxHostLabel } from '@epreuve/crds';
 import type { KubeClient } from '@epreuve/operator/kube';
 import { findExercise } from '@epreuve/sandboxes/exercises';
 import type { FastifyInstance } from 'fastify';
@@ -10,17 +10,51 @@ import type { GradingService } from '../services/grading.ts';
 import type { LinkSigner } from '../services/links.ts';
 import { readSecretData } from '../services/secrets.ts';
 
+/** Where a candidate's own tools reach a sandbox: through the gateway, or (no gateway) directly. */
+export interface Endpoint {
+  host: string;
+  port: number;
+  /** none: plain (in-cluster only); trusted: a publicly trusted certificate; private: encrypted, self-signed. */
+  tls: 'none' | 'trusted' | 'private';
+}
+
+export interface GatewaySettings {
+  domain: string;
+  port: number;
+  certTrusted: boolean;
+}
+
+/** The endpoint the candidate page shows for one sandbox (pure). */
+export function candidateEndpoint(
+  team: string,
+  assessment: string,
+  sandbox: { name: string; host?: string; port?: number },
+  inClusterHost: string,
+  gateway: GatewaySettings | undefined,
+): Endpoint {
+  if (!gateway) return { host: sandbox.host ?? inClusterHost, port: sandbox.port ?? 0, tls: 'none' };
+  return {
+    host: `${sandboxHostLabel(team, assessment, sandbox.name)}.${gateway.domain}`,
+    port: gateway.port,
+    tls: gateway.certTrusted ? 'trusted' : 'private',
+  };
+}
+
 /** Connection snippets the candidate can paste: psql, mongosh, curl and Python. */
-export function snippets(kind: string, host: string, port: number, c: Record<string, string>) {
+export function snippets(kind: string, at: Endpoint, c: Record<string, string>) {
   const user = encodeURIComponent(c.username ?? '');
   const pwd = encodeURIComponent(c.password ?? '');
+  const { host, port, tls } = at;
   switch (kind) {
     case 'postgres': {
-      const url = `postgresql://${user}:${pwd}@${host}:${port}/${c.database}`;
+      // libpq before 16 cannot verify against the system CAs; sslmode=require encrypts everywhere.
+      const url = `postgresql://${user}:${pwd}@${host}:${port}/${c.database}${tls === 'none' ? '' : '?sslmode=require'}`;
       return { url, psql: `psql "${url}"`, python: `import psycopg\nconn = psycopg.connect("${url}")` };
     }
     case 'mongo': {
-      const url = `mongodb://${user}:${pwd}@${host}:${port}/${c.database}?authSource=${c.database}`;
+      const tlsParams =
+        tls === 'none' ? '' : `&tls=true${tls === 'private' ? '&tlsAllowInvalidCertificates=true' : ''}`;
+      const url = `mongodb://${user}:${pwd}@${host}:${port}/${c.database}?authSource=${c.database}&directConnection=true${tlsParams}`;
       return {
         url,
         mongosh: `mongosh "${url}"`,
@@ -28,11 +62,12 @@ export function snippets(kind: string, host: string, port: number, c: Record<str
       };
     }
     default: {
-      const url = `http://${host}:${port}`;
+      const url = `${tls === 'none' ? 'http' : 'https'}://${host}:${port}`;
+      const insecure = tls === 'private';
       return {
         url,
-        curl: `curl -H "X-API-Key: ${c['api-key']}" "${url}/v1/customers?limit=100"`,
-        python: `import requests\nr = requests.get("${url}/v1/customers", headers={"X-API-Key": "${c['api-key']}"}, params={"limit": 100})`,
+        curl: `curl ${insecure ? '-k ' : ''}-H "X-API-Key: ${c['api-key']}" "${url}/v1/customers?limit=100"`,
+        python: `import requests\nr = requests.get("${url}/v1/customers", headers={"X-API-Key": "${c['api-key']}"}, params={"limit": 100}${insecure ? ', verify=False' : ''})`,
       };
     }
   }
@@ -47,6 +82,8 @@ export default async function candidateRoutes(
     links: LinkSigner;
     grading: GradingService;
     writesPerMinute: number;
+    /** The sandbox gateway candidates connect through; absent: in-cluster addresses. */
+    gateway?: GatewaySettings;
   },
 ) {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -72,8 +109,13 @@ export default async function candidateRoutes(
       (a.status?.sandboxes ?? []).map(async (s) => {
         const found = await readCredentials(ns, s.secretName ?? `${s.name}-credentials`);
         const creds = found ?? {};
-        const host = s.host ?? `${s.name}.${ns}.svc`;
-        const port = s.port ?? 0;
+        const at = candidateEndpoint(
+          a.metadata.namespace!,
+          a.metadata.name!,
+          s,
+          `${s.name}.${ns}.svc`,
+          opts.gateway,
+        );
         const own =
           s.kind === 'dataApi'
             ? { apiKey: creds['api-key'] }
@@ -82,10 +124,11 @@ export default async function candidateRoutes(
           name: s.name,
           kind: s.kind,
           ready: s.ready,
-          host,
-          port,
+          host: at.host,
+          port: at.port,
+          tls: at.tls,
           ...own,
-          snippets: found ? snippets(s.kind, host, port, creds) : null,
+          snippets: found ? snippets(s.kind, at, creds) : null,
         };
       }),
     );

@@ -1,0 +1,62 @@
+import { sandboxHostLabel } from '@epreuve/crds';
+import { describe, expect, it } from 'vitest';
+import { candidateEndpoint, snippets } from './candidate.ts';
+
+const sandbox = { name: 'warehouse', host: 'warehouse.epreuve-jane-doe-abcde.svc', port: 5432 };
+const creds = { username: 'candidate', password: 'p@ss word', database: 'retail', 'api-key': 'k3y' };
+
+describe('candidateEndpoint', () => {
+  it('is the in-cluster address when no gateway is configured', () => {
+    expect(candidateEndpoint('hiring', 'jane-doe', sandbox, 'fallback.svc', undefined)).toEqual({
+      host: 'warehouse.epreuve-jane-doe-abcde.svc',
+      port: 5432,
+      tls: 'none',
+    });
+  });
+
+  it('is the sandbox’s name under the gateway’s domain and port when there is one', () => {
+    const at = candidateEndpoint('hiring', 'jane-doe', sandbox, 'x', {
+      domain: 'sandbox.example.com',
+      port: 443,
+      certTrusted: true,
+    });
+    expect(at).toEqual({
+      host: `${sandboxHostLabel('hiring', 'jane-doe', 'warehouse')}.sandbox.example.com`,
+      port: 443,
+      tls: 'trusted',
+    });
+  });
+});
+
+describe('snippets', () => {
+  const gw = { host: 'warehouse-abcdefgh.sandbox.example.com', port: 443 };
+  it('asks psql for TLS through the gateway, and escapes credentials', () => {
+    expect(snippets('postgres', { ...gw, tls: 'private' }, creds).psql).toBe(
+      'psql "postgresql://candidate:p%40ss%20word@warehouse-abcdefgh.sandbox.example.com:443/retail?sslmode=require"',
+    );
+    expect(snippets('postgres', { host: 'h', port: 5432, tls: 'none' }, creds).psql).toBe(
+      'psql "postgresql://candidate:p%40ss%20word@h:5432/retail"',
+    );
+  });
+
+  it('asks mongosh for TLS, and accepts a self-signed gateway certificate only when told it is one', () => {
+    expect(snippets('mongo', { ...gw, tls: 'private' }, creds).url).toMatch(
+      /&tls=true&tlsAllowInvalidCertificates=true$/,
+    );
+    expect(snippets('mongo', { ...gw, tls: 'trusted' }, creds).url).toMatch(
+      /directConnection=true&tls=true$/,
+    );
+    expect(snippets('mongo', { host: 'h', port: 27017, tls: 'none' }, creds).url).not.toMatch(/tls=/);
+  });
+
+  it('uses https for the data API through the gateway, skipping verification only for a self-signed certificate', () => {
+    const priv = snippets('dataApi', { ...gw, tls: 'private' }, creds);
+    expect(priv.curl).toBe(
+      'curl -k -H "X-API-Key: k3y" "https://warehouse-abcdefgh.sandbox.example.com:443/v1/customers?limit=100"',
+    );
+    expect(priv.python).toMatch(/verify=False\)$/);
+    const trusted = snippets('dataApi', { ...gw, tls: 'trusted' }, creds);
+    expect(trusted.curl).not.toMatch(/-k/);
+    expect(trusted.python).not.toMatch(/verify=False/);
+  });
+});
