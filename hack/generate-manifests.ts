@@ -1,8 +1,9 @@
 /**
  * Writes the kustomize base (manifests/base/epreuve.yaml) from the Helm chart rendered with its
- * defaults, so `kubectl apply -k` users get exactly what `helm install` gives.
- *   node hack/generate-manifests.ts          write the file
- *   node hack/generate-manifests.ts --check  exit 1 if it is missing or stale
+ * defaults, so `kubectl apply -k` users get exactly what `helm install` gives, and copies the
+ * chart's sample templates to manifests/samples.
+ *   node hack/generate-manifests.ts          write the files
+ *   node hack/generate-manifests.ts --check  exit 1 if one is missing or stale
  *   --root <dir>                             compare/write under another checkout (tests)
  * The candidate-link key Secret is left out (a committed base must not carry a private key: see
  * manifests/base/README.md), and so are Helm's own labels, which would churn on every chart bump.
@@ -84,28 +85,51 @@ export function renderBase(helm = helmPath(), root = REPO_ROOT): string {
   return HEADER + kept.map((o) => `---\n${stringify(o, { lineWidth: 0 })}`).join('');
 }
 
-/** True when the base file under root differs from what the chart renders. */
-export function isStale(content: string, root = REPO_ROOT): boolean {
-  try {
-    return readFileSync(join(root, BASE_FILE), 'utf8') !== content;
-  } catch {
-    return true; // missing counts as stale
+/** The sample templates: kept in the chart (it can only read its own files), copied here. */
+export const SAMPLES = ['data-engineer', 'backend-engineer'];
+
+/** Every generated file under root: repo-relative path → content. */
+export function generatedFiles(helm = helmPath(), root = REPO_ROOT): Map<string, string> {
+  const files = new Map([[BASE_FILE, renderBase(helm, root)]]);
+  for (const name of SAMPLES) {
+    const source = `charts/epreuve/samples/${name}.yaml`;
+    files.set(
+      `manifests/samples/${name}.yaml`,
+      `# Copied from ${source} by \`make generate\`. Do not edit by hand.\n${readFileSync(join(root, source), 'utf8')}`,
+    );
   }
+  return files;
+}
+
+/** Generated paths whose content under root is missing or differs. */
+export function staleFiles(files: Map<string, string>, root = REPO_ROOT): string[] {
+  return [...files]
+    .filter(([path, content]) => {
+      try {
+        return readFileSync(join(root, path), 'utf8') !== content;
+      } catch {
+        return true; // missing counts as stale
+      }
+    })
+    .map(([path]) => path);
 }
 
 if (process.argv[1] && relative(process.argv[1], fileURLToPath(import.meta.url)) === '') {
   const at = process.argv.indexOf('--root');
   const root = at > 0 ? (process.argv[at + 1] ?? REPO_ROOT) : REPO_ROOT;
-  const content = renderBase(helmPath(), root);
+  const files = generatedFiles(helmPath(), root);
   if (process.argv.includes('--check')) {
-    if (isStale(content, root)) {
-      console.error(`${BASE_FILE} is stale: it differs from the chart's render (run \`make generate\`)`);
+    const stale = staleFiles(files, root);
+    if (stale.length) {
+      console.error(`stale generated files (run \`make generate\`):\n  ${stale.join('\n  ')}`);
       process.exit(1);
     }
-    console.log(`${BASE_FILE} is up to date`);
+    console.log('the kustomize base and samples are up to date');
   } else {
-    mkdirSync(dirname(join(root, BASE_FILE)), { recursive: true });
-    writeFileSync(join(root, BASE_FILE), content);
-    console.log(`wrote ${BASE_FILE}`);
+    for (const [path, content] of files) {
+      mkdirSync(dirname(join(root, path)), { recursive: true });
+      writeFileSync(join(root, path), content);
+      console.log(`wrote ${path}`);
+    }
   }
 }

@@ -57,19 +57,24 @@ beforeAll(async () => {
 describe('kustomize base', () => {
   it('is what the chart renders with its defaults (make lint staleness check passes)', () => {
     const res = run('node', [at('hack', 'generate-manifests.ts'), '--check']);
-    expect(res.stdout).toContain(`${BASE_FILE} is up to date`);
+    expect(res.stdout).toContain('the kustomize base and samples are up to date');
     expect(res.status).toBe(0);
   });
 
-  it('the check fails, naming the file, when the chart changes and the base does not', () => {
+  it('the check fails, naming the files, when the chart changes and the copies do not', () => {
     const root = join(tmp, 'stale');
     cpSync(at('charts', 'epreuve'), join(root, 'charts', 'epreuve'), { recursive: true });
-    cpSync(at(BASE_FILE), join(root, BASE_FILE));
+    cpSync(at('manifests'), join(root, 'manifests'), { recursive: true });
+    expect(run('node', [at('hack', 'generate-manifests.ts'), '--check', '--root', root]).status).toBe(0);
     const values = join(root, 'charts', 'epreuve', 'values.yaml');
     writeFileSync(values, readFileSync(values, 'utf8').replace('replicas: 2 ', 'replicas: 3 '));
+    const sample = join(root, 'charts', 'epreuve', 'samples', 'backend-engineer.yaml');
+    writeFileSync(sample, readFileSync(sample, 'utf8').replace('duration: 90m', 'duration: 2h'));
     const res = run('node', [at('hack', 'generate-manifests.ts'), '--check', '--root', root]);
     expect(res.status).toBe(1);
-    expect(res.stderr).toMatch(/manifests\/base\/epreuve\.yaml is stale.*run `make generate`/);
+    expect(res.stderr).toContain(
+      'stale generated files (run `make generate`):\n  manifests/base/epreuve.yaml\n  manifests/samples/backend-engineer.yaml\n',
+    );
     // ...and regenerating fixes it.
     expect(run('node', [at('hack', 'generate-manifests.ts'), '--root', root]).status).toBe(0);
     expect(readFileSync(join(root, BASE_FILE), 'utf8')).toMatch(/name: epreuve-operator[\s\S]*replicas: 3/);
@@ -186,7 +191,7 @@ describe('samples', () => {
     ]);
   });
 
-  it('the kustomize samples and the chart’s samples are created for real and read back identical', async () => {
+  it('manifests/samples’ templates and the chart’s are created for real and read back identical', async () => {
     const [viaKustomize, viaHelm] = await Promise.all([
       createTestNamespace(kubeconfig, 'samples-kustomize'),
       createTestNamespace(kubeconfig, 'samples-helm'),
@@ -196,8 +201,7 @@ describe('samples', () => {
       '--server-side',
       '-n',
       viaKustomize,
-      '-k',
-      at('charts', 'epreuve', 'samples'),
+      ...names.flatMap((n) => ['-f', at('manifests', 'samples', `${n}.yaml`)]),
     ]);
     expect(k.stderr).toBe('');
     // The chart's samples, to another namespace through samples.namespace.
