@@ -319,6 +319,37 @@ describe('Argo CD manifests', () => {
     expect(existsSync(join(at(app.spec.source.path), app.spec.source.helm.valueFiles[0]))).toBe(true);
   });
 
+  it('ignores the data of exactly the Secrets that change on every render (lookup-kept keys)', () => {
+    // Argo CD renders with `helm template`: what the chart generates once and keeps with `lookup`
+    // comes out different each time, and must not be rotated by a sync.
+    const render = () =>
+      docs(
+        helmTemplate('epreuve-system', [
+          '--set',
+          'gateway.enabled=true,gateway.domain=sandbox.example.com,gateway.tls.secretName=',
+        ]).stdout,
+      ).filter((o) => o.kind === 'Secret');
+    const [a, b] = [render(), render()];
+    const changing = a
+      .filter(
+        (s) =>
+          JSON.stringify(s.data) !== JSON.stringify(b.find((t) => t.metadata.name === s.metadata.name)?.data),
+      )
+      .map((s) => s.metadata.name)
+      .sort();
+    expect(changing).toEqual(['epreuve-gateway-tls', 'epreuve-link-key']);
+    const app = file('application.yaml').spec;
+    const set = file('applicationset.yaml').spec.template.spec;
+    for (const spec of [app, set]) {
+      const ignored = (spec.ignoreDifferences as Obj[])
+        .filter((d) => d.kind === 'Secret' && d.jsonPointers.includes('/data'))
+        .map((d) => d.name)
+        .sort();
+      expect(ignored).toEqual(changing);
+      expect(spec.syncPolicy.syncOptions).toContain('RespectIgnoreDifferences=true');
+    }
+  });
+
   it.each(ENVS)('the chart with values/%s.yaml passes the server-side dry run', async (env) => {
     const ns = await createTestNamespace(kubeconfig, `epreuve-${env}`);
     const rendered = helmTemplate(ns, ['-f', at('argocd', 'values', `${env}.yaml`)]);
@@ -348,7 +379,8 @@ describe('Argo CD manifests', () => {
       '-f',
       at('argocd', 'values', 'prod.yaml'),
       '--set',
-      'samples.enabled=true,networkPolicy.enabled=true,podDisruptionBudget.enabled=true',
+      // The self-signed gateway certificate too, which prod (a given certificate) does not render.
+      'samples.enabled=true,networkPolicy.enabled=true,podDisruptionBudget.enabled=true,gateway.tls.secretName=',
     ]);
     expect(rendered.stderr).toBe('');
     const allowed = (list: Obj[]) => new Set(list.map((r) => `${r.group}/${r.kind}`));
