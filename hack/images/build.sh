@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Builds every container image the end-to-end tier runs, without a container registry:
+#   debootstrap → localhost/debian:bookworm → localhost/node:24-slim (the project's pinned Node) →
+#   the project's own Dockerfiles (operator, api, data-api, seeder) through their NODE_IMAGE ARG,
+#   plus localhost/pause:3.10 (pause/pause.c), localhost/postgres:15 and localhost/ferretdb:1.24.
+# Prints the docker-archive tarballs the cluster needs, one path per line on stdout (for
+# `ctr -n k8s.io images import`); progress goes to stderr. Cached in
+# ${EPREUVE_CACHE:-~/.cache/epreuve}/images, keyed by the content of each image's inputs: a
+# second run with nothing changed only checks hashes (and reloads podman from the archives if
+# its storage was wiped). Needs root, podman, debootstrap, gcc; network: the Debian mirror and
+# the npm registry (both through --network=host during builds only).
+# Usage: hack/images/build.sh [image…]   (default: all; names as in IMAGES below)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cache=${EPREUVE_CACHE:-$HOME/.cache/epreuve}/images
+mkdir -p "$cache"
+# runc and rlimits this host allows (see containers.conf), without touching machine-wide settings.
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
+TAG=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$root/charts/epreuve/Chart.yaml")
+REGISTRY=localhost/epreuve
+IMAGES=(pause postgres ferretdb operator api data-api seeder)
+
+log() { echo "images: $*" >&2; }
+hash_files() { (cd "$1" && shift && find "$@" -type f ! -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
+hash_str() { printf '%s' "$*" | sha256sum | cut -c1-16; }
+for tool in podman debootstrap gcc go; do
+  command -v "$tool" >/dev/null || { log "missing $tool (hack/install-deps.sh --e2e installs it)"; exit 1; }
+done
+
+# ensure <name:tag> <key> <build function…>: the image is in podman with label epreuve.inputs=<key>
+# and saved as $cache/<name>-<key>.tar; builds only when neither exists. Sets $archive.
+ensure() {
+  local ref=$1 key=$2
+  shift 2
+  archive="$cache/$(basename "${ref%%:*}")-${ref##*:}-$key.tar"
+  local have
+  have=$(podman image inspect --format '{{index .Labels "epreuve.inputs"}}' "$ref" 2>/dev/null || true)
+  if [ "$have" = "$key" ] && [ -s "$archive" ]; then
+    log "$ref cached ($key)"
+    return
+  fi
+  if [ "$have" = "$key" ]; then
+    log "$ref: saving $archive"
+    podman save -q --format docker-archive -o "$archive.tmp" "$ref"
+    mv "$archive.tmp" "$archive"
+    return
+  fi
+  if [ -s "$archive" ]; then
+    log "$ref: loading $archive"
+    podman load -q -i "$archive" >/dev/null
+    return
+  fi
+  local start=$SECONDS
+  log "$ref: building ($key)…"
+  "$@"
+  podman save -q --format docker-archive -o "$archive.tmp" "$ref"
+  mv "$archive.tmp" "$archive"
+  # Older archives of the same image are dead weight.
+  find "$cache" -maxdepth 1 -name "$(basename "${ref%%:*}")-${ref##*:}-*.tar" ! -name "$(basename "$archive")" -delete
+  log "$ref built in $((SECONDS - start))s, $(du -h "$archive" | cut -f1) archive"
+}
+
+# --- localhost/debian:bookworm: debootstrap minbase from the host's own Debian mirror ----------
+mirror=$(sed -n -e 's/^URIs: *\(http[^ ]*\/debian\)\/\{0,1\}$/\1/p' -e 's/^deb  *\(http[^ ]*\/debian\)\/\{0,1\}  *bookworm .*/\1/p' \
+  /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1 || true)
+mirror=${mirror:-http://deb.debian.org/debian}
+debian_key=$(hash_str "debootstrap minbase bookworm $(dpkg --print-architecture) $mirror v1")
+build_debian() {
+  local rootfs="$cache/debian-rootfs-$debian_key.tar"
+  if [ ! -s "$rootfs" ]; then
+    local dir
+    dir=$(mktemp -d "$cache/debootstrap.XXXXXX")
+    log "debootstrap bookworm from $mirror…"
+    debootstrap --variant=minbase bookworm "$dir" "$mirror" >"$dir.log" 2>&1 ||
+      { tail -20 "$dir.log" >&2; rm -rf "$dir"; exit 1; }
+    rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* "$dir"/var/log/* "$dir"/tmp/*
+    tar -C "$dir" --numeric-owner -cf "$rootfs.tmp" .
+    mv "$rootfs.tmp" "$rootfs"
+    rm -rf "$dir" "$dir.log"
+  fi
+  podman import -q --change "LABEL epreuve.inputs=$debian_key" --change 'CMD ["bash"]' \
+    "$rootfs" localhost/debian:bookworm >/dev/null
+}
+
+# --- localhost/node:24-slim: the pinned Node 24 from node_modules, npm from the host -----------
+node_bin=$root/node_modules/node/bin/node
+[ -x "$node_bin" ] || { log "no $node_bin: run make deps first"; exit 1; }
+npm_dir=$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)
+node_key=$(hash_str "$debian_key $(sha256sum "$node_bin" | cut -c1-16) $(node -p 'require(process.argv[1]).version' "$npm_dir/package.json") $(hash_files "$here" node)")
+build_node() {
+  local ctx
+  ctx=$(mktemp -d)
+  # Debug symbols are half of the binary's 190 MB and nothing in a container reads them.
+  strip -o "$ctx/node" "$node_bin"
+  cp -a "$npm_dir" "$ctx/npm"
+  podman build -q --pull=never --network=none --label "epreuve.inputs=$node_key" \
+    -t localhost/node:24-slim -f "$here/node/Dockerfile" "$ctx" >/dev/null
+  rm -rf "$ctx"
+}
+
+# --- the images the cluster runs ---------------------------------------------------------------
+build_pause() {
+  local ctx
+  ctx=$(mktemp -d)
+  gcc -static -Os -Wall -Wextra -Werror -o "$ctx/pause" "$here/pause/pause.c"
+  strip "$ctx/pause"
+  podman build -q --pull=never --network=none --label "epreuve.inputs=$1" \
+    -t localhost/pause:3.10 -f "$here/pause/Dockerfile" "$ctx" >/dev/null
+  rm -rf "$ctx"
+}
+
+build_postgres() {
+  podman build -q --pull=never --network=host --label "epreuve.inputs=$1" \
+    -t localhost/postgres:15 "$here/postgres" >/dev/null
+}
+
+build_ferretdb() {
+  local ctx
+  ctx=$(mktemp -d)
+  cp "$here/ferretdb/Dockerfile" "$here/ferretdb/docker-entrypoint.sh" "$ctx/"
+  # Upstream's cmd/ferretdb panics at start unless build/version/version.txt exists (its release
+  # scripts generate it; the module zip lacks it, and the module cache is read-only): build from a
+  # copy of the pinned module that has it, through a replace in a scratch copy of the wrapper.
+  local src
+  src=$(cd "$here/ferretdb" && GOFLAGS=-mod=mod go mod download -json github.com/FerretDB/FerretDB |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -d "$src" ] || { log "cannot download the FerretDB module"; exit 1; }
+  mkdir "$ctx/build"
+  cp "$here/ferretdb/go.mod" "$here/ferretdb/go.sum" "$here/ferretdb/tools.go" "$ctx/build/"
+  cp -r "$src" "$ctx/build/ferretdb-src"
+  chmod -R u+w "$ctx/build/ferretdb-src"
+  sed -n 's/^require github.com\/FerretDB\/FerretDB \(v[^ ]*\)$/\1/p' "$here/ferretdb/go.mod" \
+    >"$ctx/build/ferretdb-src/build/version/version.txt"
+  echo docker >"$ctx/build/ferretdb-src/build/version/package.txt"
+  (cd "$ctx/build" && go mod edit -replace github.com/FerretDB/FerretDB=./ferretdb-src &&
+    CGO_ENABLED=0 GOFLAGS=-mod=mod go build -p "${GO_BUILD_P:-2}" -trimpath -ldflags "-s -w" \
+      -o "$ctx/ferretdb" github.com/FerretDB/FerretDB/cmd/ferretdb)
+  rm -rf "$ctx/build"
+  "$ctx/ferretdb" --version | grep -q '^version: v' || { log "the FerretDB build has no version"; exit 1; }
+  podman build -q --pull=never --network=none --label "epreuve.inputs=$1" \
+    -t localhost/ferretdb:1.24 "$ctx" >/dev/null
+  rm -rf "$ctx"
+}
+
+# The project's Dockerfiles stay registry-agnostic: NODE_IMAGE points them at the local base, and
+# this host's npm settings (its CA bundle, for a TLS-inspecting egress) are bind-mounted for the
+# build's RUN steps only — they are not part of any layer.
+npmrc=$(mktemp)
+trap 'rm -f "$npmrc"' EXIT
+printf 'cafile=/etc/ssl/host-ca.crt\nfund=false\naudit=false\nupdate-notifier=false\n' >"$npmrc"
+build_project() { # <key> <Dockerfile> <target|""> <ref>
+  local target=()
+  [ -n "$3" ] && target=(--target "$3")
+  (cd "$root" && podman build -q --pull=never --network=host --label "epreuve.inputs=$1" \
+    --build-arg NODE_IMAGE=localhost/node:24-slim "${target[@]}" \
+    -v "$npmrc:/usr/local/etc/npmrc:ro" -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca.crt:ro \
+    -f "$2" -t "$4" . >/dev/null)
+}
+project_key=$(hash_str "$node_key $(hash_files "$root" package.json package-lock.json .dockerignore crds operator api sandboxes)")
+
+wanted=("${@:-${IMAGES[@]}}")
+needs_node=false
+for i in "${wanted[@]}"; do
+  case "$i" in
+    operator | api | data-api | seeder) needs_node=true ;;
+    pause | postgres | ferretdb) ;;
+    *) log "unknown image $i (one of: ${IMAGES[*]})"; exit 2 ;;
+  esac
+done
+ensure localhost/debian:bookworm "$debian_key" build_debian
+$needs_node && ensure localhost/node:24-slim "$node_key" build_node
+
+out=()
+for i in "${wanted[@]}"; do
+  case "$i" in
+    pause)
+      k=$(hash_str "$(hash_files "$here" pause) $(gcc -dumpfullversion)")
+      ensure localhost/pause:3.10 "$k" build_pause "$k" ;;
+    postgres)
+      k=$(hash_str "$debian_key $(hash_files "$here" postgres)")
+      ensure localhost/postgres:15 "$k" build_postgres "$k" ;;
+    ferretdb)
+      k=$(hash_str "$debian_key $(hash_files "$here" ferretdb) $(go env GOVERSION)")
+      ensure localhost/ferretdb:1.24 "$k" build_ferretdb "$k" ;;
+    operator | api)
+      ensure "$REGISTRY/$i:$TAG" "$project_key" build_project "$project_key" "$i/Dockerfile" "" "$REGISTRY/$i:$TAG" ;;
+    data-api | seeder)
+      ensure "$REGISTRY/$i:$TAG" "$project_key" build_project "$project_key" sandboxes/Dockerfile "$i" "$REGISTRY/$i:$TAG" ;;
+  esac
+  out+=("$archive")
+done
+printf '%s\n' "${out[@]}"
