@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 REPORT := .cache/vitest-report.json
 
 
-.PHONY: help deps system-deps kube-binaries tools generate lint typecheck unit integration test bench clean
+.PHONY: help deps system-deps kube-binaries tools generate lint typecheck unit integration test bench clean images
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -56,3 +56,7 @@ clean: ## remove node_modules and local reports (the binary cache in ~/.cache/ep
 bench: deps kube-binaries ## benchmarks, printed as ratios against baselines measured in the same run
 	node test/bench/operator-provisioning.ts
 	node test/bench/api-session.ts
+
+images: deps ## the e2e tier's container images, built with podman without a registry (hack/images)
+	hack/install-deps.sh --e2e
+	hack/images/build.sh

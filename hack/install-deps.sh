@@ -12,6 +12,12 @@ packages=(
   git
   make
 )
+# Only the end-to-end tier (`hack/install-deps.sh --e2e`): its single-node cluster and images.
+e2e_packages=(
+  podman debootstrap runc   # images built without a registry (hack/images); runc: crun refuses cgroup v1 hybrid
+  gcc libc6-dev             # the static pause binary (hack/images/pause)
+)
+[ "${1:-}" = --e2e ] && packages+=("${e2e_packages[@]}")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
