@@ -272,12 +272,14 @@ describe('a real Prometheus scraping the operator and the API while assessments 
     await eventually(
       async () => {
         for (const n of names) await reportPodsReady(client, candidateNamespace(team, n));
-        for (const n of names) expect(await phase(n)).toBe('Ready');
-        expect(await phase('dee')).toBe('Failed');
+        for (const n of names) expect(await phase(n), n).toBe('Ready');
+        expect(await phase('dee'), 'dee').toBe('Failed');
       },
       90_000,
       500,
-    );
+    ).catch((err) => {
+      throw new Error(`${err.message}\noperator log:\n${operator.output.slice(-3000)}`);
+    });
     timings.provisionedMs = Date.now() - started;
     await client.mergePatch(ASMT, team, 'cyd', { spec: { revoked: true } });
     await eventually(async () => expect(await phase('cyd')).toBe('Expired'), 30_000);
