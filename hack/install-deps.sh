@@ -8,6 +8,10 @@ packages=(
   chromium        # browser tests of the candidate and staff pages (driven by playwright-core)
   prometheus      # promtool checks the chart's rules and dashboards; the monitoring test scrapes with it
   openssl         # per-run certificates (hack/pki.sh)
+  iptables        # the NetworkPolicy enforcer's tests (in a private network namespace)
+  iproute2        # network namespaces for those tests
+  python3         # tiny TCP peers inside those namespaces
+  curl            # the sandbox gateway tests (a candidate's HTTPS client)
   ca-certificates
   git
   make
