@@ -117,6 +117,27 @@ describe('kustomize base', () => {
     expect(res.stdout.trim().split('\n')).toHaveLength(1 + 3 + generated);
   });
 
+  it('moves wholesale to another namespace with an overlay: objects, RBAC subjects, and the operator’s settings', async () => {
+    const dir = overlay('elsewhere', { namespace: 'hiring-platform', resources: ['manifests/base'] });
+    const built = await kubectl(kubeconfig, ['kustomize', dir]);
+    expect(built.code).toBe(0);
+    const objs = docs(built.stdout);
+    const namespaced = objs.filter((o) => o.metadata.namespace);
+    expect(new Set(namespaced.map((o) => o.metadata.namespace))).toEqual(new Set(['hiring-platform']));
+    expect(objs.find((o) => o.kind === 'Namespace')?.metadata.name).toBe('hiring-platform');
+    const subjects = objs.flatMap((o) => o.subjects ?? []);
+    expect(subjects.length).toBeGreaterThan(0);
+    for (const s of subjects) expect(s.namespace).toBe('hiring-platform');
+    // The operator learns its namespace from the downward API, not from a value kustomize cannot see.
+    const env = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'epreuve-operator')!.spec
+      .template.spec.containers[0].env as Obj[];
+    expect(env.find((e) => e.name === 'EPREUVE_PLATFORM_NAMESPACE')).toEqual({
+      name: 'EPREUVE_PLATFORM_NAMESPACE',
+      valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } },
+    });
+    expect(JSON.stringify(objs)).not.toContain('epreuve-system');
+  });
+
   it('the README’s overlay, with a key from openssl genpkey, passes the dry run and the key loads in the API', async () => {
     const key = join(tmp, 'link-key.pem');
     execFileSync('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', key]);
