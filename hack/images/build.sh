@@ -15,6 +15,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache=${EPREUVE_CACHE:-$HOME/.cache/epreuve}/images
 mkdir -p "$cache"
+# One build at a time per cache (make e2e and make up may both ask for the images).
+exec 9>"$cache/.lock"
+flock 9
 # runc and rlimits this host allows (see containers.conf), without touching machine-wide settings.
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
 TAG=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$root/charts/epreuve/Chart.yaml")
@@ -22,7 +25,7 @@ REGISTRY=localhost/epreuve
 IMAGES=(pause postgres ferretdb operator api data-api seeder)
 
 log() { echo "images: $*" >&2; }
-hash_files() { (cd "$1" && shift && find "$@" -type f ! -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
+hash_files() { (cd "$1" && shift && find "$@" -type f ! -path '*/node_modules/*' ! -name '*.test.ts' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
 hash_str() { printf '%s' "$*" | sha256sum | cut -c1-16; }
 for tool in podman debootstrap gcc go; do
   command -v "$tool" >/dev/null || { log "missing $tool (hack/install-deps.sh --e2e installs it)"; exit 1; }
@@ -65,7 +68,9 @@ ensure() {
 mirror=$(sed -n -e 's/^URIs: *\(http[^ ]*\/debian\)\/\{0,1\}$/\1/p' -e 's/^deb  *\(http[^ ]*\/debian\)\/\{0,1\}  *bookworm .*/\1/p' \
   /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1 || true)
 mirror=${mirror:-http://deb.debian.org/debian}
-debian_key=$(hash_str "debootstrap minbase bookworm $(dpkg --print-architecture) $mirror v1")
+security=$(sed -n 's/^URIs: *\(http[^ ]*\/debian-security\)\/\{0,1\}$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1 || true)
+security=${security:-http://deb.debian.org/debian-security}
+debian_key=$(hash_str "debootstrap minbase bookworm $(dpkg --print-architecture) $mirror $security v2")
 build_debian() {
   local rootfs="$cache/debian-rootfs-$debian_key.tar"
   if [ ! -s "$rootfs" ]; then
@@ -74,7 +79,17 @@ build_debian() {
     log "debootstrap bookworm from $mirror…"
     debootstrap --variant=minbase bookworm "$dir" "$mirror" >"$dir.log" 2>&1 ||
       { tail -20 "$dir.log" >&2; rm -rf "$dir"; exit 1; }
-    rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* "$dir"/var/log/* "$dir"/tmp/*
+    # Security updates for what images install later; like debian:*-slim, no documentation.
+    printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' \
+      "$mirror" "$mirror" "$security" >"$dir/etc/apt/sources.list"
+    printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+      'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' 'path-exclude /usr/share/locale/*' \
+      'path-include /usr/share/locale/locale.alias' 'path-exclude /usr/share/lintian/*' \
+      >"$dir/etc/dpkg/dpkg.cfg.d/slim"
+    find "$dir/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
+    find "$dir/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+    rm -rf "$dir"/usr/share/man/* "$dir"/usr/share/info/* "$dir"/var/cache/apt/archives/*.deb \
+      "$dir"/var/lib/apt/lists/* "$dir"/var/log/* "$dir"/tmp/*
     tar -C "$dir" --numeric-owner -cf "$rootfs.tmp" .
     mv "$rootfs.tmp" "$rootfs"
     rm -rf "$dir" "$dir.log"

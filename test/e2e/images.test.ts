@@ -144,7 +144,7 @@ describe('localhost/postgres:15', () => {
   it('initialises PGDATA with POSTGRES_USER/PASSWORD/DB as uid 999 on a read-only root, and accepts psql', async () => {
     const port = await freePort();
     const password = randomBytes(12).toString('hex');
-    const c = await start('postgres', [
+    const pgArgs = [
       ...RESTRICTED,
       '--user=999:999',
       `--volume=${ownedDir(999)}:/var/lib/postgresql/data`,
@@ -158,7 +158,8 @@ describe('localhost/postgres:15', () => {
       'postgres',
       '-p',
       String(port),
-    ]);
+    ];
+    const c = await start('postgres', pgArgs);
     // The operator's readiness probe, verbatim but for the port.
     await until('pg_isready', () =>
       podman('exec', c, 'pg_isready', '-U', 'postgres', '-h', '127.0.0.1', '-p', String(port)),
@@ -177,14 +178,26 @@ describe('localhost/postgres:15', () => {
         '-d',
         'sandbox',
         '-tAc',
-        'select current_database(), version()',
+        "select current_database(), current_setting('server_encoding'), version()",
       ],
       { env: { ...process.env, PGPASSWORD: password }, encoding: 'utf8' },
     );
-    expect(out).toMatch(/^sandbox\|PostgreSQL 15\./);
+    expect(out).toMatch(/^sandbox\|UTF8\|PostgreSQL 15\./);
     const bad = new pg.Client({ host, port, user: 'postgres', password: 'wrong', database: 'sandbox' });
     await expect(bad.connect()).rejects.toThrow(/password authentication failed/);
     expect(await logs(c)).toMatch(/PostgreSQL initialised in \/var\/lib\/postgresql\/data\/pgdata/);
+
+    // A restarted pod on the same volume keeps its data and does not initialise again.
+    await podman('stop', '-t', '10', c);
+    expect((await podman('inspect', '--format', '{{.State.ExitCode}}', c)).stdout.trim()).toBe('0');
+    const again = await start('postgres-again', pgArgs);
+    await until('pg_isready after restart', () =>
+      podman('exec', again, 'pg_isready', '-U', 'postgres', '-h', '127.0.0.1', '-p', String(port)),
+    );
+    expect(await logs(again)).not.toMatch(/initialised/);
+    const ok = new pg.Client({ host, port, user: 'postgres', password, database: 'sandbox' });
+    await ok.connect();
+    await ok.end();
   });
 
   it('refuses to start without POSTGRES_PASSWORD, naming it', async () => {
@@ -206,7 +219,7 @@ describe('localhost/ferretdb:1.24', () => {
     const port = await freePort();
     const password = randomBytes(12).toString('hex');
     const data = ownedDir(999);
-    await start('ferretdb', [
+    const args = [
       ...RESTRICTED,
       '--user=999:999',
       `--volume=${data}:/data/db`,
@@ -216,7 +229,8 @@ describe('localhost/ferretdb:1.24', () => {
       '--env=MONGO_INITDB_ROOT_USERNAME=root',
       `--env=MONGO_INITDB_ROOT_PASSWORD=${password}`,
       'localhost/ferretdb:1.24',
-    ]);
+    ];
+    const first = await start('ferretdb', args);
     const url = (user: string, pwd: string) =>
       `mongodb://${user}:${pwd}@127.0.0.1:${port}/?authSource=admin&serverSelectionTimeoutMS=2000`;
     const root = new MongoClient(url('root', password));
@@ -239,6 +253,18 @@ describe('localhost/ferretdb:1.24', () => {
       /requires authentication/,
     );
     await anonymous.close();
+
+    // A restarted pod on the same volume: SIGTERM exits 0, the setup user and the data survive.
+    await podman('stop', '-t', '10', first);
+    expect((await podman('inspect', '--format', '{{.State.ExitCode}}', first)).stdout.trim()).toBe('0');
+    await start('ferretdb-again', args);
+    const again = new MongoClient(url('root', password));
+    try {
+      const doc = await until('ping after restart', () => again.db('sandbox').collection('orders').findOne());
+      expect(doc).toMatchObject({ total: 42 });
+    } finally {
+      await again.close();
+    }
   });
 });
 
