@@ -93,6 +93,7 @@ build_debian() {
     tar -C "$dir" --numeric-owner -cf "$rootfs.tmp" .
     mv "$rootfs.tmp" "$rootfs"
     rm -rf "$dir" "$dir.log"
+    find "$cache" -maxdepth 1 -name 'debian-rootfs-*.tar' ! -name "$(basename "$rootfs")" -delete
   fi
   podman import -q --change "LABEL epreuve.inputs=$debian_key" --change 'CMD ["bash"]' \
     "$rootfs" localhost/debian:bookworm >/dev/null
