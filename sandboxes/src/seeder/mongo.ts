@@ -75,7 +75,8 @@ export interface MongoSeedOptions {
 /**
  * Applies the dataset's migrations in order, each once: applied versions are recorded in the
  * `migrations` collection ({_id: version, name, applied_at}), so a re-run applies nothing.
- * Then creates the candidate (readWrite) and grader (read) users where the server manages users.
+ * Then creates the candidate (readWrite) and grader (read) users where the server manages users
+ * (without roles, with a warning, where it authenticates but has no roles: FerretDB 1.x).
  */
 export async function seedMongo(client: MongoClient, o: MongoSeedOptions): Promise<{ applied: number[] }> {
   const log = o.log ?? (() => {});
@@ -95,27 +96,98 @@ export async function seedMongo(client: MongoClient, o: MongoSeedOptions): Promi
   return { applied };
 }
 
-async function ensureUsers(db: Db, o: MongoSeedOptions, log: (l: string) => void): Promise<void> {
+/** MongoDB error codes the user commands may answer with. */
+const COMMAND_NOT_FOUND = 59;
+const NOT_IMPLEMENTED = 238;
+
+/**
+ * What to do when `createUser`/`updateUser` fails. 59: the server has no user management at all
+ * (FerretDB v1 without authentication) — skip users. 238 with roles: the server authenticates but
+ * has no authorization (FerretDB 1.x with its new authentication) — create the user without roles so
+ * it can still log in (nothing is enforced there anyway). Anything else, or 238 without roles, fails.
+ * Driven by the server's answer, not its name, so a server that implements roles gets them.
+ */
+export function onUserCommandError(
+  code: number | undefined,
+  withRoles: boolean,
+): 'skip-users' | 'retry-without-roles' | 'fail' {
+  if (code === COMMAND_NOT_FOUND) return 'skip-users';
+  if (code === NOT_IMPLEMENTED && withRoles) return 'retry-without-roles';
+  return 'fail';
+}
+
+/** The warning for a user created without roles; names the user, the server and what it means. */
+export function rolesNotEnforcedWarning(user: string, meant: string, server: string): string {
+  return `WARNING mongo: user "${user}" has no roles: ${server} does not implement roles (code ${NOT_IMPLEMENTED}), so roles are not enforced by this server and "${user}" (meant: ${meant}) may read and write every database`;
+}
+
+/** "FerretDB v1.24.0" or "MongoDB 7.0.1", from buildInfo; only asked for the warning. */
+async function serverName(db: Db): Promise<string> {
+  try {
+    const info = (await db.admin().command({ buildInfo: 1 })) as {
+      version?: string;
+      ferretdbVersion?: string;
+    };
+    return info.ferretdbVersion
+      ? `FerretDB ${info.ferretdbVersion}`
+      : `MongoDB ${info.version ?? '(unknown version)'}`;
+  } catch {
+    return 'this server';
+  }
+}
+
+/**
+ * Creates the candidate (readWrite) and grader (read) users, or updates their passwords and roles
+ * when they exist (a re-run, or a rotated Secret). See onUserCommandError for servers without roles.
+ */
+export async function ensureUsers(
+  db: Db,
+  o: Pick<MongoSeedOptions, 'database' | 'candidate' | 'grader'>,
+  log: (l: string) => void,
+): Promise<void> {
   const users = [
-    { user: o.candidate.username, pwd: o.candidate.password, roles: [{ role: 'readWrite', db: o.database }] },
-    { user: o.grader.username, pwd: o.grader.password, roles: [{ role: 'read', db: o.database }] },
+    {
+      user: o.candidate.username,
+      pwd: o.candidate.password,
+      role: 'readWrite',
+      meant: `readWrite on ${o.database}`,
+    },
+    { user: o.grader.username, pwd: o.grader.password, role: 'read', meant: `read on ${o.database}` },
   ];
+  const unenforced: string[] = [];
+  const noUserManagement = () =>
+    log('mongo: this server has no user management; candidate and grader users skipped');
   for (const u of users) {
+    let exists: boolean;
     try {
-      const exists = ((await db.command({ usersInfo: u.user })) as { users: unknown[] }).users.length > 0;
-      await db.command(
-        exists
-          ? { updateUser: u.user, pwd: u.pwd, roles: u.roles }
-          : { createUser: u.user, pwd: u.pwd, roles: u.roles },
-      );
+      exists = ((await db.command({ usersInfo: u.user })) as { users: unknown[] }).users.length > 0;
     } catch (err) {
-      // FerretDB v1 on SQLite (the test server) has no user management; real MongoDB does.
-      if ((err as { code?: number }).code === 59) {
-        log('mongo: this server has no user management; candidate and grader users skipped');
-        return;
-      }
+      if (onUserCommandError((err as { code?: number }).code, false) === 'skip-users')
+        return noUserManagement();
       throw err;
     }
+    const command = (roles: unknown[]) =>
+      exists ? { updateUser: u.user, pwd: u.pwd, roles } : { createUser: u.user, pwd: u.pwd, roles };
+    try {
+      await db.command(command([{ role: u.role, db: o.database }]));
+    } catch (err) {
+      const decision = onUserCommandError((err as { code?: number }).code, true);
+      if (decision === 'skip-users') return noUserManagement();
+      if (decision === 'fail') throw err;
+      try {
+        await db.command(command([]));
+      } catch (retry) {
+        throw new Error(
+          `user "${u.user}": the server refused roles (code ${NOT_IMPLEMENTED}), then the user without roles: ${(retry as Error).message}`,
+        );
+      }
+      log(rolesNotEnforcedWarning(u.user, u.meant, await serverName(db)));
+      unenforced.push(u.user);
+    }
   }
-  log(`mongo: users ${o.candidate.username} (readWrite) and ${o.grader.username} (read) ready`);
+  log(
+    unenforced.length
+      ? `mongo: users ${o.candidate.username} and ${o.grader.username} ready (roles not enforced by this server)`
+      : `mongo: users ${o.candidate.username} (readWrite) and ${o.grader.username} (read) ready`,
+  );
 }
