@@ -140,6 +140,15 @@ describe('seeder on FerretDB with authentication (the e2e image)', () => {
     });
   });
 
+  it('as the warning says, nothing is enforced: even the grader may write', async () => {
+    await withClient(graderUrl(), async (c) => {
+      const scratch = c.db(creds.database).collection('grader_write_probe');
+      await scratch.insertOne({ _id: 'probe' } as never);
+      expect(await scratch.countDocuments()).toBe(1);
+      await scratch.drop();
+    });
+  });
+
   it('a second run applies nothing, changes no data, and the passwords still work', async () => {
     const before = await admin.db(creds.database).collection('migrations').find().sort({ _id: 1 }).toArray();
     const countsBefore = await counts();
