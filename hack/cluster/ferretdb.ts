@@ -68,7 +68,7 @@ export class FerretServer {
           FERRETDB_SQLITE_URL: `file:${dir}/data/`,
           FERRETDB_LISTEN_ADDR: `127.0.0.1:${this.port}`,
           FERRETDB_STATE_DIR: dir,
-          FERRETDB_DEBUG_ADDR: '-',
+          FERRETDB_DEBUG_ADDR: '-', // the image's fixed 127.0.0.1:8088 would clash between runs
           MONGO_INITDB_ROOT_USERNAME: auth.username,
           MONGO_INITDB_ROOT_PASSWORD: auth.password,
         },
