@@ -20,6 +20,7 @@ packages=(
 e2e_packages=(
   podman debootstrap runc   # images built without a registry (hack/images); runc: crun refuses cgroup v1 hybrid
   gcc libc6-dev             # the static pause binary (hack/images/pause)
+  containerd containernetworking-plugins conntrack   # the single-node cluster (hack/cluster/cluster.ts)
 )
 [ "${1:-}" = --e2e ] && packages+=("${e2e_packages[@]}")
 missing=()

@@ -11,7 +11,14 @@ import { fileURLToPath } from 'node:url';
  */
 export const HACK_DIR = join(fileURLToPath(import.meta.url), '..', '..');
 
-export type Binary = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kubectl';
+export type Binary =
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kubectl'
+  | 'kube-scheduler'
+  | 'kubelet'
+  | 'kube-proxy';
 
 /** The pinned Kubernetes version, read from the wrapper module. */
 export function kubeVersion(): string {

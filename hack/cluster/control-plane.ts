@@ -15,10 +15,17 @@ export { freePort } from './supervisor.ts';
 export interface ControlPlaneOptions {
   /** How long each component may take to become healthy (KUBEBUILDER_CONTROLPLANE_START_TIMEOUT). */
   startTimeoutMs?: number;
-  /** Extra kube-apiserver flags, e.g. ['--authorization-mode=Node,RBAC']. */
-  apiServerFlags?: string[];
+  /** Extra kube-apiserver flags, e.g. ['--authorization-mode=Node,RBAC'], or a function of the PKI directory. */
+  apiServerFlags?: string[] | ((pki: string) => string[]);
   /** Skip kube-controller-manager (faster, envtest-like); defaults to running it. */
   withoutControllerManager?: boolean;
+  /** More client certificates from the cluster CA (hack/pki.sh arguments), e.g. a node's kubelet. */
+  pkiComponents?: string[];
+  /**
+   * Where kube-apiserver listens and what it advertises (the `kubernetes` Service's endpoint).
+   * 127.0.0.1 by default; a cluster with pods uses the node's bridge address, which pods can reach.
+   */
+  address?: string;
 }
 
 // A /16: the provisioning benchmark creates thousands of Services.
@@ -52,10 +59,18 @@ export class ControlPlane {
       this.options.startTimeoutMs ?? Number(process.env.KUBEBUILDER_CONTROLPLANE_START_TIMEOUT_MS ?? 90_000);
     ensureKubeBinaries(['kube-apiserver', 'kube-controller-manager']);
     const pki = join(this.dir, 'pki');
-    execFileSync(join(HACK_DIR, 'pki.sh'), [pki, SERVICE_IP, 'kube-controller-manager'], { stdio: 'pipe' });
+    const address = this.options.address ?? '127.0.0.1';
+    execFileSync(
+      join(HACK_DIR, 'pki.sh'),
+      [pki, SERVICE_IP, 'kube-controller-manager', ...(this.options.pkiComponents ?? [])],
+      {
+        stdio: 'pipe',
+        env: { ...process.env, EXTRA_SANS: address === '127.0.0.1' ? '' : `IP:${address}` },
+      },
+    );
     try {
       await this.startEtcd(timeout);
-      await this.startApiServer(pki, timeout);
+      await this.startApiServer(pki, address, timeout);
       if (!this.options.withoutControllerManager) await this.startControllerManager(pki, timeout);
     } catch (err) {
       await this.stop();
@@ -84,14 +99,20 @@ export class ControlPlane {
     this.etcdUrl = url;
   }
 
-  private async startApiServer(pki: string, timeout: number): Promise<void> {
+  private async startApiServer(pki: string, address: string, timeout: number): Promise<void> {
     const port = await freePort();
-    this.apiServerUrl = `https://127.0.0.1:${port}`;
-    this.spawn('kube-apiserver', findBinary('kube-apiserver'), [
+    this.apiServerUrl = `https://${address}:${port}`;
+    const extra =
+      typeof this.options.apiServerFlags === 'function'
+        ? this.options.apiServerFlags(pki)
+        : (this.options.apiServerFlags ?? []);
+    // Some flags add up when repeated (--authorization-mode): an extra one replaces the default.
+    const overridden = new Set(extra.map((f) => f.split('=')[0]));
+    const defaults = [
       `--etcd-servers=${this.etcdUrl}`,
       `--secure-port=${port}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      `--bind-address=${address}`,
+      `--advertise-address=${address}`,
       `--tls-cert-file=${pki}/apiserver.crt`,
       `--tls-private-key-file=${pki}/apiserver.key`,
       `--client-ca-file=${pki}/ca.crt`,
@@ -104,7 +125,10 @@ export class ControlPlane {
       // Fewer, bigger watch caches start faster on 2 cores; nothing here needs more.
       '--profiling=false',
       '--v=1',
-      ...(this.options.apiServerFlags ?? []),
+    ];
+    this.spawn('kube-apiserver', findBinary('kube-apiserver'), [
+      ...defaults.filter((f) => !overridden.has(f.split('=')[0])),
+      ...extra,
     ]);
     writeFileSync(this.kubeconfigPath, kubeconfig(this.apiServerUrl, pki, 'admin'));
     const ca = readFileSync(`${pki}/ca.crt`);
@@ -148,7 +172,8 @@ export class ControlPlane {
   }
 }
 
-function kubeconfig(server: string, pki: string, user: string): string {
+/** A kubeconfig for `user`, authenticated by its client certificate from the run's PKI. */
+export function kubeconfig(server: string, pki: string, user: string): string {
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Config',

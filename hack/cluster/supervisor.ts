@@ -47,7 +47,9 @@ export class Supervisor {
 
   private armReaper(): void {
     this.reaper?.kill('SIGKILL');
-    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${this.pids.join(' ')} 2>/dev/null; rm -rf '${this.dir}'`;
+    // Unmount first and never cross into another filesystem: a node's run directory holds
+    // container root filesystems and volume mounts that must not be emptied.
+    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${this.pids.join(' ')} 2>/dev/null; awk '$5 ~ "^${this.dir}/" {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null; rm -rf --one-file-system '${this.dir}'`;
     this.reaper = spawn('bash', ['-c', script], { detached: true, stdio: 'ignore' });
     this.reaper.unref();
   }
@@ -73,12 +75,21 @@ export class Supervisor {
     throw new Error(`${name} not healthy after ${timeoutMs} ms; last log lines:\n${tail(child.logPath)}`);
   }
 
-  /** Stops every process, newest first (SIGTERM, then SIGKILL after 10 s), and removes the directory. */
-  async stop(): Promise<void> {
+  /** Stops one process (SIGTERM, then SIGKILL after 10 s); the others keep running. */
+  async stopOne(name: string): Promise<void> {
+    const child = this.children.find((c) => c.name === name);
+    if (child) await stopProcess(child.process);
+  }
+
+  /**
+   * Stops every process, newest first (SIGTERM, then SIGKILL after 10 s), and removes the
+   * directory unless told to keep it (a node unmounts what is below it first).
+   */
+  async stop(opts: { keepDir?: boolean } = {}): Promise<void> {
     for (const c of [...this.children].reverse()) await stopProcess(c.process);
     this.children.length = 0;
     this.reaper?.kill('SIGKILL');
-    rmSync(this.dir, { recursive: true, force: true });
+    if (!opts.keepDir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -2,7 +2,8 @@
 # Builds every container image the end-to-end tier runs, without a container registry:
 #   debootstrap → localhost/debian:bookworm → localhost/node:24-slim (the project's pinned Node) →
 #   the project's own Dockerfiles (operator, api, data-api, seeder) through their NODE_IMAGE ARG,
-#   plus localhost/pause:3.10 (pause/pause.c), localhost/postgres:15 and localhost/ferretdb:1.24.
+#   plus localhost/pause:3.10 (pause/pause.c), localhost/postgres:15, localhost/ferretdb:1.24 and
+#   localhost/coredns:1.14.7 (the local cluster's DNS, hack/tools/coredns).
 # Prints the docker-archive tarballs the cluster needs, one path per line on stdout (for
 # `ctr -n k8s.io images import`); progress goes to stderr. Cached in
 # ${EPREUVE_CACHE:-~/.cache/epreuve}/images, keyed by the content of each image's inputs: a
@@ -22,7 +23,7 @@ flock 9
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
 TAG=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$root/charts/epreuve/Chart.yaml")
 REGISTRY=localhost/epreuve
-IMAGES=(pause postgres ferretdb operator api data-api seeder)
+IMAGES=(pause coredns postgres ferretdb operator api data-api seeder)
 
 log() { echo "images: $*" >&2; }
 hash_files() { (cd "$1" && shift && find "$@" -type f ! -path '*/node_modules/*' ! -name '*.test.ts' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
@@ -126,6 +127,15 @@ build_pause() {
   rm -rf "$ctx"
 }
 
+build_coredns() {
+  local ctx
+  ctx=$(mktemp -d)
+  cp "$(cd "$root" && hack/build-go-tool.sh coredns)" "$ctx/coredns"
+  podman build -q --pull=never --network=none --label "epreuve.inputs=$1" \
+    -t localhost/coredns:1.14.7 -f "$here/coredns/Dockerfile" "$ctx" >/dev/null
+  rm -rf "$ctx"
+}
+
 build_postgres() {
   podman build -q --pull=never --network=host --label "epreuve.inputs=$1" \
     -t localhost/postgres:15 "$here/postgres" >/dev/null
@@ -180,7 +190,7 @@ needs_node=false
 for i in "${wanted[@]}"; do
   case "$i" in
     operator | api | data-api | seeder) needs_node=true ;;
-    pause | postgres | ferretdb) ;;
+    pause | coredns | postgres | ferretdb) ;;
     *) log "unknown image $i (one of: ${IMAGES[*]})"; exit 2 ;;
   esac
 done
@@ -193,6 +203,9 @@ for i in "${wanted[@]}"; do
     pause)
       k=$(hash_str "$(hash_files "$here" pause) $(gcc -dumpfullversion)")
       ensure localhost/pause:3.10 "$k" build_pause "$k" ;;
+    coredns)
+      k=$(hash_str "$(hash_files "$here" coredns) $(hash_files "$root/hack/tools" coredns)")
+      ensure localhost/coredns:1.14.7 "$k" build_coredns "$k" ;;
     postgres)
       k=$(hash_str "$debian_key $(hash_files "$here" postgres)")
       ensure localhost/postgres:15 "$k" build_postgres "$k" ;;
