@@ -39,6 +39,11 @@ lint: deps tools ## biome (lint + format check) and stale generated files
 typecheck: deps ## tsc, strict
 	tsc -p .
 
+.PHONY: ci-lint
+ci-lint: node_modules/.installed ## .gitlab-ci.yml's references, helm lint --strict and kube-score on the chart (docs/ci.md)
+	node hack/ci/check-gitlab-ci.ts
+	node hack/ci/chart-lint.ts
+
 unit: deps ## unit tests (pure functions, beside the code)
 	vitest run --project unit
 
