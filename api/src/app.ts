@@ -138,6 +138,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           domain: config.EPREUVE_GATEWAY_DOMAIN,
           port: config.EPREUVE_GATEWAY_PUBLIC_PORT,
           certTrusted: config.EPREUVE_GATEWAY_CERT_TRUSTED,
+          address: config.EPREUVE_GATEWAY_ADDRESS,
         }
       : undefined,
   });

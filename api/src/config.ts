@@ -60,6 +60,11 @@ export const apiConfigSchema = z.object({
   /** The sandbox gateway candidates connect through (api/src/gateway); unset: in-cluster addresses. */
   EPREUVE_GATEWAY_DOMAIN: dnsName.optional(),
   EPREUVE_GATEWAY_PUBLIC_PORT: z.coerce.number().int().min(1).max(65535).default(443),
+  /**
+   * The IP address candidates connect to when *.<domain> has no DNS record (a local cluster):
+   * snippets then carry it (libpq hostaddr, curl --connect-to) and the name still selects the sandbox.
+   */
+  EPREUVE_GATEWAY_ADDRESS: z.union([z.ipv4(), z.ipv6()], { error: 'must be an IP address' }).optional(),
   /** The gateway's certificate is publicly trusted: snippets then verify it instead of only encrypting. */
   EPREUVE_GATEWAY_CERT_TRUSTED: z
     .enum(['true', 'false'])

@@ -160,7 +160,7 @@ export function removeKubeletCgroups(): void {
 /** What is left of a node on this machine, for `make down` checks and the cleanup test. */
 export function leftovers(dir: string | undefined, state: HostNetworkState | undefined): string[] {
   const out: string[] = [];
-  const { bridge, guardChain } = NODE_NETWORK;
+  const { bridge } = NODE_NETWORK;
   if (linkExists(bridge)) out.push(`interface ${bridge}`);
   const veths = listVeths().filter((v) => !(state?.vethsBefore ?? []).includes(v));
   if (state && veths.length > 0) out.push(`interfaces ${veths.join(', ')}`);

@@ -176,6 +176,9 @@ describe('helm chart', () => {
         { name: 'EPREUVE_GATEWAY_PUBLIC_PORT', value: '443' },
       ]),
     );
+    expect(api.spec.template.spec.containers[0].env.map((e: { name: string }) => e.name)).not.toContain(
+      'EPREUVE_GATEWAY_ADDRESS',
+    );
     // The gateway reads Assessments and nothing else.
     const role = docs.find((d) => d.kind === 'ClusterRole' && d.metadata.name === 'epreuve-gateway');
     expect(role.rules).toEqual([
@@ -222,6 +225,11 @@ describe('helm chart', () => {
       'a gateway domain that is a URL',
       'gateway:\n  enabled: true\n  domain: https://sandbox.example.com\n',
       /\/gateway\/domain.*does not match pattern/,
+    ],
+    [
+      'a gateway address that is a name',
+      'gateway:\n  address: gateway.example.com\n',
+      /\/gateway\/address.*does not match pattern/,
     ],
     [
       'a misspelt monitoring toggle',

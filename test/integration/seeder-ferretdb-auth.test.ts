@@ -44,7 +44,7 @@ const at = (user: string, pwd: string) =>
 const graderUrl = () => at(creds['grader-username'], creds['grader-password']);
 /** What the candidate page hands the candidate (api/src/routes/candidate.ts). */
 const candidateUrl = () =>
-  snippets('mongo', { host: '127.0.0.1', port: ferret.port, tls: 'none' } as never, creds).url;
+  snippets('mongo', { host: '127.0.0.1', port: ferret.port, tls: 'none' }, creds).url!;
 
 async function withClient<T>(url: string, f: (c: MongoClient) => Promise<T>): Promise<T> {
   const c = new MongoClient(url, { serverSelectionTimeoutMS: 3000 });

@@ -60,3 +60,38 @@ describe('snippets', () => {
     expect(trusted.python).not.toMatch(/verify=False/);
   });
 });
+
+describe('a gateway without a DNS record (EPREUVE_GATEWAY_ADDRESS)', () => {
+  const at = candidateEndpoint('hiring', 'jane-doe', sandbox, 'x', {
+    domain: 'sandbox.epreuve.test',
+    port: 30443,
+    certTrusted: false,
+    address: '10.244.0.1',
+  });
+
+  it('gives the address beside the name, which still selects the sandbox', () => {
+    expect(at).toMatchObject({ port: 30443, tls: 'private', address: '10.244.0.1' });
+    expect(at.host).toMatch(/\.sandbox\.epreuve\.test$/);
+  });
+
+  it('puts the address where each tool takes one, and an /etc/hosts line for the others', () => {
+    const pg = snippets('postgres', at, creds);
+    expect(pg.url).toBe(
+      `postgresql://candidate:p%40ss%20word@${at.host}:30443/retail?sslmode=require&hostaddr=10.244.0.1`,
+    );
+    expect(pg.hostsEntry).toBe(`10.244.0.1 ${at.host}`);
+    expect(snippets('dataApi', at, creds).curl).toContain(`--connect-to ${at.host}:30443:10.244.0.1:30443 `);
+    expect(snippets('mongo', at, creds).hostsEntry).toBe(`10.244.0.1 ${at.host}`);
+  });
+
+  it('adds nothing when the domain has DNS', () => {
+    const withDns = candidateEndpoint('hiring', 'jane-doe', sandbox, 'x', {
+      domain: 'd.example',
+      port: 443,
+      certTrusted: true,
+    });
+    expect(withDns.address).toBeUndefined();
+    expect(snippets('postgres', withDns, creds)).not.toHaveProperty('hostsEntry');
+    expect(snippets('postgres', withDns, creds).url).not.toMatch(/hostaddr/);
+  });
+});

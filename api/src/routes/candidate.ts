@@ -16,12 +16,16 @@ export interface Endpoint {
   port: number;
   /** none: plain (in-cluster only); trusted: a publicly trusted certificate; private: encrypted, self-signed. */
   tls: 'none' | 'trusted' | 'private';
+  /** Connect to this IP address, sending `host` as the TLS server name (no DNS record for it). */
+  address?: string;
 }
 
 export interface GatewaySettings {
   domain: string;
   port: number;
   certTrusted: boolean;
+  /** Where to connect when the domain has no DNS record; the name still routes (SNI). */
+  address?: string;
 }
 
 /** The endpoint the candidate page shows for one sandbox (pure). */
@@ -37,19 +41,31 @@ export function candidateEndpoint(
     host: `${sandboxHostLabel(team, assessment, sandbox.name)}.${gateway.domain}`,
     port: gateway.port,
     tls: gateway.certTrusted ? 'trusted' : 'private',
+    ...(gateway.address ? { address: gateway.address } : {}),
   };
 }
 
 /** Connection snippets the candidate can paste: psql, mongosh, curl and Python. */
-export function snippets(kind: string, at: Endpoint, c: Record<string, string>) {
+export function snippets(kind: string, at: Endpoint, c: Record<string, string>): Record<string, string> {
   const user = encodeURIComponent(c.username ?? '');
   const pwd = encodeURIComponent(c.password ?? '');
-  const { host, port, tls } = at;
+  const { host, port, tls, address } = at;
+  // Without a DNS record: tools that can connect to an address while naming the host get it.
+  const hosts: Record<string, string> = address ? { hostsEntry: `${address} ${host}` } : {};
   switch (kind) {
     case 'postgres': {
       // libpq before 16 cannot verify against the system CAs; sslmode=require encrypts everywhere.
-      const url = `postgresql://${user}:${pwd}@${host}:${port}/${c.database}${tls === 'none' ? '' : '?sslmode=require'}`;
-      return { url, psql: `psql "${url}"`, python: `import psycopg\nconn = psycopg.connect("${url}")` };
+      const params = [
+        ...(tls === 'none' ? [] : ['sslmode=require']),
+        ...(address ? [`hostaddr=${address}`] : []),
+      ];
+      const url = `postgresql://${user}:${pwd}@${host}:${port}/${c.database}${params.length ? `?${params.join('&')}` : ''}`;
+      return {
+        url,
+        psql: `psql "${url}"`,
+        python: `import psycopg\nconn = psycopg.connect("${url}")`,
+        ...hosts,
+      };
     }
     case 'mongo': {
       const tlsParams =
@@ -59,6 +75,7 @@ export function snippets(kind: string, at: Endpoint, c: Record<string, string>) 
         url,
         mongosh: `mongosh "${url}"`,
         python: `from pymongo import MongoClient\ndb = MongoClient("${url}")["${c.database}"]`,
+        ...hosts,
       };
     }
     default: {
@@ -66,8 +83,9 @@ export function snippets(kind: string, at: Endpoint, c: Record<string, string>) 
       const insecure = tls === 'private';
       return {
         url,
-        curl: `curl ${insecure ? '-k ' : ''}-H "X-API-Key: ${c['api-key']}" "${url}/v1/customers?limit=100"`,
+        curl: `curl ${insecure ? '-k ' : ''}${address ? `--connect-to ${host}:${port}:${address}:${port} ` : ''}-H "X-API-Key: ${c['api-key']}" "${url}/v1/customers?limit=100"`,
         python: `import requests\nr = requests.get("${url}/v1/customers", headers={"X-API-Key": "${c['api-key']}"}, params={"limit": 100}${insecure ? ', verify=False' : ''})`,
+        ...hosts,
       };
     }
   }
