@@ -35,6 +35,8 @@ export function nodeApiServerFlags(pki: string): string[] {
   return [
     '--authorization-mode=Node,RBAC',
     '--enable-admission-plugins=NodeRestriction',
+    // The node's name is not in any DNS: reach kubelet (logs, exec, port-forward) by its address.
+    '--kubelet-preferred-address-types=InternalIP',
     `--kubelet-client-certificate=${pki}/kube-apiserver-kubelet-client.crt`,
     `--kubelet-client-key=${pki}/kube-apiserver-kubelet-client.key`,
   ];

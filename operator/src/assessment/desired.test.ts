@@ -82,7 +82,17 @@ describe('desiredObjects', () => {
 
   it('denies all traffic by default and allows DNS only when asked', () => {
     const policies = objs.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name);
-    expect(policies).toEqual(['default-deny', 'allow-same-namespace', 'allow-platform-ingress']);
+    expect(policies).toEqual([
+      'default-deny',
+      'allow-same-namespace',
+      'allow-platform-ingress',
+      'allow-seed-dns',
+    ]);
+    // The seed Job resolves the sandboxes' Service names even when sandboxes get no DNS.
+    expect(objs.find((o) => o.metadata.name === 'allow-seed-dns')!.spec).toMatchObject({
+      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'seeder' } },
+      policyTypes: ['Egress'],
+    });
     expect(objs.find((o) => o.metadata.name === 'default-deny')!.spec).toEqual({
       podSelector: {},
       policyTypes: ['Ingress', 'Egress'],

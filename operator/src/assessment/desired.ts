@@ -123,7 +123,8 @@ export function limitRange(ctx: Context): KubeObject {
 
 /**
  * Default deny both ways; sandboxes may talk to each other; the platform namespace (API, grader)
- * may reach them; DNS only when the template asks for it.
+ * may reach them. Cluster DNS: always for the seed Job, which finds the sandboxes by Service name;
+ * for every pod only when the template asks for it.
  */
 export function networkPolicies(ctx: Context): KubeObject[] {
   const np = (name: string, spec: object): KubeObject => ({
@@ -132,6 +133,18 @@ export function networkPolicies(ctx: Context): KubeObject[] {
     metadata: meta(ctx, name),
     spec,
   });
+  const clusterDns = {
+    to: [
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+        podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+      },
+    ],
+    ports: [
+      { protocol: 'UDP', port: 53 },
+      { protocol: 'TCP', port: 53 },
+    ],
+  };
   const policies = [
     np('default-deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] }),
     np('allow-same-namespace', {
@@ -155,29 +168,14 @@ export function networkPolicies(ctx: Context): KubeObject[] {
         },
       ],
     }),
+    np('allow-seed-dns', {
+      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'seeder' } },
+      policyTypes: ['Egress'],
+      egress: [clusterDns],
+    }),
   ];
-  if (ctx.template.spec.network.egress === 'dns-only') {
-    policies.push(
-      np('allow-dns', {
-        podSelector: {},
-        policyTypes: ['Egress'],
-        egress: [
-          {
-            to: [
-              {
-                namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
-                podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
-              },
-            ],
-            ports: [
-              { protocol: 'UDP', port: 53 },
-              { protocol: 'TCP', port: 53 },
-            ],
-          },
-        ],
-      }),
-    );
-  }
+  if (ctx.template.spec.network.egress === 'dns-only')
+    policies.push(np('allow-dns', { podSelector: {}, policyTypes: ['Egress'], egress: [clusterDns] }));
   return policies;
 }
 
