@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 REPORT := .cache/vitest-report.json
 
 
-.PHONY: help deps system-deps kube-binaries tools generate lint typecheck unit integration test bench clean images
+.PHONY: help deps system-deps kube-binaries tools generate lint typecheck unit integration test bench clean images node-binaries e2e up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -61,6 +61,19 @@ clean: ## remove node_modules and local reports (the binary cache in ~/.cache/ep
 bench: deps kube-binaries ## benchmarks, printed as ratios against baselines measured in the same run
 	node test/bench/operator-provisioning.ts
 	node test/bench/api-session.ts
+
+node-binaries: kube-binaries ## the single-node cluster's Kubernetes binaries (kubelet, kube-proxy, kube-scheduler)
+	@hack/build-kube.sh kube-scheduler kubelet kube-proxy >/dev/null
+	@hack/build-go-tool.sh coredns >/dev/null
+
+e2e: deps node-binaries tools images ## end-to-end tests on the built-in single-node cluster (needs root; ~10 min warm)
+	vitest run --project e2e
+
+up: deps node-binaries tools images ## Épreuve with a demo assessment: the current kube-context, or the built-in cluster
+	node hack/up.ts
+
+down: deps ## remove what `make up` made (built-in cluster: every process, mount, interface and iptables rule)
+	node hack/down.ts
 
 images: deps ## the e2e tier's container images, built with podman without a registry (hack/images)
 	hack/install-deps.sh --e2e

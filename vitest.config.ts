@@ -27,6 +27,7 @@ export default defineConfig({
           // Real containers on this machine (podman, then the single-node cluster); one at a time.
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          globalSetup: ['test/e2e/global-setup.ts'],
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 600_000,

@@ -1,0 +1,118 @@
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { findBinary, HACK_DIR } from './assets.ts';
+
+const execFileAsync = promisify(execFile);
+const REPO = join(HACK_DIR, '..');
+
+/**
+ * Installs Épreuve the way users do — `helm upgrade --install` of charts/epreuve — on any cluster
+ * (the built-in node for `make up` and the e2e tier, or the current kube-context), with an API key
+ * Secret so the caller can drive the API. Shared by `make up` and test/e2e.
+ */
+export const PLATFORM_NAMESPACE = 'epreuve-system';
+export const API_KEYS_SECRET = 'epreuve-api-keys';
+/** Where `make up` keeps what `make down` needs, and the local admin API key (mode 600). */
+export const UP_DIR = '/run/epreuve';
+export const UP_STATE = join(UP_DIR, 'up.json');
+
+export interface InstallOptions {
+  kubeconfig: string;
+  /** Helm values files, in order (the last wins). */
+  valuesFiles: string[];
+  /** Teams (namespaces) the generated admin API key may manage. */
+  teams: string[];
+  progress?: (message: string) => void;
+}
+
+export interface Platform {
+  /** The staff API key (epk_…), for the caller only: only its SHA-256 is stored in the cluster. */
+  apiKey: string;
+}
+
+async function run(cmd: string, args: string[], input?: string): Promise<string> {
+  const child = execFileAsync(cmd, args, { maxBuffer: 64 << 20 });
+  if (input !== undefined) child.child.stdin?.end(input);
+  try {
+    return (await child).stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(
+      `${cmd.split('/').pop()} ${args.slice(0, 3).join(' ')} failed: ${e.stderr?.trim() || e.message}`,
+    );
+  }
+}
+
+export function kubectl(kubeconfig: string, args: string[], input?: string): Promise<string> {
+  return run(findBinary('kubectl'), [`--kubeconfig=${kubeconfig}`, ...args], input);
+}
+
+export async function helmBinary(): Promise<string> {
+  return (await run(join(HACK_DIR, 'build-go-tool.sh'), ['helm'])).trim();
+}
+
+export async function installPlatform(opts: InstallOptions): Promise<Platform> {
+  const progress = opts.progress ?? (() => {});
+  const apiKey = `epk_${randomBytes(24).toString('base64url')}`;
+  const keys = [
+    {
+      name: 'local-admin',
+      sha256: createHash('sha256').update(apiKey).digest('hex'),
+      role: 'admin',
+      teams: opts.teams,
+    },
+  ];
+  const namespace = (name: string) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  const objects = [
+    namespace(PLATFORM_NAMESPACE),
+    ...opts.teams.map(namespace),
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: API_KEYS_SECRET, namespace: PLATFORM_NAMESPACE },
+      stringData: { 'api-keys.json': JSON.stringify(keys) },
+    },
+  ];
+  await kubectl(
+    opts.kubeconfig,
+    ['apply', '--server-side', '--force-conflicts', '--field-manager=epreuve-local', '-f', '-'],
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
+  );
+  progress('installing the chart (helm upgrade --install … --wait)');
+  await run(await helmBinary(), [
+    'upgrade',
+    '--install',
+    'epreuve',
+    join(REPO, 'charts', 'epreuve'),
+    `--kubeconfig=${opts.kubeconfig}`,
+    `--namespace=${PLATFORM_NAMESPACE}`,
+    ...opts.valuesFiles.flatMap((f) => ['-f', f]),
+    `--set=api.apiKeysSecret=${API_KEYS_SECRET}`,
+    '--wait',
+    '--timeout=5m',
+  ]);
+  // A new key Secret only reaches running API pods on restart.
+  await kubectl(opts.kubeconfig, ['-n', PLATFORM_NAMESPACE, 'rollout', 'restart', 'deployment/epreuve-api']);
+  await kubectl(opts.kubeconfig, [
+    '-n',
+    PLATFORM_NAMESPACE,
+    'rollout',
+    'status',
+    'deployment/epreuve-api',
+    '--timeout=3m',
+  ]);
+  return { apiKey };
+}
+
+/** Applies a sample AssessmentTemplate (charts/epreuve/samples) into a team namespace. */
+export async function applySampleTemplate(kubeconfig: string, team: string, name: string): Promise<void> {
+  const yaml = readFileSync(join(REPO, 'charts', 'epreuve', 'samples', `${name}.yaml`), 'utf8');
+  await kubectl(
+    kubeconfig,
+    ['-n', team, 'apply', '--server-side', '--field-manager=epreuve-local', '-f', '-'],
+    yaml,
+  );
+}
