@@ -58,9 +58,10 @@ test: deps kube-binaries tools lint typecheck ## lint, typecheck, unit and integ
 clean: ## remove node_modules and local reports (the binary cache in ~/.cache/epreuve stays)
 	rm -rf node_modules .cache
 
-bench: deps kube-binaries ## benchmarks, printed as ratios against baselines measured in the same run
+bench: deps kube-binaries node-binaries tools images ## benchmarks, printed as ratios against baselines measured in the same run
 	node test/bench/operator-provisioning.ts
 	node test/bench/api-session.ts
+	node test/bench/e2e-time-to-ready.ts
 
 node-binaries: kube-binaries ## the single-node cluster's Kubernetes binaries (kubelet, kube-proxy, kube-scheduler)
 	@hack/build-kube.sh kube-scheduler kubelet kube-proxy >/dev/null

@@ -175,7 +175,8 @@ export const assessmentCrd = () =>
       { name: 'Candidate', type: 'string', jsonPath: '.spec.candidate.name' },
       { name: 'Template', type: 'string', jsonPath: '.spec.templateRef.name' },
       { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-      { name: 'Expires', type: 'date', jsonPath: '.status.expiresAt' },
+      // A string, not a date: kubectl prints future dates as <invalid>.
+      { name: 'Expires', type: 'string', jsonPath: '.status.expiresAt' },
       { name: 'Namespace', type: 'string', jsonPath: '.status.namespace', priority: 1 },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     ],

@@ -130,16 +130,9 @@ describe('the candidate, with only what their session returns', () => {
       exercise.reference,
     ]);
     expect(stdout.trim().split('\n').length).toBeGreaterThan(1);
-    // The connection really is TLS, to the candidate's own database.
-    const { stdout: ssl } = await run('psql', [
-      warehouse.snippets.url,
-      '-X',
-      '-A',
-      '-t',
-      '-c',
-      'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
-    ]);
-    expect(ssl.trim()).toBe('t');
+    // Encrypted from the candidate's machine to the gateway (which terminates TLS in the cluster).
+    const { stdout: info } = await run('psql', [warehouse.snippets.url, '-X', '-c', '\\conninfo']);
+    expect(info).toMatch(/SSL connection \(protocol: TLSv1\.[23]/);
 
     const right = await api('POST', '/api/v1/candidate/tasks/rank-customers-by-country/submissions', {
       token: candidateToken,
@@ -297,6 +290,47 @@ describe('isolation', () => {
       '10.244.0.1:30080': 'closed',
       '10.0.0.1:443': 'closed',
     });
+  });
+
+  it('is the NetworkPolicies’ doing: from a namespace without policies, B’s database is reachable', async () => {
+    await kubectl(kubeconfig, ['create', 'namespace', 'e2e-no-policy']);
+    try {
+      const otherPg = await podIp(b.namespace, 'warehouse-0');
+      // B's policies let in only B and the platform. With the operator stopped (it would put them
+      // back at once), drop them and look at the bare network; then the operator restores them.
+      const operator = ['-n', 'epreuve-system', 'scale', 'deployment/epreuve-operator'];
+      await kubectl(kubeconfig, [...operator, '--replicas=0']);
+      await kubectl(kubeconfig, [
+        '-n',
+        'epreuve-system',
+        'wait',
+        '--for=delete',
+        'pod',
+        '-l',
+        'app.kubernetes.io/name=epreuve-operator',
+        '--timeout=90s',
+      ]);
+      try {
+        await kubectl(kubeconfig, ['-n', b.namespace, 'delete', 'networkpolicies', '--all']);
+        expect(await probe('e2e-no-policy', 'bare-probe', [`${otherPg}:5432`])).toEqual({
+          [`${otherPg}:5432`]: 'open',
+        });
+      } finally {
+        await kubectl(kubeconfig, [...operator, '--replicas=2']);
+      }
+      await eventually(
+        'the operator to restore B’s policies',
+        async () => {
+          const names = (await json(['-n', b.namespace, 'get', 'networkpolicies'])).items.map(
+            (n: Json) => n.metadata.name,
+          );
+          return names.includes('default-deny') || undefined;
+        },
+        180_000,
+      );
+    } finally {
+      await kubectl(kubeconfig, ['delete', 'namespace', 'e2e-no-policy', '--wait=false']);
+    }
   });
 
   it('refuses a privileged pod in a candidate namespace (Pod Security restricted)', async () => {
