@@ -79,25 +79,7 @@ try {
     };
     const t0 = Date.now();
     await kubectl(kubeconfig, ['apply', '-f', '-'], JSON.stringify(sts));
-    await kubectl(kubeconfig, [
-      '-n',
-      TEAM,
-      'wait',
-      `pod/${name}-0`,
-      '--for=condition=Ready',
-      '--timeout=300s',
-    ]).catch(async () => {
-      // the pod object may not exist yet when wait starts
-      await sleep(1000);
-      await kubectl(kubeconfig, [
-        '-n',
-        TEAM,
-        'wait',
-        `pod/${name}-0`,
-        '--for=condition=Ready',
-        '--timeout=300s',
-      ]);
-    });
+    await kubectl(kubeconfig, ['-n', TEAM, 'rollout', 'status', `statefulset/${name}`, '--timeout=300s']);
     baseline.push(Date.now() - t0);
     await kubectl(kubeconfig, ['-n', TEAM, 'delete', 'statefulset', name, '--wait=true']);
     await kubectl(kubeconfig, ['-n', TEAM, 'delete', 'pvc', `data-${name}-0`, '--wait=false']);

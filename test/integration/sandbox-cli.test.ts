@@ -92,6 +92,20 @@ describe('epreuve-sandbox seed', () => {
       /seeding warehouse \(postgres at 127\.0\.0\.1:1\) failed: .*did not become reachable within 3 s/,
     );
   }, 30_000);
+
+  it('seeds sandboxes side by side, and names every one that failed', () => {
+    const two = JSON.parse(plan(1)) as Array<Record<string, unknown>>;
+    two.push({ ...two[0], name: 'ledger', port: 2 });
+    const res = run(['seed'], { EPREUVE_SEED_PLAN: JSON.stringify(two), EPREUVE_SEED_WAIT_SECONDS: '3' });
+    expect(res.status).toBe(1);
+    // Both waited at the same time (one 3 s budget, not two in a row) and both are named.
+    expect(res.stdout).toMatch(
+      /waiting for warehouse[\s\S]*waiting for ledger|waiting for ledger[\s\S]*waiting for warehouse/,
+    );
+    expect(res.stderr).toMatch(
+      /seeding warehouse \(postgres at 127\.0\.0\.1:1\) failed: .*; seeding ledger \(postgres at 127\.0\.0\.1:2\) failed/,
+    );
+  }, 30_000);
 });
 
 describe('epreuve-sandbox grade', () => {
