@@ -52,7 +52,7 @@ integration: deps kube-binaries tools ## integration tests against a real kube-a
 
 test: deps kube-binaries tools lint typecheck ## lint, typecheck, unit and integration tests
 	@mkdir -p .cache
-	vitest run --reporter=default --reporter=json --outputFile.json=$(REPORT)
+	vitest run --project unit --project integration --reporter=default --reporter=json --outputFile.json=$(REPORT)
 	@node hack/test-summary.ts $(REPORT)
 
 clean: ## remove node_modules and local reports (the binary cache in ~/.cache/epreuve stays)

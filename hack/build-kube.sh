@@ -25,7 +25,7 @@ done
 
 for c in "${components[@]}"; do
   if [ "$c" = kubectl ]; then probe=(version --client); else probe=(--version); fi
-  if [ -x "$bin/$c" ] && "$bin/$c" "${probe[@]}" 2>/dev/null | grep -q "$version"; then
+  if [ -x "$bin/$c" ] && "$bin/$c" "${probe[@]}" 2>/dev/null | grep "$version" >/dev/null; then # not -q: SIGPIPE under pipefail
     echo "build-kube: $c $version cached in $bin" >&2
     continue
   fi

@@ -163,7 +163,8 @@ build_ferretdb() {
     CGO_ENABLED=0 GOFLAGS=-mod=mod go build -p "${GO_BUILD_P:-2}" -trimpath -ldflags "-s -w" \
       -o "$ctx/ferretdb" github.com/FerretDB/FerretDB/cmd/ferretdb)
   rm -rf "$ctx/build"
-  "$ctx/ferretdb" --version | grep -q '^version: v' || { log "the FerretDB build has no version"; exit 1; }
+  # Not `| grep -q`: under pipefail, grep quitting early can SIGPIPE the writer and fail the check.
+  "$ctx/ferretdb" --version | grep '^version: v' >/dev/null || { log "the FerretDB build has no version"; exit 1; }
   podman build -q --pull=never --network=none --label "epreuve.inputs=$1" \
     -t localhost/ferretdb:1.24 "$ctx" >/dev/null
   rm -rf "$ctx"
