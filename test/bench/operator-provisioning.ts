@@ -138,7 +138,7 @@ try {
   const baselineRate = N / baselineSeconds;
   const operatorRate = N / operatorSeconds;
   console.log(
-    `\nprovisioning benchmark: ${N} assessments, ${QPS} qps / burst ${BURST}, ${WORKERS} workers, data-engineer template (14 objects + 3 secrets each)`,
+    `\nprovisioning benchmark: ${N} assessments, ${QPS} qps / burst ${BURST}, ${WORKERS} workers, data-engineer template (15 objects + 3 secrets each)`,
   );
   console.log(
     `  raw client  : ${baselineRate.toFixed(2)} assessments/s  (bundle p50 ${ms(percentile(baselineLatencies, 50))}, p95 ${ms(percentile(baselineLatencies, 95))})`,

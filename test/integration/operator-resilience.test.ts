@@ -108,6 +108,7 @@ describe('a crashed operator', () => {
           'LimitRange sandbox-limits',
           'NetworkPolicy allow-platform-ingress',
           'NetworkPolicy allow-same-namespace',
+          'NetworkPolicy allow-seed-dns',
           'NetworkPolicy default-deny',
           'ResourceQuota sandbox-quota',
           'RoleBinding epreuve-api-sandbox-reader',

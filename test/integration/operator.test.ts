@@ -87,6 +87,7 @@ describe('provisioning', () => {
     expect(await names('NetworkPolicy', 'networking.k8s.io/v1')).toEqual([
       'allow-platform-ingress',
       'allow-same-namespace',
+      'allow-seed-dns',
       'default-deny',
     ]);
     expect(await names('ResourceQuota')).toEqual(['sandbox-quota']);
