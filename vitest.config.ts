@@ -15,11 +15,12 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/harness/global-setup.ts'],
+          setupFiles: ['test/harness/cleanup.ts'],
           // One control plane per run, shared by every file: keep files serial so suites do not
           // fight over cluster-scoped objects, and give the real API server time.
           fileParallelism: false,
           testTimeout: 60_000,
-          hookTimeout: 180_000,
+          hookTimeout: 300_000,
         },
       },
       {

@@ -93,40 +93,41 @@ export class Manager {
 
     const assessmentQueue = this.assessmentController.queue;
     const templateQueue = this.templateController.queue;
-    const enqueue = (o: KubeObject) => assessmentQueue.add(objectKey(o));
+    // What a (re)start or a resync finds is re-checked behind what just changed: low priority.
+    const priority = (initialList: boolean) => (initialList ? 'low' : 'normal');
     // Any assessment change may also change whether its template is in use.
-    const assessmentChanged = (a: A) => {
-      enqueue(a);
-      templateQueue.add(templateKeyOf(a));
+    const assessmentChanged = (a: A, initialList = false) => {
+      assessmentQueue.add(objectKey(a), priority(initialList));
+      templateQueue.add(templateKeyOf(a), priority(initialList));
     };
     this.assessments.on({
       add: assessmentChanged,
       update: (_o, a) => assessmentChanged(a),
       delete: (a) => templateQueue.add(templateKeyOf(a)),
-      resync: enqueue,
+      resync: (a) => assessmentQueue.add(objectKey(a), 'low'),
     });
 
     // A template change re-enqueues exactly the assessments that use it (index lookup, no scan).
-    const templateChanged = (t: T) => {
-      templateQueue.add(objectKey(t));
+    const templateChanged = (t: T, initialList = false) => {
+      templateQueue.add(objectKey(t), priority(initialList));
       for (const a of this.assessments.byIndex(TEMPLATE_INDEX, objectKey(t)))
-        assessmentQueue.add(objectKey(a));
+        assessmentQueue.add(objectKey(a), priority(initialList));
     };
     this.templates.on({
       add: templateChanged,
       update: (_o, t) => templateChanged(t),
-      delete: templateChanged,
-      resync: (t) => templateQueue.add(objectKey(t)),
+      delete: (t) => templateChanged(t),
+      resync: (t) => templateQueue.add(objectKey(t), 'low'),
     });
 
     // A managed object's change wakes its owner, found from the labels every managed object carries.
-    const owner = (o: KubeObject) => {
+    const owner = (o: KubeObject, initialList = false) => {
       const ns = o.metadata.labels?.[LABELS.ownerNamespace];
       const name = o.metadata.labels?.[LABELS.assessment];
-      if (ns && name) assessmentQueue.add(`${ns}/${name}`);
+      if (ns && name) assessmentQueue.add(`${ns}/${name}`, priority(initialList));
     };
     for (const inf of Object.values(this.managed))
-      inf.on({ add: owner, update: (_o, n) => owner(n), delete: owner });
+      inf.on({ add: owner, update: (_o, n) => owner(n), delete: (o) => owner(o) });
   }
 
   /** Starts the informers, waits for their caches, then starts the workers. */

@@ -79,13 +79,34 @@ export async function installCrds(kubeconfigPath: string): Promise<void> {
   if (ready.code !== 0) throw new Error(`CRDs not established: ${ready.stderr}`);
 }
 
+/** Namespaces this test file created (vitest loads the harness once per file). */
+const testNamespaces = new Map<string, string>();
+
 /** Creates a namespace with a unique name for one test file; returns its name. */
 export async function createTestNamespace(kubeconfigPath: string, prefix: string): Promise<string> {
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
   await clients(kubeconfigPath).core.createNamespace({
     body: { metadata: { name, labels: { 'epreuve.dev/test': 'true' } } },
   });
+  testNamespaces.set(name, kubeconfigPath);
   return name;
+}
+
+/**
+ * Deletes the namespaces this file created, without waiting. Files share one control plane: an
+ * assessment left behind is work for every later file's operator, which lists it at start.
+ */
+export async function deleteTestNamespaces(): Promise<void> {
+  await Promise.all(
+    [...testNamespaces].map(async ([name, kubeconfigPath]) => {
+      await clients(kubeconfigPath)
+        .core.deleteNamespace({ name })
+        .catch((err) => {
+          if (!isNotFound(err)) throw err;
+        });
+      testNamespaces.delete(name);
+    }),
+  );
 }
 
 /** Retries an assertion until it passes or the time is up; rethrows the last failure. */

@@ -275,10 +275,15 @@ describe('a real Prometheus scraping the operator and the API while assessments 
         for (const n of names) expect(await phase(n), n).toBe('Ready');
         expect(await phase('dee'), 'dee').toBe('Failed');
       },
-      90_000,
+      // A hang guard, not a timing goal: the operator also re-checks what earlier files left.
+      150_000,
       500,
-    ).catch((err) => {
-      throw new Error(`${err.message}\noperator log:\n${operator.output.slice(-3000)}`);
+    ).catch(async (err) => {
+      // The log first and the verdict last: CI shows the end of the output.
+      const phases = await Promise.all([...names, 'dee'].map(async (n) => `${n}=${await phase(n)}`));
+      throw new Error(
+        `operator log:\n${operator.output.slice(-3000)}\n${err.message}\nphases: ${phases.join(' ')}`,
+      );
     });
     timings.provisionedMs = Date.now() - started;
     await client.mergePatch(ASMT, team, 'cyd', { spec: { revoked: true } });

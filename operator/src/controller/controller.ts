@@ -57,8 +57,13 @@ export class Controller {
       if (key === undefined) return;
       this.metrics.activeWorkers.inc({ controller: this.name });
       const end = this.metrics.reconcileTime.startTimer({ controller: this.name });
+      const started = Date.now();
       try {
         const result = await this.reconciler.reconcile(key);
+        this.log.debug(
+          { key, ms: Date.now() - started, requeueAfterMs: result.requeueAfterMs },
+          'reconciled',
+        );
         this.queue.forget(key);
         if (result.requeueAfterMs !== undefined) {
           this.queue.addAfter(key, result.requeueAfterMs);

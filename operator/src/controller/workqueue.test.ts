@@ -44,6 +44,42 @@ describe('WorkQueue', () => {
     expect(await got).toBe('x');
   });
 
+  it('hands out low-priority keys only when no normal key waits', async () => {
+    const q = new WorkQueue();
+    q.add('old-1', 'low');
+    q.add('old-2', 'low');
+    q.add('new');
+    expect(q.length).toBe(3);
+    expect(await q.get()).toBe('new');
+    expect(await q.get()).toBe('old-1');
+    expect(await q.get()).toBe('old-2');
+  });
+
+  it('promotes a waiting low key added again at normal priority, and never demotes', async () => {
+    const q = new WorkQueue();
+    q.add('a', 'low');
+    q.add('b', 'low');
+    q.add('c');
+    q.add('b'); // b changed: now it is news
+    q.add('c', 'low'); // a resync of c does not push it back
+    expect(q.length).toBe(3);
+    expect(await q.get()).toBe('c');
+    expect(await q.get()).toBe('b');
+    expect(await q.get()).toBe('a');
+  });
+
+  it('requeues a key added while in flight at the priority it was added with', async () => {
+    const q = new WorkQueue();
+    q.add('a');
+    const a = (await q.get())!;
+    q.add('a', 'low');
+    q.add('b', 'low');
+    q.add('a'); // promoted while still with the worker
+    q.done(a);
+    expect(await q.get()).toBe('a');
+    expect(await q.get()).toBe('b');
+  });
+
   it('addAfter keeps the earliest deadline per key', () => {
     vi.useFakeTimers();
     try {

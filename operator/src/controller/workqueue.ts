@@ -18,10 +18,18 @@ const noMetrics: QueueMetrics = { depth() {}, added() {}, retried() {}, queued()
  * - a key is handed to one worker at a time; if it is added while being processed it is queued
  *   again only when that worker calls done() — so reconcile(key) never runs twice concurrently;
  * - addAfter() delays an add (timed requeue), keeping the earliest deadline per key;
- * - addRateLimited() delays by the rate limiter (per-key exponential backoff + overall bucket).
+ * - addRateLimited() delays by the rate limiter (per-key exponential backoff + overall bucket);
+ * - add(key, 'low') queues behind every normal key (controller-runtime's priority queue): objects
+ *   from an informer's initial list or a resync wait, so a restart that re-checks every assessment
+ *   does not delay the candidate who was just invited. A normal add promotes a low key.
  */
+export type Priority = 'normal' | 'low';
+
 export class WorkQueue {
   private readonly queue: string[] = [];
+  private readonly lowQueue: string[] = [];
+  /** Priority of each dirty key (added and not yet taken). */
+  private readonly priority = new Map<string, Priority>();
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly enqueuedAt = new Map<string, number>();
@@ -39,26 +47,40 @@ export class WorkQueue {
   }
 
   get length(): number {
-    return this.queue.length;
+    return this.queue.length + this.lowQueue.length;
   }
 
-  add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
+  add(key: string, priority: Priority = 'normal'): void {
+    if (this.shuttingDown) return;
+    if (this.dirty.has(key)) {
+      if (priority === 'normal' && this.priority.get(key) === 'low') this.promote(key);
+      return;
+    }
     this.metrics.added();
     this.dirty.add(key);
+    this.priority.set(key, priority);
     this.enqueuedAt.set(key, performance.now());
     if (!this.processing.has(key)) this.enqueue(key);
   }
 
-  /** Hands a key to a waiting worker, or queues it. */
+  /** A low key added again at normal priority moves to the normal queue (keeping its wait time). */
+  private promote(key: string): void {
+    this.priority.set(key, 'normal');
+    const i = this.lowQueue.indexOf(key);
+    if (i < 0) return; // still with a worker: done() queues it at its new priority
+    this.lowQueue.splice(i, 1);
+    this.queue.push(key);
+  }
+
+  /** Hands a key to a waiting worker, or queues it by priority. */
   private enqueue(key: string): void {
     const getter = this.getters.shift();
     if (getter) {
       this.take(key);
       getter(key);
     } else {
-      this.queue.push(key);
-      this.metrics.depth(this.queue.length);
+      (this.priority.get(key) === 'low' ? this.lowQueue : this.queue).push(key);
+      this.metrics.depth(this.length);
     }
   }
 
@@ -95,9 +117,9 @@ export class WorkQueue {
 
   /** Next key to work on; undefined once the queue is shut down. */
   get(): Promise<string | undefined> {
-    const key = this.queue.shift();
+    const key = this.queue.shift() ?? this.lowQueue.shift();
     if (key !== undefined) {
-      this.metrics.depth(this.queue.length);
+      this.metrics.depth(this.length);
       this.take(key);
       return Promise.resolve(key);
     }
@@ -107,6 +129,7 @@ export class WorkQueue {
 
   private take(key: string): void {
     this.dirty.delete(key);
+    this.priority.delete(key);
     this.processing.add(key);
     const queued = this.enqueuedAt.get(key);
     if (queued !== undefined) this.metrics.queued((performance.now() - queued) / 1000);

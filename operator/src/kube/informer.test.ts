@@ -89,12 +89,12 @@ describe('Informer', () => {
     const inf = informer(client);
     const seen: string[] = [];
     inf.on({
-      add: (o) => seen.push(`add ${o.metadata.name}`),
+      add: (o, initialList) => seen.push(`add ${o.metadata.name}${initialList ? ' (initial list)' : ''}`),
       update: (_, o) => seen.push(`update ${o.metadata.name}`),
       delete: (o) => seen.push(`delete ${o.metadata.name}`),
     });
     await run(inf, () => calls.watch >= 2);
-    expect(seen).toEqual(['add a', 'add b', 'update a', 'delete b']);
+    expect(seen).toEqual(['add a (initial list)', 'add b', 'update a', 'delete b']);
     expect(calls.watchFrom[0]).toBe('101');
     // A watch closed by the server resumes from the last resourceVersion seen, without a relist.
     expect(calls.watchFrom[1]).toBe('4');
@@ -111,6 +111,18 @@ describe('Informer', () => {
     await run(inf, () => calls.list >= 3);
     expect(calls.list).toBe(3);
     expect(inf.get('ns/a')?.metadata.resourceVersion).toBe('5');
+  });
+
+  it('marks adds found by a later relist as changes, not as the initial list', async () => {
+    const { client, calls } = fakeClient([[obj('a', '1')], [obj('a', '1'), obj('b', '2')]], ['gone']);
+    const inf = informer(client);
+    const adds: Array<[string, boolean]> = [];
+    inf.on({ add: (o, initialList) => adds.push([o.metadata.name!, initialList]) });
+    await run(inf, () => calls.list >= 2);
+    expect(adds).toEqual([
+      ['a', true],
+      ['b', false],
+    ]);
   });
 
   it('relists when the watch goes silent (watchdog)', async () => {

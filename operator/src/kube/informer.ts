@@ -5,7 +5,8 @@ import { sleep } from './sleep.ts';
 import { type KubeObject, objectKey } from './types.ts';
 
 export interface EventHandler<T> {
-  add?(obj: T): void;
+  /** `initialList`: the object came with the first list, not from a change (controller-runtime's isInInitialList). */
+  add?(obj: T, initialList: boolean): void;
   update?(oldObj: T, obj: T): void;
   delete?(obj: T): void;
   /** Periodic resync: every cached object is delivered again, so reconcilers re-check the world. */
@@ -195,9 +196,10 @@ export class Informer<T extends KubeObject> {
     for (const [key, old] of this.cache) {
       if (!fresh.has(key)) this.remove(key, old);
     }
+    const initialList = !this.synced;
     for (const [key, obj] of fresh) {
       const old = this.cache.get(key);
-      if (!old) this.insert(key, obj, undefined);
+      if (!old) this.insert(key, obj, undefined, initialList);
       else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.insert(key, obj, old);
     }
     this.resourceVersion = rv;
@@ -220,13 +222,13 @@ export class Informer<T extends KubeObject> {
     this.insert(key, obj, this.cache.get(key));
   }
 
-  private insert(key: string, obj: T, old: T | undefined): void {
+  private insert(key: string, obj: T, old: T | undefined, initialList = false): void {
     if (old) this.unindex(key, old);
     this.cache.set(key, obj);
     for (const { fn, index } of this.indexers.values()) for (const v of fn(obj)) addTo(index, v, key);
     for (const h of this.handlers) {
       if (old) h.update?.(old, obj);
-      else h.add?.(obj);
+      else h.add?.(obj, initialList);
     }
   }
 
