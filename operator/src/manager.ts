@@ -116,7 +116,7 @@ export class Manager {
     this.templates.on({
       add: templateChanged,
       update: (_o, t) => templateChanged(t),
-      delete: (t) => templateChanged(t),
+      delete: templateChanged,
       resync: (t) => templateQueue.add(objectKey(t), 'low'),
     });
 
@@ -127,7 +127,7 @@ export class Manager {
       if (ns && name) assessmentQueue.add(`${ns}/${name}`, priority(initialList));
     };
     for (const inf of Object.values(this.managed))
-      inf.on({ add: owner, update: (_o, n) => owner(n), delete: (o) => owner(o) });
+      inf.on({ add: owner, update: (_o, n) => owner(n), delete: owner });
   }
 
   /** Starts the informers, waits for their caches, then starts the workers. */

@@ -49,8 +49,7 @@ async function assessmentsIn(names: string[]): Promise<Asmt[]> {
   );
 }
 
-/** Every managed object of every kind, across namespaces: `Kind ns/name` → resourceVersion. */
-/** Every managed object's resourceVersion, or only those of the given candidate namespaces. */
+/** Managed objects of every kind (all, or those of the given namespaces): `Kind ns/name` → resourceVersion. */
 async function managedObjects(namespaces?: Set<string>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const [apiVersion, kind] of MANAGED_KINDS) {
