@@ -6,7 +6,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{crds,operator,api,sandboxes,hack}/**/*.test.ts'],
+          include: ['{crds,kube,operator,api,gateway,sandboxes,hack}/**/*.test.ts'],
           exclude: ['**/node_modules/**'],
         },
       },

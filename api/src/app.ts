@@ -1,4 +1,4 @@
-import type { KubeClient } from '@epreuve/operator/kube';
+import type { KubeClient } from '@epreuve/kube';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';

@@ -3,23 +3,15 @@
  * the Kubernetes connection from the pod's service account or $KUBECONFIG.
  */
 import { readFileSync } from 'node:fs';
-import { API_VERSION } from '@epreuve/crds';
-import { Informer, KubeClient, resourceFor } from '@epreuve/operator/kube';
-import { startTelemetry } from '@epreuve/operator/telemetry';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KINDS } from '@epreuve/crds';
+import { configOrExit, Informer, KubeClient, onShutdown, startTelemetry } from '@epreuve/kube';
 import pino from 'pino';
 import { buildApp } from './app.ts';
 import { loadApiConfig } from './config.ts';
 import { type A, AssessmentStore, type T } from './services/assessments.ts';
 import { LinkSigner } from './services/links.ts';
 
-let config: ReturnType<typeof loadApiConfig>;
-try {
-  config = loadApiConfig();
-} catch (err) {
-  console.error((err as Error).message);
-  process.exit(2);
-}
+const config = configOrExit(loadApiConfig);
 const telemetry = await startTelemetry('epreuve-api');
 const log = pino({
   level: config.EPREUVE_LOG_LEVEL,
@@ -27,12 +19,10 @@ const log = pino({
   redact: ['req.headers.authorization', 'req.headers.cookie'],
 });
 
-const kc = new KubeConfig();
-kc.loadFromDefault();
-const client = new KubeClient(kc, { qps: 50, burst: 100, userAgent: 'epreuve-api' });
+const client = KubeClient.fromEnvironment({ qps: 50, burst: 100, userAgent: 'epreuve-api' });
 const abort = new AbortController();
-const assessments = new Informer<A>(client, { type: resourceFor(API_VERSION, 'Assessment'), log });
-const templates = new Informer<T>(client, { type: resourceFor(API_VERSION, 'AssessmentTemplate'), log });
+const assessments = new Informer<A>(client, { type: KINDS.Assessment, log });
+const templates = new Informer<T>(client, { type: KINDS.AssessmentTemplate, log });
 for (const inf of [assessments, templates]) void inf.run(abort.signal);
 
 let links: LinkSigner;
@@ -54,15 +44,8 @@ const app = await buildApp({
 });
 await app.listen({ host: config.EPREUVE_API_HOST, port: config.EPREUVE_API_PORT });
 
-let closing = false;
-async function shutdown(signal: string) {
-  if (closing) return;
-  closing = true;
-  log.info({ signal }, 'shutting down: finishing requests in flight');
+onShutdown(log, async () => {
   await app.close();
   abort.abort();
   await telemetry?.shutdown();
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+});

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { assessmentRootRules, assessmentSpec, assessmentStatus } from './assessment.ts';
 import type { CelRule } from './common.ts';
-import { GROUP, VERSION } from './names.ts';
+import { GROUP, KINDS, VERSION } from './names.ts';
 import { submissionSpec, submissionStatus } from './submission.ts';
 import { assessmentTemplateSpec, assessmentTemplateStatus } from './template.ts';
 
@@ -144,8 +144,8 @@ export function customResourceDefinition(def: KindDefinition) {
 
 export const assessmentTemplateCrd = () =>
   customResourceDefinition({
-    kind: 'AssessmentTemplate',
-    plural: 'assessmenttemplates',
+    kind: KINDS.AssessmentTemplate.kind,
+    plural: KINDS.AssessmentTemplate.plural,
     singular: 'assessmenttemplate',
     shortNames: ['atpl'],
     description:
@@ -162,8 +162,8 @@ export const assessmentTemplateCrd = () =>
 
 export const assessmentCrd = () =>
   customResourceDefinition({
-    kind: 'Assessment',
-    plural: 'assessments',
+    kind: KINDS.Assessment.kind,
+    plural: KINDS.Assessment.plural,
     singular: 'assessment',
     shortNames: ['asmt'],
     description:
@@ -184,8 +184,8 @@ export const assessmentCrd = () =>
 
 export const submissionCrd = () =>
   customResourceDefinition({
-    kind: 'Submission',
-    plural: 'submissions',
+    kind: KINDS.Submission.kind,
+    plural: KINDS.Submission.plural,
     singular: 'submission',
     shortNames: ['sub'],
     description:

@@ -5,6 +5,21 @@ export const GROUP = 'epreuve.dev';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
+/**
+ * Épreuve's kinds as REST resources (the shape `@epreuve/kube` expects): the one place their
+ * plurals are spelled, shared by the CRD generator, the operator, the API and the gateway.
+ */
+export const KINDS = {
+  Assessment: { apiVersion: API_VERSION, kind: 'Assessment', plural: 'assessments', namespaced: true },
+  AssessmentTemplate: {
+    apiVersion: API_VERSION,
+    kind: 'AssessmentTemplate',
+    plural: 'assessmenttemplates',
+    namespaced: true,
+  },
+  Submission: { apiVersion: API_VERSION, kind: 'Submission', plural: 'submissions', namespaced: true },
+} as const;
+
 /** Field manager used for every server-side apply the operator makes. */
 export const FIELD_MANAGER = 'epreuve-operator';
 /** Finalizer that keeps an Assessment until its candidate namespace is gone. */
@@ -12,8 +27,18 @@ export const CLEANUP_FINALIZER = `${GROUP}/cleanup`;
 
 export const LABELS = {
   managedBy: 'app.kubernetes.io/managed-by',
+  /** On candidate namespaces and everything in them, and on Submissions: the Assessment's name. */
   assessment: `${GROUP}/assessment`,
+  /** On candidate namespaces and everything in them: the team namespace the Assessment lives in. */
   ownerNamespace: `${GROUP}/owner-namespace`,
+  /** On a sandbox's objects: the sandbox's name in the template. */
+  sandbox: `${GROUP}/sandbox`,
+  /** On an Assessment: the template it was created from. */
+  template: `${GROUP}/template`,
+  /** On a Submission: the task it answers. */
+  task: `${GROUP}/task`,
+  /** On an Assessment created with an Idempotency-Key: a hash of the key, to find it again. */
+  idempotencyKey: `${GROUP}/idempotency-key`,
 } as const;
 export const MANAGED_BY = 'epreuve';
 
@@ -22,6 +47,14 @@ export const ANNOTATIONS = {
   traceparent: `${GROUP}/traceparent`,
   /** RFC 3339 time the candidate first opened their link (written by the API, read by the operator). */
   candidateArrivedAt: `${GROUP}/candidate-arrived-at`,
+  /** The id of the candidate link currently valid; issuing a new link revokes the previous one. */
+  linkId: `${GROUP}/link-id`,
+  /** SHA-256 of the Idempotency-Key an Assessment was created with (the same key with another body is a 409). */
+  idempotencyKeySha256: `${GROUP}/idempotency-key-sha256`,
+  /** Who created the Assessment through the API. */
+  createdBy: `${GROUP}/created-by`,
+  /** On a candidate namespace: `team/assessment` it belongs to. */
+  owner: `${GROUP}/owner`,
 } as const;
 
 /** Longest Assessment name from which a candidate namespace name can still be derived. */

@@ -184,7 +184,7 @@ build_project() { # <key> <Dockerfile> <target|""> <ref>
     -v "$npmrc:/usr/local/etc/npmrc:ro" -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca.crt:ro \
     -f "$2" -t "$4" . >/dev/null)
 }
-project_key=$(hash_str "$node_key $(hash_files "$root" package.json package-lock.json .dockerignore crds operator api sandboxes)")
+project_key=$(hash_str "$node_key $(hash_files "$root" package.json package-lock.json .dockerignore crds kube operator api sandboxes)")
 
 wanted=("${@:-${IMAGES[@]}}")
 needs_node=false

@@ -2,31 +2,26 @@
  * The Épreuve operator: `node operator/src/main.ts`. Configuration comes from EPREUVE_* variables
  * (see config.ts); the Kubernetes connection from the pod's service account or $KUBECONFIG.
  */
-import { createServer } from 'node:http';
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
+import {
+  configOrExit,
+  createLogger,
+  KubeClient,
+  LeaderElector,
+  onShutdown,
+  serveOps,
+  startTelemetry,
+} from '@epreuve/kube';
 import { loadConfig } from './config.ts';
-import { KubeClient } from './kube/client.ts';
-import { LeaderElector } from './leader.ts';
-import { createLogger } from './log.ts';
 import { Manager } from './manager.ts';
 import { createMetrics } from './metrics.ts';
-import { startTelemetry } from './telemetry.ts';
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-} catch (err) {
-  console.error((err as Error).message);
-  process.exit(2);
-}
+const config = configOrExit(loadConfig);
 const telemetry = await startTelemetry('epreuve-operator');
 const log = createLogger(config.EPREUVE_LOG_LEVEL);
 const metrics = createMetrics();
 
-const kc = new KubeConfig();
-kc.loadFromDefault();
-const client = new KubeClient(kc, {
+const client = KubeClient.fromEnvironment({
   qps: config.EPREUVE_KUBE_QPS,
   burst: config.EPREUVE_KUBE_BURST,
   userAgent: 'epreuve-operator',
@@ -49,45 +44,23 @@ const elector = config.EPREUVE_LEADER_ELECT
   : undefined;
 
 let synced = false;
-const server = createServer(async (req, res) => {
-  if (req.url === '/metrics') {
-    res.setHeader('content-type', metrics.registry.contentType);
-    res.end(await metrics.registry.metrics());
-  } else if (req.url === '/healthz') {
-    res.end('ok');
-  } else if (req.url === '/readyz') {
-    // A standby waiting for the lease is ready (to take over); a leader once its caches synced.
-    const ready = synced || (elector !== undefined && !elector.leading);
-    res.statusCode = ready ? 200 : 503;
-    res.end(ready ? 'ok' : 'caches not synced');
-  } else {
-    res.statusCode = 404;
-    res.end();
-  }
-});
-server.listen(config.EPREUVE_METRICS_PORT, () => {
-  const address = server.address();
-  log.info(
-    { port: typeof address === 'object' ? address?.port : address, identity },
-    'operator listening for /metrics, /healthz, /readyz',
-  );
+const ops = serveOps({
+  port: config.EPREUVE_METRICS_PORT,
+  metrics: metrics.registry,
+  // A standby waiting for the lease is ready (to take over); a leader once its caches synced.
+  ready: () => synced || (elector !== undefined && !elector.leading) || 'caches not synced',
+  log: log.child({ identity }),
+  what: 'operator',
 });
 
 const stop = new AbortController();
-let exiting = false;
-async function shutdown(code: number, why: string) {
-  if (exiting) return;
-  exiting = true;
-  log.info({ why }, 'shutting down: finishing reconciles in flight');
+const shutdown = onShutdown(log, async () => {
   stop.abort();
   await manager.stop();
   await elector?.release();
   await telemetry?.shutdown();
-  server.close();
-  process.exit(code);
-}
-process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
-process.on('SIGINT', () => void shutdown(0, 'SIGINT'));
+  ops.close();
+});
 
 async function run() {
   if (elector && !(await elector.acquire(stop.signal))) return;

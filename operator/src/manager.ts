@@ -1,12 +1,9 @@
 import { type Assessment, type AssessmentTemplate, LABELS, MANAGED_BY, PHASES } from '@epreuve/crds';
+import { Informer, type KubeClient, type KubeObject, objectKey, resourceFor } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import { AssessmentReconciler, MANAGED_KINDS, type ManagedKind } from './assessment/reconciler.ts';
 import type { OperatorConfig } from './config.ts';
 import { Controller } from './controller/controller.ts';
-import type { KubeClient } from './kube/client.ts';
-import { Informer } from './kube/informer.ts';
-import { resourceFor } from './kube/resources.ts';
-import { type KubeObject, objectKey } from './kube/types.ts';
 import type { Metrics } from './metrics.ts';
 import { TEMPLATE_INDEX, TemplateReconciler, templateKeyOf } from './template/reconciler.ts';
 

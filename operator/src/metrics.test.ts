@@ -1,5 +1,5 @@
+import type { KubeObject } from '@epreuve/kube';
 import { describe, expect, it } from 'vitest';
-import type { KubeObject } from './kube/types.ts';
 import { createMetrics } from './metrics.ts';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');

@@ -1,8 +1,6 @@
 import { LABELS } from '@epreuve/crds';
+import { type KubeObject, parseQuantity, type QueueMetrics } from '@epreuve/kube';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { QueueMetrics } from './controller/workqueue.ts';
-import { parseQuantity } from './kube/quantity.ts';
-import type { KubeObject } from './kube/types.ts';
 
 /** The operator's caches, read when Prometheus scrapes (no timers, no API calls). */
 export interface CacheSource {

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { SEED_PLAN_ENV } from '@epreuve/crds';
 import { MongoClient } from 'mongodb';
 import { EXERCISES, findExercise } from './exercises/index.ts';
 import { type GradeResult, gradeMongo, gradeSql } from './grader/index.ts';
@@ -20,7 +21,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'seed': {
-      const plan = parsePlan(process.env.EPREUVE_SEED_PLAN);
+      const plan = parsePlan(process.env[SEED_PLAN_ENV]);
       const size = process.env.EPREUVE_DATASET_SIZE ?? 'standard';
       if (size !== 'small' && size !== 'standard')
         throw new UsageError(`EPREUVE_DATASET_SIZE must be small or standard, got "${size}"`);

@@ -7,11 +7,11 @@
 
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import type { KubeObject } from '@epreuve/kube';
 import type autocannon from 'autocannon';
 import Fastify from 'fastify';
 import { candidateNamespace } from '../../crds/src/index.ts';
 import { ControlPlane } from '../../hack/cluster/control-plane.ts';
-import type { KubeObject } from '../../operator/src/kube/index.ts';
 import { markReady, startApi } from '../harness/api.ts';
 import { sample } from '../harness/fixtures.ts';
 import { eventually, installCrds } from '../harness/kube.ts';

@@ -8,6 +8,8 @@
  * Prints p50/p95 fan-out, throughput, and operator/baseline as a ratio. BENCH_N (default 200).
  */
 import { randomBytes } from 'node:crypto';
+import { KINDS } from '@epreuve/crds';
+import { KubeClient, type KubeObject } from '@epreuve/kube';
 import { KubeConfig } from '@kubernetes/client-node';
 import {
   type Assessment,
@@ -19,9 +21,6 @@ import {
 import { ControlPlane } from '../../hack/cluster/control-plane.ts';
 import { credentialsSecret, desiredObjects } from '../../operator/src/assessment/desired.ts';
 import { loadConfig } from '../../operator/src/config.ts';
-import { KubeClient } from '../../operator/src/kube/client.ts';
-import { resourceFor } from '../../operator/src/kube/resources.ts';
-import type { KubeObject } from '../../operator/src/kube/types.ts';
 import { assessmentObject, sample } from '../harness/fixtures.ts';
 import { installCrds, kube } from '../harness/kube.ts';
 import { OperatorProcess } from '../harness/operator.ts';
@@ -83,7 +82,7 @@ try {
   const created = new Map<string, number>();
   const done = new Map<string, number>();
   const abort = new AbortController();
-  const ASMT = resourceFor('epreuve.dev/v1alpha1', 'Assessment');
+  const ASMT = KINDS.Assessment;
   const watching = (async () => {
     while (!abort.signal.aborted) {
       await admin

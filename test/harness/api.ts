@@ -1,5 +1,5 @@
-import { API_VERSION, candidateNamespace } from '@epreuve/crds';
-import { Informer, type KubeClient, type KubeObject, resourceFor } from '@epreuve/operator/kube';
+import { candidateNamespace, KINDS } from '@epreuve/crds';
+import { Informer, type KubeClient, type KubeObject } from '@epreuve/kube';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import pino from 'pino';
@@ -43,8 +43,8 @@ export async function startApi(
   const appLogger = o.logLines
     ? pino({ level: 'info' }, { write: (line: string) => void o.logLines!.push(line) })
     : false;
-  const assessments = new Informer<A>(client, { type: resourceFor(API_VERSION, 'Assessment'), log });
-  const templates = new Informer<T>(client, { type: resourceFor(API_VERSION, 'AssessmentTemplate'), log });
+  const assessments = new Informer<A>(client, { type: KINDS.Assessment, log });
+  const templates = new Informer<T>(client, { type: KINDS.AssessmentTemplate, log });
   for (const inf of [assessments, templates]) void inf.run(abort.signal);
   await Promise.all([assessments.waitForSync(), templates.waitForSync()]);
   const store = new AssessmentStore(client, assessments, templates);
@@ -125,7 +125,7 @@ export async function markReady(
 ): Promise<void> {
   const rfc3339 = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
   await client.mergePatch(
-    resourceFor(API_VERSION, 'Assessment'),
+    KINDS.Assessment,
     team,
     name,
     {

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { allCrds } from '@epreuve/crds';
+import { KubeClient } from '@epreuve/kube';
 import {
   ApiException,
   ApiextensionsV1Api,
@@ -11,7 +12,6 @@ import {
   KubernetesObjectApi,
 } from '@kubernetes/client-node';
 import { findBinary } from '../../hack/cluster/assets.ts';
-import { KubeClient } from '../../operator/src/kube/client.ts';
 
 /** Clients for the cluster the suite runs against (the harness's control plane, or USE_EXISTING_CLUSTER). */
 export function clients(kubeconfigPath: string) {

@@ -1,6 +1,4 @@
-import type { KubeClient } from '../../operator/src/kube/client.ts';
-import { resourceFor } from '../../operator/src/kube/resources.ts';
-import type { KubeObject } from '../../operator/src/kube/types.ts';
+import { type KubeClient, type KubeObject, resourceFor } from '@epreuve/kube';
 
 const POD = resourceFor('v1', 'Pod');
 

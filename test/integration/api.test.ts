@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { ANNOTATIONS, API_VERSION, candidateNamespace } from '@epreuve/crds';
-import { type KubeObject, resourceFor } from '@epreuve/operator/kube';
+import { ANNOTATIONS, candidateNamespace, KINDS } from '@epreuve/crds';
+import type { KubeObject } from '@epreuve/kube';
 import type { FastifyInstance } from 'fastify';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -15,7 +15,7 @@ import { TestIssuer } from '../harness/oidc.ts';
 /** The API against a real API server: who may do what, validation, idempotency, pagination, links. */
 const kubeconfig = inject('kubeconfig');
 const client = kube(kubeconfig);
-const ASMT = resourceFor(API_VERSION, 'Assessment');
+const ASMT = KINDS.Assessment;
 const issuer = new TestIssuer();
 let api: Awaited<ReturnType<typeof startApi>>;
 const logLines: string[] = [];

@@ -3,12 +3,12 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KINDS } from '@epreuve/crds';
+import { type KubeObject, resourceFor } from '@epreuve/kube';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { candidateNamespace } from '../../crds/src/index.ts';
 import { PrometheusServer, promtoolBin } from '../../hack/cluster/prometheus.ts';
-import { resourceFor } from '../../operator/src/kube/resources.ts';
-import type { KubeObject } from '../../operator/src/kube/types.ts';
 import { startApi } from '../harness/api.ts';
 import { assessmentObject } from '../harness/fixtures.ts';
 import { createTestNamespace, eventually, kube } from '../harness/kube.ts';
@@ -204,7 +204,7 @@ describe('dashboards', () => {
 describe('a real Prometheus scraping the operator and the API while assessments are provisioned', () => {
   const kubeconfig = inject('kubeconfig');
   const client = kube(kubeconfig);
-  const ASMT = resourceFor('epreuve.dev/v1alpha1', 'Assessment');
+  const ASMT = KINDS.Assessment;
   const NS = resourceFor('v1', 'Namespace');
   const issuer = new TestIssuer();
   const API_KEY = 'epk_monitoring-test-key-0123456789';

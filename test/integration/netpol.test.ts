@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { resourceFor } from '@epreuve/operator/kube';
+import { resourceFor } from '@epreuve/kube';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { NetpolEnforcer } from '../../hack/cluster/netpol/enforcer.ts';

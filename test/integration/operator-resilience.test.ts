@@ -1,8 +1,8 @@
+import { KINDS } from '@epreuve/crds';
+import { type KubeObject, resourceFor } from '@epreuve/kube';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { candidateNamespace } from '../../crds/src/index.ts';
 import { MANAGED_KINDS } from '../../operator/src/assessment/reconciler.ts';
-import { resourceFor } from '../../operator/src/kube/resources.ts';
-import type { KubeObject } from '../../operator/src/kube/types.ts';
 import { assessmentObject, sample } from '../harness/fixtures.ts';
 import { createTestNamespace, eventually, kube } from '../harness/kube.ts';
 import { reportPodsReady } from '../harness/kubelet-stand-in.ts';
@@ -11,7 +11,7 @@ import { OperatorProcess } from '../harness/operator.ts';
 /** Crashes, failover and steady state: the operator as ops will see it. */
 const kubeconfig = inject('kubeconfig');
 const client = kube(kubeconfig);
-const ASMT = resourceFor('epreuve.dev/v1alpha1', 'Assessment');
+const ASMT = KINDS.Assessment;
 const NS = resourceFor('v1', 'Namespace');
 const LEASE = resourceFor('coordination.k8s.io/v1', 'Lease');
 type Asmt = KubeObject & {

@@ -1,7 +1,7 @@
+import { KINDS } from '@epreuve/crds';
+import { type KubeObject, resourceFor } from '@epreuve/kube';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { candidateNamespace } from '../../crds/src/index.ts';
-import { resourceFor } from '../../operator/src/kube/resources.ts';
-import type { KubeObject } from '../../operator/src/kube/types.ts';
 import { assessmentObject, sample } from '../harness/fixtures.ts';
 import { createTestNamespace, eventually, kube } from '../harness/kube.ts';
 import { reportPodsReady } from '../harness/kubelet-stand-in.ts';
@@ -13,7 +13,7 @@ import { OperatorProcess } from '../harness/operator.ts';
  */
 const kubeconfig = inject('kubeconfig');
 const client = kube(kubeconfig);
-const ASMT = resourceFor('epreuve.dev/v1alpha1', 'Assessment');
+const ASMT = KINDS.Assessment;
 const NS = resourceFor('v1', 'Namespace');
 
 type Asmt = KubeObject & {
@@ -260,7 +260,7 @@ describe('failures are reported, and do not hot-loop', () => {
 
 describe('template protection', () => {
   it('keeps a template in use until its last running assessment is gone', async () => {
-    const ATPL = resourceFor('epreuve.dev/v1alpha1', 'AssessmentTemplate');
+    const ATPL = KINDS.AssessmentTemplate;
     await client.apply(
       { ...sample('data-engineer.yaml'), metadata: { name: 'protected', namespace: team } } as KubeObject,
       { fieldManager: 'test' },

@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KubeObject } from '@epreuve/operator/kube';
+import type { KubeObject } from '@epreuve/kube';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findExercise } from '../../sandboxes/src/exercises/index.ts';

@@ -4,31 +4,21 @@
  * Kubernetes connection from the pod's service account or $KUBECONFIG.
  */
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { createSecureContext } from 'node:tls';
-import { API_VERSION } from '@epreuve/crds';
-import { Informer, KubeClient, resourceFor } from '@epreuve/operator/kube';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KINDS } from '@epreuve/crds';
+import { configOrExit, Informer, KubeClient, onShutdown, serveOps } from '@epreuve/kube';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { A } from '../services/assessments.ts';
-import { type GatewayConfig, loadGatewayConfig } from './config.ts';
+import { loadGatewayConfig } from './config.ts';
 import { hostLabels, resolveLabel } from './routes.ts';
 import { SandboxGateway } from './server.ts';
 
-let config: GatewayConfig;
-try {
-  config = loadGatewayConfig();
-} catch (err) {
-  console.error((err as Error).message);
-  process.exit(2);
-}
+const config = configOrExit(loadGatewayConfig);
 const log = pino({ level: config.EPREUVE_LOG_LEVEL, name: 'epreuve-gateway' });
-const kc = new KubeConfig();
-kc.loadFromDefault();
-const client = new KubeClient(kc, { qps: 5, burst: 10, userAgent: 'epreuve-gateway' });
+const client = KubeClient.fromEnvironment({ qps: 5, burst: 10, userAgent: 'epreuve-gateway' });
 const abort = new AbortController();
-const assessments = new Informer<A>(client, { type: resourceFor(API_VERSION, 'Assessment'), log }).addIndex(
+const assessments = new Informer<A>(client, { type: KINDS.Assessment, log }).addIndex(
   'hostLabel',
   hostLabels,
 );
@@ -51,20 +41,14 @@ const gateway = new SandboxGateway({
 });
 
 // Health and metrics on their own port, never on the candidates' one.
-const ops = createServer(async (req, res) => {
-  if (req.url === '/metrics') {
-    res.setHeader('content-type', registry.contentType);
-    return res.end(await registry.metrics());
-  }
-  if (req.url === '/healthz') return res.end('ok');
-  if (req.url === '/readyz') {
-    res.statusCode = assessments.hasSynced() ? 200 : 503;
-    return res.end(assessments.hasSynced() ? 'ok' : 'waiting for the assessment cache');
-  }
-  res.statusCode = 404;
-  res.end();
+const ops = serveOps({
+  port: config.EPREUVE_METRICS_PORT,
+  host: config.EPREUVE_GATEWAY_HOST,
+  metrics: registry,
+  ready: () => assessments.hasSynced() || 'waiting for the assessment cache',
+  log,
+  what: 'gateway operations',
 });
-ops.listen(config.EPREUVE_METRICS_PORT, config.EPREUVE_GATEWAY_HOST);
 await assessments.waitForSync();
 const port = await gateway.listen(config.EPREUVE_GATEWAY_PORT, config.EPREUVE_GATEWAY_HOST);
 log.info(
@@ -72,12 +56,8 @@ log.info(
   'sandbox gateway listening',
 );
 
-async function shutdown(signal: string) {
-  log.info({ signal }, 'shutting down');
+onShutdown(log, async () => {
   abort.abort();
   await gateway.close();
   ops.close();
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+});

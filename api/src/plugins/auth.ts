@@ -2,7 +2,6 @@ import { ANNOTATIONS } from '@epreuve/crds';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { A, AssessmentStore } from '../services/assessments.ts';
-import { LINK_ID_ANNOTATION } from '../services/assessments.ts';
 import type { LinkSigner } from '../services/links.ts';
 import {
   AuthError,
@@ -72,7 +71,7 @@ export default fp(async function authPlugin(
     const assessment = opts.store.assessments.get(claims.assessment);
     if (!assessment) throw unauthorized('this link is not valid');
     if (assessment.spec.revoked) throw new Problem(403, 'this assessment was revoked');
-    if (assessment.metadata.annotations?.[LINK_ID_ANNOTATION] !== claims.linkId)
+    if (assessment.metadata.annotations?.[ANNOTATIONS.linkId] !== claims.linkId)
       throw unauthorized('this link was replaced by a newer one');
     if (assessment.status?.phase === 'Expired') throw new Problem(403, 'this assessment has ended');
     request.candidate = { assessment, linkId: claims.linkId };

@@ -1,5 +1,13 @@
-import { ANNOTATIONS, durationMs, sandboxHostLabel } from '@epreuve/crds';
-import type { KubeClient } from '@epreuve/operator/kube';
+import {
+  ANNOTATIONS,
+  DATA_API_CREDENTIAL_KEYS as API_KEYS,
+  credentialsSecretName,
+  DB_CREDENTIAL_KEYS as KEYS,
+  sandboxHostLabel,
+  type Timeline,
+  timeline,
+} from '@epreuve/crds';
+import type { KubeClient } from '@epreuve/kube';
 import { findExercise } from '@epreuve/sandboxes/exercises';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -47,8 +55,9 @@ export function candidateEndpoint(
 
 /** Connection snippets the candidate can paste: psql, mongosh, curl and Python. */
 export function snippets(kind: string, at: Endpoint, c: Record<string, string>): Record<string, string> {
-  const user = encodeURIComponent(c.username ?? '');
-  const pwd = encodeURIComponent(c.password ?? '');
+  const user = encodeURIComponent(c[KEYS.username] ?? '');
+  const pwd = encodeURIComponent(c[KEYS.password] ?? '');
+  const database = c[KEYS.database];
   const { host, port, tls, address } = at;
   // Without a DNS record: tools that can connect to an address while naming the host get it.
   const hosts: Record<string, string> = address ? { hostsEntry: `${address} ${host}` } : {};
@@ -59,7 +68,7 @@ export function snippets(kind: string, at: Endpoint, c: Record<string, string>):
         ...(tls === 'none' ? [] : ['sslmode=require']),
         ...(address ? [`hostaddr=${address}`] : []),
       ];
-      const url = `postgresql://${user}:${pwd}@${host}:${port}/${c.database}${params.length ? `?${params.join('&')}` : ''}`;
+      const url = `postgresql://${user}:${pwd}@${host}:${port}/${database}${params.length ? `?${params.join('&')}` : ''}`;
       return {
         url,
         psql: `psql "${url}"`,
@@ -70,11 +79,11 @@ export function snippets(kind: string, at: Endpoint, c: Record<string, string>):
     case 'mongo': {
       const tlsParams =
         tls === 'none' ? '' : `&tls=true${tls === 'private' ? '&tlsAllowInvalidCertificates=true' : ''}`;
-      const url = `mongodb://${user}:${pwd}@${host}:${port}/${c.database}?authSource=${c.database}&directConnection=true${tlsParams}`;
+      const url = `mongodb://${user}:${pwd}@${host}:${port}/${database}?authSource=${database}&directConnection=true${tlsParams}`;
       return {
         url,
         mongosh: `mongosh "${url}"`,
-        python: `from pymongo import MongoClient\ndb = MongoClient("${url}")["${c.database}"]`,
+        python: `from pymongo import MongoClient\ndb = MongoClient("${url}")["${database}"]`,
         ...hosts,
       };
     }
@@ -83,8 +92,8 @@ export function snippets(kind: string, at: Endpoint, c: Record<string, string>):
       const insecure = tls === 'private';
       return {
         url,
-        curl: `curl ${insecure ? '-k ' : ''}${address ? `--connect-to ${host}:${port}:${address}:${port} ` : ''}-H "X-API-Key: ${c['api-key']}" "${url}/v1/customers?limit=100"`,
-        python: `import requests\nr = requests.get("${url}/v1/customers", headers={"X-API-Key": "${c['api-key']}"}, params={"limit": 100}${insecure ? ', verify=False' : ''})`,
+        curl: `curl ${insecure ? '-k ' : ''}${address ? `--connect-to ${host}:${port}:${address}:${port} ` : ''}-H "X-API-Key: ${c[API_KEYS.apiKey]}" "${url}/v1/customers?limit=100"`,
+        python: `import requests\nr = requests.get("${url}/v1/customers", headers={"X-API-Key": "${c[API_KEYS.apiKey]}"}, params={"limit": 100}${insecure ? ', verify=False' : ''})`,
         ...hosts,
       };
     }
@@ -125,7 +134,7 @@ export default async function candidateRoutes(
     const ns = namespaceOfAssessment(a);
     const sandboxes = await Promise.all(
       (a.status?.sandboxes ?? []).map(async (s) => {
-        const found = await readCredentials(ns, s.secretName ?? `${s.name}-credentials`);
+        const found = await readCredentials(ns, s.secretName ?? credentialsSecretName(s.name));
         const creds = found ?? {};
         const at = candidateEndpoint(
           a.metadata.namespace!,
@@ -136,8 +145,12 @@ export default async function candidateRoutes(
         );
         const own =
           s.kind === 'dataApi'
-            ? { apiKey: creds['api-key'] }
-            : { database: creds.database, username: creds.username, password: creds.password };
+            ? { apiKey: creds[API_KEYS.apiKey] }
+            : {
+                database: creds[KEYS.database],
+                username: creds[KEYS.username],
+                password: creds[KEYS.password],
+              };
         return {
           name: s.name,
           kind: s.kind,
@@ -233,9 +246,10 @@ export default async function candidateRoutes(
         },
         'audit: candidate.start',
       );
-      const arrived = Date.parse(updated.metadata.annotations![ANNOTATIONS.candidateArrivedAt]!);
       const t = opts.store.template(assessment.metadata.namespace!, assessment.spec.templateRef.name);
-      const expiresAt = new Date(arrived + durationMs(assessment.spec.duration ?? t?.spec.duration ?? '4h'));
+      if (!t)
+        throw new Problem(409, `the template ${assessment.spec.templateRef.name} of this assessment is gone`);
+      const { startedAt, expiresAt } = timeline(updated, t) as Required<Timeline>;
       // Same link id, a shorter life: the token now expires with the assessment.
       const token = await opts.links.sign({
         assessment: `${assessment.metadata.namespace}/${assessment.metadata.name}`,
@@ -243,7 +257,7 @@ export default async function candidateRoutes(
         expiresAt,
       });
       reply.header('cache-control', 'no-store');
-      return { token, startedAt: new Date(arrived).toISOString(), expiresAt: expiresAt.toISOString() };
+      return { token, startedAt: startedAt.toISOString(), expiresAt: expiresAt.toISOString() };
     },
   );
 

@@ -1,5 +1,5 @@
-import { API_VERSION } from '@epreuve/crds';
-import { isNotFound, type KubeClient, type KubeObject, resourceFor } from '@epreuve/operator/kube';
+import { API_VERSION, credentialsSecretName, DATA_API_CREDENTIAL_KEYS, KINDS, LABELS } from '@epreuve/crds';
+import { isNotFound, type KubeClient, type KubeObject, resourceFor } from '@epreuve/kube';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -115,11 +115,16 @@ export default async function reviewerRoutes(
             name: scoresName(a),
             namespace: a.metadata.namespace,
             labels: {
-              'epreuve.dev/assessment': a.metadata.name!,
+              [LABELS.assessment]: a.metadata.name!,
               'app.kubernetes.io/component': 'interview-scores',
             },
             ownerReferences: [
-              { apiVersion: API_VERSION, kind: 'Assessment', name: a.metadata.name!, uid: a.metadata.uid! },
+              {
+                apiVersion: API_VERSION,
+                kind: KINDS.Assessment.kind,
+                name: a.metadata.name!,
+                uid: a.metadata.uid!,
+              },
             ],
           },
           data,
@@ -163,8 +168,9 @@ export default async function reviewerRoutes(
       const ns = namespaceOfAssessment(a);
       const sandboxes = await Promise.all(
         apis.map(async (s) => {
-          const adminKey = (await readSecretData(opts.client, ns, s.secretName ?? `${s.name}-credentials`))?.[
-            'admin-key'
+          const secret = s.secretName ?? credentialsSecretName(s.name);
+          const adminKey = (await readSecretData(opts.client, ns, secret))?.[
+            DATA_API_CREDENTIAL_KEYS.adminKey
           ];
           if (!adminKey || !s.host || !s.port) return { sandbox: s.name, available: false, items: [] };
           const q = new URLSearchParams({

@@ -6,7 +6,9 @@ import {
   type AssessmentTemplate,
   assessmentSpec,
   candidateNamespace,
-  durationMs,
+  durationLimitProblem,
+  KINDS,
+  LABELS,
   MAX_ASSESSMENT_NAME,
 } from '@epreuve/crds';
 import {
@@ -16,19 +18,13 @@ import {
   isSubset,
   type KubeClient,
   type KubeObject,
-  resourceFor,
-} from '@epreuve/operator/kube';
+} from '@epreuve/kube';
 import { z } from 'zod';
 import { Problem } from '../plugins/problem.ts';
 
 export type A = Assessment & KubeObject;
 export type T = AssessmentTemplate & KubeObject;
-const ASMT = resourceFor(API_VERSION, 'Assessment');
-
-export const LINK_ID_ANNOTATION = 'epreuve.dev/link-id';
-export const IDEMPOTENCY_ANNOTATION = 'epreuve.dev/idempotency-key-sha256';
-export const IDEMPOTENCY_LABEL = 'epreuve.dev/idempotency-key';
-export const CREATED_BY_ANNOTATION = 'epreuve.dev/created-by';
+const ASMT = KINDS.Assessment;
 
 /** The body of POST /assessments: the CRD spec, plus an optional name. */
 export const createAssessmentBody = assessmentSpec.extend({
@@ -40,6 +36,15 @@ export const createAssessmentBody = assessmentSpec.extend({
     .describe('Name of the Assessment; derived from the candidate name when absent.'),
 });
 export type CreateAssessmentBody = z.input<typeof createAssessmentBody>;
+
+/** The template's maxDuration bounds every duration (the rule lives in `@epreuve/crds`). */
+function assertDurationAllowed(duration: string | undefined, t: T): void {
+  const problem = durationLimitProblem(duration, t);
+  if (problem)
+    throw new Problem(422, problem, {
+      invalidParams: [{ name: 'body.duration', reason: `at most ${t.spec.maxDuration}` }],
+    });
+}
 
 /** A readable, DNS-safe name from a candidate's name: "Jane Doe" → "jane-doe". */
 export function slugify(name: string, max = 30): string {
@@ -101,15 +106,7 @@ export class AssessmentStore {
         invalidParams: [{ name: 'body.templateRef.name', reason: 'no such template' }],
       });
     }
-    if (body.duration && durationMs(body.duration) > durationMs(template.spec.maxDuration)) {
-      throw new Problem(
-        422,
-        `duration ${body.duration} exceeds the template's maxDuration ${template.spec.maxDuration}`,
-        {
-          invalidParams: [{ name: 'body.duration', reason: `at most ${template.spec.maxDuration}` }],
-        },
-      );
-    }
+    assertDurationAllowed(body.duration, template);
     const keyHash = o.idempotencyKey
       ? createHash('sha256').update(`${team}\0${o.idempotencyKey}`).digest('hex')
       : undefined;
@@ -117,7 +114,7 @@ export class AssessmentStore {
       // Authoritative lookup (not the cache): a retry must find the first request's assessment.
       const previous = await this.client.list<A>(ASMT, {
         namespace: team,
-        labelSelector: `${IDEMPOTENCY_LABEL}=${keyHash.slice(0, 63)}`,
+        labelSelector: `${LABELS.idempotencyKey}=${keyHash.slice(0, 63)}`,
       });
       const existing = previous.items[0];
       if (existing)
@@ -136,13 +133,13 @@ export class AssessmentStore {
         name,
         namespace: team,
         labels: {
-          'epreuve.dev/template': body.templateRef.name,
-          ...(keyHash ? { [IDEMPOTENCY_LABEL]: keyHash.slice(0, 63) } : {}),
+          [LABELS.template]: body.templateRef.name,
+          ...(keyHash ? { [LABELS.idempotencyKey]: keyHash.slice(0, 63) } : {}),
         },
         annotations: {
-          [CREATED_BY_ANNOTATION]: o.actor,
+          [ANNOTATIONS.createdBy]: o.actor,
           ...(o.traceparent ? { [ANNOTATIONS.traceparent]: o.traceparent } : {}),
-          ...(keyHash ? { [IDEMPOTENCY_ANNOTATION]: keyHash } : {}),
+          ...(keyHash ? { [ANNOTATIONS.idempotencyKeySha256]: keyHash } : {}),
         },
       },
       spec,
@@ -152,7 +149,7 @@ export class AssessmentStore {
     } catch (err) {
       if (!isConflict(err)) throw err;
       const existing = await this.client.get<A>(ASMT, team, name);
-      if (keyHash && existing?.metadata.annotations?.[IDEMPOTENCY_ANNOTATION] === keyHash) {
+      if (keyHash && existing?.metadata.annotations?.[ANNOTATIONS.idempotencyKeySha256] === keyHash) {
         return { assessment: existing, replayed: this.sameRequest(existing, body) };
       }
       throw new Problem(409, `an assessment named ${name} already exists in team ${team}`, {
@@ -203,15 +200,7 @@ export class AssessmentStore {
   /** Extends (or shortens) the time box, within the template's maxDuration. */
   async setDuration(a: A, duration: string): Promise<A> {
     const t = this.template(a.metadata.namespace!, a.spec.templateRef.name);
-    if (t && durationMs(duration) > durationMs(t.spec.maxDuration)) {
-      throw new Problem(
-        422,
-        `duration ${duration} exceeds the template's maxDuration ${t.spec.maxDuration}`,
-        {
-          invalidParams: [{ name: 'body.duration', reason: `at most ${t.spec.maxDuration}` }],
-        },
-      );
-    }
+    if (t) assertDurationAllowed(duration, t);
     if (a.status?.phase === 'Expired')
       throw new Problem(409, 'this assessment has ended; its sandboxes are gone');
     return this.patch(a, { spec: { duration } });
@@ -221,7 +210,7 @@ export class AssessmentStore {
   revoke(a: A): Promise<A> {
     return this.patch(a, {
       spec: { revoked: true },
-      metadata: { annotations: { [LINK_ID_ANNOTATION]: null } },
+      metadata: { annotations: { [ANNOTATIONS.linkId]: null } },
     });
   }
 
@@ -231,7 +220,7 @@ export class AssessmentStore {
 
   /** Records a new link id: every earlier link to this assessment stops working. */
   setLinkId(a: A, linkId: string): Promise<A> {
-    return this.patch(a, { metadata: { annotations: { [LINK_ID_ANNOTATION]: linkId } } });
+    return this.patch(a, { metadata: { annotations: { [ANNOTATIONS.linkId]: linkId } } });
   }
 
   /** Records the candidate's first visit (OnFirstAccess); never moves it once set. */

@@ -1,5 +1,13 @@
-import { API_VERSION, type Submission, type Task } from '@epreuve/crds';
-import { type KubeClient, type KubeObject, resourceFor } from '@epreuve/operator/kube';
+import {
+  API_VERSION,
+  credentialsSecretName,
+  DB_CREDENTIAL_KEYS as KEYS,
+  KINDS,
+  LABELS,
+  type Submission,
+  type Task,
+} from '@epreuve/crds';
+import type { KubeClient, KubeObject } from '@epreuve/kube';
 import { type Exercise, findExercise } from '@epreuve/sandboxes/exercises';
 import { type GradeResult, gradeMongo, gradeSql } from '@epreuve/sandboxes/grader';
 import { MongoClient } from 'mongodb';
@@ -7,7 +15,7 @@ import { Problem } from '../plugins/problem.ts';
 import { type A, type AssessmentStore, namespaceOfAssessment } from './assessments.ts';
 import { readSecretData } from './secrets.ts';
 
-const SUBMISSION = resourceFor(API_VERSION, 'Submission');
+const SUBMISSION = KINDS.Submission;
 export type S = Submission & KubeObject;
 
 interface Graded {
@@ -92,7 +100,7 @@ export class GradingService {
       metadata: {
         generateName: `${a.metadata.name}-${taskId}-`.slice(0, 57),
         namespace: a.metadata.namespace,
-        labels: { 'epreuve.dev/assessment': a.metadata.name!, 'epreuve.dev/task': taskId },
+        labels: { [LABELS.assessment]: a.metadata.name!, [LABELS.task]: taskId },
         ownerReferences: [
           {
             apiVersion: API_VERSION,
@@ -128,7 +136,7 @@ export class GradingService {
     return this.client
       .list<S>(SUBMISSION, {
         namespace: a.metadata.namespace,
-        labelSelector: `epreuve.dev/assessment=${a.metadata.name}`,
+        labelSelector: `${LABELS.assessment}=${a.metadata.name}`,
       })
       .then((l) => l.items.sort((x, y) => x.spec.submittedAt.localeCompare(y.spec.submittedAt)));
   }
@@ -138,7 +146,7 @@ export class GradingService {
     if (!sandbox?.ready || !sandbox.host || !sandbox.port)
       throw new Problem(409, `sandbox ${sandboxName} is not ready yet; try again in a moment`);
     const ns = namespaceOfAssessment(a);
-    const c = await readSecretData(this.client, ns, sandbox.secretName ?? `${sandboxName}-credentials`);
+    const c = await readSecretData(this.client, ns, sandbox.secretName ?? credentialsSecretName(sandboxName));
     if (!c) throw new Problem(409, `sandbox ${sandboxName} has no credentials yet; try again in a moment`);
     const exercise = { reference: g.reference!, collection: g.collection, grader: g.options };
     if (g.kind === 'sql') {
@@ -146,18 +154,19 @@ export class GradingService {
         {
           host: sandbox.host,
           port: sandbox.port,
-          user: c['grader-username'],
-          password: c['grader-password'],
-          database: c.database,
+          user: c[KEYS.graderUsername],
+          password: c[KEYS.graderPassword],
+          database: c[KEYS.database],
         },
         exercise,
         answer,
       );
     }
-    const url = `mongodb://${encodeURIComponent(c['grader-username']!)}:${encodeURIComponent(c['grader-password']!)}@${sandbox.host}:${sandbox.port}/${c.database}?authSource=${c.database}`;
+    const db = c[KEYS.database];
+    const url = `mongodb://${encodeURIComponent(c[KEYS.graderUsername] ?? '')}:${encodeURIComponent(c[KEYS.graderPassword] ?? '')}@${sandbox.host}:${sandbox.port}/${db}?authSource=${db}`;
     const client = await new MongoClient(url, { serverSelectionTimeoutMS: 5000 }).connect();
     try {
-      return await gradeMongo(client, c.database!, exercise, answer);
+      return await gradeMongo(client, db!, exercise, answer);
     } finally {
       await client.close();
     }

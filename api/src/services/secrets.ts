@@ -1,4 +1,5 @@
-import { type KubeClient, type KubeObject, resourceFor } from '@epreuve/operator/kube';
+import { decodeSecretData } from '@epreuve/crds';
+import { type KubeClient, type KubeObject, resourceFor } from '@epreuve/kube';
 
 const SECRET = resourceFor('v1', 'Secret');
 
@@ -10,7 +11,5 @@ export async function readSecretData(
 ): Promise<Record<string, string> | undefined> {
   const secret = await client.get<KubeObject & { data?: Record<string, string> }>(SECRET, namespace, name);
   if (!secret?.data) return undefined;
-  return Object.fromEntries(
-    Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
-  );
+  return decodeSecretData(secret.data);
 }

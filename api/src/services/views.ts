@@ -1,3 +1,4 @@
+import { ANNOTATIONS } from '@epreuve/crds';
 import type { A } from './assessments.ts';
 
 /** What staff see of an assessment: no credentials, no internals. */
@@ -30,7 +31,7 @@ export function assessmentView(a: A) {
       reason,
       message,
     })),
-    linkIssued: Boolean(a.metadata.annotations?.['epreuve.dev/link-id']),
+    linkIssued: Boolean(a.metadata.annotations?.[ANNOTATIONS.linkId]),
   };
 }
 export type AssessmentView = ReturnType<typeof assessmentView>;

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Informer, type KubeClient, type KubeObject, resourceFor } from '@epreuve/operator/kube';
+import { Informer, type KubeClient, type KubeObject, resourceFor } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import { buildRuleset, type Namespace, type NetworkPolicy, type Pod } from './rules.ts';
 

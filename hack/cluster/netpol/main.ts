@@ -3,7 +3,7 @@
  * with KUBECONFIG set (the single-node cluster starts it; see rules.ts for why it exists).
  * EPNP_NETNS runs iptables in that network namespace instead of the host's.
  */
-import { KubeClient } from '@epreuve/operator/kube';
+import { KubeClient } from '@epreuve/kube';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { NetpolEnforcer } from './enforcer.ts';

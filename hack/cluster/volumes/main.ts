@@ -2,7 +2,7 @@
  * The local cluster's volume provisioner as a node process: `node hack/cluster/volumes/main.ts
  * <base directory> <node name>` with KUBECONFIG set (the single-node cluster starts it).
  */
-import { KubeClient } from '@epreuve/operator/kube';
+import { KubeClient } from '@epreuve/kube';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { LocalVolumeProvisioner } from './provisioner.ts';

@@ -7,7 +7,7 @@ import {
   type KubeObject,
   type ResourceType,
   resourcePath,
-} from '@epreuve/operator/kube';
+} from '@epreuve/kube';
 import type { Logger } from 'pino';
 
 /**

@@ -27,3 +27,5 @@ export function getCondition(conditions: Condition[] | undefined, type: string):
 export function rfc3339(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
+
+export const iso = (d: Date | undefined) => (d ? rfc3339(d) : undefined);

@@ -1,5 +1,5 @@
+import type { KubeObject } from '@epreuve/kube';
 import { describe, expect, it } from 'vitest';
-import type { KubeObject } from '../kube/types.ts';
 import { credentialsSecret, desiredObjects, namespaceOf } from './desired.ts';
 import { assessment, context, template } from './fixtures.test-helpers.ts';
 import { quotaShortfall } from './quota.ts';

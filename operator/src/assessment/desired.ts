@@ -1,15 +1,22 @@
 import {
+  ANNOTATIONS,
   type Assessment,
   type AssessmentTemplate,
   candidateNamespace,
+  credentialsMountPath,
+  credentialsSecretName,
+  DATA_API_CREDENTIAL_KEYS,
+  DB_CREDENTIAL_KEYS,
   LABELS,
   MANAGED_BY,
   type Sandbox,
   type SandboxKind,
+  SEED_PLAN_ENV,
+  type SeedPlan,
   sandboxKind,
 } from '@epreuve/crds';
+import type { KubeObject } from '@epreuve/kube';
 import type { OperatorConfig, Size } from '../config.ts';
-import type { KubeObject } from '../kube/types.ts';
 
 /**
  * Desired state of a candidate namespace, as pure functions of (assessment, template, config).
@@ -27,8 +34,6 @@ export interface Context {
   template: AssessmentTemplate;
   config: OperatorConfig;
 }
-
-export const credentialsSecretName = (sandbox: string) => `${sandbox}-credentials`;
 
 /** Labels every managed object carries; the operator's informers select on the first. */
 export function ownerLabels(a: Assessment): Record<string, string> {
@@ -55,7 +60,7 @@ function sandboxLabels(s: Sandbox): Record<string, string> {
   return {
     'app.kubernetes.io/name': sandboxKind(s) === 'dataApi' ? 'data-api' : sandboxKind(s),
     'app.kubernetes.io/instance': s.name,
-    'epreuve.dev/sandbox': s.name,
+    [LABELS.sandbox]: s.name,
   };
 }
 
@@ -73,7 +78,7 @@ export function namespace(ctx: Context): KubeObject {
     metadata: {
       name: namespaceOf(a),
       labels: { ...ownerLabels(a), ...pss },
-      annotations: { 'epreuve.dev/owner': `${a.metadata.namespace}/${a.metadata.name}` },
+      annotations: { [ANNOTATIONS.owner]: `${a.metadata.namespace}/${a.metadata.name}` },
     },
   };
 }
@@ -215,25 +220,25 @@ export function credentialsSecret(ctx: Context, s: Sandbox, random: (n: number) 
   const data: Record<string, string> =
     kind === 'postgres'
       ? {
-          database: 'sandbox',
-          username: 'candidate',
-          password: token(),
-          'admin-username': 'postgres',
-          'admin-password': token(),
-          'grader-username': 'grader',
-          'grader-password': token(),
+          [DB_CREDENTIAL_KEYS.database]: 'sandbox',
+          [DB_CREDENTIAL_KEYS.username]: 'candidate',
+          [DB_CREDENTIAL_KEYS.password]: token(),
+          [DB_CREDENTIAL_KEYS.adminUsername]: 'postgres',
+          [DB_CREDENTIAL_KEYS.adminPassword]: token(),
+          [DB_CREDENTIAL_KEYS.graderUsername]: 'grader',
+          [DB_CREDENTIAL_KEYS.graderPassword]: token(),
         }
       : kind === 'mongo'
         ? {
-            database: 'sandbox',
-            username: 'candidate',
-            password: token(),
-            'admin-username': 'root',
-            'admin-password': token(),
-            'grader-username': 'grader',
-            'grader-password': token(),
+            [DB_CREDENTIAL_KEYS.database]: 'sandbox',
+            [DB_CREDENTIAL_KEYS.username]: 'candidate',
+            [DB_CREDENTIAL_KEYS.password]: token(),
+            [DB_CREDENTIAL_KEYS.adminUsername]: 'root',
+            [DB_CREDENTIAL_KEYS.adminPassword]: token(),
+            [DB_CREDENTIAL_KEYS.graderUsername]: 'grader',
+            [DB_CREDENTIAL_KEYS.graderPassword]: token(),
           }
-        : { 'api-key': token(), 'admin-key': token() };
+        : { [DATA_API_CREDENTIAL_KEYS.apiKey]: token(), [DATA_API_CREDENTIAL_KEYS.adminKey]: token() };
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -343,8 +348,8 @@ export function postgresStatefulSet(ctx: Context, s: Sandbox): KubeObject {
       env: [
         { name: 'PGDATA', value: '/var/lib/postgresql/data/pgdata' },
         { name: 'POSTGRES_DB', value: 'sandbox' },
-        secretEnv('POSTGRES_USER', secret, 'admin-username'),
-        secretEnv('POSTGRES_PASSWORD', secret, 'admin-password'),
+        secretEnv('POSTGRES_USER', secret, DB_CREDENTIAL_KEYS.adminUsername),
+        secretEnv('POSTGRES_PASSWORD', secret, DB_CREDENTIAL_KEYS.adminPassword),
       ],
       readinessProbe: {
         exec: { command: ['pg_isready', '-U', 'postgres', '-h', '127.0.0.1'] },
@@ -367,8 +372,8 @@ export function mongoStatefulSet(ctx: Context, s: Sandbox): KubeObject {
     scratch: [scratch('configdb', '/data/configdb'), scratch('tmp', '/tmp')],
     container: {
       env: [
-        secretEnv('MONGO_INITDB_ROOT_USERNAME', secret, 'admin-username'),
-        secretEnv('MONGO_INITDB_ROOT_PASSWORD', secret, 'admin-password'),
+        secretEnv('MONGO_INITDB_ROOT_USERNAME', secret, DB_CREDENTIAL_KEYS.adminUsername),
+        secretEnv('MONGO_INITDB_ROOT_PASSWORD', secret, DB_CREDENTIAL_KEYS.adminPassword),
       ],
       readinessProbe: { tcpSocket: { port: PORTS.mongo }, periodSeconds: 5, timeoutSeconds: 3 },
     },
@@ -404,9 +409,9 @@ export function dataApiDeployment(ctx: Context, s: Sandbox): KubeObject {
                 { name: 'RATE_LIMIT_PER_MINUTE', value: String(api.rateLimitPerMinute) },
                 { name: 'FAULT_RATE', value: String(api.faultRate) },
                 { name: 'PORT', value: String(PORTS.dataApi) },
-                secretEnv('API_KEY', credentialsSecretName(s.name), 'api-key'),
+                secretEnv('API_KEY', credentialsSecretName(s.name), DATA_API_CREDENTIAL_KEYS.apiKey),
                 // Lets the platform read the request log and switch faults; never given to the candidate.
-                secretEnv('ADMIN_KEY', credentialsSecretName(s.name), 'admin-key'),
+                secretEnv('ADMIN_KEY', credentialsSecretName(s.name), DATA_API_CREDENTIAL_KEYS.adminKey),
               ],
               readinessProbe: { httpGet: { path: '/healthz', port: PORTS.dataApi }, periodSeconds: 5 },
               resources: ctx.config.EPREUVE_SANDBOX_SIZES.dataApi,
@@ -450,13 +455,13 @@ export function seedJob(ctx: Context): KubeObject | undefined {
   const seeded = seededSandboxes(ctx.template);
   if (seeded.length === 0) return undefined;
   const ns = namespaceOf(ctx.assessment);
-  const plan = seeded.map((s) => ({
+  const plan: SeedPlan = seeded.map((s) => ({
     name: s.name,
-    kind: sandboxKind(s),
+    kind: s.postgres ? 'postgres' : 'mongo',
     host: `${s.name}.${ns}.svc`,
     port: PORTS[sandboxKind(s)],
     dataset: (s.postgres ?? s.mongo)!.dataset,
-    credentials: `/etc/epreuve/credentials/${s.name}`,
+    credentials: credentialsMountPath(s.name),
   }));
   return {
     apiVersion: 'batch/v1',
@@ -479,14 +484,14 @@ export function seedJob(ctx: Context): KubeObject | undefined {
               image: ctx.config.EPREUVE_IMAGE_SEEDER,
               imagePullPolicy: ctx.config.EPREUVE_IMAGE_PULL_POLICY,
               args: ['seed'],
-              env: [{ name: 'EPREUVE_SEED_PLAN', value: JSON.stringify(plan) }],
+              env: [{ name: SEED_PLAN_ENV, value: JSON.stringify(plan) }],
               resources: ctx.config.EPREUVE_SANDBOX_SIZES.seeder,
               securityContext: restrictedContainer,
               volumeMounts: [
                 { name: 'tmp', mountPath: '/tmp' },
                 ...seeded.map((s) => ({
                   name: `credentials-${s.name}`,
-                  mountPath: `/etc/epreuve/credentials/${s.name}`,
+                  mountPath: credentialsMountPath(s.name),
                   readOnly: true,
                 })),
               ],

@@ -1,5 +1,4 @@
-import { parseQuantity } from '../kube/quantity.ts';
-import type { KubeObject } from '../kube/types.ts';
+import { type KubeObject, parseQuantity } from '@epreuve/kube';
 import type { Context } from './desired.ts';
 
 interface PodTemplate {

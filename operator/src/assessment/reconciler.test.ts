@@ -1,10 +1,9 @@
+import type { Informer, KubeClient } from '@epreuve/kube';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.ts';
-import type { KubeClient } from '../kube/client.ts';
-import type { Informer } from '../kube/informer.ts';
 import { createMetrics } from '../metrics.ts';
 import { assessment } from './fixtures.test-helpers.ts';
 import { AssessmentReconciler, type AssessmentReconcilerDeps } from './reconciler.ts';

@@ -5,20 +5,27 @@ import {
   type AssessmentStatus,
   type AssessmentTemplate,
   CLEANUP_FINALIZER,
+  durationProblem,
   FIELD_MANAGER,
+  timeline,
 } from '@epreuve/crds';
+import {
+  type Informer,
+  isConflict,
+  isSubset,
+  type KubeClient,
+  KubeError,
+  type KubeObject,
+  linkFromTraceparent,
+  objectKey,
+  resourceFor,
+} from '@epreuve/kube';
 import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from '../config.ts';
 import type { Reconciler, Result } from '../controller/controller.ts';
 import { applyStatusIfChanged, patchFinalizers } from '../controller/writes.ts';
-import { isConflict, type KubeClient, KubeError } from '../kube/client.ts';
-import { isSubset } from '../kube/compare.ts';
-import type { Informer } from '../kube/informer.ts';
-import { resourceFor } from '../kube/resources.ts';
-import { type KubeObject, objectKey } from '../kube/types.ts';
 import type { Metrics } from '../metrics.ts';
-import { linkFromTraceparent } from '../tracing.ts';
 import {
   type Context,
   credentialsSecret,
@@ -27,7 +34,6 @@ import {
   SEED_JOB,
   seededSandboxes,
 } from './desired.ts';
-import { durationProblem, timeline } from './lifecycle.ts';
 import { quotaShortfall } from './quota.ts';
 import { nextStatus, type Outcome } from './status.ts';
 

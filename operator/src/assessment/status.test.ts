@@ -1,7 +1,7 @@
+import { durationProblem, timeline } from '@epreuve/crds';
+import type { KubeObject } from '@epreuve/kube';
 import { describe, expect, it } from 'vitest';
-import type { KubeObject } from '../kube/types.ts';
 import { assessment, template } from './fixtures.test-helpers.ts';
-import { durationProblem, timeline } from './lifecycle.ts';
 import { nextStatus, type Outcome } from './status.ts';
 
 const now = new Date('2026-11-22T10:05:00Z');

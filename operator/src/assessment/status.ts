@@ -2,14 +2,15 @@ import {
   type Assessment,
   type AssessmentStatus,
   type AssessmentTemplate,
+  credentialsSecretName,
   type Phase,
   type SandboxStatus,
   sandboxKind,
+  type Timeline,
 } from '@epreuve/crds';
-import type { KubeObject } from '../kube/types.ts';
-import { type ConditionInput, setCondition } from './conditions.ts';
-import { credentialsSecretName, namespaceOf, PORTS } from './desired.ts';
-import { iso, type Timeline } from './lifecycle.ts';
+import type { KubeObject } from '@epreuve/kube';
+import { type ConditionInput, iso, setCondition } from './conditions.ts';
+import { namespaceOf, PORTS } from './desired.ts';
 
 /** What the reconciler found or did, reduced to what the status depends on. */
 export type Outcome =

@@ -1,6 +1,6 @@
+import { WorkQueue } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
-import { WorkQueue } from './workqueue.ts';
 
 export interface Result {
   /** Reconcile this key again after this many ms (timed requeue, e.g. an expiry deadline). */

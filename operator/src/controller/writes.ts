@@ -1,8 +1,5 @@
 import { FIELD_MANAGER } from '@epreuve/crds';
-import type { KubeClient } from '../kube/client.ts';
-import { isSubset } from '../kube/compare.ts';
-import { resourceFor } from '../kube/resources.ts';
-import type { KubeObject } from '../kube/types.ts';
+import { isSubset, type KubeClient, type KubeObject, resourceFor } from '@epreuve/kube';
 
 /** Writes a custom resource's status (server-side apply), only when it differs from what is stored. */
 export async function applyStatusIfChanged(

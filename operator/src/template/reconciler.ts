@@ -1,11 +1,9 @@
 import { type Assessment, type AssessmentTemplate, TEMPLATE_PROTECTION_FINALIZER } from '@epreuve/crds';
+import type { Informer, KubeClient, KubeObject } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import { setCondition } from '../assessment/conditions.ts';
 import type { Reconciler, Result } from '../controller/controller.ts';
 import { applyStatusIfChanged, patchFinalizers } from '../controller/writes.ts';
-import type { KubeClient } from '../kube/client.ts';
-import type { Informer } from '../kube/informer.ts';
-import type { KubeObject } from '../kube/types.ts';
 
 export const TEMPLATE_INDEX = 'template';
 

@@ -1,27 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  type DbCredentials,
+  dbCredentials,
+  DB_CREDENTIAL_KEYS as KEYS,
+  SEED_PLAN_ENV,
+  type SeedPlan,
+  type SeedPlanEntry,
+  seedPlanSchema,
+} from '@epreuve/crds';
 import { MongoClient } from 'mongodb';
 import pg from 'pg';
-import { z } from 'zod';
 import { resolveDataset } from '../datasets/catalog.ts';
 import { seedMongo } from './mongo.ts';
 import { seedPostgres } from './postgres.ts';
 
-/** The seed plan the operator hands the seed Job (EPREUVE_SEED_PLAN). */
-export const seedPlanSchema = z
-  .array(
-    z.object({
-      name: z.string().min(1),
-      kind: z.enum(['postgres', 'mongo']),
-      host: z.string().min(1),
-      port: z.number().int().min(1).max(65535),
-      dataset: z.string().min(1),
-      /** Directory with the sandbox Secret's keys as files (database, admin-username, …). */
-      credentials: z.string().min(1),
-    }),
-  )
-  .min(1);
-export type SeedPlan = z.infer<typeof seedPlanSchema>;
+export type { SeedPlan };
 
 export interface SeedRunOptions {
   size: 'small' | 'standard';
@@ -33,24 +27,25 @@ export interface SeedRunOptions {
 /** Parses the plan; the error names the offending entry and field. */
 export function parsePlan(json: string | undefined): SeedPlan {
   if (!json)
-    throw new Error('EPREUVE_SEED_PLAN is not set: it should hold the JSON seed plan the operator writes');
+    throw new Error(`${SEED_PLAN_ENV} is not set: it should hold the JSON seed plan the operator writes`);
   let raw: unknown;
   try {
     raw = JSON.parse(json);
   } catch (err) {
-    throw new Error(`EPREUVE_SEED_PLAN is not valid JSON: ${(err as Error).message}`);
+    throw new Error(`${SEED_PLAN_ENV} is not valid JSON: ${(err as Error).message}`);
   }
   const res = seedPlanSchema.safeParse(raw);
   if (!res.success) {
     throw new Error(
-      `EPREUVE_SEED_PLAN is invalid: ${res.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; ')}`,
+      `${SEED_PLAN_ENV} is invalid: ${res.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; ')}`,
     );
   }
   for (const entry of res.data) resolveDataset(entry.dataset); // fails early, naming the known datasets
   return res.data;
 }
 
-function readCredentials(dir: string): Record<string, string> {
+/** The sandbox Secret's keys, mounted as one file each in `dir`. */
+function readCredentials(dir: string): DbCredentials {
   const read = (key: string) => {
     try {
       return readFileSync(join(dir, key), 'utf8').trim();
@@ -58,17 +53,7 @@ function readCredentials(dir: string): Record<string, string> {
       throw new Error(`credential "${key}" missing from ${dir}`);
     }
   };
-  return Object.fromEntries(
-    [
-      'database',
-      'admin-username',
-      'admin-password',
-      'username',
-      'password',
-      'grader-username',
-      'grader-password',
-    ].map((k) => [k, read(k)]),
-  );
+  return dbCredentials.parse(Object.fromEntries(Object.values(KEYS).map((k) => [k, read(k)])));
 }
 
 /** Retries `attempt` with exponential backoff (1 s → 10 s) until it succeeds or time runs out. */
@@ -105,11 +90,11 @@ export async function runSeed(plan: SeedPlan, o: SeedRunOptions): Promise<void> 
   if (failures.length > 0) throw new Error(failures.join('; '));
 }
 
-async function seedOne(entry: SeedPlan[number], o: SeedRunOptions): Promise<void> {
+async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
   const dataset = resolveDataset(entry.dataset);
   const creds = readCredentials(entry.credentials);
-  const candidate = { username: creds.username!, password: creds.password! };
-  const grader = { username: creds['grader-username']!, password: creds['grader-password']! };
+  const candidate = { username: creds[KEYS.username], password: creds[KEYS.password] };
+  const grader = { username: creds[KEYS.graderUsername], password: creds[KEYS.graderPassword] };
   const where = `${entry.name} (${entry.kind} at ${entry.host}:${entry.port})`;
   const started = Date.now();
   try {
@@ -117,9 +102,9 @@ async function seedOne(entry: SeedPlan[number], o: SeedRunOptions): Promise<void
       const admin: pg.ClientConfig = {
         host: entry.host,
         port: entry.port,
-        user: creds['admin-username'],
-        password: creds['admin-password'],
-        database: creds.database,
+        user: creds[KEYS.adminUsername],
+        password: creds[KEYS.adminPassword],
+        database: creds[KEYS.database],
         connectionTimeoutMillis: 5000,
       };
       await waitFor(
@@ -134,8 +119,8 @@ async function seedOne(entry: SeedPlan[number], o: SeedRunOptions): Promise<void
       );
       await seedPostgres(admin, { dataset, size: o.size, candidate, grader, log: o.log });
     } else {
-      const user = encodeURIComponent(creds['admin-username']!);
-      const pwd = encodeURIComponent(creds['admin-password']!);
+      const user = encodeURIComponent(creds[KEYS.adminUsername]);
+      const pwd = encodeURIComponent(creds[KEYS.adminPassword]);
       const client = new MongoClient(
         `mongodb://${user}:${pwd}@${entry.host}:${entry.port}/?authSource=admin`,
         { serverSelectionTimeoutMS: 5000 },
@@ -143,7 +128,7 @@ async function seedOne(entry: SeedPlan[number], o: SeedRunOptions): Promise<void
       await waitFor(where, async () => client.db('admin').command({ ping: 1 }), o.waitTimeoutMs, o.log);
       try {
         await seedMongo(client, {
-          database: creds.database!,
+          database: creds[KEYS.database],
           dataset,
           size: o.size,
           candidate,

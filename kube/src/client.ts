@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Dispatcher, fetch } from 'undici';
 import { type ResourceType, resourceFor, resourcePath } from './resources.ts';
@@ -58,6 +58,13 @@ export class KubeClient {
   private readonly bucket: TokenBucket;
   private readonly options: ClientOptions;
   private auth?: { headers: Record<string, string>; dispatcher: Dispatcher; at: number };
+
+  /** A client for the pod's service account, or $KUBECONFIG / ~/.kube/config outside a cluster. */
+  static fromEnvironment(options: ClientOptions = {}): KubeClient {
+    const kc = new KubeConfig();
+    kc.loadFromDefault();
+    return new KubeClient(kc, options);
+  }
 
   constructor(kc: KubeConfig, options: ClientOptions = {}) {
     const cluster = kc.getCurrentCluster();

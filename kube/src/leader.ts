@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import { isConflict, isNotFound, type KubeClient } from './kube/client.ts';
-import { resourceFor } from './kube/resources.ts';
-import { sleep } from './kube/sleep.ts';
-import type { KubeObject } from './kube/types.ts';
+import { isConflict, isNotFound, type KubeClient } from './client.ts';
+import { resourceFor } from './resources.ts';
+import { sleep } from './sleep.ts';
+import type { KubeObject } from './types.ts';
 
 interface LeaseSpec {
   holderIdentity?: string;

@@ -1,4 +1,4 @@
-import { TokenBucket } from '../kube/token-bucket.ts';
+import { TokenBucket } from './token-bucket.ts';
 
 export interface RateLimiter {
   /** How long to wait before retrying `key` (also counts a failure). */

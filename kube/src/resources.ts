@@ -1,7 +1,5 @@
-import { API_VERSION } from '@epreuve/crds';
-
 /**
- * The kinds Épreuve reads or writes, with their REST paths. A static table instead of discovery:
+ * The built-in kinds Épreuve reads or writes, with their REST paths. A static table instead of discovery:
  * the operator only ever touches these, and it saves a round trip per kind at start-up.
  */
 export interface ResourceType {
@@ -28,9 +26,6 @@ const table = [
   ['rbac.authorization.k8s.io/v1', 'Role', 'roles', true],
   ['rbac.authorization.k8s.io/v1', 'RoleBinding', 'rolebindings', true],
   ['coordination.k8s.io/v1', 'Lease', 'leases', true],
-  [API_VERSION, 'Assessment', 'assessments', true],
-  [API_VERSION, 'AssessmentTemplate', 'assessmenttemplates', true],
-  [API_VERSION, 'Submission', 'submissions', true],
 ] as const;
 
 export const RESOURCES: ResourceType[] = table.map(([apiVersion, kind, plural, namespaced]) => ({
@@ -40,9 +35,10 @@ export const RESOURCES: ResourceType[] = table.map(([apiVersion, kind, plural, n
   namespaced,
 }));
 
+/** A built-in kind's REST resource. Custom kinds bring their own `ResourceType` (Épreuve's: `KINDS` in `@epreuve/crds`). */
 export function resourceFor(apiVersion: string, kind: string): ResourceType {
   const r = RESOURCES.find((x) => x.apiVersion === apiVersion && x.kind === kind);
-  if (!r) throw new Error(`unknown kind ${apiVersion}/${kind}: add it to operator/src/kube/resources.ts`);
+  if (!r) throw new Error(`unknown kind ${apiVersion}/${kind}: add it to kube/src/resources.ts`);
   return r;
 }
 
