@@ -82,3 +82,78 @@ export const seedPlanSchema = z
   .min(1);
 export type SeedPlan = z.infer<typeof seedPlanSchema>;
 export type SeedPlanEntry = SeedPlan[number];
+
+/**
+ * The grader: one small service per candidate namespace that runs the candidate's answers next to
+ * their databases (never in the shared API), under its own memory and CPU limits. The API calls
+ * it with a bearer token from the grader Secret; only the API may reach it (NetworkPolicy).
+ */
+export const GRADER = {
+  /** Deployment, Service and ServiceAccount name in the candidate namespace. */
+  name: 'grader',
+  port: 8080,
+  /** The Secret holding the token the API presents. */
+  secretName: 'grader-credentials',
+  tokenKey: 'token',
+  /** The environment variable that carries the grader plan (which sandboxes it grades on). */
+  planEnv: 'EPREUVE_GRADER_PLAN',
+  /** Where the grader reads its token and each sandbox's credentials (one file per key). */
+  tokenMountPath: '/etc/epreuve/grader',
+} as const;
+
+/** The grader plan: the database sandboxes it runs answers on, and where their credentials are mounted. */
+export const graderPlanSchema = z
+  .array(
+    z.object({
+      name: z.string().min(1),
+      kind: z.enum(['postgres', 'mongo']),
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535),
+      /** Directory with the sandbox Secret's keys as files (`DB_CREDENTIAL_KEYS`); the grader uses the grader-* ones. */
+      credentials: z.string().min(1),
+    }),
+  )
+  .min(1);
+export type GraderPlan = z.infer<typeof graderPlanSchema>;
+
+/** Longest answer (and reference) the grader accepts, in characters. */
+export const MAX_ANSWER_LENGTH = 20_000;
+
+/** What the API asks the grader: run `answer` and `reference` on one sandbox and compare. */
+export const gradeRequest = z.object({
+  sandbox: z.string().min(1).max(63),
+  kind: z.enum(['sql', 'mongo']),
+  reference: z.string().min(1).max(MAX_ANSWER_LENGTH),
+  /** For MongoDB: the collection both pipelines run on. */
+  collection: z.string().min(1).max(120).optional(),
+  options: z.object({
+    orderMatters: z.boolean(),
+    numericTolerance: z.number().min(0),
+    ignoreColumnNames: z.boolean(),
+  }),
+  answer: z.string().max(MAX_ANSWER_LENGTH),
+});
+export type GradeRequest = z.infer<typeof gradeRequest>;
+
+/** Why an answer could not be run at all. */
+export const ANSWER_ERRORS = [
+  'TooLong',
+  'Empty',
+  'NotAQuery',
+  'Timeout',
+  'TooManyRows',
+  'TooLarge',
+  'Forbidden',
+  'SqlError',
+  'Unavailable',
+] as const;
+
+/** The grader's answer: pass or fail, with an explanation for the candidate. */
+export const gradeResponse = z.object({
+  pass: z.boolean(),
+  explanation: z.string(),
+  error: z.enum(ANSWER_ERRORS).optional(),
+  expectedRows: z.number().int(),
+  actualRows: z.number().int(),
+});
+export type GradeResponse = z.infer<typeof gradeResponse>;

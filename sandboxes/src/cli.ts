@@ -3,19 +3,44 @@
  *   seed                      seed every sandbox of $EPREUVE_SEED_PLAN (the operator's seed Job)
  *   grade <exercise> <answer-file|->   grade an answer against a sandbox (--postgres URL | --mongo URL --database NAME)
  *   exercises                 list the exercise catalogue
+ *   grade-server              serve the grader of one candidate namespace ($EPREUVE_GRADER_PLAN)
  * Exit codes: 0 success (or a passing answer), 1 failure (or a failing answer), 2 bad usage.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { SEED_PLAN_ENV } from '@epreuve/crds';
+import { GRADER, graderPlanSchema, SEED_PLAN_ENV } from '@epreuve/crds';
 import { MongoClient } from 'mongodb';
+import pino from 'pino';
 import { EXERCISES, findExercise } from './exercises/index.ts';
 import { type GradeResult, gradeMongo, gradeSql } from './grader/index.ts';
+import { buildGradeServer } from './grader/server.ts';
 import { parsePlan, runSeed } from './seeder/run.ts';
+
+class UsageError extends Error {}
 
 const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
 const usage =
-  'usage: epreuve-sandbox seed | grade <exercise> <answer-file|-> (--postgres URL | --mongo URL --database NAME) | exercises';
+  'usage: epreuve-sandbox seed | grade <exercise> <answer-file|-> (--postgres URL | --mongo URL --database NAME) | exercises | grade-server';
+
+/** Parses the grader plan; the error names the offending entry and field. */
+export function parseGraderPlan(json: string | undefined) {
+  if (!json)
+    throw new UsageError(
+      `${GRADER.planEnv} is not set: it should hold the JSON grader plan the operator writes`,
+    );
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (err) {
+    throw new UsageError(`${GRADER.planEnv} is not valid JSON: ${(err as Error).message}`);
+  }
+  const res = graderPlanSchema.safeParse(raw);
+  if (!res.success)
+    throw new UsageError(
+      `${GRADER.planEnv} is invalid: ${res.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; ')}`,
+    );
+  return res.data;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -68,6 +93,23 @@ async function main(argv: string[]): Promise<number> {
       );
       return grade.pass ? 0 : 1;
     }
+    case 'grade-server': {
+      const plan = parseGraderPlan(process.env[GRADER.planEnv]);
+      const tokenFile =
+        process.env.EPREUVE_GRADER_TOKEN_FILE ?? `${GRADER.tokenMountPath}/${GRADER.tokenKey}`;
+      const app = await buildGradeServer({
+        plan,
+        token: () => readFileSync(tokenFile, 'utf8').trim(),
+        log: pino({ name: 'epreuve-grader', level: process.env.EPREUVE_LOG_LEVEL ?? 'info' }),
+      });
+      await app.listen({ host: '0.0.0.0', port: Number(process.env.EPREUVE_GRADER_PORT ?? GRADER.port) });
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      await app.close();
+      return 0;
+    }
     case 'exercises':
       for (const e of EXERCISES)
         console.log(`${e.id.padEnd(36)} ${e.kind.padEnd(6)} ${e.difficulty.padEnd(7)} ${e.title.en}`);
@@ -76,8 +118,6 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(usage);
   }
 }
-
-class UsageError extends Error {}
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

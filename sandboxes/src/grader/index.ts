@@ -54,14 +54,13 @@ export async function gradeMongo(
   database: string,
   exercise: { reference: string; collection?: string; grader: CompareOptions },
   answer: string,
-  options: MongoRunOptions = {},
+  options: MongoRunOptions & { referenceResult?: ResultSet } = {},
 ): Promise<GradeResult> {
   const collection = exercise.collection;
   if (!collection) throw new Error('a Mongo exercise needs a collection');
-  const expected = await runPipeline(client, database, collection, exercise.reference, {
-    ...options,
-    docCap: 100_000,
-  });
+  const expected =
+    options.referenceResult ??
+    (await runPipeline(client, database, collection, exercise.reference, { ...options, docCap: 100_000 }));
   return gradeAgainst(
     expected,
     () => runPipeline(client, database, collection, answer, options),

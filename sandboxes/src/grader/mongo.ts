@@ -37,7 +37,16 @@ export interface MongoRunOptions {
   timeoutMs?: number;
   docCap?: number;
   maxLength?: number;
+  /** Most BSON bytes an answer may return, counted document by document. */
+  maxBytes?: number;
 }
+
+/**
+ * Documents per reply. The driver holds one whole reply in memory (up to 48 MiB), so replies are
+ * kept small and the running total is checked after each document; the grader's memory limit is
+ * sized above `maxBytes` plus one reply.
+ */
+const BATCH_SIZE = 100;
 
 /** Parses and checks a pipeline written as (Extended) JSON; errors are meant for the candidate. */
 export function parsePipeline(text: string, maxLength = 20_000): Document[] {
@@ -117,13 +126,25 @@ export async function runPipeline(
   text: string,
   options: MongoRunOptions = {},
 ): Promise<ResultSet> {
-  const { timeoutMs = 5000, docCap = 10_000, maxLength = 20_000 } = options;
+  const { timeoutMs = 5000, docCap = 10_000, maxLength = 20_000, maxBytes = 5 << 20 } = options;
   const pipeline = parsePipeline(text, maxLength);
   const docs: Document[] = [];
+  let bytes = 0;
   try {
-    const cursor = client.db(database).collection(collection).aggregate(pipeline, { maxTimeMS: timeoutMs });
+    const cursor = client
+      .db(database)
+      .collection(collection)
+      .aggregate(pipeline, { maxTimeMS: timeoutMs, batchSize: BATCH_SIZE });
     for await (const doc of cursor) {
       docs.push(doc);
+      bytes += BSON.calculateObjectSize(doc);
+      if (bytes > maxBytes) {
+        await cursor.close();
+        throw new AnswerError(
+          'TooLarge',
+          `Your pipeline returns more than ${(maxBytes / 1048576).toFixed(0)} MiB of data, the most an answer may return; the answer needs far less.`,
+        );
+      }
       if (docs.length > docCap) {
         await cursor.close();
         throw new AnswerError(

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import type { ResultSet } from './compare.ts';
 
@@ -71,6 +72,13 @@ export function prepareAnswer(sql: string, maxLength = DEFAULTS.maxLength): stri
   return sql.replace(/[\s;]+$/u, '').trim();
 }
 
+/** The pg client's socket: the only place where bytes can be counted before a whole row is buffered. */
+const socketOf = (client: pg.Client) =>
+  (client as unknown as { connection: { stream: Socket } }).connection.stream;
+
+/** Rows fetched per round trip: small enough that one batch never holds much more than the cap. */
+const FETCH_BATCH = 500;
+
 export async function runQuery(
   connection: pg.ClientConfig,
   sql: string,
@@ -85,6 +93,9 @@ export async function runQuery(
     query_timeout: o.timeoutMs + 2000,
     connectionTimeoutMillis: 5000,
   });
+  // A backend that dies (OOM-killed by a huge answer, a restart) makes the client emit 'error';
+  // unhandled, that would end the process. The query in flight fails, and is explained below.
+  client.on('error', () => {});
   try {
     await client.connect();
   } catch (err) {
@@ -93,31 +104,59 @@ export async function runQuery(
       `The database is not reachable right now (${(err as Error).message}); try again in a moment.`,
     );
   }
+  // node-postgres buffers a whole row before handing it over, so a cap checked on rows comes too
+  // late for one 500 MB value. Counting the socket's bytes bounds memory to the cap plus one chunk:
+  // past the cap, the connection is cut and the answer is refused.
+  const socket = socketOf(client);
+  let received = 0;
+  let budget = Number.POSITIVE_INFINITY;
+  let overBudget = false;
+  const count = (chunk: Buffer) => {
+    received += chunk.length;
+    if (received > budget && !overBudget) {
+      overBudget = true;
+      socket.destroy();
+    }
+  };
+  socket.on('data', count);
+  const tooLarge = () =>
+    new AnswerError(
+      'TooLarge',
+      `Your query returns more than ${(o.maxBytes / 1048576).toFixed(0)} MiB of data, the most an answer may return; the answer needs far less.`,
+    );
   try {
     await client.query('BEGIN READ ONLY');
     await client.query(`SET LOCAL statement_timeout = ${Math.floor(o.timeoutMs)}`);
     await client.query('SET LOCAL lock_timeout = 1000');
     await client.query(`SET LOCAL search_path = ${o.searchPath}`);
     await client.query({ text: CURSOR_PREFIX + query, queryMode: 'extended' } as pg.QueryConfig);
-    const res = await client.query({ text: `FETCH ${o.rowCap + 1} FROM epreuve_answer`, rowMode: 'array' });
-    if (res.rows.length > o.rowCap) {
-      throw new AnswerError(
-        'TooManyRows',
-        `Your query returns more than ${o.rowCap.toLocaleString('en')} rows; the answer needs far fewer. Check your joins and filters.`,
-      );
+    received = 0;
+    budget = o.maxBytes;
+    const rows: unknown[][] = [];
+    let fields: pg.FieldDef[] = [];
+    for (;;) {
+      const want = Math.min(FETCH_BATCH, o.rowCap + 1 - rows.length);
+      const res = await client.query({
+        text: `FETCH ${want} FROM epreuve_answer`,
+        rowMode: 'array',
+      });
+      fields = res.fields;
+      rows.push(...(res.rows as unknown[][]));
+      if (rows.length > o.rowCap) {
+        throw new AnswerError(
+          'TooManyRows',
+          `Your query returns more than ${o.rowCap.toLocaleString('en')} rows; the answer needs far fewer. Check your joins and filters.`,
+        );
+      }
+      if (res.rows.length < want) break; // the cursor is exhausted
     }
-    const bytes = Buffer.byteLength(JSON.stringify(res.rows));
-    if (bytes > o.maxBytes) {
-      throw new AnswerError(
-        'TooLarge',
-        `Your query returns ${(bytes / 1048576).toFixed(1)} MiB of data; the limit is ${(o.maxBytes / 1048576).toFixed(0)} MiB.`,
-      );
-    }
-    return { columns: res.fields.map((f) => f.name), rows: res.rows as unknown[][] };
+    return { columns: fields.map((f) => f.name), rows };
   } catch (err) {
+    if (overBudget) throw tooLarge();
     throw explain(err, o.timeoutMs);
   } finally {
-    await client.query('ROLLBACK').catch(() => {});
+    socket.off('data', count);
+    if (!overBudget) await client.query('ROLLBACK').catch(() => {});
     await client.end().catch(() => {});
   }
 }
@@ -160,6 +199,12 @@ function explain(err: unknown, timeoutMs: number): AnswerError {
         `Syntax error: ${msg}${e.position ? ` (at character ${Number(e.position) - CURSOR_PREFIX.length})` : ''}.`,
       );
     default:
+      // The server went away mid-answer (killed, out of memory, restarting): not the answer's fault.
+      if (e.code && /^(57P0[1-3]|08...)$/.test(e.code))
+        return new AnswerError(
+          'Unavailable',
+          'The database stopped while running your answer (it may have run out of memory); try again in a moment.',
+        );
       if (e.code && /^[0-9A-Z]{5}$/.test(e.code))
         return new AnswerError('SqlError', `PostgreSQL said: ${msg}.`);
       return new AnswerError(

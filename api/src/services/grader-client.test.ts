@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { GraderClient } from './grader-client.ts';
+
+const request = {
+  sandbox: 'warehouse',
+  kind: 'sql' as const,
+  reference: 'SELECT 1',
+  options: { orderMatters: false, numericTolerance: 0, ignoreColumnNames: false },
+  answer: 'SELECT 1',
+};
+
+function client(respond: (url: string, init: RequestInit) => Response | Promise<Response>, token = 't0k3n') {
+  const calls: Array<{ url: string; init: RequestInit }> = [];
+  const c = new GraderClient({
+    token: async () => token,
+    fetch: (async (url: string, init: RequestInit) => {
+      calls.push({ url, init });
+      return respond(url, init);
+    }) as unknown as typeof fetch,
+  });
+  return { c, calls };
+}
+
+describe('GraderClient', () => {
+  it('posts the answer to the namespace grader with its token and returns the verdict', async () => {
+    const { c, calls } = client(() =>
+      Response.json({ pass: true, explanation: 'Correct', expectedRows: 1, actualRows: 1 }),
+    );
+    const out = await c.grade('epreuve-jane-abcde', request);
+    expect(out).toEqual({
+      kind: 'graded',
+      result: { pass: true, explanation: 'Correct', expectedRows: 1, actualRows: 1 },
+    });
+    expect(calls[0]!.url).toBe('http://grader.epreuve-jane-abcde.svc:8080/v1/grade');
+    expect((calls[0]!.init.headers as Record<string, string>).authorization).toBe('Bearer t0k3n');
+  });
+
+  it('turns a busy, dead or unreachable grader into "unavailable" with a retry delay', async () => {
+    const busy = client(
+      () => new Response('{"detail":"busy"}', { status: 429, headers: { 'retry-after': '2' } }),
+    );
+    expect(await busy.c.grade('ns', request)).toEqual({
+      kind: 'unavailable',
+      reason: 'busy',
+      retryAfterSeconds: 2,
+    });
+    const down = client(() => {
+      throw new TypeError('fetch failed');
+    });
+    expect((await down.c.grade('ns', request)).kind).toBe('unavailable');
+    const garbage = client(() => new Response('not json', { status: 200 }));
+    expect((await garbage.c.grade('ns', request)).kind).toBe('unavailable');
+    const noToken = client(() => Response.json({}), '');
+    expect((await noToken.c.grade('ns', request)).kind).toBe('unavailable');
+  });
+
+  it('throws on a refusal that is the API’s own fault (stale token), naming the status', async () => {
+    const { c } = client(() => new Response('{"detail":"invalid credentials"}', { status: 401 }));
+    await expect(c.grade('ns', request)).rejects.toThrow(/401: invalid credentials/);
+  });
+});

@@ -1,0 +1,74 @@
+import { GRADER, type GradeRequest, type GradeResponse, gradeResponse } from '@epreuve/crds';
+
+/**
+ * The API's side of the grader contract: it relays an answer to the grader in the candidate's
+ * namespace and returns its verdict. The answer never runs in the API process, so an answer that
+ * exhausts memory or time costs that candidate's grader, never the API.
+ */
+export type GraderOutcome =
+  | { kind: 'graded'; result: GradeResponse }
+  /** The grader could not grade now (restarting, busy, its database down): the candidate retries. */
+  | { kind: 'unavailable'; reason: string; retryAfterSeconds: number };
+
+export interface GraderClientOptions {
+  /** The grader's token, read from the namespace's grader Secret. */
+  token: (namespace: string) => Promise<string | undefined>;
+  /** Base URL of a namespace's grader; by default its in-cluster Service. */
+  baseUrl?: (namespace: string) => string;
+  /** Give up on one answer after this long (the grader's own limits end it well before). */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+export class GraderClient {
+  private readonly o: Required<GraderClientOptions>;
+
+  constructor(o: GraderClientOptions) {
+    this.o = {
+      baseUrl: (ns) => `http://${GRADER.name}.${ns}.svc:${GRADER.port}`,
+      timeoutMs: 30_000,
+      fetch: globalThis.fetch,
+      ...o,
+    };
+  }
+
+  async grade(namespace: string, request: GradeRequest): Promise<GraderOutcome> {
+    const token = await this.o.token(namespace);
+    if (!token) return { kind: 'unavailable', reason: 'the grader is not set up yet', retryAfterSeconds: 5 };
+    let res: Response;
+    try {
+      res = await this.o.fetch(`${this.o.baseUrl(namespace)}/v1/grade`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(request),
+        signal: AbortSignal.timeout(this.o.timeoutMs),
+      });
+    } catch (err) {
+      const reason =
+        (err as Error).name === 'TimeoutError'
+          ? 'the grader did not answer in time'
+          : 'the grader is not reachable (it may be restarting)';
+      return { kind: 'unavailable', reason, retryAfterSeconds: 5 };
+    }
+    const retryAfterSeconds = Number(res.headers.get('retry-after')) || 5;
+    const text = await res.text();
+    if (res.status === 200) {
+      const parsed = gradeResponse.safeParse(safeJson(text));
+      if (parsed.success) return { kind: 'graded', result: parsed.data };
+      return { kind: 'unavailable', reason: 'the grader answered something unexpected', retryAfterSeconds };
+    }
+    const detail = (safeJson(text) as { detail?: string } | undefined)?.detail;
+    if (res.status === 429 || res.status === 503)
+      return { kind: 'unavailable', reason: detail ?? 'the grader is busy', retryAfterSeconds };
+    // 400/401/404 are the API's own mistakes (a stale token, a template out of step): say so.
+    throw new Error(`grader answered ${res.status}${detail ? `: ${detail}` : ''}`);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,243 @@
+import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type GradeRequest,
+  type GradeResponse,
+  type GraderPlan,
+  gradeRequest,
+  DB_CREDENTIAL_KEYS as KEYS,
+  MAX_ANSWER_LENGTH,
+} from '@epreuve/crds';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { MongoClient } from 'mongodb';
+import type { Logger } from 'pino';
+import type { ResultSet } from './compare.ts';
+import { type GradeResult, gradeMongo, gradeSql } from './index.ts';
+import { runPipeline } from './mongo.ts';
+import { runQuery } from './sql.ts';
+
+/**
+ * The grade server: runs a candidate's answers next to their databases, inside their namespace,
+ * so that an answer that exhausts memory or time costs this pod alone — never the shared API.
+ * The API is its only client (NetworkPolicy) and presents the token from the grader Secret.
+ */
+export interface GradeServerOptions {
+  plan: GraderPlan;
+  /** Read at every request, so a rotated token takes effect without a restart. */
+  token: () => string;
+  log?: Logger | boolean;
+  /** Answers graded at once; more wait their turn, up to `maxQueued`, then get a 429. */
+  concurrency?: number;
+  maxQueued?: number;
+  /** Limits applied to every answer (the reference gets more room). */
+  limits?: { timeoutMs?: number; rowCap?: number; maxBytes?: number };
+}
+
+/** The sandbox's grader credentials, read from its mounted Secret at each use (rotation-safe). */
+function graderCredentials(dir: string) {
+  const read = (key: string) => readFileSync(join(dir, key), 'utf8').trim();
+  return {
+    database: read(KEYS.database),
+    username: read(KEYS.graderUsername),
+    password: read(KEYS.graderPassword),
+  };
+}
+
+/** A small semaphore: at most `limit` holders, a bounded line of waiters. */
+class Gate {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  private readonly limit: number;
+  private readonly maxQueued: number;
+  constructor(limit: number, maxQueued: number) {
+    this.limit = limit;
+    this.maxQueued = maxQueued;
+  }
+  /** Undefined when the line is full. */
+  enter(): Promise<() => void> | undefined {
+    if (this.active >= this.limit && this.waiting.length >= this.maxQueued) return undefined;
+    const release = () => {
+      this.active--;
+      this.waiting.shift()?.();
+    };
+    if (this.active < this.limit) {
+      this.active++;
+      return Promise.resolve(release);
+    }
+    return new Promise((resolve) =>
+      this.waiting.push(() => {
+        this.active++;
+        resolve(release);
+      }),
+    );
+  }
+}
+
+const problem = (status: number, title: string, detail: string) => ({
+  type: 'about:blank',
+  title,
+  status,
+  detail,
+});
+
+export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: typeof o.log === 'object' ? o.log : undefined,
+    logger: typeof o.log === 'boolean' ? o.log : undefined,
+    // An answer and a reference, JSON-escaped, and nothing more.
+    bodyLimit: 8 * MAX_ANSWER_LENGTH + 4096,
+  });
+  const gate = new Gate(o.concurrency ?? 2, o.maxQueued ?? 8);
+  const references = new Map<string, Promise<ResultSet>>();
+  const limits = { timeoutMs: 5000, rowCap: 10_000, maxBytes: 5 << 20, ...o.limits };
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
+    const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) request.log.error({ err }, 'grading failed');
+    return reply
+      .code(status)
+      .type('application/problem+json')
+      .send(problem(status, status === 500 ? 'Internal Server Error' : 'Bad Request', err.message));
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async () => ({ status: 'ok' }));
+
+  app.post('/v1/grade', async (request, reply) => {
+    const presented = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+    const expected = o.token();
+    if (
+      !expected ||
+      presented.length !== expected.length ||
+      !timingSafeEqual(Buffer.from(presented), Buffer.from(expected))
+    ) {
+      return reply
+        .code(401)
+        .type('application/problem+json')
+        .send(problem(401, 'Unauthorized', 'invalid credentials'));
+    }
+    const parsed = gradeRequest.safeParse(request.body);
+    if (!parsed.success) {
+      const detail = parsed.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ');
+      return reply
+        .code(400)
+        .type('application/problem+json')
+        .send(problem(400, 'Bad Request', detail));
+    }
+    const req = parsed.data;
+    const sandbox = o.plan.find((s) => s.name === req.sandbox);
+    if (!sandbox || (sandbox.kind === 'postgres') !== (req.kind === 'sql')) {
+      return reply
+        .code(404)
+        .type('application/problem+json')
+        .send(
+          problem(
+            404,
+            'Not Found',
+            `no ${req.kind === 'sql' ? 'PostgreSQL' : 'MongoDB'} sandbox ${req.sandbox}`,
+          ),
+        );
+    }
+    const entered = gate.enter();
+    if (!entered) {
+      return reply
+        .code(429)
+        .header('retry-after', '2')
+        .type('application/problem+json')
+        .send(
+          problem(429, 'Too Many Requests', 'the grader is busy with earlier answers; retry in a moment'),
+        );
+    }
+    const release = await entered;
+    try {
+      const result = await grade(sandbox, req);
+      if (result.error === 'Unavailable') {
+        return reply
+          .code(503)
+          .header('retry-after', '2')
+          .type('application/problem+json')
+          .send(problem(503, 'Service Unavailable', result.explanation));
+      }
+      const body: GradeResponse = {
+        pass: result.pass,
+        explanation: result.explanation,
+        ...(result.error ? { error: result.error } : {}),
+        expectedRows: result.expectedRows,
+        actualRows: result.actualRows,
+      };
+      return body;
+    } finally {
+      release();
+    }
+  });
+
+  /** The reference result, computed once per sandbox and reference: the graded data is read-only. */
+  function reference(key: string, compute: () => Promise<ResultSet>): Promise<ResultSet> {
+    let hit = references.get(key);
+    if (!hit) {
+      hit = compute();
+      references.set(key, hit);
+      // A reference that failed (database still starting) is computed again next time.
+      hit.catch(() => references.delete(key));
+    }
+    return hit;
+  }
+
+  async function grade(sandbox: GraderPlan[number], req: GradeRequest): Promise<GradeResult> {
+    const creds = graderCredentials(sandbox.credentials);
+    const key = `${sandbox.name}\0${req.collection ?? ''}\0${req.reference}`;
+    if (sandbox.kind === 'postgres') {
+      const connection = {
+        host: sandbox.host,
+        port: sandbox.port,
+        user: creds.username,
+        password: creds.password,
+        database: creds.database,
+      };
+      const referenceResult = await reference(key, () =>
+        runQuery(connection, req.reference, { ...limits, rowCap: 100_000, maxBytes: 4 * limits.maxBytes }),
+      );
+      return gradeSql(connection, { reference: req.reference, grader: req.options }, req.answer, {
+        ...limits,
+        referenceResult,
+      });
+    }
+    const url = `mongodb://${encodeURIComponent(creds.username)}:${encodeURIComponent(creds.password)}@${sandbox.host}:${sandbox.port}/${creds.database}?authSource=${creds.database}&directConnection=true`;
+    const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000, maxPoolSize: 2 });
+    client.on('error', () => {}); // a dying server fails the operation in flight, not the process
+    try {
+      await client.connect();
+    } catch (err) {
+      return {
+        pass: false,
+        error: 'Unavailable',
+        explanation: `The database is not reachable right now (${(err as Error).message}); try again in a moment.`,
+        expectedRows: 0,
+        actualRows: 0,
+      };
+    }
+    try {
+      const options = { timeoutMs: limits.timeoutMs, docCap: limits.rowCap, maxBytes: limits.maxBytes };
+      const collection = req.collection ?? '';
+      const referenceResult = await reference(key, () =>
+        runPipeline(client, creds.database, collection, req.reference, {
+          ...options,
+          docCap: 100_000,
+          maxBytes: 4 * limits.maxBytes,
+        }),
+      );
+      return await gradeMongo(
+        client,
+        creds.database,
+        { reference: req.reference, collection: req.collection, grader: req.options },
+        req.answer,
+        { ...options, referenceResult },
+      );
+    } finally {
+      await client.close().catch(() => {});
+    }
+  }
+
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,217 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type GradeRequest, type GraderPlan, DB_CREDENTIAL_KEYS as KEYS } from '@epreuve/crds';
+import type { FastifyInstance } from 'fastify';
+import { MongoClient } from 'mongodb';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
+import { MONGO_EXERCISES } from '../../sandboxes/src/exercises/mongo.ts';
+import { SQL_EXERCISES } from '../../sandboxes/src/exercises/sql.ts';
+import { buildGradeServer } from '../../sandboxes/src/grader/server.ts';
+import { seedMongo } from '../../sandboxes/src/seeder/mongo.ts';
+import { seedPostgres } from '../../sandboxes/src/seeder/postgres.ts';
+
+/**
+ * The grade server (the grader that runs in each candidate namespace) against a real PostgreSQL and
+ * a real MongoDB wire-protocol server: hostile answers cost an answer, never the grader process,
+ * and the next answer is graded.
+ */
+const server = inject('postgres');
+const mongoUrl = inject('mongoUrl');
+const DB = `grader_${process.pid}`;
+const MONGO_DB = `grader_mongo_${process.pid}`;
+const TOKEN = 'grader-token-0123456789abcdef';
+const dirs: string[] = [];
+let admin: pg.ClientConfig;
+let app: FastifyInstance;
+let mongo: MongoClient;
+
+function credentialsDir(values: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'grader-creds-'));
+  for (const [k, v] of Object.entries(values)) writeFileSync(join(dir, k), v);
+  dirs.push(dir);
+  return dir;
+}
+
+const sqlExercise = SQL_EXERCISES.find((e) => e.id === 'rank-customers-by-country')!;
+const mongoExercise = MONGO_EXERCISES.find((e) => e.id === 'sessions-per-device')!;
+const sqlRequest = (answer: string): GradeRequest => ({
+  sandbox: 'warehouse',
+  kind: 'sql',
+  reference: sqlExercise.reference,
+  options: sqlExercise.grader,
+  answer,
+});
+const mongoRequest = (answer: string): GradeRequest => ({
+  sandbox: 'events',
+  kind: 'mongo',
+  reference: mongoExercise.reference,
+  collection: mongoExercise.collection,
+  options: mongoExercise.grader,
+  answer,
+});
+
+const grade = (body: unknown, token = TOKEN) =>
+  app.inject({
+    method: 'POST',
+    url: '/v1/grade',
+    headers: { authorization: `Bearer ${token}` },
+    payload: body as object,
+  });
+
+beforeAll(async () => {
+  const c = new pg.Client({ ...server, database: 'postgres' });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${DB}`);
+  await c.end();
+  admin = { ...server, database: DB };
+  const users = {
+    candidate: { username: 'candidate', password: 'candidate-pw' },
+    grader: { username: 'grader', password: 'grader-pw' },
+  };
+  await seedPostgres(admin, {
+    dataset: resolveDataset('retail@1'),
+    size: 'small',
+    ...users,
+    log: () => {},
+  });
+  mongo = await new MongoClient(mongoUrl).connect();
+  await seedMongo(mongo, {
+    database: MONGO_DB,
+    dataset: resolveDataset('retail@1'),
+    size: 'small',
+    ...users,
+    log: () => {},
+  });
+  const mongoAddress = new URL(mongoUrl);
+  const plan: GraderPlan = [
+    {
+      name: 'warehouse',
+      kind: 'postgres',
+      host: server.host,
+      port: server.port,
+      credentials: credentialsDir({
+        [KEYS.database]: DB,
+        [KEYS.graderUsername]: 'grader',
+        [KEYS.graderPassword]: 'grader-pw',
+      }),
+    },
+    {
+      name: 'events',
+      kind: 'mongo',
+      host: mongoAddress.hostname,
+      port: Number(mongoAddress.port),
+      credentials: credentialsDir({
+        [KEYS.database]: MONGO_DB,
+        [KEYS.graderUsername]: 'grader',
+        [KEYS.graderPassword]: 'grader-pw',
+      }),
+    },
+  ];
+  app = await buildGradeServer({ plan, token: () => TOKEN, limits: { timeoutMs: 2000, maxBytes: 2 << 20 } });
+}, 180_000);
+
+afterAll(async () => {
+  await app?.close();
+  await mongo?.db(MONGO_DB).dropDatabase();
+  await mongo?.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('grade server', () => {
+  it('grades the reference answer as a pass, a wrong one as a fail, on both kinds of sandbox', async () => {
+    const pass = await grade(sqlRequest(sqlExercise.reference));
+    expect(pass.statusCode).toBe(200);
+    expect(pass.json()).toMatchObject({ pass: true });
+    const fail = await grade(sqlRequest(sqlExercise.wrongAnswers[0]!.answer));
+    expect(fail.json()).toMatchObject({ pass: false });
+    const mongoPass = await grade(mongoRequest(mongoExercise.reference));
+    expect(mongoPass.statusCode).toBe(200);
+    expect(mongoPass.json()).toMatchObject({ pass: true });
+  });
+
+  it('refuses a wrong token, a bad body (naming the field) and an unknown sandbox', async () => {
+    const wrong = await grade(sqlRequest('SELECT 1'), 'not-the-token-not-the-token-xx');
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.json().detail).toBe('invalid credentials');
+    const bad = await grade({ ...sqlRequest('SELECT 1'), kind: 'cobol' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().detail).toMatch(/body\.kind/);
+    const unknown = await grade({ ...sqlRequest('SELECT 1'), sandbox: 'nope' });
+    expect(unknown.statusCode).toBe(404);
+  });
+
+  it('cuts a huge single value at the byte cap, with memory bounded, and grades the next answer', async () => {
+    const before = process.memoryUsage().rss;
+    const res = await grade(sqlRequest(`SELECT repeat('x', 200000000)`));
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ pass: false, error: 'TooLarge' });
+    // Without the socket budget node-postgres would hold the whole 200 MB value (and more as a string).
+    expect(process.memoryUsage().rss - before).toBeLessThan(120 << 20);
+    expect((await grade(sqlRequest(sqlExercise.reference))).json()).toMatchObject({ pass: true });
+  });
+
+  it('cuts many large rows at the byte cap', async () => {
+    const res = await grade(sqlRequest(`SELECT repeat('x', 1000000) FROM generate_series(1, 30)`));
+    expect(res.json()).toMatchObject({ pass: false, error: 'TooLarge' });
+  });
+
+  it('stops long sleeps and cross joins at the time limit', async () => {
+    const sleep = await grade(sqlRequest('SELECT pg_sleep(30)'));
+    expect(sleep.json()).toMatchObject({ pass: false, error: 'Timeout' });
+    const cross = await grade(
+      sqlRequest('SELECT count(*) FROM transactions a, transactions b, transactions c'),
+    );
+    expect(cross.json()).toMatchObject({ pass: false, error: 'Timeout' });
+  });
+
+  it('refuses writes, several statements and server-side functions that write', async () => {
+    for (const answer of [
+      'DELETE FROM customers',
+      'SELECT 1; DROP TABLE customers',
+      `SELECT set_config('default_transaction_read_only', 'off', false)`,
+      'CREATE TABLE work.x AS SELECT 1',
+    ]) {
+      const res = await grade(sqlRequest(answer));
+      expect(res.statusCode, answer).toBe(200);
+      expect(res.json().pass, answer).toBe(false);
+    }
+    const c = new pg.Client(admin);
+    await c.connect();
+    expect((await c.query('SELECT count(*)::int AS n FROM retail.customers')).rows[0].n).toBeGreaterThan(0);
+    await c.end();
+  });
+
+  it('answers 503 when the backend is killed mid-query, without crashing, and grades the next answer', async () => {
+    const killer = new pg.Client({ ...server, database: DB });
+    await killer.connect();
+    const running = grade(sqlRequest('SELECT pg_sleep(1.5), 1 AS x'));
+    // Terminate the grader's backend while the answer runs.
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const killed = await killer.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = 'grader' AND query LIKE '%pg_sleep(1.5)%'`,
+        [DB],
+      );
+      if (killed.rowCount) break;
+    }
+    await killer.end();
+    const res = await running;
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('2');
+    expect((await grade(sqlRequest(sqlExercise.reference))).json()).toMatchObject({ pass: true });
+  });
+
+  it('refuses pipelines that write or run JavaScript, and caps large MongoDB results', async () => {
+    for (const answer of [
+      '[{"$out": "app_sessions"}]',
+      '[{"$match": {"$where": "sleep(10000)"}}]',
+      '{"$match": {}}',
+    ]) {
+      const res = await grade(mongoRequest(answer));
+      expect(res.json().pass, answer).toBe(false);
+    }
+  });
+});
