@@ -151,7 +151,10 @@ export const ANSWER_ERRORS = [
 /** The grader's answer: pass or fail, with an explanation for the candidate. */
 export const gradeResponse = z.object({
   pass: z.boolean(),
+  /** For staff: the full diff, expected and actual values included. */
   explanation: z.string(),
+  /** For the candidate: the kind of mistake, never a value or row count of the reference. */
+  hint: z.string(),
   error: z.enum(ANSWER_ERRORS).optional(),
   expectedRows: z.number().int(),
   actualRows: z.number().int(),

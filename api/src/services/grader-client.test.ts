@@ -24,12 +24,12 @@ function client(respond: (url: string, init: RequestInit) => Response | Promise<
 describe('GraderClient', () => {
   it('posts the answer to the namespace grader with its token and returns the verdict', async () => {
     const { c, calls } = client(() =>
-      Response.json({ pass: true, explanation: 'Correct', expectedRows: 1, actualRows: 1 }),
+      Response.json({ pass: true, explanation: 'Correct', hint: 'Correct.', expectedRows: 1, actualRows: 1 }),
     );
     const out = await c.grade('epreuve-jane-abcde', request);
     expect(out).toEqual({
       kind: 'graded',
-      result: { pass: true, explanation: 'Correct', expectedRows: 1, actualRows: 1 },
+      result: { pass: true, explanation: 'Correct', hint: 'Correct.', expectedRows: 1, actualRows: 1 },
     });
     expect(calls[0]!.url).toBe('http://grader.epreuve-jane-abcde.svc:8080/v1/grade');
     expect((calls[0]!.init.headers as Record<string, string>).authorization).toBe('Bearer t0k3n');

@@ -122,3 +122,57 @@ describe('compareResults', () => {
     expect(compareResults(a, rs(['a', 'b', 'c'], [['', d, { y: 1, x: [1, 2] }]]), opts).pass).toBe(false);
   });
 });
+
+describe('the candidate hint', () => {
+  // The reference's values (the small numbers also name column positions, so its strings stand for them).
+  const leaks = (hint: string) => /\b(FR|HT|CA)\b/.test(hint) || /\b3 rows?\b/.test(hint);
+  const cases: Array<[string, ResultSet, RegExp]> = [
+    ['a missing column', rs(['country'], [['FR'], ['HT'], ['CA']]), /Missing column: n\./],
+    ['an extra column', rs(['country', 'n', 'x'], [['FR', 3, 0]]), /does not ask for: x/],
+    ['a renamed column', rs(['country', 'total'], ref.rows), /Column 2 should be named n, not total/],
+    ['too few rows', rs(['country', 'n'], [['FR', 3]]), /too few rows/],
+    ['too many rows', rs(['country', 'n'], [...ref.rows, ['DE', 9]]), /too many rows/],
+    ['no rows', rs(['country', 'n'], []), /no rows/],
+    [
+      'wrong values in one column',
+      rs(
+        ['country', 'n'],
+        [
+          ['FR', 30],
+          ['HT', 2],
+          ['CA', 1],
+        ],
+      ),
+      /values are wrong in: n\./,
+    ],
+    [
+      'a NULL case',
+      rs(
+        ['country', 'n'],
+        [
+          ['FR', 3],
+          ['HT', null],
+          [null, 1],
+        ],
+      ),
+      /NULLs/,
+    ],
+  ];
+  for (const [what, actual, expected] of cases) {
+    it(`names ${what} without a value or row count of the reference`, () => {
+      const grade = compareResults(ref, actual, opts);
+      expect(grade.pass).toBe(false);
+      expect(grade.hint).toMatch(expected);
+      expect(leaks(grade.hint), grade.hint).toBe(false);
+    });
+  }
+
+  it('says the order is wrong without showing rows', () => {
+    const grade = compareResults(ref, rs(['country', 'n'], [...ref.rows].reverse()), {
+      ...opts,
+      orderMatters: true,
+    });
+    expect(grade.hint).toBe('The rows are right but in the wrong order. Check your ORDER BY.');
+    expect(grade.explanation).toMatch(/row 1 should be \(FR, 3\)/); // staff still see the diff
+  });
+});

@@ -17,7 +17,14 @@ export interface CompareOptions {
 
 export interface Grade {
   pass: boolean;
+  /** For staff: the full diff, with expected and actual values. */
   explanation: string;
+  /**
+   * For the candidate: what kind of mistake it is (columns by name, too many or too few rows,
+   * order, wrong values by column, NULLs) — never a value or a row count of the reference, which
+   * would let an answer be rebuilt by trial as a literal.
+   */
+  hint: string;
   expectedRows: number;
   actualRows: number;
   missing?: unknown[][];
@@ -117,22 +124,30 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 export function compareResults(expected: ResultSet, actual: ResultSet, opts: CompareOptions): Grade {
   const base = { expectedRows: expected.rows.length, actualRows: actual.rows.length };
-  const fail = (explanation: string, extra: Partial<Grade> = {}): Grade => ({
+  const fail = (explanation: string, hint: string, extra: Partial<Grade> = {}): Grade => ({
     pass: false,
     explanation,
+    hint,
     ...base,
     ...extra,
   });
+  const namesOf = (cols: string[]) => cols.map((c) => c.toLowerCase());
 
   if (expected.columns.length !== actual.columns.length) {
     return fail(
       `Expected ${plural(expected.columns.length, 'column')} (${expected.columns.join(', ')}), got ${actual.columns.length} (${actual.columns.join(', ')}).`,
+      columnsHint(expected.columns, actual.columns, opts.ignoreColumnNames),
     );
   }
   if (!opts.ignoreColumnNames) {
     for (let i = 0; i < expected.columns.length; i++) {
       if (expected.columns[i]!.toLowerCase() !== actual.columns[i]!.toLowerCase()) {
-        return fail(`Column ${i + 1} should be named ${expected.columns[i]}, got ${actual.columns[i]}.`);
+        return fail(
+          `Column ${i + 1} should be named ${expected.columns[i]}, got ${actual.columns[i]}.`,
+          namesOf(expected.columns).includes(actual.columns[i]!.toLowerCase())
+            ? 'Your columns are not in the order the task asks for.'
+            : `Column ${i + 1} should be named ${expected.columns[i]}, not ${actual.columns[i]}.`,
+        );
       }
     }
   }
@@ -148,6 +163,7 @@ export function compareResults(expected: ResultSet, actual: ResultSet, opts: Com
       return {
         pass: true,
         explanation: `Correct: ${plural(exp.length, 'row')} match the reference.`,
+        hint: 'Correct.',
         ...base,
       };
     const at = exp.findIndex((r, i) => !rowEqual(r, act[i]!, tol));
@@ -155,10 +171,12 @@ export function compareResults(expected: ResultSet, actual: ResultSet, opts: Com
       return {
         pass: true,
         explanation: `Correct: ${plural(exp.length, 'row')} match the reference, in order.`,
+        hint: 'Correct.',
         ...base,
       };
     return fail(
       `The rows are right but in the wrong order: row ${at + 1} should be ${formatRow(exp[at]!)}, got ${formatRow(act[at]!)}. Check your ORDER BY.`,
+      'The rows are right but in the wrong order. Check your ORDER BY.',
     );
   }
 
@@ -180,5 +198,52 @@ export function compareResults(expected: ResultSet, actual: ResultSet, opts: Com
         `${plural(extra.length, 'extra row')}, e.g. ${extra.slice(0, SHOWN).map(formatRow).join(', ')}.`,
       );
   }
-  return fail(parts.join(' '), { missing: missing.slice(0, 20), extra: extra.slice(0, 20) });
+  return fail(parts.join(' '), rowsHint(expected.columns, exp, act, missing, extra, columnsWrong), {
+    missing: missing.slice(0, 20),
+    extra: extra.slice(0, 20),
+  });
+}
+
+/** Which columns are missing or extra, by name; or that the count differs when names are not compared. */
+function columnsHint(expected: string[], actual: string[], ignoreNames: boolean): string {
+  if (ignoreNames)
+    return `Your query returns ${actual.length < expected.length ? 'fewer' : 'more'} columns than the task asks for.`;
+  const exp = expected.map((c) => c.toLowerCase());
+  const act = actual.map((c) => c.toLowerCase());
+  const missing = expected.filter((c) => !act.includes(c.toLowerCase()));
+  const extra = actual.filter((c) => !exp.includes(c.toLowerCase()));
+  const parts: string[] = [];
+  if (missing.length) parts.push(`Missing column${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}.`);
+  if (extra.length)
+    parts.push(`Column${extra.length > 1 ? 's' : ''} the task does not ask for: ${extra.join(', ')}.`);
+  return (
+    parts.join(' ') ||
+    `Your query returns ${act.length < exp.length ? 'fewer' : 'more'} columns than the task asks for.`
+  );
+}
+
+/** The kind of row mistake, without a value or the reference's row count. */
+function rowsHint(
+  columns: string[],
+  exp: unknown[][],
+  act: unknown[][],
+  missing: unknown[][],
+  extra: unknown[][],
+  columnsWrong: string | undefined,
+): string {
+  const parts: string[] = [];
+  if (columnsWrong) {
+    const names = columns.filter((_, c) => exp.some((r, i) => act[i] && r[c] !== act[i]![c]));
+    parts.push(
+      names.length && names.length < columns.length
+        ? `Every row is there, but some values are wrong in: ${names.join(', ')}.`
+        : 'Every row is there, but some values are wrong.',
+    );
+  } else if (act.length === 0) parts.push('Your query returns no rows.');
+  else if (act.length < exp.length) parts.push('Your query returns too few rows.');
+  else if (act.length > exp.length) parts.push('Your query returns too many rows.');
+  else parts.push('Your query returns the right number of rows, but some of them differ.');
+  const hasNull = (rows: unknown[][]) => rows.some((r) => r.some((v) => v === null));
+  if (hasNull(missing) || hasNull(extra)) parts.push('Check how your query handles NULLs.');
+  return parts.join(' ');
 }

@@ -25,6 +25,8 @@ async function gradeAgainst(
     return {
       pass: false,
       explanation: err.message,
+      // About the candidate's own query (syntax, time, size): nothing of the reference.
+      hint: err.message,
       error: err.reason,
       expectedRows: expected.rows.length,
       actualRows: 0,

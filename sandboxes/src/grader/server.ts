@@ -162,6 +162,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
       const body: GradeResponse = {
         pass: result.pass,
         explanation: result.explanation,
+        hint: result.hint,
         ...(result.error ? { error: result.error } : {}),
         expectedRows: result.expectedRows,
         actualRows: result.actualRows,
@@ -209,10 +210,12 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     try {
       await client.connect();
     } catch (err) {
+      const explanation = `The database is not reachable right now (${(err as Error).message}); try again in a moment.`;
       return {
         pass: false,
         error: 'Unavailable',
-        explanation: `The database is not reachable right now (${(err as Error).message}); try again in a moment.`,
+        explanation,
+        hint: explanation,
         expectedRows: 0,
         actualRows: 0,
       };
