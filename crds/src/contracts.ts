@@ -63,6 +63,15 @@ export function decodeSecretData(data: Record<string, string> | undefined): Reco
 /** Where the seed Job mounts each sandbox's credentials Secret (one file per key). */
 export const credentialsMountPath = (sandbox: string) => `/etc/epreuve/credentials/${sandbox}`;
 
+/** Most hidden variants a sandbox may have (each is a small copy of the dataset). */
+export const MAX_HIDDEN_VARIANTS = 3;
+
+/**
+ * The database holding hidden variant `i` (1-based) of a sandbox's dataset: same schema and names,
+ * another seed. Only the grader may connect to it; answers pass only if they match there too.
+ */
+export const hiddenVariantDatabase = (database: string, i: number) => `${database}_hidden_${i}`;
+
 /** The environment variable that carries the seed plan to the seed Job. */
 export const SEED_PLAN_ENV = 'EPREUVE_SEED_PLAN';
 
@@ -77,6 +86,8 @@ export const seedPlanSchema = z
       dataset: z.string().min(1),
       /** Directory with the sandbox Secret's keys as files (`DB_CREDENTIAL_KEYS`). */
       credentials: z.string().min(1),
+      /** Hidden variants of the dataset to load for re-grading (`hiddenVariantDatabase`). */
+      hiddenVariants: z.number().int().min(0).max(MAX_HIDDEN_VARIANTS).optional(),
     }),
   )
   .min(1);
@@ -111,6 +122,8 @@ export const graderPlanSchema = z
       port: z.number().int().min(1).max(65535),
       /** Directory with the sandbox Secret's keys as files (`DB_CREDENTIAL_KEYS`); the grader uses the grader-* ones. */
       credentials: z.string().min(1),
+      /** Hidden variants the seeder loaded (`hiddenVariantDatabase`); every answer is re-checked on each. */
+      hiddenVariants: z.number().int().min(0).max(MAX_HIDDEN_VARIANTS).optional(),
     }),
   )
   .min(1);

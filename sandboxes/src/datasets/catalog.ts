@@ -6,7 +6,8 @@ export interface Dataset {
   name: string;
   version: number;
   description: string;
-  generate(size: Size): RetailData;
+  /** Variant 0 is what candidates see; others are hidden re-grade data of the same shape. */
+  generate(size: Size, variant?: number): RetailData;
   postgres: { ddl: string; tables: typeof RETAIL_TABLES; schema: string };
   mongo: { collections: Array<keyof RetailData> };
 }

@@ -6,6 +6,7 @@ import {
   type GradeResponse,
   type GraderPlan,
   gradeRequest,
+  hiddenVariantDatabase,
   DB_CREDENTIAL_KEYS as KEYS,
   MAX_ANSWER_LENGTH,
 } from '@epreuve/crds';
@@ -34,8 +35,14 @@ export interface GradeServerOptions {
   limits?: { timeoutMs?: number; rowCap?: number; maxBytes?: number };
 }
 
+interface GraderCredentials {
+  database: string;
+  username: string;
+  password: string;
+}
+
 /** The sandbox's grader credentials, read from its mounted Secret at each use (rotation-safe). */
-function graderCredentials(dir: string) {
+function graderCredentials(dir: string): GraderCredentials {
   const read = (key: string) => readFileSync(join(dir, key), 'utf8').trim();
   return {
     database: read(KEYS.database),
@@ -185,25 +192,56 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     return hit;
   }
 
+  /**
+   * Grades on the candidate's data, then on each hidden variant (same schema, another seed): an
+   * answer passes only if it matches the reference everywhere, so a listed result cannot pass.
+   */
   async function grade(sandbox: GraderPlan[number], req: GradeRequest): Promise<GradeResult> {
     const creds = graderCredentials(sandbox.credentials);
-    const key = `${sandbox.name}\0${req.collection ?? ''}\0${req.reference}`;
-    if (sandbox.kind === 'postgres') {
-      const connection = {
-        host: sandbox.host,
-        port: sandbox.port,
-        user: creds.username,
-        password: creds.password,
-        database: creds.database,
+    const databases = [creds.database];
+    for (let i = 1; i <= (sandbox.hiddenVariants ?? 0); i++)
+      databases.push(hiddenVariantDatabase(creds.database, i));
+    let visible: GradeResult | undefined;
+    for (const [i, database] of databases.entries()) {
+      const result =
+        sandbox.kind === 'postgres'
+          ? await gradeOnPostgres(sandbox, { ...creds, database }, req)
+          : await gradeOnMongo(sandbox, { ...creds, database }, req);
+      if (i === 0) visible = result;
+      if (result.pass) continue;
+      if (i === 0 || result.error) return result; // the candidate's own query: its message is theirs
+      return {
+        ...visible!,
+        pass: false,
+        explanation: `Correct on the candidate's data, but not on hidden variant ${i}: ${result.explanation}`,
+        hint: 'Your answer gives the right result on your data, but not on other data of the same shape: it must compute the result from the data, not list it.',
       };
-      const referenceResult = await reference(key, () =>
-        runQuery(connection, req.reference, { ...limits, rowCap: 100_000, maxBytes: 4 * limits.maxBytes }),
-      );
-      return gradeSql(connection, { reference: req.reference, grader: req.options }, req.answer, {
-        ...limits,
-        referenceResult,
-      });
     }
+    return visible!;
+  }
+
+  async function gradeOnPostgres(sandbox: GraderPlan[number], creds: GraderCredentials, req: GradeRequest) {
+    const connection = {
+      host: sandbox.host,
+      port: sandbox.port,
+      user: creds.username,
+      password: creds.password,
+      database: creds.database,
+    };
+    const referenceResult = await reference(`${sandbox.name}\0${creds.database}\0${req.reference}`, () =>
+      runQuery(connection, req.reference, { ...limits, rowCap: 100_000, maxBytes: 4 * limits.maxBytes }),
+    );
+    return gradeSql(connection, { reference: req.reference, grader: req.options }, req.answer, {
+      ...limits,
+      referenceResult,
+    });
+  }
+
+  async function gradeOnMongo(
+    sandbox: GraderPlan[number],
+    creds: GraderCredentials,
+    req: GradeRequest,
+  ): Promise<GradeResult> {
     const url = `mongodb://${encodeURIComponent(creds.username)}:${encodeURIComponent(creds.password)}@${sandbox.host}:${sandbox.port}/${creds.database}?authSource=${creds.database}&directConnection=true`;
     const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000, maxPoolSize: 2 });
     client.on('error', () => {}); // a dying server fails the operation in flight, not the process
@@ -223,6 +261,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     try {
       const options = { timeoutMs: limits.timeoutMs, docCap: limits.rowCap, maxBytes: limits.maxBytes };
       const collection = req.collection ?? '';
+      const key = `${sandbox.name}\0${creds.database}\0${collection}\0${req.reference}`;
       const referenceResult = await reference(key, () =>
         runPipeline(client, creds.database, collection, req.reference, {
           ...options,

@@ -1,3 +1,4 @@
+import { hiddenVariantDatabase } from '@epreuve/crds';
 import type { Db, MongoClient } from 'mongodb';
 import type { Dataset } from '../datasets/catalog.ts';
 import type { Size } from '../datasets/retail/v1.ts';
@@ -6,7 +7,10 @@ import type { Credentials } from './postgres.ts';
 export interface Migration {
   version: number;
   name: string;
-  up(db: Db, ctx: { dataset: Dataset; size: Size; log: (line: string) => void }): Promise<void>;
+  up(
+    db: Db,
+    ctx: { dataset: Dataset; size: Size; variant: number; log: (line: string) => void },
+  ): Promise<void>;
 }
 
 const BATCH = 1000;
@@ -37,14 +41,14 @@ export const RETAIL_MIGRATIONS: Migration[] = [
   {
     version: 1,
     name: 'load card_events',
-    up: async (db, { dataset, size, log }) =>
-      insertIdempotent(db, 'card_events', dataset.generate(size).card_events, log),
+    up: async (db, { dataset, size, variant, log }) =>
+      insertIdempotent(db, 'card_events', dataset.generate(size, variant).card_events, log),
   },
   {
     version: 2,
     name: 'load app_sessions',
-    up: async (db, { dataset, size, log }) =>
-      insertIdempotent(db, 'app_sessions', dataset.generate(size).app_sessions, log),
+    up: async (db, { dataset, size, variant, log }) =>
+      insertIdempotent(db, 'app_sessions', dataset.generate(size, variant).app_sessions, log),
   },
   {
     version: 3,
@@ -70,6 +74,8 @@ export interface MongoSeedOptions {
   grader: Credentials;
   migrations?: Migration[];
   log?: (line: string) => void;
+  /** 0 (default): the candidate's data. Otherwise a hidden variant: another seed, a grader user only. */
+  variant?: number;
 }
 
 /**
@@ -87,13 +93,31 @@ export async function seedMongo(client: MongoClient, o: MongoSeedOptions): Promi
   for (const m of [...(o.migrations ?? RETAIL_MIGRATIONS)].sort((a, b) => a.version - b.version)) {
     if (done.has(m.version)) continue;
     log(`mongo: applying migration ${m.version} (${m.name})`);
-    await m.up(db, { dataset: o.dataset, size: o.size, log });
+    await m.up(db, { dataset: o.dataset, size: o.size, variant: o.variant ?? 0, log });
     await migrations.insertOne({ _id: m.version, name: m.name, applied_at: new Date() });
     applied.push(m.version);
   }
   if (applied.length === 0) log(`mongo: all ${done.size} migrations already applied; nothing to do`);
-  await ensureUsers(db, o, log);
+  await ensureUsers(db, o.variant ? { ...o, candidate: undefined } : o, log);
   return { applied };
+}
+
+/**
+ * Loads each hidden variant into its own database (`hiddenVariantDatabase`), with the grader as
+ * its only user. Where the server enforces roles the candidate cannot read it; on a server without
+ * roles (FerretDB 1.x) it is not readable through the gateway's routes either, only by name.
+ */
+export async function seedHiddenMongoVariants(
+  client: MongoClient,
+  o: Omit<MongoSeedOptions, 'variant' | 'size'> & { count: number },
+): Promise<string[]> {
+  const names: string[] = [];
+  for (let i = 1; i <= o.count; i++) {
+    const database = hiddenVariantDatabase(o.database, i);
+    await seedMongo(client, { ...o, database, size: 'small', variant: i });
+    names.push(database);
+  }
+  return names;
 }
 
 /** MongoDB error codes the user commands may answer with. */
@@ -142,16 +166,20 @@ async function serverName(db: Db): Promise<string> {
  */
 export async function ensureUsers(
   db: Db,
-  o: Pick<MongoSeedOptions, 'database' | 'candidate' | 'grader'>,
+  o: Pick<MongoSeedOptions, 'database' | 'grader'> & { candidate?: Credentials },
   log: (l: string) => void,
 ): Promise<void> {
   const users = [
-    {
-      user: o.candidate.username,
-      pwd: o.candidate.password,
-      role: 'readWrite',
-      meant: `readWrite on ${o.database}`,
-    },
+    ...(o.candidate
+      ? [
+          {
+            user: o.candidate.username,
+            pwd: o.candidate.password,
+            role: 'readWrite',
+            meant: `readWrite on ${o.database}`,
+          },
+        ]
+      : []),
     { user: o.grader.username, pwd: o.grader.password, role: 'read', meant: `read on ${o.database}` },
   ];
   const unenforced: string[] = [];
@@ -185,9 +213,10 @@ export async function ensureUsers(
       unenforced.push(u.user);
     }
   }
+  const names = users.map((u) => u.user).join(' and ');
   log(
     unenforced.length
-      ? `mongo: users ${o.candidate.username} and ${o.grader.username} ready (roles not enforced by this server)`
-      : `mongo: users ${o.candidate.username} (readWrite) and ${o.grader.username} (read) ready`,
+      ? `mongo: users ${names} ready (roles not enforced by this server)`
+      : `mongo: users ${users.map((u) => `${u.user} (${u.role})`).join(' and ')} ready`,
   );
 }

@@ -1,3 +1,4 @@
+import { hiddenVariantDatabase } from '@epreuve/crds';
 import pg from 'pg';
 import { type Dataset, datasetKey } from '../datasets/catalog.ts';
 import type { Size } from '../datasets/retail/v1.ts';
@@ -13,6 +14,8 @@ export interface PostgresSeedOptions {
   candidate: Credentials;
   grader: Credentials;
   log?: (line: string) => void;
+  /** 0 (default): the candidate's data. Otherwise a hidden variant: another seed, grader-only. */
+  variant?: number;
 }
 
 const BATCH_ROWS = 1000;
@@ -52,7 +55,7 @@ export async function seedPostgres(
       }
       log(`postgres: ${seeded.dataset} (${seeded.size}) already loaded; nothing to do`);
     } else {
-      const data = o.dataset.generate(o.size);
+      const data = o.dataset.generate(o.size, o.variant ?? 0);
       await client.query(o.dataset.postgres.ddl);
       for (const { table, columns } of o.dataset.postgres.tables) {
         const items = data[table] as unknown as Array<Record<string, unknown>>;
@@ -81,10 +84,13 @@ export async function seedPostgres(
       await client.query(`ANALYZE`);
       loaded = true;
     }
-    await setUpRoles(client, admin.database ?? 'postgres', schema, o);
+    if (o.variant) await setUpHiddenRoles(client, admin.database ?? 'postgres', schema, o);
+    else await setUpRoles(client, admin.database ?? 'postgres', schema, o);
     await client.query('COMMIT');
     log(
-      `postgres: roles ${o.candidate.username} (read ${schema}, owns work) and ${o.grader.username} (read-only) ready`,
+      o.variant
+        ? `postgres: hidden variant ${o.variant} ready; only ${o.grader.username} may connect`
+        : `postgres: roles ${o.candidate.username} (read ${schema}, owns work) and ${o.grader.username} (read-only) ready`,
     );
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
@@ -93,6 +99,57 @@ export async function seedPostgres(
     await client.end();
   }
   return { loaded, rows };
+}
+
+/**
+ * Loads each hidden variant into its own database on the same server (`hiddenVariantDatabase`):
+ * same schema and names, so `retail.customers` still resolves for an answer, but another seed.
+ * Only the grader may connect; the candidate cannot read, let alone change, it.
+ */
+export async function seedHiddenVariants(
+  admin: pg.ClientConfig,
+  o: Omit<PostgresSeedOptions, 'variant' | 'size'> & { count: number },
+): Promise<string[]> {
+  const base = admin.database ?? 'postgres';
+  const names: string[] = [];
+  for (let i = 1; i <= o.count; i++) {
+    const name = hiddenVariantDatabase(base, i);
+    const client = new pg.Client(admin);
+    await client.connect();
+    try {
+      // CREATE DATABASE cannot run in a transaction; a re-run finds it and the marker inside.
+      const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+      if (!exists.rowCount) await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    } finally {
+      await client.end();
+    }
+    await seedPostgres({ ...admin, database: name }, { ...o, size: 'small', variant: i });
+    names.push(name);
+  }
+  return names;
+}
+
+async function setUpHiddenRoles(
+  client: pg.Client,
+  database: string,
+  schema: string,
+  o: PostgresSeedOptions,
+): Promise<void> {
+  const id = pg.escapeIdentifier;
+  const grader = id(o.grader.username);
+  const db = id(database);
+  // The roles exist (the candidate's database is seeded first); only the grader gets in here.
+  await client.query(`REVOKE ALL ON DATABASE ${db} FROM PUBLIC`);
+  await client.query(`REVOKE ALL ON DATABASE ${db} FROM ${id(o.candidate.username)}`);
+  await client.query(`GRANT CONNECT ON DATABASE ${db} TO ${grader}`);
+  await client.query(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
+  await client.query(`GRANT USAGE ON SCHEMA ${schema} TO ${grader}`);
+  await client.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO ${grader}`);
+  await client.query(`REVOKE SELECT ON ${schema}._epreuve_seed FROM ${grader}`);
+  await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET default_transaction_read_only = on`);
+  await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET statement_timeout = '10s'`);
+  await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET work_mem = '16MB'`);
+  await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET temp_file_limit = '256MB'`);
 }
 
 async function setUpRoles(

@@ -12,8 +12,8 @@ import {
 import { MongoClient } from 'mongodb';
 import pg from 'pg';
 import { resolveDataset } from '../datasets/catalog.ts';
-import { seedMongo } from './mongo.ts';
-import { seedPostgres } from './postgres.ts';
+import { seedHiddenMongoVariants, seedMongo } from './mongo.ts';
+import { seedHiddenVariants, seedPostgres } from './postgres.ts';
 
 export type { SeedPlan };
 
@@ -118,6 +118,14 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
         o.log,
       );
       await seedPostgres(admin, { dataset, size: o.size, candidate, grader, log: o.log });
+      if (entry.hiddenVariants)
+        await seedHiddenVariants(admin, {
+          dataset,
+          count: entry.hiddenVariants,
+          candidate,
+          grader,
+          log: o.log,
+        });
     } else {
       const user = encodeURIComponent(creds[KEYS.adminUsername]);
       const pwd = encodeURIComponent(creds[KEYS.adminPassword]);
@@ -127,14 +135,10 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
       );
       await waitFor(where, async () => client.db('admin').command({ ping: 1 }), o.waitTimeoutMs, o.log);
       try {
-        await seedMongo(client, {
-          database: creds[KEYS.database],
-          dataset,
-          size: o.size,
-          candidate,
-          grader,
-          log: o.log,
-        });
+        const target = { database: creds[KEYS.database], dataset, candidate, grader, log: o.log };
+        await seedMongo(client, { ...target, size: o.size });
+        if (entry.hiddenVariants)
+          await seedHiddenMongoVariants(client, { ...target, count: entry.hiddenVariants });
       } finally {
         await client.close();
       }

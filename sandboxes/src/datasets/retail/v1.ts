@@ -190,8 +190,12 @@ const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 const money = (n: number) => n.toFixed(2);
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
-export function generateRetail(size: Size = 'small'): RetailData {
-  const r = new Random(SEED);
+/**
+ * `variant` 0 is the dataset candidates see; each other variant has the same shape and teeth from
+ * another seed — the hidden data answers are re-checked on, so a listed result cannot pass.
+ */
+export function generateRetail(size: Size = 'small', variant = 0): RetailData {
+  const r = new Random(SEED + variant * 7919);
   const s = SIZES[size];
 
   const customers: Customer[] = [];

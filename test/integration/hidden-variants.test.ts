@@ -1,0 +1,230 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type GradeRequest, hiddenVariantDatabase, DB_CREDENTIAL_KEYS as KEYS } from '@epreuve/crds';
+import type { FastifyInstance } from 'fastify';
+import { MongoClient } from 'mongodb';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { FerretServer } from '../../hack/cluster/ferretdb.ts';
+import { MONGO_EXERCISES } from '../../sandboxes/src/exercises/mongo.ts';
+import { SQL_EXERCISES } from '../../sandboxes/src/exercises/sql.ts';
+import type { ResultSet } from '../../sandboxes/src/grader/compare.ts';
+import { runPipeline } from '../../sandboxes/src/grader/mongo.ts';
+import { buildGradeServer } from '../../sandboxes/src/grader/server.ts';
+import { runQuery } from '../../sandboxes/src/grader/sql.ts';
+import { runSeed } from '../../sandboxes/src/seeder/run.ts';
+
+/**
+ * Hidden re-grade: the seeder loads hidden variants of the dataset (same schema, another seed) that
+ * only the grader can read, and the grader re-checks every answer on each. For every exercise of
+ * the catalogue, the reference result differs between the candidate's data and each variant, and a
+ * literal of the visible reference result — which passes on the candidate's data alone — fails.
+ */
+const VARIANTS = 2;
+const TOKEN = 'hidden-variants-token-0123456789';
+const server = inject('postgres');
+const DB = `hidden_${process.pid}`;
+const creds = {
+  [KEYS.database]: DB,
+  [KEYS.username]: 'candidate',
+  [KEYS.password]: 'candidate-pw',
+  [KEYS.adminUsername]: server.user,
+  [KEYS.adminPassword]: server.password,
+  [KEYS.graderUsername]: 'grader',
+  [KEYS.graderPassword]: 'grader-pw',
+};
+const mongoCreds = {
+  ...creds,
+  [KEYS.database]: 'sandbox',
+  [KEYS.adminUsername]: 'root',
+  [KEYS.adminPassword]: 'root-pw-0123456789',
+};
+const ferret = new FerretServer({
+  auth: { username: mongoCreds[KEYS.adminUsername], password: mongoCreds[KEYS.adminPassword] },
+});
+const dirs: string[] = [];
+let withVariants: FastifyInstance;
+let visibleOnly: FastifyInstance;
+
+function credentialsDir(values: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hidden-creds-'));
+  for (const [k, v] of Object.entries(values)) writeFileSync(join(dir, k), v);
+  dirs.push(dir);
+  return dir;
+}
+
+const graderOn = (database: string): pg.ClientConfig => ({
+  host: server.host,
+  port: server.port,
+  user: 'grader',
+  password: 'grader-pw',
+  database,
+});
+
+/** A literal SQL answer that lists a result: `SELECT * FROM (VALUES …) AS t(columns)`. */
+function sqlLiteral(result: ResultSet): string {
+  const value = (v: unknown) =>
+    v === null ? 'NULL' : typeof v === 'number' ? String(v) : `'${String(v).replaceAll("'", "''")}'`;
+  if (result.rows.length === 0)
+    return `SELECT * FROM (VALUES (${result.columns.map(() => 'NULL').join(', ')})) AS t(${result.columns.join(', ')}) WHERE false`;
+  const rows = result.rows.map((r) => `(${r.map(value).join(', ')})`).join(', ');
+  return `SELECT * FROM (VALUES ${rows}) AS t(${result.columns.map((c) => `"${c}"`).join(', ')})`;
+}
+
+/**
+ * A literal pipeline that lists a result whatever the collection holds. MongoDB runs it; FerretDB
+ * 1.x implements none of $literal, $replaceRoot, $documents or $first, so there it fails on the
+ * candidate's data already — the hidden variants are what stop it on MongoDB.
+ */
+function mongoLiteral(result: ResultSet): string {
+  const docs = result.rows.map((r) => Object.fromEntries(result.columns.map((c, i) => [c, r[i]])));
+  return JSON.stringify([
+    { $limit: 1 },
+    { $project: { _id: 0, rows: { $literal: docs } } },
+    { $unwind: '$rows' },
+    { $replaceRoot: { newRoot: '$rows' } },
+  ]);
+}
+
+const grade = (app: FastifyInstance, body: GradeRequest) =>
+  app.inject({
+    method: 'POST',
+    url: '/v1/grade',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    payload: body,
+  });
+
+beforeAll(async () => {
+  const c = new pg.Client({ ...server, database: 'postgres' });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${DB}`);
+  await c.end();
+  await ferret.start();
+  const pgDir = credentialsDir(creds);
+  const mongoDir = credentialsDir(mongoCreds);
+  // The seed Job's code path, with the plan the operator writes.
+  await runSeed(
+    [
+      {
+        name: 'warehouse',
+        kind: 'postgres',
+        host: server.host,
+        port: server.port,
+        dataset: 'retail@1',
+        credentials: pgDir,
+        hiddenVariants: VARIANTS,
+      },
+      {
+        name: 'events',
+        kind: 'mongo',
+        host: '127.0.0.1',
+        port: ferret.port,
+        dataset: 'retail@1',
+        credentials: mongoDir,
+        hiddenVariants: VARIANTS,
+      },
+    ],
+    { size: 'small', waitTimeoutMs: 30_000, log: () => {} },
+  );
+  const plan = (hiddenVariants: number) => [
+    {
+      name: 'warehouse',
+      kind: 'postgres' as const,
+      host: server.host,
+      port: server.port,
+      credentials: pgDir,
+      hiddenVariants,
+    },
+    {
+      name: 'events',
+      kind: 'mongo' as const,
+      host: '127.0.0.1',
+      port: ferret.port,
+      credentials: mongoDir,
+      hiddenVariants,
+    },
+  ];
+  withVariants = await buildGradeServer({ plan: plan(VARIANTS), token: () => TOKEN });
+  visibleOnly = await buildGradeServer({ plan: plan(0), token: () => TOKEN });
+}, 240_000);
+
+afterAll(async () => {
+  await withVariants?.close();
+  await visibleOnly?.close();
+  await ferret.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('hidden variants (PostgreSQL)', () => {
+  it('are out of the candidate’s reach: the candidate role cannot connect to them', async () => {
+    const c = new pg.Client({
+      ...graderOn(hiddenVariantDatabase(DB, 1)),
+      user: 'candidate',
+      password: 'candidate-pw',
+    });
+    await expect(c.connect()).rejects.toThrow(/permission denied|not permitted/);
+    await c.end().catch(() => {});
+  });
+
+  for (const exercise of SQL_EXERCISES.filter((e) => !e.manual)) {
+    it(`${exercise.id}: the reference differs on every variant, and a literal of the visible result fails`, async () => {
+      const visible = await runQuery(graderOn(DB), exercise.reference, { rowCap: 100_000 });
+      for (let i = 1; i <= VARIANTS; i++) {
+        const hidden = await runQuery(graderOn(hiddenVariantDatabase(DB, i)), exercise.reference, {
+          rowCap: 100_000,
+        });
+        expect(hidden.rows, `variant ${i}`).not.toEqual(visible.rows);
+      }
+      const request: GradeRequest = {
+        sandbox: 'warehouse',
+        kind: 'sql',
+        reference: exercise.reference,
+        options: exercise.grader,
+        answer: sqlLiteral(visible),
+      };
+      // The literal does pass on the candidate's own data: only the hidden variants catch it.
+      expect((await grade(visibleOnly, request)).json().pass).toBe(true);
+      const caught = (await grade(withVariants, request)).json();
+      expect(caught.pass).toBe(false);
+      expect(caught.hint).toMatch(/not on other data of the same shape/);
+      expect(caught.explanation).toMatch(/hidden variant 1/);
+      // And the reference itself passes everywhere.
+      expect((await grade(withVariants, { ...request, answer: exercise.reference })).json().pass).toBe(true);
+    });
+  }
+});
+
+describe('hidden variants (MongoDB)', () => {
+  for (const exercise of MONGO_EXERCISES.filter((e) => !e.manual)) {
+    it(`${exercise.id}: the reference differs on every variant, and a literal of the visible result fails`, async () => {
+      const at = (database: string) =>
+        `mongodb://grader:grader-pw@127.0.0.1:${ferret.port}/${database}?authSource=${database}&directConnection=true`;
+      const run = async (database: string) => {
+        const client = await new MongoClient(at(database)).connect();
+        try {
+          return await runPipeline(client, database, exercise.collection!, exercise.reference, {
+            docCap: 100_000,
+          });
+        } finally {
+          await client.close();
+        }
+      };
+      const visible = await run('sandbox');
+      for (let i = 1; i <= VARIANTS; i++)
+        expect((await run(hiddenVariantDatabase('sandbox', i))).rows, `variant ${i}`).not.toEqual(
+          visible.rows,
+        );
+      const request: GradeRequest = {
+        sandbox: 'events',
+        kind: 'mongo',
+        reference: exercise.reference,
+        collection: exercise.collection,
+        options: exercise.grader,
+        answer: mongoLiteral(visible),
+      };
+      expect((await grade(withVariants, request)).json().pass).toBe(false);
+      expect((await grade(withVariants, { ...request, answer: exercise.reference })).json().pass).toBe(true);
+    });
+  }
+});
