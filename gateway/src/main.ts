@@ -48,15 +48,17 @@ const ops = serveOps({
   log,
   what: 'gateway operations',
 });
+// Before waiting for the cache: a gateway that cannot reach Kubernetes still stops on SIGTERM
+// (as PID 1 in its container, a signal nobody handles is ignored until the kubelet kills it).
+onShutdown(log, async () => {
+  abort.abort();
+  await gateway.close();
+  ops.close();
+});
+
 await assessments.waitForSync();
 const port = await gateway.listen(config.EPREUVE_GATEWAY_PORT, config.EPREUVE_GATEWAY_HOST);
 log.info(
   { port, domain: config.EPREUVE_GATEWAY_DOMAIN, metricsPort: config.EPREUVE_METRICS_PORT },
   'sandbox gateway listening',
 );
-
-onShutdown(log, async () => {
-  abort.abort();
-  await gateway.close();
-  ops.close();
-});
