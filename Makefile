@@ -14,7 +14,7 @@ help: ## list the targets
 system-deps: ## apt packages the tests need (etcd-server, openssl…)
 	@hack/install-deps.sh
 
-node_modules/.installed: package.json package-lock.json crds/package.json kube/package.json operator/package.json api/package.json sandboxes/package.json
+node_modules/.installed: package.json package-lock.json crds/package.json kube/package.json operator/package.json api/package.json gateway/package.json sandboxes/package.json
 	npm ci --no-audit --no-fund
 	@touch $@
 

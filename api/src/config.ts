@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { dnsName } from '@epreuve/crds';
 import { z } from 'zod';
-import { dnsName } from './gateway/config.ts';
 
 const list = z.string().transform((s) =>
   s
@@ -57,8 +57,8 @@ export const apiConfigSchema = z.object({
     .positive()
     .default(256 * 1024),
   EPREUVE_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
-  /** The sandbox gateway candidates connect through (api/src/gateway); unset: in-cluster addresses. */
-  EPREUVE_GATEWAY_DOMAIN: dnsName.optional(),
+  /** The sandbox gateway candidates connect through (gateway/); unset: in-cluster addresses. */
+  EPREUVE_GATEWAY_DOMAIN: dnsName().optional(),
   EPREUVE_GATEWAY_PUBLIC_PORT: z.coerce.number().int().min(1).max(65535).default(443),
   /**
    * The IP address candidates connect to when *.<domain> has no DNS record (a local cluster):

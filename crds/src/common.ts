@@ -23,6 +23,15 @@ export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export const dnsLabel = (max = 63) =>
   z.string().min(1).max(max).regex(DNS_LABEL, 'must be a DNS label: lowercase letters, digits and -');
 
+/** A DNS name of lowercase labels, such as sandbox.example.com. */
+export const DNS_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * The sandbox gateway's domain (EPREUVE_GATEWAY_DOMAIN), read by the API (the hosts it gives
+ * candidates) and by the gateway (the names it routes): sandboxes are served as `<label>.<name>`.
+ */
+export const dnsName = () => z.string().regex(DNS_NAME, 'must be a DNS name such as sandbox.example.com');
+
 /** A time span written like Go's time.ParseDuration, limited to hours and minutes: 4h, 90m, 1h30m. */
 export const DURATION = /^(?:[0-9]{1,3}h(?:[0-9]{1,4}m)?|[0-9]{1,4}m)$/;
 

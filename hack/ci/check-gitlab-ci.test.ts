@@ -70,6 +70,11 @@ describe('.gitlab-ci.yml', () => {
       { if: '$CI_PIPELINE_SOURCE == "merge_request_event"' },
     ]);
     expect(ci['deploy-prod'].rules).toEqual([{ if: '$CI_COMMIT_TAG', when: 'manual' }]);
+    // Every image of the root Dockerfile is built and scanned.
+    const images = ['operator', 'api', 'gateway', 'data-api', 'seeder'];
+    expect(ci['build-image'].parallel.matrix).toEqual([{ IMAGE: images }]);
+    expect(ci['build-image'].script).toEqual(['hack/ci/build-image.sh "$IMAGE"']);
+    expect(ci['trivy-image'].parallel.matrix).toEqual([{ IMAGE: images }]);
   });
 
   it('passes on a consistent pipeline (the fixture the negative tests break)', () => {
@@ -141,6 +146,32 @@ describe('.gitlab-ci.yml', () => {
       'no `stages` declared',
       'job: stage "test" is not in stages ()',
     ]);
+  });
+
+  it('catches a build or scan matrix that leaves out a Dockerfile target, or names one that is gone', () => {
+    const dockerfile = [
+      'FROM node:24-slim AS deps',
+      'FROM deps AS operator',
+      'ENTRYPOINT ["node", "operator/src/main.ts"]',
+      'FROM deps AS gateway',
+      'ENTRYPOINT ["node", "gateway/src/main.ts"]',
+    ].join('\n');
+    const job = (images: string) =>
+      base(
+        `build:\n  stage: test\n  image: a:1\n  parallel:\n    matrix:\n${images}\n  script: [echo "$IMAGE"]\n`,
+      );
+    const withDockerfile = (text: string) => checkPipeline(text, { makefile: MAKEFILE, dockerfile });
+    expect(withDockerfile(job('      - IMAGE: [operator, gateway]'))).toEqual([]);
+    // Split over matrix entries is the same list.
+    expect(withDockerfile(job('      - IMAGE: operator\n      - IMAGE: gateway'))).toEqual([]);
+    expect(withDockerfile(job('      - IMAGE: [operator]'))).toEqual([
+      'build: matrix leaves out image "gateway" (a Dockerfile target)',
+    ]);
+    expect(withDockerfile(job('      - IMAGE: [operator, gateway, api]'))).toEqual([
+      'build: matrix names image "api", which is not a Dockerfile target',
+    ]);
+    // A matrix over something else is not about images.
+    expect(withDockerfile(job('      - SHARD: [1, 2]'))).toEqual([]);
   });
 
   it('reports an extends cycle instead of looping', () => {

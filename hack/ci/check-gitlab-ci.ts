@@ -6,13 +6,16 @@
  *   - every script line that runs a repository script (`./x`, `bash x`, `hack/…`, `node hack/…`)
  *     names a file that exists, and every `make <target>` a target of the Makefile;
  *   - every image (jobs, default, services, and `*_IMAGE` variables) is pinned: a tag that is not
- *     `latest` and names a version, or a digest.
+ *     `latest` and names a version, or a digest;
+ *   - a job whose `parallel: matrix` runs over IMAGE (build, scan) names exactly the root
+ *     Dockerfile's image targets: a new image cannot be forgotten, nor a removed one still built.
  *   node hack/ci/check-gitlab-ci.ts [file]     exit 1 listing every problem
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
+import { imageTargets, parseDockerfile } from '../images/dockerfile.ts';
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
 
@@ -101,7 +104,7 @@ const expand = (value: string, vars: Record<string, unknown>): string =>
         : whole,
   );
 
-export type CheckOptions = { root?: string; makefile?: string };
+export type CheckOptions = { root?: string; makefile?: string; dockerfile?: string };
 
 /** Every problem found in the pipeline text; empty when it is consistent with the repository. */
 export function checkPipeline(text: string, opts: CheckOptions = {}): string[] {
@@ -115,6 +118,9 @@ export function checkPipeline(text: string, opts: CheckOptions = {}): string[] {
   const stages = asList(ci.stages).map(String);
   if (stages.length === 0) problems.push('no `stages` declared');
   const targets = makeTargets(opts.makefile ?? readFileSync(join(root, 'Makefile'), 'utf8'));
+  const images = imageTargets(
+    parseDockerfile(opts.dockerfile ?? readFileSync(join(root, 'Dockerfile'), 'utf8')),
+  ).map((s) => s.name);
   const globalVars = (ci.variables ?? {}) as Record<string, unknown>;
   const defaults = (ci.default ?? {}) as Job;
   const all = new Map(
@@ -175,6 +181,18 @@ export function checkPipeline(text: string, opts: CheckOptions = {}): string[] {
         problems.push(`${name}: dependencies names "${dep}", which is not a job`);
     checkImage(name, job.image ?? defaults.image ?? ci.image, vars);
     for (const s of asList(job.services)) checkImage(`${name} services`, s, vars);
+    const matrix = asList((job.parallel as { matrix?: unknown } | undefined)?.matrix) as Array<
+      Record<string, unknown>
+    >;
+    if (matrix.some((entry) => entry && typeof entry === 'object' && 'IMAGE' in entry)) {
+      const named = matrix.flatMap((entry) => lines(entry?.IMAGE));
+      for (const image of images)
+        if (!named.includes(image))
+          problems.push(`${name}: matrix leaves out image "${image}" (a Dockerfile target)`);
+      for (const image of named)
+        if (!images.includes(image))
+          problems.push(`${name}: matrix names image "${image}", which is not a Dockerfile target`);
+    }
     if (!job.script && !job.trigger) problems.push(`${name}: has no script`);
     for (const key of SCRIPT_KEYS) {
       const fromDefault = job[key] === undefined ? defaults[key] : job[key];

@@ -169,31 +169,34 @@ describe('hack/ci/build-image.sh (argument and environment checks; the build its
     CI_COMMIT_SHORT_SHA: 'abc1234',
   };
 
-  it('refuses missing arguments, a missing Dockerfile and a missing variable', () => {
-    expect(run(script, []).stderr).toMatch(/usage: hack\/ci\/build-image.sh <name> <Dockerfile>/);
+  it('refuses missing arguments, a bad name, a missing Dockerfile or stage, and a missing variable', () => {
+    expect(run(script, []).stderr).toMatch(/usage: hack\/ci\/build-image.sh <name> \[Dockerfile\]/);
     const missing = run(script, ['api', 'nope/Dockerfile'], ci);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/build-image: no Dockerfile at nope\/Dockerfile/);
-    const noBase = run(script, ['api', 'api/Dockerfile'], ci);
+    const badName = run(script, ['api|.*'], ci);
+    expect([badName.status, badName.stderr]).toEqual([1, 'build-image: "api|.*" is not an image name\n']);
+    // Never the last stage under another image's name.
+    const noStage = run(script, ['nope'], { ...ci, NODE_BASE_IMAGE: 'node:24-slim' });
+    expect([noStage.status, noStage.stderr]).toEqual([
+      1,
+      'build-image: Dockerfile has no stage named nope\n',
+    ]);
+    const noBase = run(script, ['gateway'], ci);
     expect(noBase.status).toBe(1);
     expect(noBase.stderr).toMatch(/build-image: NODE_BASE_IMAGE is not set/);
   });
 
-  it('builds the named stage of a multi-target Dockerfile, and only there', () => {
-    // The stage names build-image.sh looks for are those of the matrix in .gitlab-ci.yml.
+  it('builds each image of the matrix from its stage of the root Dockerfile', () => {
     const ci = parse(readFileSync(join(REPO_ROOT, '.gitlab-ci.yml'), 'utf8'));
-    const stages = (file: string) =>
-      [...readFileSync(join(REPO_ROOT, file), 'utf8').matchAll(/^FROM\s.*\sAS\s+(\S+)\s*$/gim)].map(
-        (m) => m[1],
-      );
-    for (const entry of ci['build-image'].parallel.matrix as Array<{
-      IMAGE: string | string[];
-      DOCKERFILE: string;
-    }>) {
-      for (const image of [entry.IMAGE].flat()) {
-        const has = stages(entry.DOCKERFILE).includes(image);
-        expect(has, `${image} in ${entry.DOCKERFILE}`).toBe(entry.DOCKERFILE === 'sandboxes/Dockerfile');
-      }
-    }
+    const stages = [
+      ...readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8').matchAll(/^FROM\s.*\sAS\s+(\S+)\s*$/gim),
+    ].map((m) => m[1]);
+    const images = (ci['build-image'].parallel.matrix as Array<{ IMAGE: string | string[] }>).flatMap(
+      (e) => e.IMAGE,
+    );
+    expect(images).toContain('gateway');
+    for (const image of images) expect(stages, image).toContain(image);
+    expect(ci['build-image'].script).toEqual(['hack/ci/build-image.sh "$IMAGE"']);
   });
 });

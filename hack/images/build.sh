@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds every container image the end-to-end tier runs, without a container registry:
 #   debootstrap → localhost/debian:bookworm → localhost/node:24-slim (the project's pinned Node) →
-#   the project's own Dockerfiles (operator, api, data-api, seeder) through their NODE_IMAGE ARG,
+#   the targets of the project's own Dockerfile (operator, api, gateway, data-api, seeder) through
+#   its NODE_IMAGE ARG,
 #   plus localhost/pause:3.10 (pause/pause.c), localhost/postgres:15, localhost/ferretdb:1.24 and
 #   localhost/coredns:1.14.7 (the local cluster's DNS, hack/tools/coredns).
 # Prints the docker-archive tarballs the cluster needs, one path per line on stdout (for
 # `ctr -n k8s.io images import`); progress goes to stderr. Cached in
-# ${EPREUVE_CACHE:-~/.cache/epreuve}/images, keyed by the content of each image's inputs: a
-# second run with nothing changed only checks hashes (and reloads podman from the archives if
+# ${EPREUVE_CACHE:-~/.cache/epreuve}/images, keyed by the content of each image's inputs (a project
+# image: the Dockerfile, every package.json and the lockfile, and the sources of the workspaces it
+# copies — see WORKSPACES below): a second run with nothing changed only checks hashes (and reloads podman from the archives if
 # its storage was wiped). Needs root, podman, debootstrap, gcc; network: the Debian mirror and
 # the npm registry (both through --network=host during builds only).
 # Usage: hack/images/build.sh [image…]   (default: all; names as in IMAGES below)
@@ -23,7 +25,7 @@ flock 9
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
 TAG=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$root/charts/epreuve/Chart.yaml")
 REGISTRY=localhost/epreuve
-IMAGES=(pause coredns postgres ferretdb operator api data-api seeder)
+IMAGES=(pause coredns postgres ferretdb operator api gateway data-api seeder)
 
 log() { echo "images: $*" >&2; }
 hash_files() { (cd "$1" && shift && find "$@" -type f ! -path '*/node_modules/*' ! -name '*.test.ts' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
@@ -170,27 +172,42 @@ build_ferretdb() {
   rm -rf "$ctx"
 }
 
-# The project's Dockerfiles stay registry-agnostic: NODE_IMAGE points them at the local base, and
+# The project's Dockerfile stays registry-agnostic: NODE_IMAGE points it at the local base, and
 # this host's npm settings (its CA bundle, for a TLS-inspecting egress) are bind-mounted for the
 # build's RUN steps only — they are not part of any layer.
 npmrc=$(mktemp)
 trap 'rm -f "$npmrc"' EXIT
 printf 'cafile=/etc/ssl/host-ca.crt\nfund=false\naudit=false\nupdate-notifier=false\n' >"$npmrc"
-build_project() { # <key> <Dockerfile> <target|""> <ref>
-  local target=()
-  [ -n "$3" ] && target=(--target "$3")
+build_project() { # <key> <target> <ref>
   (cd "$root" && podman build -q --pull=never --network=host --label "epreuve.inputs=$1" \
-    --build-arg NODE_IMAGE=localhost/node:24-slim "${target[@]}" \
+    --build-arg NODE_IMAGE=localhost/node:24-slim --target "$2" \
     -v "$npmrc:/usr/local/etc/npmrc:ro" -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca.crt:ro \
-    -f "$2" -t "$4" . >/dev/null)
+    -f Dockerfile -t "$3" . >/dev/null)
 }
-project_key=$(hash_str "$node_key $(hash_files "$root" package.json package-lock.json .dockerignore crds kube operator api sandboxes)")
+# The workspaces each target of the root Dockerfile copies (hack/images/dockerfile.test.ts checks
+# this table against the Dockerfile and against what each entrypoint imports). Every project image
+# shares the dependency stage's inputs; its sources are its own workspaces', so a change to the
+# gateway rebuilds the gateway image and no other.
+declare -A WORKSPACES=(
+  [operator]="crds kube operator"
+  [api]="crds kube sandboxes api"
+  [gateway]="crds kube gateway"
+  [data-api]="crds sandboxes"
+  [seeder]="crds sandboxes"
+)
+read -r -a all_workspaces <<<"$(node -p 'require(process.argv[1]).workspaces.join(" ")' "$root/package.json")"
+deps_key=$(hash_str "$node_key $(hash_files "$root" Dockerfile .dockerignore package.json package-lock.json "${all_workspaces[@]/%//package.json}")")
+project_key() { # <image>
+  local sources=() w
+  for w in ${WORKSPACES[$1]}; do sources+=("$w/src"); done
+  hash_str "$deps_key $1 $(hash_files "$root" "${sources[@]}")"
+}
 
 wanted=("${@:-${IMAGES[@]}}")
 needs_node=false
 for i in "${wanted[@]}"; do
   case "$i" in
-    operator | api | data-api | seeder) needs_node=true ;;
+    operator | api | gateway | data-api | seeder) needs_node=true ;;
     pause | coredns | postgres | ferretdb) ;;
     *) log "unknown image $i (one of: ${IMAGES[*]})"; exit 2 ;;
   esac
@@ -213,10 +230,9 @@ for i in "${wanted[@]}"; do
     ferretdb)
       k=$(hash_str "$debian_key $(hash_files "$here" ferretdb) $(go env GOVERSION)")
       ensure localhost/ferretdb:1.24 "$k" build_ferretdb "$k" ;;
-    operator | api)
-      ensure "$REGISTRY/$i:$TAG" "$project_key" build_project "$project_key" "$i/Dockerfile" "" "$REGISTRY/$i:$TAG" ;;
-    data-api | seeder)
-      ensure "$REGISTRY/$i:$TAG" "$project_key" build_project "$project_key" sandboxes/Dockerfile "$i" "$REGISTRY/$i:$TAG" ;;
+    operator | api | gateway | data-api | seeder)
+      k=$(project_key "$i")
+      ensure "$REGISTRY/$i:$TAG" "$k" build_project "$k" "$i" "$REGISTRY/$i:$TAG" ;;
   esac
   out+=("$archive")
 done

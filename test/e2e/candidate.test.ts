@@ -133,6 +133,18 @@ describe('the candidate, with only what their session returns', () => {
     // Encrypted from the candidate's machine to the gateway (which terminates TLS in the cluster).
     const { stdout: info } = await run('psql', [warehouse.snippets.url, '-X', '-c', '\\conninfo']);
     expect(info).toMatch(/SSL connection \(protocol: TLSv1\.[23]/);
+    // That gateway runs from its own image (the Dockerfile's `gateway` target), not the API's.
+    const gateways = await json([
+      '-n',
+      'epreuve-system',
+      'get',
+      'pods',
+      '-l',
+      'app.kubernetes.io/name=epreuve-gateway',
+    ]);
+    expect(gateways.items.map((p: Json) => p.spec.containers[0].image)).toEqual([
+      'localhost/epreuve/gateway:0.1.0',
+    ]);
 
     const right = await api('POST', '/api/v1/candidate/tasks/rank-customers-by-country/submissions', {
       token: candidateToken,

@@ -87,6 +87,7 @@ describe('hack/images/build.sh', () => {
     'localhost/ferretdb:1.24',
     'localhost/epreuve/operator:0.1.0',
     'localhost/epreuve/api:0.1.0',
+    'localhost/epreuve/gateway:0.1.0',
     'localhost/epreuve/data-api:0.1.0',
     'localhost/epreuve/seeder:0.1.0',
   ];
@@ -272,6 +273,33 @@ describe('localhost/ferretdb:1.24', () => {
 });
 
 describe('the project images', () => {
+  it.each([
+    // Each holds its own workspace and the libraries it imports: never another process's source.
+    ['operator', ['crds', 'kube', 'node_modules', 'operator']],
+    ['api', ['api', 'crds', 'kube', 'node_modules', 'sandboxes']],
+    ['gateway', ['crds', 'gateway', 'kube', 'node_modules']],
+    ['data-api', ['crds', 'node_modules', 'sandboxes']],
+    ['seeder', ['crds', 'node_modules', 'sandboxes']],
+  ])('%s: /app holds %j and no test file', async (image, dirs) => {
+    const ref = `localhost/epreuve/${image}:0.1.0`;
+    const { stdout } = await podman('run', '--rm', ...RESTRICTED, '--entrypoint', 'ls', ref, '-1', '/app');
+    expect(stdout.trim().split('\n')).toEqual(dirs);
+    const tests = await podman(
+      'run',
+      '--rm',
+      ...RESTRICTED,
+      '--entrypoint',
+      'find',
+      ref,
+      ...dirs.filter((d) => d !== 'node_modules'),
+      '-name',
+      '*.test.ts',
+    );
+    expect(tests.stdout).toBe('');
+    const { stdout: user } = await podman('image', 'inspect', '--format', '{{.Config.User}}', ref);
+    expect(user.trim()).toBe('1000:1000');
+  });
+
   it('api: answers /healthz as uid 1000 on a read-only root', async () => {
     const port = await freePort();
     const c = await start('api', [
@@ -314,6 +342,64 @@ describe('the project images', () => {
       const r = await fetch(`http://127.0.0.1:${port}/healthz`);
       if (!r.ok) throw new Error(`status ${r.status}`);
     });
+    await podman('stop', '-t', '10', c);
+    expect((await podman('inspect', '--format', '{{.State.ExitCode}}', c)).stdout.trim()).toBe('0');
+  });
+
+  it('gateway: exits 2 naming every missing setting, before touching Kubernetes', async () => {
+    const err = await podman('run', '--rm', ...RESTRICTED, 'localhost/epreuve/gateway:0.1.0').catch((e) => e);
+    expect(err.code).toBe(2);
+    expect(err.stderr).toMatch(
+      /EPREUVE_GATEWAY_DOMAIN[\s\S]*EPREUVE_GATEWAY_TLS_CERT_FILE[\s\S]*EPREUVE_GATEWAY_TLS_KEY_FILE/,
+    );
+  });
+
+  it('gateway: without a reachable Kubernetes it is alive, not ready, and stops cleanly on SIGTERM', async () => {
+    const tls = ownedDir(1000);
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=*.sandbox.test',
+        '-keyout',
+        join(tls, 'tls.key'),
+        '-out',
+        join(tls, 'tls.crt'),
+      ],
+      { stdio: 'ignore' },
+    );
+    chownSync(join(tls, 'tls.key'), 1000, 1000);
+    const [port, metricsPort] = [await freePort(), await freePort()];
+    const c = await start('gateway', [
+      ...RESTRICTED,
+      `--volume=${tls}:/etc/epreuve/tls:ro`,
+      '--env=EPREUVE_GATEWAY_DOMAIN=sandbox.test',
+      '--env=EPREUVE_GATEWAY_HOST=127.0.0.1',
+      `--env=EPREUVE_GATEWAY_PORT=${port}`,
+      `--env=EPREUVE_METRICS_PORT=${metricsPort}`,
+      '--env=EPREUVE_GATEWAY_TLS_CERT_FILE=/etc/epreuve/tls/tls.crt',
+      '--env=EPREUVE_GATEWAY_TLS_KEY_FILE=/etc/epreuve/tls/tls.key',
+      // No kubeconfig and no service account: client-node falls back to an unreachable server.
+      'localhost/epreuve/gateway:0.1.0',
+    ]);
+    await until('GET /healthz', async () => {
+      const r = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+      if (!r.ok) throw new Error(`status ${r.status}`);
+    });
+    // Never ready without its routes: it does not take candidates it cannot route.
+    const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toMatch(/waiting for the assessment cache/);
+    expect((await podman('exec', c, 'id', '-u')).stdout.trim()).toBe('1000');
     await podman('stop', '-t', '10', c);
     expect((await podman('inspect', '--format', '{{.State.ExitCode}}', c)).stdout.trim()).toBe('0');
   });

@@ -346,16 +346,29 @@ describe('data API rate limit', () => {
 
   it('answers 429 with Retry-After and RateLimit headers; honouring Retry-After gets through', async () => {
     let limited: Awaited<ReturnType<typeof get>> | undefined;
+    const remaining: string[] = [];
+    const started = Date.now();
     for (let i = 0; i < 200 && !limited; i++) {
       const res = await get(`${server.url}/v1/merchants/1`);
       if (res.status === 429) limited = res;
       else {
         expect(res.status).toBe(200);
         expect(res.headers.get('ratelimit-limit')).toBe('60');
-        expect(Number(res.headers.get('ratelimit-remaining'))).toBeGreaterThanOrEqual(0);
+        remaining.push(String(res.headers.get('ratelimit-remaining')));
       }
     }
+    const seconds = (Date.now() - started) / 1000;
     expect(limited, 'no 429 within 200 requests').toBeDefined();
+    // A full bucket of 60 counts down from 59 to 0, then refuses: every answer says how many are
+    // left, as a whole number below the limit. Refills (one a second) only add what time allows.
+    expect(
+      remaining.every((r) => /^\d+$/.test(r) && Number(r) < 60),
+      remaining.join(','),
+    ).toBe(true);
+    expect(remaining[0]).toBe('59');
+    expect(remaining.at(-1)).toBe('0');
+    expect(remaining.length).toBeGreaterThanOrEqual(60);
+    expect(remaining.length).toBeLessThanOrEqual(60 + Math.ceil(seconds) + 1);
     const retryAfter = limited!.headers.get('retry-after');
     expect(retryAfter).toMatch(/^[1-9]\d*$/);
     expect(Number(retryAfter)).toBeLessThanOrEqual(2); // 60 per minute: a token a second

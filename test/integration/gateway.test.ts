@@ -14,7 +14,7 @@ import { assessmentObject } from '../harness/fixtures.ts';
 import { createTestNamespace, eventually, kube } from '../harness/kube.ts';
 
 /**
- * The sandbox gateway as candidates meet it: the real process (node api/src/gateway/main.ts) fed
+ * The sandbox gateway as candidates meet it: the real process (node gateway/src/main.ts) fed
  * by a real API server, in front of a real PostgreSQL, a real MongoDB wire-protocol server and the
  * real data API, reached with the real `psql`, the official MongoDB driver and `curl` — by name,
  * over TLS, the way the candidate page tells them to.
@@ -28,7 +28,7 @@ const API_KEY = 'gw-test-api-key-5d1e9a';
 const dir = mkdtempSync(join(tmpdir(), 'epreuve-gateway-'));
 const CERT = join(dir, 'tls.crt');
 const KEY = join(dir, 'tls.key');
-const GATEWAY = join(import.meta.dirname, '..', '..', 'api', 'src', 'gateway', 'main.ts');
+const GATEWAY = join(import.meta.dirname, '..', '..', 'gateway', 'src', 'main.ts');
 
 let team: string;
 let gateway: ChildProcess;

@@ -1,5 +1,5 @@
 /**
- * The sandbox gateway: `node api/src/gateway/main.ts`. Candidates reach their sandboxes through it
+ * The sandbox gateway: `node gateway/src/main.ts`. Candidates reach their sandboxes through it
  * from their own machines (see server.ts). Routes come from an informer over Assessments; the
  * Kubernetes connection from the pod's service account or $KUBECONFIG.
  */
@@ -9,16 +9,15 @@ import { KINDS } from '@epreuve/crds';
 import { configOrExit, Informer, KubeClient, onShutdown, serveOps } from '@epreuve/kube';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import type { A } from '../services/assessments.ts';
 import { loadGatewayConfig } from './config.ts';
-import { hostLabels, resolveLabel } from './routes.ts';
+import { type AssessmentObject, hostLabels, resolveLabel } from './routes.ts';
 import { SandboxGateway } from './server.ts';
 
 const config = configOrExit(loadGatewayConfig);
 const log = pino({ level: config.EPREUVE_LOG_LEVEL, name: 'epreuve-gateway' });
 const client = KubeClient.fromEnvironment({ qps: 5, burst: 10, userAgent: 'epreuve-gateway' });
 const abort = new AbortController();
-const assessments = new Informer<A>(client, { type: KINDS.Assessment, log }).addIndex(
+const assessments = new Informer<AssessmentObject>(client, { type: KINDS.Assessment, log }).addIndex(
   'hostLabel',
   hostLabels,
 );
@@ -49,15 +48,17 @@ const ops = serveOps({
   log,
   what: 'gateway operations',
 });
+// Before waiting for the cache: a gateway that cannot reach Kubernetes still stops on SIGTERM
+// (as PID 1 in its container, a signal nobody handles is ignored until the kubelet kills it).
+onShutdown(log, async () => {
+  abort.abort();
+  await gateway.close();
+  ops.close();
+});
+
 await assessments.waitForSync();
 const port = await gateway.listen(config.EPREUVE_GATEWAY_PORT, config.EPREUVE_GATEWAY_HOST);
 log.info(
   { port, domain: config.EPREUVE_GATEWAY_DOMAIN, metricsPort: config.EPREUVE_METRICS_PORT },
   'sandbox gateway listening',
 );
-
-onShutdown(log, async () => {
-  abort.abort();
-  await gateway.close();
-  ops.close();
-});

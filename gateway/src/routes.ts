@@ -1,5 +1,8 @@
-import { sandboxHostLabel } from '@epreuve/crds';
-import type { A } from '../services/assessments.ts';
+import { type Assessment, sandboxHostLabel } from '@epreuve/crds';
+import type { KubeObject } from '@epreuve/kube';
+
+/** An Assessment as the gateway's informer holds it: the CRD's shape on a Kubernetes object. */
+export type AssessmentObject = Assessment & KubeObject;
 
 /** Where the gateway sends one sandbox's connections: its Service inside the candidate namespace. */
 export interface Route {
@@ -11,13 +14,16 @@ export interface Route {
   port: number;
 }
 
+/** A route, or why the connection is refused (a reason the candidate can act on). */
 export type Resolution = { route: Route } | { refused: string };
 
+/** The host label one sandbox of an assessment is served under. */
+const labelFor = (assessment: AssessmentObject, sandbox: string) =>
+  sandboxHostLabel(assessment.metadata.namespace ?? '', assessment.metadata.name ?? '', sandbox);
+
 /** The host labels an assessment's sandboxes are served under (the gateway's informer index). */
-export function hostLabels(a: A): string[] {
-  return (a.status?.sandboxes ?? []).map((s) =>
-    sandboxHostLabel(a.metadata.namespace ?? '', a.metadata.name ?? '', s.name),
-  );
+export function hostLabels(assessment: AssessmentObject): string[] {
+  return (assessment.status?.sandboxes ?? []).map((sandbox) => labelFor(assessment, sandbox.name));
 }
 
 /** The host label of a TLS server name under `domain`, or undefined when it is not one of ours. */
@@ -36,21 +42,19 @@ export function labelOf(serverName: string | undefined, domain: string): string 
  * gateway only ever routes to a ready sandbox of a Ready assessment — never to an address a client
  * chose.
  */
-export function resolveLabel(label: string, claimants: A[]): Resolution {
+export function resolveLabel(label: string, claimants: AssessmentObject[]): Resolution {
   if (claimants.length === 0) return { refused: `no sandbox is served under "${label}"` };
   if (claimants.length > 1)
     return { refused: `"${label}" is ambiguous; ask the recruiter for a new assessment` };
-  const a = claimants[0]!;
-  const key = `${a.metadata.namespace}/${a.metadata.name}`;
-  const sandbox = (a.status?.sandboxes ?? []).find(
-    (s) => sandboxHostLabel(a.metadata.namespace ?? '', a.metadata.name ?? '', s.name) === label,
+  const assessment = claimants[0]!;
+  const sandbox = (assessment.status?.sandboxes ?? []).find(
+    (candidate) => labelFor(assessment, candidate.name) === label,
   );
-  const phase = a.status?.phase ?? 'Pending';
-  if (a.metadata.deletionTimestamp || phase === 'Terminating')
+  const phase = assessment.status?.phase ?? 'Pending';
+  const expiresAt = assessment.status?.expiresAt;
+  if (assessment.metadata.deletionTimestamp || phase === 'Terminating')
     return { refused: 'this assessment was deleted' };
-  if (phase === 'Expired') {
-    return { refused: `this assessment ended${a.status?.expiresAt ? ` at ${a.status.expiresAt}` : ''}` };
-  }
+  if (phase === 'Expired') return { refused: `this assessment ended${expiresAt ? ` at ${expiresAt}` : ''}` };
   if (phase === 'Failed') return { refused: 'this assessment failed to start; contact the recruiter' };
   if (phase !== 'Ready' || !sandbox?.ready) {
     return { refused: 'this sandbox is still starting; try again in a minute' };
@@ -59,7 +63,7 @@ export function resolveLabel(label: string, claimants: A[]): Resolution {
     return { refused: 'this sandbox has no address yet; try again in a minute' };
   return {
     route: {
-      assessment: key,
+      assessment: `${assessment.metadata.namespace}/${assessment.metadata.name}`,
       sandbox: sandbox.name,
       kind: sandbox.kind,
       host: sandbox.host,

@@ -1,19 +1,12 @@
+import { dnsName } from '@epreuve/crds';
 import { z } from 'zod';
-
-/** A DNS name such as sandbox.example.com: sandboxes are served as `<label>.<name>`. */
-export const dnsName = z
-  .string()
-  .regex(
-    /^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
-    'must be a DNS name such as sandbox.example.com',
-  );
 
 /** The sandbox gateway's configuration from the environment (the Helm chart sets it). */
 export const gatewayConfigSchema = z.object({
   EPREUVE_GATEWAY_HOST: z.string().default('0.0.0.0'),
   EPREUVE_GATEWAY_PORT: z.coerce.number().int().min(0).max(65535).default(8443),
   /** Sandboxes are served as `<sandbox>-<hash>.<domain>`: the certificate must cover `*.<domain>`. */
-  EPREUVE_GATEWAY_DOMAIN: dnsName,
+  EPREUVE_GATEWAY_DOMAIN: dnsName(),
   EPREUVE_GATEWAY_TLS_CERT_FILE: z.string().min(1),
   EPREUVE_GATEWAY_TLS_KEY_FILE: z.string().min(1),
   EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX: z.coerce.number().int().positive().default(20),
@@ -29,6 +22,6 @@ export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const parsed = gatewayConfigSchema.safeParse(env);
   if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+  const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
   throw new Error(`invalid sandbox gateway configuration:\n${lines.join('\n')}`);
 }

@@ -23,7 +23,11 @@ export interface GatewayOptions {
   registry: Registry;
 }
 
-type Client = 'postgres' | 'tls';
+/**
+ * How a client opened its connection: PostgreSQL's SSLRequest preamble (answered, then TLS), or TLS
+ * straight away. A refusal is written in the client's own protocol when it can be.
+ */
+type Opening = 'postgres' | 'tls';
 
 /**
  * The sandbox gateway: one TLS endpoint through which candidates reach their sandboxes from their
@@ -77,7 +81,7 @@ export class SandboxGateway {
 
   /** Stops accepting and cuts the connections in flight (their databases keep the work). */
   close(): Promise<void> {
-    for (const s of this.open) s.destroy();
+    for (const socket of this.open) socket.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
@@ -117,16 +121,16 @@ export class SandboxGateway {
       }
       this.connections.inc({ kind: 'unknown', result: 'not_tls' });
     };
-    const start = (client: Client) => {
+    const start = (opening: Opening) => {
       socket.off('data', onData);
       socket.pause();
       if (buffered.length > 0) socket.unshift(buffered);
-      this.startTls(socket, client);
+      this.startTls(socket, opening);
     };
     socket.on('data', onData);
   }
 
-  private startTls(raw: Socket, client: Client): void {
+  private startTls(raw: Socket, opening: Opening): void {
     const secure = new TLSSocket(raw, {
       isServer: true,
       secureContext: this.opts.tls,
@@ -145,17 +149,17 @@ export class SandboxGateway {
         : {
             refused: `connect to <sandbox>.${this.opts.domain} by name (the host your candidate page shows), not by address`,
           };
-      if ('refused' in resolution) return this.refuse(secure, client, resolution.refused, label);
-      this.forward(secure, raw, resolution.route, label!, client);
+      if ('refused' in resolution) return this.refuse(secure, opening, resolution.refused, label);
+      this.forward(secure, raw, resolution.route, label!, opening);
     });
   }
 
-  private forward(secure: TLSSocket, raw: Socket, route: Route, label: string, client: Client) {
+  private forward(secure: TLSSocket, raw: Socket, route: Route, label: string, opening: Opening) {
     const count = this.perSandbox.get(label) ?? 0;
     if (count >= this.opts.maxConnectionsPerSandbox) {
       return this.refuse(
         secure,
-        client,
+        opening,
         `too many connections to this sandbox (at most ${this.opts.maxConnectionsPerSandbox}); close some and retry`,
         label,
       );
@@ -188,11 +192,11 @@ export class SandboxGateway {
       backend.destroy();
     };
     backend.once('connect', () => {
-      secure.on('data', (b: Buffer) => {
-        up += b.length;
+      secure.on('data', (chunk: Buffer) => {
+        up += chunk.length;
       });
-      backend.on('data', (b: Buffer) => {
-        down += b.length;
+      backend.on('data', (chunk: Buffer) => {
+        down += chunk.length;
       });
       secure.pipe(backend);
       backend.pipe(secure);
@@ -213,10 +217,10 @@ export class SandboxGateway {
     secure.on('close', () => finish('closed'));
   }
 
-  private refuse(secure: TLSSocket, client: Client, reason: string, label: string | undefined): void {
+  private refuse(secure: TLSSocket, opening: Opening, reason: string, label: string | undefined): void {
     this.connections.inc({ kind: 'unknown', result: 'refused' });
     this.opts.log.info({ label, reason }, 'sandbox connection refused');
-    if (client === 'postgres' || secure.alpnProtocol === 'postgresql') {
+    if (opening === 'postgres' || secure.alpnProtocol === 'postgresql') {
       secure.end(pgError('08004', reason));
     } else if (secure.alpnProtocol === 'http/1.1') {
       secure.end(httpError(503, reason));
@@ -245,7 +249,9 @@ export function pgError(code: string, message: string): Buffer {
       ['V', 'FATAL'],
       ['C', code],
       ['M', message],
-    ].map(([k, v]) => Buffer.concat([Buffer.from(k!, 'latin1'), Buffer.from(v!, 'utf8'), Buffer.from([0])])),
+    ].map(([field, value]) =>
+      Buffer.concat([Buffer.from(field!, 'latin1'), Buffer.from(value!, 'utf8'), Buffer.from([0])]),
+    ),
     Buffer.from([0]),
   ]);
   const header = Buffer.alloc(5);
@@ -254,6 +260,7 @@ export function pgError(code: string, message: string): Buffer {
   return Buffer.concat([header, fields]);
 }
 
+/** A whole HTTP/1.1 problem+json response that closes the connection (curl prints the title). */
 export function httpError(status: number, message: string): string {
   const body = `${JSON.stringify({ title: message, status })}\n`;
   const text = status === 400 ? 'Bad Request' : 'Service Unavailable';
