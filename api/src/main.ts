@@ -19,7 +19,12 @@ const log = pino({
   redact: ['req.headers.authorization', 'req.headers.cookie'],
 });
 
-const client = KubeClient.fromEnvironment({ qps: 50, burst: 100, userAgent: 'epreuve-api' });
+const client = KubeClient.fromEnvironment({
+  qps: 50,
+  burst: 100,
+  userAgent: 'epreuve-api',
+  kinds: Object.values(KINDS),
+});
 const abort = new AbortController();
 const assessments = new Informer<A>(client, { type: KINDS.Assessment, log });
 const templates = new Informer<T>(client, { type: KINDS.AssessmentTemplate, log });

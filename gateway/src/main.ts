@@ -15,7 +15,12 @@ import { SandboxGateway } from './server.ts';
 
 const config = configOrExit(loadGatewayConfig);
 const log = pino({ level: config.EPREUVE_LOG_LEVEL, name: 'epreuve-gateway' });
-const client = KubeClient.fromEnvironment({ qps: 5, burst: 10, userAgent: 'epreuve-gateway' });
+const client = KubeClient.fromEnvironment({
+  qps: 5,
+  burst: 10,
+  userAgent: 'epreuve-gateway',
+  kinds: Object.values(KINDS),
+});
 const abort = new AbortController();
 const assessments = new Informer<AssessmentObject>(client, { type: KINDS.Assessment, log }).addIndex(
   'hostLabel',

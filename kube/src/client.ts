@@ -33,6 +33,11 @@ export interface ClientOptions {
   userAgent?: string;
   /** Called after every request, for metrics: method, resource plural (or path) and status code. */
   onResponse?: (method: string, resource: string, code: number, seconds: number) => void;
+  /**
+   * Custom kinds this client creates, applies or updates as whole objects, beside the built-in
+   * ones (Épreuve's: `Object.values(KINDS)` from `@epreuve/crds`; this layer knows no kind of its own).
+   */
+  kinds?: readonly ResourceType[];
 }
 
 export interface RequestOptions {
@@ -73,6 +78,14 @@ export class KubeClient {
     this.server = cluster.server.replace(/\/$/, '');
     this.options = options;
     this.bucket = new TokenBucket(options.qps ?? 20, options.burst ?? 30);
+  }
+
+  /** The REST resource of a kind: one of this client's `kinds`, else a built-in one. */
+  resourceOf(apiVersion: string, kind: string): ResourceType {
+    return (
+      this.options.kinds?.find((k) => k.apiVersion === apiVersion && k.kind === kind) ??
+      resourceFor(apiVersion, kind)
+    );
   }
 
   /** Headers and TLS dispatcher, refreshed every minute so rotated tokens are picked up. */
@@ -152,7 +165,7 @@ export class KubeClient {
     obj: KubeObject,
     opts: { fieldManager: string; force?: boolean; subresource?: 'status'; dryRun?: boolean },
   ): Promise<T> {
-    const type = resourceFor(obj.apiVersion, obj.kind);
+    const type = this.resourceOf(obj.apiVersion, obj.kind);
     const path =
       resourcePath(type, obj.metadata.namespace, obj.metadata.name) +
       (opts.subresource ? `/${opts.subresource}` : '');
@@ -168,7 +181,7 @@ export class KubeClient {
   }
 
   create<T extends KubeObject>(obj: KubeObject, opts: { fieldManager?: string } = {}): Promise<T> {
-    const type = resourceFor(obj.apiVersion, obj.kind);
+    const type = this.resourceOf(obj.apiVersion, obj.kind);
     return this.request('POST', resourcePath(type, obj.metadata.namespace), {
       body: obj,
       query: { fieldManager: opts.fieldManager, fieldValidation: 'Strict' },
@@ -177,7 +190,7 @@ export class KubeClient {
 
   /** PUT: replaces an object; fails with 409 if its resourceVersion is stale (optimistic locking). */
   update<T extends KubeObject>(obj: KubeObject): Promise<T> {
-    const type = resourceFor(obj.apiVersion, obj.kind);
+    const type = this.resourceOf(obj.apiVersion, obj.kind);
     return this.request('PUT', resourcePath(type, obj.metadata.namespace, obj.metadata.name), { body: obj });
   }
 

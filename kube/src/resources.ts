@@ -38,7 +38,10 @@ export const RESOURCES: ResourceType[] = table.map(([apiVersion, kind, plural, n
 /** A built-in kind's REST resource. Custom kinds bring their own `ResourceType` (Épreuve's: `KINDS` in `@epreuve/crds`). */
 export function resourceFor(apiVersion: string, kind: string): ResourceType {
   const r = RESOURCES.find((x) => x.apiVersion === apiVersion && x.kind === kind);
-  if (!r) throw new Error(`unknown kind ${apiVersion}/${kind}: add it to kube/src/resources.ts`);
+  if (!r)
+    throw new Error(
+      `unknown kind ${apiVersion}/${kind}: a built-in one belongs in kube/src/resources.ts, a custom one in the client's \`kinds\` option`,
+    );
   return r;
 }
 

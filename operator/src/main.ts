@@ -3,6 +3,7 @@
  * (see config.ts); the Kubernetes connection from the pod's service account or $KUBECONFIG.
  */
 import { hostname } from 'node:os';
+import { KINDS } from '@epreuve/crds';
 import {
   configOrExit,
   createLogger,
@@ -25,6 +26,7 @@ const client = KubeClient.fromEnvironment({
   qps: config.EPREUVE_KUBE_QPS,
   burst: config.EPREUVE_KUBE_BURST,
   userAgent: 'epreuve-operator',
+  kinds: Object.values(KINDS),
   onResponse: (method, resource, code, seconds) => {
     metrics.restRequests.inc({ method, resource, code: String(code) });
     metrics.restLatency.observe({ verb: method }, seconds);

@@ -42,7 +42,7 @@ try {
   // ---- baseline: a raw client applying the same bundles at the same budget ----
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
-  const raw = new KubeClient(kc, { qps: QPS, burst: BURST });
+  const raw = new KubeClient(kc, { qps: QPS, burst: BURST, kinds: Object.values(KINDS) });
   const config = loadConfig({});
   const template: AssessmentTemplate = {
     ...templateBody,

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { allCrds } from '@epreuve/crds';
+import { allCrds, KINDS } from '@epreuve/crds';
 import { KubeClient } from '@epreuve/kube';
 import {
   ApiException,
@@ -30,7 +30,12 @@ export function clients(kubeconfigPath: string) {
 export function kube(kubeconfigPath: string): KubeClient {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
-  return new KubeClient(kc, { qps: 200, burst: 400, userAgent: 'epreuve-tests' });
+  return new KubeClient(kc, {
+    qps: 200,
+    burst: 400,
+    userAgent: 'epreuve-tests',
+    kinds: Object.values(KINDS),
+  });
 }
 
 export interface KubectlResult {

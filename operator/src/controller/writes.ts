@@ -1,5 +1,5 @@
 import { FIELD_MANAGER } from '@epreuve/crds';
-import { isSubset, type KubeClient, type KubeObject, resourceFor } from '@epreuve/kube';
+import { isSubset, type KubeClient, type KubeObject } from '@epreuve/kube';
 
 /** Writes a custom resource's status (server-side apply), only when it differs from what is stored. */
 export async function applyStatusIfChanged(
@@ -27,8 +27,13 @@ export function patchFinalizers<T extends KubeObject>(
   obj: KubeObject,
   finalizers: string[],
 ): Promise<T> {
-  return client.jsonPatch(resourceFor(obj.apiVersion, obj.kind), obj.metadata.namespace, obj.metadata.name!, [
-    { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata.resourceVersion },
-    { op: 'add', path: '/metadata/finalizers', value: finalizers },
-  ]);
+  return client.jsonPatch(
+    client.resourceOf(obj.apiVersion, obj.kind),
+    obj.metadata.namespace,
+    obj.metadata.name!,
+    [
+      { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata.resourceVersion },
+      { op: 'add', path: '/metadata/finalizers', value: finalizers },
+    ],
+  );
 }
