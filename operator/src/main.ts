@@ -13,9 +13,11 @@ import {
   serveOps,
   startTelemetry,
 } from '@epreuve/kube';
+import { AssessmentReconciler } from './assessment/reconciler.ts';
 import { loadConfig } from './config.ts';
 import { Manager } from './manager.ts';
 import { createMetrics } from './metrics.ts';
+import { TemplateReconciler } from './template/reconciler.ts';
 
 const config = configOrExit(loadConfig);
 const telemetry = await startTelemetry('epreuve-operator');
@@ -33,6 +35,8 @@ const client = KubeClient.fromEnvironment({
   },
 });
 const manager = new Manager({ client, config, metrics, log });
+AssessmentReconciler.setup(manager);
+TemplateReconciler.setup(manager);
 const identity = config.EPREUVE_POD_NAME ?? `${hostname()}-${process.pid}`;
 const elector = config.EPREUVE_LEADER_ELECT
   ? new LeaderElector(client, {

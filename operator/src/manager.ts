@@ -1,31 +1,38 @@
-import { type Assessment, type AssessmentTemplate, LABELS, MANAGED_BY, PHASES } from '@epreuve/crds';
-import { Informer, type KubeClient, type KubeObject, objectKey, resourceFor } from '@epreuve/kube';
+import { Informer, type KubeClient, type KubeObject, type ResourceType } from '@epreuve/kube';
 import type { Logger } from 'pino';
-import { AssessmentReconciler, MANAGED_KINDS, type ManagedKind } from './assessment/reconciler.ts';
 import type { OperatorConfig } from './config.ts';
-import { Controller } from './controller/controller.ts';
 import type { Metrics } from './metrics.ts';
-import { TEMPLATE_INDEX, TemplateReconciler, templateKeyOf } from './template/reconciler.ts';
 
-type A = Assessment & KubeObject;
-type T = AssessmentTemplate & KubeObject;
+/** Something the manager starts once every cache has synced and stops before the informers. */
+export interface Runnable {
+  start(): void;
+  stop(): Promise<void> | void;
+}
+
+export interface InformerRequest<T extends KubeObject> {
+  labelSelector?: string;
+  /** Indexes the caller looks objects up by; an index another caller already added is kept. */
+  indexes?: Record<string, (obj: T) => string[]>;
+}
 
 /**
- * Wires informers → workqueues → reconcilers: one controller per kind (Assessment, and
- * AssessmentTemplate for template protection). Workers start only once every cache has synced.
+ * controller-runtime's manager, as much as Épreuve needs: informers built on request and shared
+ * (one per type and label selector, whoever asks first), then a start order — informers, caches
+ * synced, runnables (controllers, gauges) — and the reverse on stop. Each controller declares its
+ * own watches in its `setup(manager)`; the manager knows no kind.
  */
 export class Manager {
-  readonly assessments: Informer<A>;
-  readonly templates: Informer<T>;
-  readonly managed: Record<ManagedKind, Informer<KubeObject>>;
-  readonly assessmentController: Controller;
-  readonly templateController: Controller;
-  private readonly informers: Informer<KubeObject>[];
+  readonly client: KubeClient;
+  readonly config: OperatorConfig;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** The controllers' clock (tests pin it). */
+  readonly now: () => Date;
+  private readonly informers = new Map<string, { informer: Informer<KubeObject>; indexes: Set<string> }>();
+  private readonly runnables: Runnable[] = [];
   private readonly abort = new AbortController();
-  private readonly metrics: Metrics;
-  private readonly log: Logger;
   private readonly runs: Promise<void>[] = [];
-  private gaugeTimer?: NodeJS.Timeout;
+  private started = false;
 
   constructor(opts: {
     client: KubeClient;
@@ -34,125 +41,59 @@ export class Manager {
     log: Logger;
     now?: () => Date;
   }) {
-    const { client, config, metrics, log } = opts;
-    this.metrics = metrics;
-    this.log = log;
-    const resyncMs = config.EPREUVE_RESYNC_SECONDS * 1000;
-    const informer = <X extends KubeObject>(apiVersion: string, kind: string, labelSelector?: string) =>
-      new Informer<X>(client, { type: resourceFor(apiVersion, kind), labelSelector, resyncMs, log });
-
-    this.assessments = informer<A>('epreuve.dev/v1alpha1', 'Assessment').addIndex(TEMPLATE_INDEX, (a) => [
-      templateKeyOf(a),
-    ]);
-    this.templates = informer<T>('epreuve.dev/v1alpha1', 'AssessmentTemplate');
-    const selector = `${LABELS.managedBy}=${MANAGED_BY}`;
-    this.managed = Object.fromEntries(
-      MANAGED_KINDS.map(([apiVersion, kind]) => [kind, informer(apiVersion, kind, selector)]),
-    ) as Record<ManagedKind, Informer<KubeObject>>;
-    this.informers = [
-      this.assessments,
-      this.templates,
-      ...Object.values(this.managed),
-    ] as Informer<KubeObject>[];
-
-    metrics.readCaches({
-      assessments: () => this.assessments.list(),
-      quotas: () => this.managed.ResourceQuota.list(),
-      now: opts.now && (() => opts.now!().getTime()),
-    });
-
-    const workers = config.EPREUVE_WORKERS;
-    this.assessmentController = new Controller(
-      'assessment',
-      new AssessmentReconciler({
-        client,
-        assessments: this.assessments,
-        templates: this.templates,
-        managed: this.managed,
-        config,
-        metrics,
-        log,
-        now: opts.now,
-      }),
-      { workers, metrics, log },
-    );
-    this.templateController = new Controller(
-      'assessmenttemplate',
-      new TemplateReconciler({
-        client,
-        templates: this.templates,
-        assessments: this.assessments,
-        log,
-        now: opts.now,
-      }),
-      { workers: 1, metrics, log },
-    );
-
-    const assessmentQueue = this.assessmentController.queue;
-    const templateQueue = this.templateController.queue;
-    // What a (re)start or a resync finds is re-checked behind what just changed: low priority.
-    const priority = (initialList: boolean) => (initialList ? 'low' : 'normal');
-    // Any assessment change may also change whether its template is in use.
-    const assessmentChanged = (a: A, initialList = false) => {
-      assessmentQueue.add(objectKey(a), priority(initialList));
-      templateQueue.add(templateKeyOf(a), priority(initialList));
-    };
-    this.assessments.on({
-      add: assessmentChanged,
-      update: (_o, a) => assessmentChanged(a),
-      delete: (a) => templateQueue.add(templateKeyOf(a)),
-      resync: (a) => assessmentQueue.add(objectKey(a), 'low'),
-    });
-
-    // A template change re-enqueues exactly the assessments that use it (index lookup, no scan).
-    const templateChanged = (t: T, initialList = false) => {
-      templateQueue.add(objectKey(t), priority(initialList));
-      for (const a of this.assessments.byIndex(TEMPLATE_INDEX, objectKey(t)))
-        assessmentQueue.add(objectKey(a), priority(initialList));
-    };
-    this.templates.on({
-      add: templateChanged,
-      update: (_o, t) => templateChanged(t),
-      delete: templateChanged,
-      resync: (t) => templateQueue.add(objectKey(t), 'low'),
-    });
-
-    // A managed object's change wakes its owner, found from the labels every managed object carries.
-    const owner = (o: KubeObject, initialList = false) => {
-      const ns = o.metadata.labels?.[LABELS.ownerNamespace];
-      const name = o.metadata.labels?.[LABELS.assessment];
-      if (ns && name) assessmentQueue.add(`${ns}/${name}`, priority(initialList));
-    };
-    for (const inf of Object.values(this.managed))
-      inf.on({ add: owner, update: (_o, n) => owner(n), delete: owner });
+    this.client = opts.client;
+    this.config = opts.config;
+    this.metrics = opts.metrics;
+    this.log = opts.log;
+    this.now = opts.now ?? (() => new Date());
   }
 
-  /** Starts the informers, waits for their caches, then starts the workers. */
+  /** The shared informer of `type` (and label selector), created on first request. */
+  informer<T extends KubeObject>(type: ResourceType, request: InformerRequest<T> = {}): Informer<T> {
+    const key = `${type.apiVersion}/${type.kind}?${request.labelSelector ?? ''}`;
+    let entry = this.informers.get(key);
+    if (!entry) {
+      if (this.started) throw new Error(`informer ${key} requested after the manager started`);
+      const informer = new Informer<KubeObject>(this.client, {
+        type,
+        labelSelector: request.labelSelector,
+        resyncMs: this.config.EPREUVE_RESYNC_SECONDS * 1000,
+        log: this.log,
+      });
+      entry = { informer, indexes: new Set() };
+      this.informers.set(key, entry);
+    }
+    for (const [name, fn] of Object.entries(request.indexes ?? {})) {
+      if (entry.indexes.has(name)) continue;
+      entry.informer.addIndex(name, fn as (obj: KubeObject) => string[]);
+      entry.indexes.add(name);
+    }
+    return entry.informer as unknown as Informer<T>;
+  }
+
+  /** Runs `runnable` once the caches have synced (in the order added); stops it before the informers. */
+  add(runnable: Runnable): void {
+    if (this.started) throw new Error('runnable added after the manager started');
+    this.runnables.push(runnable);
+  }
+
+  /** Starts the informers, waits for their caches, then starts the runnables. */
   async start(): Promise<void> {
-    for (const inf of this.informers) this.runs.push(inf.run(this.abort.signal));
+    this.started = true;
+    const informers = [...this.informers.values()].map((e) => e.informer);
+    for (const informer of informers) this.runs.push(informer.run(this.abort.signal));
     const started = Date.now();
-    await Promise.all(this.informers.map((i) => i.waitForSync()));
+    await Promise.all(informers.map((i) => i.waitForSync()));
     this.log.info(
-      { ms: Date.now() - started, informers: this.informers.length },
+      { ms: Date.now() - started, informers: informers.length },
       'caches synced; starting workers',
     );
-    this.assessmentController.start();
-    this.templateController.start();
-    this.updatePhaseGauge();
-    this.gaugeTimer = setInterval(() => this.updatePhaseGauge(), 5000);
-    this.gaugeTimer.unref();
+    for (const runnable of this.runnables) runnable.start();
   }
 
-  private updatePhaseGauge(): void {
-    const counts = Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<string, number>;
-    for (const a of this.assessments.list()) counts[a.status?.phase ?? 'Pending']! += 1;
-    for (const [phase, n] of Object.entries(counts)) this.metrics.assessments.set({ phase }, n);
-  }
-
-  /** Stops taking work, finishes the reconciles in flight, then stops the informers. */
+  /** Stops the runnables (controllers finish the reconciles in flight), then the informers. */
   async stop(): Promise<void> {
-    clearInterval(this.gaugeTimer);
-    await Promise.all([this.assessmentController.stop(), this.templateController.stop()]);
+    await Promise.all(this.runnables.map((r) => r.stop()));
     this.abort.abort();
     await Promise.allSettled(this.runs);
   }

@@ -1,6 +1,7 @@
-import { LABELS } from '@epreuve/crds';
+import { LABELS, PHASES } from '@epreuve/crds';
 import { type KubeObject, parseQuantity, type QueueMetrics } from '@epreuve/kube';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Runnable } from './manager.ts';
 
 /** The operator's caches, read when Prometheus scrapes (no timers, no API calls). */
 export interface CacheSource {
@@ -232,3 +233,26 @@ function safeQuantity(value: string): number | undefined {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Sets `epreuve_assessments{phase}` from the cache every 5 s while it runs. */
+export function phaseGauge(
+  metrics: Metrics,
+  assessments: () => Array<{ status?: { phase?: string } }>,
+): Runnable {
+  let timer: NodeJS.Timeout | undefined;
+  const update = () => {
+    const counts = Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<string, number>;
+    for (const a of assessments()) counts[a.status?.phase ?? 'Pending']! += 1;
+    for (const [phase, n] of Object.entries(counts)) metrics.assessments.set({ phase }, n);
+  };
+  return {
+    start() {
+      update();
+      timer = setInterval(update, 5000);
+      timer.unref();
+    },
+    stop() {
+      clearInterval(timer);
+    },
+  };
+}

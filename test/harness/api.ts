@@ -12,6 +12,7 @@ import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
 import { seedPostgres } from '../../sandboxes/src/seeder/postgres.ts';
 import { eventually, kube } from './kube.ts';
 import type { TestIssuer } from './oidc.ts';
+import { type Endpoint, writeOperatorReadyStatus } from './operator-status.ts';
 
 /**
  * The API wired as main.ts wires it — informers on the real API server, the real app — with a
@@ -68,8 +69,8 @@ export async function startApi(
 
 /**
  * Stands in for the operator and the kubelet: seeds a database on the test PostgreSQL, creates
- * the candidate namespace and the sandbox's credentials Secret, and writes a Ready status that
- * points the `warehouse` sandbox at that database.
+ * the candidate namespace and the sandbox's credentials Secret, and writes the Ready status the
+ * operator would (its own `nextStatus`), with the `warehouse` sandbox pointed at that database.
  */
 export async function standInReadyWarehouse(
   kubeconfig: string,
@@ -116,28 +117,12 @@ export async function standInReadyWarehouse(
   return { database: db, candidate, grader };
 }
 
-/** Writes the Ready status the operator would write once the kubelet reports the sandboxes up. */
-export async function markReady(
-  client: KubeClient,
-  team: string,
-  name: string,
-  sandboxes: Array<{ name: string; kind: string; host: string; port: number; secretName: string }>,
-): Promise<void> {
-  const rfc3339 = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
-  await client.mergePatch(
-    KINDS.Assessment,
-    team,
-    name,
-    {
-      status: {
-        phase: 'Ready',
-        startedAt: rfc3339(Date.now()),
-        expiresAt: rfc3339(Date.now() + 4 * 3600_000),
-        sandboxes: sandboxes.map((s) => ({ ...s, ready: true })),
-      },
-    },
-    'status',
-  );
+/**
+ * Writes the Ready status the operator writes once the kubelet reports the sandboxes up (built by
+ * the operator's `nextStatus`), with the given sandboxes pointed at `host:port`.
+ */
+export async function markReady(client: KubeClient, team: string, name: string, sandboxes: Endpoint[]) {
+  await writeOperatorReadyStatus(client, team, name, sandboxes);
 }
 
 export { eventually };

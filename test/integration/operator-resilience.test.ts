@@ -192,16 +192,33 @@ describe('leader election', () => {
   }, 60_000);
 });
 
+/** One line on why an assessment is not Ready: its Ready condition and its namespace's warnings. */
+async function explain(a: Asmt): Promise<string> {
+  const ready = a.status?.conditions?.find((c) => c.type === 'Ready');
+  const events = await client.list<KubeObject & { type?: string; reason?: string; message?: string }>(
+    resourceFor('v1', 'Event'),
+    { namespace: candidateNamespace(team, a.metadata.name!) },
+  );
+  const warnings = events.items.filter((e) => e.type === 'Warning').map((e) => `${e.reason}: ${e.message}`);
+  return `${a.metadata.name} ${a.status?.phase} (${JSON.stringify(ready)}); ${warnings.join(' | ')}`;
+}
+
 describe('steady state', () => {
   it('with 50 Ready assessments, writes nothing for 2 minutes (resourceVersions unchanged)', async () => {
     const op = await operator({ EPREUVE_RESYNC_SECONDS: '30' });
     const names = Array.from({ length: 50 }, (_, i) => `steady-${i}`);
     for (const n of names) await client.create(assessmentObject(team, n) as KubeObject);
+    const started = Date.now();
     await eventually(
       async () => {
         for (const n of names) await reportPodsReady(client, candidateNamespace(team, n));
-        const ready = (await assessmentsIn(names)).filter((a) => a.status?.phase === 'Ready');
-        expect(ready).toHaveLength(names.length);
+        const waiting = (await assessmentsIn(names)).filter((a) => a.status?.phase !== 'Ready');
+        // Late on, say why: the Ready condition and the candidate namespace's warnings.
+        const why = Date.now() - started > 120_000 ? await Promise.all(waiting.map(explain)) : [];
+        expect(
+          waiting.map((a) => a.metadata.name),
+          why.join('\n'),
+        ).toEqual([]);
       },
       240_000,
       2000,

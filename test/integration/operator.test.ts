@@ -104,7 +104,10 @@ describe('provisioning', () => {
 
   it('becomes Ready when its pods report ready (test stands in for the kubelet)', async () => {
     const ns = candidateNamespace(team, 'alice');
-    await eventually(async () => expect(await reportPodsReady(client, ns)).toBeGreaterThanOrEqual(0), 5000);
+    // Nothing runs pods here, so nothing is ready until the test says so.
+    expect((await get('alice'))?.status?.phase).toBe('Provisioning');
+    // The four pods the previous test saw (two databases, the data API, the seed Job), none reported yet.
+    expect(await reportPodsReady(client, ns)).toBe(4);
     const a = await eventually(async () => {
       await reportPodsReady(client, ns); // pods created late by their controllers get reported too
       const got = await get('alice');
@@ -136,18 +139,48 @@ describe('provisioning', () => {
 
   it('deletes the namespace, waits until it is really gone, then releases the Assessment', async () => {
     const ns = candidateNamespace(team, 'alice');
+    // Our own finalizer holds the namespace, so the order can be observed, not raced.
+    const HOLD = 'test.epreuve.dev/hold';
+    await client.mergePatch(NS, undefined, ns, { metadata: { finalizers: [HOLD] } });
+
+    // Read the Assessment before the namespace: "Assessment gone, namespace there" then proves the
+    // Assessment went first, whatever happened between the two reads.
+    const seen: Array<{ assessment?: Asmt; namespace?: KubeObject }> = [];
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        const assessment = await get('alice');
+        const namespace = await client.get<KubeObject>(NS, undefined, ns);
+        seen.push({ assessment, namespace });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+
     await client.delete(ASMT, team, 'alice');
-    const seenTerminating = await eventually(async () => {
-      const a = await get('alice');
-      // Either we catch it Terminating, or it is already gone together with its namespace.
-      if (a) expect(a.status?.phase).toBe('Terminating');
-      return a !== undefined;
-    });
+    const terminating = await waitPhase('alice', 'Terminating');
+    expect(terminating.metadata.deletionTimestamp).toBeTruthy();
+    expect(terminating.metadata.finalizers).toContain('epreuve.dev/cleanup');
+    expect(condition(terminating, 'Ready')).toMatchObject({ status: 'False', reason: 'Terminating' });
+    // The operator deleted the namespace, and keeps the Assessment while the namespace exists.
+    await eventually(async () =>
+      expect((await client.get(NS, undefined, ns))?.metadata.deletionTimestamp).toBeTruthy(),
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    expect((await get('alice'))?.metadata.finalizers).toContain('epreuve.dev/cleanup');
+
+    await client.mergePatch(NS, undefined, ns, { metadata: { finalizers: null } });
     await eventually(async () => {
       expect(await client.get(NS, undefined, ns)).toBeUndefined();
       expect(await get('alice')).toBeUndefined();
     }, 90_000);
-    expect(typeof seenTerminating).toBe('boolean');
+    watching = false;
+    await watch;
+
+    expect(seen.filter((s) => !s.assessment && s.namespace)).toEqual([]);
+    for (const s of seen.filter((s) => s.namespace))
+      expect(s.assessment?.metadata.finalizers).toContain('epreuve.dev/cleanup');
+    expect(seen.some((s) => s.assessment && s.namespace)).toBe(true);
+    expect(seen.at(-1)).toEqual({ assessment: undefined, namespace: undefined });
   });
 });
 

@@ -1,6 +1,12 @@
 import type { KubeObject } from '@epreuve/kube';
 import { describe, expect, it } from 'vitest';
-import { credentialsSecret, desiredObjects, namespaceOf } from './desired.ts';
+import {
+  credentialsSecret,
+  desiredObjects,
+  desiredState,
+  namespaceContents,
+  namespaceOf,
+} from './desired.ts';
 import { assessment, context, template } from './fixtures.test-helpers.ts';
 import { quotaShortfall } from './quota.ts';
 
@@ -125,6 +131,42 @@ describe('desiredObjects', () => {
   it('leaves the seed Job out when there is nothing to seed', () => {
     const t = template({ sandboxes: [{ name: 'api', dataApi: { dataset: 'retail@1' } }] });
     expect(desiredObjects(context(t)).some((o) => o.kind === 'Job')).toBe(false);
+  });
+});
+
+describe('desiredState', () => {
+  const state = desiredState(context(), (n) => Buffer.alloc(n, 7));
+
+  it("decides each sandbox's workload kind, once, with the workload it builds", () => {
+    expect(state.workloads.map((w) => [w.sandbox, w.workloadKind, w.workload.kind, w.service.kind])).toEqual([
+      ['warehouse', 'StatefulSet', 'StatefulSet', 'Service'],
+      ['events', 'StatefulSet', 'StatefulSet', 'Service'],
+      ['source', 'Deployment', 'Deployment', 'Service'],
+    ]);
+  });
+
+  it('groups the guard rails, the Secrets and the seed Job', () => {
+    expect(state.guardRails.map((o) => o.kind)).toEqual([
+      'ResourceQuota',
+      'LimitRange',
+      'NetworkPolicy',
+      'NetworkPolicy',
+      'NetworkPolicy',
+      'NetworkPolicy',
+      'ServiceAccount',
+      'ServiceAccount',
+      'RoleBinding',
+    ]);
+    expect(state.secrets.map((o) => o.metadata.name)).toEqual([
+      'warehouse-credentials',
+      'events-credentials',
+      'source-credentials',
+    ]);
+    expect(state.seed?.kind).toBe('Job');
+  });
+
+  it('flattens, for a raw client, to the applied objects: everything but the Secrets', () => {
+    expect(desiredObjects(context())).toEqual([state.namespace, ...namespaceContents(state)]);
   });
 });
 

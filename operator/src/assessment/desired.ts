@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   ANNOTATIONS,
   type Assessment,
@@ -510,33 +511,80 @@ export function seedJob(ctx: Context): KubeObject | undefined {
   };
 }
 
-export function sandboxWorkload(ctx: Context, s: Sandbox): KubeObject {
+export type WorkloadKind = 'StatefulSet' | 'Deployment';
+
+/** One sandbox's objects: its Service and its workload, of the kind decided here and nowhere else. */
+export interface SandboxObjects {
+  sandbox: string;
+  workloadKind: WorkloadKind;
+  service: KubeObject;
+  workload: KubeObject;
+}
+
+/** Databases keep their volume across restarts (StatefulSet); the data API is stateless (Deployment). */
+function workloadOf(ctx: Context, s: Sandbox): Pick<SandboxObjects, 'workloadKind' | 'workload'> {
   switch (sandboxKind(s)) {
     case 'postgres':
-      return postgresStatefulSet(ctx, s);
+      return { workloadKind: 'StatefulSet', workload: postgresStatefulSet(ctx, s) };
     case 'mongo':
-      return mongoStatefulSet(ctx, s);
+      return { workloadKind: 'StatefulSet', workload: mongoStatefulSet(ctx, s) };
     case 'dataApi':
-      return dataApiDeployment(ctx, s);
+      return { workloadKind: 'Deployment', workload: dataApiDeployment(ctx, s) };
   }
 }
 
+export function sandboxObjects(ctx: Context, s: Sandbox): SandboxObjects {
+  return { sandbox: s.name, service: service(ctx, s), ...workloadOf(ctx, s) };
+}
+
+/** The candidate namespace's desired state, grouped by how and when each group is written. */
+export interface DesiredState {
+  namespace: KubeObject;
+  /** One credentials Secret per sandbox: created once, never applied again (see the reconciler). */
+  secrets: KubeObject[];
+  /** Quota, limits, network policies, service accounts and role bindings: before any workload. */
+  guardRails: KubeObject[];
+  workloads: SandboxObjects[];
+  /** The seed Job, when a sandbox needs seeding. */
+  seed?: KubeObject;
+}
+
 /**
- * Everything applied into the candidate namespace, in apply order: the namespace and its guard
- * rails (quota, limits, policies, accounts) before any workload.
+ * Pure but for `random`, the CSPRNG the Secrets' credentials come from (injected for tests and
+ * only used by the reconciler the first time it creates a Secret).
+ */
+export function desiredState(ctx: Context, random: (bytes: number) => Buffer = randomBytes): DesiredState {
+  const sandboxes = ctx.template.spec.sandboxes;
+  return {
+    namespace: namespace(ctx),
+    secrets: sandboxes.map((s) => credentialsSecret(ctx, s, random)),
+    guardRails: [
+      resourceQuota(ctx),
+      limitRange(ctx),
+      ...networkPolicies(ctx),
+      ...serviceAccounts(ctx),
+      apiReaderBinding(ctx),
+    ],
+    workloads: sandboxes.map((s) => sandboxObjects(ctx, s)),
+    seed: seedJob(ctx),
+  };
+}
+
+/** What is applied inside the namespace once it and its Secrets exist, guard rails first. */
+export function namespaceContents(state: DesiredState): KubeObject[] {
+  return [
+    ...state.guardRails,
+    ...state.workloads.map((w) => w.service),
+    ...state.workloads.map((w) => w.workload),
+    ...(state.seed ? [state.seed] : []),
+  ];
+}
+
+/**
+ * Everything server-side applied, as one list in apply order: the namespace first, then what it
+ * holds. Secrets are left out: they are created once, not applied (see `DesiredState.secrets`).
  */
 export function desiredObjects(ctx: Context): KubeObject[] {
-  const sandboxes = ctx.template.spec.sandboxes;
-  const job = seedJob(ctx);
-  return [
-    namespace(ctx),
-    resourceQuota(ctx),
-    limitRange(ctx),
-    ...networkPolicies(ctx),
-    ...serviceAccounts(ctx),
-    apiReaderBinding(ctx),
-    ...sandboxes.map((s) => service(ctx, s)),
-    ...sandboxes.map((s) => sandboxWorkload(ctx, s)),
-    ...(job ? [job] : []),
-  ];
+  const state = desiredState(ctx);
+  return [state.namespace, ...namespaceContents(state)];
 }

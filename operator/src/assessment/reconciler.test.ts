@@ -1,12 +1,14 @@
-import type { Informer, KubeClient } from '@epreuve/kube';
+import type { Assessment, AssessmentStatus, AssessmentTemplate } from '@epreuve/crds';
+import { type Informer, type KubeClient, KubeError, type KubeObject, objectKey } from '@epreuve/kube';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.ts';
 import { createMetrics } from '../metrics.ts';
-import { assessment } from './fixtures.test-helpers.ts';
-import { AssessmentReconciler, type AssessmentReconcilerDeps } from './reconciler.ts';
+import { namespaceOf } from './desired.ts';
+import { assessment, template } from './fixtures.test-helpers.ts';
+import { AssessmentReconciler, type AssessmentReconcilerDeps, type ManagedKind } from './reconciler.ts';
 
 const exporter = new InMemorySpanExporter();
 const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
@@ -64,5 +66,234 @@ describe('AssessmentReconciler tracing', () => {
     });
     await reconciler.reconcile('hiring/jane-doe');
     expect(exporter.getFinishedSpans()[0]?.links).toEqual([]);
+  });
+});
+
+/** A client that records every write; `status` entries are the Assessment status writes. */
+class RecordingClient {
+  readonly calls: Array<{ verb: string; kind: string; name: string; status?: AssessmentStatus }> = [];
+  /** Objects the API server still has (what `get` returns). */
+  readonly live = new Map<string, KubeObject>();
+  failApplyOf?: string;
+
+  async apply(obj: KubeObject, opts: { subresource?: string } = {}) {
+    if (opts.subresource === 'status') {
+      this.calls.push({
+        verb: 'status',
+        kind: obj.kind,
+        name: obj.metadata.name!,
+        status: obj.status as never,
+      });
+      return obj;
+    }
+    this.calls.push({ verb: 'apply', kind: obj.kind, name: objectKey(obj) });
+    if (obj.kind === this.failApplyOf) throw new KubeError(422, 'Invalid', `${obj.kind} is invalid`);
+    return obj;
+  }
+  async create(obj: KubeObject) {
+    this.calls.push({ verb: 'create', kind: obj.kind, name: objectKey(obj) });
+    return obj;
+  }
+  async delete(type: { kind: string }, _ns: string | undefined, name: string) {
+    this.calls.push({ verb: 'delete', kind: type.kind, name });
+  }
+  async get(_type: unknown, _ns: string | undefined, name: string) {
+    return this.live.get(name);
+  }
+  async jsonPatch(
+    type: { kind: string },
+    _ns: string,
+    name: string,
+    ops: Array<{ path: string; value: unknown }>,
+  ) {
+    this.calls.push({ verb: 'patch', kind: type.kind, name });
+    const a = this.stored!;
+    return { ...a, metadata: { ...a.metadata, finalizers: ops.at(-1)!.value } };
+  }
+  /** The Assessment as stored, which a finalizer patch returns updated. */
+  stored?: KubeObject;
+}
+
+const NOW = new Date('2026-11-22T10:05:00Z');
+type Cached = Assessment & KubeObject;
+
+/** One reconciler over fixed caches; `pass()` reconciles once and returns the calls it made. */
+function world(opts: {
+  assessment: Cached;
+  template?: AssessmentTemplate;
+  managed?: KubeObject[];
+  now?: Date;
+  failApplyOf?: string;
+}) {
+  const client = new RecordingClient();
+  client.failApplyOf = opts.failApplyOf;
+  const assessments = new Map<string, Cached>([[objectKey(opts.assessment), opts.assessment]]);
+  const byKind = (kind: string) =>
+    cache(
+      Object.fromEntries((opts.managed ?? []).filter((o) => o.kind === kind).map((o) => [objectKey(o), o])),
+    );
+  const reconciler = new AssessmentReconciler({
+    client: client as unknown as KubeClient,
+    assessments: { get: (key: string) => assessments.get(key) } as never,
+    templates: cache(opts.template ? { 'hiring/data-engineer': opts.template } : {}) as never,
+    managed: new Proxy({}, { get: (_, kind: string) => byKind(kind) }) as Record<
+      ManagedKind,
+      Informer<KubeObject>
+    >,
+    config: loadConfig({}),
+    metrics: createMetrics(),
+    log: pino({ level: 'silent' }),
+    now: () => opts.now ?? NOW,
+    random: (n) => Buffer.alloc(n, 1),
+  });
+  const key = objectKey(opts.assessment);
+  return {
+    client,
+    /** Reconciles once; then caches the status it wrote, as the informer would. */
+    async pass(): Promise<{ calls: RecordingClient['calls']; error?: unknown }> {
+      const from = client.calls.length;
+      client.stored = assessments.get(key);
+      let error: unknown;
+      await reconciler.reconcile(key).catch((err) => {
+        error = err;
+      });
+      const calls = client.calls.slice(from);
+      const written = calls.findLast((c) => c.verb === 'status')?.status;
+      if (written) assessments.set(key, { ...assessments.get(key)!, status: written });
+      return { calls, error };
+    },
+  };
+}
+
+const withFinalizer = (a: Assessment, extra: Record<string, unknown> = {}): Cached =>
+  ({ ...a, metadata: { ...a.metadata, finalizers: ['epreuve.dev/cleanup'], ...extra } }) as Cached;
+const ns = namespaceOf(assessment());
+const namespaceObject = (extra: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name: ns, uid: 'ns-uid', ...extra },
+});
+const workload = (kind: string, name: string, status: object): KubeObject => ({
+  apiVersion: 'apps/v1',
+  kind,
+  metadata: { name, namespace: ns },
+  status,
+});
+const statusWrites = (calls: RecordingClient['calls']) => calls.filter((c) => c.verb === 'status');
+
+describe('AssessmentReconciler writes status once per pass, after its I/O', () => {
+  /** Two passes over an unchanged world: the first writes the status once, last; the second writes nothing. */
+  async function expectOneWriteThenNone(
+    w: ReturnType<typeof world>,
+    phase: string,
+    reason?: string,
+    { throws = false } = {},
+  ) {
+    const first = await w.pass();
+    if (!throws) expect(first.error).toBeUndefined();
+    expect(statusWrites(first.calls)).toHaveLength(1);
+    expect(first.calls.at(-1)?.verb).toBe('status');
+    const status = statusWrites(first.calls)[0]!.status!;
+    expect(status.phase).toBe(phase);
+    if (reason) expect(status.conditions?.find((c) => c.type === 'Ready')?.reason).toBe(reason);
+    const second = await w.pass();
+    expect(statusWrites(second.calls)).toHaveLength(0);
+    return { first, second };
+  }
+
+  it('template missing: Pending, no object applied', async () => {
+    const w = world({ assessment: withFinalizer(assessment()) });
+    const { first } = await expectOneWriteThenNone(w, 'Pending', 'TemplateNotFound');
+    expect(first.calls.map((c) => c.verb)).toEqual(['status']);
+  });
+
+  it('duration above the template maximum: Failed, no object applied', async () => {
+    const w = world({ assessment: withFinalizer(assessment({ duration: '9h' })), template: template() });
+    const { first } = await expectOneWriteThenNone(w, 'Failed', 'DurationExceedsMax');
+    expect(first.calls.map((c) => c.verb)).toEqual(['status']);
+  });
+
+  it('quota too small: Failed, no object applied', async () => {
+    const tiny = template({ resources: { cpu: '1', memory: '1Gi', storage: '5Gi' } });
+    const w = world({ assessment: withFinalizer(assessment()), template: tiny });
+    const { first } = await expectOneWriteThenNone(w, 'Failed', 'QuotaExceeded');
+    expect(first.calls.map((c) => c.verb)).toEqual(['status']);
+  });
+
+  it('apply failure: says why once, then rethrows for a backoff requeue', async () => {
+    const w = world({
+      assessment: withFinalizer(assessment()),
+      template: template(),
+      failApplyOf: 'ResourceQuota',
+    });
+    const { first, second } = await expectOneWriteThenNone(w, 'Provisioning', undefined, { throws: true });
+    const provisioned = statusWrites(first.calls)[0]!.status!.conditions?.find(
+      (c) => c.type === 'Provisioned',
+    );
+    expect(provisioned).toMatchObject({ status: 'False', reason: 'ApplyInvalid' });
+    expect(first.error).toBeInstanceOf(KubeError);
+    expect(second.error).toBeInstanceOf(KubeError);
+  });
+
+  it('deadline passed: deletes the namespace, then writes Expired', async () => {
+    const w = world({
+      assessment: withFinalizer(assessment()),
+      template: template(),
+      managed: [namespaceObject()],
+      now: new Date('2026-11-22T15:00:00Z'),
+    });
+    const { first, second } = await expectOneWriteThenNone(w, 'Expired');
+    expect(first.calls.map((c) => c.verb)).toEqual(['delete', 'status']);
+    expect(statusWrites(first.calls)[0]!.status!.conditions?.find((c) => c.type === 'Expired')?.reason).toBe(
+      'DeadlineReached',
+    );
+    expect(second.calls.map((c) => c.verb)).toEqual(['delete']); // Expired is final: the namespace stays gone
+  });
+
+  it('revoked: deletes the namespace, then writes Expired (Revoked)', async () => {
+    const w = world({
+      assessment: withFinalizer(assessment({ revoked: true })),
+      template: template(),
+      managed: [namespaceObject()],
+    });
+    const { first } = await expectOneWriteThenNone(w, 'Expired');
+    expect(first.calls.map((c) => c.verb)).toEqual(['delete', 'status']);
+  });
+
+  it('deletion: Terminating once while the namespace exists, then only the finalizer once it is gone', async () => {
+    const deleting = withFinalizer(assessment(), { deletionTimestamp: '2026-11-22T10:04:00Z' });
+    const w = world({ assessment: deleting, template: template(), managed: [namespaceObject()] });
+    const { first } = await expectOneWriteThenNone(w, 'Terminating', 'Terminating');
+    expect(first.calls.map((c) => c.verb)).toEqual(['delete', 'status']);
+
+    const gone = world({
+      assessment: { ...deleting, status: { phase: 'Terminating' } },
+      template: template(),
+    });
+    const released = await gone.pass();
+    expect(released.calls.map((c) => c.verb)).toEqual(['patch']);
+  });
+
+  it('progress: adds the finalizer, applies, writes Provisioning; then Ready once the sandboxes are', async () => {
+    const w = world({ assessment: assessment() as Cached, template: template() });
+    const { first } = await expectOneWriteThenNone(w, 'Provisioning', 'WaitingForSandboxes');
+    expect(first.calls[0]).toMatchObject({ verb: 'patch', kind: 'Assessment' });
+    expect(first.calls.filter((c) => c.verb === 'create').map((c) => c.kind)).toEqual([
+      'Secret',
+      'Secret',
+      'Secret',
+    ]);
+
+    const ready = world({
+      assessment: withFinalizer(assessment()),
+      template: template(),
+      managed: [
+        workload('StatefulSet', 'warehouse', { readyReplicas: 1 }),
+        workload('StatefulSet', 'events', { readyReplicas: 1 }),
+        workload('Deployment', 'source', { availableReplicas: 1 }),
+        { ...workload('Job', 'seed', { succeeded: 1 }), apiVersion: 'batch/v1' },
+      ],
+    });
+    await expectOneWriteThenNone(ready, 'Ready', 'SandboxesReady');
   });
 });

@@ -7,6 +7,10 @@ import {
   CLEANUP_FINALIZER,
   durationProblem,
   FIELD_MANAGER,
+  KINDS,
+  LABELS,
+  MANAGED_BY,
+  type Timeline,
   timeline,
 } from '@epreuve/crds';
 import {
@@ -23,19 +27,15 @@ import {
 import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from '../config.ts';
-import type { Reconciler, Result } from '../controller/controller.ts';
+import { Controller, priorityOf, type Reconciler, type Result } from '../controller/controller.ts';
 import { applyStatusIfChanged, patchFinalizers } from '../controller/writes.ts';
-import type { Metrics } from '../metrics.ts';
-import {
-  type Context,
-  credentialsSecret,
-  desiredObjects,
-  namespaceOf,
-  SEED_JOB,
-  seededSandboxes,
-} from './desired.ts';
+import type { Manager } from '../manager.ts';
+import { type Metrics, phaseGauge } from '../metrics.ts';
+import { ASSESSMENT_INDEXES, TEMPLATE_INDEX, templateKeyOf } from '../template/reconciler.ts';
+import { getCondition } from './conditions.ts';
+import { type DesiredState, desiredState, namespaceContents, namespaceOf } from './desired.ts';
 import { quotaShortfall } from './quota.ts';
-import { nextStatus, type Outcome } from './status.ts';
+import { nextStatus, type ObservedWorkload, type Outcome } from './status.ts';
 
 /** Kinds the operator applies into candidate namespaces and watches (label-selected). */
 export const MANAGED_KINDS = [
@@ -53,6 +53,9 @@ export const MANAGED_KINDS = [
 
 export type ManagedKind = (typeof MANAGED_KINDS)[number][1];
 
+/** Every managed object carries this label; the managed informers select on it. */
+const MANAGED_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY}`;
+
 export interface AssessmentReconcilerDeps {
   client: KubeClient;
   assessments: Informer<Assessment & KubeObject>;
@@ -65,24 +68,161 @@ export interface AssessmentReconcilerDeps {
   random?: (bytes: number) => Buffer;
 }
 
+/** What a status is derived from (with `nextStatus`), besides the assessment and the clock. */
+export interface Report {
+  outcome: Outcome;
+  template?: AssessmentTemplate;
+  times?: Timeline;
+}
+
+/**
+ * What a pass must do, decided from the cached assessment and template alone. A Report or an
+ * Expire knows its status outcome already; a Provision's depends on how the apply goes.
+ */
+export type Plan =
+  | { kind: 'Finalize' }
+  | { kind: 'KeepExpired' }
+  | { kind: 'Report'; report: Report }
+  | { kind: 'Expire'; report: Report }
+  | { kind: 'Provision'; template: AssessmentTemplate; times: Timeline; desired: DesiredState };
+
+/** What a pass did: the status to write (if it has one to say), when to come back, and an error to rethrow. */
+interface PassResult {
+  report?: Report;
+  result: Result;
+  error?: unknown;
+}
+
+/**
+ * Decides what a pass must do. Pure: `random` only feeds the credentials of Secrets not created yet.
+ */
+export function decide(
+  a: Assessment,
+  t: AssessmentTemplate | undefined,
+  config: OperatorConfig,
+  now: Date,
+  random: (bytes: number) => Buffer,
+): Plan {
+  if (a.metadata.deletionTimestamp) return { kind: 'Finalize' };
+  // Terminal: the namespace was deleted when time ran out; it must stay gone.
+  if (a.status?.phase === 'Expired') return { kind: 'KeepExpired' };
+  // No polling: creating the template re-enqueues this assessment through the template index.
+  if (!t) return { kind: 'Report', report: { outcome: { kind: 'TemplateNotFound' } } };
+
+  const times = timeline(a, t);
+  // A failure that a spec or template change fixes is not retried on a timer: the change re-enqueues it.
+  const invalid = (reason: string, message: string): Plan => ({
+    kind: 'Report',
+    report: { outcome: { kind: 'Invalid', reason, message }, template: t, times },
+  });
+  const expire = (reason: 'DeadlineReached' | 'Revoked'): Plan => ({
+    kind: 'Expire',
+    report: { outcome: { kind: 'Expired', reason }, template: t, times },
+  });
+  const tooLong = durationProblem(a, t);
+  if (tooLong) return invalid('DurationExceedsMax', tooLong);
+  if (a.spec.revoked) return expire('Revoked');
+  if (times.expiresAt && now >= times.expiresAt) return expire('DeadlineReached');
+
+  const ctx = { assessment: a, template: t, config };
+  const desired = desiredState(ctx, random);
+  const shortfall = quotaShortfall(ctx, namespaceContents(desired));
+  if (shortfall) return invalid('QuotaExceeded', shortfall);
+  return { kind: 'Provision', template: t, times, desired };
+}
+
 const tracer = trace.getTracer('epreuve-operator');
+const NAMESPACE = resourceFor('v1', 'Namespace');
 
 /**
  * reconcile(namespace/name) for one Assessment. Level-triggered: it reads the Assessment, its
- * template and the managed objects from the informer caches, converges the candidate namespace,
- * and writes status — never depending on which event woke it. Unchanged objects are not written.
+ * template and the managed objects from the informer caches and never depends on which event woke
+ * it. Each pass has one way out: gather → decide → I/O (apply, delete, finalizer) → one guarded
+ * status write, which writes nothing when nothing changed. Unchanged objects are not written either.
  */
 export class AssessmentReconciler implements Reconciler {
-  private readonly d: Required<AssessmentReconcilerDeps>;
+  private readonly deps: Required<AssessmentReconcilerDeps>;
   /** Secrets known to exist (created, or found by a 409). Credentials are generated once, ever. */
   private readonly secretsCreated = new Set<string>();
 
   constructor(deps: AssessmentReconcilerDeps) {
-    this.d = { ...deps, now: deps.now ?? (() => new Date()), random: deps.random ?? randomBytes };
+    this.deps = { ...deps, now: deps.now ?? (() => new Date()), random: deps.random ?? randomBytes };
+  }
+
+  /**
+   * The Assessment controller's watches, like kubebuilder's SetupWithManager: the informers it
+   * reads, shared through the manager, and which of their events wake which key in its queue.
+   * What an informer's initial list or a resync delivers queues at low priority, behind changes.
+   */
+  static setup(manager: Manager): Controller {
+    const { client, config, metrics, log, now } = manager;
+    const assessments = manager.informer<Assessment & KubeObject>(KINDS.Assessment, {
+      indexes: ASSESSMENT_INDEXES,
+    });
+    const templates = manager.informer<AssessmentTemplate & KubeObject>(KINDS.AssessmentTemplate);
+    const managed = Object.fromEntries(
+      MANAGED_KINDS.map(([apiVersion, kind]) => [
+        kind,
+        manager.informer(resourceFor(apiVersion, kind), { labelSelector: MANAGED_SELECTOR }),
+      ]),
+    ) as Record<ManagedKind, Informer<KubeObject>>;
+    const reconciler = new AssessmentReconciler({
+      client,
+      assessments,
+      templates,
+      managed,
+      config,
+      metrics,
+      log,
+      now,
+    });
+    const controller = new Controller('assessment', reconciler, {
+      workers: config.EPREUVE_WORKERS,
+      metrics,
+      log,
+    });
+    const queue = controller.queue;
+
+    assessments.on({
+      add: (a, initialList) => queue.add(objectKey(a), priorityOf(initialList)),
+      update: (_old, a) => queue.add(objectKey(a)),
+      resync: (a) => queue.add(objectKey(a), 'low'),
+    });
+    // A template change re-enqueues exactly the assessments that use it (index lookup, no scan).
+    const templateChanged = (t: KubeObject, initialList = false) => {
+      for (const a of assessments.byIndex(TEMPLATE_INDEX, objectKey(t)))
+        queue.add(objectKey(a), priorityOf(initialList));
+    };
+    templates.on({
+      add: templateChanged,
+      update: (_old, t) => templateChanged(t),
+      delete: (t) => templateChanged(t),
+    });
+    // A managed object's change wakes its owner, found from the labels every managed object carries.
+    const ownerChanged = (o: KubeObject, initialList = false) => {
+      const ns = o.metadata.labels?.[LABELS.ownerNamespace];
+      const name = o.metadata.labels?.[LABELS.assessment];
+      if (ns && name) queue.add(`${ns}/${name}`, priorityOf(initialList));
+    };
+    for (const informer of Object.values(managed))
+      informer.on({
+        add: ownerChanged,
+        update: (_old, o) => ownerChanged(o),
+        delete: (o) => ownerChanged(o),
+      });
+
+    manager.add(controller);
+    metrics.readCaches({
+      assessments: () => assessments.list(),
+      quotas: () => managed.ResourceQuota.list(),
+      now: () => now().getTime(),
+    });
+    manager.add(phaseGauge(metrics, () => assessments.list()));
+    return controller;
   }
 
   reconcile(key: string): Promise<Result> {
-    const a = this.d.assessments.get(key);
+    const a = this.deps.assessments.get(key);
     const link = linkFromTraceparent(a?.metadata.annotations?.[ANNOTATIONS.traceparent]);
     return tracer.startActiveSpan(
       'reconcile Assessment',
@@ -98,179 +238,171 @@ export class AssessmentReconciler implements Reconciler {
   }
 
   private log(a: Assessment): Logger {
-    return this.d.log.child({ assessment: `${a.metadata.namespace}/${a.metadata.name}` });
+    return this.deps.log.child({ assessment: `${a.metadata.namespace}/${a.metadata.name}` });
   }
 
-  private async reconcileAssessment(a: Assessment & KubeObject): Promise<Result> {
-    if (a.metadata.deletionTimestamp) return this.finalize(a);
-    if (!a.metadata.finalizers?.includes(CLEANUP_FINALIZER)) a = await this.addFinalizer(a);
+  private async reconcileAssessment(cached: Assessment & KubeObject): Promise<Result> {
+    const now = this.deps.now();
+    const template = this.deps.templates.get(templateKeyOf(cached));
+    const plan = decide(cached, template, this.deps.config, now, this.deps.random);
 
-    if (a.status?.phase === 'Expired') {
-      // Terminal: the namespace was deleted when time ran out; make sure it stays gone.
-      await this.deleteNamespace(a);
-      return {};
+    let a = cached;
+    if (plan.kind !== 'Finalize' && !hasCleanupFinalizer(a)) a = await this.addFinalizer(a);
+    const pass = await this.act(a, plan, now);
+    // The pass's one status write, after its I/O (even when that failed: the status says why).
+    if (pass.report) await this.writeStatus(a, pass.report, now);
+    if (pass.error !== undefined) throw pass.error; // requeued with per-key backoff, never a hot loop
+    return pass.result;
+  }
+
+  private async act(a: Assessment & KubeObject, plan: Plan, now: Date): Promise<PassResult> {
+    switch (plan.kind) {
+      case 'Finalize':
+        return this.finalize(a);
+      case 'KeepExpired':
+        await this.deleteNamespace(a);
+        return { result: {} };
+      case 'Report':
+        if (plan.report.outcome.kind === 'Invalid') {
+          const { reason, message } = plan.report.outcome;
+          this.log(a).warn({ reason, message }, 'assessment cannot be provisioned');
+        }
+        return { report: plan.report, result: {} };
+      case 'Expire':
+        await this.deleteNamespace(a);
+        return { report: plan.report, result: {} };
+      case 'Provision':
+        return this.provision(plan, now);
     }
-    const t = this.d.templates.get(`${a.metadata.namespace}/${a.spec.templateRef.name}`);
-    if (!t) {
-      // No polling: creating the template re-enqueues this assessment through the template index.
-      await this.writeStatus(
-        a,
-        nextStatus(a, undefined, { kind: 'TemplateNotFound' }, undefined, this.d.now()),
-      );
-      return {};
-    }
-    const now = this.d.now();
-    const times = timeline(a, t);
-    const invalid = durationProblem(a, t);
-    if (invalid) return this.fail(a, t, 'DurationExceedsMax', invalid);
+  }
 
-    if (a.spec.revoked) return this.expire(a, t, 'Revoked');
-    if (times.expiresAt && now >= times.expiresAt) return this.expire(a, t, 'DeadlineReached');
-
-    const ctx: Context = { assessment: a, template: t, config: this.d.config };
-    const objects = desiredObjects(ctx);
-    const shortfall = quotaShortfall(ctx, objects);
-    if (shortfall) return this.fail(a, t, 'QuotaExceeded', shortfall);
-
+  private async provision(
+    { template, times, desired }: Extract<Plan, { kind: 'Provision' }>,
+    now: Date,
+  ): Promise<PassResult> {
     try {
-      await this.applyAll(ctx, objects);
+      await this.applyAll(desired);
     } catch (err) {
       const reason = err instanceof KubeError ? `Apply${err.reason}` : 'ApplyFailed';
       const message = err instanceof Error ? err.message.slice(0, 1000) : String(err);
-      await this.writeStatus(a, nextStatus(a, t, { kind: 'ApplyFailed', reason, message }, times, now));
-      throw err; // requeued with per-key backoff, never a hot loop
+      return {
+        report: { outcome: { kind: 'ApplyFailed', reason, message }, template, times },
+        result: {},
+        error: err,
+      };
     }
-
-    const ns = namespaceOf(a);
-    const workloads = Object.fromEntries(
-      t.spec.sandboxes.map((s) => {
-        const kind = s.dataApi ? 'Deployment' : 'StatefulSet';
-        return [s.name, this.d.managed[kind].get(`${ns}/${s.name}`)];
-      }),
+    const workloads: Record<string, ObservedWorkload> = Object.fromEntries(
+      desired.workloads.map((w) => [
+        w.sandbox,
+        {
+          workloadKind: w.workloadKind,
+          current: this.deps.managed[w.workloadKind].get(objectKey(w.workload)),
+        },
+      ]),
     );
     const outcome: Outcome = {
       kind: 'Applied',
       workloads,
-      seedJob: this.d.managed.Job.get(`${ns}/${SEED_JOB}`),
-      seedNeeded: seededSandboxes(t).length > 0,
+      seedJob: desired.seed && this.deps.managed.Job.get(objectKey(desired.seed)),
+      seedNeeded: desired.seed !== undefined,
     };
-    const status = nextStatus(a, t, outcome, times, now);
-    if (status.phase === 'Failed' && a.status?.phase !== 'Failed') {
-      this.d.metrics.failures.inc({
-        reason: status.conditions?.find((c) => c.type === 'Ready')?.reason ?? 'Unknown',
-      });
-    }
-    if (status.readyAt && !a.status?.readyAt && a.metadata.creationTimestamp) {
-      this.d.metrics.timeToReady.observe(
-        (Date.parse(status.readyAt) - Date.parse(String(a.metadata.creationTimestamp))) / 1000,
-      );
-    }
-    await this.writeStatus(a, status);
-    return times.expiresAt
-      ? { requeueAfterMs: Math.max(0, times.expiresAt.getTime() - now.getTime()) + 50 }
-      : {};
+    return {
+      report: { outcome, template, times },
+      // Expiry is a timed requeue at the deadline, not polling.
+      result: times.expiresAt
+        ? { requeueAfterMs: Math.max(0, times.expiresAt.getTime() - now.getTime()) + 50 }
+        : {},
+    };
   }
 
   /** Applies every desired object that is missing or differs from the cache; creates Secrets once. */
-  private async applyAll(ctx: Context, objects: KubeObject[]): Promise<void> {
-    const [nsObject, ...rest] = objects;
-    await this.ensure(nsObject!);
+  private async applyAll(desired: DesiredState): Promise<void> {
+    await this.ensure(desired.namespace);
     // Secrets before workloads: pods need them, and credentials must exist before the database starts.
-    for (const s of ctx.template.spec.sandboxes)
-      await this.ensureSecret(credentialsSecret(ctx, s, this.d.random));
-    await Promise.all(rest.map((obj) => this.ensure(obj)));
+    for (const secret of desired.secrets) await this.ensureSecret(secret);
+    await Promise.all(namespaceContents(desired).map((obj) => this.ensure(obj)));
   }
 
   private async ensure(obj: KubeObject): Promise<void> {
-    const cache = this.d.managed[obj.kind as ManagedKind];
+    const cache = this.deps.managed[obj.kind as ManagedKind];
     const current = cache.get(objectKey(obj));
     // A Job's pod template is immutable and the seed runs once: create it, never update it.
     if (current && (obj.kind === 'Job' || isSubset(obj, current))) return;
-    await this.d.client.apply(obj, { fieldManager: FIELD_MANAGER, force: true });
-    this.d.metrics.objectWrites.inc({ kind: obj.kind, verb: 'apply' });
+    await this.deps.client.apply(obj, { fieldManager: FIELD_MANAGER, force: true });
+    this.deps.metrics.objectWrites.inc({ kind: obj.kind, verb: 'apply' });
   }
 
   private async ensureSecret(secret: KubeObject): Promise<void> {
     const key = objectKey(secret);
     if (this.secretsCreated.has(key)) return;
     try {
-      await this.d.client.create(secret, { fieldManager: FIELD_MANAGER });
-      this.d.metrics.objectWrites.inc({ kind: 'Secret', verb: 'create' });
+      await this.deps.client.create(secret, { fieldManager: FIELD_MANAGER });
+      this.deps.metrics.objectWrites.inc({ kind: 'Secret', verb: 'create' });
     } catch (err) {
       if (!isConflict(err)) throw err; // 409: it exists, and its credentials must never change
     }
     this.secretsCreated.add(key);
   }
 
-  private async fail(a: Assessment, t: AssessmentTemplate, reason: string, message: string): Promise<Result> {
-    if (a.status?.phase !== 'Failed') this.d.metrics.failures.inc({ reason });
-    this.log(a).warn({ reason, message }, 'assessment cannot be provisioned');
-    await this.writeStatus(
-      a,
-      nextStatus(a, t, { kind: 'Invalid', reason, message }, timeline(a, t), this.d.now()),
-    );
-    return {}; // a spec or template change re-enqueues it
-  }
-
-  private async expire(
-    a: Assessment,
-    t: AssessmentTemplate,
-    reason: 'DeadlineReached' | 'Revoked',
-  ): Promise<Result> {
-    await this.deleteNamespace(a);
-    if (a.status?.phase !== 'Expired') {
-      this.d.metrics.expired.inc({ reason });
-      this.log(a).info({ reason }, 'assessment ended; candidate namespace deleted');
-    }
-    await this.writeStatus(a, nextStatus(a, t, { kind: 'Expired', reason }, timeline(a, t), this.d.now()));
-    return {};
-  }
-
   /** Deletes the candidate namespace if the cache still shows it; the namespace controller does the rest. */
   private async deleteNamespace(a: Assessment): Promise<void> {
-    const ns = this.d.managed.Namespace.get(namespaceOf(a));
+    const ns = this.deps.managed.Namespace.get(namespaceOf(a));
     if (!ns || ns.metadata.deletionTimestamp) return;
-    await this.d.client.delete(resourceFor('v1', 'Namespace'), undefined, namespaceOf(a), {
-      uid: ns.metadata.uid,
-    });
-    this.d.metrics.objectWrites.inc({ kind: 'Namespace', verb: 'delete' });
+    await this.deps.client.delete(NAMESPACE, undefined, namespaceOf(a), { uid: ns.metadata.uid });
+    this.deps.metrics.objectWrites.inc({ kind: 'Namespace', verb: 'delete' });
     for (const key of this.secretsCreated)
       if (key.startsWith(`${namespaceOf(a)}/`)) this.secretsCreated.delete(key);
   }
 
   /** The Assessment is being deleted: delete its namespace, wait until it is gone, then let go. */
-  private async finalize(a: Assessment & KubeObject): Promise<Result> {
-    if (!a.metadata.finalizers?.includes(CLEANUP_FINALIZER)) return {};
+  private async finalize(a: Assessment & KubeObject): Promise<PassResult> {
+    if (!hasCleanupFinalizer(a)) return { result: {} };
     await this.deleteNamespace(a);
-    if (this.d.managed.Namespace.get(namespaceOf(a))) {
-      if (a.status?.phase !== 'Terminating') {
-        await this.writeStatus(a, nextStatus(a, undefined, { kind: 'Terminating' }, undefined, this.d.now()));
-      }
-      return {}; // the namespace's deletion event re-enqueues us
+    if (this.deps.managed.Namespace.get(namespaceOf(a))) {
+      // Reported once; the namespace's deletion event re-enqueues us.
+      const reported = a.status?.phase === 'Terminating';
+      return { report: reported ? undefined : { outcome: { kind: 'Terminating' } }, result: {} };
     }
     // The cache says gone; confirm with the API server before letting the Assessment go.
-    const live = await this.d.client.get(resourceFor('v1', 'Namespace'), undefined, namespaceOf(a));
-    if (live) return { requeueAfterMs: 1000 };
-    await this.patchFinalizers(
+    if (await this.deps.client.get(NAMESPACE, undefined, namespaceOf(a)))
+      return { result: { requeueAfterMs: 1000 } };
+    await patchFinalizers(
+      this.deps.client,
       a,
       (a.metadata.finalizers ?? []).filter((f) => f !== CLEANUP_FINALIZER),
     );
     this.log(a).info('candidate namespace gone; finalizer removed');
-    return {};
+    return { result: {} };
   }
 
-  private async addFinalizer(a: Assessment & KubeObject): Promise<Assessment & KubeObject> {
-    return this.patchFinalizers(a, [...(a.metadata.finalizers ?? []), CLEANUP_FINALIZER]);
+  private addFinalizer(a: Assessment & KubeObject): Promise<Assessment & KubeObject> {
+    return patchFinalizers(this.deps.client, a, [...(a.metadata.finalizers ?? []), CLEANUP_FINALIZER]);
   }
 
-  private patchFinalizers(
-    a: Assessment & KubeObject,
-    finalizers: string[],
-  ): Promise<Assessment & KubeObject> {
-    return patchFinalizers(this.d.client, a, finalizers);
+  /** The only status write of the Assessment controller. */
+  private async writeStatus(a: Assessment & KubeObject, { outcome, template, times }: Report, now: Date) {
+    const status = nextStatus(a, template, outcome, times, now);
+    this.recordTransition(a, status);
+    await applyStatusIfChanged(this.deps.client, a, status);
   }
 
-  private async writeStatus(a: Assessment, status: AssessmentStatus): Promise<void> {
-    await applyStatusIfChanged(this.d.client, a as Assessment & KubeObject, status);
+  /** Metrics and logs of a phase change, once: only while the stored status does not show it yet. */
+  private recordTransition(a: Assessment, next: AssessmentStatus): void {
+    const before = a.status ?? {};
+    const { metrics } = this.deps;
+    if (next.phase === 'Failed' && before.phase !== 'Failed')
+      metrics.failures.inc({ reason: getCondition(next.conditions, 'Ready')?.reason ?? 'Unknown' });
+    if (next.phase === 'Expired' && before.phase !== 'Expired') {
+      const reason = getCondition(next.conditions, 'Expired')?.reason ?? 'Unknown';
+      metrics.expired.inc({ reason });
+      this.log(a).info({ reason }, 'assessment ended; candidate namespace deleted');
+    }
+    if (next.readyAt && !before.readyAt && a.metadata.creationTimestamp) {
+      metrics.timeToReady.observe(
+        (Date.parse(next.readyAt) - Date.parse(String(a.metadata.creationTimestamp))) / 1000,
+      );
+    }
   }
 }
+
+const hasCleanupFinalizer = (a: Assessment) => a.metadata.finalizers?.includes(CLEANUP_FINALIZER) ?? false;

@@ -2,13 +2,17 @@ import { durationProblem, timeline } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
 import { describe, expect, it } from 'vitest';
 import { assessment, template } from './fixtures.test-helpers.ts';
-import { nextStatus, type Outcome } from './status.ts';
+import { nextStatus, type ObservedWorkload, type Outcome } from './status.ts';
 
 const now = new Date('2026-11-22T10:05:00Z');
-const sts = (ready: number) =>
-  ({ kind: 'StatefulSet', status: { readyReplicas: ready } }) as unknown as KubeObject;
-const deploy = (available: number) =>
-  ({ kind: 'Deployment', status: { availableReplicas: available } }) as unknown as KubeObject;
+const sts = (ready: number): ObservedWorkload => ({
+  workloadKind: 'StatefulSet',
+  current: { kind: 'StatefulSet', status: { readyReplicas: ready } } as unknown as KubeObject,
+});
+const deploy = (available: number): ObservedWorkload => ({
+  workloadKind: 'Deployment',
+  current: { kind: 'Deployment', status: { availableReplicas: available } } as unknown as KubeObject,
+});
 const job = (status: object) => ({ kind: 'Job', status }) as unknown as KubeObject;
 const applied = (ready: boolean, seed: object = { succeeded: 1 }): Outcome => ({
   kind: 'Applied',
@@ -76,6 +80,22 @@ describe('nextStatus', () => {
     expect(s.readyAt).toBe('2026-11-22T10:05:00Z');
     const later = nextStatus({ ...a, status: s }, t, applied(true), times, new Date('2026-11-22T11:00:00Z'));
     expect(later).toEqual(s);
+  });
+
+  it('judges a Deployment by available replicas and a StatefulSet by ready ones', () => {
+    const readyButUnavailable: ObservedWorkload = {
+      workloadKind: 'Deployment',
+      current: { kind: 'Deployment', status: { readyReplicas: 1 } } as unknown as KubeObject,
+    };
+    const outcome: Outcome = {
+      kind: 'Applied',
+      workloads: { warehouse: sts(1), events: sts(1), source: readyButUnavailable },
+      seedJob: job({ succeeded: 1 }),
+      seedNeeded: true,
+    };
+    const s = nextStatus(a, t, outcome, times, now);
+    expect(s.sandboxes?.find((x) => x.name === 'source')?.ready).toBe(false);
+    expect(s.sandboxes?.find((x) => x.name === 'warehouse')?.ready).toBe(true);
   });
 
   it('waits for the seed Job even when databases are up', () => {

@@ -10,7 +10,13 @@ import {
 } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
 import { type ConditionInput, iso, setCondition } from './conditions.ts';
-import { namespaceOf, PORTS } from './desired.ts';
+import { namespaceOf, PORTS, type WorkloadKind } from './desired.ts';
+
+/** A sandbox's workload as the cache shows it, with the kind desired.ts decided it runs as. */
+export interface ObservedWorkload {
+  workloadKind: WorkloadKind;
+  current: KubeObject | undefined;
+}
 
 /** What the reconciler found or did, reduced to what the status depends on. */
 export type Outcome =
@@ -21,7 +27,8 @@ export type Outcome =
   | { kind: 'Terminating' }
   | {
       kind: 'Applied';
-      workloads: Record<string, KubeObject | undefined>;
+      /** By sandbox name. */
+      workloads: Record<string, ObservedWorkload>;
       seedJob: KubeObject | undefined;
       seedNeeded: boolean;
     };
@@ -35,10 +42,10 @@ interface WorkloadStatus {
 
 const statusOf = (o: KubeObject | undefined) => (o?.status ?? {}) as WorkloadStatus;
 
-function workloadReady(o: KubeObject | undefined): boolean {
-  if (!o) return false;
-  const s = statusOf(o);
-  return o.kind === 'Deployment' ? (s.availableReplicas ?? 0) >= 1 : (s.readyReplicas ?? 0) >= 1;
+function workloadReady(w: ObservedWorkload | undefined): boolean {
+  if (!w?.current) return false;
+  const s = statusOf(w.current);
+  return w.workloadKind === 'Deployment' ? (s.availableReplicas ?? 0) >= 1 : (s.readyReplicas ?? 0) >= 1;
 }
 
 export function jobState(job: KubeObject | undefined): 'Missing' | 'Running' | 'Succeeded' | 'Failed' {
@@ -53,7 +60,7 @@ export function jobState(job: KubeObject | undefined): 'Missing' | 'Running' | '
 function sandboxStatuses(
   a: Assessment,
   t: AssessmentTemplate,
-  workloads: Record<string, KubeObject | undefined>,
+  workloads: Record<string, ObservedWorkload>,
 ): SandboxStatus[] {
   const ns = namespaceOf(a);
   return t.spec.sandboxes.map((s) => {

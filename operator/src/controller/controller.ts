@@ -7,6 +7,12 @@ export interface Result {
   requeueAfterMs?: number;
 }
 
+/**
+ * Queue priority of an informer event: what a (re)start's initial list finds is re-checked behind
+ * what just changed, as with controller-runtime's priority queue.
+ */
+export const priorityOf = (initialList: boolean) => (initialList ? 'low' : 'normal');
+
 export interface Reconciler {
   reconcile(key: string): Promise<Result>;
 }

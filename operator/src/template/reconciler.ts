@@ -1,14 +1,33 @@
-import { type Assessment, type AssessmentTemplate, TEMPLATE_PROTECTION_FINALIZER } from '@epreuve/crds';
-import type { Informer, KubeClient, KubeObject } from '@epreuve/kube';
+import {
+  type Assessment,
+  type AssessmentTemplate,
+  KINDS,
+  TEMPLATE_PROTECTION_FINALIZER,
+} from '@epreuve/crds';
+import { type Informer, type KubeClient, type KubeObject, objectKey } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import { setCondition } from '../assessment/conditions.ts';
-import type { Reconciler, Result } from '../controller/controller.ts';
+import { Controller, priorityOf, type Reconciler, type Result } from '../controller/controller.ts';
 import { applyStatusIfChanged, patchFinalizers } from '../controller/writes.ts';
+import type { Manager } from '../manager.ts';
 
 export const TEMPLATE_INDEX = 'template';
 
 /** Index key of an assessment's template: `namespace/templateName`. */
 export const templateKeyOf = (a: Assessment) => `${a.metadata.namespace}/${a.spec.templateRef.name}`;
+
+/** The assessments informer's indexes both controllers look assessments up by. */
+export const ASSESSMENT_INDEXES = {
+  [TEMPLATE_INDEX]: (a: Assessment & KubeObject) => [templateKeyOf(a)],
+};
+
+export interface TemplateReconcilerDeps {
+  client: KubeClient;
+  templates: Informer<AssessmentTemplate & KubeObject>;
+  assessments: Informer<Assessment & KubeObject>;
+  log: Logger;
+  now?: () => Date;
+}
 
 /**
  * Template protection, like Kubernetes' pvc-protection: a template in use by a running assessment
@@ -17,22 +36,47 @@ export const templateKeyOf = (a: Assessment) => `${a.metadata.namespace}/${a.spe
  * The InUse condition says which assessments hold it.
  */
 export class TemplateReconciler implements Reconciler {
-  private readonly d: {
-    client: KubeClient;
-    templates: Informer<AssessmentTemplate & KubeObject>;
-    assessments: Informer<Assessment & KubeObject>;
-    log: Logger;
-    now?: () => Date;
-  };
+  private readonly deps: TemplateReconcilerDeps;
 
-  constructor(deps: TemplateReconciler['d']) {
-    this.d = deps;
+  constructor(deps: TemplateReconcilerDeps) {
+    this.deps = deps;
+  }
+
+  /**
+   * The template controller's watches, like kubebuilder's SetupWithManager: its templates, and
+   * every assessment change, since any may change whether its template is in use.
+   */
+  static setup(manager: Manager): Controller {
+    const { client, metrics, log, now } = manager;
+    const templates = manager.informer<AssessmentTemplate & KubeObject>(KINDS.AssessmentTemplate);
+    const assessments = manager.informer<Assessment & KubeObject>(KINDS.Assessment, {
+      indexes: ASSESSMENT_INDEXES,
+    });
+    const controller = new Controller(
+      'assessmenttemplate',
+      new TemplateReconciler({ client, templates, assessments, log, now }),
+      { workers: 1, metrics, log },
+    );
+    const queue = controller.queue;
+    templates.on({
+      add: (t, initialList) => queue.add(objectKey(t), priorityOf(initialList)),
+      update: (_old, t) => queue.add(objectKey(t)),
+      delete: (t) => queue.add(objectKey(t)),
+      resync: (t) => queue.add(objectKey(t), 'low'),
+    });
+    assessments.on({
+      add: (a, initialList) => queue.add(templateKeyOf(a), priorityOf(initialList)),
+      update: (_old, a) => queue.add(templateKeyOf(a)),
+      delete: (a) => queue.add(templateKeyOf(a)),
+    });
+    manager.add(controller);
+    return controller;
   }
 
   async reconcile(key: string): Promise<Result> {
-    const t = this.d.templates.get(key);
+    const t = this.deps.templates.get(key);
     if (!t) return {};
-    const users = this.d.assessments
+    const users = this.deps.assessments
       .byIndex(TEMPLATE_INDEX, key)
       .filter((a) => a.status?.phase !== 'Expired' && !a.metadata.deletionTimestamp)
       .map((a) => a.metadata.name!)
@@ -45,7 +89,7 @@ export class TemplateReconciler implements Reconciler {
           t,
           finalizers.filter((f) => f !== TEMPLATE_PROTECTION_FINALIZER),
         );
-        this.d.log.info({ template: key }, 'template no longer in use; deletion may proceed');
+        this.deps.log.info({ template: key }, 'template no longer in use; deletion may proceed');
         return {};
       }
     } else if (!has) {
@@ -56,7 +100,7 @@ export class TemplateReconciler implements Reconciler {
   }
 
   private patchFinalizers(t: AssessmentTemplate & KubeObject, finalizers: string[]): Promise<KubeObject> {
-    return patchFinalizers(this.d.client, t, finalizers);
+    return patchFinalizers(this.deps.client, t, finalizers);
   }
 
   private async writeInUse(t: AssessmentTemplate & KubeObject, users: string[]): Promise<void> {
@@ -79,9 +123,9 @@ export class TemplateReconciler implements Reconciler {
             message: 'no running assessment uses this template',
             observedGeneration: t.metadata.generation,
           },
-      (this.d.now ?? (() => new Date()))(),
+      (this.deps.now ?? (() => new Date()))(),
     );
     const status = { observedGeneration: t.metadata.generation, conditions };
-    await applyStatusIfChanged(this.d.client, t as AssessmentTemplate & KubeObject, status);
+    await applyStatusIfChanged(this.deps.client, t as AssessmentTemplate & KubeObject, status);
   }
 }

@@ -1,0 +1,161 @@
+import { KINDS } from '@epreuve/crds';
+import { type KubeClient, type KubeObject, resourceFor, type WatchEvent } from '@epreuve/kube';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AssessmentReconciler, MANAGED_KINDS } from './assessment/reconciler.ts';
+import { loadConfig } from './config.ts';
+import { Manager } from './manager.ts';
+import { createMetrics } from './metrics.ts';
+import { TemplateReconciler } from './template/reconciler.ts';
+
+/** An API server that lists what it is given and delivers watch events on demand. */
+class FakeApi {
+  readonly lists: string[] = [];
+  private readonly watchers = new Map<string, (event: WatchEvent<KubeObject>) => void>();
+  private readonly objects: Record<string, KubeObject[]>;
+  constructor(objects: Record<string, KubeObject[]>) {
+    this.objects = objects;
+  }
+
+  async list(type: { plural: string }, query: { labelSelector?: string }) {
+    this.lists.push(`${type.plural}?${query.labelSelector ?? ''}`);
+    return { metadata: { resourceVersion: '1' }, items: this.objects[type.plural] ?? [] };
+  }
+  watch(
+    type: { plural: string },
+    _query: unknown,
+    onEvent: (event: WatchEvent<KubeObject>) => void,
+    opts: { signal?: AbortSignal },
+  ): Promise<'closed'> {
+    this.watchers.set(type.plural, onEvent);
+    return new Promise((resolve) => opts.signal?.addEventListener('abort', () => resolve('closed')));
+  }
+  emit(plural: string, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: KubeObject) {
+    this.watchers.get(plural)!({ type, object });
+  }
+}
+
+const asmt = (name: string, template = 'data-engineer', rv = '1'): KubeObject => ({
+  apiVersion: 'epreuve.dev/v1alpha1',
+  kind: 'Assessment',
+  metadata: { name, namespace: 'hiring', resourceVersion: rv },
+  spec: { templateRef: { name: template } },
+});
+const tmpl = (name: string, rv = '1'): KubeObject => ({
+  apiVersion: 'epreuve.dev/v1alpha1',
+  kind: 'AssessmentTemplate',
+  metadata: { name, namespace: 'hiring', resourceVersion: rv },
+});
+
+let abort = new AbortController();
+afterEach(() => {
+  abort.abort();
+  abort = new AbortController();
+});
+
+function managerOver(api: FakeApi) {
+  return new Manager({
+    client: api as unknown as KubeClient,
+    config: loadConfig({}),
+    metrics: createMetrics(),
+    log: pino({ level: 'silent' }),
+  });
+}
+
+/** Runs every informer the controllers asked for, without starting their workers. */
+async function runInformers(manager: Manager) {
+  const informers = [
+    manager.informer(KINDS.Assessment),
+    manager.informer(KINDS.AssessmentTemplate),
+    ...MANAGED_KINDS.map(([v, k]) =>
+      manager.informer(resourceFor(v, k), { labelSelector: 'app.kubernetes.io/managed-by=epreuve' }),
+    ),
+  ];
+  for (const informer of informers) void informer.run(abort.signal);
+  await Promise.all(informers.map((i) => i.waitForSync()));
+}
+
+async function drain(queue: { length: number; get(): Promise<string | undefined>; done(k: string): void }) {
+  const keys: string[] = [];
+  while (queue.length > 0) {
+    const key = (await queue.get())!;
+    keys.push(key);
+    queue.done(key);
+  }
+  return keys;
+}
+
+describe('controllers declare their watches on shared informers', () => {
+  it('asks for each type and selector once, whichever controller asks', async () => {
+    const api = new FakeApi({});
+    const manager = managerOver(api);
+    AssessmentReconciler.setup(manager);
+    TemplateReconciler.setup(manager);
+    expect(manager.informer(KINDS.Assessment)).toBe(manager.informer(KINDS.Assessment));
+    await runInformers(manager);
+    expect(api.lists.filter((l) => l.startsWith('assessments?'))).toEqual(['assessments?']);
+    expect(api.lists.filter((l) => l.startsWith('assessmenttemplates?'))).toEqual(['assessmenttemplates?']);
+    expect(api.lists).toHaveLength(2 + MANAGED_KINDS.length);
+  });
+
+  it('queues what the initial list finds behind fresh changes, and routes each event to its owner', async () => {
+    const owned = {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: {
+        name: 'warehouse',
+        namespace: 'epreuve-owned-x1',
+        resourceVersion: '1',
+        labels: { 'epreuve.dev/assessment': 'owned', 'epreuve.dev/owner-namespace': 'hiring' },
+      },
+    };
+    const api = new FakeApi({
+      assessments: [asmt('old'), asmt('other', 'other-template')],
+      assessmenttemplates: [tmpl('data-engineer')],
+    });
+    const manager = managerOver(api);
+    const assessments = AssessmentReconciler.setup(manager).queue;
+    const templates = TemplateReconciler.setup(manager).queue;
+    await runInformers(manager);
+
+    api.emit('assessments', 'ADDED', asmt('fresh'));
+    api.emit('statefulsets', 'ADDED', owned);
+    // Initial list first in, yet last out; a managed object wakes its owner.
+    expect(await drain(assessments)).toEqual(['hiring/fresh', 'hiring/owned', 'hiring/old', 'hiring/other']);
+    expect(await drain(templates)).toEqual(['hiring/data-engineer', 'hiring/other-template']);
+
+    // A template change wakes exactly the assessments that use it, and the template itself.
+    api.emit('assessmenttemplates', 'MODIFIED', tmpl('data-engineer', '2'));
+    expect(await drain(assessments)).toEqual(['hiring/old', 'hiring/fresh']);
+    expect(await drain(templates)).toEqual(['hiring/data-engineer']);
+
+    // A deleted assessment may free its template; there is nothing left to reconcile for it.
+    api.emit('assessments', 'DELETED', asmt('other', 'other-template'));
+    expect(await drain(assessments)).toEqual([]);
+    expect(await drain(templates)).toEqual(['hiring/other-template']);
+
+    // A resync re-checks everything, behind any change.
+    manager.informer(KINDS.Assessment).resync();
+    api.emit('assessments', 'MODIFIED', asmt('fresh', 'data-engineer', '2'));
+    expect(await drain(assessments)).toEqual(['hiring/fresh', 'hiring/old']);
+  });
+});
+
+describe('Manager', () => {
+  it('starts runnables once the caches synced, and stops them before the informers', async () => {
+    const api = new FakeApi({ assessments: [asmt('a')] });
+    const manager = managerOver(api);
+    const informer = manager.informer(KINDS.Assessment);
+    const events: string[] = [];
+    manager.add({
+      start: () => events.push(`start with ${informer.list().length} cached`),
+      stop: () => {
+        events.push('stop');
+      },
+    });
+    await manager.start();
+    expect(() => manager.informer(KINDS.Submission)).toThrow(/after the manager started/);
+    await manager.stop();
+    expect(events).toEqual(['start with 1 cached', 'stop']);
+  });
+});
