@@ -1,6 +1,7 @@
+import { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { resourceOfPath } from './client.ts';
-import { resourceFor, resourcePath } from './resources.ts';
+import { KubeClient, resourceOfPath } from './client.ts';
+import { resourcePath } from './resources.ts';
 
 describe('resourceOfPath', () => {
   it.each([
@@ -13,11 +14,32 @@ describe('resourceOfPath', () => {
   ])('%s → %s', (path, resource) => expect(resourceOfPath(path)).toBe(resource));
 });
 
-describe('resourceFor', () => {
-  it("knows Épreuve's kinds, so apply/create/update of a custom resource find its path", () => {
-    const type = resourceFor('epreuve.dev/v1alpha1', 'Assessment');
-    expect(resourcePath(type, 'hiring', 'jane')).toBe(
+describe('KubeClient.resourceOf', () => {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }],
+    users: [{ name: 'u' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  const assessment = {
+    apiVersion: 'epreuve.dev/v1alpha1',
+    kind: 'Assessment',
+    plural: 'assessments',
+    namespaced: true,
+  };
+
+  it('finds a custom kind given to the client, so apply/create/update of a custom resource find its path', () => {
+    const client = new KubeClient(kc, { kinds: [assessment] });
+    expect(resourcePath(client.resourceOf('epreuve.dev/v1alpha1', 'Assessment'), 'hiring', 'jane')).toBe(
       '/apis/epreuve.dev/v1alpha1/namespaces/hiring/assessments/jane',
+    );
+    expect(client.resourceOf('v1', 'Secret').plural).toBe('secrets');
+  });
+
+  it('refuses a kind it was not given, saying where kinds come from', () => {
+    expect(() => new KubeClient(kc).resourceOf('epreuve.dev/v1alpha1', 'Assessment')).toThrow(
+      /`kinds` option/,
     );
   });
 });

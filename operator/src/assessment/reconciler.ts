@@ -368,6 +368,7 @@ export class AssessmentReconciler implements Reconciler {
       return { result: { requeueAfterMs: 1000 } };
     await patchFinalizers(
       this.deps.client,
+      KINDS.Assessment,
       a,
       (a.metadata.finalizers ?? []).filter((f) => f !== CLEANUP_FINALIZER),
     );
@@ -376,7 +377,10 @@ export class AssessmentReconciler implements Reconciler {
   }
 
   private addFinalizer(a: Assessment & KubeObject): Promise<Assessment & KubeObject> {
-    return patchFinalizers(this.deps.client, a, [...(a.metadata.finalizers ?? []), CLEANUP_FINALIZER]);
+    return patchFinalizers(this.deps.client, KINDS.Assessment, a, [
+      ...(a.metadata.finalizers ?? []),
+      CLEANUP_FINALIZER,
+    ]);
   }
 
   /** The only status write of the Assessment controller. */

@@ -1,5 +1,5 @@
 import { FIELD_MANAGER } from '@epreuve/crds';
-import { isSubset, type KubeClient, type KubeObject } from '@epreuve/kube';
+import { isSubset, type KubeClient, type KubeObject, type ResourceType } from '@epreuve/kube';
 
 /** Writes a custom resource's status (server-side apply), only when it differs from what is stored. */
 export async function applyStatusIfChanged(
@@ -24,16 +24,12 @@ export async function applyStatusIfChanged(
 /** Replaces the finalizer list, guarded by resourceVersion so nobody else's finalizer is lost. */
 export function patchFinalizers<T extends KubeObject>(
   client: KubeClient,
+  type: ResourceType,
   obj: KubeObject,
   finalizers: string[],
 ): Promise<T> {
-  return client.jsonPatch(
-    client.resourceOf(obj.apiVersion, obj.kind),
-    obj.metadata.namespace,
-    obj.metadata.name!,
-    [
-      { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata.resourceVersion },
-      { op: 'add', path: '/metadata/finalizers', value: finalizers },
-    ],
-  );
+  return client.jsonPatch(type, obj.metadata.namespace, obj.metadata.name!, [
+    { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata.resourceVersion },
+    { op: 'add', path: '/metadata/finalizers', value: finalizers },
+  ]);
 }

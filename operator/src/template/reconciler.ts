@@ -100,7 +100,7 @@ export class TemplateReconciler implements Reconciler {
   }
 
   private patchFinalizers(t: AssessmentTemplate & KubeObject, finalizers: string[]): Promise<KubeObject> {
-    return patchFinalizers(this.deps.client, t, finalizers);
+    return patchFinalizers(this.deps.client, KINDS.AssessmentTemplate, t, finalizers);
   }
 
   private async writeInUse(t: AssessmentTemplate & KubeObject, users: string[]): Promise<void> {
