@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resourceOfPath } from './client.ts';
+import { resourceFor, resourcePath } from './resources.ts';
 
 describe('resourceOfPath', () => {
   it.each([
@@ -10,4 +11,13 @@ describe('resourceOfPath', () => {
     ['/apis/epreuve.dev/v1alpha1/namespaces/hiring/assessments/jane/status', 'assessments/status'],
     ['/apis/apps/v1/statefulsets?watch=true', 'statefulsets'],
   ])('%s → %s', (path, resource) => expect(resourceOfPath(path)).toBe(resource));
+});
+
+describe('resourceFor', () => {
+  it("knows Épreuve's kinds, so apply/create/update of a custom resource find its path", () => {
+    const type = resourceFor('epreuve.dev/v1alpha1', 'Assessment');
+    expect(resourcePath(type, 'hiring', 'jane')).toBe(
+      '/apis/epreuve.dev/v1alpha1/namespaces/hiring/assessments/jane',
+    );
+  });
 });

@@ -1,7 +1,7 @@
 /**
  * `@epreuve/kube`: the Kubernetes layer every Épreuve process shares — REST client, informer,
- * workqueue, leader election, logging, tracing and the process helper. It knows no Épreuve kind:
- * those come from `@epreuve/crds` (`KINDS`).
+ * workqueue, leader election, logging, tracing and the process helper. It spells no Épreuve kind:
+ * those come from `@epreuve/crds` (`KINDS`), where the client also finds their REST paths.
  */
 export { isConflict, isGone, isNotFound, KubeClient, KubeError, type WatchEvent } from './client.ts';
 export { isSubset } from './compare.ts';

@@ -1,3 +1,5 @@
+import { KINDS } from '@epreuve/crds';
+
 /**
  * The built-in kinds Épreuve reads or writes, with their REST paths. A static table instead of discovery:
  * the operator only ever touches these, and it saves a round trip per kind at start-up.
@@ -28,14 +30,13 @@ const table = [
   ['coordination.k8s.io/v1', 'Lease', 'leases', true],
 ] as const;
 
-export const RESOURCES: ResourceType[] = table.map(([apiVersion, kind, plural, namespaced]) => ({
-  apiVersion,
-  kind,
-  plural,
-  namespaced,
-}));
+export const RESOURCES: ResourceType[] = [
+  ...table.map(([apiVersion, kind, plural, namespaced]) => ({ apiVersion, kind, plural, namespaced })),
+  // apply, create and update find a path from the object alone: Épreuve's own kinds must be known too.
+  ...Object.values(KINDS),
+];
 
-/** A built-in kind's REST resource. Custom kinds bring their own `ResourceType` (Épreuve's: `KINDS` in `@epreuve/crds`). */
+/** A kind's REST resource: a built-in one, or one of Épreuve's (`KINDS` in `@epreuve/crds`, the one place they are spelled). */
 export function resourceFor(apiVersion: string, kind: string): ResourceType {
   const r = RESOURCES.find((x) => x.apiVersion === apiVersion && x.kind === kind);
   if (!r) throw new Error(`unknown kind ${apiVersion}/${kind}: add it to kube/src/resources.ts`);
