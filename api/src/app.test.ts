@@ -112,6 +112,15 @@ describe('errors', () => {
     expect(unknown.json().detail).toBe('no route for GET /nowhere');
   });
 
+  it('include what the router refuses before any route: too long a path segment, bad percent-encoding', async () => {
+    for (const url of [`/api/v1/teams/${'a'.repeat(101)}/templates`, '/api/v1/teams/%E0%A4%A/templates']) {
+      const res = await app.inject(url);
+      expect(res.statusCode, url).toBe(400);
+      expect(res.headers['content-type'], url).toMatch(/^application\/problem\+json/);
+      expect(res.json(), url).toMatchObject({ status: 400, title: 'Bad Request' });
+    }
+  });
+
   describe('from the domain', async () => {
     const t = Fastify();
     t.setValidatorCompiler(validatorCompiler);

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { ApiConfig } from './config.ts';
 import authPlugin from './plugins/app/auth.ts';
 import observabilityPlugin from './plugins/app/observability.ts';
-import problemPlugin from './plugins/app/problem.ts';
+import problemPlugin, { frameworkErrors } from './plugins/app/problem.ts';
 import corsPlugin from './plugins/external/cors.ts';
 import helmetPlugin from './plugins/external/helmet.ts';
 import rateLimitPlugin from './plugins/external/rate-limit.ts';
@@ -53,6 +53,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => crypto.randomUUID(),
     bodyLimit: config.EPREUVE_BODY_LIMIT_BYTES,
     trustProxy: true,
+    frameworkErrors,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(deps.serializerCompiler ?? serializerCompiler);

@@ -18,8 +18,18 @@ import {
 } from '../views.ts';
 import { assessmentParams, BODY_PROBLEMS, problems, STAFF, STAFF_PROBLEMS, teamParams } from './schemas.ts';
 
-/** The body of POST /assessments: the CRD spec, plus an optional name. */
+/**
+ * The body of POST /assessments: the CRD spec, plus an optional name. The email pattern is the
+ * CRD's CEL rule, said here too so a bad address is a 400 naming body.candidate.email (and the
+ * OpenAPI document tells clients) rather than a refusal from the Kubernetes API.
+ */
 export const createAssessmentBody = assessmentSpec.extend({
+  candidate: assessmentSpec.shape.candidate.extend({
+    email: assessmentSpec.shape.candidate.shape.email.regex(
+      /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
+      'must be an email address such as jane@example.com',
+    ),
+  }),
   name: z
     .string()
     .max(MAX_ASSESSMENT_NAME)

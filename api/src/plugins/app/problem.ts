@@ -73,6 +73,19 @@ export function sendProblem(
 }
 
 /**
+ * Errors the router raises before any route runs (fastify's `frameworkErrors`): a path that is not
+ * valid percent-encoding, a path segment over the router's 100 characters. Both are malformed
+ * requests: 400 problem+json, like a parameter that fails its schema.
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+  const detail =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? 'a path segment is longer than any this API accepts'
+      : 'the path is not valid percent-encoding';
+  return sendProblem(reply, { status: 400, detail });
+}
+
+/**
  * Where the request carried a field a domain error names: the first of params, querystring, body
  * and headers whose declared schema has it (`duration` → `body.duration`, `cursor` →
  * `querystring.cursor`); the field as is when none does.
