@@ -37,7 +37,6 @@ export const createAssessmentBody = assessmentSpec.extend({
     .optional()
     .describe('Name of the Assessment; derived from the candidate name when absent.'),
 });
-export type CreateAssessmentBody = z.input<typeof createAssessmentBody>;
 
 /** One `audit` log line per staff action: who, in which role, did what to which object. */
 export function audit(request: FastifyRequest, action: string, target: object): void {
