@@ -88,13 +88,6 @@ export const RULES: BoundaryRule[] = [
     from: ['api/src/services/'],
     to: ['api/src/plugins/'],
     why: 'services hold the logic and know nothing of HTTP; plugins wire them into fastify',
-    knownViolations: {
-      until: 'the API refactor in flight (services stop throwing the HTTP Problem of plugins/problem.ts)',
-      imports: [
-        'api/src/services/assessments.ts → ../plugins/problem.ts',
-        'api/src/services/grading.ts → ../plugins/problem.ts',
-      ],
-    },
   },
 ];
 

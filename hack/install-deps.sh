@@ -11,6 +11,7 @@ packages=(
   iptables        # the NetworkPolicy enforcer's tests (in a private network namespace)
   iproute2        # network namespaces for those tests
   python3         # tiny TCP peers inside those namespaces
+  python3-venv    # the virtualenv of schemathesis, the API's OpenAPI fuzzer (hack/tools/schemathesis.sh)
   curl            # the sandbox gateway tests (a candidate's HTTPS client)
   ca-certificates
   git

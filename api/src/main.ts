@@ -8,7 +8,7 @@ import { configOrExit, Informer, KubeClient, onShutdown, startTelemetry } from '
 import pino from 'pino';
 import { buildApp } from './app.ts';
 import { loadApiConfig } from './config.ts';
-import { type A, AssessmentStore, type T } from './services/assessments.ts';
+import { type AssessmentObject, AssessmentStore, type TemplateObject } from './services/assessments.ts';
 import { LinkSigner } from './services/links.ts';
 
 const config = configOrExit(loadApiConfig);
@@ -26,8 +26,8 @@ const client = KubeClient.fromEnvironment({
   kinds: Object.values(KINDS),
 });
 const abort = new AbortController();
-const assessments = new Informer<A>(client, { type: KINDS.Assessment, log });
-const templates = new Informer<T>(client, { type: KINDS.AssessmentTemplate, log });
+const assessments = new Informer<AssessmentObject>(client, { type: KINDS.Assessment, log });
+const templates = new Informer<TemplateObject>(client, { type: KINDS.AssessmentTemplate, log });
 for (const inf of [assessments, templates]) void inf.run(abort.signal);
 
 let links: LinkSigner;

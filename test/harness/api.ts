@@ -1,22 +1,77 @@
+import { isDeepStrictEqual } from 'node:util';
 import { candidateNamespace, KINDS } from '@epreuve/crds';
 import { Informer, type KubeClient, type KubeObject } from '@epreuve/kube';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifySerializerCompiler } from 'fastify';
+import { serializerCompiler } from 'fastify-type-provider-zod';
 import pg from 'pg';
 import pino from 'pino';
 import { buildApp } from '../../api/src/app.ts';
 import { loadApiConfig } from '../../api/src/config.ts';
-import { type A, AssessmentStore, type T } from '../../api/src/services/assessments.ts';
+import {
+  type AssessmentObject,
+  AssessmentStore,
+  type TemplateObject,
+} from '../../api/src/services/assessments.ts';
 import { LinkSigner } from '../../api/src/services/links.ts';
-import { sha256 } from '../../api/src/services/staff-auth.ts';
+import { type Role, sha256 } from '../../api/src/services/staff-auth.ts';
 import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
 import { seedPostgres } from '../../sandboxes/src/seeder/postgres.ts';
 import { eventually, kube } from './kube.ts';
 import type { TestIssuer } from './oidc.ts';
 import { type Endpoint, writeOperatorReadyStatus } from './operator-status.ts';
 
+/** One response the API serialized, with what its handler returned, for {@link comparingSerializer}. */
+export interface ServedResponse {
+  method: string;
+  /** The route template, e.g. /api/v1/teams/:team/assessments. */
+  route: string;
+  status: string;
+  contentType?: string;
+  /** The body through the route's response schema (what clients get). */
+  serialized: unknown;
+  /** The body as the handler produced it, serialized without any schema. */
+  plain: unknown;
+  /** Why the schema refused the body (the client got a 500), if it did. */
+  error?: string;
+}
+
+/**
+ * The app's own serializer (zod response schemas, which drop undeclared fields), wrapped to record
+ * each response beside the same data serialized without a schema: tests assert the two are equal,
+ * field for field, so the schemas lose nothing.
+ */
+export function comparingSerializer(served: ServedResponse[]): FastifySerializerCompiler<unknown> {
+  return (route) => {
+    const serialize = serializerCompiler(route as Parameters<typeof serializerCompiler>[0]);
+    const where = {
+      method: route.method,
+      route: route.url,
+      status: String(route.httpStatus),
+      contentType: (route as { contentType?: string }).contentType,
+    };
+    return (data) => {
+      const plain = JSON.parse(JSON.stringify(data) ?? 'null');
+      try {
+        const out = serialize(data);
+        served.push({ ...where, serialized: JSON.parse(out), plain });
+        return out;
+      } catch (err) {
+        const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
+        served.push({ ...where, serialized: undefined, plain, error: cause });
+        throw err;
+      }
+    };
+  };
+}
+
+/** The responses whose body the schema changed or refused. */
+export const lossy = (served: ServedResponse[]) =>
+  served.filter((r) => r.error || !isDeepStrictEqual(r.serialized, r.plain));
+
 /**
  * The API wired as main.ts wires it — informers on the real API server, the real app — with a
- * test OIDC issuer and one automation key, for the API and browser suites.
+ * test OIDC issuer and one automation key, for the API and browser suites. With `served`, every
+ * response is recorded through {@link comparingSerializer}.
  */
 export async function startApi(
   kubeconfig: string,
@@ -24,6 +79,9 @@ export async function startApi(
     issuer: TestIssuer;
     apiKey: string;
     apiKeyTeams: string[];
+    /** The automation key's role; recruiter when unset. */
+    apiKeyRole?: Role;
+    served?: ServedResponse[];
     env?: Record<string, string>;
     logLines?: string[];
   },
@@ -34,7 +92,7 @@ export async function startApi(
     EPREUVE_OIDC_ISSUER: o.issuer.issuer,
     EPREUVE_OIDC_JWKS_URL: o.issuer.jwksUrl,
     EPREUVE_API_KEYS: JSON.stringify([
-      { name: 'ci', sha256: sha256(o.apiKey), role: 'recruiter', teams: o.apiKeyTeams },
+      { name: 'ci', sha256: sha256(o.apiKey), role: o.apiKeyRole ?? 'recruiter', teams: o.apiKeyTeams },
     ]),
     EPREUVE_PUBLIC_URL: 'https://epreuve.example.com',
     ...o.env,
@@ -44,8 +102,8 @@ export async function startApi(
   const appLogger = o.logLines
     ? pino({ level: 'info' }, { write: (line: string) => void o.logLines!.push(line) })
     : false;
-  const assessments = new Informer<A>(client, { type: KINDS.Assessment, log });
-  const templates = new Informer<T>(client, { type: KINDS.AssessmentTemplate, log });
+  const assessments = new Informer<AssessmentObject>(client, { type: KINDS.Assessment, log });
+  const templates = new Informer<TemplateObject>(client, { type: KINDS.AssessmentTemplate, log });
   for (const inf of [assessments, templates]) void inf.run(abort.signal);
   await Promise.all([assessments.waitForSync(), templates.waitForSync()]);
   const store = new AssessmentStore(client, assessments, templates);
@@ -55,6 +113,7 @@ export async function startApi(
     store,
     links: await LinkSigner.ephemeral(),
     logger: appLogger,
+    ...(o.served ? { serializerCompiler: comparingSerializer(o.served) } : {}),
   });
   return {
     app,

@@ -4,10 +4,10 @@ import type { KubeObject } from '@epreuve/kube';
 import type { FastifyInstance } from 'fastify';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { A, AssessmentStore } from '../../api/src/services/assessments.ts';
+import type { AssessmentObject, AssessmentStore } from '../../api/src/services/assessments.ts';
 import { LinkSigner } from '../../api/src/services/links.ts';
 import { findExercise } from '../../sandboxes/src/exercises/index.ts';
-import { standInReadyWarehouse, startApi } from '../harness/api.ts';
+import { lossy, type ServedResponse, standInReadyWarehouse, startApi } from '../harness/api.ts';
 import { sample } from '../harness/fixtures.ts';
 import { createTestNamespace, eventually, kube } from '../harness/kube.ts';
 import { TestIssuer } from '../harness/oidc.ts';
@@ -19,6 +19,8 @@ const ASMT = KINDS.Assessment;
 const issuer = new TestIssuer();
 let api: Awaited<ReturnType<typeof startApi>>;
 const logLines: string[] = [];
+/** Every response the API serialized in this file, through its schema and without. */
+const served: ServedResponse[] = [];
 let app: FastifyInstance;
 let teamA: string;
 let teamB: string;
@@ -62,7 +64,13 @@ beforeAll(async () => {
       { fieldManager: 'test' },
     );
   }
-  api = await startApi(kubeconfig, { issuer, apiKey: AUTOMATION_KEY, apiKeyTeams: [teamA], logLines });
+  api = await startApi(kubeconfig, {
+    issuer,
+    apiKey: AUTOMATION_KEY,
+    apiKeyTeams: [teamA],
+    logLines,
+    served,
+  });
   app = api.app;
   store = api.store;
 });
@@ -201,9 +209,9 @@ describe('assessments', () => {
     });
     expect(second.status).toBe(200);
     expect(second.body.name).toBe(first.body.name);
-    const list = await client.list<A>(ASMT, { namespace: teamA });
+    const list = await client.list<AssessmentObject>(ASMT, { namespace: teamA });
     expect(list.items.filter((a) => a.spec.candidate.email === 'jane@example.com')).toHaveLength(1);
-    const stored = await client.get<A>(ASMT, teamA, first.body.name);
+    const stored = await client.get<AssessmentObject>(ASMT, teamA, first.body.name);
     expect(stored?.metadata.annotations?.[ANNOTATIONS.traceparent]).toBe(headers.traceparent);
     const other = await call('POST', `/api/v1/teams/${teamA}/assessments`, {
       token,
@@ -784,6 +792,7 @@ describe('the API as a whole', () => {
       issuer,
       apiKey: AUTOMATION_KEY,
       apiKeyTeams: [teamA],
+      served,
       env: { EPREUVE_MAX_EVENT_LOOP_DELAY_MS: '20', EPREUVE_LOAD_SAMPLE_INTERVAL_MS: '10' },
     });
     try {
@@ -822,5 +831,36 @@ describe('the API as a whole', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.statusCode).toBe(404);
     expect(JSON.parse(res.body).detail).toMatch(/no route for GET \/nowhere/);
+  });
+});
+
+describe('response schemas', () => {
+  it('lose no field: every response of this file is the same through its schema as without one', async () => {
+    // The probes and a plain read, which the tests above do not otherwise make.
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+    const token = await staff('reviewer', [teamA]);
+    expect((await call('GET', `/api/v1/teams/${teamA}/assessments/graded`, { token })).status).toBe(200);
+
+    expect(lossy(served)).toEqual([]);
+    // Each operation's success responses went through the check (204 has no body to check).
+    const doc = (await call('GET', '/openapi.json')).body;
+    const seen = new Set(served.map((r) => `${r.method} ${r.route} ${r.status}`));
+    const missing: string[] = [];
+    for (const [path, ops] of Object.entries<Json>(doc.paths))
+      for (const [method, op] of Object.entries<Json>(ops))
+        for (const status of Object.keys(op.responses).filter((s) => /^2\d\d$/.test(s) && s !== '204')) {
+          const route = path.replace(/\{(\w+)\}/g, ':$1');
+          if (!seen.has(`${method.toUpperCase()} ${route} ${status}`))
+            missing.push(`${method.toUpperCase()} ${route} ${status}`);
+        }
+    expect(missing).toEqual([]);
+    // And the problem responses too, of every status these tests provoke.
+    const problems = new Set(
+      served.filter((r) => r.contentType === 'application/problem+json').map((r) => r.status),
+    );
+    expect([...problems].sort()).toEqual(
+      expect.arrayContaining(['400', '401', '403', '404', '409', '413', '422', '429', '503']),
+    );
   });
 });

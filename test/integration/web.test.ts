@@ -4,7 +4,7 @@ import type { KubeObject } from '@epreuve/kube';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findExercise } from '../../sandboxes/src/exercises/index.ts';
-import { standInReadyWarehouse, startApi } from '../harness/api.ts';
+import { lossy, type ServedResponse, standInReadyWarehouse, startApi } from '../harness/api.ts';
 import { sample } from '../harness/fixtures.ts';
 import { createTestNamespace, eventually } from '../harness/kube.ts';
 import { TestIssuer } from '../harness/oidc.ts';
@@ -18,11 +18,13 @@ let api: Awaited<ReturnType<typeof startApi>>;
 let url: string;
 let team: string;
 let browser: Browser;
+/** What the pages were sent, through the response schemas and without. */
+const served: ServedResponse[] = [];
 
 beforeAll(async () => {
   await issuer.start();
   team = await createTestNamespace(kubeconfig, 'web');
-  api = await startApi(kubeconfig, { issuer, apiKey: KEY, apiKeyTeams: [team] });
+  api = await startApi(kubeconfig, { issuer, apiKey: KEY, apiKeyTeams: [team], served });
   await api.client.apply(
     { ...sample('data-engineer.yaml'), metadata: { name: 'data-engineer', namespace: team } } as KubeObject,
     { fieldManager: 'test' },
@@ -134,4 +136,11 @@ describe('staff page', () => {
     const stored = await staffCall('GET', `/assessments/${name}`);
     expect(stored.revoked).toBe(true);
   }, 90_000);
+});
+
+describe('what the pages get', () => {
+  it('is every field the handlers give: the response schemas drop nothing', () => {
+    expect(served.length).toBeGreaterThan(0);
+    expect(lossy(served)).toEqual([]);
+  });
 });

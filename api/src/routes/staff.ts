@@ -1,78 +1,86 @@
-import { duration as durationSchema, PHASES } from '@epreuve/crds';
-import type { FastifyInstance } from 'fastify';
+import { assessmentSpec, duration as durationSchema, MAX_ASSESSMENT_NAME, PHASES } from '@epreuve/crds';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { traceparentOf } from '../plugins/observability.ts';
-import { Problem } from '../plugins/problem.ts';
-import { type AssessmentStore, createAssessmentBody } from '../services/assessments.ts';
-import type { GradingService } from '../services/grading.ts';
-import { LinkSigner } from '../services/links.ts';
-import { assessmentView } from '../services/views.ts';
+import { traceparentOf } from '../plugins/app/observability.ts';
+import {
+  AssessmentPageView,
+  AssessmentView,
+  LinkView,
+  SubmissionListView,
+  TemplateListView,
+  TemplateView,
+  toAssessmentView,
+  toLinkView,
+  toReviewedSubmissionView,
+  toTemplateSummaryView,
+  toTemplateView,
+} from '../views.ts';
+import { assessmentParams, BODY_PROBLEMS, problems, STAFF, STAFF_PROBLEMS, teamParams } from './schemas.ts';
 
-const teamParams = z.object({
-  team: z
+/**
+ * The body of POST /assessments: the CRD spec, plus an optional name. The email pattern is the
+ * CRD's CEL rule, said here too so a bad address is a 400 naming body.candidate.email (and the
+ * OpenAPI document tells clients) rather than a refusal from the Kubernetes API.
+ */
+export const createAssessmentBody = assessmentSpec.extend({
+  candidate: assessmentSpec.shape.candidate.extend({
+    email: assessmentSpec.shape.candidate.shape.email.regex(
+      /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
+      'must be an email address such as jane@example.com',
+    ),
+  }),
+  name: z
     .string()
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name')
-    .max(63),
+    .max(MAX_ASSESSMENT_NAME)
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (lowercase letters, digits and -)')
+    .optional()
+    .describe('Name of the Assessment; derived from the candidate name when absent.'),
 });
-const assessmentParams = teamParams.extend({ name: z.string().min(1).max(63) });
+
+/** One `audit` log line per staff action: who, in which role, did what to which object. */
+export function audit(request: FastifyRequest, action: string, target: object): void {
+  request.log.info(
+    { audit: { actor: request.staff?.subject, role: request.staff?.role, action, ...target } },
+    `audit: ${action}`,
+  );
+}
 
 /** Staff routes: templates and assessments of a team. Every call is authorised and audited. */
-export default async function staffRoutes(
-  app: FastifyInstance,
-  opts: {
-    store: AssessmentStore;
-    links: LinkSigner;
-    grading: GradingService;
-    publicUrl: string;
-    linkMaxAgeMs: number;
-    writesPerMinute: number;
-  },
-) {
+export default async function staffRoutes(app: FastifyInstance, opts: { writesPerMinute: number }) {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  const { store } = opts;
+  const { assessments, links, grading } = app;
   // Creating assessments and issuing links is stricter than reading.
   const writes = { rateLimit: { max: opts.writesPerMinute, timeWindow: '1 minute' } };
-  const audit = (
-    request: { staff?: { subject: string; role: string }; log: { info: (o: object, m: string) => void } },
-    action: string,
-    target: object,
-  ) =>
-    request.log.info(
-      { audit: { actor: request.staff?.subject, role: request.staff?.role, action, ...target } },
-      `audit: ${action}`,
-    );
 
   r.get(
     '/teams/:team/templates',
     {
-      schema: { tags: ['templates'], summary: 'List templates', params: teamParams },
+      schema: {
+        tags: ['templates'],
+        summary: 'List templates',
+        security: STAFF,
+        params: teamParams,
+        response: { 200: TemplateListView, ...problems(STAFF_PROBLEMS) },
+      },
       onRequest: app.requireStaff('templates:read'),
     },
-    async (request) => ({
-      items: store.listTemplates(request.params.team).map((t) => ({
-        name: t.metadata.name!,
-        title: t.spec.title,
-        duration: t.spec.duration,
-        maxDuration: t.spec.maxDuration,
-        sandboxes: t.spec.sandboxes.map((s) => s.name),
-        tasks: (t.spec.tasks ?? []).map((x) => x.id),
-        interviewGuide: t.spec.interviewGuide ?? null,
-      })),
-    }),
+    async (request) => ({ items: assessments.listTemplates(request.params.team).map(toTemplateSummaryView) }),
   );
 
   r.get(
     '/teams/:team/templates/:name',
     {
-      schema: { tags: ['templates'], summary: 'Get a template', params: assessmentParams },
+      schema: {
+        tags: ['templates'],
+        summary: 'Get a template',
+        security: STAFF,
+        params: assessmentParams,
+        response: { 200: TemplateView, ...problems([...STAFF_PROBLEMS, 404]) },
+      },
       onRequest: app.requireStaff('templates:read'),
     },
-    async (request) => {
-      const t = store.template(request.params.team, request.params.name);
-      if (!t) throw new Problem(404, `no template ${request.params.name} in team ${request.params.team}`);
-      return { name: t.metadata.name!, spec: t.spec };
-    },
+    async (request) => toTemplateView(assessments.getTemplate(request.params.team, request.params.name)),
   );
 
   r.post(
@@ -81,15 +89,24 @@ export default async function staffRoutes(
       schema: {
         tags: ['assessments'],
         summary: 'Create an assessment (idempotent with an Idempotency-Key header)',
+        security: STAFF,
         params: teamParams,
         headers: z.object({ 'idempotency-key': z.string().min(8).max(200).optional() }).loose(),
         body: createAssessmentBody,
+        response: {
+          200: AssessmentView.describe('A retry with the same Idempotency-Key and body: the first one'),
+          201: AssessmentView.describe('Created (Location: its URL)'),
+          ...problems([...STAFF_PROBLEMS, ...BODY_PROBLEMS, 409, 422], {
+            409: 'The name is taken, or the Idempotency-Key was used for another body',
+            422: 'No such template, or a duration over its maxDuration',
+          }),
+        },
       },
       onRequest: app.requireStaff('assessments:write'),
       config: writes,
     },
     async (request, reply) => {
-      const { assessment, replayed } = await store.create(request.params.team, request.body, {
+      const { assessment, replayed } = await assessments.create(request.params.team, request.body, {
         idempotencyKey: request.headers['idempotency-key'],
         // The active span's context when tracing is on; else the caller's own traceparent, if any.
         traceparent:
@@ -104,7 +121,7 @@ export default async function staffRoutes(
       reply
         .code(replayed ? 200 : 201)
         .header('location', `/api/v1/teams/${request.params.team}/assessments/${assessment.metadata.name}`);
-      return assessmentView(assessment);
+      return toAssessmentView(assessment);
     },
   );
 
@@ -114,30 +131,38 @@ export default async function staffRoutes(
       schema: {
         tags: ['assessments'],
         summary: 'List assessments, filtered, with cursor pagination',
+        security: STAFF,
         params: teamParams,
         querystring: z.object({
           phase: z.enum(PHASES).optional(),
           template: z.string().max(253).optional(),
           candidate: z.string().max(200).optional().describe('Substring of the candidate name or email'),
           limit: z.coerce.number().int().min(1).max(500).default(50),
-          cursor: z.string().max(500).optional(),
+          cursor: z.string().max(500).optional().describe('nextCursor of the previous page'),
         }),
+        response: { 200: AssessmentPageView, ...problems(STAFF_PROBLEMS) },
       },
       onRequest: app.requireStaff('assessments:read'),
     },
     async (request) => {
-      const page = store.list(request.params.team, request.query);
-      return { items: page.items.map(assessmentView), nextCursor: page.nextCursor };
+      const page = assessments.list(request.params.team, request.query);
+      return { items: page.items.map(toAssessmentView), nextCursor: page.nextCursor };
     },
   );
 
   r.get(
     '/teams/:team/assessments/:name',
     {
-      schema: { tags: ['assessments'], summary: 'Get an assessment', params: assessmentParams },
+      schema: {
+        tags: ['assessments'],
+        summary: 'Get an assessment',
+        security: STAFF,
+        params: assessmentParams,
+        response: { 200: AssessmentView, ...problems([...STAFF_PROBLEMS, 404]) },
+      },
       onRequest: app.requireStaff('assessments:read'),
     },
-    async (request) => assessmentView(store.get(request.params.team, request.params.name)),
+    async (request) => toAssessmentView(assessments.get(request.params.team, request.params.name)),
   );
 
   r.post(
@@ -146,14 +171,22 @@ export default async function staffRoutes(
       schema: {
         tags: ['assessments'],
         summary: 'Change the time box (up to the template maxDuration)',
+        security: STAFF,
         params: assessmentParams,
         body: z.object({ duration: durationSchema() }),
+        response: {
+          200: AssessmentView,
+          ...problems([...STAFF_PROBLEMS, ...BODY_PROBLEMS, 404, 409, 422], {
+            409: 'The assessment has ended',
+            422: "The duration is over the template's maxDuration",
+          }),
+        },
       },
       onRequest: app.requireStaff('assessments:write'),
     },
     async (request) => {
-      const a = await store.setDuration(
-        store.get(request.params.team, request.params.name),
+      const a = await assessments.setDuration(
+        assessments.get(request.params.team, request.params.name),
         request.body.duration,
       );
       audit(request, 'assessment.extend', {
@@ -161,7 +194,7 @@ export default async function staffRoutes(
         assessment: request.params.name,
         duration: request.body.duration,
       });
-      return assessmentView(a);
+      return toAssessmentView(a);
     },
   );
 
@@ -171,14 +204,16 @@ export default async function staffRoutes(
       schema: {
         tags: ['assessments'],
         summary: 'End the assessment now and invalidate its links',
+        security: STAFF,
         params: assessmentParams,
+        response: { 200: AssessmentView, ...problems([...STAFF_PROBLEMS, 404]) },
       },
       onRequest: app.requireStaff('assessments:write'),
     },
     async (request) => {
-      const a = await store.revoke(store.get(request.params.team, request.params.name));
+      const a = await assessments.revoke(assessments.get(request.params.team, request.params.name));
       audit(request, 'assessment.revoke', { team: request.params.team, assessment: request.params.name });
-      return assessmentView(a);
+      return toAssessmentView(a);
     },
   );
 
@@ -188,12 +223,14 @@ export default async function staffRoutes(
       schema: {
         tags: ['assessments'],
         summary: 'Delete the assessment and its sandboxes',
+        security: STAFF,
         params: assessmentParams,
+        response: { 204: z.undefined().describe('Deleted'), ...problems([...STAFF_PROBLEMS, 404]) },
       },
       onRequest: app.requireStaff('assessments:write'),
     },
     async (request, reply) => {
-      await store.remove(store.get(request.params.team, request.params.name));
+      await assessments.remove(assessments.get(request.params.team, request.params.name));
       audit(request, 'assessment.delete', { team: request.params.team, assessment: request.params.name });
       return reply.code(204).send();
     },
@@ -205,34 +242,21 @@ export default async function staffRoutes(
       schema: {
         tags: ['assessments'],
         summary: 'Issue or rotate the candidate link (earlier links stop working)',
+        security: STAFF,
         params: assessmentParams,
+        response: {
+          200: LinkView.describe('The link (Cache-Control: no-store)'),
+          ...problems([...STAFF_PROBLEMS, 404, 409], { 409: 'The assessment has ended' }),
+        },
       },
       onRequest: app.requireStaff('assessments:write'),
       config: writes,
     },
     async (request, reply) => {
-      const a = store.get(request.params.team, request.params.name);
-      if (a.spec.revoked || a.status?.phase === 'Expired')
-        throw new Problem(409, 'this assessment has ended; it cannot have a link');
-      const linkId = LinkSigner.newLinkId();
-      const updated = await store.setLinkId(a, linkId);
-      const cap = Date.now() + opts.linkMaxAgeMs;
-      const expiresAt = new Date(
-        updated.status?.expiresAt ? Math.min(Date.parse(updated.status.expiresAt), cap) : cap,
-      );
-      const token = await opts.links.sign({
-        assessment: `${a.metadata.namespace}/${a.metadata.name}`,
-        linkId,
-        expiresAt,
-      });
+      const link = await links.issue(assessments.get(request.params.team, request.params.name));
       audit(request, 'assessment.link', { team: request.params.team, assessment: request.params.name });
       reply.header('cache-control', 'no-store');
-      // The token travels in the URL fragment: browsers never send it to servers or in Referer.
-      return {
-        url: `${opts.publicUrl.replace(/\/$/, '')}/candidate#token=${token}`,
-        token,
-        expiresAt: expiresAt.toISOString(),
-      };
+      return toLinkView(link);
     },
   );
 
@@ -242,25 +266,15 @@ export default async function staffRoutes(
       schema: {
         tags: ['results'],
         summary: 'Submissions and grades of an assessment',
+        security: STAFF,
         params: assessmentParams,
+        response: { 200: SubmissionListView, ...problems([...STAFF_PROBLEMS, 404]) },
       },
       onRequest: app.requireStaff('results:read'),
     },
     async (request) => {
-      const a = store.get(request.params.team, request.params.name);
-      const items = await opts.grading.list(a);
-      return {
-        items: items.map((s) => ({
-          id: s.metadata.name!,
-          task: s.spec.task,
-          answer: s.spec.answer,
-          submittedAt: s.spec.submittedAt,
-          graded: s.status?.graded ?? false,
-          pass: s.status?.pass ?? null,
-          explanation: s.status?.explanation ?? null,
-          points: s.status?.points ?? null,
-        })),
-      };
+      const a = assessments.get(request.params.team, request.params.name);
+      return { items: (await grading.list(a)).map(toReviewedSubmissionView) };
     },
   );
 }

@@ -3,13 +3,12 @@ import {
   ANNOTATIONS,
   API_VERSION,
   type Assessment,
+  type AssessmentSpec,
   type AssessmentTemplate,
-  assessmentSpec,
   candidateNamespace,
   durationLimitProblem,
   KINDS,
   LABELS,
-  MAX_ASSESSMENT_NAME,
 } from '@epreuve/crds';
 import {
   type Informer,
@@ -17,33 +16,44 @@ import {
   isNotFound,
   isSubset,
   type KubeClient,
+  KubeError,
   type KubeObject,
 } from '@epreuve/kube';
-import { z } from 'zod';
-import { Problem } from '../plugins/problem.ts';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Conflict, Invalid, Malformed, NotFound } from './errors.ts';
 
-export type A = Assessment & KubeObject;
-export type T = AssessmentTemplate & KubeObject;
+/** An Assessment as the API server stores it. */
+export type AssessmentObject = Assessment & KubeObject;
+/** An AssessmentTemplate as the API server stores it. */
+export type TemplateObject = AssessmentTemplate & KubeObject;
 const ASMT = KINDS.Assessment;
 
-/** The body of POST /assessments: the CRD spec, plus an optional name. */
-export const createAssessmentBody = assessmentSpec.extend({
-  name: z
-    .string()
-    .max(MAX_ASSESSMENT_NAME)
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (lowercase letters, digits and -)')
-    .optional()
-    .describe('Name of the Assessment; derived from the candidate name when absent.'),
-});
-export type CreateAssessmentBody = z.input<typeof createAssessmentBody>;
+/** What staff ask for when creating an assessment: the CRD spec, plus an optional name. */
+export type NewAssessment = AssessmentSpec & { name?: string };
 
 /** The template's maxDuration bounds every duration (the rule lives in `@epreuve/crds`). */
-function assertDurationAllowed(duration: string | undefined, t: T): void {
+function assertDurationAllowed(duration: string | undefined, t: TemplateObject): void {
   const problem = durationLimitProblem(duration, t);
-  if (problem)
-    throw new Problem(422, problem, {
-      invalidParams: [{ name: 'body.duration', reason: `at most ${t.spec.maxDuration}` }],
-    });
+  if (problem) throw new Invalid(problem, 'duration', `at most ${t.spec.maxDuration}`);
+}
+
+/**
+ * The API server refused the object (its CRD schema or CEL rules, which the API's own checks do
+ * not repeat in full): the first cause, named by its path in the spec (`spec.candidate.email` →
+ * `candidate.email`).
+ */
+function refused(err: unknown): never {
+  if (err instanceof KubeError && err.code === 422) {
+    const cause = err.causes.find((c) => c.field) ?? err.causes[0];
+    const field = (cause?.field ?? 'spec').replace(/^(spec|metadata)\.?/, '') || 'name';
+    throw new Invalid(
+      `the Kubernetes API refused the assessment: ${err.message}`,
+      field,
+      cause?.message ?? 'invalid',
+    );
+  }
+  throw err;
 }
 
 /** A readable, DNS-safe name from a candidate's name: "Jane Doe" → "jane-doe". */
@@ -65,26 +75,46 @@ export function slugify(name: string, max = 30): string {
  */
 export class AssessmentStore {
   private readonly client: KubeClient;
-  readonly assessments: Informer<A>;
-  readonly templates: Informer<T>;
+  readonly assessments: Informer<AssessmentObject>;
+  readonly templates: Informer<TemplateObject>;
 
-  constructor(client: KubeClient, assessments: Informer<A>, templates: Informer<T>) {
+  constructor(
+    client: KubeClient,
+    assessments: Informer<AssessmentObject>,
+    templates: Informer<TemplateObject>,
+  ) {
     this.client = client;
     this.assessments = assessments;
     this.templates = templates;
   }
 
-  get(team: string, name: string): A {
+  /** Whether both caches hold a full list (the API is ready to answer). */
+  synced(): boolean {
+    return this.assessments.hasSynced() && this.templates.hasSynced();
+  }
+
+  get(team: string, name: string): AssessmentObject {
     const a = this.assessments.get(`${team}/${name}`);
-    if (!a) throw new Problem(404, `no assessment ${name} in team ${team}`);
+    if (!a) throw new NotFound(`no assessment ${name} in team ${team}`);
     return a;
   }
 
-  template(team: string, name: string): T | undefined {
+  template(team: string, name: string): TemplateObject | undefined {
     return this.templates.get(`${team}/${name}`);
   }
 
-  listTemplates(team: string): T[] {
+  getTemplate(team: string, name: string): TemplateObject {
+    const t = this.template(team, name);
+    if (!t) throw new NotFound(`no template ${name} in team ${team}`);
+    return t;
+  }
+
+  /** The template an assessment was made from; gone only if someone deleted it meanwhile. */
+  templateOf(a: AssessmentObject): TemplateObject | undefined {
+    return this.template(a.metadata.namespace!, a.spec.templateRef.name);
+  }
+
+  listTemplates(team: string): TemplateObject[] {
     return this.templates
       .list()
       .filter((t) => t.metadata.namespace === team)
@@ -97,14 +127,16 @@ export class AssessmentStore {
    */
   async create(
     team: string,
-    body: z.output<typeof createAssessmentBody>,
+    body: NewAssessment,
     o: { idempotencyKey?: string; traceparent?: string; actor: string },
-  ): Promise<{ assessment: A; replayed: boolean }> {
+  ): Promise<{ assessment: AssessmentObject; replayed: boolean }> {
     const template = this.template(team, body.templateRef.name);
     if (!template) {
-      throw new Problem(422, `no template ${body.templateRef.name} in team ${team}`, {
-        invalidParams: [{ name: 'body.templateRef.name', reason: 'no such template' }],
-      });
+      throw new Invalid(
+        `no template ${body.templateRef.name} in team ${team}`,
+        'templateRef.name',
+        'no such template',
+      );
     }
     assertDurationAllowed(body.duration, template);
     const keyHash = o.idempotencyKey
@@ -112,7 +144,7 @@ export class AssessmentStore {
       : undefined;
     if (keyHash) {
       // Authoritative lookup (not the cache): a retry must find the first request's assessment.
-      const previous = await this.client.list<A>(ASMT, {
+      const previous = await this.client.list<AssessmentObject>(ASMT, {
         namespace: team,
         labelSelector: `${LABELS.idempotencyKey}=${keyHash.slice(0, 63)}`,
       });
@@ -145,24 +177,25 @@ export class AssessmentStore {
       spec,
     };
     try {
-      return { assessment: await this.client.create<A>(obj), replayed: false };
+      return { assessment: await this.client.create<AssessmentObject>(obj), replayed: false };
     } catch (err) {
-      if (!isConflict(err)) throw err;
-      const existing = await this.client.get<A>(ASMT, team, name);
+      if (!isConflict(err)) refused(err);
+      const existing = await this.client.get<AssessmentObject>(ASMT, team, name);
       if (keyHash && existing?.metadata.annotations?.[ANNOTATIONS.idempotencyKeySha256] === keyHash) {
         return { assessment: existing, replayed: this.sameRequest(existing, body) };
       }
-      throw new Problem(409, `an assessment named ${name} already exists in team ${team}`, {
-        invalidParams: [{ name: 'body.name', reason: 'already exists' }],
+      throw new Conflict(`an assessment named ${name} already exists in team ${team}`, {
+        field: 'name',
+        reason: 'already exists',
       });
     }
   }
 
   /** A replay must carry the same request; the same key for another body is the client's bug. */
-  private sameRequest(existing: A, body: z.output<typeof createAssessmentBody>): true {
+  private sameRequest(existing: AssessmentObject, body: NewAssessment): true {
     const { name: _name, ...spec } = body;
     if (!(isSubset(spec, existing.spec) && isSubset(existing.spec.candidate, body.candidate))) {
-      throw new Problem(409, 'this Idempotency-Key was already used for a different assessment');
+      throw new Conflict('this Idempotency-Key was already used for a different assessment');
     }
     return true;
   }
@@ -174,7 +207,7 @@ export class AssessmentStore {
   list(
     team: string,
     q: { phase?: string; template?: string; candidate?: string; limit: number; cursor?: string },
-  ): { items: A[]; nextCursor: string | null } {
+  ): { items: AssessmentObject[]; nextCursor: string | null } {
     const after = q.cursor ? decodeCursor(q.cursor) : '';
     const needle = q.candidate?.toLowerCase();
     const all = this.assessments
@@ -198,37 +231,37 @@ export class AssessmentStore {
   }
 
   /** Extends (or shortens) the time box, within the template's maxDuration. */
-  async setDuration(a: A, duration: string): Promise<A> {
-    const t = this.template(a.metadata.namespace!, a.spec.templateRef.name);
+  async setDuration(a: AssessmentObject, duration: string): Promise<AssessmentObject> {
+    const t = this.templateOf(a);
     if (t) assertDurationAllowed(duration, t);
     if (a.status?.phase === 'Expired')
-      throw new Problem(409, 'this assessment has ended; its sandboxes are gone');
+      throw new Conflict('this assessment has ended; its sandboxes are gone');
     return this.patch(a, { spec: { duration } });
   }
 
   /** Ends the assessment now: the operator deletes the sandboxes, every link stops working. */
-  revoke(a: A): Promise<A> {
+  revoke(a: AssessmentObject): Promise<AssessmentObject> {
     return this.patch(a, {
       spec: { revoked: true },
       metadata: { annotations: { [ANNOTATIONS.linkId]: null } },
     });
   }
 
-  async remove(a: A): Promise<void> {
+  async remove(a: AssessmentObject): Promise<void> {
     await this.client.delete(ASMT, a.metadata.namespace, a.metadata.name!);
   }
 
   /** Records a new link id: every earlier link to this assessment stops working. */
-  setLinkId(a: A, linkId: string): Promise<A> {
+  setLinkId(a: AssessmentObject, linkId: string): Promise<AssessmentObject> {
     return this.patch(a, { metadata: { annotations: { [ANNOTATIONS.linkId]: linkId } } });
   }
 
   /** Records the candidate's first visit (OnFirstAccess); never moves it once set. */
-  async markArrived(a: A, at: Date): Promise<A> {
+  async markArrived(a: AssessmentObject, at: Date): Promise<AssessmentObject> {
     if (a.metadata.annotations?.[ANNOTATIONS.candidateArrivedAt]) return a;
     const value = at.toISOString().replace(/\.\d+Z$/, 'Z');
     // Guarded by resourceVersion: two first visits at once record one arrival, not two.
-    return this.client.jsonPatch<A>(ASMT, a.metadata.namespace, a.metadata.name!, [
+    return this.client.jsonPatch<AssessmentObject>(ASMT, a.metadata.namespace, a.metadata.name!, [
       { op: 'test', path: '/metadata/resourceVersion', value: a.metadata.resourceVersion },
       a.metadata.annotations
         ? {
@@ -240,13 +273,18 @@ export class AssessmentStore {
     ]);
   }
 
-  private async patch(a: A, patch: object): Promise<A> {
+  private async patch(a: AssessmentObject, patch: object): Promise<AssessmentObject> {
     try {
-      return await this.client.mergePatch<A>(ASMT, a.metadata.namespace, a.metadata.name!, patch);
+      return await this.client.mergePatch<AssessmentObject>(
+        ASMT,
+        a.metadata.namespace,
+        a.metadata.name!,
+        patch,
+      );
     } catch (err) {
       if (isNotFound(err))
-        throw new Problem(404, `no assessment ${a.metadata.name} in team ${a.metadata.namespace}`);
-      throw err;
+        throw new NotFound(`no assessment ${a.metadata.name} in team ${a.metadata.namespace}`);
+      refused(err);
     }
   }
 }
@@ -261,10 +299,24 @@ export function decodeCursor(cursor: string): string {
   } catch {
     // fall through
   }
-  throw new Problem(400, 'cursor is not a cursor this API returned', {
-    invalidParams: [{ name: 'querystring.cursor', reason: 'malformed' }],
-  });
+  throw new Malformed('cursor is not a cursor this API returned', 'cursor', 'malformed');
 }
 
 /** The candidate namespace, for views. */
-export const namespaceOfAssessment = (a: A) => candidateNamespace(a.metadata.namespace!, a.metadata.name!);
+export const namespaceOfAssessment = (a: AssessmentObject) =>
+  candidateNamespace(a.metadata.namespace!, a.metadata.name!);
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Assessments and templates: reads from the informer caches, writes through the API server. */
+    assessments: AssessmentStore;
+  }
+}
+
+/** `app.assessments`, from a store the caller built (main.ts starts its informers). */
+export default fp(
+  async function assessmentsPlugin(app: FastifyInstance, opts: { store: AssessmentStore }) {
+    app.decorate('assessments', opts.store);
+  },
+  { name: 'assessments' },
+);

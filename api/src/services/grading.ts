@@ -9,14 +9,17 @@ import {
 } from '@epreuve/crds';
 import type { KubeClient, KubeObject } from '@epreuve/kube';
 import { type Exercise, findExercise } from '@epreuve/sandboxes/exercises';
-import { type GradeResult, gradeMongo, gradeSql } from '@epreuve/sandboxes/grader';
+import { AnswerError, type GradeResult, gradeMongo, gradeSql } from '@epreuve/sandboxes/grader';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { MongoClient } from 'mongodb';
-import { Problem } from '../plugins/problem.ts';
-import { type A, type AssessmentStore, namespaceOfAssessment } from './assessments.ts';
+import { type AssessmentObject, type AssessmentStore, namespaceOfAssessment } from './assessments.ts';
+import { Conflict, Misconfigured, NotFound, Unavailable } from './errors.ts';
 import { readSecretData } from './secrets.ts';
 
 const SUBMISSION = KINDS.Submission;
-export type S = Submission & KubeObject;
+/** A Submission as the API server stores it. */
+export type SubmissionObject = Submission & KubeObject;
 
 interface Graded {
   exercise?: Exercise;
@@ -80,21 +83,20 @@ export class GradingService {
     this.store = store;
   }
 
-  async submit(a: A, taskId: string, answer: string): Promise<S> {
-    const t = this.store.template(a.metadata.namespace!, a.spec.templateRef.name);
+  async submit(a: AssessmentObject, taskId: string, answer: string): Promise<SubmissionObject> {
+    const t = this.store.templateOf(a);
     const task = t?.spec.tasks?.find((x) => x.id === taskId);
     if (!task)
-      throw new Problem(404, `no task ${taskId} in this assessment`, {
-        invalidParams: [{ name: 'params.task', reason: 'no such task' }],
-      });
+      throw new NotFound(`no task ${taskId} in this assessment`, { field: 'task', reason: 'no such task' });
     const grading = gradingOf(task);
     const submittedAt = new Date().toISOString(); // milliseconds: submissions in one second keep their order
     let grade: GradeResult | undefined;
     if (grading.kind !== 'manual') {
-      if (!grading.reference) throw new Problem(500, 'this task has no reference answer; tell the recruiter');
+      if (!grading.reference)
+        throw new Misconfigured('this task has no reference answer; tell the recruiter');
       grade = await this.grade(a, task.sandbox, grading, answer);
     }
-    const created = await this.client.create<S>({
+    const created = await this.client.create<SubmissionObject>({
       apiVersion: API_VERSION,
       kind: 'Submission',
       metadata: {
@@ -123,7 +125,7 @@ export class GradingService {
           gradedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
         }
       : { graded: false, explanation: 'A reviewer will grade this answer.' };
-    return this.client.mergePatch<S>(
+    return this.client.mergePatch<SubmissionObject>(
       SUBMISSION,
       created.metadata.namespace,
       created.metadata.name!,
@@ -132,24 +134,37 @@ export class GradingService {
     );
   }
 
-  list(a: A): Promise<S[]> {
+  list(a: AssessmentObject): Promise<SubmissionObject[]> {
     return this.client
-      .list<S>(SUBMISSION, {
+      .list<SubmissionObject>(SUBMISSION, {
         namespace: a.metadata.namespace,
         labelSelector: `${LABELS.assessment}=${a.metadata.name}`,
       })
       .then((l) => l.items.sort((x, y) => x.spec.submittedAt.localeCompare(y.spec.submittedAt)));
   }
 
-  private async grade(a: A, sandboxName: string, g: Graded, answer: string): Promise<GradeResult> {
+  private async grade(
+    a: AssessmentObject,
+    sandboxName: string,
+    g: Graded,
+    answer: string,
+  ): Promise<GradeResult> {
     const sandbox = a.status?.sandboxes?.find((s) => s.name === sandboxName);
     if (!sandbox?.ready || !sandbox.host || !sandbox.port)
-      throw new Problem(409, `sandbox ${sandboxName} is not ready yet; try again in a moment`);
+      throw new Conflict(`sandbox ${sandboxName} is not ready yet; try again in a moment`);
     const ns = namespaceOfAssessment(a);
     const c = await readSecretData(this.client, ns, sandbox.secretName ?? credentialsSecretName(sandboxName));
-    if (!c) throw new Problem(409, `sandbox ${sandboxName} has no credentials yet; try again in a moment`);
+    if (!c) throw new Conflict(`sandbox ${sandboxName} has no credentials yet; try again in a moment`);
     const exercise = { reference: g.reference!, collection: g.collection, grader: g.options };
+    const unreachable = (err: unknown): never => {
+      // The answer's own failures are grades; these are the sandbox not answering the grader at all.
+      throw new Unavailable(
+        `sandbox ${sandboxName} could not grade this answer now (${(err as Error).message}); try again in a moment`,
+        5,
+      );
+    };
     if (g.kind === 'sql') {
+      // The reference runs first, outside the answer's grading: its failure is the sandbox's.
       return gradeSql(
         {
           host: sandbox.host,
@@ -160,11 +175,19 @@ export class GradingService {
         },
         exercise,
         answer,
-      );
+      ).catch((err) => {
+        if (!(err instanceof AnswerError)) throw err;
+        if (err.reason === 'Unavailable' || err.reason === 'Timeout') return unreachable(err);
+        throw new Misconfigured(
+          `the reference answer of this task does not run (${err.message}); tell the recruiter`,
+        );
+      });
     }
     const db = c[KEYS.database];
     const url = `mongodb://${encodeURIComponent(c[KEYS.graderUsername] ?? '')}:${encodeURIComponent(c[KEYS.graderPassword] ?? '')}@${sandbox.host}:${sandbox.port}/${db}?authSource=${db}`;
-    const client = await new MongoClient(url, { serverSelectionTimeoutMS: 5000 }).connect();
+    const client = await new MongoClient(url, { serverSelectionTimeoutMS: 5000 })
+      .connect()
+      .catch(unreachable);
     try {
       return await gradeMongo(client, db!, exercise, answer);
     } finally {
@@ -172,3 +195,18 @@ export class GradingService {
     }
   }
 }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Grading: submissions graded against the candidate's sandbox and stored as Submission objects. */
+    grading: GradingService;
+  }
+}
+
+/** `app.grading`. */
+export default fp(
+  async function gradingPlugin(app: FastifyInstance, opts: { client: KubeClient }) {
+    app.decorate('grading', new GradingService(opts.client, app.assessments));
+  },
+  { name: 'grading', dependencies: ['assessments'] },
+);

@@ -1,4 +1,7 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
+import { ANNOTATIONS } from '@epreuve/crds';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import {
   type CryptoKey,
   generateKeyPair,
@@ -8,6 +11,8 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose';
+import type { AssessmentObject, AssessmentStore } from './assessments.ts';
+import { Conflict, Forbidden, Unauthenticated } from './errors.ts';
 
 export const LINK_AUDIENCE = 'epreuve-candidate';
 export const LINK_ISSUER = 'epreuve';
@@ -83,3 +88,87 @@ export class LinkSigner {
     return claims;
   }
 }
+
+/** A link as staff send it: the page URL carrying the token in its fragment. */
+export interface IssuedLink {
+  url: string;
+  token: string;
+  expiresAt: Date;
+}
+
+/**
+ * Candidate links of assessments: issuing (and rotating) them, and telling whether a token still
+ * opens its assessment — not replaced by a newer link, not revoked, not ended.
+ */
+export class CandidateLinks {
+  private readonly store: AssessmentStore;
+  readonly signer: LinkSigner;
+  private readonly publicUrl: string;
+  private readonly maxAgeMs: number;
+
+  constructor(store: AssessmentStore, signer: LinkSigner, o: { publicUrl: string; maxAgeMs: number }) {
+    this.store = store;
+    this.signer = signer;
+    this.publicUrl = o.publicUrl.replace(/\/$/, '');
+    this.maxAgeMs = o.maxAgeMs;
+  }
+
+  /** A new link; every earlier one stops working. It lives until the assessment ends, at most maxAge. */
+  async issue(a: AssessmentObject): Promise<IssuedLink> {
+    if (a.spec.revoked || a.status?.phase === 'Expired')
+      throw new Conflict('this assessment has ended; it cannot have a link');
+    const linkId = LinkSigner.newLinkId();
+    const updated = await this.store.setLinkId(a, linkId);
+    const cap = Date.now() + this.maxAgeMs;
+    const expiresAt = new Date(
+      updated.status?.expiresAt ? Math.min(Date.parse(updated.status.expiresAt), cap) : cap,
+    );
+    const token = await this.signer.sign({ assessment: keyOf(a), linkId, expiresAt });
+    // The token travels in the URL fragment: browsers never send it to servers or in Referer.
+    return { url: `${this.publicUrl}/candidate#token=${token}`, token, expiresAt };
+  }
+
+  /** The same link (same id) with another expiry, e.g. once the candidate's clock has started. */
+  renew(a: AssessmentObject, linkId: string, expiresAt: Date): Promise<string> {
+    return this.signer.sign({ assessment: keyOf(a), linkId, expiresAt });
+  }
+
+  /** The assessment a token opens, if it still does. */
+  async authenticate(token: string): Promise<{ assessment: AssessmentObject; linkId: string }> {
+    let claims: { assessment: string; linkId: string };
+    try {
+      claims = await this.signer.verify(token);
+    } catch (err) {
+      throw new Unauthenticated(
+        /exp/.test((err as Error).message) ? 'this link has expired' : 'this link is not valid',
+      );
+    }
+    const assessment = this.store.assessments.get(claims.assessment);
+    if (!assessment) throw new Unauthenticated('this link is not valid');
+    if (assessment.spec.revoked) throw new Forbidden('this assessment was revoked');
+    if (assessment.metadata.annotations?.[ANNOTATIONS.linkId] !== claims.linkId)
+      throw new Unauthenticated('this link was replaced by a newer one');
+    if (assessment.status?.phase === 'Expired') throw new Forbidden('this assessment has ended');
+    return { assessment, linkId: claims.linkId };
+  }
+}
+
+const keyOf = (a: AssessmentObject) => `${a.metadata.namespace}/${a.metadata.name}`;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Candidate links: issue, renew, authenticate. */
+    links: CandidateLinks;
+  }
+}
+
+/** `app.links`, signing with the key the caller loaded (main.ts: EPREUVE_LINK_KEY_FILE). */
+export default fp(
+  async function linksPlugin(
+    app: FastifyInstance,
+    opts: { signer: LinkSigner; publicUrl: string; maxAgeMs: number },
+  ) {
+    app.decorate('links', new CandidateLinks(app.assessments, opts.signer, opts));
+  },
+  { name: 'links', dependencies: ['assessments'] },
+);

@@ -1,6 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { createRemoteJWKSet, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import type { ApiConfig, ApiKeyEntry } from '../config.ts';
+import { Unauthenticated } from './errors.ts';
 
 export type Role = 'admin' | 'recruiter' | 'reviewer';
 
@@ -11,8 +14,6 @@ export interface Staff {
   teams: string[];
   via: 'oidc' | 'api-key';
 }
-
-export class AuthError extends Error {}
 
 const ROLE_RANK: Record<Role, number> = { reviewer: 1, recruiter: 2, admin: 3 };
 /** API keys carry this prefix, so they are told from JWTs at a glance (and by secret scanners). */
@@ -53,10 +54,8 @@ export class StaffAuthenticator {
     this.keys = config.apiKeys.map((k) => ({ ...k, digest: Buffer.from(k.sha256, 'hex') }));
   }
 
-  async authenticate(authorization: string | undefined): Promise<Staff> {
-    const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
-    if (!m) throw new AuthError('missing bearer token: send Authorization: Bearer <OIDC token or API key>');
-    const token = m[1]!;
+  /** Who a bearer token (an OIDC JWT or an API key) stands for. */
+  async authenticate(token: string): Promise<Staff> {
     return token.startsWith(API_KEY_PREFIX) ? this.apiKey(token) : this.oidc(token);
   }
 
@@ -65,13 +64,13 @@ export class StaffAuthenticator {
     // Compare against every entry, always, so timing says nothing about which (if any) matched.
     let found: ApiKeyEntry | undefined;
     for (const k of this.keys) if (timingSafeEqual(k.digest, digest) && !found) found = k;
-    if (!found) throw new AuthError('unknown API key');
+    if (!found) throw new Unauthenticated('unknown API key');
     return { subject: `api-key:${found.name}`, role: found.role, teams: found.teams, via: 'api-key' };
   }
 
   private async oidc(token: string): Promise<Staff> {
     if (!this.jwks || !this.config.EPREUVE_OIDC_ISSUER)
-      throw new AuthError('OIDC is not configured; use an API key');
+      throw new Unauthenticated('OIDC is not configured; use an API key');
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(token, this.jwks, {
@@ -81,13 +80,15 @@ export class StaffAuthenticator {
         requiredClaims: ['sub', 'exp'],
       }));
     } catch (err) {
-      throw new AuthError(`invalid token: ${(err as Error).message}`);
+      throw new Unauthenticated(`invalid token: ${(err as Error).message}`);
     }
     const roles = toList(payload[this.config.EPREUVE_OIDC_ROLES_CLAIM]).filter(
       (r): r is Role => r in ROLE_RANK,
     );
     if (roles.length === 0)
-      throw new AuthError(`token grants no Épreuve role (claim ${this.config.EPREUVE_OIDC_ROLES_CLAIM})`);
+      throw new Unauthenticated(
+        `token grants no Épreuve role (claim ${this.config.EPREUVE_OIDC_ROLES_CLAIM})`,
+      );
     const role = roles.sort((a, b) => ROLE_RANK[b] - ROLE_RANK[a])[0]!;
     return {
       subject: String(payload.sub),
@@ -103,3 +104,18 @@ function toList(v: unknown): string[] {
   if (typeof v === 'string') return v.split(/[\s,]+/).filter(Boolean);
   return [];
 }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Staff authentication: OIDC JWTs and API keys. */
+    staffAuth: StaffAuthenticator;
+  }
+}
+
+/** `app.staffAuth`, as configured (tests pass one with their own JWKS). */
+export default fp(
+  async function staffAuthPlugin(app: FastifyInstance, opts: { authenticator: StaffAuthenticator }) {
+    app.decorate('staffAuth', opts.authenticator);
+  },
+  { name: 'staff-auth' },
+);

@@ -9,6 +9,8 @@ const fields = (schema, prefix = '') =>
     `<tr><td><code>${escapeHtml(prefix + k)}</code></td><td>${escapeHtml(v.type ?? (v.enum ? v.enum.join(' | ') : ''))}</td><td>${escapeHtml(v.description ?? '')}</td></tr>`,
     ...(v.type === 'object' ? fields(v, `${prefix}${k}.`) : []),
   ]);
+// Who may call an operation, by its security scheme.
+const WHO = { staff: 'staff: OIDC token or API key', candidate: 'candidate link' };
 const doc = await (await fetch('/openapi.json')).json();
 document.getElementById('intro').textContent = doc.info.description;
 const out = [];
@@ -20,8 +22,13 @@ for (const [path, ops] of Object.entries(doc.paths)) {
     );
     const body = fields(op.requestBody?.content?.['application/json']?.schema);
     const rows = [...params, ...body];
+    const who =
+      (op.security ?? []).map((s) => WHO[Object.keys(s)[0]] ?? Object.keys(s)[0]).join(' or ') || 'anyone';
+    const answers = Object.entries(op.responses ?? {}).map(
+      ([status, r]) => `<li><code>${escapeHtml(status)}</code> ${escapeHtml(r.description ?? '')}</li>`,
+    );
     out.push(
-      `<section class="panel"><h2><code>${method.toUpperCase()} ${escapeHtml(path)}</code></h2><p>${escapeHtml(op.summary ?? '')}</p>${rows.length ? `<table><thead><tr><th>name</th><th>type</th><th>meaning</th></tr></thead><tbody>${rows.join('')}</tbody></table>` : ''}</section>`,
+      `<section class="panel"><h2><code>${method.toUpperCase()} ${escapeHtml(path)}</code></h2><p>${escapeHtml(op.summary ?? '')} <small>(${escapeHtml(who)})</small></p>${rows.length ? `<table><thead><tr><th>name</th><th>type</th><th>meaning</th></tr></thead><tbody>${rows.join('')}</tbody></table>` : ''}<details><summary>Answers</summary><ul>${answers.join('')}</ul></details></section>`,
     );
   }
 }

@@ -1,6 +1,6 @@
 import { sandboxHostLabel } from '@epreuve/crds';
 import { describe, expect, it } from 'vitest';
-import { candidateEndpoint, snippets } from './candidate.ts';
+import { candidateEndpoint, snippets } from './connections.ts';
 
 const sandbox = { name: 'warehouse', host: 'warehouse.epreuve-jane-doe-abcde.svc', port: 5432 };
 const creds = { username: 'candidate', password: 'p@ss word', database: 'retail', 'api-key': 'k3y' };

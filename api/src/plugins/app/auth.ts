@@ -1,0 +1,55 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { AssessmentObject } from '../../services/assessments.ts';
+import { Forbidden, Unauthenticated } from '../../services/errors.ts';
+import { can, type Permission, type Staff } from '../../services/staff-auth.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    staff?: Staff;
+    candidate?: { assessment: AssessmentObject; linkId: string };
+  }
+  interface FastifyInstance {
+    /** onRequest hook: a staff principal holding `permission` in the route's `:team`. */
+    requireStaff(permission: Permission): (request: FastifyRequest) => Promise<void>;
+    /** onRequest hook: a valid candidate link for a live assessment. */
+    requireCandidate(): (request: FastifyRequest) => Promise<void>;
+  }
+}
+
+/** The token of `Authorization: Bearer <token>`. */
+const bearer = (request: FastifyRequest) =>
+  /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+
+/**
+ * Who may do what, before anything else runs (onRequest, so before body parsing and validation).
+ * Staff: OIDC or API key (app.staffAuth), then a role and team check per route. Candidates: a
+ * signed link whose subject is one assessment, still current, not revoked, not over (app.links).
+ */
+export default fp(
+  async function authPlugin(app: FastifyInstance) {
+    app.decorateRequest('staff', undefined);
+    app.decorateRequest('candidate', undefined);
+
+    app.decorate('requireStaff', (permission: Permission) => async (request: FastifyRequest) => {
+      const token = bearer(request);
+      if (!token)
+        throw new Unauthenticated('missing bearer token: send Authorization: Bearer <OIDC token or API key>');
+      const staff = await app.staffAuth.authenticate(token);
+      const team = (request.params as { team?: string }).team;
+      if (team !== undefined && !can(staff, permission, team)) {
+        throw new Forbidden(
+          `${staff.subject} (${staff.role}) may not ${permission.replace(':', ' ')} in team ${team}`,
+        );
+      }
+      request.staff = staff;
+    });
+
+    app.decorate('requireCandidate', () => async (request: FastifyRequest) => {
+      const token = bearer(request);
+      if (!token) throw new Unauthenticated('missing bearer token: open the link you were sent');
+      request.candidate = await app.links.authenticate(token);
+    });
+  },
+  { name: 'auth', dependencies: ['staff-auth', 'links'] },
+);

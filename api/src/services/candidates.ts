@@ -1,0 +1,196 @@
+import { ANNOTATIONS, credentialsSecretName, type SandboxKind, type Timeline, timeline } from '@epreuve/crds';
+import type { KubeClient } from '@epreuve/kube';
+import { findExercise } from '@epreuve/sandboxes/exercises';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import {
+  type AssessmentObject,
+  type AssessmentStore,
+  namespaceOfAssessment,
+  type TemplateObject,
+} from './assessments.ts';
+import { candidateEndpoint, type Endpoint, type GatewaySettings } from './connections.ts';
+import { Conflict } from './errors.ts';
+import type { GradingService, SubmissionObject } from './grading.ts';
+import type { CandidateLinks } from './links.ts';
+import { readSecretData } from './secrets.ts';
+
+export type Lang = 'en' | 'fr';
+
+/** A task as the candidate sees it: never the reference answer. */
+export interface CandidateTask {
+  id: string;
+  sandbox: string;
+  points: number;
+  title: string;
+  /** Markdown. */
+  prompt: string;
+  /** What kind of answer the task takes. */
+  answer: 'sql' | 'pipeline' | 'text';
+}
+
+/** One sandbox as the candidate reaches it: where, and with which (of their own) credentials. */
+export interface SandboxAccess {
+  name: string;
+  kind: SandboxKind;
+  ready: boolean;
+  endpoint: Endpoint;
+  /** The sandbox's credentials Secret, decoded; undefined until the operator has written it. */
+  credentials?: Record<string, string>;
+}
+
+/** Everything the candidate page shows. */
+export interface CandidateSession {
+  assessment: AssessmentObject;
+  template?: TemplateObject;
+  started: boolean;
+  expiresAt: string | null;
+  tasks: CandidateTask[];
+  sandboxes: SandboxAccess[];
+}
+
+/**
+ * What a candidate does with their link: read their session (time left, tasks, where to connect),
+ * start the clock (OnFirstAccess), submit answers.
+ */
+export class CandidateSessions {
+  private readonly client: KubeClient;
+  private readonly store: AssessmentStore;
+  private readonly grading: GradingService;
+  private readonly links: CandidateLinks;
+  private readonly gateway?: GatewaySettings;
+  // Sandbox credentials never change once created, so a short cache spares the API server a read
+  // per session poll (the candidate page refreshes; the countdown runs in the browser).
+  private readonly credentials = new Map<string, { at: number; data: Record<string, string> | undefined }>();
+
+  constructor(o: {
+    client: KubeClient;
+    store: AssessmentStore;
+    grading: GradingService;
+    links: CandidateLinks;
+    /** The sandbox gateway candidates connect through; absent: in-cluster addresses. */
+    gateway?: GatewaySettings;
+  }) {
+    this.client = o.client;
+    this.store = o.store;
+    this.grading = o.grading;
+    this.links = o.links;
+    this.gateway = o.gateway;
+  }
+
+  async session(a: AssessmentObject, lang: Lang): Promise<CandidateSession> {
+    const ns = namespaceOfAssessment(a);
+    const sandboxes = await Promise.all(
+      (a.status?.sandboxes ?? []).map(async (s) => ({
+        name: s.name,
+        kind: s.kind,
+        ready: s.ready,
+        endpoint: candidateEndpoint(
+          a.metadata.namespace!,
+          a.metadata.name!,
+          s,
+          `${s.name}.${ns}.svc`,
+          this.gateway,
+        ),
+        credentials: await this.readCredentials(ns, s.secretName ?? credentialsSecretName(s.name)),
+      })),
+    );
+    return {
+      assessment: a,
+      template: this.store.templateOf(a),
+      started: Boolean(startedAt(a)),
+      expiresAt: a.status?.expiresAt ?? null,
+      tasks: this.tasks(a, lang),
+      sandboxes,
+    };
+  }
+
+  tasks(a: AssessmentObject, lang: Lang): CandidateTask[] {
+    return (this.store.templateOf(a)?.spec.tasks ?? []).map((task) => {
+      const ex = task.exercise ? safeExercise(task.exercise) : undefined;
+      return {
+        id: task.id,
+        sandbox: task.sandbox,
+        points: task.points,
+        title: task.title ?? ex?.title[lang] ?? task.id,
+        prompt: task.prompt ?? ex?.prompt[lang] ?? '',
+        answer: ex?.kind === 'mongo' ? 'pipeline' : task.grader?.manual ? 'text' : 'sql',
+      };
+    });
+  }
+
+  /**
+   * Starts the clock of an OnFirstAccess assessment (once: a second start changes nothing) and
+   * renews the link to expire with the assessment.
+   */
+  async start(
+    a: AssessmentObject,
+    linkId: string,
+  ): Promise<{ token: string; startedAt: Date; expiresAt: Date }> {
+    if (a.spec.startPolicy !== 'OnFirstAccess')
+      throw new Conflict('this assessment started when it was created');
+    const updated = await this.store.markArrived(a, new Date());
+    const t = this.store.templateOf(a);
+    if (!t) throw new Conflict(`the template ${a.spec.templateRef.name} of this assessment is gone`);
+    const { startedAt, expiresAt } = timeline(updated, t) as Required<Timeline>;
+    // Same link id, a shorter life: the token now expires with the assessment.
+    const token = await this.links.renew(a, linkId, expiresAt);
+    return { token, startedAt, expiresAt };
+  }
+
+  /** Grades an answer, once the sandboxes are up and the clock runs. */
+  submit(a: AssessmentObject, task: string, answer: string): Promise<SubmissionObject> {
+    if (a.status?.phase !== 'Ready')
+      throw new Conflict('your sandboxes are not ready yet; try again in a moment');
+    if (!startedAt(a)) throw new Conflict('start the assessment first');
+    return this.grading.submit(a, task, answer);
+  }
+
+  private async readCredentials(ns: string, name: string): Promise<Record<string, string> | undefined> {
+    const key = `${ns}/${name}`;
+    const hit = this.credentials.get(key);
+    if (hit && Date.now() - hit.at < 60_000) return hit.data;
+    const data = await readSecretData(this.client, ns, name);
+    if (data) this.credentials.set(key, { at: Date.now(), data });
+    if (this.credentials.size > 10_000) this.credentials.delete(this.credentials.keys().next().value!);
+    return data;
+  }
+}
+
+const startedAt = (a: AssessmentObject) =>
+  a.status?.startedAt ?? a.metadata.annotations?.[ANNOTATIONS.candidateArrivedAt];
+
+function safeExercise(id: string) {
+  try {
+    return findExercise(id);
+  } catch {
+    return undefined;
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The candidate's side: session, start, submit. */
+    candidates: CandidateSessions;
+  }
+}
+
+/** `app.candidates`. */
+export default fp(
+  async function candidatesPlugin(
+    app: FastifyInstance,
+    opts: { client: KubeClient; gateway?: GatewaySettings },
+  ) {
+    app.decorate(
+      'candidates',
+      new CandidateSessions({
+        client: opts.client,
+        store: app.assessments,
+        grading: app.grading,
+        links: app.links,
+        gateway: opts.gateway,
+      }),
+    );
+  },
+  { name: 'candidates', dependencies: ['assessments', 'grading', 'links'] },
+);

@@ -1,0 +1,73 @@
+import { credentialsSecretName, DATA_API_CREDENTIAL_KEYS } from '@epreuve/crds';
+import type { KubeClient } from '@epreuve/kube';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { type AssessmentObject, namespaceOfAssessment } from './assessments.ts';
+import { NotFound } from './errors.ts';
+import { readSecretData } from './secrets.ts';
+
+/** One data API's log, as its /admin/requests returns it; `available: false` when it did not answer. */
+export interface SandboxRequestLog {
+  sandbox: string;
+  available: boolean;
+  items: Array<Record<string, unknown>>;
+}
+
+/**
+ * What the candidate asked their data API sandboxes (for reviewers): each data API keeps its own
+ * request log, read with its admin key. A data API that does not answer is reported, not fatal.
+ */
+export class RequestLogs {
+  private readonly client: KubeClient;
+
+  constructor(client: KubeClient) {
+    this.client = client;
+  }
+
+  async read(a: AssessmentObject, q: { since?: string; limit: number }): Promise<SandboxRequestLog[]> {
+    const apis = (a.status?.sandboxes ?? []).filter((s) => s.kind === 'dataApi');
+    if (apis.length === 0) throw new NotFound('this assessment has no running data API (it may have ended)');
+    const ns = namespaceOfAssessment(a);
+    return Promise.all(
+      apis.map(async (s) => {
+        const unavailable = { sandbox: s.name, available: false, items: [] };
+        const secret = s.secretName ?? credentialsSecretName(s.name);
+        const adminKey = (await readSecretData(this.client, ns, secret))?.[DATA_API_CREDENTIAL_KEYS.adminKey];
+        if (!adminKey || !s.host || !s.port) return unavailable;
+        const query = new URLSearchParams({
+          limit: String(q.limit),
+          ...(q.since ? { since: q.since } : {}),
+        });
+        try {
+          const res = await fetch(`http://${s.host}:${s.port}/admin/requests?${query}`, {
+            headers: { 'x-admin-key': adminKey },
+            signal: AbortSignal.timeout(5000),
+          });
+          if (!res.ok) return unavailable;
+          const body = (await res.json()) as { data?: unknown };
+          const items = Array.isArray(body.data)
+            ? body.data.filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null)
+            : [];
+          return { sandbox: s.name, available: true, items };
+        } catch {
+          return unavailable;
+        }
+      }),
+    );
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The data API request logs of assessments. */
+    requestLogs: RequestLogs;
+  }
+}
+
+/** `app.requestLogs`. */
+export default fp(
+  async function requestLogsPlugin(app: FastifyInstance, opts: { client: KubeClient }) {
+    app.decorate('requestLogs', new RequestLogs(opts.client));
+  },
+  { name: 'request-logs' },
+);

@@ -1,0 +1,404 @@
+/**
+ * Every JSON shape the API answers with, in one place: a zod schema (the routes' response schemas,
+ * hence the OpenAPI document and the serializer, which drops any field not declared here) and the
+ * function that builds it from what the services return. No credential of staff, no grader
+ * credential and no reference answer appears in a view meant for candidates.
+ */
+import {
+  ANNOTATIONS,
+  DATA_API_CREDENTIAL_KEYS as API_KEYS,
+  assessmentTemplateSpec,
+  DB_CREDENTIAL_KEYS as KEYS,
+  PHASES,
+  SANDBOX_KINDS,
+} from '@epreuve/crds';
+import { z } from 'zod';
+import type { Guide } from './guides/index.ts';
+import type { AssessmentObject, TemplateObject } from './services/assessments.ts';
+import type { CandidateSession, CandidateTask } from './services/candidates.ts';
+import { snippets } from './services/connections.ts';
+import type { SubmissionObject } from './services/grading.ts';
+import { type InterviewScore, interviewScore, type Scores } from './services/interviews.ts';
+import type { IssuedLink } from './services/links.ts';
+import type { SandboxRequestLog } from './services/request-log.ts';
+
+const timestamp = () => z.string().meta({ format: 'date-time' });
+
+// ---------------------------------------------------------------------------------------------
+// Staff: templates and assessments
+
+export const TemplateSummaryView = z
+  .object({
+    name: z.string(),
+    title: z.string(),
+    duration: z.string(),
+    maxDuration: z.string(),
+    sandboxes: z.array(z.string()).describe('Sandbox names'),
+    tasks: z.array(z.string()).describe('Task ids'),
+    interviewGuide: z.string().nullable(),
+  })
+  .meta({ id: 'TemplateSummary' });
+export const TemplateListView = z.object({ items: z.array(TemplateSummaryView) });
+
+export const toTemplateSummaryView = (t: TemplateObject): z.output<typeof TemplateSummaryView> => ({
+  name: t.metadata.name!,
+  title: t.spec.title,
+  duration: t.spec.duration,
+  maxDuration: t.spec.maxDuration,
+  sandboxes: t.spec.sandboxes.map((s) => s.name),
+  tasks: (t.spec.tasks ?? []).map((x) => x.id),
+  interviewGuide: t.spec.interviewGuide ?? null,
+});
+
+export const TemplateView = z
+  .object({ name: z.string(), spec: assessmentTemplateSpec })
+  .meta({ id: 'Template' })
+  .describe('A template: its name and its whole spec, as stored.');
+
+export const toTemplateView = (t: TemplateObject): z.output<typeof TemplateView> => ({
+  name: t.metadata.name!,
+  spec: t.spec,
+});
+
+/** What staff see of an assessment: no credentials, no internals. */
+export const AssessmentView = z
+  .object({
+    name: z.string(),
+    team: z.string(),
+    template: z.string(),
+    candidate: z.object({ name: z.string(), email: z.string() }),
+    duration: z.string().nullable().describe('Its own time box; null: the template default'),
+    startPolicy: z.enum(['Immediate', 'OnFirstAccess']),
+    revoked: z.boolean(),
+    phase: z.enum(PHASES),
+    namespace: z.string().nullable().describe('The candidate namespace, once made'),
+    createdAt: z.string(),
+    startedAt: timestamp().nullable(),
+    readyAt: timestamp().nullable(),
+    expiresAt: timestamp().nullable(),
+    sandboxes: z.array(
+      z.object({
+        name: z.string(),
+        kind: z.enum(SANDBOX_KINDS),
+        ready: z.boolean(),
+        host: z.string().nullable(),
+        port: z.number().int().nullable(),
+      }),
+    ),
+    conditions: z.array(
+      z.object({
+        type: z.string(),
+        status: z.enum(['True', 'False', 'Unknown']),
+        reason: z.string(),
+        message: z.string(),
+      }),
+    ),
+    linkIssued: z.boolean().describe('Whether a candidate link is current'),
+  })
+  .meta({ id: 'Assessment' });
+export type AssessmentView = z.output<typeof AssessmentView>;
+
+export function toAssessmentView(a: AssessmentObject): AssessmentView {
+  const s = a.status ?? {};
+  return {
+    name: a.metadata.name!,
+    team: a.metadata.namespace!,
+    template: a.spec.templateRef.name,
+    candidate: a.spec.candidate,
+    duration: a.spec.duration ?? null,
+    startPolicy: a.spec.startPolicy,
+    revoked: a.spec.revoked ?? false,
+    phase: s.phase ?? 'Pending',
+    namespace: s.namespace ?? null,
+    createdAt: String(a.metadata.creationTimestamp ?? ''),
+    startedAt: s.startedAt ?? null,
+    readyAt: s.readyAt ?? null,
+    expiresAt: s.expiresAt ?? null,
+    sandboxes: (s.sandboxes ?? []).map(({ name, kind, ready, host, port }) => ({
+      name,
+      kind,
+      ready,
+      host: host ?? null,
+      port: port ?? null,
+    })),
+    conditions: (s.conditions ?? []).map(({ type, status, reason, message }) => ({
+      type,
+      status,
+      reason,
+      message,
+    })),
+    linkIssued: Boolean(a.metadata.annotations?.[ANNOTATIONS.linkId]),
+  };
+}
+
+export const AssessmentPageView = z.object({
+  items: z.array(AssessmentView),
+  nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page'),
+});
+
+export const LinkView = z
+  .object({
+    url: z.string().describe('The candidate page, with the token in the URL fragment'),
+    token: z.string(),
+    expiresAt: timestamp(),
+  })
+  .meta({ id: 'CandidateLink' });
+
+export const toLinkView = (l: IssuedLink): z.output<typeof LinkView> => ({
+  url: l.url,
+  token: l.token,
+  expiresAt: l.expiresAt.toISOString(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Submissions
+
+const submissionFields = {
+  id: z.string(),
+  task: z.string(),
+  submittedAt: timestamp(),
+  graded: z.boolean(),
+  pass: z.boolean().nullable(),
+  explanation: z.string().nullable(),
+  points: z.number().int().nullable(),
+};
+
+/** A submission as the candidate sees it, right after submitting. */
+export const SubmissionView = z.object(submissionFields).meta({ id: 'Submission' });
+/** A submission as reviewers see it: with the answer. */
+const { id, task, ...gradeFields } = submissionFields;
+export const ReviewedSubmissionView = z
+  .object({ id, task, answer: z.string(), ...gradeFields })
+  .meta({ id: 'ReviewedSubmission' });
+export const SubmissionListView = z.object({ items: z.array(ReviewedSubmissionView) });
+
+export const toSubmissionView = (s: SubmissionObject): z.output<typeof SubmissionView> => ({
+  id: s.metadata.name!,
+  task: s.spec.task,
+  submittedAt: s.spec.submittedAt,
+  graded: s.status?.graded ?? false,
+  pass: s.status?.pass ?? null,
+  explanation: s.status?.explanation ?? null,
+  points: s.status?.points ?? null,
+});
+
+export const toReviewedSubmissionView = (s: SubmissionObject): z.output<typeof ReviewedSubmissionView> => {
+  const { id, task, ...rest } = toSubmissionView(s);
+  return { id, task, answer: s.spec.answer, ...rest };
+};
+
+// ---------------------------------------------------------------------------------------------
+// Candidates
+
+const CandidateTaskFields = {
+  id: z.string(),
+  sandbox: z.string(),
+  points: z.number().int(),
+  title: z.string(),
+  answer: z.enum(['sql', 'pipeline', 'text']).describe('What the answer is: SQL, a JSON pipeline, or text'),
+};
+export const TaskView = z.object({ ...CandidateTaskFields, prompt: z.string().describe('Markdown') });
+export const TaskListView = z.object({ tasks: z.array(TaskView) });
+
+export const toTaskListView = (tasks: CandidateTask[]): z.output<typeof TaskListView> => ({ tasks });
+
+export const SessionView = z
+  .object({
+    assessment: z.string(),
+    candidate: z.string(),
+    title: z.string(),
+    description: z.string().nullable().describe('Markdown'),
+    phase: z.enum(PHASES),
+    startPolicy: z.enum(['Immediate', 'OnFirstAccess']),
+    started: z.boolean(),
+    expiresAt: timestamp().nullable(),
+    timeLeftSeconds: z.number().int().nullable(),
+    tasks: z
+      .array(z.object(CandidateTaskFields))
+      .describe('Titles only: the prompts come from /candidate/tasks'),
+    sandboxes: z.array(
+      z.object({
+        name: z.string(),
+        kind: z.enum(SANDBOX_KINDS),
+        ready: z.boolean(),
+        host: z.string(),
+        port: z.number().int(),
+        tls: z.enum(['none', 'trusted', 'private']),
+        database: z.string().optional(),
+        username: z.string().optional(),
+        password: z.string().optional(),
+        apiKey: z.string().optional().describe('The data API key (dataApi sandboxes)'),
+        snippets: z
+          .record(z.string(), z.string())
+          .nullable()
+          .describe('Ready-to-paste commands (psql, mongosh, curl, Python); null until credentials exist'),
+      }),
+    ),
+  })
+  .meta({ id: 'CandidateSession' });
+
+export function toSessionView(s: CandidateSession, now = Date.now()): z.output<typeof SessionView> {
+  const { assessment: a, template: t, expiresAt } = s;
+  const left = expiresAt ? Math.floor((Date.parse(expiresAt) - now) / 1000) : Number.NaN;
+  return {
+    assessment: a.metadata.name!,
+    candidate: a.spec.candidate.name,
+    title: t?.spec.title ?? a.spec.templateRef.name,
+    description: t?.spec.description ?? null,
+    phase: a.status?.phase ?? 'Pending',
+    startPolicy: a.spec.startPolicy,
+    started: s.started,
+    expiresAt,
+    timeLeftSeconds: Number.isFinite(left) ? Math.max(0, left) : null,
+    tasks: s.tasks.map(({ prompt: _prompt, ...task }) => task),
+    sandboxes: s.sandboxes.map((sb) => {
+      const creds = sb.credentials ?? {};
+      const own =
+        sb.kind === 'dataApi'
+          ? { apiKey: creds[API_KEYS.apiKey] }
+          : {
+              database: creds[KEYS.database],
+              username: creds[KEYS.username],
+              password: creds[KEYS.password],
+            };
+      return {
+        name: sb.name,
+        kind: sb.kind,
+        ready: sb.ready,
+        host: sb.endpoint.host,
+        port: sb.endpoint.port,
+        tls: sb.endpoint.tls,
+        ...own,
+        snippets: sb.credentials ? snippets(sb.kind, sb.endpoint, creds) : null,
+      };
+    }),
+  };
+}
+
+export const StartView = z.object({
+  token: z.string().describe('The link token, now expiring with the assessment'),
+  startedAt: timestamp(),
+  expiresAt: timestamp(),
+});
+
+export const toStartView = (s: {
+  token: string;
+  startedAt: Date;
+  expiresAt: Date;
+}): z.output<typeof StartView> => ({
+  token: s.token,
+  startedAt: s.startedAt.toISOString(),
+  expiresAt: s.expiresAt.toISOString(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Reviewers
+
+export const InterviewScoreView = interviewScore.meta({ id: 'InterviewScore' });
+export const ScoreView = z.object({ question: z.string(), ...interviewScore.shape });
+
+export const toScoreView = (question: string, s: InterviewScore): z.output<typeof ScoreView> => ({
+  question,
+  ...s,
+});
+
+export const InterviewView = z.object({
+  guide: z.object({ id: z.string(), title: z.string(), language: z.string(), scale: z.string().nullable() }),
+  sections: z.array(
+    z.object({
+      title: z.string(),
+      questions: z.array(
+        z.object({
+          id: z.string(),
+          question: z.string(),
+          topic: z.string().optional(),
+          answer: z.string().describe('The reference answer (reviewers only)'),
+          score: InterviewScoreView.nullable(),
+        }),
+      ),
+    }),
+  ),
+  summary: z.object({
+    questions: z.number().int(),
+    scored: z.number().int(),
+    average: z.number().nullable(),
+  }),
+});
+
+export function toInterviewView(guide: Guide, scores: Scores): z.output<typeof InterviewView> {
+  const ids = guide.sections.flatMap((s) => s.questions.map((q) => q.id));
+  const scored = ids.filter((id) => scores[id]);
+  return {
+    guide: { id: guide.id, title: guide.title, language: guide.language, scale: guide.scale ?? null },
+    sections: guide.sections.map((s) => ({
+      title: s.title,
+      questions: s.questions.map((q) => ({ ...q, score: scores[q.id] ?? null })),
+    })),
+    summary: {
+      questions: ids.length,
+      scored: scored.length,
+      average: scored.length
+        ? Math.round((scored.reduce((sum, id) => sum + scores[id]!.score, 0) / scored.length) * 100) / 100
+        : null,
+    },
+  };
+}
+
+export const RequestLogView = z.object({
+  sandboxes: z.array(
+    z.object({
+      sandbox: z.string(),
+      available: z.boolean().describe('false: the data API did not answer (it may have ended)'),
+      items: z
+        .array(
+          z
+            .object({
+              seq: z.number().int().optional(),
+              time: timestamp().optional(),
+              method: z.string().optional(),
+              path: z.string().optional().describe('Secrets in the query are redacted'),
+              status: z.number().int().optional(),
+              duration_ms: z.number().optional(),
+              auth: z.enum(['ok', 'missing', 'invalid']).nullable().optional(),
+              fault: z.unknown().optional().describe('The fault the data API injected, if any'),
+              client: z.string().optional(),
+            })
+            .loose(),
+        )
+        .describe("Entries as the data API's /admin/requests gives them, oldest first"),
+    }),
+  ),
+});
+
+export const toRequestLogView = (logs: SandboxRequestLog[]): z.output<typeof RequestLogView> => ({
+  sandboxes: logs,
+});
+
+// ---------------------------------------------------------------------------------------------
+// Probes
+
+export const HealthView = z.object({ status: z.string() });
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** RFC 9457 problem details, as every error is answered (application/problem+json). */
+export const ProblemView = z
+  .object({
+    type: z.string().describe('about:blank: the status and title say what happened'),
+    title: z.string(),
+    status: z.number().int().min(400).max(599),
+    detail: z.string().describe('What went wrong, for people'),
+    instance: z.string().describe('The path of the request'),
+    invalid_params: z
+      .array(
+        z.object({
+          name: z
+            .string()
+            .describe('Where the bad value is, such as body.candidate.email or querystring.cursor'),
+          reason: z.string(),
+        }),
+      )
+      .optional(),
+  })
+  .meta({ id: 'Problem' });
