@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type Condition, cel, conditions, dnsLabel, duration, type ObjectMeta, quantity } from './common.ts';
+import { MAX_HIDDEN_VARIANTS } from './contracts.ts';
 import type { API_VERSION } from './names.ts';
 
 /** A dataset from the sandboxes catalogue, optionally pinned to a version: `retail` or `retail@1`. */
@@ -171,6 +172,20 @@ export const network = z
   })
   .describe('Network isolation of the candidate namespace; ingress is always denied but from the platform.');
 
+export const grading = z
+  .object({
+    hiddenVariants: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_HIDDEN_VARIANTS)
+      .default(2)
+      .describe(
+        "Hidden variants of each database sandbox's dataset (same schema, another seed, out of the candidate's reach) every auto-graded answer is re-checked on; an answer passes only if it matches the reference on each.",
+      ),
+  })
+  .describe('How answers are graded.');
+
 export const assessmentTemplateSpec = cel(
   z
     .object({
@@ -197,6 +212,7 @@ export const assessmentTemplateSpec = cel(
       interviewGuide: dnsLabel(63).optional().describe('Question bank reviewers follow in the interview.'),
       resources: resources.default({ cpu: '2', memory: '4Gi', storage: '5Gi' }),
       network: network.default({ egress: 'none' }),
+      grading: grading.default({ hiddenVariants: 2 }),
     })
     .describe('What every assessment made from this template contains.'),
   {

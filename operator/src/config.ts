@@ -13,6 +13,8 @@ const DEFAULT_SIZES = {
   // The data API holds its whole dataset in memory: about 270 MiB resident while generating 'standard'.
   dataApi: { requests: { cpu: '50m', memory: '192Mi' }, limits: { cpu: '250m', memory: '384Mi' } },
   seeder: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
+  // Above an answer's byte cap (5 MiB), a reference (20 MiB) and one MongoDB reply (up to 48 MiB).
+  grader: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: '250m', memory: '192Mi' } },
 };
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -57,7 +59,7 @@ export const operatorConfigSchema = z.object({
         return z.NEVER;
       }
     })
-    .pipe(z.object({ postgres: size, mongo: size, dataApi: size, seeder: size })),
+    .pipe(z.object({ postgres: size, mongo: size, dataApi: size, seeder: size, grader: size })),
   EPREUVE_WORKERS: z.coerce.number().int().min(1).max(64).default(4),
   EPREUVE_KUBE_QPS: z.coerce.number().positive().default(20),
   EPREUVE_KUBE_BURST: z.coerce.number().int().min(1).default(30),

@@ -1,5 +1,6 @@
 import type { KubeObject } from '@epreuve/kube';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../config.ts';
 import {
   credentialsSecret,
   desiredObjects,
@@ -60,6 +61,8 @@ describe('desiredObjects', () => {
         'Service/warehouse',
         'Service/events',
         'Service/source',
+        'Service/grader',
+        'Deployment/grader',
         'Job/seed',
       ]),
     );
@@ -67,7 +70,7 @@ describe('desiredObjects', () => {
 
   it('makes every pod compliant with restricted, with requests and limits', () => {
     const pods = podSpecs(objs);
-    expect(pods).toHaveLength(4);
+    expect(pods).toHaveLength(5); // three sandboxes, the grader, the seed Job
     for (const [o, pod] of pods) {
       expect(pod.securityContext, o.metadata.name).toMatchObject({
         runAsNonRoot: true,
@@ -92,6 +95,7 @@ describe('desiredObjects', () => {
       'default-deny',
       'allow-same-namespace',
       'allow-platform-ingress',
+      'allow-api-to-grader',
       'allow-seed-dns',
     ]);
     // The seed Job resolves the sandboxes' Service names even when sandboxes get no DNS.
@@ -153,6 +157,7 @@ describe('desiredState', () => {
       'NetworkPolicy',
       'NetworkPolicy',
       'NetworkPolicy',
+      'NetworkPolicy',
       'ServiceAccount',
       'ServiceAccount',
       'RoleBinding',
@@ -161,8 +166,10 @@ describe('desiredState', () => {
       'warehouse-credentials',
       'events-credentials',
       'source-credentials',
+      'grader-credentials',
     ]);
     expect(state.seed?.kind).toBe('Job');
+    expect(state.grader?.workload.kind).toBe('Deployment');
   });
 
   it('flattens, for a raw client, to the applied objects: everything but the Secrets', () => {
@@ -202,8 +209,57 @@ describe('quotaShortfall', () => {
   it('names each resource that is too small', () => {
     const ctx = context(template({ resources: { cpu: '1', memory: '512Mi', storage: '1Gi' } }));
     const msg = quotaShortfall(ctx, desiredObjects(ctx));
-    expect(msg).toMatch(/cpu: sandboxes need 1750m but resources.cpu is 1/);
-    expect(msg).toMatch(/memory: sandboxes need 1664Mi but resources.memory is 512Mi/);
+    // Three sandboxes, the seed Job and the grader (250m, 192Mi).
+    expect(msg).toMatch(/cpu: sandboxes need 2 but resources.cpu is 1/);
+    expect(msg).toMatch(/memory: sandboxes need 1856Mi but resources.memory is 512Mi/);
     expect(msg).toMatch(/storage: sandboxes need 2Gi but resources.storage is 1Gi/);
+  });
+});
+
+describe('the grader', () => {
+  const state = desiredState(context(), () => Buffer.alloc(32, 7));
+  const pod = (state.grader!.workload.spec as { template: { spec: unknown } }).template.spec as {
+    containers: Array<{ args: string[]; env: Array<{ name: string; value: string }>; resources: object }>;
+    volumes: Array<{ name: string; secret?: { secretName: string; items?: Array<{ key: string }> } }>;
+  };
+
+  it('runs the grade server with its own limits and a plan of the database sandboxes, hidden variants included', () => {
+    expect(pod.containers[0]!.args).toEqual(['grade-server']);
+    expect(pod.containers[0]!.resources).toEqual(loadConfig({}).EPREUVE_SANDBOX_SIZES.grader);
+    const plan = JSON.parse(pod.containers[0]!.env.find((e) => e.name === 'EPREUVE_GRADER_PLAN')!.value);
+    expect(plan.map((p: { name: string }) => p.name)).toEqual(['warehouse', 'events']);
+    expect(plan[0]).toMatchObject({ kind: 'postgres', hiddenVariants: 2 });
+  });
+
+  it("mounts only the grader's keys of each sandbox Secret: never the candidate's or the admin's", () => {
+    for (const v of pod.volumes.filter((v) => v.name.startsWith('credentials-')))
+      expect(v.secret!.items!.map((i) => i.key)).toEqual(['database', 'grader-username', 'grader-password']);
+  });
+
+  it('is reachable from the API pods alone; the sandboxes policies leave it out', () => {
+    const policies = Object.fromEntries(
+      state.guardRails.filter((o) => o.kind === 'NetworkPolicy').map((o) => [o.metadata.name, o.spec]),
+    ) as Record<string, { podSelector: object; ingress?: Array<{ from: object[] }> }>;
+    expect(policies['allow-api-to-grader']!.podSelector).toEqual({
+      matchLabels: { 'app.kubernetes.io/name': 'grader' },
+    });
+    expect(policies['allow-api-to-grader']!.ingress![0]!.from).toEqual([
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'epreuve-system' } },
+        podSelector: { matchLabels: { 'app.kubernetes.io/name': 'epreuve-api' } },
+      },
+    ]);
+    for (const name of ['allow-same-namespace', 'allow-platform-ingress'])
+      expect(policies[name]!.podSelector).toEqual({
+        matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'NotIn', values: ['grader'] }],
+      });
+  });
+
+  it('is left out, with its Secret, when no sandbox holds a database', () => {
+    const apiOnly = desiredState(
+      context(template({ sandboxes: [{ name: 'source', dataApi: { dataset: 'retail@1' } }], tasks: [] })),
+    );
+    expect(apiOnly.grader).toBeUndefined();
+    expect(apiOnly.secrets.map((s) => s.metadata.name)).toEqual(['source-credentials']);
   });
 });

@@ -8,6 +8,8 @@ import {
   credentialsSecretName,
   DATA_API_CREDENTIAL_KEYS,
   DB_CREDENTIAL_KEYS,
+  GRADER,
+  type GraderPlan,
   LABELS,
   MANAGED_BY,
   type Sandbox,
@@ -16,7 +18,7 @@ import {
   type SeedPlan,
   sandboxKind,
 } from '@epreuve/crds';
-import type { KubeObject } from '@epreuve/kube';
+import { type KubeObject, parseQuantity } from '@epreuve/kube';
 import type { OperatorConfig, Size } from '../config.ts';
 
 /**
@@ -151,16 +153,23 @@ export function networkPolicies(ctx: Context): KubeObject[] {
       { protocol: 'TCP', port: 53 },
     ],
   };
+  // Everything but the grader: sandboxes and the seed Job talk among themselves and to the platform.
+  const notGrader = {
+    matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'NotIn', values: [GRADER.name] }],
+  };
+  const platformNamespace = {
+    matchLabels: { 'kubernetes.io/metadata.name': ctx.config.EPREUVE_PLATFORM_NAMESPACE },
+  };
   const policies = [
     np('default-deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] }),
     np('allow-same-namespace', {
-      podSelector: {},
+      podSelector: notGrader,
       policyTypes: ['Ingress', 'Egress'],
       ingress: [{ from: [{ podSelector: {} }] }],
       egress: [{ to: [{ podSelector: {} }] }],
     }),
     np('allow-platform-ingress', {
-      podSelector: {},
+      podSelector: notGrader,
       policyTypes: ['Ingress'],
       ingress: [
         {
@@ -173,6 +182,18 @@ export function networkPolicies(ctx: Context): KubeObject[] {
           ],
         },
       ],
+    }),
+    // The grader runs answers: only the API may call it; it may reach the sandboxes it grades on.
+    np('allow-api-to-grader', {
+      podSelector: { matchLabels: GRADER_LABELS },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [
+        {
+          from: [{ namespaceSelector: platformNamespace, podSelector: { matchLabels: API_POD_LABELS } }],
+          ports: [{ protocol: 'TCP', port: GRADER.port }],
+        },
+      ],
+      egress: [{ to: [{ podSelector: notGrader }] }],
     }),
     np('allow-seed-dns', {
       podSelector: { matchLabels: { 'app.kubernetes.io/name': 'seeder' } },
@@ -463,6 +484,7 @@ export function seedJob(ctx: Context): KubeObject | undefined {
     port: PORTS[sandboxKind(s)],
     dataset: (s.postgres ?? s.mongo)!.dataset,
     credentials: credentialsMountPath(s.name),
+    hiddenVariants: ctx.template.spec.grading.hiddenVariants,
   }));
   return {
     apiVersion: 'batch/v1',
@@ -511,6 +533,128 @@ export function seedJob(ctx: Context): KubeObject | undefined {
   };
 }
 
+/** The labels of the grader's pod: the network policies single it out by them. */
+export const GRADER_LABELS = { 'app.kubernetes.io/name': GRADER.name } as const;
+
+/** The API's pods, in the platform namespace (the chart's labels): the grader's only client. */
+export const API_POD_LABELS = { 'app.kubernetes.io/name': 'epreuve-api' } as const;
+
+/** A random token the API presents to the grader. Created once, like the sandboxes' credentials. */
+export function graderSecret(ctx: Context, random: (n: number) => Buffer): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(ctx, GRADER.secretName, GRADER_LABELS),
+    type: 'Opaque',
+    stringData: { [GRADER.tokenKey]: random(32).toString('base64url') },
+  };
+}
+
+/** The grader's objects: it runs candidates' answers next to their databases, never in the API. */
+export interface GraderObjects {
+  service: KubeObject;
+  workload: KubeObject;
+}
+
+/**
+ * The grader Deployment and Service, when the template has a database sandbox. It mounts only the
+ * grader's keys of each sandbox's Secret (never the candidate's or the admin's), has memory and CPU
+ * limits of its own inside the namespace quota, and runs the sandboxes image's `grade-server`.
+ */
+export function graderObjects(ctx: Context): GraderObjects | undefined {
+  const seeded = seededSandboxes(ctx.template);
+  if (seeded.length === 0) return undefined;
+  const ns = namespaceOf(ctx.assessment);
+  const plan: GraderPlan = seeded.map((s) => ({
+    name: s.name,
+    kind: s.postgres ? 'postgres' : 'mongo',
+    host: `${s.name}.${ns}.svc`,
+    port: PORTS[sandboxKind(s)],
+    credentials: credentialsMountPath(s.name),
+    hiddenVariants: ctx.template.spec.grading.hiddenVariants,
+  }));
+  const size = ctx.config.EPREUVE_SANDBOX_SIZES.grader;
+  // V8 collects before the cgroup kills: three quarters of the limit for the heap.
+  const heapMiB = Math.floor((parseQuantity(size.limits.memory) / 2 ** 20) * 0.75);
+  const labels = { ...ownerLabels(ctx.assessment), ...GRADER_LABELS };
+  const graderKeys = [
+    DB_CREDENTIAL_KEYS.database,
+    DB_CREDENTIAL_KEYS.graderUsername,
+    DB_CREDENTIAL_KEYS.graderPassword,
+  ];
+  return {
+    service: {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(ctx, GRADER.name, GRADER_LABELS),
+      spec: {
+        selector: GRADER_LABELS,
+        ports: [{ name: 'http', port: GRADER.port, targetPort: GRADER.port, protocol: 'TCP' }],
+      },
+    },
+    workload: {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta(ctx, GRADER.name, GRADER_LABELS),
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: GRADER_LABELS },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: SANDBOX_SERVICE_ACCOUNT,
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            securityContext: podSecurity(UID.node),
+            containers: [
+              {
+                name: GRADER.name,
+                image: ctx.config.EPREUVE_IMAGE_SEEDER,
+                imagePullPolicy: ctx.config.EPREUVE_IMAGE_PULL_POLICY,
+                args: ['grade-server'],
+                ports: [{ name: 'http', containerPort: GRADER.port, protocol: 'TCP' }],
+                env: [
+                  { name: GRADER.planEnv, value: JSON.stringify(plan) },
+                  { name: 'NODE_OPTIONS', value: `--max-old-space-size=${heapMiB}` },
+                ],
+                readinessProbe: { httpGet: { path: '/readyz', port: GRADER.port }, periodSeconds: 2 },
+                resources: size,
+                securityContext: restrictedContainer,
+                volumeMounts: [
+                  { name: 'tmp', mountPath: '/tmp' },
+                  { name: 'token', mountPath: GRADER.tokenMountPath, readOnly: true },
+                  ...seeded.map((s) => ({
+                    name: `credentials-${s.name}`,
+                    mountPath: credentialsMountPath(s.name),
+                    readOnly: true,
+                  })),
+                ],
+              },
+            ],
+            volumes: [
+              { name: 'tmp', emptyDir: {} },
+              {
+                name: 'token',
+                secret: {
+                  secretName: GRADER.secretName,
+                  items: [{ key: GRADER.tokenKey, path: GRADER.tokenKey }],
+                },
+              },
+              ...seeded.map((s) => ({
+                name: `credentials-${s.name}`,
+                secret: {
+                  secretName: credentialsSecretName(s.name),
+                  items: graderKeys.map((key) => ({ key, path: key })),
+                },
+              })),
+            ],
+          },
+        },
+      },
+    },
+  };
+}
+
 export type WorkloadKind = 'StatefulSet' | 'Deployment';
 
 /** One sandbox's objects: its Service and its workload, of the kind decided here and nowhere else. */
@@ -547,6 +691,8 @@ export interface DesiredState {
   workloads: SandboxObjects[];
   /** The seed Job, when a sandbox needs seeding. */
   seed?: KubeObject;
+  /** The grader, when a sandbox holds a database answers run on. */
+  grader?: GraderObjects;
 }
 
 /**
@@ -557,7 +703,10 @@ export function desiredState(ctx: Context, random: (bytes: number) => Buffer = r
   const sandboxes = ctx.template.spec.sandboxes;
   return {
     namespace: namespace(ctx),
-    secrets: sandboxes.map((s) => credentialsSecret(ctx, s, random)),
+    secrets: [
+      ...sandboxes.map((s) => credentialsSecret(ctx, s, random)),
+      ...(seededSandboxes(ctx.template).length ? [graderSecret(ctx, random)] : []),
+    ],
     guardRails: [
       resourceQuota(ctx),
       limitRange(ctx),
@@ -567,6 +716,7 @@ export function desiredState(ctx: Context, random: (bytes: number) => Buffer = r
     ],
     workloads: sandboxes.map((s) => sandboxObjects(ctx, s)),
     seed: seedJob(ctx),
+    grader: graderObjects(ctx),
   };
 }
 
@@ -576,6 +726,7 @@ export function namespaceContents(state: DesiredState): KubeObject[] {
     ...state.guardRails,
     ...state.workloads.map((w) => w.service),
     ...state.workloads.map((w) => w.workload),
+    ...(state.grader ? [state.grader.service, state.grader.workload] : []),
     ...(state.seed ? [state.seed] : []),
   ];
 }

@@ -278,10 +278,12 @@ describe('AssessmentReconciler writes status once per pass, after its I/O', () =
     const w = world({ assessment: assessment() as Cached, template: template() });
     const { first } = await expectOneWriteThenNone(w, 'Provisioning', 'WaitingForSandboxes');
     expect(first.calls[0]).toMatchObject({ verb: 'patch', kind: 'Assessment' });
-    expect(first.calls.filter((c) => c.verb === 'create').map((c) => c.kind)).toEqual([
-      'Secret',
-      'Secret',
-      'Secret',
+    // Three sandboxes' credentials and the grader's token.
+    expect(first.calls.filter((c) => c.verb === 'create').map((c) => c.name)).toEqual([
+      expect.stringMatching(/\/warehouse-credentials$/),
+      expect.stringMatching(/\/events-credentials$/),
+      expect.stringMatching(/\/source-credentials$/),
+      expect.stringMatching(/\/grader-credentials$/),
     ]);
 
     const ready = world({
@@ -294,6 +296,19 @@ describe('AssessmentReconciler writes status once per pass, after its I/O', () =
         { ...workload('Job', 'seed', { succeeded: 1 }), apiVersion: 'batch/v1' },
       ],
     });
-    await expectOneWriteThenNone(ready, 'Ready', 'SandboxesReady');
+    // Sandboxes up and seeded, but no grader yet: not Ready, answers could not be graded.
+    await expectOneWriteThenNone(ready, 'Provisioning', 'WaitingForSandboxes');
+    const graded = world({
+      assessment: withFinalizer(assessment()),
+      template: template(),
+      managed: [
+        workload('StatefulSet', 'warehouse', { readyReplicas: 1 }),
+        workload('StatefulSet', 'events', { readyReplicas: 1 }),
+        workload('Deployment', 'source', { availableReplicas: 1 }),
+        workload('Deployment', 'grader', { availableReplicas: 1 }),
+        { ...workload('Job', 'seed', { succeeded: 1 }), apiVersion: 'batch/v1' },
+      ],
+    });
+    await expectOneWriteThenNone(graded, 'Ready', 'SandboxesReady');
   });
 });

@@ -305,6 +305,12 @@ export class AssessmentReconciler implements Reconciler {
       workloads,
       seedJob: desired.seed && this.deps.managed.Job.get(objectKey(desired.seed)),
       seedNeeded: desired.seed !== undefined,
+      ...(desired.grader && {
+        grader: {
+          workloadKind: 'Deployment' as const,
+          current: this.deps.managed.Deployment.get(objectKey(desired.grader.workload)),
+        },
+      }),
     };
     return {
       report: { outcome, template, times },

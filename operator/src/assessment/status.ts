@@ -31,6 +31,8 @@ export type Outcome =
       workloads: Record<string, ObservedWorkload>;
       seedJob: KubeObject | undefined;
       seedNeeded: boolean;
+      /** The grader's Deployment, when the template has one: answers cannot be graded before it is up. */
+      grader?: ObservedWorkload;
     };
 
 interface WorkloadStatus {
@@ -151,6 +153,7 @@ export function nextStatus(
       sandboxes = sandboxStatuses(a, t!, outcome.workloads);
       const seed = outcome.seedNeeded ? jobState(outcome.seedJob) : 'Succeeded';
       const waiting = sandboxes.filter((s) => !s.ready).map((s) => s.name);
+      if (outcome.grader && !workloadReady(outcome.grader)) waiting.push('the grader');
       if (seed === 'Failed') {
         phase = 'Failed';
         set({
