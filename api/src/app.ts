@@ -83,7 +83,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     publicUrl: config.EPREUVE_PUBLIC_URL,
     maxAgeMs: config.EPREUVE_LINK_MAX_AGE_HOURS * 3600_000,
   });
-  await app.register(gradingPlugin, { client: deps.client });
+  await app.register(gradingPlugin, { client: deps.client, graderUrl: config.EPREUVE_GRADER_URL });
   await app.register(candidatesPlugin, {
     client: deps.client,
     gateway: config.EPREUVE_GATEWAY_DOMAIN

@@ -39,6 +39,14 @@ export const apiConfigSchema = z.object({
   EPREUVE_API_KEYS_FILE: z.string().optional(),
   /** Ed25519 private key (PKCS#8 PEM) signing candidate links; a file path (a mounted Secret). */
   EPREUVE_LINK_KEY_FILE: z.string().optional(),
+  /**
+   * Where a candidate namespace's grader answers; `{namespace}` is replaced. The in-cluster Service
+   * by default; tests outside a cluster point it at a grader they run.
+   */
+  EPREUVE_GRADER_URL: z
+    .string()
+    .regex(/^https?:\/\/\S+$/, 'must be an http(s) URL, with {namespace} where the namespace goes')
+    .default('http://grader.{namespace}.svc:8080'),
   /** Longest a link to an assessment whose clock has not started stays valid. */
   EPREUVE_LINK_MAX_AGE_HOURS: z.coerce
     .number()

@@ -163,27 +163,41 @@ const submissionFields = {
   points: z.number().int().nullable(),
 };
 
-/** A submission as the candidate sees it, right after submitting. */
-export const SubmissionView = z.object(submissionFields).meta({ id: 'Submission' });
-/** A submission as reviewers see it: with the answer. */
+/**
+ * A submission as the candidate sees it, right after submitting: pass or fail and a hint, never
+ * the reference's rows or values (which would let a listed answer be rebuilt by trial).
+ */
+export const SubmissionView = z
+  .object({
+    ...submissionFields,
+    explanation: submissionFields.explanation.describe(
+      'A hint: the kind of mistake, never a value of the reference',
+    ),
+  })
+  .meta({ id: 'Submission' });
+/** A submission as reviewers see it: with the answer and the full diff. */
 const { id, task, ...gradeFields } = submissionFields;
 export const ReviewedSubmissionView = z
   .object({ id, task, answer: z.string(), ...gradeFields })
   .meta({ id: 'ReviewedSubmission' });
 export const SubmissionListView = z.object({ items: z.array(ReviewedSubmissionView) });
 
-export const toSubmissionView = (s: SubmissionObject): z.output<typeof SubmissionView> => ({
+const gradeOf = (s: SubmissionObject, explanation: string | undefined) => ({
   id: s.metadata.name!,
   task: s.spec.task,
   submittedAt: s.spec.submittedAt,
   graded: s.status?.graded ?? false,
   pass: s.status?.pass ?? null,
-  explanation: s.status?.explanation ?? null,
+  explanation: explanation ?? null,
   points: s.status?.points ?? null,
 });
 
+/** The candidate's view: the hint (a manual task's note when there is no hint). */
+export const toSubmissionView = (s: SubmissionObject): z.output<typeof SubmissionView> =>
+  gradeOf(s, s.status?.hint ?? (s.status?.graded ? undefined : s.status?.explanation));
+
 export const toReviewedSubmissionView = (s: SubmissionObject): z.output<typeof ReviewedSubmissionView> => {
-  const { id, task, ...rest } = toSubmissionView(s);
+  const { id, task, ...rest } = gradeOf(s, s.status?.explanation);
   return { id, task, answer: s.spec.answer, ...rest };
 };
 

@@ -31,7 +31,14 @@ export const submissionStatus = z
       .string()
       .max(4000)
       .optional()
-      .describe('What differs from the reference, in words for the candidate.'),
+      .describe('What differs from the reference, for staff: the full diff, expected values included.'),
+    hint: z
+      .string()
+      .max(1000)
+      .optional()
+      .describe(
+        'What kind of mistake it is, for the candidate: columns by name, too many or too few rows, order, NULLs — never a value of the reference.',
+      ),
     error: z
       .string()
       .max(64)

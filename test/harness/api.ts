@@ -16,6 +16,7 @@ import { LinkSigner } from '../../api/src/services/links.ts';
 import { type Role, sha256 } from '../../api/src/services/staff-auth.ts';
 import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
 import { seedPostgres } from '../../sandboxes/src/seeder/postgres.ts';
+import { graderUrlTemplate, standInGrader } from './grader.ts';
 import { eventually, kube } from './kube.ts';
 import type { TestIssuer } from './oidc.ts';
 import { type Endpoint, writeOperatorReadyStatus } from './operator-status.ts';
@@ -95,6 +96,7 @@ export async function startApi(
       { name: 'ci', sha256: sha256(o.apiKey), role: o.apiKeyRole ?? 'recruiter', teams: o.apiKeyTeams },
     ]),
     EPREUVE_PUBLIC_URL: 'https://epreuve.example.com',
+    EPREUVE_GRADER_URL: await graderUrlTemplate(),
     ...o.env,
   });
   const log = pino({ level: 'silent' });
@@ -128,7 +130,7 @@ export async function startApi(
 
 /**
  * Stands in for the operator and the kubelet: seeds a database on the test PostgreSQL, creates
- * the candidate namespace and the sandbox's credentials Secret, and writes the Ready status the
+ * the candidate namespace, the sandbox's credentials Secret and its grader, and writes the Ready status the
  * operator would (its own `nextStatus`), with the `warehouse` sandbox pointed at that database.
  */
 export async function standInReadyWarehouse(
@@ -164,6 +166,9 @@ export async function standInReadyWarehouse(
     metadata: { name: 'warehouse-credentials', namespace: ns },
     stringData: data,
   } as KubeObject);
+  await standInGrader(client, ns, [
+    { name: 'warehouse', kind: 'postgres', host: '127.0.0.1', port: server.port, credentials: data },
+  ]);
   await markReady(client, team, name, [
     {
       name: 'warehouse',

@@ -502,6 +502,61 @@ describe('submissions are graded against the candidate’s own sandbox', () => {
   });
 });
 
+describe('a hostile answer costs its own grader, never the API or another candidate', () => {
+  const postgres = inject('postgres');
+  const tokens: Record<string, string> = {};
+
+  beforeAll(async () => {
+    const token = await staff('recruiter', [teamA]);
+    for (const name of ['attacker', 'bystander']) {
+      expect(
+        (await call('POST', `/api/v1/teams/${teamA}/assessments`, { token, body: newAssessment(name) }))
+          .status,
+      ).toBe(201);
+      await cached(teamA, name);
+      await standInReadyWarehouse(kubeconfig, postgres, teamA, name);
+      await eventually(async () =>
+        expect(store.assessments.get(`${teamA}/${name}`)?.status?.phase).toBe('Ready'),
+      );
+      tokens[name] = (
+        await call('POST', `/api/v1/teams/${teamA}/assessments/${name}/link`, { token })
+      ).body.token;
+    }
+  }, 180_000);
+
+  it('huge values, many large rows, sleeps, cross joins and writes: graded as failures while the API stays ready and another candidate is graded', async () => {
+    const exercise = findExercise('rank-customers-by-country');
+    const submit = (who: string, answer: string) =>
+      call('POST', '/api/v1/candidate/tasks/rank-customers-by-country/submissions', {
+        token: tokens[who]!,
+        body: { answer },
+      });
+    const attacks = [
+      `SELECT repeat('x', 100000000)`,
+      `SELECT repeat('x', 1000000) FROM generate_series(1, 30)`,
+      'SELECT pg_sleep(20)',
+      'SELECT count(*) FROM transactions a, transactions b, transactions c',
+      'DELETE FROM retail.customers',
+      'SELECT 1; DROP TABLE retail.customers',
+    ];
+    const attacking = Promise.all(attacks.map((answer) => submit('attacker', answer)));
+    // During the attack: the API answers its probes and grades the bystander's right answer.
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await call('GET', '/readyz')).status).toBe(200);
+    const bystander = await submit('bystander', exercise.reference);
+    expect(bystander.status).toBe(201);
+    expect(bystander.body).toMatchObject({ graded: true, pass: true });
+    const results = await attacking;
+    for (const [i, res] of results.entries()) {
+      expect([201, 429, 503], attacks[i]).toContain(res.status);
+      if (res.status === 201) expect(res.body.pass, attacks[i]).toBe(false);
+    }
+    expect(results.filter((r) => r.status === 201).length).toBeGreaterThan(0);
+    // The candidate's data is untouched, and the attacker's next right answer is graded.
+    expect((await submit('attacker', exercise.reference)).body).toMatchObject({ pass: true });
+  }, 120_000);
+});
+
 describe('the data API request log, for reviewers', () => {
   it('shows what the candidate asked the data API (the real data API process)', async () => {
     const { spawn } = await import('node:child_process');

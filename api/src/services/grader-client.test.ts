@@ -54,8 +54,12 @@ describe('GraderClient', () => {
     expect((await noToken.c.grade('ns', request)).kind).toBe('unavailable');
   });
 
-  it('throws on a refusal that is the API’s own fault (stale token), naming the status', async () => {
+  it('reports a refusal that is the API’s or the template’s fault (stale token, broken reference)', async () => {
     const { c } = client(() => new Response('{"detail":"invalid credentials"}', { status: 401 }));
-    await expect(c.grade('ns', request)).rejects.toThrow(/401: invalid credentials/);
+    expect(await c.grade('ns', request)).toEqual({
+      kind: 'refused',
+      status: 401,
+      reason: 'invalid credentials',
+    });
   });
 });

@@ -8,7 +8,9 @@ import { GRADER, type GradeRequest, type GradeResponse, gradeResponse } from '@e
 export type GraderOutcome =
   | { kind: 'graded'; result: GradeResponse }
   /** The grader could not grade now (restarting, busy, its database down): the candidate retries. */
-  | { kind: 'unavailable'; reason: string; retryAfterSeconds: number };
+  | { kind: 'unavailable'; reason: string; retryAfterSeconds: number }
+  /** The grader refused the request itself (a reference that does not run, a stale token…). */
+  | { kind: 'refused'; status: number; reason: string };
 
 export interface GraderClientOptions {
   /** The grader's token, read from the namespace's grader Secret. */
@@ -60,8 +62,8 @@ export class GraderClient {
     const detail = (safeJson(text) as { detail?: string } | undefined)?.detail;
     if (res.status === 429 || res.status === 503)
       return { kind: 'unavailable', reason: detail ?? 'the grader is busy', retryAfterSeconds };
-    // 400/401/404 are the API's own mistakes (a stale token, a template out of step): say so.
-    throw new Error(`grader answered ${res.status}${detail ? `: ${detail}` : ''}`);
+    // The API's or the template's mistakes (a stale token, a reference that does not run): staff's to fix.
+    return { kind: 'refused', status: res.status, reason: detail ?? `the grader answered ${res.status}` };
   }
 }
 

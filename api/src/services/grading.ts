@@ -1,7 +1,7 @@
 import {
   API_VERSION,
-  credentialsSecretName,
-  DB_CREDENTIAL_KEYS as KEYS,
+  GRADER,
+  type GradeResponse,
   KINDS,
   LABELS,
   type Submission,
@@ -9,12 +9,11 @@ import {
 } from '@epreuve/crds';
 import type { KubeClient, KubeObject } from '@epreuve/kube';
 import { type Exercise, findExercise } from '@epreuve/sandboxes/exercises';
-import { AnswerError, type GradeResult, gradeMongo, gradeSql } from '@epreuve/sandboxes/grader';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { MongoClient } from 'mongodb';
 import { type AssessmentObject, type AssessmentStore, namespaceOfAssessment } from './assessments.ts';
 import { Conflict, Misconfigured, NotFound, Unavailable } from './errors.ts';
+import { GraderClient } from './grader-client.ts';
 import { readSecretData } from './secrets.ts';
 
 const SUBMISSION = KINDS.Submission;
@@ -77,10 +76,12 @@ export function gradingOf(task: Task): Graded {
 export class GradingService {
   private readonly client: KubeClient;
   private readonly store: AssessmentStore;
+  private readonly grader: GraderClient;
 
-  constructor(client: KubeClient, store: AssessmentStore) {
+  constructor(client: KubeClient, store: AssessmentStore, grader: GraderClient) {
     this.client = client;
     this.store = store;
+    this.grader = grader;
   }
 
   async submit(a: AssessmentObject, taskId: string, answer: string): Promise<SubmissionObject> {
@@ -90,7 +91,7 @@ export class GradingService {
       throw new NotFound(`no task ${taskId} in this assessment`, { field: 'task', reason: 'no such task' });
     const grading = gradingOf(task);
     const submittedAt = new Date().toISOString(); // milliseconds: submissions in one second keep their order
-    let grade: GradeResult | undefined;
+    let grade: GradeResponse | undefined;
     if (grading.kind !== 'manual') {
       if (!grading.reference)
         throw new Misconfigured('this task has no reference answer; tell the recruiter');
@@ -120,6 +121,7 @@ export class GradingService {
           graded: true,
           pass: grade.pass,
           explanation: grade.explanation.slice(0, 4000),
+          hint: grade.hint.slice(0, 1000),
           ...(grade.error ? { error: grade.error } : {}),
           points: grade.pass ? task.points : 0,
           gradedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -143,55 +145,36 @@ export class GradingService {
       .then((l) => l.items.sort((x, y) => x.spec.submittedAt.localeCompare(y.spec.submittedAt)));
   }
 
+  /**
+   * Relays the answer to the grader in the candidate's namespace: the answer runs there, under that
+   * pod's limits, never in this process.
+   */
   private async grade(
     a: AssessmentObject,
     sandboxName: string,
     g: Graded,
     answer: string,
-  ): Promise<GradeResult> {
+  ): Promise<GradeResponse> {
     const sandbox = a.status?.sandboxes?.find((s) => s.name === sandboxName);
-    if (!sandbox?.ready || !sandbox.host || !sandbox.port)
-      throw new Conflict(`sandbox ${sandboxName} is not ready yet; try again in a moment`);
-    const ns = namespaceOfAssessment(a);
-    const c = await readSecretData(this.client, ns, sandbox.secretName ?? credentialsSecretName(sandboxName));
-    if (!c) throw new Conflict(`sandbox ${sandboxName} has no credentials yet; try again in a moment`);
-    const exercise = { reference: g.reference!, collection: g.collection, grader: g.options };
-    const unreachable = (err: unknown): never => {
-      // The answer's own failures are grades; these are the sandbox not answering the grader at all.
-      throw new Unavailable(
-        `sandbox ${sandboxName} could not grade this answer now (${(err as Error).message}); try again in a moment`,
-        5,
-      );
-    };
-    if (g.kind === 'sql') {
-      // The reference runs first, outside the answer's grading: its failure is the sandbox's.
-      return gradeSql(
-        {
-          host: sandbox.host,
-          port: sandbox.port,
-          user: c[KEYS.graderUsername],
-          password: c[KEYS.graderPassword],
-          database: c[KEYS.database],
-        },
-        exercise,
-        answer,
-      ).catch((err) => {
-        if (!(err instanceof AnswerError)) throw err;
-        if (err.reason === 'Unavailable' || err.reason === 'Timeout') return unreachable(err);
-        throw new Misconfigured(
-          `the reference answer of this task does not run (${err.message}); tell the recruiter`,
+    if (!sandbox?.ready) throw new Conflict(`sandbox ${sandboxName} is not ready yet; try again in a moment`);
+    const outcome = await this.grader.grade(namespaceOfAssessment(a), {
+      sandbox: sandboxName,
+      kind: g.kind === 'mongo' ? 'mongo' : 'sql',
+      reference: g.reference!,
+      ...(g.collection ? { collection: g.collection } : {}),
+      options: g.options,
+      answer,
+    });
+    switch (outcome.kind) {
+      case 'graded':
+        return outcome.result;
+      case 'unavailable':
+        throw new Unavailable(
+          `this answer could not be graded now (${outcome.reason}); try again in a moment`,
+          outcome.retryAfterSeconds,
         );
-      });
-    }
-    const db = c[KEYS.database];
-    const url = `mongodb://${encodeURIComponent(c[KEYS.graderUsername] ?? '')}:${encodeURIComponent(c[KEYS.graderPassword] ?? '')}@${sandbox.host}:${sandbox.port}/${db}?authSource=${db}`;
-    const client = await new MongoClient(url, { serverSelectionTimeoutMS: 5000 })
-      .connect()
-      .catch(unreachable);
-    try {
-      return await gradeMongo(client, db!, exercise, answer);
-    } finally {
-      await client.close();
+      case 'refused':
+        throw new Misconfigured(`the grader refused this task (${outcome.reason}); tell the recruiter`);
     }
   }
 }
@@ -205,8 +188,13 @@ declare module 'fastify' {
 
 /** `app.grading`. */
 export default fp(
-  async function gradingPlugin(app: FastifyInstance, opts: { client: KubeClient }) {
-    app.decorate('grading', new GradingService(opts.client, app.assessments));
+  async function gradingPlugin(app: FastifyInstance, opts: { client: KubeClient; graderUrl?: string }) {
+    const grader = new GraderClient({
+      token: async (namespace) =>
+        (await readSecretData(opts.client, namespace, GRADER.secretName))?.[GRADER.tokenKey],
+      ...(opts.graderUrl && { baseUrl: (namespace) => opts.graderUrl!.replaceAll('{namespace}', namespace) }),
+    });
+    app.decorate('grading', new GradingService(opts.client, app.assessments, grader));
   },
   { name: 'grading', dependencies: ['assessments'] },
 );

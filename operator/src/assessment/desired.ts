@@ -193,7 +193,8 @@ export function networkPolicies(ctx: Context): KubeObject[] {
           ports: [{ protocol: 'TCP', port: GRADER.port }],
         },
       ],
-      egress: [{ to: [{ podSelector: notGrader }] }],
+      // It finds the sandboxes by Service name, so cluster DNS too, whatever the template's egress.
+      egress: [{ to: [{ podSelector: notGrader }] }, clusterDns],
     }),
     np('allow-seed-dns', {
       podSelector: { matchLabels: { 'app.kubernetes.io/name': 'seeder' } },

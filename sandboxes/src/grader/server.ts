@@ -14,7 +14,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import type { ResultSet } from './compare.ts';
-import { type GradeResult, gradeMongo, gradeSql } from './index.ts';
+import { AnswerError, type GradeResult, gradeMongo, gradeSql } from './index.ts';
 import { runPipeline } from './mongo.ts';
 import { runQuery } from './sql.ts';
 
@@ -158,7 +158,27 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     }
     const release = await entered;
     try {
-      const result = await grade(sandbox, req);
+      let result: GradeResult;
+      try {
+        result = await grade(sandbox, req);
+      } catch (err) {
+        // The answer's own failures are grades; an error here is the reference's, run first.
+        if (!(err instanceof AnswerError)) throw err;
+        const busy = err.reason === 'Unavailable' || err.reason === 'Timeout';
+        if (busy) reply.header('retry-after', '2');
+        return reply
+          .code(busy ? 503 : 422)
+          .type('application/problem+json')
+          .send(
+            busy
+              ? problem(
+                  503,
+                  'Service Unavailable',
+                  `the database did not answer the reference in time: ${err.message}`,
+                )
+              : problem(422, 'Unprocessable Content', `the reference answer does not run: ${err.message}`),
+          );
+      }
       if (result.error === 'Unavailable') {
         return reply
           .code(503)
