@@ -55,7 +55,7 @@ export class FerretServer {
   }
 
   async start(timeoutMs = 60_000): Promise<this> {
-    this.port = await freePort();
+    this.port ||= await freePort(); // a port chosen before start lets clients try it early
     const dir = this.processes.dir;
     const auth = this.opts.auth;
     if (auth) {

@@ -102,7 +102,12 @@ describe('an assessment on a real node', () => {
       .filter((p: Json) => p.status.phase === 'Running')
       .map((p: Json) => p.metadata.name);
     expect(running).toEqual(
-      expect.arrayContaining(['warehouse-0', 'events-0', expect.stringMatching(/^source-/)]),
+      expect.arrayContaining([
+        'warehouse-0',
+        'events-0',
+        expect.stringMatching(/^source-/),
+        expect.stringMatching(/^grader-/),
+      ]),
     );
     const job = await json(['-n', a.namespace, 'get', 'job', 'seed']);
     expect(job.status.succeeded).toBe(1);
@@ -157,6 +162,37 @@ describe('the candidate, with only what their session returns', () => {
       body: { answer: exercise.wrongAnswers[0]!.answer },
     });
     expect(wrong.body).toMatchObject({ graded: true, pass: false });
+  });
+
+  it('grades in its own namespace: a huge answer costs its grader, the API pod never restarts', async () => {
+    const submit = (answer: string) =>
+      api('POST', '/api/v1/candidate/tasks/rank-customers-by-country/submissions', {
+        token: candidateToken,
+        body: { answer },
+      });
+    const restarts = async (ns: string, selector: string) =>
+      (await json(['-n', ns, 'get', 'pods', '-l', selector])).items.flatMap((p: Json) =>
+        p.status.containerStatuses.map((c: Json) => c.restartCount),
+      );
+    const huge = await submit(`SELECT repeat('x', 200000000)`);
+    // Cut at the grader's byte cap (201, failed) — or, if the candidate's own PostgreSQL ran out of
+    // memory building the value, a clear 503 to retry: never the API's problem.
+    expect([201, 503], JSON.stringify(huge.body)).toContain(huge.status);
+    if (huge.status === 201) expect(huge.body).toMatchObject({ graded: true, pass: false });
+    expect(await restarts('epreuve-system', 'app.kubernetes.io/name=epreuve-api')).toEqual([0]);
+    // The grader's pod answers the next submission (after the database's restart, if it had one).
+    const exercise = findExercise('rank-customers-by-country');
+    await eventually(
+      'the next right answer is graded',
+      async () => {
+        const right = await submit(exercise.reference);
+        if (right.status === 201 && right.body.pass === true) return right;
+        await new Promise((r) => setTimeout(r, 4000)); // within the submissions rate limit
+        return undefined;
+      },
+      120_000,
+    );
+    expect(await restarts('epreuve-system', 'app.kubernetes.io/name=epreuve-api')).toEqual([0]);
   });
 
   it('reads the MongoDB sandbox with the official driver', async () => {

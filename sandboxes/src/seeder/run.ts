@@ -129,11 +129,25 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
     } else {
       const user = encodeURIComponent(creds[KEYS.adminUsername]);
       const pwd = encodeURIComponent(creds[KEYS.adminPassword]);
-      const client = new MongoClient(
-        `mongodb://${user}:${pwd}@${entry.host}:${entry.port}/?authSource=admin`,
-        { serverSelectionTimeoutMS: 5000 },
+      const url = `mongodb://${user}:${pwd}@${entry.host}:${entry.port}/?authSource=admin`;
+      // A new client per attempt: a client whose first connection timed out stays closed
+      // ("Topology is closed") however often it is retried.
+      const client = await waitFor(
+        where,
+        async () => {
+          const attempt = new MongoClient(url, { serverSelectionTimeoutMS: 5000 });
+          attempt.on('error', () => {});
+          try {
+            await attempt.db('admin').command({ ping: 1 });
+            return attempt;
+          } catch (err) {
+            await attempt.close().catch(() => {});
+            throw err;
+          }
+        },
+        o.waitTimeoutMs,
+        o.log,
       );
-      await waitFor(where, async () => client.db('admin').command({ ping: 1 }), o.waitTimeoutMs, o.log);
       try {
         const target = { database: creds[KEYS.database], dataset, candidate, grader, log: o.log };
         await seedMongo(client, { ...target, size: o.size });
