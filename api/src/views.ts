@@ -15,7 +15,7 @@ import {
 import { z } from 'zod';
 import type { Guide } from './guides/index.ts';
 import type { AssessmentObject, TemplateObject } from './services/assessments.ts';
-import type { CandidateSession, CandidateTask } from './services/candidates.ts';
+import type { CandidateSession, CandidateTaskWithAttempts } from './services/candidates.ts';
 import { snippets } from './services/connections.ts';
 import type { SubmissionObject } from './services/grading.ts';
 import { type InterviewScore, interviewScore, type Scores } from './services/interviews.ts';
@@ -211,10 +211,18 @@ const CandidateTaskFields = {
   title: z.string(),
   answer: z.enum(['sql', 'pipeline', 'text']).describe('What the answer is: SQL, a JSON pipeline, or text'),
 };
-export const TaskView = z.object({ ...CandidateTaskFields, prompt: z.string().describe('Markdown') });
+export const TaskView = z.object({
+  ...CandidateTaskFields,
+  prompt: z.string().describe('Markdown'),
+  attempts: z
+    .object({ used: z.number().int(), max: z.number().int() })
+    .describe('Answers submitted to this task, and how many are allowed'),
+});
 export const TaskListView = z.object({ tasks: z.array(TaskView) });
 
-export const toTaskListView = (tasks: CandidateTask[]): z.output<typeof TaskListView> => ({ tasks });
+export const toTaskListView = (tasks: CandidateTaskWithAttempts[]): z.output<typeof TaskListView> => ({
+  tasks,
+});
 
 export const SessionView = z
   .object({

@@ -183,6 +183,20 @@ export const grading = z
       .describe(
         "Hidden variants of each database sandbox's dataset (same schema, another seed, out of the candidate's reach) every auto-graded answer is re-checked on; an answer passes only if it matches the reference on each.",
       ),
+    maxAttempts: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(10)
+      .describe('Answers a candidate may submit per task; the cap holds under concurrent submissions.'),
+    maxSubmissions: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(200)
+      .describe('Answers a candidate may submit in all, across tasks.'),
   })
   .describe('How answers are graded.');
 
@@ -212,7 +226,7 @@ export const assessmentTemplateSpec = cel(
       interviewGuide: dnsLabel(63).optional().describe('Question bank reviewers follow in the interview.'),
       resources: resources.default({ cpu: '2', memory: '4Gi', storage: '5Gi' }),
       network: network.default({ egress: 'none' }),
-      grading: grading.default({ hiddenVariants: 2 }),
+      grading: grading.default({ hiddenVariants: 2, maxAttempts: 10, maxSubmissions: 200 }),
     })
     .describe('What every assessment made from this template contains.'),
   {

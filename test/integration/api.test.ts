@@ -555,6 +555,27 @@ describe('a hostile answer costs its own grader, never the API or another candid
     // The candidate's data is untouched, and the attacker's next right answer is graded.
     expect((await submit('attacker', exercise.reference)).body).toMatchObject({ pass: true });
   }, 120_000);
+
+  it('caps attempts per task, even for racing submissions, and shows what is left', async () => {
+    const submit = () =>
+      call('POST', '/api/v1/candidate/tasks/schema-design/submissions', {
+        token: tokens.bystander!,
+        body: { answer: 'CREATE TABLE work.customers (id int primary key)' },
+      });
+    const racing = await Promise.all(Array.from({ length: 12 }, submit));
+    const statuses = racing.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 201)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(2);
+    expect(racing.find((r) => r.status === 409)!.body.detail).toBe(
+      'you have used all 10 attempts at task schema-design',
+    );
+    const tasks = await call('GET', '/api/v1/candidate/tasks', { token: tokens.bystander! });
+    expect(tasks.body.tasks.find((t: Json) => t.id === 'schema-design').attempts).toEqual({
+      used: 10,
+      max: 10,
+    });
+    expect((await submit()).status).toBe(409);
+  });
 });
 
 describe('the data API request log, for reviewers', () => {

@@ -65,8 +65,11 @@ export default async function candidateRoutes(app: FastifyInstance, opts: { writ
       onRequest: app.requireCandidate(),
     },
     async (request, reply) => {
-      reply.header('cache-control', 'private, max-age=300');
-      return toTaskListView(candidates.tasks(request.candidate!.assessment, request.query.lang));
+      // Attempts change with every submission: revalidate.
+      reply.header('cache-control', 'private, no-cache');
+      return toTaskListView(
+        await candidates.tasksWithAttempts(request.candidate!.assessment, request.query.lang),
+      );
     },
   );
 

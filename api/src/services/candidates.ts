@@ -29,6 +29,11 @@ export interface CandidateTask {
   answer: 'sql' | 'pipeline' | 'text';
 }
 
+/** A task with the attempts the candidate has used and may still make. */
+export interface CandidateTaskWithAttempts extends CandidateTask {
+  attempts: { used: number; max: number };
+}
+
 /** One sandbox as the candidate reaches it: where, and with which (of their own) credentials. */
 export interface SandboxAccess {
   name: string;
@@ -117,6 +122,13 @@ export class CandidateSessions {
         answer: ex?.kind === 'mongo' ? 'pipeline' : task.grader?.manual ? 'text' : 'sql',
       };
     });
+  }
+
+  /** The tasks with their prompts and the attempts used and left (one read of the submissions). */
+  async tasksWithAttempts(a: AssessmentObject, lang: Lang): Promise<CandidateTaskWithAttempts[]> {
+    const used = await this.grading.attempts(a);
+    const max = this.store.templateOf(a)?.spec.grading.maxAttempts ?? 0;
+    return this.tasks(a, lang).map((t) => ({ ...t, attempts: { used: used.get(t.id) ?? 0, max } }));
   }
 
   /**

@@ -70,6 +70,28 @@ export function gradingOf(task: Task): Graded {
 }
 
 /**
+ * Whether `mine` is past a cap, and which. Every replica orders the same stored submissions the
+ * same way (creation time, then the unique name), so of N racing submissions exactly the first
+ * `maxAttempts` fit, whichever replica counts.
+ */
+export function overLimit(
+  all: SubmissionObject[],
+  mine: SubmissionObject,
+  taskId: string,
+  limits: { maxAttempts: number; maxSubmissions: number },
+): string | undefined {
+  const order = (s: SubmissionObject) => `${s.metadata.creationTimestamp ?? ''}\0${s.metadata.name}`;
+  const before = (list: SubmissionObject[]) =>
+    list.filter((s) => s.metadata.name !== mine.metadata.name && order(s) < order(mine)).length;
+  const forTask = all.filter((s) => s.spec.task === taskId);
+  if (before(forTask) >= limits.maxAttempts)
+    return `you have used all ${limits.maxAttempts} attempts at task ${taskId}`;
+  if (before(all) >= limits.maxSubmissions)
+    return `you have used all ${limits.maxSubmissions} submissions of this assessment`;
+  return undefined;
+}
+
+/**
  * Grades a candidate's answer against their own sandbox, as its read-only grader role, and records
  * the answer and the grade as a Submission owned by the Assessment.
  */
@@ -90,13 +112,10 @@ export class GradingService {
     if (!task)
       throw new NotFound(`no task ${taskId} in this assessment`, { field: 'task', reason: 'no such task' });
     const grading = gradingOf(task);
+    if (grading.kind !== 'manual' && !grading.reference)
+      throw new Misconfigured('this task has no reference answer; tell the recruiter');
     const submittedAt = new Date().toISOString(); // milliseconds: submissions in one second keep their order
-    let grade: GradeResponse | undefined;
-    if (grading.kind !== 'manual') {
-      if (!grading.reference)
-        throw new Misconfigured('this task has no reference answer; tell the recruiter');
-      grade = await this.grade(a, task.sandbox, grading, answer);
-    }
+    // Recorded first, then counted: the attempt caps hold across concurrent requests and replicas.
     const created = await this.client.create<SubmissionObject>({
       apiVersion: API_VERSION,
       kind: 'Submission',
@@ -116,6 +135,23 @@ export class GradingService {
       },
       spec: { assessmentRef: { name: a.metadata.name! }, task: taskId, answer, submittedAt },
     } as KubeObject);
+    const withdraw = () =>
+      this.client.delete(SUBMISSION, created.metadata.namespace, created.metadata.name!).catch(() => {});
+    const limits = t!.spec.grading;
+    const over = overLimit(await this.list(a), created, taskId, limits);
+    if (over) {
+      await withdraw();
+      throw new Conflict(over);
+    }
+    let grade: GradeResponse | undefined;
+    if (grading.kind !== 'manual') {
+      try {
+        grade = await this.grade(a, task.sandbox, grading, answer);
+      } catch (err) {
+        await withdraw(); // not graded: it does not cost the candidate an attempt
+        throw err;
+      }
+    }
     const status = grade
       ? {
           graded: true,
@@ -136,6 +172,14 @@ export class GradingService {
     );
   }
 
+  /** Attempts used and allowed per task, for the candidate page. */
+  async attempts(a: AssessmentObject): Promise<Map<string, number>> {
+    const used = new Map<string, number>();
+    for (const s of await this.list(a)) used.set(s.spec.task, (used.get(s.spec.task) ?? 0) + 1);
+    return used;
+  }
+
+  /** The assessment's submissions, oldest first (read from the API server, not a cache). */
   list(a: AssessmentObject): Promise<SubmissionObject[]> {
     return this.client
       .list<SubmissionObject>(SUBMISSION, {

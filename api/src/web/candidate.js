@@ -92,8 +92,17 @@ function renderTasks(tasks) {
     art.innerHTML = `<h3>${escapeHtml(t.title)} <span class="muted">(${t.points} pt)</span></h3>${markdown(t.prompt)}
       <label for="${id}">Your answer (${t.answer === 'pipeline' ? 'JSON aggregation pipeline' : t.answer === 'sql' ? 'SQL' : 'text'})</label>
       <textarea id="${id}" spellcheck="false"></textarea>
-      <div class="row"><button data-submit="${escapeHtml(t.id)}">Submit</button></div>
+      <div class="row"><button data-submit="${escapeHtml(t.id)}">Submit</button>
+        <span class="muted attempts" data-attempts="${escapeHtml(t.id)}"></span></div>
       <p class="result" aria-live="polite"></p>`;
+    let used = t.attempts.used;
+    const attempts = art.querySelector('.attempts');
+    const showAttempts = () => {
+      const left = Math.max(0, t.attempts.max - used);
+      attempts.textContent = `${left} of ${t.attempts.max} attempts left`;
+      art.querySelector('button').disabled = left === 0;
+    };
+    showAttempts();
     art.querySelector('button').addEventListener('click', async (ev) => {
       const button = ev.currentTarget;
       const result = art.querySelector('.result');
@@ -103,6 +112,7 @@ function renderTasks(tasks) {
         const r = await api('POST', `/candidate/tasks/${encodeURIComponent(t.id)}/submissions`, {
           answer: art.querySelector('textarea').value,
         });
+        used += 1;
         result.className = `result ${r.graded ? (r.pass ? 'pass' : 'fail') : ''}`;
         result.textContent = r.graded ? `${r.pass ? 'Passed' : 'Not yet'} — ${r.explanation}` : r.explanation;
       } catch (err) {
@@ -110,6 +120,7 @@ function renderTasks(tasks) {
         result.textContent = err.message;
       } finally {
         button.disabled = false;
+        showAttempts();
       }
     });
     box.append(art);

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { overLimit, type SubmissionObject } from './grading.ts';
+
+const sub = (name: string, task: string, at: string): SubmissionObject =>
+  ({
+    apiVersion: 'epreuve.dev/v1alpha1',
+    kind: 'Submission',
+    metadata: { name, namespace: 'hiring', creationTimestamp: at },
+    spec: { assessmentRef: { name: 'jane' }, task, answer: 'SELECT 1', submittedAt: at },
+  }) as SubmissionObject;
+
+describe('overLimit', () => {
+  const limits = { maxAttempts: 2, maxSubmissions: 3 };
+
+  it('lets the first attempts in and refuses the one past the cap, naming it', () => {
+    const a = sub('jane-t-aaaaa', 't', '2026-11-30T07:00:00Z');
+    const b = sub('jane-t-bbbbb', 't', '2026-11-30T07:00:01Z');
+    const c = sub('jane-t-ccccc', 't', '2026-11-30T07:00:02Z');
+    expect(overLimit([a, b, c], a, 't', limits)).toBeUndefined();
+    expect(overLimit([a, b, c], b, 't', limits)).toBeUndefined();
+    expect(overLimit([a, b, c], c, 't', limits)).toBe('you have used all 2 attempts at task t');
+  });
+
+  it('orders racing submissions of the same second by name, so every replica agrees on who fits', () => {
+    const at = '2026-11-30T07:00:00Z';
+    const racing = ['jane-t-zzzzz', 'jane-t-mmmmm', 'jane-t-aaaaa'].map((n) => sub(n, 't', at));
+    const fits = racing.filter((s) => !overLimit(racing, s, 't', limits)).map((s) => s.metadata.name);
+    expect(fits.sort()).toEqual(['jane-t-aaaaa', 'jane-t-mmmmm']);
+  });
+
+  it('caps submissions across tasks too', () => {
+    const all = ['a', 'b', 'c', 'd'].map((task, i) => sub(`jane-${task}-x`, task, `2026-11-30T07:00:0${i}Z`));
+    expect(overLimit(all, all[3]!, 'd', limits)).toBe('you have used all 3 submissions of this assessment');
+    expect(overLimit(all, all[2]!, 'c', limits)).toBeUndefined();
+  });
+});
