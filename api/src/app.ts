@@ -22,6 +22,7 @@ import gradingPlugin from './services/grading.ts';
 import interviewsPlugin from './services/interviews.ts';
 import linksPlugin, { type LinkSigner } from './services/links.ts';
 import requestLogsPlugin from './services/request-log.ts';
+import scorecardsPlugin from './services/scorecards.ts';
 import staffAuthPlugin, { StaffAuthenticator } from './services/staff-auth.ts';
 
 export interface AppDeps {
@@ -97,6 +98,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(interviewsPlugin, { client: deps.client });
   await app.register(requestLogsPlugin, { client: deps.client });
+  await app.register(scorecardsPlugin);
   await app.register(authPlugin);
 
   // Routes

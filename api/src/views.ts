@@ -21,6 +21,7 @@ import type { SubmissionObject } from './services/grading.ts';
 import { type InterviewScore, interviewScore, type Scores } from './services/interviews.ts';
 import type { IssuedLink } from './services/links.ts';
 import type { SandboxRequestLog } from './services/request-log.ts';
+import type { Scorecard } from './services/scorecards.ts';
 
 const timestamp = () => z.string().meta({ format: 'date-time' });
 
@@ -424,3 +425,34 @@ export const ProblemView = z
       .optional(),
   })
   .meta({ id: 'Problem' });
+
+// ---------------------------------------------------------------------------------------------
+// Scorecards
+
+const points = z.object({ earned: z.number().int(), max: z.number().int() });
+export const ScorecardView = z
+  .object({
+    assessment: z.string(),
+    candidate: z.string(),
+    template: z.string(),
+    phase: z.string(),
+    tasks: z.array(
+      z.object({
+        id: z.string(),
+        kind: z.enum(['auto', 'manual']),
+        max: z.number().int(),
+        earned: z.number().int().describe('Best points over the attempts'),
+        attempts: z.number().int(),
+        toReview: z.boolean().describe('A manual answer no reviewer has graded yet'),
+      }),
+    ),
+    auto: points,
+    manual: points.extend({ toReview: z.number().int() }),
+    interview: points.extend({ scored: z.number().int().describe('Questions scored, 0–4 each') }),
+    total: points,
+    timeUsedSeconds: z.number().int().nullable(),
+    startedAt: z.string().nullable(),
+  })
+  .meta({ id: 'Scorecard' });
+
+export const toScorecardView = (c: Scorecard): z.output<typeof ScorecardView> => c;

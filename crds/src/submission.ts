@@ -46,6 +46,11 @@ export const submissionStatus = z
       .describe('Why the answer could not run (Timeout, NotAQuery, …), when it could not.'),
     points: z.number().int().min(0).max(100).optional().describe('Points earned.'),
     gradedAt: timestamp().optional().describe('When it was graded.'),
+    gradedBy: z
+      .string()
+      .max(253)
+      .optional()
+      .describe('The reviewer who graded it by hand (absent for automatic grades).'),
   })
   .describe('The grade.');
 

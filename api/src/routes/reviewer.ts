@@ -4,12 +4,16 @@ import { z } from 'zod';
 import {
   InterviewView,
   RequestLogView,
+  ReviewedSubmissionView,
+  ScorecardView,
   ScoreView,
   toInterviewView,
   toRequestLogView,
+  toReviewedSubmissionView,
+  toScorecardView,
   toScoreView,
 } from '../views.ts';
-import { assessmentParams, BODY_PROBLEMS, problems, STAFF, STAFF_PROBLEMS } from './schemas.ts';
+import { assessmentParams, BODY_PROBLEMS, problems, STAFF, STAFF_PROBLEMS, teamParams } from './schemas.ts';
 import { audit } from './staff.ts';
 
 /**
@@ -18,7 +22,7 @@ import { audit } from './staff.ts';
  */
 export default async function reviewerRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  const { assessments, interviews, requestLogs } = app;
+  const { assessments, grading, interviews, requestLogs, scorecards } = app;
 
   r.get(
     '/teams/:team/assessments/:name/interview',
@@ -72,6 +76,80 @@ export default async function reviewerRoutes(app: FastifyInstance) {
         score: value.score,
       });
       return toScoreView(request.params.question, value);
+    },
+  );
+
+  r.put(
+    '/teams/:team/assessments/:name/submissions/:submission/grade',
+    {
+      schema: {
+        tags: ['results'],
+        summary: "Grade an answer to a manual task: points up to the task's, and a comment",
+        security: STAFF,
+        params: assessmentParams.extend({ submission: z.string().min(1).max(253) }),
+        body: z.object({
+          points: z.number().int().min(0).max(100),
+          comment: z.string().max(4000).default(''),
+        }),
+        response: {
+          200: ReviewedSubmissionView,
+          ...problems([...STAFF_PROBLEMS, ...BODY_PROBLEMS, 404, 409, 422], {
+            404: 'No such assessment, or no such submission in it',
+            409: 'The task is graded automatically',
+            422: "More points than the task's",
+          }),
+        },
+      },
+      onRequest: app.requireStaff('answers:grade'),
+    },
+    async (request) => {
+      const a = assessments.get(request.params.team, request.params.name);
+      const graded = await grading.gradeByHand(
+        a,
+        request.params.submission,
+        request.body,
+        request.staff!.subject,
+      );
+      audit(request, 'submission.grade', {
+        team: request.params.team,
+        assessment: a.metadata.name,
+        submission: request.params.submission,
+        task: graded.spec.task,
+        points: request.body.points,
+      });
+      return toReviewedSubmissionView(graded);
+    },
+  );
+
+  r.get(
+    '/teams/:team/assessments/:name/scorecard',
+    {
+      schema: {
+        tags: ['results'],
+        summary: 'Scorecard: automatic, manual and interview points, attempts and time used',
+        security: STAFF,
+        params: assessmentParams,
+        response: { 200: ScorecardView, ...problems([...STAFF_PROBLEMS, 404]) },
+      },
+      onRequest: app.requireStaff('results:read'),
+    },
+    async (request) =>
+      toScorecardView(await scorecards.of(assessments.get(request.params.team, request.params.name))),
+  );
+
+  r.get(
+    '/teams/:team/scorecards.csv',
+    {
+      // CSV for spreadsheets; the same figures as the scorecard route, one line per assessment.
+      schema: { hide: true, params: teamParams },
+      onRequest: app.requireStaff('results:read'),
+    },
+    async (request, reply) => {
+      audit(request, 'scorecards.export', { team: request.params.team });
+      return reply
+        .type('text/csv; charset=utf-8')
+        .header('content-disposition', `attachment; filename="${request.params.team}-scorecards.csv"`)
+        .send(await scorecards.csv(request.params.team));
     },
   );
 

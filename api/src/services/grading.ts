@@ -12,7 +12,7 @@ import { type Exercise, findExercise } from '@epreuve/sandboxes/exercises';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { type AssessmentObject, type AssessmentStore, namespaceOfAssessment } from './assessments.ts';
-import { Conflict, Misconfigured, NotFound, Unavailable } from './errors.ts';
+import { Conflict, Invalid, Misconfigured, NotFound, Unavailable } from './errors.ts';
 import { GraderClient } from './grader-client.ts';
 import { readSecretData } from './secrets.ts';
 
@@ -168,6 +168,48 @@ export class GradingService {
       created.metadata.namespace,
       created.metadata.name!,
       { status },
+      'status',
+    );
+  }
+
+  /**
+   * A reviewer grades an answer to a manual task: points up to the task's, and a comment the
+   * candidate's record keeps. Grading again replaces the grade (the audit log keeps each).
+   */
+  async gradeByHand(
+    a: AssessmentObject,
+    submission: string,
+    grade: { points: number; comment: string },
+    reviewer: string,
+  ): Promise<SubmissionObject> {
+    const s = await this.client.get<SubmissionObject>(SUBMISSION, a.metadata.namespace, submission);
+    if (!s || s.metadata.labels?.[LABELS.assessment] !== a.metadata.name)
+      throw new NotFound(`no submission ${submission} in assessment ${a.metadata.name}`);
+    const task = this.store.templateOf(a)?.spec.tasks?.find((x) => x.id === s.spec.task);
+    if (!task) throw new NotFound(`task ${s.spec.task} is no longer in the template`);
+    if (gradingOf(task).kind !== 'manual')
+      throw new Conflict(`task ${task.id} is graded automatically; only manual tasks are graded by hand`);
+    if (grade.points > task.points)
+      throw new Invalid(
+        `task ${task.id} is worth at most ${task.points} points`,
+        'points',
+        `at most ${task.points}`,
+      );
+    return this.client.mergePatch<SubmissionObject>(
+      SUBMISSION,
+      s.metadata.namespace,
+      s.metadata.name!,
+      {
+        status: {
+          graded: true,
+          pass: grade.points === task.points,
+          points: grade.points,
+          explanation: grade.comment,
+          hint: grade.comment,
+          gradedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+          gradedBy: reviewer,
+        },
+      },
       'status',
     );
   }

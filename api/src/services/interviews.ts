@@ -49,9 +49,14 @@ export class Interviews {
     return guide;
   }
 
-  /** The guide and the scores given so far. A stored entry that is not a score is left out. */
+  /** The guide and the scores given so far. */
   async sheet(a: AssessmentObject): Promise<{ guide: Guide; scores: Scores }> {
     const guide = this.guideOf(a);
+    return { guide, scores: await this.scoresOf(a) };
+  }
+
+  /** The scores given so far (none without a guide). A stored entry that is not a score is left out. */
+  async scoresOf(a: AssessmentObject): Promise<Scores> {
     const cm = await this.client.get<KubeObject & { data?: Record<string, string> }>(
       CONFIGMAP,
       a.metadata.namespace,
@@ -62,7 +67,7 @@ export class Interviews {
       const parsed = interviewScore.safeParse(parseJson(raw));
       if (parsed.success) scores[id] = parsed.data;
     }
-    return { guide, scores };
+    return scores;
   }
 
   /** Records one question's score; another question's score is untouched. */

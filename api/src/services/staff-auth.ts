@@ -26,6 +26,7 @@ export const PERMISSIONS = {
   'assessments:write': ['admin', 'recruiter'],
   'results:read': ['admin', 'recruiter', 'reviewer'],
   'interview:score': ['admin', 'reviewer'],
+  'answers:grade': ['admin', 'reviewer'],
 } as const satisfies Record<string, Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 
