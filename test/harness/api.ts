@@ -145,7 +145,8 @@ export async function standInReadyWarehouse(
   await admin.connect();
   await admin.query(`CREATE DATABASE ${db}`);
   await admin.end();
-  const grader = { username: 'grader', password: `grader-${name}` };
+  // Roles are server-wide: a grader role per stand-in, so seeding one does not reset another's password.
+  const grader = { username: `grader_${name.replace(/-/g, '_')}`, password: `grader-${name}` };
   const candidate = { username: 'candidate', password: `candidate-${name}` };
   await seedPostgres(
     { ...server, database: db },

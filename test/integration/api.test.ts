@@ -551,7 +551,10 @@ describe('a hostile answer costs its own grader, never the API or another candid
       expect([201, 429, 503], attacks[i]).toContain(res.status);
       if (res.status === 201) expect(res.body.pass, attacks[i]).toBe(false);
     }
-    expect(results.filter((r) => r.status === 201).length).toBeGreaterThan(0);
+    expect(
+      results.filter((r) => r.status === 201).length,
+      JSON.stringify(results.map((r) => [r.status, r.body?.detail ?? r.body?.explanation])),
+    ).toBeGreaterThan(0);
     // The candidate's data is untouched, and the attacker's next right answer is graded.
     expect((await submit('attacker', exercise.reference)).body).toMatchObject({ pass: true });
   }, 120_000);
@@ -575,6 +578,65 @@ describe('a hostile answer costs its own grader, never the API or another candid
       max: 10,
     });
     expect((await submit()).status).toBe(409);
+  });
+
+  it('a reviewer grades a manual answer (audited, within the task’s points) and the scorecard and CSV add it up', async () => {
+    const reviewer = await staff('reviewer', [teamA]);
+    const recruiter = await staff('recruiter', [teamA]);
+    const base = `/api/v1/teams/${teamA}/assessments/bystander`;
+    const submissions = (await call('GET', `${base}/submissions`, { token: reviewer })).body.items as Json[];
+    const manual = submissions.find((s) => s.task === 'schema-design')!;
+    const auto = submissions.find((s) => s.task === 'rank-customers-by-country')!;
+    const grade = (id: string, body: Json, token = reviewer) =>
+      call('PUT', `${base}/submissions/${id}/grade`, { token, body });
+
+    const graded = await grade(manual.id, { points: 2, comment: 'Keys sound; no late records.' });
+    expect(graded.status).toBe(200);
+    expect(graded.body).toMatchObject({
+      graded: true,
+      pass: false,
+      points: 2,
+      explanation: 'Keys sound; no late records.',
+    });
+    const tooMany = await grade(manual.id, { points: 4 });
+    expect(tooMany.status).toBe(422);
+    expect(tooMany.body.invalid_params).toEqual([{ name: 'body.points', reason: 'at most 3' }]);
+    expect((await grade(auto.id, { points: 1 })).status).toBe(409);
+    expect((await grade(manual.id, { points: 1 }, recruiter)).status).toBe(403);
+    expect((await grade('no-such-submission', { points: 1 })).status).toBe(404);
+    const audits = logLines.map((l) => JSON.parse(l)).filter((l) => l.audit?.action === 'submission.grade');
+    expect(audits.at(-1).audit).toMatchObject({ assessment: 'bystander', submission: manual.id, points: 2 });
+
+    const card = await call('GET', `${base}/scorecard`, { token: recruiter });
+    expect(card.status).toBe(200);
+    expect(card.body).toMatchObject({
+      assessment: 'bystander',
+      auto: { earned: 2, max: 6 },
+      manual: { earned: 2, max: 3, toReview: 1 },
+      interview: { earned: 0, max: 0, scored: 0 },
+      total: { earned: 4, max: 9 },
+    });
+    expect(card.body.tasks.find((t: Json) => t.id === 'schema-design')).toMatchObject({
+      attempts: 10,
+      earned: 2,
+    });
+    expect(card.body.timeUsedSeconds).toEqual(expect.any(Number));
+    expect(card.body.timeUsedSeconds).toBeLessThan(3600);
+
+    const csv = await app.inject({
+      method: 'GET',
+      url: `/api/v1/teams/${teamA}/scorecards.csv`,
+      headers: { authorization: `Bearer ${recruiter}` },
+    });
+    expect(csv.statusCode).toBe(200);
+    expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
+    const [header, ...lines] = csv.body.trim().split('\r\n');
+    expect(header).toBe(
+      'assessment,candidate,template,phase,auto,auto_max,manual,manual_max,to_review,interview,interview_max,total,total_max,started_at,time_used_seconds',
+    );
+    expect(lines.find((l) => l.startsWith('bystander,'))).toMatch(
+      /^bystander,[^,]*,data-engineer,Ready,2,6,2,3,1,0,0,4,9,/,
+    );
   });
 });
 

@@ -28,6 +28,16 @@ describe('overLimit', () => {
     expect(fits.sort()).toEqual(['jane-t-aaaaa', 'jane-t-mmmmm']);
   });
 
+  it('counts every admitted submission, whatever its name: a later one never slips in', () => {
+    const at = '2026-11-30T07:00:00Z';
+    const admitted = ['jane-t-mmmmm', 'jane-t-zzzzz'].map((n) => ({
+      ...sub(n, 't', at),
+      status: { graded: true },
+    })) as SubmissionObject[];
+    const late = sub('jane-t-aaaaa', 't', at); // same second, a name that sorts first
+    expect(overLimit([...admitted, late], late, 't', limits)).toBe('you have used all 2 attempts at task t');
+  });
+
   it('caps submissions across tasks too', () => {
     const all = ['a', 'b', 'c', 'd'].map((task, i) => sub(`jane-${task}-x`, task, `2026-11-30T07:00:0${i}Z`));
     expect(overLimit(all, all[3]!, 'd', limits)).toBe('you have used all 3 submissions of this assessment');

@@ -70,9 +70,10 @@ export function gradingOf(task: Task): Graded {
 }
 
 /**
- * Whether `mine` is past a cap, and which. Every replica orders the same stored submissions the
- * same way (creation time, then the unique name), so of N racing submissions exactly the first
- * `maxAttempts` fit, whichever replica counts.
+ * Whether `mine` is past a cap, and which. A submission counts against `mine` when it was already
+ * admitted (it has a status: admission is written at once) or when it is still being checked and
+ * comes first in one order every replica agrees on (creation time, then the unique name). Of
+ * racing submissions at most `maxAttempts` fit; one arriving after others were admitted never does.
  */
 export function overLimit(
   all: SubmissionObject[],
@@ -81,12 +82,11 @@ export function overLimit(
   limits: { maxAttempts: number; maxSubmissions: number },
 ): string | undefined {
   const order = (s: SubmissionObject) => `${s.metadata.creationTimestamp ?? ''}\0${s.metadata.name}`;
-  const before = (list: SubmissionObject[]) =>
-    list.filter((s) => s.metadata.name !== mine.metadata.name && order(s) < order(mine)).length;
-  const forTask = all.filter((s) => s.spec.task === taskId);
-  if (before(forTask) >= limits.maxAttempts)
+  const counts = (s: SubmissionObject) =>
+    s.metadata.name !== mine.metadata.name && (s.status !== undefined || order(s) < order(mine));
+  if (all.filter((s) => s.spec.task === taskId && counts(s)).length >= limits.maxAttempts)
     return `you have used all ${limits.maxAttempts} attempts at task ${taskId}`;
-  if (before(all) >= limits.maxSubmissions)
+  if (all.filter(counts).length >= limits.maxSubmissions)
     return `you have used all ${limits.maxSubmissions} submissions of this assessment`;
   return undefined;
 }
@@ -143,6 +143,9 @@ export class GradingService {
       await withdraw();
       throw new Conflict(over);
     }
+    // Admitted: from now on it counts against every later submission, graded or not yet.
+    const pending = { graded: false, explanation: 'Being graded.' };
+    if (grading.kind !== 'manual') await this.writeStatus(created, pending);
     let grade: GradeResponse | undefined;
     if (grading.kind !== 'manual') {
       try {
@@ -163,10 +166,14 @@ export class GradingService {
           gradedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
         }
       : { graded: false, explanation: 'A reviewer will grade this answer.' };
+    return this.writeStatus(created, status);
+  }
+
+  private writeStatus(s: SubmissionObject, status: object): Promise<SubmissionObject> {
     return this.client.mergePatch<SubmissionObject>(
       SUBMISSION,
-      created.metadata.namespace,
-      created.metadata.name!,
+      s.metadata.namespace,
+      s.metadata.name!,
       { status },
       'status',
     );
