@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeObject } from '@epreuve/kube';
@@ -103,7 +104,8 @@ describe('candidate page', () => {
     await task.getByRole('button', { name: 'Submit' }).click();
     await expect
       .poll(() => task.locator('.result').textContent(), { timeout: 20_000 })
-      .toMatch(/^Not yet — Expected 4 columns/);
+      .toMatch(/^Not yet — Missing columns: /); // a hint: never the reference's values
+    expect(await task.locator('.attempts').textContent()).toBe('8 of 10 attempts left');
     await page.screenshot({ path: join(tmpdir(), 'epreuve-candidate-page.png'), fullPage: true });
   }, 90_000);
 
@@ -135,6 +137,44 @@ describe('staff page', () => {
       .toMatch(/\(revoked\)/);
     const stored = await staffCall('GET', `/assessments/${name}`);
     expect(stored.revoked).toBe(true);
+  }, 90_000);
+  it('a reviewer grades a manual answer on the Results page, sees the scorecard, and exports CSV', async () => {
+    // The candidate of the first test answers the manual task.
+    const link = await staffCall('POST', '/assessments/browser-cand/link');
+    const answered = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/candidate/tasks/schema-design/submissions',
+      headers: { authorization: `Bearer ${link.token}` },
+      payload: { answer: 'CREATE TABLE work.customers (customer_id int PRIMARY KEY)' },
+    });
+    expect(answered.statusCode).toBe(201);
+
+    const reviewer = await issuer.token({
+      sub: 'reviewer@example.com',
+      epreuve_roles: ['reviewer'],
+      epreuve_teams: [team],
+    });
+    const page = await browser.newPage();
+    await page.goto(`${url}/staff`);
+    await page.getByLabel('Team').fill(team);
+    await page.getByLabel('Token or API key').fill(reviewer);
+    await page.getByRole('button', { name: 'Open' }).click();
+    const row = page.locator('tr[data-name="browser-cand"]');
+    await row.waitFor({ timeout: 20_000 });
+    await row.getByRole('button', { name: /Results/ }).click();
+    await expect.poll(() => page.locator('#scorecard').textContent()).toMatch(/manual 0\/3 \(1 to review\)/);
+    await page.getByLabel(/Points for schema-design/).fill('3');
+    await page.getByLabel(/Comment for schema-design/).fill('Keys and types sound.');
+    await page.getByRole('button', { name: 'Grade' }).click();
+    await expect
+      .poll(() => page.locator('#scorecard').textContent(), { timeout: 20_000 })
+      .toMatch(/^Score 5 \/ 9 — automatic 2\/6, manual 3\/3, interview 0\/0/);
+
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Export scorecards (CSV)' }).click();
+    const csv = readFileSync((await (await download).path())!, 'utf8').split('\r\n');
+    expect(csv[0]).toMatch(/^assessment,candidate,template,phase,auto,auto_max,manual,manual_max/);
+    expect(csv.find((l) => l.startsWith('browser-cand,'))).toMatch(/,2,6,3,3,0,0,0,5,9,/);
   }, 90_000);
 });
 

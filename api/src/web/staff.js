@@ -87,16 +87,35 @@ async function showResults(a) {
   $('results-section').hidden = false;
   $('results-title').textContent = `Results — ${a.candidate.name} (${a.name})`;
   const box = $('results');
-  const subs = await api('GET', `/assessments/${a.name}/submissions`);
+  const [subs, card] = await Promise.all([
+    api('GET', `/assessments/${a.name}/submissions`),
+    api('GET', `/assessments/${a.name}/scorecard`),
+  ]);
+  const taskOf = Object.fromEntries(card.tasks.map((t) => [t.id, t]));
+  const minutes = card.timeUsedSeconds === null ? '—' : `${Math.round(card.timeUsedSeconds / 60)} min`;
+  const summary = `<p id="scorecard"><strong>Score ${card.total.earned} / ${card.total.max}</strong> — automatic ${card.auto.earned}/${card.auto.max}, manual ${card.manual.earned}/${card.manual.max}${card.manual.toReview ? ` (${card.manual.toReview} to review)` : ''}, interview ${card.interview.earned}/${card.interview.max} — time used ${minutes}</p>`;
+  // A manual task's answer gets a grading form: points up to the task's, and a comment.
+  const gradeForm = (s) => {
+    const t = taskOf[s.task];
+    if (t?.kind !== 'manual') return '';
+    return `<div class="row grade" data-submission="${escapeHtml(s.id)}"><input type="number" min="0" max="${t.max}" value="${s.points ?? ''}" aria-label="Points for ${escapeHtml(s.task)} (at most ${t.max})"><input aria-label="Comment for ${escapeHtml(s.task)}" maxlength="4000" value="${s.graded ? escapeHtml(s.explanation) : ''}"><button>Grade</button></div>`;
+  };
   const table = subs.items.length
     ? `<table><thead><tr><th scope="col">Task</th><th scope="col">Submitted</th><th scope="col">Grade</th><th scope="col">Answer</th></tr></thead><tbody>${subs.items
         .map(
           (s) =>
-            `<tr><td>${escapeHtml(s.task)}</td><td>${new Date(s.submittedAt).toLocaleString()}</td><td class="${s.graded ? (s.pass ? 'pass' : 'fail') : ''}">${s.graded ? (s.pass ? 'pass' : 'fail') : 'to review'}<br><span class="muted">${escapeHtml(s.explanation)}</span></td><td><pre>${escapeHtml(s.answer)}</pre></td></tr>`,
+            `<tr><td>${escapeHtml(s.task)}</td><td>${new Date(s.submittedAt).toLocaleString()}</td><td class="${s.graded ? (s.pass ? 'pass' : 'fail') : ''}">${s.graded ? `${s.pass ? 'pass' : 'fail'} (${s.points ?? 0} pt)` : 'to review'}<br><span class="muted">${escapeHtml(s.explanation)}</span>${gradeForm(s)}</td><td><pre>${escapeHtml(s.answer)}</pre></td></tr>`,
         )
         .join('')}</tbody></table>`
     : '<p class="muted">No submission yet.</p>';
-  box.innerHTML = `<h3>Submissions</h3>${table}<h3>Interview</h3><div id="interview"></div>`;
+  box.innerHTML = `<h3>Scorecard</h3>${summary}<h3>Submissions</h3>${table}<h3>Interview</h3><div id="interview"></div>`;
+  for (const form of box.querySelectorAll('.grade'))
+    form.querySelector('button').addEventListener('click', () =>
+      api('PUT', `/assessments/${a.name}/submissions/${form.dataset.submission}/grade`, {
+        points: Number(form.querySelector('input[type=number]').value),
+        comment: form.querySelectorAll('input')[1].value,
+      }).then(() => showResults(a), fail),
+    );
   try {
     const guide = await api('GET', `/assessments/${a.name}/interview`);
     const div = $('interview');
@@ -170,3 +189,20 @@ $('create').addEventListener('submit', async (ev) => {
 $('team').value = team;
 if (team && credential) open();
 setInterval(() => team && credential && refresh(), 5000);
+
+// The team's scorecards as a CSV file (the request carries the credential, so no plain link).
+$('export').addEventListener('click', async () => {
+  try {
+    const res = await fetch(`/api/v1/teams/${encodeURIComponent(team)}/scorecards.csv`, {
+      headers: { authorization: `Bearer ${credential}` },
+    });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(await res.blob());
+    a.download = `${team}-scorecards.csv`;
+    a.click();
+    URL.revokeObjectURL(a.href);
+  } catch (err) {
+    fail(err);
+  }
+});
