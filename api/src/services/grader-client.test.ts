@@ -50,6 +50,11 @@ describe('GraderClient', () => {
     expect((await down.c.grade('ns', request)).kind).toBe('unavailable');
     const garbage = client(() => new Response('not json', { status: 200 }));
     expect((await garbage.c.grade('ns', request)).kind).toBe('unavailable');
+    const lagging = client(() => new Response('{"detail":"no MongoDB sandbox events"}', { status: 404 }));
+    expect(await lagging.c.grade('ns', request)).toMatchObject({
+      kind: 'unavailable',
+      reason: 'no MongoDB sandbox events',
+    });
     const noToken = client(() => Response.json({}), '');
     expect((await noToken.c.grade('ns', request)).kind).toBe('unavailable');
   });

@@ -62,6 +62,13 @@ export class GraderClient {
     const detail = (safeJson(text) as { detail?: string } | undefined)?.detail;
     if (res.status === 429 || res.status === 503)
       return { kind: 'unavailable', reason: detail ?? 'the grader is busy', retryAfterSeconds };
+    // A sandbox the grader does not know yet: its plan lags the template (a rollout in progress).
+    if (res.status === 404)
+      return {
+        kind: 'unavailable',
+        reason: detail ?? 'the grader does not grade this sandbox yet',
+        retryAfterSeconds,
+      };
     // The API's or the template's mistakes (a stale token, a reference that does not run): staff's to fix.
     return { kind: 'refused', status: res.status, reason: detail ?? `the grader answered ${res.status}` };
   }
