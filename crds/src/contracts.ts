@@ -75,22 +75,20 @@ export const hiddenVariantDatabase = (database: string, i: number) => `${databas
 /** The environment variable that carries the seed plan to the seed Job. */
 export const SEED_PLAN_ENV = 'EPREUVE_SEED_PLAN';
 
+/** Where a database sandbox answers, and where its Secret's keys are mounted (one file per key). */
+const databaseSandbox = z.object({
+  name: z.string().min(1),
+  kind: z.enum(['postgres', 'mongo']),
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  /** Directory with the sandbox Secret's keys as files (`DB_CREDENTIAL_KEYS`). */
+  credentials: z.string().min(1),
+  /** Hidden variants of its dataset (`hiddenVariantDatabase`): loaded by the seeder, graded on by the grader. */
+  hiddenVariants: z.number().int().min(0).max(MAX_HIDDEN_VARIANTS).optional(),
+});
+
 /** The seed plan the operator hands the seed Job: one entry per database sandbox. */
-export const seedPlanSchema = z
-  .array(
-    z.object({
-      name: z.string().min(1),
-      kind: z.enum(['postgres', 'mongo']),
-      host: z.string().min(1),
-      port: z.number().int().min(1).max(65535),
-      dataset: z.string().min(1),
-      /** Directory with the sandbox Secret's keys as files (`DB_CREDENTIAL_KEYS`). */
-      credentials: z.string().min(1),
-      /** Hidden variants of the dataset to load for re-grading (`hiddenVariantDatabase`). */
-      hiddenVariants: z.number().int().min(0).max(MAX_HIDDEN_VARIANTS).optional(),
-    }),
-  )
-  .min(1);
+export const seedPlanSchema = z.array(databaseSandbox.extend({ dataset: z.string().min(1) })).min(1);
 export type SeedPlan = z.infer<typeof seedPlanSchema>;
 export type SeedPlanEntry = SeedPlan[number];
 
@@ -112,21 +110,8 @@ export const GRADER = {
   tokenMountPath: '/etc/epreuve/grader',
 } as const;
 
-/** The grader plan: the database sandboxes it runs answers on, and where their credentials are mounted. */
-export const graderPlanSchema = z
-  .array(
-    z.object({
-      name: z.string().min(1),
-      kind: z.enum(['postgres', 'mongo']),
-      host: z.string().min(1),
-      port: z.number().int().min(1).max(65535),
-      /** Directory with the sandbox Secret's keys as files (`DB_CREDENTIAL_KEYS`); the grader uses the grader-* ones. */
-      credentials: z.string().min(1),
-      /** Hidden variants the seeder loaded (`hiddenVariantDatabase`); every answer is re-checked on each. */
-      hiddenVariants: z.number().int().min(0).max(MAX_HIDDEN_VARIANTS).optional(),
-    }),
-  )
-  .min(1);
+/** The grader plan: the database sandboxes it runs answers on (it reads only the grader's keys). */
+export const graderPlanSchema = z.array(databaseSandbox).min(1);
 export type GraderPlan = z.infer<typeof graderPlanSchema>;
 
 /** Longest answer (and reference) the grader accepts, in characters. */

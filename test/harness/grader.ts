@@ -45,6 +45,13 @@ export async function graderUrlTemplate(): Promise<string> {
   return `${router.url}/ns/{namespace}`;
 }
 
+/** A sandbox Secret as the kubelet mounts it: a directory with one file per key. */
+export function credentialsDir(values: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'epreuve-credentials-'));
+  for (const [k, v] of Object.entries(values)) writeFileSync(join(dir, k), v);
+  return dir;
+}
+
 /**
  * Starts the grader of one candidate namespace on the given sandboxes and writes its token Secret
  * there, as the operator does. `credentials` maps a sandbox to its Secret's keys.
@@ -54,11 +61,7 @@ export async function standInGrader(
   namespace: string,
   sandboxes: Array<Omit<GraderPlan[number], 'credentials'> & { credentials: Record<string, string> }>,
 ): Promise<void> {
-  const plan: GraderPlan = sandboxes.map((s) => {
-    const dir = mkdtempSync(join(tmpdir(), `grader-${s.name}-`));
-    for (const [k, v] of Object.entries(s.credentials)) writeFileSync(join(dir, k), v);
-    return { ...s, credentials: dir };
-  });
+  const plan: GraderPlan = sandboxes.map((s) => ({ ...s, credentials: credentialsDir(s.credentials) }));
   const token = randomBytes(24).toString('base64url');
   graders.get(namespace)?.close();
   graders.set(namespace, await buildGradeServer({ plan, token: () => token }));

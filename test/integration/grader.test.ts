@@ -1,6 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { type GradeRequest, type GraderPlan, DB_CREDENTIAL_KEYS as KEYS } from '@epreuve/crds';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
@@ -12,6 +10,7 @@ import { SQL_EXERCISES } from '../../sandboxes/src/exercises/sql.ts';
 import { buildGradeServer } from '../../sandboxes/src/grader/server.ts';
 import { seedPostgres } from '../../sandboxes/src/seeder/postgres.ts';
 import { runSeed } from '../../sandboxes/src/seeder/run.ts';
+import { credentialsDir as writeCredentials } from '../harness/grader.ts';
 
 /**
  * The grade server (the grader that runs in each candidate namespace) against a real PostgreSQL and
@@ -39,8 +38,7 @@ let admin: pg.ClientConfig;
 let app: FastifyInstance;
 
 function credentialsDir(values: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'grader-creds-'));
-  for (const [k, v] of Object.entries(values)) writeFileSync(join(dir, k), v);
+  const dir = writeCredentials(values);
   dirs.push(dir);
   return dir;
 }

@@ -1,6 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { type GradeRequest, hiddenVariantDatabase, DB_CREDENTIAL_KEYS as KEYS } from '@epreuve/crds';
 import type { FastifyInstance } from 'fastify';
 import { MongoClient } from 'mongodb';
@@ -14,6 +12,7 @@ import { runPipeline } from '../../sandboxes/src/grader/mongo.ts';
 import { buildGradeServer } from '../../sandboxes/src/grader/server.ts';
 import { runQuery } from '../../sandboxes/src/grader/sql.ts';
 import { runSeed } from '../../sandboxes/src/seeder/run.ts';
+import { credentialsDir as writeCredentials } from '../harness/grader.ts';
 
 /**
  * Hidden re-grade: the seeder loads hidden variants of the dataset (same schema, another seed) that
@@ -48,8 +47,7 @@ let withVariants: FastifyInstance;
 let visibleOnly: FastifyInstance;
 
 function credentialsDir(values: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'hidden-creds-'));
-  for (const [k, v] of Object.entries(values)) writeFileSync(join(dir, k), v);
+  const dir = writeCredentials(values);
   dirs.push(dir);
   return dir;
 }

@@ -1,12 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { DB_CREDENTIAL_KEYS as KEYS } from '@epreuve/crds';
 import { MongoClient } from 'mongodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FerretServer } from '../../hack/cluster/ferretdb.ts';
 import { freePort } from '../../hack/cluster/supervisor.ts';
 import { runSeed } from '../../sandboxes/src/seeder/run.ts';
+import { credentialsDir } from '../harness/grader.ts';
 
 /**
  * The seed Job often starts before its databases answer. A MongoDB client whose first connection
@@ -23,8 +22,7 @@ const creds = {
   [KEYS.graderPassword]: 'grader-pw',
 };
 const ferret = new FerretServer({ auth: { username: 'root', password: creds[KEYS.adminPassword] } });
-const dir = mkdtempSync(join(tmpdir(), 'seed-order-'));
-for (const [k, v] of Object.entries(creds)) writeFileSync(join(dir, k), v);
+const dir = credentialsDir(creds);
 
 afterAll(async () => {
   await ferret.stop();

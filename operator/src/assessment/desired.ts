@@ -465,6 +465,27 @@ export function service(ctx: Context, s: Sandbox): KubeObject {
   };
 }
 
+/**
+ * Each database sandbox's credentials Secret as a read-only volume at `credentialsMountPath`,
+ * one file per key: all keys (the seeder), or only `keys` (the grader gets the grader's alone).
+ */
+function credentialsVolumes(sandboxes: Sandbox[], keys?: string[]) {
+  return {
+    mounts: sandboxes.map((s) => ({
+      name: `credentials-${s.name}`,
+      mountPath: credentialsMountPath(s.name),
+      readOnly: true,
+    })),
+    volumes: sandboxes.map((s) => ({
+      name: `credentials-${s.name}`,
+      secret: {
+        secretName: credentialsSecretName(s.name),
+        ...(keys && { items: keys.map((key) => ({ key, path: key })) }),
+      },
+    })),
+  };
+}
+
 /** Sandboxes the seed Job loads (the data API serves its dataset itself). */
 export function seededSandboxes(t: AssessmentTemplate): Sandbox[] {
   return t.spec.sandboxes.filter((s) => sandboxKind(s) !== 'dataApi');
@@ -478,6 +499,7 @@ export function seedJob(ctx: Context): KubeObject | undefined {
   const seeded = seededSandboxes(ctx.template);
   if (seeded.length === 0) return undefined;
   const ns = namespaceOf(ctx.assessment);
+  const credentials = credentialsVolumes(seeded);
   const plan: SeedPlan = seeded.map((s) => ({
     name: s.name,
     kind: s.postgres ? 'postgres' : 'mongo',
@@ -511,23 +533,10 @@ export function seedJob(ctx: Context): KubeObject | undefined {
               env: [{ name: SEED_PLAN_ENV, value: JSON.stringify(plan) }],
               resources: ctx.config.EPREUVE_SANDBOX_SIZES.seeder,
               securityContext: restrictedContainer,
-              volumeMounts: [
-                { name: 'tmp', mountPath: '/tmp' },
-                ...seeded.map((s) => ({
-                  name: `credentials-${s.name}`,
-                  mountPath: credentialsMountPath(s.name),
-                  readOnly: true,
-                })),
-              ],
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...credentials.mounts],
             },
           ],
-          volumes: [
-            { name: 'tmp', emptyDir: {} },
-            ...seeded.map((s) => ({
-              name: `credentials-${s.name}`,
-              secret: { secretName: credentialsSecretName(s.name) },
-            })),
-          ],
+          volumes: [{ name: 'tmp', emptyDir: {} }, ...credentials.volumes],
         },
       },
     },
@@ -578,11 +587,11 @@ export function graderObjects(ctx: Context): GraderObjects | undefined {
   // V8 collects before the cgroup kills: three quarters of the limit for the heap.
   const heapMiB = Math.floor((parseQuantity(size.limits.memory) / 2 ** 20) * 0.75);
   const labels = { ...ownerLabels(ctx.assessment), ...GRADER_LABELS };
-  const graderKeys = [
+  const credentials = credentialsVolumes(seeded, [
     DB_CREDENTIAL_KEYS.database,
     DB_CREDENTIAL_KEYS.graderUsername,
     DB_CREDENTIAL_KEYS.graderPassword,
-  ];
+  ]);
   return {
     service: {
       apiVersion: 'v1',
@@ -624,11 +633,7 @@ export function graderObjects(ctx: Context): GraderObjects | undefined {
                 volumeMounts: [
                   { name: 'tmp', mountPath: '/tmp' },
                   { name: 'token', mountPath: GRADER.tokenMountPath, readOnly: true },
-                  ...seeded.map((s) => ({
-                    name: `credentials-${s.name}`,
-                    mountPath: credentialsMountPath(s.name),
-                    readOnly: true,
-                  })),
+                  ...credentials.mounts,
                 ],
               },
             ],
@@ -641,13 +646,7 @@ export function graderObjects(ctx: Context): GraderObjects | undefined {
                   items: [{ key: GRADER.tokenKey, path: GRADER.tokenKey }],
                 },
               },
-              ...seeded.map((s) => ({
-                name: `credentials-${s.name}`,
-                secret: {
-                  secretName: credentialsSecretName(s.name),
-                  items: graderKeys.map((key) => ({ key, path: key })),
-                },
-              })),
+              ...credentials.volumes,
             ],
           },
         },

@@ -146,6 +146,11 @@ async function setUpHiddenRoles(
   await client.query(`GRANT USAGE ON SCHEMA ${schema} TO ${grader}`);
   await client.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO ${grader}`);
   await client.query(`REVOKE SELECT ON ${schema}._epreuve_seed FROM ${grader}`);
+  await limitGrader(client, grader, db);
+}
+
+/** The grader can only read, briefly, with bounded memory and temp files. */
+async function limitGrader(client: pg.Client, grader: string, db: string): Promise<void> {
   await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET default_transaction_read_only = on`);
   await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET statement_timeout = '10s'`);
   await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET work_mem = '16MB'`);
@@ -183,9 +188,5 @@ async function setUpRoles(
   );
   await client.query(`ALTER ROLE ${candidate} IN DATABASE ${db} SET search_path = work, ${schema}`);
   await client.query(`ALTER ROLE ${candidate} IN DATABASE ${db} SET statement_timeout = '60s'`);
-  // The grader can only read, briefly, with bounded memory and temp files.
-  await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET default_transaction_read_only = on`);
-  await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET statement_timeout = '10s'`);
-  await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET work_mem = '16MB'`);
-  await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET temp_file_limit = '256MB'`);
+  await limitGrader(client, grader, db);
 }
