@@ -62,6 +62,7 @@ clean: ## remove node_modules and local reports (the binary cache in ~/.cache/ep
 bench: deps kube-binaries node-binaries tools images ## benchmarks, printed as ratios against baselines measured in the same run
 	node test/bench/operator-provisioning.ts
 	node test/bench/api-session.ts
+	node test/bench/grading.ts
 	node test/bench/e2e-time-to-ready.ts
 
 node-binaries: kube-binaries ## the single-node cluster's Kubernetes binaries (kubelet, kube-proxy, kube-scheduler)
