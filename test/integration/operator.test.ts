@@ -282,7 +282,8 @@ describe('failures are reported, and do not hot-loop', () => {
     const a = await waitPhase('frank', 'Failed');
     expect(condition(a, 'Ready')).toMatchObject({
       reason: 'QuotaExceeded',
-      message: expect.stringMatching(/cpu: sandboxes need 1750m but resources.cpu is 1/),
+      // Three sandboxes, the seed Job and the grader.
+      message: expect.stringMatching(/cpu: sandboxes need 2 but resources.cpu is 1/),
     });
     expect(await client.get(NS, undefined, candidateNamespace(team, 'frank'))).toBeUndefined();
     expect(await requestsDuring(5000)).toBe(0);
