@@ -16,8 +16,9 @@ export interface Endpoint {
 /**
  * Writes the status the operator writes once every sandbox is up and seeded: built by the
  * operator's own `nextStatus` from the Assessment and its template as stored, and written the way
- * the operator writes it. One departure: the sandboxes in `endpoints` point where the test serves
- * them instead of at in-cluster Services.
+ * the operator writes it. Two departures: the sandboxes in `endpoints` point where the test serves
+ * them instead of at in-cluster Services, and the others, which nothing serves here, say so (not
+ * ready), so that a request for them is told to wait instead of failing against nothing.
  */
 export async function writeOperatorReadyStatus(
   client: KubeClient,
@@ -47,6 +48,9 @@ export async function writeOperatorReadyStatus(
     ),
     seedJob: desired.seed && { ...desired.seed, status: { succeeded: 1 } },
     seedNeeded: desired.seed !== undefined,
+    ...(desired.grader && {
+      grader: { workloadKind: 'Deployment' as const, current: { ...desired.grader.workload, status: up } },
+    }),
   };
   const status = nextStatus(a, t, outcome, timeline(a, t), new Date());
   if (status.phase !== 'Ready') throw new Error(`the operator would say ${status.phase}, not Ready`);
@@ -58,5 +62,10 @@ export async function writeOperatorReadyStatus(
     sandbox.host = e.host;
     sandbox.port = e.port;
   }
+  for (const sandbox of status.sandboxes ?? [])
+    if (!endpoints.some((e) => e.name === sandbox.name)) {
+      sandbox.ready = false;
+      sandbox.message = 'not served in this test';
+    }
   await applyStatusIfChanged(client, a, status);
 }

@@ -104,9 +104,11 @@ describe('a crashed operator', () => {
         .sort();
       expect(inNs).toEqual(
         [
+          'Deployment grader',
           'Deployment source',
           'Job seed',
           'LimitRange sandbox-limits',
+          'NetworkPolicy allow-api-to-grader',
           'NetworkPolicy allow-platform-ingress',
           'NetworkPolicy allow-same-namespace',
           'NetworkPolicy allow-seed-dns',
@@ -114,6 +116,7 @@ describe('a crashed operator', () => {
           'ResourceQuota sandbox-quota',
           'RoleBinding epreuve-api-sandbox-reader',
           'Service events',
+          'Service grader',
           'Service source',
           'Service warehouse',
           'ServiceAccount sandbox',
@@ -125,6 +128,7 @@ describe('a crashed operator', () => {
       const secrets = await client.list<KubeObject>(resourceFor('v1', 'Secret'), { namespace: ns });
       expect(secrets.items.map((s) => s.metadata.name).sort()).toEqual([
         'events-credentials',
+        'grader-credentials',
         'source-credentials',
         'warehouse-credentials',
       ]);

@@ -76,15 +76,17 @@ describe('provisioning', () => {
         .map((o) => o.metadata.name)
         .sort();
     expect(await names('StatefulSet', 'apps/v1')).toEqual(['events', 'warehouse']);
-    expect(await names('Deployment', 'apps/v1')).toEqual(['source']);
+    expect(await names('Deployment', 'apps/v1')).toEqual(['grader', 'source']);
     expect(await names('Job', 'batch/v1')).toEqual(['seed']);
-    expect(await names('Service')).toEqual(['events', 'source', 'warehouse']);
+    expect(await names('Service')).toEqual(['events', 'grader', 'source', 'warehouse']);
     expect(await names('Secret')).toEqual([
       'events-credentials',
+      'grader-credentials',
       'source-credentials',
       'warehouse-credentials',
     ]);
     expect(await names('NetworkPolicy', 'networking.k8s.io/v1')).toEqual([
+      'allow-api-to-grader',
       'allow-platform-ingress',
       'allow-same-namespace',
       'allow-seed-dns',
@@ -99,15 +101,16 @@ describe('provisioning', () => {
     const sa = await client.get<KubeObject>(resourceFor('v1', 'ServiceAccount'), ns, 'sandbox');
     expect(sa?.automountServiceAccountToken).toBe(false);
     // The real controllers created pods from our workloads, and Pod Security admitted them.
-    await eventually(async () => expect((await names('Pod')).length).toBe(4));
+    await eventually(async () => expect((await names('Pod')).length).toBe(5));
   });
 
   it('becomes Ready when its pods report ready (test stands in for the kubelet)', async () => {
     const ns = candidateNamespace(team, 'alice');
     // Nothing runs pods here, so nothing is ready until the test says so.
     expect((await get('alice'))?.status?.phase).toBe('Provisioning');
-    // The four pods the previous test saw (two databases, the data API, the seed Job), none reported yet.
-    expect(await reportPodsReady(client, ns)).toBe(4);
+    // The five pods the previous test saw (two databases, the data API, the grader, the seed Job),
+    // none reported yet.
+    expect(await reportPodsReady(client, ns)).toBe(5);
     const a = await eventually(async () => {
       await reportPodsReady(client, ns); // pods created late by their controllers get reported too
       const got = await get('alice');
