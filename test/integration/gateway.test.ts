@@ -70,7 +70,12 @@ function curl(args: string[]) {
 const STARTED_AT = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 const EXPIRES_AT = new Date(Date.now() + 4 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
 
-async function ready(name: string, phase: string, sandboxes: Array<[string, string, number]>) {
+async function ready(
+  name: string,
+  phase: string,
+  sandboxes: Array<[string, string, number]>,
+  started: string | null = STARTED_AT,
+) {
   const client = kube(kubeconfig);
   await client.create(assessmentObject(team, name));
   await client.mergePatch(
@@ -80,8 +85,7 @@ async function ready(name: string, phase: string, sandboxes: Array<[string, stri
     {
       status: {
         phase,
-        startedAt: STARTED_AT,
-        expiresAt: EXPIRES_AT,
+        ...(started ? { startedAt: started, expiresAt: EXPIRES_AT } : {}),
         sandboxes: sandboxes.map(([sandbox, kind, p]) => ({
           name: sandbox,
           kind,
@@ -128,6 +132,8 @@ beforeAll(async () => {
     ['source', 'dataApi', dataApiPort],
   ]);
   await ready('late', 'Expired', [['warehouse', 'postgres', pg.port]]);
+  // Ready, seeded, but the candidate has not pressed Start (OnFirstAccess): no connection yet.
+  await ready('early', 'Ready', [['warehouse', 'postgres', pg.port]], null);
 
   metricsPort = await freePort();
   gateway = spawn(process.execPath, [GATEWAY], {
@@ -211,6 +217,11 @@ describe('sandbox gateway', () => {
   });
 
   it.each([
+    [
+      'an assessment whose clock has not started',
+      () => via(host('early', 'warehouse')),
+      /FATAL: +this assessment has not started: open your link and press Start/,
+    ],
     [
       'an expired assessment',
       () => via(host('late', 'warehouse')),
