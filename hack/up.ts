@@ -126,16 +126,19 @@ async function main(): Promise<void> {
 Épreuve is up (${elapsed()}).
 
   Candidate link:  ${link.url}
-  Staff page:      ${staffUrl}   (sign in with the API key in ${keyFile})
+  Staff page:      ${staffUrl}   (team ${TEAM}; sign in with the API key in ${keyFile})
   API reference:   ${apiUrl}/docs
   kubectl:         export KUBECONFIG=${kubeconfig}
 ${
-  warehouse
+  warehouse?.snippets
     ? `
   Connect as the candidate (PostgreSQL through the sandbox gateway):
     ${warehouse.snippets.psql}
 `
-    : ''
+    : `
+  Open the candidate link and press Start: the prompts and the connection details (psql,
+  mongosh, curl) appear then, and the clock starts.
+`
 }${builtIn ? '' : `\n  The API is reached with: kubectl -n ${PLATFORM_NAMESPACE} port-forward svc/epreuve-api 18080:80\n`}
   Remove everything:  make down
 `);

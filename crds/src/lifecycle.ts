@@ -61,3 +61,25 @@ export function durationProblem(
   const problem = durationLimitProblem(a.spec.duration, t);
   return problem && `spec.${problem}`;
 }
+
+/** Clock skew tolerated between the operator, the API and the gateway. */
+export const CLOCK_SKEW_MS = 5000;
+
+/**
+ * Why a candidate may not work on an assessment right now — revoked, not started, or past its
+ * deadline — or undefined when they may. Checked by the API and the gateway themselves, from the
+ * object alone (so they do not wait for the operator to change the phase). `started` says whether
+ * the clock runs (the gateway trusts only the status; the API also the arrival it records).
+ */
+export function accessRefusal(
+  a: Pick<Assessment, 'spec' | 'status'>,
+  now: Date,
+  started: boolean,
+): string | undefined {
+  if (a.spec.revoked) return 'this assessment was revoked';
+  const expiresAt = a.status?.expiresAt ? Date.parse(a.status.expiresAt) : undefined;
+  if (a.status?.phase === 'Expired' || (expiresAt !== undefined && now.getTime() > expiresAt + CLOCK_SKEW_MS))
+    return `this assessment ended${a.status?.expiresAt ? ` at ${a.status.expiresAt}` : ''}`;
+  if (!started) return 'this assessment has not started: open your link and press Start';
+  return undefined;
+}

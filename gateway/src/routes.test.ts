@@ -6,6 +6,7 @@ const assessment = (
   phase: string,
   ready = true,
   extra: Partial<AssessmentObject['metadata']> = {},
+  o: { startedAt?: string | null; revoked?: boolean } = {},
 ): AssessmentObject =>
   ({
     apiVersion: 'epreuve.dev/v1alpha1',
@@ -15,9 +16,11 @@ const assessment = (
       templateRef: { name: 'data-engineer' },
       candidate: { name: 'Jane Doe' },
       startPolicy: 'Immediate',
+      ...(o.revoked ? { revoked: true } : {}),
     },
     status: {
       phase,
+      ...(o.startedAt === null ? {} : { startedAt: o.startedAt ?? '2026-11-22T16:00:00Z' }),
       expiresAt: '2026-11-22T20:00:00Z',
       sandboxes: [
         {
@@ -32,6 +35,8 @@ const assessment = (
     },
   }) as unknown as AssessmentObject;
 const warehouse = sandboxHostLabel('hiring', 'jane-doe', 'warehouse');
+/** An hour before the deadline. */
+const NOW = new Date('2026-11-22T19:00:00Z');
 
 describe('labelOf', () => {
   it.each([
@@ -57,7 +62,7 @@ describe('resolveLabel', () => {
   });
 
   it('routes a ready sandbox of a Ready assessment to its Service', () => {
-    expect(resolveLabel(warehouse, [assessment('Ready')])).toEqual({
+    expect(resolveLabel(warehouse, [assessment('Ready')], NOW)).toEqual({
       route: {
         assessment: 'hiring/jane-doe',
         sandbox: 'warehouse',
@@ -76,9 +81,27 @@ describe('resolveLabel', () => {
     ['the assessment failed', [assessment('Failed')], /failed to start/],
     ['the assessment is provisioning', [assessment('Provisioning')], /still starting/],
     ['the sandbox is not ready', [assessment('Ready', false)], /still starting/],
+    [
+      'the candidate has not pressed Start',
+      [assessment('Ready', true, {}, { startedAt: null })],
+      /not started: open your link and press Start/,
+    ],
+    [
+      'the assessment was revoked (before the operator saw it)',
+      [assessment('Ready', true, {}, { revoked: true })],
+      /revoked/,
+    ],
   ])('refuses with a reason when %s', (_label, claimants, reason) => {
-    const resolution = resolveLabel(warehouse, claimants as AssessmentObject[]);
+    const resolution = resolveLabel(warehouse, claimants as AssessmentObject[], NOW);
     expect(resolution).toHaveProperty('refused');
     expect((resolution as { refused: string }).refused).toMatch(reason);
+  });
+
+  it('closes at the deadline by the clock, without waiting for the operator, tolerating 5 s of skew', () => {
+    const ready = [assessment('Ready')];
+    expect(resolveLabel(warehouse, ready, new Date('2026-11-22T20:00:04Z'))).toHaveProperty('route');
+    expect(resolveLabel(warehouse, ready, new Date('2026-11-22T20:00:06Z'))).toEqual({
+      refused: 'this assessment ended at 2026-11-22T20:00:00Z',
+    });
   });
 });

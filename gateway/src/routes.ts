@@ -1,4 +1,4 @@
-import { type Assessment, sandboxHostLabel } from '@epreuve/crds';
+import { type Assessment, accessRefusal, sandboxHostLabel } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
 
 /** An Assessment as the gateway's informer holds it: the CRD's shape on a Kubernetes object. */
@@ -39,10 +39,10 @@ export function labelOf(serverName: string | undefined, domain: string): string 
 /**
  * Decides where a connection for `label` goes, from the assessments that claim it (normally one).
  * Pure: the candidate gets a reason they can act on when the sandbox cannot be reached, and the
- * gateway only ever routes to a ready sandbox of a Ready assessment — never to an address a client
- * chose.
+ * gateway only ever routes to a ready sandbox of a Ready, started, unexpired and unrevoked
+ * assessment — never to an address a client chose.
  */
-export function resolveLabel(label: string, claimants: AssessmentObject[]): Resolution {
+export function resolveLabel(label: string, claimants: AssessmentObject[], now = new Date()): Resolution {
   if (claimants.length === 0) return { refused: `no sandbox is served under "${label}"` };
   if (claimants.length > 1)
     return { refused: `"${label}" is ambiguous; ask the recruiter for a new assessment` };
@@ -56,6 +56,9 @@ export function resolveLabel(label: string, claimants: AssessmentObject[]): Reso
     return { refused: 'this assessment was deleted' };
   if (phase === 'Expired') return { refused: `this assessment ended${expiresAt ? ` at ${expiresAt}` : ''}` };
   if (phase === 'Failed') return { refused: 'this assessment failed to start; contact the recruiter' };
+  // The time box holds without waiting for the operator: not before Start, not after the end.
+  const closed = accessRefusal(assessment, now, Boolean(assessment.status?.startedAt));
+  if (closed) return { refused: closed };
   if (phase !== 'Ready' || !sandbox?.ready) {
     return { refused: 'this sandbox is still starting; try again in a minute' };
   }

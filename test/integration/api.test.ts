@@ -321,7 +321,42 @@ describe('candidate links', () => {
     });
     expect(session.body.tasks.map((t: { id: string }) => t.id)).toContain('rank-customers-by-country');
     expect(session.body.tasks[0].prompt).toBeUndefined(); // prompts come once, from /candidate/tasks
-    const tasks = await call('GET', '/api/v1/candidate/tasks', { token: link.token });
+  });
+
+  it('before Start: titles and points, never prompts or credentials; after Start: both', async () => {
+    // A Ready sandbox with credentials, as the operator leaves it: only Start may open it.
+    await standInReadyWarehouse(kubeconfig, inject('postgres'), teamA, 'cand-one');
+    await eventually(async () =>
+      expect(store.assessments.get(`${teamA}/cand-one`)?.status?.phase).toBe('Ready'),
+    );
+    const before = await call('GET', '/api/v1/candidate/session', { token: link.token });
+    expect(before.body.started).toBe(false);
+    const warehouse = before.body.sandboxes.find((s: Json) => s.name === 'warehouse');
+    expect(warehouse).toMatchObject({ name: 'warehouse', kind: 'postgres', snippets: null });
+    expect(warehouse.password).toBeUndefined();
+    expect(JSON.stringify(before.body)).not.toContain('candidate-cand-one'); // the candidate's password
+    expect(before.body.tasks.find((t: Json) => t.id === 'schema-design')).toMatchObject({ points: 3 });
+    const early = await call('GET', '/api/v1/candidate/tasks', { token: link.token });
+    expect(early.status).toBe(409);
+    expect(early.body.detail).toMatch(/start the assessment first/);
+    const submitted = await call('POST', '/api/v1/candidate/tasks/schema-design/submissions', {
+      token: link.token,
+      body: { answer: 'too early' },
+    });
+    expect(submitted.status).toBe(409);
+    expect(submitted.body.detail).toMatch(/has not started/);
+  });
+
+  it('after Start the prompts and credentials appear', async () => {
+    const started = await call('POST', '/api/v1/candidate/start', { token: link.token });
+    expect(started.status).toBe(200);
+    await eventually(async () => {
+      const session = await call('GET', '/api/v1/candidate/session', { token: started.body.token });
+      expect(session.body.sandboxes.find((s: Json) => s.name === 'warehouse').password).toBe(
+        'candidate-cand-one',
+      );
+    });
+    const tasks = await call('GET', '/api/v1/candidate/tasks', { token: started.body.token });
     expect(tasks.body.tasks.find((t: { id: string }) => t.id === 'rank-customers-by-country').prompt).toMatch(
       /RANK\(\)/,
     );
@@ -333,6 +368,7 @@ describe('candidate links', () => {
   it('starts the clock once (OnFirstAccess) and returns a token expiring with the assessment', async () => {
     const first = await call('POST', '/api/v1/candidate/start', { token: link.token });
     expect(first.status).toBe(200);
+    link.token = first.body.token;
     expect(Date.parse(first.body.expiresAt) - Date.parse(first.body.startedAt)).toBe(4 * 3600_000);
     await eventually(async () =>
       expect(

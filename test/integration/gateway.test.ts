@@ -66,7 +66,16 @@ function curl(args: string[]) {
   }
 }
 
-async function ready(name: string, phase: string, sandboxes: Array<[string, string, number]>) {
+/** A running time box: started now, four hours to go (the gateway checks the clock itself). */
+const STARTED_AT = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+const EXPIRES_AT = new Date(Date.now() + 4 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+
+async function ready(
+  name: string,
+  phase: string,
+  sandboxes: Array<[string, string, number]>,
+  started: string | null = STARTED_AT,
+) {
   const client = kube(kubeconfig);
   await client.create(assessmentObject(team, name));
   await client.mergePatch(
@@ -76,7 +85,7 @@ async function ready(name: string, phase: string, sandboxes: Array<[string, stri
     {
       status: {
         phase,
-        expiresAt: '2026-11-22T23:59:00Z',
+        ...(started ? { startedAt: started, expiresAt: EXPIRES_AT } : {}),
         sandboxes: sandboxes.map(([sandbox, kind, p]) => ({
           name: sandbox,
           kind,
@@ -123,6 +132,8 @@ beforeAll(async () => {
     ['source', 'dataApi', dataApiPort],
   ]);
   await ready('late', 'Expired', [['warehouse', 'postgres', pg.port]]);
+  // Ready, seeded, but the candidate has not pressed Start (OnFirstAccess): no connection yet.
+  await ready('early', 'Ready', [['warehouse', 'postgres', pg.port]], null);
 
   metricsPort = await freePort();
   gateway = spawn(process.execPath, [GATEWAY], {
@@ -207,9 +218,14 @@ describe('sandbox gateway', () => {
 
   it.each([
     [
+      'an assessment whose clock has not started',
+      () => via(host('early', 'warehouse')),
+      /FATAL: +this assessment has not started: open your link and press Start/,
+    ],
+    [
       'an expired assessment',
       () => via(host('late', 'warehouse')),
-      /FATAL: +this assessment ended at 2026-11-22T23:59:00Z/,
+      new RegExp(`FATAL: +this assessment ended at ${EXPIRES_AT}`),
     ],
     [
       'an unknown sandbox',

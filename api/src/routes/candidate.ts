@@ -57,10 +57,13 @@ export default async function candidateRoutes(app: FastifyInstance, opts: { writ
     {
       schema: {
         tags: ['candidate'],
-        summary: 'The tasks with their prompts (Markdown)',
+        summary: 'The tasks with their prompts (Markdown), once the clock runs',
         security: CANDIDATE,
         querystring: query,
-        response: { 200: TaskListView, ...problems(CANDIDATE_PROBLEMS) },
+        response: {
+          200: TaskListView,
+          ...problems([...CANDIDATE_PROBLEMS, 409], { 409: 'The clock has not started: press Start first' }),
+        },
       },
       onRequest: app.requireCandidate(),
     },

@@ -1,4 +1,11 @@
-import { ANNOTATIONS, credentialsSecretName, type SandboxKind, type Timeline, timeline } from '@epreuve/crds';
+import {
+  ANNOTATIONS,
+  accessRefusal,
+  credentialsSecretName,
+  type SandboxKind,
+  type Timeline,
+  timeline,
+} from '@epreuve/crds';
 import type { KubeClient } from '@epreuve/kube';
 import { findExercise } from '@epreuve/sandboxes/exercises';
 import type { FastifyInstance } from 'fastify';
@@ -85,6 +92,9 @@ export class CandidateSessions {
 
   async session(a: AssessmentObject, lang: Lang): Promise<CandidateSession> {
     const ns = namespaceOfAssessment(a);
+    // Before Start (and after the end) the page shows what the assessment is, never how to work
+    // on it: no credentials, no connection strings, no data-API key.
+    const open = !accessRefusal(a, new Date(), Boolean(startedAt(a)));
     const sandboxes = await Promise.all(
       (a.status?.sandboxes ?? []).map(async (s) => ({
         name: s.name,
@@ -97,7 +107,9 @@ export class CandidateSessions {
           `${s.name}.${ns}.svc`,
           this.gateway,
         ),
-        credentials: await this.readCredentials(ns, s.secretName ?? credentialsSecretName(s.name)),
+        credentials: open
+          ? await this.readCredentials(ns, s.secretName ?? credentialsSecretName(s.name))
+          : undefined,
       })),
     );
     return {
@@ -124,8 +136,13 @@ export class CandidateSessions {
     });
   }
 
-  /** The tasks with their prompts and the attempts used and left (one read of the submissions). */
+  /**
+   * The tasks with their prompts and the attempts used and left (one read of the submissions).
+   * The prompts appear when the clock starts: before Start the session lists titles and points.
+   */
   async tasksWithAttempts(a: AssessmentObject, lang: Lang): Promise<CandidateTaskWithAttempts[]> {
+    if (!startedAt(a))
+      throw new Conflict('start the assessment first: the prompts appear when the clock starts');
     const used = await this.grading.attempts(a);
     const max = this.store.templateOf(a)?.spec.grading.maxAttempts ?? 0;
     return this.tasks(a, lang).map((t) => ({ ...t, attempts: { used: used.get(t.id) ?? 0, max } }));
@@ -154,7 +171,9 @@ export class CandidateSessions {
   submit(a: AssessmentObject, task: string, answer: string): Promise<SubmissionObject> {
     if (a.status?.phase !== 'Ready')
       throw new Conflict('your sandboxes are not ready yet; try again in a moment');
-    if (!startedAt(a)) throw new Conflict('start the assessment first');
+    // The API checks the time box itself: the operator may not have marked the end yet.
+    const closed = accessRefusal(a, new Date(), Boolean(startedAt(a)));
+    if (closed) throw new Conflict(closed.replace('open your link and press Start', 'press Start first'));
     return this.grading.submit(a, task, answer);
   }
 
