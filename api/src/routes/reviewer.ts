@@ -86,7 +86,12 @@ export default async function reviewerRoutes(app: FastifyInstance) {
         tags: ['results'],
         summary: "Grade an answer to a manual task: points up to the task's, and a comment",
         security: STAFF,
-        params: assessmentParams.extend({ submission: z.string().min(1).max(253) }),
+        params: assessmentParams.extend({
+          submission: z
+            .string()
+            .max(253)
+            .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a submission name (a DNS subdomain)'),
+        }),
         body: z.object({
           points: z.number().int().min(0).max(100),
           comment: z.string().max(4000).default(''),
