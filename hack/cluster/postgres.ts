@@ -84,6 +84,7 @@ export class PostgresServer {
     );
     await this.processes.waitHealthy('postgres', timeoutMs, async () => {
       const c = new pg.Client(this.connection);
+      c.on('error', () => {}); // a server still starting or stopping: the query in flight fails instead
       await c.connect();
       await c.end();
       return true;
@@ -94,6 +95,7 @@ export class PostgresServer {
   /** Creates an empty database and returns the superuser connection to it. */
   async createDatabase(name: string): Promise<pg.ClientConfig> {
     const c = new pg.Client(this.connection);
+    c.on('error', () => {}); // a server that goes away: the query in flight fails instead
     await c.connect();
     try {
       await c.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);

@@ -35,6 +35,8 @@ export async function seedPostgres(
 ): Promise<{ loaded: boolean; rows: Record<string, number> }> {
   const log = o.log ?? (() => {});
   const client = new pg.Client(admin);
+  // A database that restarts mid-seed fails the statement in flight (and the seed, retried by its Job).
+  client.on('error', () => {});
   await client.connect();
   const schema = o.dataset.postgres.schema;
   const rows: Record<string, number> = {};
@@ -115,6 +117,7 @@ export async function seedHiddenVariants(
   for (let i = 1; i <= o.count; i++) {
     const name = hiddenVariantDatabase(base, i);
     const client = new pg.Client(admin);
+    client.on('error', () => {}); // as above: the statement in flight fails instead
     await client.connect();
     try {
       // CREATE DATABASE cannot run in a transaction; a re-run finds it and the marker inside.

@@ -111,6 +111,7 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
         where,
         async () => {
           const c = new pg.Client(admin);
+          c.on('error', () => {}); // a database still starting: the attempt fails and is retried
           await c.connect();
           await c.end();
         },
