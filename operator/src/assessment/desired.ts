@@ -403,18 +403,26 @@ export function mongoStatefulSet(ctx: Context, s: Sandbox): KubeObject {
   });
 }
 
-export function dataApiDeployment(ctx: Context, s: Sandbox): KubeObject {
-  const api = s.dataApi!;
-  const labels = { ...ownerLabels(ctx.assessment), ...sandboxLabels(s) };
+/**
+ * A one-replica Deployment of one of the project's Node images (the data API, the grader): uid 1000
+ * on a read-only root with a scratch `/tmp`, the sandbox ServiceAccount, no token, no service links.
+ */
+function nodeDeployment(
+  ctx: Context,
+  name: string,
+  selector: Record<string, string>,
+  container: Record<string, unknown> & { volumeMounts?: object[] },
+  volumes: object[] = [],
+): KubeObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: meta(ctx, s.name, sandboxLabels(s)),
+    metadata: meta(ctx, name, selector),
     spec: {
       replicas: 1,
-      selector: { matchLabels: sandboxLabels(s) },
+      selector: { matchLabels: selector },
       template: {
-        metadata: { labels },
+        metadata: { labels: { ...ownerLabels(ctx.assessment), ...selector } },
         spec: {
           serviceAccountName: SANDBOX_SERVICE_ACCOUNT,
           automountServiceAccountToken: false,
@@ -422,31 +430,38 @@ export function dataApiDeployment(ctx: Context, s: Sandbox): KubeObject {
           securityContext: podSecurity(UID.node),
           containers: [
             {
-              name: 'data-api',
-              image: ctx.config.EPREUVE_IMAGE_DATA_API,
+              ...container,
               imagePullPolicy: ctx.config.EPREUVE_IMAGE_PULL_POLICY,
-              ports: [{ name: 'http', containerPort: PORTS.dataApi, protocol: 'TCP' }],
-              env: [
-                { name: 'DATASET', value: api.dataset },
-                { name: 'PAGE_SIZE', value: String(api.pageSize) },
-                { name: 'RATE_LIMIT_PER_MINUTE', value: String(api.rateLimitPerMinute) },
-                { name: 'FAULT_RATE', value: String(api.faultRate) },
-                { name: 'PORT', value: String(PORTS.dataApi) },
-                secretEnv('API_KEY', credentialsSecretName(s.name), DATA_API_CREDENTIAL_KEYS.apiKey),
-                // Lets the platform read the request log and switch faults; never given to the candidate.
-                secretEnv('ADMIN_KEY', credentialsSecretName(s.name), DATA_API_CREDENTIAL_KEYS.adminKey),
-              ],
-              readinessProbe: { httpGet: { path: '/healthz', port: PORTS.dataApi }, periodSeconds: 5 },
-              resources: ctx.config.EPREUVE_SANDBOX_SIZES.dataApi,
               securityContext: restrictedContainer,
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...(container.volumeMounts ?? [])],
             },
           ],
-          volumes: [{ name: 'tmp', emptyDir: {} }],
+          volumes: [{ name: 'tmp', emptyDir: {} }, ...volumes],
         },
       },
     },
   };
+}
+
+export function dataApiDeployment(ctx: Context, s: Sandbox): KubeObject {
+  const api = s.dataApi!;
+  return nodeDeployment(ctx, s.name, sandboxLabels(s), {
+    name: 'data-api',
+    image: ctx.config.EPREUVE_IMAGE_DATA_API,
+    ports: [{ name: 'http', containerPort: PORTS.dataApi, protocol: 'TCP' }],
+    env: [
+      { name: 'DATASET', value: api.dataset },
+      { name: 'PAGE_SIZE', value: String(api.pageSize) },
+      { name: 'RATE_LIMIT_PER_MINUTE', value: String(api.rateLimitPerMinute) },
+      { name: 'FAULT_RATE', value: String(api.faultRate) },
+      { name: 'PORT', value: String(PORTS.dataApi) },
+      secretEnv('API_KEY', credentialsSecretName(s.name), DATA_API_CREDENTIAL_KEYS.apiKey),
+      // Lets the platform read the request log and switch faults; never given to the candidate.
+      secretEnv('ADMIN_KEY', credentialsSecretName(s.name), DATA_API_CREDENTIAL_KEYS.adminKey),
+    ],
+    readinessProbe: { httpGet: { path: '/healthz', port: PORTS.dataApi }, periodSeconds: 5 },
+    resources: ctx.config.EPREUVE_SANDBOX_SIZES.dataApi,
+  });
 }
 
 export function service(ctx: Context, s: Sandbox): KubeObject {
@@ -586,7 +601,6 @@ export function graderObjects(ctx: Context): GraderObjects | undefined {
   const size = ctx.config.EPREUVE_SANDBOX_SIZES.grader;
   // V8 collects before the cgroup kills: three quarters of the limit for the heap.
   const heapMiB = Math.floor((parseQuantity(size.limits.memory) / 2 ** 20) * 0.75);
-  const labels = { ...ownerLabels(ctx.assessment), ...GRADER_LABELS };
   const credentials = credentialsVolumes(seeded, [
     DB_CREDENTIAL_KEYS.database,
     DB_CREDENTIAL_KEYS.graderUsername,
@@ -602,56 +616,34 @@ export function graderObjects(ctx: Context): GraderObjects | undefined {
         ports: [{ name: 'http', port: GRADER.port, targetPort: GRADER.port, protocol: 'TCP' }],
       },
     },
-    workload: {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: meta(ctx, GRADER.name, GRADER_LABELS),
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: GRADER_LABELS },
-        template: {
-          metadata: { labels },
-          spec: {
-            serviceAccountName: SANDBOX_SERVICE_ACCOUNT,
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            securityContext: podSecurity(UID.node),
-            containers: [
-              {
-                name: GRADER.name,
-                image: ctx.config.EPREUVE_IMAGE_SEEDER,
-                imagePullPolicy: ctx.config.EPREUVE_IMAGE_PULL_POLICY,
-                args: ['grade-server'],
-                ports: [{ name: 'http', containerPort: GRADER.port, protocol: 'TCP' }],
-                env: [
-                  { name: GRADER.planEnv, value: JSON.stringify(plan) },
-                  { name: 'NODE_OPTIONS', value: `--max-old-space-size=${heapMiB}` },
-                ],
-                readinessProbe: { httpGet: { path: '/readyz', port: GRADER.port }, periodSeconds: 2 },
-                resources: size,
-                securityContext: restrictedContainer,
-                volumeMounts: [
-                  { name: 'tmp', mountPath: '/tmp' },
-                  { name: 'token', mountPath: GRADER.tokenMountPath, readOnly: true },
-                  ...credentials.mounts,
-                ],
-              },
-            ],
-            volumes: [
-              { name: 'tmp', emptyDir: {} },
-              {
-                name: 'token',
-                secret: {
-                  secretName: GRADER.secretName,
-                  items: [{ key: GRADER.tokenKey, path: GRADER.tokenKey }],
-                },
-              },
-              ...credentials.volumes,
-            ],
-          },
-        },
+    workload: nodeDeployment(
+      ctx,
+      GRADER.name,
+      GRADER_LABELS,
+      {
+        name: GRADER.name,
+        image: ctx.config.EPREUVE_IMAGE_SEEDER,
+        args: ['grade-server'],
+        ports: [{ name: 'http', containerPort: GRADER.port, protocol: 'TCP' }],
+        env: [
+          { name: GRADER.planEnv, value: JSON.stringify(plan) },
+          { name: 'NODE_OPTIONS', value: `--max-old-space-size=${heapMiB}` },
+        ],
+        readinessProbe: { httpGet: { path: '/readyz', port: GRADER.port }, periodSeconds: 2 },
+        resources: size,
+        volumeMounts: [
+          { name: 'token', mountPath: GRADER.tokenMountPath, readOnly: true },
+          ...credentials.mounts,
+        ],
       },
-    },
+      [
+        {
+          name: 'token',
+          secret: { secretName: GRADER.secretName, items: [{ key: GRADER.tokenKey, path: GRADER.tokenKey }] },
+        },
+        ...credentials.volumes,
+      ],
+    ),
   };
 }
 
