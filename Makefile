@@ -4,6 +4,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 REPORT := .cache/vitest-report.json
+E2E_REPORT := .cache/vitest-e2e-report.json
 
 
 .PHONY: help deps system-deps kube-binaries tools generate lint typecheck unit integration test bench clean images node-binaries e2e up down
@@ -52,7 +53,7 @@ integration: deps kube-binaries tools ## integration tests against a real kube-a
 	vitest run --project integration
 
 test: deps kube-binaries tools lint typecheck ## lint, typecheck, unit and integration tests
-	@mkdir -p .cache
+	@mkdir -p .cache && rm -f $(REPORT) $(E2E_REPORT)
 	vitest run --project unit --project integration --reporter=default --reporter=json --outputFile.json=$(REPORT)
 	@node hack/test-summary.ts $(REPORT)
 
@@ -70,7 +71,9 @@ node-binaries: kube-binaries ## the single-node cluster's Kubernetes binaries (k
 	@hack/build-go-tool.sh coredns >/dev/null
 
 e2e: deps node-binaries tools images ## end-to-end tests on the built-in single-node cluster (needs root; ~10 min warm)
-	vitest run --project e2e
+	@mkdir -p .cache && rm -f $(REPORT) $(E2E_REPORT)
+	vitest run --project e2e --reporter=default --reporter=json --outputFile.json=$(E2E_REPORT)
+	@node hack/test-summary.ts $(E2E_REPORT)
 
 up: deps node-binaries tools images ## Épreuve with a demo assessment: the current kube-context, or the built-in cluster
 	node hack/up.ts

@@ -1,20 +1,32 @@
 /**
- * Prints one closing line, `tests: N passed, N failed`, from vitest's JSON report, so CI logs end
- * with a count any reader (or machine) can find. Exits non-zero when nothing ran.
+ * Prints one closing line, `tests: N passed, N failed`, from one or more vitest JSON reports, so
+ * CI logs end with a count any reader (or machine) can find. Exits non-zero when nothing ran or a
+ * report is missing.
+ *
+ *   node hack/test-summary.ts .cache/vitest-report.json [.cache/vitest-e2e-report.json …]
  */
 import { readFileSync } from 'node:fs';
 
-const path = process.argv[2];
-if (!path) throw new Error('usage: node hack/test-summary.ts <vitest-json-report>');
-const report = JSON.parse(readFileSync(path, 'utf8')) as {
+type Report = {
   numPassedTests: number;
   numFailedTests: number;
   numPendingTests: number;
   numTodoTests: number;
   numTotalTests: number;
 };
-const skipped = report.numPendingTests + report.numTodoTests;
+
+const paths = process.argv.slice(2);
+if (paths.length === 0) throw new Error('usage: node hack/test-summary.ts <vitest-json-report>…');
+const total = { passed: 0, failed: 0, skipped: 0, ran: 0 };
+for (const path of paths) {
+  const report = JSON.parse(readFileSync(path, 'utf8')) as Report;
+  total.passed += report.numPassedTests;
+  total.failed += report.numFailedTests;
+  total.skipped += report.numPendingTests + report.numTodoTests;
+  total.ran += report.numTotalTests;
+}
+const label = process.env.SUMMARY_LABEL ?? 'tests';
 console.log(
-  `tests: ${report.numPassedTests} passed, ${report.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}`,
+  `${label}: ${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`,
 );
-if (report.numTotalTests === 0) process.exit(1);
+if (total.ran === 0) process.exit(1);
