@@ -53,7 +53,7 @@ integration: deps kube-binaries tools ## integration tests against a real kube-a
 	vitest run --project integration
 
 test: deps kube-binaries tools lint typecheck ## lint, typecheck, unit and integration tests
-	@mkdir -p .cache && rm -f $(REPORT) $(E2E_REPORT)
+	@mkdir -p .cache && rm -f $(REPORT)
 	vitest run --project unit --project integration --reporter=default --reporter=json --outputFile.json=$(REPORT)
 	@node hack/test-summary.ts $(REPORT)
 
@@ -71,7 +71,7 @@ node-binaries: kube-binaries ## the single-node cluster's Kubernetes binaries (k
 	@hack/build-go-tool.sh coredns >/dev/null
 
 e2e: deps node-binaries tools images ## end-to-end tests on the built-in single-node cluster (needs root; ~10 min warm)
-	@mkdir -p .cache && rm -f $(REPORT) $(E2E_REPORT)
+	@mkdir -p .cache && rm -f $(E2E_REPORT)
 	vitest run --project e2e --reporter=default --reporter=json --outputFile.json=$(E2E_REPORT)
 	@node hack/test-summary.ts $(E2E_REPORT)
 
