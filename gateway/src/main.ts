@@ -37,9 +37,13 @@ const gateway = new SandboxGateway({
     key: readFileSync(config.EPREUVE_GATEWAY_TLS_KEY_FILE),
   }),
   resolve: (label) => resolveLabel(label, assessments.byIndex('hostLabel', label)),
+  maxConnections: config.EPREUVE_GATEWAY_MAX_CONNECTIONS,
+  maxConnectionsPerClient: config.EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT,
   maxConnectionsPerSandbox: config.EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX,
+  maxPendingPerSandbox: config.EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX,
   idleTimeoutMs: config.EPREUVE_GATEWAY_IDLE_TIMEOUT_SECONDS * 1000,
   handshakeTimeoutMs: config.EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS * 1000,
+  recheckMs: config.EPREUVE_GATEWAY_RECHECK_MS,
   log,
   registry,
 });
