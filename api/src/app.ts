@@ -4,6 +4,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import type { Logger } from 'pino';
 import type { ApiConfig } from './config.ts';
 import authPlugin from './plugins/app/auth.ts';
+import bruteForcePlugin from './plugins/app/brute-force.ts';
 import observabilityPlugin from './plugins/app/observability.ts';
 import problemPlugin, { frameworkErrors } from './plugins/app/problem.ts';
 import corsPlugin from './plugins/external/cors.ts';
@@ -53,7 +54,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
     bodyLimit: config.EPREUVE_BODY_LIMIT_BYTES,
-    trustProxy: true,
+    // Only the configured proxies may say who the client is (X-Forwarded-For); no one else.
+    trustProxy: config.EPREUVE_TRUSTED_PROXIES.length > 0 ? config.EPREUVE_TRUSTED_PROXIES : false,
     frameworkErrors,
   });
   app.setValidatorCompiler(validatorCompiler);
@@ -70,6 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(helmetPlugin);
   await app.register(corsPlugin, { origins: config.EPREUVE_CORS_ORIGINS });
   await app.register(rateLimitPlugin, { perMinute: config.EPREUVE_RATE_LIMIT_PER_MINUTE });
+  await app.register(bruteForcePlugin, { failuresPerMinute: config.EPREUVE_AUTH_FAILURES_PER_MINUTE });
   await app.register(underPressurePlugin, {
     maxEventLoopDelayMs: config.EPREUVE_MAX_EVENT_LOOP_DELAY_MS,
     sampleIntervalMs: config.EPREUVE_LOAD_SAMPLE_INTERVAL_MS,

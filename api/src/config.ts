@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dnsName } from '@epreuve/crds';
 import { z } from 'zod';
 
@@ -56,6 +57,22 @@ export const apiConfigSchema = z.object({
   EPREUVE_CORS_ORIGINS: list.default([]),
   EPREUVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(300),
   EPREUVE_RATE_LIMIT_WRITES_PER_MINUTE: z.coerce.number().int().positive().default(30),
+  /**
+   * Failed authentications (401/403) one client address may cause per minute; beyond, its requests
+   * get 429 before any credential is looked at (guessing keys or links costs the guesser).
+   */
+  EPREUVE_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().positive().default(20),
+  /**
+   * Proxies whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated: the ingress
+   * controller's pods). Empty: the peer address is the client, and X-Forwarded-For is ignored — a
+   * caller could otherwise pick any address, and a fresh rate-limit bucket with it.
+   */
+  EPREUVE_TRUSTED_PROXIES: list
+    .default([])
+    .refine(
+      (entries) => entries.every((entry) => isIP(entry.split('/')[0] ?? '') !== 0),
+      'must be IP addresses or CIDRs, comma-separated',
+    ),
   /** Load shedding: answer 503 + Retry-After while the event loop lags more than this. */
   EPREUVE_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().positive().default(1000),
   EPREUVE_LOAD_SAMPLE_INTERVAL_MS: z.coerce.number().int().positive().default(1000),

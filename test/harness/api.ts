@@ -97,6 +97,9 @@ export async function startApi(
     ]),
     EPREUVE_PUBLIC_URL: 'https://epreuve.example.com',
     EPREUVE_GRADER_URL: await graderUrlTemplate(),
+    // Every injected request comes from 127.0.0.1: suites that test refusals on purpose would
+    // trip the per-address brute-force budget (test/integration/brute-force.test.ts tests it).
+    EPREUVE_AUTH_FAILURES_PER_MINUTE: '100000',
     ...o.env,
   });
   const log = pino({ level: 'silent' });

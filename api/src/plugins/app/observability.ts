@@ -7,6 +7,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     span?: Span;
   }
+  interface FastifyInstance {
+    /** The registry /metrics serves: plugins add their own metrics to it. */
+    metricsRegistry: Registry;
+  }
 }
 
 const tracer = trace.getTracer('epreuve-api');
@@ -25,6 +29,7 @@ export function traceparentOf(request: FastifyRequest): string | undefined {
 export default fp(async function observabilityPlugin(app: FastifyInstance, opts: { registry?: Registry }) {
   const registry = opts.registry ?? new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'epreuve_api_' });
+  app.decorate('metricsRegistry', registry);
   const requests = new Counter({
     name: 'http_requests_total',
     help: 'HTTP requests by route, method and status code',
