@@ -22,7 +22,10 @@ export const DEFAULT_POSTGRES_VERSION = '18';
 
 export const postgresSandbox = z
   .object({
-    version: z.enum(POSTGRES_VERSIONS).default(DEFAULT_POSTGRES_VERSION).describe('PostgreSQL major version.'),
+    version: z
+      .enum(POSTGRES_VERSIONS)
+      .default(DEFAULT_POSTGRES_VERSION)
+      .describe('PostgreSQL major version.'),
     dataset: datasetRef(),
     storage: quantity().default('1Gi').describe('Size of the database volume.'),
   })

@@ -32,6 +32,8 @@ export interface PostgresOptions {
 export class PostgresServer {
   private readonly processes = new Supervisor('epreuve-pg');
   port = 0;
+  /** The running server's version (`SHOW server_version`), once started. */
+  version = '';
   readonly password = randomBytes(12).toString('hex');
 
   private readonly opts: PostgresOptions;
@@ -112,7 +114,12 @@ export class PostgresServer {
       const c = new pg.Client(this.connection);
       c.on('error', () => {}); // a server still starting or stopping: the query in flight fails instead
       await c.connect();
-      await c.end();
+      try {
+        this.version = (await c.query<{ server_version: string }>('SHOW server_version'))
+          .rows[0]!.server_version;
+      } finally {
+        await c.end();
+      }
       return true;
     });
     return this;
@@ -163,7 +170,9 @@ export function postgresVersionBin(major: string): string {
     }).trim();
   } catch (err) {
     const stderr = String((err as { stderr?: string }).stderr ?? '').trim();
-    throw new Error(`PostgreSQL ${major}: hack/tools/postgres.sh failed: ${stderr || (err as Error).message}`);
+    throw new Error(
+      `PostgreSQL ${major}: hack/tools/postgres.sh failed: ${stderr || (err as Error).message}`,
+    );
   }
 }
 

@@ -3,9 +3,9 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DEFAULT_POSTGRES_VERSION,
+  hiddenVariantDatabase,
   DB_CREDENTIAL_KEYS as KEYS,
   POSTGRES_VERSIONS,
-  hiddenVariantDatabase,
   postgresSandbox,
 } from '@epreuve/crds';
 import type { FastifyInstance } from 'fastify';
