@@ -38,9 +38,18 @@ install() { # <major>: prints the bin directory
     echo "$dir/bin"
     return
   fi
+  # One installer per version at a time (parallel test workers); the second finds the stamp.
+  mkdir -p "$cache"
+  local lock
+  exec {lock}>"$cache/.$version.lock"
+  flock "$lock"
+  if [ -f "$dir/.installed" ] && [ -x "$dir/bin/postgres" ]; then
+    exec {lock}>&-
+    echo "$dir/bin"
+    return
+  fi
   echo "postgres: installing $PACKAGE@$version into $dir…" >&2
   local start=$SECONDS tmp pkg got
-  mkdir -p "$cache"
   tmp=$(mktemp -d "$cache/.install-$major.XXXXXX")
   trap 'rm -rf "$tmp"' RETURN
   # No install scripts: the package's only one restores symlinks, run below where we can see it.
@@ -62,6 +71,7 @@ install() { # <major>: prints the bin directory
   mv "$pkg/native" "$dir"
   rm -f "$dir/pg-symlinks.json"
   touch "$dir/.installed"
+  exec {lock}>&-
   echo "postgres: $said installed in $((SECONDS - start))s, $(du -sh "$dir" | cut -f1)" >&2
   echo "$dir/bin"
 }

@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DEFAULT_POSTGRES_VERSION,
@@ -40,6 +41,26 @@ describe('the offered majors', () => {
       .map((l) => l.split(' ')[0]);
     expect(pinned).toEqual([...POSTGRES_VERSIONS]);
   });
+
+  it('a package whose integrity differs from the pin is refused, and nothing is installed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'epreuve-pg-pin-'));
+    try {
+      // The script with one pin altered, as a tampered or republished package would look.
+      const script = readFileSync(join(HACK_DIR, 'tools', 'postgres.sh'), 'utf8');
+      const tampered = script.replace(/(\[17\]="[^ ]+ sha512-)..../, '$1XXXX');
+      expect(tampered).not.toBe(script);
+      writeFileSync(join(dir, 'postgres.sh'), tampered, { mode: 0o755 });
+      const r = spawnSync(join(dir, 'postgres.sh'), ['17'], {
+        encoding: 'utf8',
+        env: { ...process.env, EPREUVE_CACHE: dir },
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/linux-x64@17\.[^ ]+ has integrity sha512-\S+, pinned sha512-XXXX/);
+      expect(readdirSync(join(dir, 'postgres')).filter((f) => !f.startsWith('.'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('a major that is not pinned is refused by name', () => {
     let err: { status?: number; stderr?: string } = {};
