@@ -3,7 +3,8 @@
 #   debootstrap → localhost/debian:bookworm → localhost/node:24-slim (the project's pinned Node) →
 #   the targets of the project's own Dockerfile (operator, api, gateway, data-api, seeder) through
 #   its NODE_IMAGE ARG,
-#   plus localhost/pause:3.10 (pause/pause.c), localhost/postgres:15, localhost/ferretdb:1.24 and
+#   plus localhost/pause:3.10 (pause/pause.c), localhost/postgres:<major> for every major
+#   hack/tools/postgres.sh pins (the template's version enum), localhost/ferretdb:1.24 and
 #   localhost/coredns:1.14.7 (the local cluster's DNS, hack/tools/coredns).
 # Prints the docker-archive tarballs the cluster needs, one path per line on stdout (for
 # `ctr -n k8s.io images import`); progress goes to stderr. Cached in
@@ -138,9 +139,15 @@ build_coredns() {
   rm -rf "$ctx"
 }
 
-build_postgres() {
-  podman build -q --pull=never --network=host --label "epreuve.inputs=$1" \
-    -t localhost/postgres:15 "$here/postgres" >/dev/null
+build_postgres() { # <key> <major>
+  local ctx
+  ctx=$(mktemp -d)
+  cp "$here/postgres/Dockerfile" "$here/postgres/docker-entrypoint.sh" "$ctx/"
+  cp -a "$(dirname "$("$root/hack/tools/postgres.sh" "$2")")" "$ctx/postgresql"
+  rm -f "$ctx/postgresql/.installed"
+  podman build -q --pull=never --network=host --label "epreuve.inputs=$1" --build-arg "PG_MAJOR=$2" \
+    -t "localhost/postgres:$2" "$ctx" >/dev/null
+  rm -rf "$ctx"
 }
 
 build_ferretdb() {
@@ -224,9 +231,13 @@ for i in "${wanted[@]}"; do
     coredns)
       k=$(hash_str "$(hash_files "$here" coredns) $(hash_files "$root/hack/tools" coredns)")
       ensure localhost/coredns:1.14.7 "$k" build_coredns "$k" ;;
-    postgres)
-      k=$(hash_str "$debian_key $(hash_files "$here" postgres)")
-      ensure localhost/postgres:15 "$k" build_postgres "$k" ;;
+    postgres) # one image per pinned major, keyed by its package version
+      while read -r major version; do
+        k=$(hash_str "$debian_key $(hash_files "$here" postgres) $version")
+        ensure "localhost/postgres:$major" "$k" build_postgres "$k" "$major"
+        out+=("$archive")
+      done < <("$root/hack/tools/postgres.sh" --list)
+      continue ;;
     ferretdb)
       k=$(hash_str "$debian_key $(hash_files "$here" ferretdb) $(go env GOVERSION)")
       ensure localhost/ferretdb:1.24 "$k" build_ferretdb "$k" ;;
