@@ -7,6 +7,7 @@ import { KINDS } from '@epreuve/crds';
 import {
   configOrExit,
   createLogger,
+  EventRecorder,
   KubeClient,
   LeaderElector,
   onShutdown,
@@ -33,12 +34,24 @@ const client = KubeClient.fromEnvironment({
     metrics.restRequests.inc({ method, resource, code: String(code) });
     metrics.restLatency.observe({ verb: method }, seconds);
   },
+  onRetry: (verb, _resource, code) => metrics.restRetries.inc({ verb, code: String(code) }),
 });
-const manager = new Manager({ client, config, metrics, log });
+const identity = config.EPREUVE_POD_NAME ?? `${hostname()}-${process.pid}`;
+// Events get a client of their own too (as client-go's broadcaster): they never take the
+// controllers' request budget, and the recorder's own token buckets keep them few.
+const events = new EventRecorder(
+  KubeClient.fromEnvironment({ qps: 5, burst: 10, userAgent: 'epreuve-operator/events' }),
+  {
+    reportingController: 'epreuve.dev/operator',
+    reportingInstance: identity,
+    log,
+    onWrite: (result) => metrics.eventWrites.inc({ result }),
+  },
+);
+const manager = new Manager({ client, config, metrics, log, events });
 const seconds = (s: number) => s * 1000;
 AssessmentReconciler.setup(manager);
 TemplateReconciler.setup(manager);
-const identity = config.EPREUVE_POD_NAME ?? `${hostname()}-${process.pid}`;
 // Leader election gets a client of its own, as in controller-runtime: renewals never wait behind
 // the controllers' QPS budget (a burst of reconciles, a slow cache sync).
 const electionClient = KubeClient.fromEnvironment({
@@ -77,6 +90,7 @@ onShutdown(log, async () => {
   if (!elector?.leading) stop.abort();
   await manager.stop();
   stop.abort();
+  await events.flush();
   await elector?.release();
   await telemetry?.shutdown();
   ops.close();

@@ -1,4 +1,4 @@
-import { Informer, type KubeClient, type KubeObject, type ResourceType } from '@epreuve/kube';
+import { type EventSink, Informer, type KubeClient, type KubeObject, type ResourceType } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
@@ -30,6 +30,8 @@ export class Manager {
   readonly log: Logger;
   /** The controllers' clock (tests pin it). */
   readonly now: () => Date;
+  /** Where controllers record Kubernetes Events. */
+  readonly events: EventSink;
   private readonly informers = new Map<string, { informer: Informer<KubeObject>; indexes: Set<string> }>();
   private readonly runnables: Runnable[] = [];
   private readonly abort = new AbortController();
@@ -44,12 +46,14 @@ export class Manager {
     metrics: Metrics;
     log: Logger;
     now?: () => Date;
+    events?: EventSink;
   }) {
     this.client = opts.client;
     this.config = opts.config;
     this.metrics = opts.metrics;
     this.log = opts.log;
     this.now = opts.now ?? (() => new Date());
+    this.events = opts.events ?? { record: () => {} };
   }
 
   /** The shared informer of `type` (and label selector), created on first request. */
