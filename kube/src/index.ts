@@ -1,10 +1,26 @@
 /**
  * `@epreuve/kube`: the Kubernetes layer every Épreuve process shares — REST client, informer,
- * workqueue, leader election, logging, tracing and the process helper. It knows no Épreuve kind:
+ * workqueue, leader election, Events, logging, tracing and the process helper. It knows no Épreuve kind:
  * those come from `@epreuve/crds` (`KINDS`).
  */
-export { isConflict, isGone, isNotFound, KubeClient, KubeError, type WatchEvent } from './client.ts';
+export {
+  type ClientOptions,
+  isConflict,
+  isGone,
+  isNotFound,
+  KubeClient,
+  KubeError,
+  type RetryOptions,
+  type WatchEvent,
+} from './client.ts';
 export { isSubset } from './compare.ts';
+export {
+  type EventInput,
+  EventRecorder,
+  type EventRecorderOptions,
+  type EventSink,
+  type ObjectRef,
+} from './events.ts';
 export { Informer } from './informer.ts';
 export { type LeaderElectionOptions, LeaderElector } from './leader.ts';
 export { createLogger } from './log.ts';
