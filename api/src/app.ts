@@ -18,6 +18,7 @@ import pageRoutes from './routes/pages.ts';
 import reviewerRoutes from './routes/reviewer.ts';
 import staffRoutes from './routes/staff.ts';
 import assessmentsPlugin, { type AssessmentStore } from './services/assessments.ts';
+import auditPlugin, { type AuditTrail } from './services/audit.ts';
 import candidatesPlugin from './services/candidates.ts';
 import gradingPlugin from './services/grading.ts';
 import interviewsPlugin from './services/interviews.ts';
@@ -33,6 +34,8 @@ export interface AppDeps {
   links: LinkSigner;
   logger?: Logger | boolean;
   staffAuth?: StaffAuthenticator;
+  /** Where audit lines go (default: its own logger on stdout; tests collect them). */
+  audit?: AuditTrail;
   /**
    * Serializes responses by the routes' response schemas (default: fastify-type-provider-zod's,
    * which drops undeclared fields). Tests wrap it to prove nothing is dropped.
@@ -67,6 +70,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Observability and errors first: they see (and shape) every response, the external plugins' too.
   await app.register(observabilityPlugin, {});
   await app.register(problemPlugin);
+  await app.register(auditPlugin, { trail: deps.audit });
 
   // External plugins
   await app.register(helmetPlugin);

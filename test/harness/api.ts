@@ -12,6 +12,7 @@ import {
   AssessmentStore,
   type TemplateObject,
 } from '../../api/src/services/assessments.ts';
+import { AuditTrail } from '../../api/src/services/audit.ts';
 import { LinkSigner } from '../../api/src/services/links.ts';
 import { type Role, sha256 } from '../../api/src/services/staff-auth.ts';
 import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
@@ -118,6 +119,9 @@ export async function startApi(
     store,
     links: await LinkSigner.ephemeral(),
     logger: appLogger,
+    ...(o.logLines
+      ? { audit: new AuditTrail({ write: (line: string) => void o.logLines!.push(line) }) }
+      : {}),
     ...(o.served ? { serializerCompiler: comparingSerializer(o.served) } : {}),
   });
   return {

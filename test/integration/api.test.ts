@@ -901,9 +901,22 @@ describe('the audit trail', () => {
       'assessment.link',
       'interview.score',
       'candidate.submit',
+      // Sensitive reads, and the credentials handed to a candidate.
+      'interview.read',
+      'submissions.read',
+      'scorecard.read',
+      'requestlog.read',
+      'candidate.credentials',
     ]) {
       expect(actions, a).toContain(a);
     }
+    const extend = audits.find((l) => l.audit.action === 'assessment.extend').audit;
+    expect(extend).toHaveProperty('oldDeadline');
+    expect(extend).toHaveProperty('newDeadline');
+    expect(extend.oldDuration === null || typeof extend.oldDuration === 'string').toBe(true);
+    // Refusals are in the trail too (sampled per address), as denied.
+    expect(audits.some((l) => l.audit.outcome === 'denied' && l.audit.status === 403)).toBe(true);
+    expect(audits.every((l) => l.log === 'audit' && ['allowed', 'denied'].includes(l.audit.outcome))).toBe(true);
     expect(audits.find((l) => l.audit.action === 'assessment.create').audit).toMatchObject({
       actor: expect.any(String),
       role: expect.any(String),

@@ -75,8 +75,17 @@ export default fp(
       if (reply.statusCode === 401 || reply.statusCode === 403) {
         failures.record(request.ip, Date.now());
         counter.inc({ status: String(reply.statusCode) });
+        // Sampled per address into the audit trail: a flood cannot drown what matters there.
+        app.audit.deny({
+          actor: request.staff?.subject ?? (request.candidate ? 'candidate' : `anonymous:${request.ip}`),
+          role: request.staff?.role,
+          action: `${request.method} ${request.routeOptions.url ?? 'unmatched'}`,
+          target: { status: reply.statusCode, ...(request.params as Record<string, unknown>) },
+          requestId: request.id,
+          client: request.ip,
+        });
       }
     });
   },
-  { name: 'brute-force' },
+  { name: 'brute-force', dependencies: ['audit'] },
 );
