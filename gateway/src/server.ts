@@ -1,5 +1,6 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
+import { endSpan, type Span, startSpan, withSpanIds } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { labelOf, type Resolution, type Route } from './routes.ts';
@@ -28,6 +29,15 @@ export interface GatewayOptions {
  * straight away. A refusal is written in the client's own protocol when it can be.
  */
 type Opening = 'postgres' | 'tls';
+
+/**
+ * One candidate connection: a span from accept to close (its events arrive on sockets, outside
+ * any async context, so the span is carried by hand) and a logger whose lines carry its ids.
+ */
+interface Conn {
+  span: Span;
+  log: Logger;
+}
 
 /**
  * The sandbox gateway: one TLS endpoint through which candidates reach their sandboxes from their
@@ -86,10 +96,17 @@ export class SandboxGateway {
   }
 
   private accept(socket: Socket): void {
+    const span = startSpan('epreuve-gateway', 'gateway connection', {
+      kind: 'server',
+      attributes: { 'network.transport': 'tcp', 'client.address': socket.remoteAddress ?? '' },
+    });
+    const conn: Conn = { span, log: withSpanIds(this.opts.log, span) };
+    // Whatever happened, the span ends with the connection (a no-op when a result ended it).
+    socket.once('close', () => endSpan(span));
     this.track(socket);
     socket.setNoDelay(true);
     // A client that never finishes its handshake must not hold a socket for long.
-    socket.setTimeout(this.opts.handshakeTimeoutMs, () => this.fail(socket, 'handshake_timeout'));
+    socket.setTimeout(this.opts.handshakeTimeoutMs, () => this.fail(conn, socket, 'handshake_timeout'));
     socket.on('error', () => socket.destroy());
     let buffered = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
@@ -120,17 +137,20 @@ export class SandboxGateway {
         socket.destroy();
       }
       this.connections.inc({ kind: 'unknown', result: 'not_tls' });
+      span.setAttribute('epreuve.gateway.result', 'not_tls');
+      endSpan(span, 'not TLS');
     };
     const start = (opening: Opening) => {
       socket.off('data', onData);
       socket.pause();
       if (buffered.length > 0) socket.unshift(buffered);
-      this.startTls(socket, opening);
+      span.setAttribute('epreuve.gateway.opening', opening);
+      this.startTls(conn, socket, opening);
     };
     socket.on('data', onData);
   }
 
-  private startTls(raw: Socket, opening: Opening): void {
+  private startTls(conn: Conn, raw: Socket, opening: Opening): void {
     const secure = new TLSSocket(raw, {
       isServer: true,
       secureContext: this.opts.tls,
@@ -138,26 +158,38 @@ export class SandboxGateway {
       ALPNProtocols: ['postgresql', 'http/1.1'],
     });
     this.track(secure);
-    secure.on('error', () => {
+    let established = false;
+    secure.on('error', (err) => {
+      // A reset once bytes flow is a client going away, not a failed connection.
+      if (!established) endSpan(conn.span, `TLS: ${err.message}`);
       secure.destroy();
       raw.destroy();
     });
     secure.once('secure', () => {
+      established = true;
       const label = labelOf(secure.servername || undefined, this.opts.domain);
       const resolution: Resolution = label
         ? this.opts.resolve(label)
         : {
             refused: `connect to <sandbox>.${this.opts.domain} by name (the host your candidate page shows), not by address`,
           };
-      if ('refused' in resolution) return this.refuse(secure, opening, resolution.refused, label);
-      this.forward(secure, raw, resolution.route, label!, opening);
+      conn.span.setAttribute('epreuve.gateway.label', label ?? '');
+      if ('refused' in resolution) return this.refuse(conn, secure, opening, resolution.refused, label);
+      this.forward(conn, secure, raw, resolution.route, label!, opening);
     });
   }
 
-  private forward(secure: TLSSocket, raw: Socket, route: Route, label: string, opening: Opening) {
+  private forward(conn: Conn, secure: TLSSocket, raw: Socket, route: Route, label: string, opening: Opening) {
+    const { span } = conn;
+    span.setAttributes({
+      'epreuve.assessment': route.assessment,
+      'epreuve.sandbox': route.sandbox,
+      'epreuve.sandbox.kind': route.kind,
+    });
     const count = this.perSandbox.get(label) ?? 0;
     if (count >= this.opts.maxConnectionsPerSandbox) {
       return this.refuse(
+        conn,
         secure,
         opening,
         `too many connections to this sandbox (at most ${this.opts.maxConnectionsPerSandbox}); close some and retry`,
@@ -184,10 +216,16 @@ export class SandboxGateway {
       this.connections.inc({ kind: route.kind, result });
       this.bytes.inc({ direction: 'up' }, up);
       this.bytes.inc({ direction: 'down' }, down);
-      this.opts.log.info(
+      conn.log.info(
         { assessment: route.assessment, sandbox: route.sandbox, result, up, down, ms: Date.now() - started },
         'sandbox connection closed',
       );
+      span.setAttributes({
+        'epreuve.gateway.result': result,
+        'epreuve.gateway.bytes_up': up,
+        'epreuve.gateway.bytes_down': down,
+      });
+      endSpan(span, result === 'closed' ? undefined : result);
       secure.destroy();
       backend.destroy();
     };
@@ -204,7 +242,7 @@ export class SandboxGateway {
     });
     backend.on('error', (err) => {
       if (up === 0 && down === 0) {
-        this.opts.log.warn(
+        conn.log.warn(
           { assessment: route.assessment, sandbox: route.sandbox, err: err.message },
           'sandbox unreachable',
         );
@@ -217,9 +255,17 @@ export class SandboxGateway {
     secure.on('close', () => finish('closed'));
   }
 
-  private refuse(secure: TLSSocket, opening: Opening, reason: string, label: string | undefined): void {
+  private refuse(
+    conn: Conn,
+    secure: TLSSocket,
+    opening: Opening,
+    reason: string,
+    label: string | undefined,
+  ): void {
     this.connections.inc({ kind: 'unknown', result: 'refused' });
-    this.opts.log.info({ label, reason }, 'sandbox connection refused');
+    conn.log.info({ label, reason }, 'sandbox connection refused');
+    conn.span.setAttribute('epreuve.gateway.result', 'refused');
+    endSpan(conn.span, reason);
     if (opening === 'postgres' || secure.alpnProtocol === 'postgresql') {
       secure.end(pgError('08004', reason));
     } else if (secure.alpnProtocol === 'http/1.1') {
@@ -230,8 +276,10 @@ export class SandboxGateway {
     }
   }
 
-  private fail(socket: Socket, result: string): void {
+  private fail(conn: Conn, socket: Socket, result: string): void {
     this.connections.inc({ kind: 'unknown', result });
+    conn.span.setAttribute('epreuve.gateway.result', result);
+    endSpan(conn.span, result);
     socket.destroy();
   }
 
