@@ -1,6 +1,6 @@
 import { withSpanIds } from '@epreuve/kube';
 import { context, propagation, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { FastifyInstance, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
@@ -20,12 +20,6 @@ export function traceparentOf(request: FastifyRequest): string | undefined {
   return carrier.traceparent;
 }
 
-/** Runs the rest of a request's hook chain with its span active (see the plugin's comment). */
-function activate(request: FastifyRequest, done: HookHandlerDoneFunction): void {
-  if (request.span) context.with(trace.setSpan(context.active(), request.span), done);
-  else done();
-}
-
 /**
  * RED metrics per route (rate, errors, duration) under the route template, never the raw URL, so
  * cardinality stays bounded; a span per request, continuing the caller's trace; /metrics.
@@ -33,11 +27,10 @@ function activate(request: FastifyRequest, done: HookHandlerDoneFunction): void 
  * The request span is the active span for the whole request, so the spans started while serving
  * it (the Kubernetes client's, the grader client's) are its children and every log line carries
  * its ids. Fastify runs a request's hooks and handler as one chain of calls and promise
- * continuations, so calling `done` inside `context.with` carries the span through it — except
- * across body parsing, whose stream events arrive in the socket's own async context: the span is
- * entered again at preValidation, the first step after the body. (@fastify/otel does this by
- * wrapping every hook and handler, each with a span of its own: eight spans a request where one
- * is wanted, on the candidate endpoints the benchmark holds to hello-world speed.)
+ * continuations, and carries the async context across body parsing itself (an AsyncResource), so
+ * calling onRequest's `done` inside `context.with` keeps the span active to the response.
+ * (@fastify/otel wraps every hook and handler instead, each with a span of its own: eight spans a
+ * request where one is wanted, on the candidate endpoints the benchmark holds to hello-world speed.)
  */
 export default fp(async function observabilityPlugin(app: FastifyInstance, opts: { registry?: Registry }) {
   const registry = opts.registry ?? new Registry();
@@ -81,9 +74,8 @@ export default fp(async function observabilityPlugin(app: FastifyInstance, opts:
     // Bound, not only mixed in: "request completed" is logged after the response, outside the span.
     request.log = withSpanIds(request.log as Logger, request.span);
     reply.log = request.log;
-    activate(request, done);
+    context.with(trace.setSpan(context.active(), request.span), done);
   });
-  app.addHook('preValidation', (request, _reply, done) => activate(request, done));
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const labels = { method: request.method, route, status_code: String(reply.statusCode) };
