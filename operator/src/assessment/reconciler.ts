@@ -24,7 +24,7 @@ import {
   objectKey,
   resourceFor,
 } from '@epreuve/kube';
-import { trace } from '@opentelemetry/api';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from '../config.ts';
 import { Controller, priorityOf, type Reconciler, type Result } from '../controller/controller.ts';
@@ -230,6 +230,9 @@ export class AssessmentReconciler implements Reconciler {
       async (span) => {
         try {
           return a ? await this.reconcileAssessment(a) : {};
+        } catch (err) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+          throw err;
         } finally {
           span.end();
         }
@@ -392,6 +395,9 @@ export class AssessmentReconciler implements Reconciler {
   /** The only status write of the Assessment controller. */
   private async writeStatus(a: Assessment & KubeObject, { outcome, template, times }: Report, now: Date) {
     const status = nextStatus(a, template, outcome, times, now);
+    // Which pass moved the phase (the one that made the assessment Ready), findable in the trace backend.
+    if (status.phase !== a.status?.phase)
+      trace.getActiveSpan()?.setAttribute('epreuve.assessment.phase', status.phase ?? '');
     this.recordTransition(a, status);
     await applyStatusIfChanged(this.deps.client, a, status);
   }
