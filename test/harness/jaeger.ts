@@ -47,10 +47,21 @@ export class JaegerServer {
   private readonly processes = new Supervisor('epreuve-jaeger');
   otlpPort = 0;
   queryPort = 0;
+  /** The receiver's credentials: without them an export is refused (401). */
+  readonly auth = { username: 'epreuve', password: 'otlp-test-secret' };
 
   /** What the processes under test get as OTEL_EXPORTER_OTLP_ENDPOINT. */
   get otlpEndpoint(): string {
     return `http://127.0.0.1:${this.otlpPort}`;
+  }
+
+  /**
+   * What the processes under test get as OTEL_EXPORTER_OTLP_HEADERS: the spec's `key=value` list,
+   * values percent-encoded (the space of `Basic <credentials>` is `%20`).
+   */
+  get otlpHeaders(): string {
+    const credentials = Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64');
+    return `Authorization=${encodeURIComponent(`Basic ${credentials}`)}`;
   }
 
   get queryUrl(): string {
@@ -68,10 +79,11 @@ export class JaegerServer {
     this.queryPort = query;
     const local = (port: number) => `127.0.0.1:${port}`;
     // The all-in-one configuration cut to what the test needs: no other receivers, no sampling
-    // endpoints, no self-metrics port (every listener on loopback and a random port).
+    // endpoints, no self-metrics port (every listener on loopback and a random port); basic auth
+    // on the receiver, as a hosted backend's API key, so exporters must send their headers.
     const config = {
       service: {
-        extensions: ['jaeger_storage', 'jaeger_query', 'healthcheckv2'],
+        extensions: ['jaeger_storage', 'jaeger_query', 'healthcheckv2', 'basicauth/otlp'],
         pipelines: {
           traces: { receivers: ['otlp'], processors: ['batch'], exporters: ['jaeger_storage_exporter'] },
         },
@@ -85,8 +97,13 @@ export class JaegerServer {
           grpc: { endpoint: local(queryGrpc) },
         },
         healthcheckv2: { use_v2: true, http: { endpoint: local(health) } },
+        'basicauth/otlp': { htpasswd: { inline: `${this.auth.username}:${this.auth.password}` } },
       },
-      receivers: { otlp: { protocols: { http: { endpoint: local(otlp) } } } },
+      receivers: {
+        otlp: {
+          protocols: { http: { endpoint: local(otlp), auth: { authenticator: 'basicauth/otlp' } } },
+        },
+      },
       processors: { batch: { timeout: '100ms' } },
       exporters: { jaeger_storage_exporter: { trace_storage: 'memstore' } },
     };

@@ -13,7 +13,7 @@ import { OperatorProcess } from '../harness/operator.ts';
 
 /**
  * Traces you can open: the API and the operator, real processes configured only by the standard
- * OTEL_* variables, export to a real Jaeger (built from its Go module); the test finds, through
+ * OTEL_* variables, export to a real Jaeger (its OTLP receiver behind basic auth) (built from its Go module); the test finds, through
  * Jaeger's query API as the UI would, the trace of `POST /assessments` with its Kubernetes client
  * spans as children, and the reconcile spans up to the first Ready linked to it (the API writes its
  * request span's traceparent on the Assessment; each reconcile span links to it). A log line of
@@ -51,9 +51,11 @@ describe('traces in a real Jaeger: POST /assessments → reconcile → Ready', (
       } as KubeObject,
       { fieldManager: 'test' },
     );
-    // Exactly what the chart sets (otel.endpoint, otel.resourceAttributes), plus a short batch delay.
+    // Exactly what the chart sets (otel.endpoint, otel.headers, otel.resourceAttributes), plus a
+    // short batch delay.
     const otel = {
       OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint,
+      OTEL_EXPORTER_OTLP_HEADERS: jaeger.otlpHeaders,
       OTEL_BSP_SCHEDULE_DELAY: '200',
       OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=tracing-test',
     };
@@ -116,6 +118,15 @@ describe('traces in a real Jaeger: POST /assessments → reconcile → Ready', (
     s.references.some(
       (r) => r.refType === 'CHILD_OF' && r.traceID === parent.traceId && r.spanID === parent.spanId,
     );
+
+  it('refuses exports without the credentials (so the headers were sent)', async () => {
+    const res = await fetch(`${jaeger.otlpEndpoint}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ resourceSpans: [] }),
+    });
+    expect(res.status).toBe(401);
+  });
 
   it('holds the trace of POST /assessments, with the Kubernetes client spans as its children', async () => {
     const t = Date.now();
