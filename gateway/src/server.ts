@@ -37,6 +37,8 @@ type Opening = 'postgres' | 'tls';
 interface Conn {
   span: Span;
   log: Logger;
+  /** Handed to a sandbox: the span ends with the forwarding, which records how it went. */
+  forwarded?: boolean;
 }
 
 /**
@@ -101,8 +103,10 @@ export class SandboxGateway {
       attributes: { 'network.transport': 'tcp', 'client.address': socket.remoteAddress ?? '' },
     });
     const conn: Conn = { span, log: withSpanIds(this.opts.log, span) };
-    // Whatever happened, the span ends with the connection (a no-op when a result ended it).
-    socket.once('close', () => endSpan(span));
+    // Whatever else happened, the span ends with the connection (a no-op when a result ended it).
+    socket.once('close', () => {
+      if (!conn.forwarded) endSpan(span);
+    });
     this.track(socket);
     socket.setNoDelay(true);
     // A client that never finishes its handshake must not hold a socket for long.
@@ -197,6 +201,7 @@ export class SandboxGateway {
       );
     }
     this.perSandbox.set(label, count + 1);
+    conn.forwarded = true;
     this.active.inc({ kind: route.kind });
     const started = Date.now();
     let up = 0;
