@@ -29,8 +29,9 @@ export function traceparentOf(request: FastifyRequest): string | undefined {
  * its ids. Fastify runs a request's hooks and handler as one chain of calls and promise
  * continuations, and carries the async context across body parsing itself (an AsyncResource), so
  * calling onRequest's `done` inside `context.with` keeps the span active to the response.
- * (@fastify/otel wraps every hook and handler instead, each with a span of its own: eight spans a
- * request where one is wanted, on the candidate endpoints the benchmark holds to hello-world speed.)
+ * (@fastify/otel wraps every hook and handler instead, each with a span of its own besides the
+ * request's: many spans a request where one is wanted, on the candidate endpoints the benchmark
+ * holds to hello-world speed.)
  */
 export default fp(async function observabilityPlugin(app: FastifyInstance, opts: { registry?: Registry }) {
   const registry = opts.registry ?? new Registry();
