@@ -14,7 +14,7 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
-/** The trace and span ids of a span, as log fields; none for an invalid (non-recording, unsampled parent-less) span. */
+/** A span's trace and span ids as log fields; none when tracing is off (an invalid span context). */
 export function spanIds(span: Span | undefined): { trace_id: string; span_id: string } | undefined {
   const ctx = span?.spanContext();
   return ctx && trace.isSpanContextValid(ctx) ? { trace_id: ctx.traceId, span_id: ctx.spanId } : undefined;
