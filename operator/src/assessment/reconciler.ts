@@ -25,7 +25,7 @@ import {
   objectKey,
   resourceFor,
 } from '@epreuve/kube';
-import { trace } from '@opentelemetry/api';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from '../config.ts';
 import { Controller, priorityOf, type Reconciler, type Result } from '../controller/controller.ts';
@@ -242,6 +242,9 @@ export class AssessmentReconciler implements Reconciler {
       async (span) => {
         try {
           return a ? await this.reconcileAssessment(a) : {};
+        } catch (err) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+          throw err;
         } finally {
           span.end();
         }
@@ -410,6 +413,9 @@ export class AssessmentReconciler implements Reconciler {
   /** The only status write of the Assessment controller. */
   private async writeStatus(a: Assessment & KubeObject, { outcome, template, times }: Report, now: Date) {
     const status = nextStatus(a, template, outcome, times, now);
+    // Which pass moved the phase (the one that made the assessment Ready), findable in the trace backend.
+    if (status.phase !== a.status?.phase)
+      trace.getActiveSpan()?.setAttribute('epreuve.assessment.phase', status.phase ?? '');
     this.recordTransition(a, status);
     // Never blocks: the recorder writes in the background, and a failed Event write is only logged.
     for (const event of statusEvents(a.status, status, outcome)) this.deps.events.record(a, event);
