@@ -868,3 +868,15 @@ export const UPSTREAM_CASES: UpstreamCase[] = [
   ...perProtocol('UDP'),
   ...perProtocol('SCTP'),
 ];
+
+/**
+ * The cases this machine cannot pass, with the reason: both the replay and the node run assert
+ * that each still fails, so a case that starts passing is noticed and leaves this list (the README
+ * in this directory lists the same). Only SCTP: every other case passes.
+ */
+export const KNOWN_FAILURES: Record<string, string> = Object.fromEntries(
+  UPSTREAM_CASES.filter((c) => c.protocols.includes('SCTP')).map((c) => [
+    c.name,
+    'no SCTP in this kernel (socket(IPPROTO_SCTP) fails with EPROTONOSUPPORT): nothing can serve or connect over SCTP. The enforcer emits the same rules with -p sctp, and the two TCP cases about SCTP-only policies pass',
+  ]),
+);
