@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   compare,
@@ -10,7 +12,7 @@ import {
   validations,
   type World,
 } from './replay.ts';
-import { UPSTREAM_CASES, type UpstreamCase } from './upstream-cases.ts';
+import { KNOWN_FAILURES, UPSTREAM_CASES, type UpstreamCase } from './upstream-cases.ts';
 
 const world: World = {
   namespaces: { x: 'n-x', y: 'n-y', z: 'n-z' },
@@ -126,5 +128,19 @@ describe('validations', () => {
   });
   it('every ported case is well formed (its steps replay and it validates at least once)', () => {
     for (const c of UPSTREAM_CASES) expect([...validations(c, world)].length, c.name).toBeGreaterThan(0);
+  });
+});
+
+describe('known failures', () => {
+  it('are real cases, each with a reason, and the README lists each', () => {
+    const readme = readFileSync(join(import.meta.dirname, 'README.md'), 'utf8');
+    const names = new Set(UPSTREAM_CASES.map((c) => c.name));
+    expect(Object.keys(KNOWN_FAILURES).length).toBeGreaterThan(0);
+    for (const [name, reason] of Object.entries(KNOWN_FAILURES)) {
+      expect(names.has(name), name).toBe(true);
+      expect(reason.length).toBeGreaterThan(20);
+      // The README abbreviates the SCTP block's prefix after its first row.
+      expect(readme).toContain(name.includes('using SCTP') ? name.slice(name.indexOf('using SCTP')) : name);
+    }
   });
 });
