@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
  * semantics for pod-to-pod and pod-to-host traffic: pod and namespace selectors (matchLabels and
  * matchExpressions), ipBlock with except, TCP/UDP/SCTP ports, named ports and endPort, policyTypes.
  * Traffic from the node to its pods (kubelet probes) is not filtered, as in upstream
- * implementations. Pure: objects in, iptables-restore text out.
+ * implementations. Pure: objects in, iptables-restore text out. Checked against Kubernetes' own
+ * NetworkPolicy e2e truth table (README.md in this directory).
  */
 
 export interface LabelSelector {

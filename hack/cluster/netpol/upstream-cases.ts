@@ -6,14 +6,14 @@
  * ports and protocols, the policies it creates or updates in order, the label changes, and the
  * reachability expectations it checks after each step, written with upstream's operations
  * (`ExpectPeer`, `ExpectAllIngress`, `ExpectAllEgress`, `Expect` on a matrix that starts all
- * true; loopback is ignored, as upstream's `ignoreLoopback`). `netpol-replay.ts` turns them into
- * truth tables.
+ * true; loopback is ignored, as upstream's `ignoreLoopback`). `replay.ts` turns them into truth
+ * tables.
  *
- * Why a port rather than the Go suite: the e2e framework needs a whole cluster per run and ~20 min
- * for the 48 cases here (pods per namespace per case, a 10 s probe timeout); replayed against the
+ * Why a port rather than the Go suite: running it needs upstream's e2e.test binary (a build of most
+ * of Kubernetes) and a cluster, with fresh namespaces and pods for every case; replayed against the
  * enforcer's rule builder in network namespaces (test/integration/netpol-conformance.test.ts) the
  * same table runs in seconds in the integration tier, and `make conformance` still runs every case
- * for real on the node, with agnhost, the way upstream does (test/e2e/netpol.test.ts).
+ * for real on the node with agnhost built from the same module (test/e2e/netpol.test.ts).
  *
  * Placeholders, filled in per run: `{{ns:x}}` is namespace x's real name, `{{ip:x/b}}` pod x/b's
  * IP, `{{cidr4:x/b}}` upstream's makeLargeCIDRForIP (the /4 holding x/b's IP).
