@@ -84,6 +84,7 @@ describe('hack/images/build.sh', () => {
   const expected = [
     'localhost/pause:3.10',
     'localhost/coredns:1.14.7',
+    'localhost/agnhost:2.63',
     ...POSTGRES_VERSIONS.map((v) => `localhost/postgres:${v}`),
     'localhost/ferretdb:1.24',
     'localhost/epreuve/operator:0.1.0',
