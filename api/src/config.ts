@@ -61,6 +61,22 @@ export const apiConfigSchema = z.object({
    * Failed authentications (401/403) one client address may cause per minute; beyond, its requests
    * get 429 before any credential is looked at (guessing keys or links costs the guesser).
    */
+  /** Active assessments a team may have at once, unless EPREUVE_TEAM_BUDGETS names the team. */
+  EPREUVE_MAX_ACTIVE_ASSESSMENTS_PER_TEAM: z.coerce.number().int().positive().default(500),
+  /** Per-team budgets, a JSON object: {"team-data": 50}. */
+  EPREUVE_TEAM_BUDGETS: z
+    .string()
+    .default('{}')
+    .transform((raw, ctx) => {
+      try {
+        const parsed = z.record(z.string(), z.number().int().positive()).safeParse(JSON.parse(raw));
+        if (parsed.success) return parsed.data;
+        ctx.addIssue({ code: 'custom', message: 'must map team names to positive integers' });
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object such as {"team-data": 50}' });
+      }
+      return z.NEVER;
+    }),
   EPREUVE_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().positive().default(20),
   /**
    * Proxies whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated: the ingress

@@ -40,7 +40,10 @@ else {
 const app = await buildApp({
   config,
   client,
-  store: new AssessmentStore(client, assessments, templates),
+  store: new AssessmentStore(client, assessments, templates, {
+    perTeam: config.EPREUVE_TEAM_BUDGETS,
+    default: config.EPREUVE_MAX_ACTIVE_ASSESSMENTS_PER_TEAM,
+  }),
   links,
   logger: log,
 });

@@ -112,7 +112,10 @@ export async function startApi(
   const templates = new Informer<TemplateObject>(client, { type: KINDS.AssessmentTemplate, log });
   for (const inf of [assessments, templates]) void inf.run(abort.signal);
   await Promise.all([assessments.waitForSync(), templates.waitForSync()]);
-  const store = new AssessmentStore(client, assessments, templates);
+  const store = new AssessmentStore(client, assessments, templates, {
+    perTeam: config.EPREUVE_TEAM_BUDGETS,
+    default: config.EPREUVE_MAX_ACTIVE_ASSESSMENTS_PER_TEAM,
+  });
   const app: FastifyInstance = await buildApp({
     config,
     client,
