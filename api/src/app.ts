@@ -104,7 +104,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       : undefined,
   });
   await app.register(interviewsPlugin, { client: deps.client });
-  await app.register(requestLogsPlugin, { client: deps.client });
+  await app.register(requestLogsPlugin, {
+    client: deps.client,
+    adminPort: config.EPREUVE_DATA_API_ADMIN_PORT,
+  });
   await app.register(scorecardsPlugin);
   await app.register(authPlugin);
 

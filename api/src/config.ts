@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { dnsName } from '@epreuve/crds';
+import { DATA_API_ADMIN_PORT, dnsName } from '@epreuve/crds';
 import { z } from 'zod';
 
 const list = z.string().transform((s) =>
@@ -55,6 +55,8 @@ export const apiConfigSchema = z.object({
     .max(24 * 90)
     .default(24 * 14),
   EPREUVE_CORS_ORIGINS: list.default([]),
+  /** Where data API sandboxes serve /admin (the request log): the operator's DATA_API_ADMIN_PORT. */
+  EPREUVE_DATA_API_ADMIN_PORT: z.coerce.number().int().min(1).max(65535).default(DATA_API_ADMIN_PORT),
   EPREUVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(300),
   EPREUVE_RATE_LIMIT_WRITES_PER_MINUTE: z.coerce.number().int().positive().default(30),
   /**

@@ -6,6 +6,7 @@ import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AssessmentObject, AssessmentStore } from '../../api/src/services/assessments.ts';
 import { LinkSigner } from '../../api/src/services/links.ts';
+import { freePort } from '../../hack/cluster/supervisor.ts';
 import { findExercise } from '../../sandboxes/src/exercises/index.ts';
 import { lossy, type ServedResponse, standInReadyWarehouse, startApi } from '../harness/api.ts';
 import { sample } from '../harness/fixtures.ts';
@@ -26,6 +27,7 @@ let teamA: string;
 let teamB: string;
 let store: AssessmentStore;
 const AUTOMATION_KEY = 'epk_automation-key-for-tests-0123456789';
+let dataApiAdminPort = 0;
 
 type Json = Record<string, any>;
 const call = async (
@@ -64,12 +66,15 @@ beforeAll(async () => {
       { fieldManager: 'test' },
     );
   }
+  // Where data APIs serve /admin: the one this file's data API process listens on.
+  dataApiAdminPort = await freePort();
   api = await startApi(kubeconfig, {
     issuer,
     apiKey: AUTOMATION_KEY,
     apiKeyTeams: [teamA],
     logLines,
     served,
+    env: { EPREUVE_DATA_API_ADMIN_PORT: String(dataApiAdminPort) },
   });
   app = api.app;
   store = api.store;
@@ -681,7 +686,6 @@ describe('a hostile answer costs its own grader, never the API or another candid
 describe('the data API request log, for reviewers', () => {
   it('shows what the candidate asked the data API (the real data API process)', async () => {
     const { spawn } = await import('node:child_process');
-    const { freePort } = await import('../../hack/cluster/supervisor.ts');
     const port = await freePort();
     const dataApi = spawn(
       process.execPath,
@@ -690,6 +694,7 @@ describe('the data API request log, for reviewers', () => {
         env: {
           ...process.env,
           PORT: String(port),
+          ADMIN_PORT: String(dataApiAdminPort),
           HOST: '127.0.0.1',
           API_KEY: 'candidate-api-key-0123456789',
           ADMIN_KEY: 'platform-admin-key-0123456789',
@@ -721,7 +726,10 @@ describe('the data API request log, for reviewers', () => {
         apiVersion: 'v1',
         kind: 'Secret',
         metadata: { name: 'source-credentials', namespace: ns },
-        stringData: { 'api-key': 'candidate-api-key-0123456789', 'admin-key': 'platform-admin-key-0123456789' },
+        stringData: {
+          'api-key': 'candidate-api-key-0123456789',
+          'admin-key': 'platform-admin-key-0123456789',
+        },
       } as KubeObject);
       await client.mergePatch(
         ASMT,
@@ -917,7 +925,9 @@ describe('the audit trail', () => {
     expect(extend.oldDuration === null || typeof extend.oldDuration === 'string').toBe(true);
     // Refusals are in the trail too (sampled per address), as denied.
     expect(audits.some((l) => l.audit.outcome === 'denied' && l.audit.status === 403)).toBe(true);
-    expect(audits.every((l) => l.log === 'audit' && ['allowed', 'denied'].includes(l.audit.outcome))).toBe(true);
+    expect(audits.every((l) => l.log === 'audit' && ['allowed', 'denied'].includes(l.audit.outcome))).toBe(
+      true,
+    );
     expect(audits.find((l) => l.audit.action === 'assessment.create').audit).toMatchObject({
       actor: expect.any(String),
       role: expect.any(String),

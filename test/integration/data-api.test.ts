@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { freePort } from '../../hack/cluster/supervisor.ts';
 import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
 import { DATA_API_MAIN, DataApiProcess } from '../harness/data-api.ts';
 
@@ -393,16 +394,29 @@ describe('data API rate limit', () => {
   });
 });
 
-describe('data API under a keyless flood', () => {
+describe('data API under a keyless flood, its admin switch on a port of its own', () => {
   const server = new DataApiProcess();
+  let admin = '';
   beforeAll(async () => {
+    const adminPort = await freePort();
+    admin = `http://127.0.0.1:${adminPort}`;
     await server.start({
       API_KEY,
       ADMIN_KEY,
+      ADMIN_PORT: String(adminPort),
       REQUEST_LOG_SIZE: '50',
       WRONG_KEYS_PER_MINUTE: '20',
       FAULT_RATE: '0',
     });
+  });
+
+  it('serves /admin on ADMIN_PORT only: the candidates’ port (the one the gateway routes) has none', async () => {
+    expect((await get(`${server.url}/admin/faults`, { 'x-admin-key': ADMIN_KEY })).status).toBe(404);
+    expect((await get(`${admin}/admin/faults`, { 'x-admin-key': ADMIN_KEY })).status).toBe(200);
+    expect((await get(`${admin}/admin/faults`, { 'x-admin-key': 'wrong-admin-key-0123456789' })).status).toBe(
+      401,
+    );
+    expect((await get(`${admin}/v1/customers/1`)).status).toBe(404);
   });
   afterAll(async () => {
     await server.stop();
@@ -421,14 +435,15 @@ describe('data API under a keyless flood', () => {
     expect(statuses.filter((s) => s === 429)).toHaveLength(180);
     // The right key is never throttled by strangers' failures.
     expect((await get(`${server.url}/v1/customers/4`)).status).toBe(200);
-    const log = JSON.parse((await get(`${server.url}/admin/requests`, { 'x-admin-key': ADMIN_KEY })).body);
+    const log = JSON.parse((await get(`${admin}/admin/requests`, { 'x-admin-key': ADMIN_KEY })).body);
     expect(log.data.map((e: { path: string }) => e.path)).toEqual([
       '/v1/customers/1',
       '/v1/customers/2',
       '/v1/customers/3',
       '/v1/customers/4',
     ]);
-    expect(log.rejected).toEqual({ missing_key: 20, invalid_key: 0, throttled: 180, anonymous: 0 });
+    // anonymous: the /admin probe on the candidates' port above (a 404 without a key).
+    expect(log.rejected).toEqual({ missing_key: 20, invalid_key: 0, throttled: 180, anonymous: 1 });
   });
 });
 

@@ -50,6 +50,19 @@ export interface BuildOptions {
   clock?: () => number;
   /** Pre-generated rows, so tests building many apps generate the dataset once. */
   data?: Pick<RetailData, ResourceName>;
+  /**
+   * Serve /admin on a server of its own (`app.adminServer`, listened on ADMIN_PORT) instead of the
+   * candidates' port: the gateway only ever routes to the candidates' port, so the fault switch
+   * and the request log are out of a candidate's reach even with a leaked admin key.
+   */
+  separateAdmin?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** /admin on its own server when `separateAdmin`; the app itself otherwise. */
+    adminServer: FastifyInstance;
+  }
 }
 
 type Problem = {
@@ -354,7 +367,23 @@ export function buildApp(
     { prefix: '/v1' },
   );
 
-  app.register(
+  const adminServer = options.separateAdmin
+    ? Fastify({ logger: options.logger ?? false, bodyLimit: 64 * 1024 })
+    : app;
+  app.decorate('adminServer', adminServer);
+  if (adminServer !== app) {
+    adminServer.setErrorHandler((error: FastifyError, request, reply) => {
+      const status =
+        error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+      if (status >= 500) request.log.error({ err: error }, 'request failed');
+      sendProblem(reply, { status, detail: status >= 500 ? 'Internal error' : error.message });
+    });
+    adminServer.get('/healthz', async () => ({ status: 'ok' }));
+    app.addHook('onClose', async () => {
+      await adminServer.close();
+    });
+  }
+  adminServer.register(
     async (admin) => {
       admin.addHook('onRequest', async (request, reply) => {
         note(request).admin = true;

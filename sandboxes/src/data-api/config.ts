@@ -74,12 +74,15 @@ const envSchema = z.object({
   WRONG_KEYS_PER_MINUTE: intVar(1, 100_000).default(DEFAULTS.wrongKeysPerMinute),
   REQUEST_LOG_SIZE: intVar(1, 1_000_000).default(DEFAULTS.requestLogSize),
   PORT: intVar(0, 65_535).default(8080),
+  /** When set, /admin is served here only, not on PORT (the operator sets it; the gateway routes PORT). */
+  ADMIN_PORT: intVar(0, 65_535).optional(),
   HOST: z.string().default('0.0.0.0'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
 export interface ProcessConfig extends DataApiConfig {
   port: number;
+  adminPort: number | undefined;
   host: string;
   logLevel: string;
 }
@@ -109,6 +112,7 @@ export function configFromEnv(env: Record<string, string | undefined>): Parsed<P
       requestLogSize: e.REQUEST_LOG_SIZE,
       wrongKeysPerMinute: e.WRONG_KEYS_PER_MINUTE,
       port: e.PORT,
+      adminPort: e.ADMIN_PORT,
       host: e.HOST,
       logLevel: e.LOG_LEVEL,
     },
