@@ -66,6 +66,7 @@ bench: deps kube-binaries node-binaries tools images ## benchmarks, printed as r
 	node test/bench/operator-provisioning.ts
 	node test/bench/api-session.ts
 	node test/bench/grading.ts
+	node test/bench/gateway.ts
 	node test/bench/e2e-time-to-ready.ts
 
 node-binaries: kube-binaries ## the single-node cluster's Kubernetes binaries (kubelet, kube-proxy, kube-scheduler)
