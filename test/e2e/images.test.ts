@@ -9,6 +9,7 @@ import { MongoClient } from 'mongodb';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, sleep } from '../../hack/cluster/supervisor.ts';
+import { wildcardCertificate } from '../harness/tls.ts';
 
 /**
  * Every image hack/images/build.sh makes, run once with podman the way the cluster runs it
@@ -359,27 +360,7 @@ describe('the project images', () => {
 
   it('gateway: without a reachable Kubernetes it is alive, not ready, and stops cleanly on SIGTERM', async () => {
     const tls = ownedDir(1000);
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=*.sandbox.test',
-        '-keyout',
-        join(tls, 'tls.key'),
-        '-out',
-        join(tls, 'tls.crt'),
-      ],
-      { stdio: 'ignore' },
-    );
+    wildcardCertificate('sandbox.test', tls);
     chownSync(join(tls, 'tls.key'), 1000, 1000);
     const [port, metricsPort] = [await freePort(), await freePort()];
     const c = await start('gateway', [

@@ -1,42 +1,12 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../hack/cluster/control-plane.ts';
 import { eventually } from './kube.ts';
 
-const GATEWAY = join(import.meta.dirname, '..', '..', 'gateway', 'src', 'main.ts');
+export { wildcardCertificate } from './tls.ts';
 
-/** A self-signed wildcard certificate for `*.<domain>` (the gateway's TLS), in a temp directory. */
-export function wildcardCertificate(domain: string): { cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'epreuve-gateway-'));
-  const cert = join(dir, 'tls.crt');
-  const key = join(dir, 'tls.key');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      `/CN=*.${domain}`,
-      '-addext',
-      `subjectAltName=DNS:*.${domain}`,
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert, key };
-}
+const GATEWAY = join(import.meta.dirname, '..', '..', 'gateway', 'src', 'main.ts');
 
 /** The real gateway process (node gateway/src/main.ts) on a random loopback port. */
 export class GatewayProcess {
