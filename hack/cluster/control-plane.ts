@@ -57,7 +57,7 @@ export class ControlPlane {
   async start(): Promise<void> {
     const timeout =
       this.options.startTimeoutMs ?? Number(process.env.KUBEBUILDER_CONTROLPLANE_START_TIMEOUT_MS ?? 90_000);
-    ensureKubeBinaries(['kube-apiserver', 'kube-controller-manager']);
+    ensureKubeBinaries(['etcd', 'kube-apiserver', 'kube-controller-manager']);
     const pki = join(this.dir, 'pki');
     const address = this.options.address ?? '127.0.0.1';
     execFileSync(

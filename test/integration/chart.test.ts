@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { HACK_DIR } from '../../hack/cluster/assets.ts';
+import { HACK_DIR, kubeVersion } from '../../hack/cluster/assets.ts';
 import { createTestNamespace, kubectl } from '../harness/kube.ts';
 import { installThirdPartyCrds } from '../harness/third-party-crds.ts';
 
@@ -34,7 +34,16 @@ const values = (name: string, yaml: string) => {
 const template = (files: string[] = []) =>
   spawnSync(
     helm,
-    ['template', 'epreuve', CHART, '-n', ns, '--kube-version', '1.33.13', ...files.flatMap((f) => ['-f', f])],
+    [
+      'template',
+      'epreuve',
+      CHART,
+      '-n',
+      ns,
+      '--kube-version',
+      kubeVersion(),
+      ...files.flatMap((f) => ['-f', f]),
+    ],
     { encoding: 'utf8' },
   );
 
