@@ -62,10 +62,16 @@ function candidates(name: Binary): Array<[string, string]> {
  * builds it into the cache the first time (minutes), then only prints its path.
  */
 export function goTool(name: string): string {
-  return execFileSync(join(HACK_DIR, 'build-go-tool.sh'), [name], { stdio: ['ignore', 'pipe', 'inherit'] })
-    .toString()
-    .trim();
+  let path = goTools.get(name);
+  if (!path) {
+    path = execFileSync(join(HACK_DIR, 'build-go-tool.sh'), [name], { stdio: ['ignore', 'pipe', 'inherit'] })
+      .toString()
+      .trim();
+    goTools.set(name, path);
+  }
+  return path;
 }
+const goTools = new Map<string, string>();
 
 /** Path of a binary, or an error saying where it was looked for and how to get it. */
 export function findBinary(name: Binary): string {

@@ -43,9 +43,9 @@ describe('the node configuration', () => {
     });
   });
 
-  it('configures containerd 2 (config version 3, CRI split into images and runtime plugins)', () => {
+  it('configures containerd 2.4 (config version 4, CRI split into images and runtime plugins)', () => {
     const toml = template('containerd.toml');
-    expect(toml).toMatch(/^version = 3$/m);
+    expect(toml).toMatch(/^version = 4$/m);
     expect(toml).toContain(
       '[plugins."io.containerd.cri.v1.images".pinned_images]\n    sandbox = "localhost/pause:3.10"',
     );
