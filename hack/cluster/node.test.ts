@@ -51,8 +51,14 @@ describe('the node configuration', () => {
     );
     expect(toml).toContain('[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]');
     expect(toml).toMatch(/SystemdCgroup = false/);
-    // containerd 1.x's layout would be ignored by 2.x without an error: none of it is left.
-    expect(toml).not.toMatch(/sandbox_image|io\.containerd\.grpc\.v1\.cri"\.(containerd|cni)/);
+    // Older layouts are ignored by 2.4 without an error (a [grpc] section left containerd on
+    // /run/containerd/containerd.sock): none of them is left.
+    expect(toml).not.toMatch(
+      /sandbox_image|io\.containerd\.grpc\.v1\.cri"\.(containerd|cni)|^\[(grpc|ttrpc)\]/m,
+    );
+    expect(toml).toContain(
+      '[plugins."io.containerd.server.v1.grpc"]\n  address = "/dev/shm/epreuve-node-x/containerd/containerd.sock"',
+    );
     // Everything it writes stays in the run directory.
     for (const [, path] of toml.matchAll(/^(?:root|state|\s+address|\s+conf_dir) = "([^"]+)"$/gm))
       expect(path).toMatch(/^\/dev\/shm\/epreuve-node-x\//);
