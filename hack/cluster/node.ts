@@ -44,8 +44,8 @@ export function nodeApiServerFlags(pki: string): string[] {
 
 /**
  * containerd 2.x, its runc shim and ctr, built from the Go module proxy (hack/tools/containerd):
- * Debian's 1.6 is past the end of Kubernetes' containerd 1.x support. Debian's runc stays (see
- * hack/cluster/README.md).
+ * Kubernetes has announced the end of containerd 1.x support (Debian ships 1.6). Debian's runc
+ * stays (see hack/cluster/README.md).
  */
 export function containerdTools(): { containerd: string; ctr: string; binDir: string } {
   const containerd = goTool('containerd');
