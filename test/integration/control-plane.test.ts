@@ -1,7 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, inject, it } from 'vitest';
+import { findBinary, kubeVersion } from '../../hack/cluster/assets.ts';
 import { ControlPlane } from '../../hack/cluster/control-plane.ts';
-import { clients, createTestNamespace, eventually, isNotFound } from '../harness/kube.ts';
+import { clients, createTestNamespace, eventually, isNotFound, kubectl } from '../harness/kube.ts';
 
 /** The harness itself: what envtest cannot do (namespace deletion, GC), and clean shutdown. */
 const kubeconfig = inject('kubeconfig');
@@ -30,6 +32,17 @@ function processesMentioning(needle: string): number[] {
 }
 
 describe('the control plane the suites run on', () => {
+  it('runs the pinned Kubernetes on etcd 3.6', async () => {
+    const res = await kubectl(kubeconfig, ['version', '-o', 'json']);
+    expect(res.code).toBe(0);
+    const { clientVersion, serverVersion } = JSON.parse(res.stdout);
+    expect(kubeVersion()).toMatch(/^v1\.36\./);
+    expect([clientVersion.gitVersion, serverVersion.gitVersion]).toEqual([kubeVersion(), kubeVersion()]);
+    expect(execFileSync(findBinary('etcd'), ['--version'], { encoding: 'utf8' })).toMatch(
+      /^etcd Version: 3\.6\.\d+$/m,
+    );
+  });
+
   it('really deletes namespaces and their contents (kube-controller-manager runs)', async () => {
     const { core } = clients(kubeconfig);
     const ns = await createTestNamespace(kubeconfig, 'nsdel');

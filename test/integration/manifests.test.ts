@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { LinkSigner } from '../../api/src/services/links.ts';
+import { kubeVersion } from '../../hack/cluster/assets.ts';
 import { BASE_FILE, helmPath, REPO_ROOT } from '../../hack/generate-manifests.ts';
 import { EXERCISES } from '../../sandboxes/src/exercises/index.ts';
 import { createTestNamespace, kubectl } from '../harness/kube.ts';
@@ -26,7 +27,16 @@ const docs = (yaml: string): Obj[] =>
     .filter((o): o is Obj => o !== null);
 const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' });
 const helmTemplate = (ns: string, args: string[] = []) =>
-  run(helm, ['template', 'epreuve', at('charts', 'epreuve'), '-n', ns, '--kube-version', '1.33.13', ...args]);
+  run(helm, [
+    'template',
+    'epreuve',
+    at('charts', 'epreuve'),
+    '-n',
+    ns,
+    '--kube-version',
+    kubeVersion(),
+    ...args,
+  ]);
 /** A throw-away kustomization that builds on `target` (kustomize wants relative paths). */
 const overlay = (name: string, body: Obj, files: Record<string, string> = {}) => {
   const dir = join(tmp, name);
