@@ -1,3 +1,4 @@
+import { createLogger } from '@epreuve/kube';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import pino, { type DestinationStream, type Logger } from 'pino';
@@ -30,7 +31,12 @@ export class AuditTrail {
   private readonly handed = new Set<string>();
 
   constructor(destination?: DestinationStream, opts: { deniedPerMinute?: number } = {}) {
-    this.log = pino({ level: 'info', base: { log: 'audit' } }, destination ?? pino.destination(1));
+    // The platform's log format (ISO time, level names, trace ids), at its own fixed level.
+    this.log = createLogger('info', 'epreuve-audit', {
+      destination: destination ?? pino.destination(1),
+    }).child({
+      log: 'audit',
+    });
     this.deniedPerMinute = opts.deniedPerMinute ?? 10;
   }
 
