@@ -31,6 +31,11 @@ export const VALUE_SETS: Record<string, string[]> = {
     'monitoring.prometheusRule.enabled=true',
     'monitoring.dashboards.enabled=true',
     'samples.enabled=true',
+    'imagePullSecrets[0].name=regcred',
+    'operator.sandboxPlacement.nodeSelector.epreuve\\.dev/pool=sandboxes',
+    'api.nodeSelector.kubernetes\\.io/os=linux',
+    'otel.endpoint=http://otel-collector.observability:4318',
+    'otel.headersSecret.name=otel-headers',
   ].flatMap((v) => ['--set', v]),
 };
 

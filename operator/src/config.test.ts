@@ -35,9 +35,9 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ EPREUVE_SANDBOX_PLACEMENT: '{"nodeselector":{}}' })).toThrow(
       /EPREUVE_SANDBOX_PLACEMENT: Unrecognized key: "nodeselector"/,
     );
-    expect(() =>
-      loadConfig({ EPREUVE_SANDBOX_PLACEMENT: '{"tolerations":[{"effect":"Never"}]}' }),
-    ).toThrow(/EPREUVE_SANDBOX_PLACEMENT\.tolerations\.0\.effect: Invalid option/);
+    expect(() => loadConfig({ EPREUVE_SANDBOX_PLACEMENT: '{"tolerations":[{"effect":"Never"}]}' })).toThrow(
+      /EPREUVE_SANDBOX_PLACEMENT\.tolerations\.0\.effect: Invalid option/,
+    );
     expect(() => loadConfig({ EPREUVE_SANDBOX_PLACEMENT: '{"nodeSelector":{"pool":1}}' })).toThrow(
       /EPREUVE_SANDBOX_PLACEMENT\.nodeSelector\.pool: .*expected string/,
     );

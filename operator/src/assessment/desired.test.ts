@@ -44,7 +44,9 @@ describe('desiredObjects', () => {
   it('places every sandbox pod (databases, data API, grader, seed Job) as configured, and only them', () => {
     const placement = {
       nodeSelector: { 'epreuve.dev/pool': 'sandboxes' },
-      tolerations: [{ key: 'epreuve.dev/sandboxes', operator: 'Exists' as const, effect: 'NoSchedule' as const }],
+      tolerations: [
+        { key: 'epreuve.dev/sandboxes', operator: 'Exists' as const, effect: 'NoSchedule' as const },
+      ],
       affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
     };
     const config = loadConfig({ EPREUVE_SANDBOX_PLACEMENT: JSON.stringify(placement) });
