@@ -4,7 +4,7 @@
  * default values and with every optional part on. Fails on any CRITICAL finding; warnings are
  * printed. A check the chart deliberately does not follow carries a `kube-score/ignore`
  * annotation in its template, with the reason beside it.
- *   node hack/ci/chart-lint.ts      (CI's chart-lint job, `make ci-lint`)
+ *   node hack/ci/chart-lint.ts      (CI's chart-lint job, `make chart-lint`)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join, relative } from 'node:path';
