@@ -54,7 +54,6 @@ await attempt(
           timeout: 5_000,
         },
         (res) => {
-          const cert = res.socket.getPeerCertificate();
           res.resume();
           if (!String(cert.subjectaltname).split(', ').includes(`DNS:*.${domain}`))
             return reject(new Error(`certificate names ${cert.subjectaltname}, not *.${domain}`));
@@ -63,6 +62,9 @@ await attempt(
           resolve(`503 for an unknown sandbox, certificate for *.${domain}`);
         },
       );
+      // Read at the handshake: once the gateway has answered and closed, the socket has no peer.
+      let cert = {};
+      req.on('socket', (socket) => socket.once('secureConnect', () => (cert = socket.getPeerCertificate())));
       req.on('timeout', () => req.destroy(new Error('timed out')));
       req.on('error', reject);
       req.end();
