@@ -412,6 +412,31 @@ describe('helm chart', () => {
     expect(pods(render(GATEWAY_ON, ['--skip-tests']))).toEqual([]);
   });
 
+  it('takes the CRD upgrade the README documents: helm show crds, applied server-side over what Helm created', async () => {
+    const shown = spawnSync(helm, ['show', 'crds', CHART], { encoding: 'utf8' });
+    expect(shown.status).toBe(0);
+    const crds = parseAllDocuments(shown.stdout)
+      .map((d) => d.toJS())
+      .filter(Boolean);
+    expect(crds.map((c: Obj) => c.metadata.name).sort()).toEqual([
+      'assessments.epreuve.dev',
+      'assessmenttemplates.epreuve.dev',
+      'submissions.epreuve.dev',
+    ]);
+    // The test cluster's CRDs were installed by another field manager, as Helm's install leaves
+    // them; --force-conflicts lets this apply take over the fields that change.
+    const res = await kubectl(
+      kubeconfig,
+      ['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'],
+      shown.stdout,
+    );
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(
+      /customresourcedefinition.apiextensions.k8s.io\/assessmenttemplates.epreuve.dev serverside-applied \(server dry run\)/,
+    );
+  });
+
   const bad: Array<[string, string, RegExp]> = [
     ['zero operator replicas', 'operator:\n  replicas: 0\n', /\/operator\/replicas.*minimum: got 0, want 1/],
     ['an unknown pull policy', 'image:\n  pullPolicy: Sometimes\n', /\/image\/pullPolicy/],

@@ -395,7 +395,7 @@ describe('Argo CD manifests', () => {
       spec.namespaceResourceWhitelist,
     ]);
     expect(all).not.toContain('*');
-    // Argo CD never syncs `helm test` hooks (it maps only install/upgrade hooks), so no Pod here.
+    // Argo CD does not run `helm test` hooks (it has no equivalent), so no Pod to allow here.
     const rendered = helmTemplate('epreuve-system', [
       '--include-crds',
       '--skip-tests',
