@@ -220,6 +220,7 @@ const gatewayConnection = (port: number, servername: string) =>
       reject(new Error(`the gateway kept ${servername} open`));
     }, 20_000);
     socket.on('error', () => {}); // the gateway ends refused and failed connections: expected
+    socket.resume(); // read its error message to the end, so the close is seen
     socket.on('close', () => {
       clearTimeout(timer);
       resolve();

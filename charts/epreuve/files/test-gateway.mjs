@@ -51,6 +51,8 @@ await attempt(
           path: '/',
           ALPNProtocols: ['http/1.1'],
           rejectUnauthorized: false,
+          // A fresh connection each attempt: a resumed TLS session shows no certificate.
+          agent: false,
           timeout: 5_000,
         },
         (res) => {
