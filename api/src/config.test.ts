@@ -16,3 +16,33 @@ describe('loadApiConfig: the gateway address', () => {
     );
   });
 });
+
+describe('loadApiConfig: budgets and proxies', () => {
+  it('reads per-team budgets and a default', () => {
+    const config = loadApiConfig({ EPREUVE_TEAM_BUDGETS: '{"team-data": 50}' });
+    expect(config.EPREUVE_TEAM_BUDGETS).toEqual({ 'team-data': 50 });
+    expect(config.EPREUVE_MAX_ACTIVE_ASSESSMENTS_PER_TEAM).toBe(500);
+  });
+
+  it.each([
+    [{ EPREUVE_TEAM_BUDGETS: 'team-data=50' }, /EPREUVE_TEAM_BUDGETS: must be a JSON object/],
+    [
+      { EPREUVE_TEAM_BUDGETS: '{"team-data": -1}' },
+      /EPREUVE_TEAM_BUDGETS: must map team names to positive integers/,
+    ],
+    [
+      { EPREUVE_TRUSTED_PROXIES: '10.0.0.0/8, ingress' },
+      /EPREUVE_TRUSTED_PROXIES: must be IP addresses or CIDRs/,
+    ],
+    [{ EPREUVE_AUTH_FAILURES_PER_MINUTE: '0' }, /EPREUVE_AUTH_FAILURES_PER_MINUTE/],
+  ])('refuses %j, naming the variable', (env, message) => {
+    expect(() => loadApiConfig(env)).toThrow(message);
+  });
+
+  it('trusts no proxy by default', () => {
+    expect(loadApiConfig({}).EPREUVE_TRUSTED_PROXIES).toEqual([]);
+    expect(loadApiConfig({ EPREUVE_TRUSTED_PROXIES: '10.0.0.0/8,fd00::/8' }).EPREUVE_TRUSTED_PROXIES).toEqual(
+      ['10.0.0.0/8', 'fd00::/8'],
+    );
+  });
+});

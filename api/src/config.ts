@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { dnsName } from '@epreuve/crds';
+import { isIP } from 'node:net';
+import { DATA_API_ADMIN_PORT, dnsName } from '@epreuve/crds';
 import { z } from 'zod';
 
 const list = z.string().transform((s) =>
@@ -54,8 +55,42 @@ export const apiConfigSchema = z.object({
     .max(24 * 90)
     .default(24 * 14),
   EPREUVE_CORS_ORIGINS: list.default([]),
+  /** Where data API sandboxes serve /admin (the request log): the operator's DATA_API_ADMIN_PORT. */
+  EPREUVE_DATA_API_ADMIN_PORT: z.coerce.number().int().min(1).max(65535).default(DATA_API_ADMIN_PORT),
   EPREUVE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(300),
   EPREUVE_RATE_LIMIT_WRITES_PER_MINUTE: z.coerce.number().int().positive().default(30),
+  /**
+   * Failed authentications (401/403) one client address may cause per minute; beyond, its requests
+   * get 429 before any credential is looked at (guessing keys or links costs the guesser).
+   */
+  /** Active assessments a team may have at once, unless EPREUVE_TEAM_BUDGETS names the team. */
+  EPREUVE_MAX_ACTIVE_ASSESSMENTS_PER_TEAM: z.coerce.number().int().positive().default(500),
+  /** Per-team budgets, a JSON object: {"team-data": 50}. */
+  EPREUVE_TEAM_BUDGETS: z
+    .string()
+    .default('{}')
+    .transform((raw, ctx) => {
+      try {
+        const parsed = z.record(z.string(), z.number().int().positive()).safeParse(JSON.parse(raw));
+        if (parsed.success) return parsed.data;
+        ctx.addIssue({ code: 'custom', message: 'must map team names to positive integers' });
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object such as {"team-data": 50}' });
+      }
+      return z.NEVER;
+    }),
+  EPREUVE_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().positive().default(20),
+  /**
+   * Proxies whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated: the ingress
+   * controller's pods). Empty: the peer address is the client, and X-Forwarded-For is ignored — a
+   * caller could otherwise pick any address, and a fresh rate-limit bucket with it.
+   */
+  EPREUVE_TRUSTED_PROXIES: list
+    .default([])
+    .refine(
+      (entries) => entries.every((entry) => isIP(entry.split('/')[0] ?? '') !== 0),
+      'must be IP addresses or CIDRs, comma-separated',
+    ),
   /** Load shedding: answer 503 + Retry-After while the event loop lags more than this. */
   EPREUVE_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().positive().default(1000),
   EPREUVE_LOAD_SAMPLE_INTERVAL_MS: z.coerce.number().int().positive().default(1000),

@@ -4,8 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { KINDS } from '@epreuve/crds';
-import { configOrExit, Informer, KubeClient, onShutdown, startTelemetry } from '@epreuve/kube';
-import pino from 'pino';
+import { configOrExit, createLogger, Informer, KubeClient, onShutdown, startTelemetry } from '@epreuve/kube';
 import { buildApp } from './app.ts';
 import { loadApiConfig } from './config.ts';
 import { type AssessmentObject, AssessmentStore, type TemplateObject } from './services/assessments.ts';
@@ -13,9 +12,7 @@ import { LinkSigner } from './services/links.ts';
 
 const config = configOrExit(loadApiConfig);
 const telemetry = await startTelemetry('epreuve-api');
-const log = pino({
-  level: config.EPREUVE_LOG_LEVEL,
-  name: 'epreuve-api',
+const log = createLogger(config.EPREUVE_LOG_LEVEL, 'epreuve-api', {
   redact: ['req.headers.authorization', 'req.headers.cookie'],
 });
 
@@ -43,7 +40,10 @@ else {
 const app = await buildApp({
   config,
   client,
-  store: new AssessmentStore(client, assessments, templates),
+  store: new AssessmentStore(client, assessments, templates, {
+    perTeam: config.EPREUVE_TEAM_BUDGETS,
+    default: config.EPREUVE_MAX_ACTIVE_ASSESSMENTS_PER_TEAM,
+  }),
   links,
   logger: log,
 });

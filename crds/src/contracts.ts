@@ -25,6 +25,12 @@ export const DB_CREDENTIAL_KEYS = {
 } as const;
 
 /** Keys of a data API sandbox's credentials Secret. */
+/**
+ * The data API's admin port (ADMIN_PORT): the fault switch and the request log, for the API
+ * only. The gateway routes a sandbox's status port (8080), never this one.
+ */
+export const DATA_API_ADMIN_PORT = 8081;
+
 export const DATA_API_CREDENTIAL_KEYS = {
   /** The candidate's key (`Authorization: Bearer …`). */
   apiKey: 'api-key',

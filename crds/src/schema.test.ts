@@ -17,7 +17,7 @@ describe('zod schemas', () => {
     );
     expect(tpl.sandboxes[0]).toEqual({
       name: 'db',
-      postgres: { dataset: 'retail@1', version: '16', storage: '1Gi' },
+      postgres: { dataset: 'retail@1', version: '18', storage: '1Gi' },
     });
     expect(tpl.network.egress).toBe('dns-only');
     const asmt = assessmentSpec.parse(parse(readFileSync(join(samples, 'jane-doe.yaml'), 'utf8')).spec);

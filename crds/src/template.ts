@@ -11,9 +11,21 @@ const datasetRef = () =>
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(@[0-9]{1,4})?$/, 'must be a dataset name, optionally @version')
     .describe('Dataset from the Épreuve catalogue, optionally pinned to a version: retail or retail@1.');
 
+/**
+ * The PostgreSQL majors a template may name: each one is tested for real (the npm binaries of
+ * hack/tools/postgres.sh in test/integration/postgres-versions.test.ts, and one local image per
+ * major in hack/images). The default is the newest: templates created earlier keep the version
+ * the API server stored when it defaulted them.
+ */
+export const POSTGRES_VERSIONS = ['15', '16', '17', '18'] as const;
+export const DEFAULT_POSTGRES_VERSION = '18';
+
 export const postgresSandbox = z
   .object({
-    version: z.enum(['15', '16', '17']).default('16').describe('PostgreSQL major version.'),
+    version: z
+      .enum(POSTGRES_VERSIONS)
+      .default(DEFAULT_POSTGRES_VERSION)
+      .describe('PostgreSQL major version.'),
     dataset: datasetRef(),
     storage: quantity().default('1Gi').describe('Size of the database volume.'),
   })

@@ -10,8 +10,12 @@ describe('gateway configuration', () => {
   it('has sane defaults', () => {
     expect(loadGatewayConfig(base)).toMatchObject({
       EPREUVE_GATEWAY_PORT: 8443,
+      EPREUVE_GATEWAY_MAX_CONNECTIONS: 4096,
+      EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT: 64,
       EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX: 20,
+      EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX: 5,
       EPREUVE_GATEWAY_IDLE_TIMEOUT_SECONDS: 1800,
+      EPREUVE_GATEWAY_RECHECK_MS: 1000,
     });
   });
   it.each([
@@ -22,6 +26,8 @@ describe('gateway configuration', () => {
       { ...base, EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX: '0' },
       /EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX/,
     ],
+    [{ ...base, EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX: '-1' }, /EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX/],
+    [{ ...base, EPREUVE_GATEWAY_RECHECK_MS: '60000' }, /EPREUVE_GATEWAY_RECHECK_MS/],
   ])('names every bad variable: %j', (env, message) => {
     expect(() => loadGatewayConfig(env)).toThrow(message);
   });

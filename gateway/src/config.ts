@@ -9,10 +9,20 @@ export const gatewayConfigSchema = z.object({
   EPREUVE_GATEWAY_DOMAIN: dnsName(),
   EPREUVE_GATEWAY_TLS_CERT_FILE: z.string().min(1),
   EPREUVE_GATEWAY_TLS_KEY_FILE: z.string().min(1),
+  /** Every connection the gateway holds, in any state. */
+  EPREUVE_GATEWAY_MAX_CONNECTIONS: z.coerce.number().int().positive().default(4096),
+  /** From one client address (a candidate behind a NAT shares theirs with colleagues). */
+  EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT: z.coerce.number().int().positive().default(64),
+  /** A candidate's own logged-in connections to one sandbox. */
   EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX: z.coerce.number().int().positive().default(20),
+  /** Connections to one sandbox still logging in: small, so strangers cannot take the candidate's. */
+  EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX: z.coerce.number().int().positive().default(5),
   /** A database session may sit idle while the candidate thinks; cut it only after this long. */
   EPREUVE_GATEWAY_IDLE_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(1800),
+  /** Absolute: from accept until the database has answered the login. */
   EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(10),
+  /** How often open connections are checked against their assessment (expiry, revocation). */
+  EPREUVE_GATEWAY_RECHECK_MS: z.coerce.number().int().min(100).max(5000).default(1000),
   EPREUVE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9090),
   EPREUVE_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
 });

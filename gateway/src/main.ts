@@ -6,15 +6,23 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { KINDS } from '@epreuve/crds';
-import { configOrExit, Informer, KubeClient, onShutdown, serveOps } from '@epreuve/kube';
-import pino from 'pino';
+import {
+  configOrExit,
+  createLogger,
+  Informer,
+  KubeClient,
+  onShutdown,
+  serveOps,
+  startTelemetry,
+} from '@epreuve/kube';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { loadGatewayConfig } from './config.ts';
 import { type AssessmentObject, hostLabels, resolveLabel } from './routes.ts';
 import { SandboxGateway } from './server.ts';
 
 const config = configOrExit(loadGatewayConfig);
-const log = pino({ level: config.EPREUVE_LOG_LEVEL, name: 'epreuve-gateway' });
+const telemetry = await startTelemetry('epreuve-gateway');
+const log = createLogger(config.EPREUVE_LOG_LEVEL, 'epreuve-gateway');
 const client = KubeClient.fromEnvironment({
   qps: 5,
   burst: 10,
@@ -37,9 +45,13 @@ const gateway = new SandboxGateway({
     key: readFileSync(config.EPREUVE_GATEWAY_TLS_KEY_FILE),
   }),
   resolve: (label) => resolveLabel(label, assessments.byIndex('hostLabel', label)),
+  maxConnections: config.EPREUVE_GATEWAY_MAX_CONNECTIONS,
+  maxConnectionsPerClient: config.EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT,
   maxConnectionsPerSandbox: config.EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX,
+  maxPendingPerSandbox: config.EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX,
   idleTimeoutMs: config.EPREUVE_GATEWAY_IDLE_TIMEOUT_SECONDS * 1000,
   handshakeTimeoutMs: config.EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS * 1000,
+  recheckMs: config.EPREUVE_GATEWAY_RECHECK_MS,
   log,
   registry,
 });
@@ -59,6 +71,7 @@ onShutdown(log, async () => {
   abort.abort();
   await gateway.close();
   ops.close();
+  await telemetry?.shutdown();
 });
 
 await assessments.waitForSync();

@@ -97,10 +97,10 @@ describe('resolveLabel', () => {
     expect((resolution as { refused: string }).refused).toMatch(reason);
   });
 
-  it('closes at the deadline by the clock, without waiting for the operator, tolerating 5 s of skew', () => {
+  it('closes at the deadline by the clock, without waiting for the operator, tolerating 2 s of skew', () => {
     const ready = [assessment('Ready')];
-    expect(resolveLabel(warehouse, ready, new Date('2026-11-22T20:00:04Z'))).toHaveProperty('route');
-    expect(resolveLabel(warehouse, ready, new Date('2026-11-22T20:00:06Z'))).toEqual({
+    expect(resolveLabel(warehouse, ready, new Date('2026-11-22T20:00:01Z'))).toHaveProperty('route');
+    expect(resolveLabel(warehouse, ready, new Date('2026-11-22T20:00:03Z'))).toEqual({
       refused: 'this assessment ended at 2026-11-22T20:00:00Z',
     });
   });

@@ -1,14 +1,10 @@
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, isIPv4, type Server, type Socket } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
+import { endSpan, type Span, startSpan, withSpanIds } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { PostgresStreamWatcher, readPreamble } from './preamble.ts';
 import { labelOf, type Resolution, type Route } from './routes.ts';
-
-/** PostgreSQL's pre-TLS requests (protocol codes): SSLRequest, GSSENCRequest, and a plain startup. */
-const PG_SSL_REQUEST = 80877103;
-const PG_GSSENC_REQUEST = 80877104;
-const PG_PROTOCOL_3 = 196608;
-const TLS_HANDSHAKE = 0x16;
 
 export interface GatewayOptions {
   /** Sandboxes are served as `<label>.<domain>`; a wildcard certificate for `*.<domain>`. */
@@ -16,9 +12,19 @@ export interface GatewayOptions {
   tls: SecureContext;
   /** Where a host label goes (an informer lookup in production, a table in tests). */
   resolve: (label: string) => Resolution;
+  /** Every connection the gateway holds, in any state (beyond it the kernel's accept is dropped). */
+  maxConnections: number;
+  /** Connections from one client address, in any state: one stranger cannot fill the gateway. */
+  maxConnectionsPerClient: number;
+  /** A candidate's own logged-in connections to one sandbox. */
   maxConnectionsPerSandbox: number;
+  /** Connections to one sandbox not logged in yet: strangers cannot take the candidate's slots. */
+  maxPendingPerSandbox: number;
   idleTimeoutMs: number;
+  /** Absolute: from accept until the database has answered (a trickle never resets it). */
   handshakeTimeoutMs: number;
+  /** How often open connections are checked against their assessment (expiry, revocation). */
+  recheckMs?: number;
   log: Logger;
   registry: Registry;
 }
@@ -29,20 +35,55 @@ export interface GatewayOptions {
  */
 type Opening = 'postgres' | 'tls';
 
+/** One connection being forwarded to a sandbox, from routing until it closes. */
+interface Forwarded {
+  label: string;
+  route: Route;
+  established: boolean;
+  /** Ends the connection with a reason the client prints where its protocol allows. */
+  cut: (reason: string) => void;
+}
+
+/**
+ * One candidate connection: a span from accept to close (its events arrive on sockets, outside
+ * any async context, so the span is carried by hand) and a logger whose lines carry its ids.
+ */
+interface Conn {
+  span: Span;
+  log: Logger;
+  /** Handed to a sandbox: the span ends with the forwarding, which records how it went. */
+  forwarded?: boolean;
+}
+
+/** The client's address as a key: IPv4-mapped IPv6 is the same client as its IPv4 form. */
+function clientKey(address: string | undefined): string {
+  if (!address) return 'unknown';
+  const mapped = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return isIPv4(mapped) ? mapped : address.toLowerCase();
+}
+
 /**
  * The sandbox gateway: one TLS endpoint through which candidates reach their sandboxes from their
  * own machines with plain `psql`, `mongosh`, drivers or `curl`. It routes on the TLS server name
  * (SNI) — `<sandbox>-<hash>.<domain>` — to the sandbox's Service, speaking PostgreSQL's SSLRequest
  * preamble (libpq's default) as well as direct TLS (MongoDB, HTTPS, libpq 17 direct). It decrypts
  * and forwards bytes; authentication stays with each database.
+ *
+ * Strangers reach it too, so every stage is bounded: the pre-TLS preamble (preamble.ts), an
+ * absolute deadline until the database answers, connections per client address and in total, and
+ * per sandbox a small pending cap apart from the candidate's own cap. Open connections follow their
+ * assessment: at expiry or revocation they are cut within `recheckMs` (+ the informer's delay).
  */
 export class SandboxGateway {
   private readonly server: Server;
   private readonly opts: GatewayOptions;
-  private readonly perSandbox = new Map<string, number>();
+  private readonly perClient = new Map<string, number>();
+  private readonly forwarded = new Set<Forwarded>();
   private readonly open = new Set<Socket>();
+  private readonly recheck: NodeJS.Timeout;
   private readonly connections: Counter<'kind' | 'result'>;
   private readonly active: Gauge<'kind'>;
+  private readonly pending: Gauge;
   private readonly bytes: Counter<'direction'>;
 
   constructor(opts: GatewayOptions) {
@@ -60,6 +101,11 @@ export class SandboxGateway {
       labelNames: ['kind'] as const,
       registers,
     });
+    this.pending = new Gauge({
+      name: 'epreuve_gateway_pending_connections',
+      help: 'Connections routed to a sandbox whose database has not accepted a login yet',
+      registers,
+    });
     this.bytes = new Counter({
       name: 'epreuve_gateway_bytes_total',
       help: 'Bytes forwarded by the sandbox gateway, to sandboxes (up) and to candidates (down)',
@@ -67,12 +113,17 @@ export class SandboxGateway {
       registers,
     });
     this.server = createServer((socket) => this.accept(socket));
+    this.server.maxConnections = opts.maxConnections;
+    this.server.on('drop', () => this.connections.inc({ kind: 'unknown', result: 'gateway_full' }));
+    this.server.on('error', (err) => opts.log.error({ err: err.message }, 'gateway listener error'));
+    this.recheck = setInterval(() => this.followAssessments(), opts.recheckMs ?? 1000).unref();
   }
 
   listen(port: number, host = '0.0.0.0'): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
+        this.server.off('error', reject);
         const addr = this.server.address();
         resolve(typeof addr === 'object' && addr ? addr.port : port);
       });
@@ -81,56 +132,88 @@ export class SandboxGateway {
 
   /** Stops accepting and cuts the connections in flight (their databases keep the work). */
   close(): Promise<void> {
+    clearInterval(this.recheck);
     for (const socket of this.open) socket.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
+  /** Cuts open connections whose assessment no longer admits them (ended, revoked, deleted). */
+  private followAssessments(): void {
+    for (const connection of this.forwarded) {
+      const resolution = this.opts.resolve(connection.label);
+      if ('refused' in resolution) connection.cut(resolution.refused);
+    }
+  }
+
   private accept(socket: Socket): void {
+    const span = startSpan('epreuve-gateway', 'gateway connection', {
+      kind: 'server',
+      attributes: { 'network.transport': 'tcp', 'client.address': socket.remoteAddress ?? '' },
+    });
+    const conn: Conn = { span, log: withSpanIds(this.opts.log, span) };
+    // Whatever else happened, the span ends with the connection (a no-op when a result ended it).
+    socket.once('close', () => {
+      if (!conn.forwarded) endSpan(span);
+    });
+    const client = clientKey(socket.remoteAddress);
+    const fromClient = this.perClient.get(client) ?? 0;
+    socket.on('error', () => socket.destroy());
+    if (fromClient >= this.opts.maxConnectionsPerClient) {
+      this.fail(conn, socket, 'client_limit');
+      return;
+    }
+    this.perClient.set(client, fromClient + 1);
+    socket.once('close', () => {
+      const left = (this.perClient.get(client) ?? 1) - 1;
+      if (left > 0) this.perClient.set(client, left);
+      else this.perClient.delete(client);
+    });
     this.track(socket);
     socket.setNoDelay(true);
-    // A client that never finishes its handshake must not hold a socket for long.
-    socket.setTimeout(this.opts.handshakeTimeoutMs, () => this.fail(socket, 'handshake_timeout'));
-    socket.on('error', () => socket.destroy());
+    // Absolute, not idle: a steady stream or a trickle must not keep a stranger's socket alive.
+    const deadline = setTimeout(
+      () => this.fail(conn, socket, 'handshake_timeout'),
+      this.opts.handshakeTimeoutMs,
+    );
+    deadline.unref();
+    socket.once('close', () => clearTimeout(deadline));
     let buffered = Buffer.alloc(0);
+    let gssenc = 0;
     const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      if (buffered[0] === TLS_HANDSHAKE) return start('tls');
-      if (buffered.length < 8) return;
-      const code = buffered.readInt32BE(4);
-      const length = buffered.readInt32BE(0);
-      if (length === 8 && code === PG_SSL_REQUEST) {
-        buffered = buffered.subarray(8);
-        socket.write('S');
-        return start('postgres');
-      }
-      if (length === 8 && code === PG_GSSENC_REQUEST) {
-        // No GSS encryption here: libpq then falls back to an SSLRequest on the same socket.
-        buffered = buffered.subarray(8);
-        socket.write('N');
+      // At most 7 bytes are ever kept between chunks (an incomplete 8-byte request).
+      const preamble = readPreamble(buffered.length ? Buffer.concat([buffered, chunk]) : chunk, gssenc);
+      if (preamble.kind === 'more') {
+        buffered = Buffer.from(preamble.rest);
+        gssenc = preamble.gssenc;
+        if (preamble.replies) socket.write(preamble.replies);
         return;
       }
       socket.off('data', onData);
-      if (code === PG_PROTOCOL_3) {
+      if (preamble.kind === 'tls') {
+        if (preamble.replies) socket.write(preamble.replies);
+        socket.pause();
+        if (preamble.rest.length > 0) socket.unshift(preamble.rest);
+        span.setAttribute('epreuve.gateway.opening', preamble.opening);
+        return this.startTls(conn, socket, preamble.opening, () => clearTimeout(deadline));
+      }
+      if (preamble.why === 'plaintext_postgres') {
         socket.end(
           pgError('08P01', 'the Épreuve sandbox gateway requires TLS: connect with sslmode=require'),
         );
-      } else if (/^[A-Z]+ /.test(buffered.toString('latin1', 0, 8))) {
+      } else if (preamble.why === 'plaintext_http') {
         socket.end(httpError(400, 'the Épreuve sandbox gateway speaks HTTPS only: use https://'));
       } else {
         socket.destroy();
       }
-      this.connections.inc({ kind: 'unknown', result: 'not_tls' });
-    };
-    const start = (opening: Opening) => {
-      socket.off('data', onData);
-      socket.pause();
-      if (buffered.length > 0) socket.unshift(buffered);
-      this.startTls(socket, opening);
+      const result = preamble.why === 'gssenc_flood' ? 'refused' : 'not_tls';
+      this.connections.inc({ kind: 'unknown', result });
+      span.setAttribute('epreuve.gateway.result', result);
+      endSpan(span, preamble.why);
     };
     socket.on('data', onData);
   }
 
-  private startTls(raw: Socket, opening: Opening): void {
+  private startTls(conn: Conn, raw: Socket, opening: Opening, established: () => void): void {
     const secure = new TLSSocket(raw, {
       isServer: true,
       secureContext: this.opts.tls,
@@ -138,58 +221,115 @@ export class SandboxGateway {
       ALPNProtocols: ['postgresql', 'http/1.1'],
     });
     this.track(secure);
-    secure.on('error', () => {
+    let handshaken = false;
+    secure.on('error', (err) => {
+      // A reset once bytes flow is a client going away, not a failed connection.
+      if (!handshaken) endSpan(conn.span, `TLS: ${err.message}`);
       secure.destroy();
       raw.destroy();
     });
     secure.once('secure', () => {
+      handshaken = true;
       const label = labelOf(secure.servername || undefined, this.opts.domain);
       const resolution: Resolution = label
         ? this.opts.resolve(label)
         : {
             refused: `connect to <sandbox>.${this.opts.domain} by name (the host your candidate page shows), not by address`,
           };
-      if ('refused' in resolution) return this.refuse(secure, opening, resolution.refused, label);
-      this.forward(secure, raw, resolution.route, label!, opening);
+      conn.span.setAttribute('epreuve.gateway.label', label ?? '');
+      if ('refused' in resolution) return this.refuse(conn, secure, opening, resolution.refused, label);
+      this.forward(conn, secure, resolution.route, label!, opening, established);
     });
   }
 
-  private forward(secure: TLSSocket, raw: Socket, route: Route, label: string, opening: Opening) {
-    const count = this.perSandbox.get(label) ?? 0;
-    if (count >= this.opts.maxConnectionsPerSandbox) {
-      return this.refuse(
-        secure,
-        opening,
-        `too many connections to this sandbox (at most ${this.opts.maxConnectionsPerSandbox}); close some and retry`,
-        label,
-      );
+  private count(label: string, established: boolean): number {
+    let n = 0;
+    for (const connection of this.forwarded)
+      if (connection.label === label && connection.established === established) n += 1;
+    return n;
+  }
+
+  private forward(
+    conn: Conn,
+    secure: TLSSocket,
+    route: Route,
+    label: string,
+    opening: Opening,
+    onEstablished: () => void,
+  ) {
+    const { span } = conn;
+    span.setAttributes({
+      'epreuve.assessment': route.assessment,
+      'epreuve.sandbox': route.sandbox,
+      'epreuve.sandbox.kind': route.kind,
+    });
+    const { maxConnectionsPerSandbox: cap, maxPendingPerSandbox: pendingCap } = this.opts;
+    const tooMany = `too many connections to this sandbox (at most ${cap}); close some and retry`;
+    if (this.count(label, true) >= cap) return this.refuse(conn, secure, opening, tooMany, label);
+    // The pending slots are few and strangers can take them: the oldest makes room for the
+    // newest, so a candidate's login (a few milliseconds) gets through a flood of silent sockets.
+    const waiting = [...this.forwarded].filter((c) => c.label === label && !c.established);
+    for (const oldest of waiting.slice(0, Math.max(0, waiting.length - pendingCap + 1))) {
+      oldest.cut(`too many connections to this sandbox are logging in (at most ${pendingCap}); retry`);
     }
-    this.perSandbox.set(label, count + 1);
-    this.active.inc({ kind: route.kind });
+    conn.forwarded = true;
     const started = Date.now();
     let up = 0;
     let down = 0;
     const backend = connect({ host: route.host, port: route.port });
     this.track(backend);
     backend.setNoDelay(true);
-    raw.setTimeout(0);
-    secure.setTimeout(this.opts.idleTimeoutMs, () => secure.destroy());
+    const watcher = route.kind === 'postgres' ? new PostgresStreamWatcher() : undefined;
     let done = false;
-    const finish = (result: string) => {
+    const connection: Forwarded = {
+      label,
+      route,
+      established: false,
+      cut: (reason) => {
+        if (done) return;
+        conn.log.info(
+          { assessment: route.assessment, sandbox: route.sandbox, reason },
+          'sandbox connection cut',
+        );
+        // psql prints an ErrorResponse appended between two messages; anywhere else it would
+        // corrupt the stream, so the connection is simply closed.
+        backend.unpipe(secure);
+        if (watcher?.atBoundary) secure.end(pgError('57P01', reason));
+        finish('cut', Boolean(watcher?.atBoundary));
+      },
+    };
+    this.forwarded.add(connection);
+    this.pending.inc();
+    const finish = (result: string, letTheErrorOut = false) => {
       if (done) return;
       done = true;
-      this.perSandbox.set(label, (this.perSandbox.get(label) ?? 1) - 1);
-      if (this.perSandbox.get(label) === 0) this.perSandbox.delete(label);
-      this.active.dec({ kind: route.kind });
+      this.forwarded.delete(connection);
+      if (connection.established) this.active.dec({ kind: route.kind });
+      else this.pending.dec();
       this.connections.inc({ kind: route.kind, result });
       this.bytes.inc({ direction: 'up' }, up);
       this.bytes.inc({ direction: 'down' }, down);
-      this.opts.log.info(
+      conn.log.info(
         { assessment: route.assessment, sandbox: route.sandbox, result, up, down, ms: Date.now() - started },
         'sandbox connection closed',
       );
-      secure.destroy();
+      span.setAttributes({
+        'epreuve.gateway.result': result,
+        'epreuve.gateway.bytes_up': up,
+        'epreuve.gateway.bytes_down': down,
+      });
+      endSpan(span, result === 'closed' ? undefined : result);
+      if (!letTheErrorOut) secure.destroy();
       backend.destroy();
+    };
+    const establish = () => {
+      connection.established = true;
+      onEstablished();
+      this.pending.dec();
+      this.active.inc({ kind: route.kind });
+      secure.setTimeout(this.opts.idleTimeoutMs, () => secure.destroy());
+      // Checked again now it counts: others may have logged in since this one was routed.
+      if (this.count(label, true) > cap) connection.cut(tooMany);
     };
     backend.once('connect', () => {
       secure.on('data', (chunk: Buffer) => {
@@ -197,6 +337,9 @@ export class SandboxGateway {
       });
       backend.on('data', (chunk: Buffer) => {
         down += chunk.length;
+        // PostgreSQL: logged in at AuthenticationOk; the others once the backend answers at all.
+        if (watcher) watcher.feed(chunk);
+        if (!connection.established && (watcher ? watcher.authenticated : true)) establish();
       });
       secure.pipe(backend);
       backend.pipe(secure);
@@ -204,22 +347,30 @@ export class SandboxGateway {
     });
     backend.on('error', (err) => {
       if (up === 0 && down === 0) {
-        this.opts.log.warn(
+        conn.log.warn(
           { assessment: route.assessment, sandbox: route.sandbox, err: err.message },
           'sandbox unreachable',
         );
         if (route.kind === 'postgres')
           secure.end(pgError('08006', 'the sandbox is not answering; try again in a minute'));
       }
-      finish('backend_error');
+      finish('backend_error', route.kind === 'postgres' && up === 0 && down === 0);
     });
     backend.on('close', () => finish('closed'));
     secure.on('close', () => finish('closed'));
   }
 
-  private refuse(secure: TLSSocket, opening: Opening, reason: string, label: string | undefined): void {
+  private refuse(
+    conn: Conn,
+    secure: TLSSocket,
+    opening: Opening,
+    reason: string,
+    label: string | undefined,
+  ): void {
     this.connections.inc({ kind: 'unknown', result: 'refused' });
-    this.opts.log.info({ label, reason }, 'sandbox connection refused');
+    conn.log.info({ label, reason }, 'sandbox connection refused');
+    conn.span.setAttribute('epreuve.gateway.result', 'refused');
+    endSpan(conn.span, reason);
     if (opening === 'postgres' || secure.alpnProtocol === 'postgresql') {
       secure.end(pgError('08004', reason));
     } else if (secure.alpnProtocol === 'http/1.1') {
@@ -230,8 +381,10 @@ export class SandboxGateway {
     }
   }
 
-  private fail(socket: Socket, result: string): void {
+  private fail(conn: Conn, socket: Socket, result: string): void {
     this.connections.inc({ kind: 'unknown', result });
+    conn.span.setAttribute('epreuve.gateway.result', result);
+    endSpan(conn.span, result);
     socket.destroy();
   }
 

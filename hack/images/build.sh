@@ -3,8 +3,10 @@
 #   debootstrap → localhost/debian:bookworm → localhost/node:24-slim (the project's pinned Node) →
 #   the targets of the project's own Dockerfile (operator, api, gateway, data-api, seeder) through
 #   its NODE_IMAGE ARG,
-#   plus localhost/pause:3.10 (pause/pause.c), localhost/postgres:15, localhost/ferretdb:1.24 and
-#   localhost/coredns:1.14.7 (the local cluster's DNS, hack/tools/coredns).
+#   plus localhost/pause:3.10 (pause/pause.c), localhost/postgres:<major> for every major
+#   hack/tools/postgres.sh pins (the template's version enum), localhost/ferretdb:1.24,
+#   localhost/coredns:1.14.7 (the local cluster's DNS, hack/tools/coredns) and localhost/agnhost:2.63
+#   (Kubernetes' e2e test binary from the pinned module, hack/tools/agnhost: NetworkPolicy cases).
 # Prints the docker-archive tarballs the cluster needs, one path per line on stdout (for
 # `ctr -n k8s.io images import`); progress goes to stderr. Cached in
 # ${EPREUVE_CACHE:-~/.cache/epreuve}/images, keyed by the content of each image's inputs (a project
@@ -25,7 +27,7 @@ flock 9
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
 TAG=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$root/charts/epreuve/Chart.yaml")
 REGISTRY=localhost/epreuve
-IMAGES=(pause coredns postgres ferretdb operator api gateway data-api seeder)
+IMAGES=(pause coredns agnhost postgres ferretdb operator api gateway data-api seeder)
 
 log() { echo "images: $*" >&2; }
 hash_files() { (cd "$1" && shift && find "$@" -type f ! -path '*/node_modules/*' ! -name '*.test.ts' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
@@ -138,9 +140,24 @@ build_coredns() {
   rm -rf "$ctx"
 }
 
-build_postgres() {
-  podman build -q --pull=never --network=host --label "epreuve.inputs=$1" \
-    -t localhost/postgres:15 "$here/postgres" >/dev/null
+build_agnhost() {
+  local ctx
+  ctx=$(mktemp -d)
+  cp "$(cd "$root" && hack/build-go-tool.sh agnhost)" "$ctx/agnhost"
+  podman build -q --pull=never --network=none --label "epreuve.inputs=$1" \
+    -t localhost/agnhost:2.63 -f "$here/agnhost/Dockerfile" "$ctx" >/dev/null
+  rm -rf "$ctx"
+}
+
+build_postgres() { # <key> <major>
+  local ctx
+  ctx=$(mktemp -d)
+  cp "$here/postgres/Dockerfile" "$here/postgres/docker-entrypoint.sh" "$ctx/"
+  cp -a "$(dirname "$("$root/hack/tools/postgres.sh" "$2")")" "$ctx/postgresql"
+  rm -f "$ctx/postgresql/.installed"
+  podman build -q --pull=never --network=host --label "epreuve.inputs=$1" --build-arg "PG_MAJOR=$2" \
+    -t "localhost/postgres:$2" "$ctx" >/dev/null
+  rm -rf "$ctx"
 }
 
 build_ferretdb() {
@@ -208,7 +225,7 @@ needs_node=false
 for i in "${wanted[@]}"; do
   case "$i" in
     operator | api | gateway | data-api | seeder) needs_node=true ;;
-    pause | coredns | postgres | ferretdb) ;;
+    pause | coredns | agnhost | postgres | ferretdb) ;;
     *) log "unknown image $i (one of: ${IMAGES[*]})"; exit 2 ;;
   esac
 done
@@ -224,9 +241,16 @@ for i in "${wanted[@]}"; do
     coredns)
       k=$(hash_str "$(hash_files "$here" coredns) $(hash_files "$root/hack/tools" coredns)")
       ensure localhost/coredns:1.14.7 "$k" build_coredns "$k" ;;
-    postgres)
-      k=$(hash_str "$debian_key $(hash_files "$here" postgres)")
-      ensure localhost/postgres:15 "$k" build_postgres "$k" ;;
+    agnhost)
+      k=$(hash_str "$(hash_files "$here" agnhost) $(hash_files "$root/hack/tools" agnhost)")
+      ensure localhost/agnhost:2.63 "$k" build_agnhost "$k" ;;
+    postgres) # one image per pinned major, keyed by its package version
+      while read -r major version; do
+        k=$(hash_str "$debian_key $(hash_files "$here" postgres) $version")
+        ensure "localhost/postgres:$major" "$k" build_postgres "$k" "$major"
+        out+=("$archive")
+      done < <("$root/hack/tools/postgres.sh" --list)
+      continue ;;
     ferretdb)
       k=$(hash_str "$debian_key $(hash_files "$here" ferretdb) $(go env GOVERSION)")
       ensure localhost/ferretdb:1.24 "$k" build_ferretdb "$k" ;;

@@ -1,7 +1,9 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { describe, expect, it } from 'vitest';
-import { KubeClient, resourceOfPath } from './client.ts';
-import { resourcePath } from './resources.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { backoffDelay, type ClientOptions, KubeClient, resourceOfPath, retryAfterMs } from './client.ts';
+import { resourceFor, resourcePath } from './resources.ts';
 
 describe('resourceOfPath', () => {
   it.each([
@@ -41,5 +43,211 @@ describe('KubeClient.resourceOf', () => {
     expect(() => new KubeClient(kc).resourceOf('epreuve.dev/v1alpha1', 'Assessment')).toThrow(
       /`kinds` option/,
     );
+  });
+});
+
+/** A fake API server: answers each request with the next scripted reply (the last one repeats). */
+type Reply = { status: number; headers?: Record<string, string>; body?: unknown } | 'reset';
+async function fakeServer(replies: Reply[]) {
+  const seen: Array<{ method: string; url: string; at: number }> = [];
+  const server = createServer((req, res) => {
+    const reply = replies[Math.min(seen.length, replies.length - 1)]!;
+    seen.push({ method: req.method!, url: req.url!, at: Date.now() });
+    req.resume();
+    if (reply === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
+    res.end(
+      JSON.stringify(
+        reply.body ?? { kind: 'Status', reason: `Code${reply.status}`, message: `status ${reply.status}` },
+      ),
+    );
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [
+      // plain HTTP is allowed only with skipTLSVerify
+      {
+        name: 'c',
+        server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        skipTLSVerify: true,
+      },
+    ],
+    users: [{ name: 'u' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  servers.push(server);
+  return { kc, seen };
+}
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+const CM = resourceFor('v1', 'ConfigMap');
+const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'ns' } };
+const ok = { status: 200, body: cm };
+const fast = { baseDelayMs: 5, maxDelayMs: 20 };
+
+function clientFor(kc: KubeConfig, options: ClientOptions = {}) {
+  const retries: Array<{ method: string; code: number | string; delayMs: number }> = [];
+  const client = new KubeClient(kc, {
+    qps: 1000,
+    burst: 1000,
+    onRetry: (method, _resource, code, delayMs) => retries.push({ method, code, delayMs }),
+    ...options,
+  });
+  return { client, retries };
+}
+
+describe('KubeClient retries', () => {
+  it('honours Retry-After (seconds) on a 429, then succeeds', async () => {
+    const { kc, seen } = await fakeServer([{ status: 429, headers: { 'retry-after': '1' } }, ok]);
+    const { client, retries } = clientFor(kc);
+    expect(await client.get(CM, 'ns', 'x')).toEqual(cm);
+    expect(seen).toHaveLength(2);
+    expect(seen[1]!.at - seen[0]!.at).toBeGreaterThanOrEqual(1000);
+    expect(retries).toHaveLength(1);
+    expect(retries[0]!.code).toBe(429);
+    expect(retries[0]!.delayMs).toBeGreaterThanOrEqual(1000);
+    expect(retries[0]!.delayMs).toBeLessThanOrEqual(1100);
+  });
+
+  it('retries a 5xx of an idempotent request with growing backoff', async () => {
+    const { kc, seen } = await fakeServer([{ status: 503 }, { status: 500 }, { status: 504 }, ok]);
+    const { client, retries } = clientFor(kc, { retry: { baseDelayMs: 40, maxDelayMs: 1000 } });
+    expect(await client.update(cm)).toEqual(cm);
+    expect(seen.map((s) => s.method)).toEqual(['PUT', 'PUT', 'PUT', 'PUT']);
+    expect(retries.map((r) => r.code)).toEqual([503, 500, 504]);
+    // base · 2^n, between half and all of it
+    expect(retries[0]!.delayMs).toBeGreaterThanOrEqual(20);
+    expect(retries[0]!.delayMs).toBeLessThanOrEqual(40);
+    expect(retries[2]!.delayMs).toBeGreaterThanOrEqual(80);
+    expect(retries[2]!.delayMs).toBeLessThanOrEqual(160);
+  });
+
+  it('retries a 429 of a create (refused before any handler ran), never its 5xx', async () => {
+    const throttled = await fakeServer([
+      { status: 429, headers: { 'retry-after': '0' } },
+      { status: 201, body: cm },
+    ]);
+    expect(await clientFor(throttled.kc, { retry: fast }).client.create(cm)).toEqual(cm);
+    expect(throttled.seen.map((s) => s.method)).toEqual(['POST', 'POST']);
+
+    const failed = await fakeServer([{ status: 503 }, { status: 201, body: cm }]);
+    const { client, retries } = clientFor(failed.kc, { retry: fast });
+    await expect(client.create(cm)).rejects.toMatchObject({ code: 503 });
+    expect(failed.seen).toHaveLength(1);
+    expect(retries).toEqual([]);
+  });
+
+  it('never retries a 5xx of a JSON patch, but retries one of a merge patch or an apply', async () => {
+    const json = await fakeServer([{ status: 500 }, ok]);
+    await expect(
+      clientFor(json.kc, { retry: fast }).client.jsonPatch(CM, 'ns', 'x', [
+        { op: 'add', path: '/a', value: 1 },
+      ]),
+    ).rejects.toMatchObject({ code: 500 });
+    expect(json.seen).toHaveLength(1);
+
+    const merge = await fakeServer([{ status: 500 }, ok]);
+    await clientFor(merge.kc, { retry: fast }).client.mergePatch(CM, 'ns', 'x', { data: {} });
+    expect(merge.seen).toHaveLength(2);
+
+    const apply = await fakeServer([{ status: 502 }, ok]);
+    await clientFor(apply.kc, { retry: fast }).client.apply(cm, { fieldManager: 'm' });
+    expect(apply.seen).toHaveLength(2);
+  });
+
+  it('does not retry other client errors', async () => {
+    const { kc, seen } = await fakeServer([{ status: 422 }, ok]);
+    await expect(clientFor(kc, { retry: fast }).client.update(cm)).rejects.toMatchObject({ code: 422 });
+    expect(seen).toHaveLength(1);
+  });
+
+  it('retries a reset connection for an idempotent request only', async () => {
+    const get = await fakeServer(['reset', ok]);
+    const g = clientFor(get.kc, { retry: fast });
+    expect(await g.client.get(CM, 'ns', 'x')).toEqual(cm);
+    expect(get.seen).toHaveLength(2);
+    expect(g.retries[0]!.code).toMatch(/^(ECONNRESET|UND_ERR_SOCKET|EPIPE)$/);
+
+    const post = await fakeServer(['reset', { status: 201, body: cm }]);
+    const p = clientFor(post.kc, { retry: fast });
+    await expect(p.client.create(cm)).rejects.toThrow(/fetch failed/);
+    expect(post.seen).toHaveLength(1);
+    expect(p.retries).toEqual([]);
+  });
+
+  it('gives up after maxAttempts with the last error', async () => {
+    const { kc, seen } = await fakeServer([{ status: 429, headers: { 'retry-after': '0' } }]);
+    const { client, retries } = clientFor(kc, { retry: { ...fast, maxAttempts: 4 } });
+    await expect(client.get(CM, 'ns', 'x')).rejects.toMatchObject({ code: 429 });
+    expect(seen).toHaveLength(4);
+    expect(retries).toHaveLength(3);
+  });
+
+  it('gives up when the next wait would pass maxElapsedMs', async () => {
+    const { kc, seen } = await fakeServer([{ status: 429, headers: { 'retry-after': '5' } }, ok]);
+    const started = Date.now();
+    await expect(
+      clientFor(kc, { retry: { maxElapsedMs: 2000 } }).client.get(CM, 'ns', 'x'),
+    ).rejects.toMatchObject({ code: 429 });
+    expect(seen).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('retry: false sends each request once', async () => {
+    const { kc, seen } = await fakeServer([{ status: 429, headers: { 'retry-after': '0' } }, ok]);
+    await expect(clientFor(kc, { retry: false }).client.get(CM, 'ns', 'x')).rejects.toMatchObject({
+      code: 429,
+    });
+    expect(seen).toHaveLength(1);
+  });
+
+  it('stops waiting when the request is aborted', async () => {
+    const { kc, seen } = await fakeServer([{ status: 429, headers: { 'retry-after': '10' } }, ok]);
+    const { client } = clientFor(kc);
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(new Error('caller gave up')), 100);
+    const started = Date.now();
+    await expect(client.get(CM, 'ns', 'x', { signal: abort.signal })).rejects.toThrow(/caller gave up/);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(seen).toHaveLength(1);
+  });
+});
+
+describe('backoffDelay', () => {
+  const o = { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1000, maxElapsedMs: 10_000 };
+  it('doubles from base, capped, jittered within the upper half', () => {
+    const now = Date.now();
+    expect([1, 2, 3, 4].map((n) => backoffDelay(o, n, now, undefined, () => 1))).toEqual([
+      100, 200, 400, 800,
+    ]);
+    expect(backoffDelay({ ...o, maxAttempts: 10 }, 6, now, undefined, () => 1)).toBe(1000);
+    expect(backoffDelay(o, 3, now, undefined, () => 0)).toBe(200);
+  });
+  it('honours Retry-After with up to 10 % jitter', () => {
+    expect(backoffDelay(o, 1, Date.now(), 2000, () => 0)).toBe(2000);
+    expect(backoffDelay(o, 1, Date.now(), 2000, () => 1)).toBe(2200);
+  });
+  it('gives up after maxAttempts or past maxElapsedMs', () => {
+    expect(backoffDelay(o, 5, Date.now(), undefined)).toBeUndefined();
+    expect(backoffDelay(o, 1, Date.now() - 9_950, 100, () => 0)).toBeUndefined();
+  });
+});
+
+describe('retryAfterMs', () => {
+  it('reads delta-seconds and HTTP dates, ignores garbage', () => {
+    expect(retryAfterMs('3')).toBe(3000);
+    expect(retryAfterMs(null)).toBeUndefined();
+    expect(retryAfterMs('soon')).toBeUndefined();
+    const ms = retryAfterMs(new Date(Date.now() + 5000).toUTCString())!;
+    expect(ms).toBeGreaterThan(3000);
+    expect(ms).toBeLessThanOrEqual(5000);
   });
 });

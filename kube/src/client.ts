@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Dispatcher, fetch } from 'undici';
 import { type ResourceType, resourceFor, resourcePath } from './resources.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -38,7 +38,38 @@ export interface ClientOptions {
    * ones (Épreuve's: `Object.values(KINDS)` from `@epreuve/crds`; this layer knows no kind of its own).
    */
   kinds?: readonly ResourceType[];
+  /** Retries of throttled (429), failed (5xx) and reset requests; `false` turns them off. */
+  retry?: RetryOptions | false;
+  /** Called before each retry, for metrics (client-go's `rest_client_request_retries_total`). */
+  onRetry?: (method: string, resource: string, code: number | string, delayMs: number) => void;
 }
+
+export interface RetryOptions {
+  /** Attempts in all, the first included (client-go retries a Retry-After response up to 10 times). */
+  maxAttempts?: number;
+  /** Exponential backoff without Retry-After: base · 2^retry, capped at maxDelayMs, half of it jittered. */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** No retry starts later than this after the first attempt: the error is returned then. */
+  maxElapsedMs?: number;
+}
+
+const RETRY_DEFAULTS: Required<RetryOptions> = {
+  maxAttempts: 10,
+  baseDelayMs: 100,
+  maxDelayMs: 10_000,
+  maxElapsedMs: 30_000,
+};
+
+/** Network errors after which the request may or may not have reached the API server. */
+const CONNECTION_ERRORS = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
@@ -105,30 +136,66 @@ export class KubeClient {
     return url.toString();
   }
 
+  /**
+   * One API call, retried as `retry` allows: a 429 (API Priority and Fairness or max-in-flight
+   * rejected it, honouring its Retry-After), and — for idempotent requests only — a 5xx or a reset
+   * connection, with capped exponential backoff and jitter. Each attempt takes a QPS token.
+   */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    await this.bucket.take();
     const resource = resourceOfPath(path);
     return tracer.startActiveSpan(`kube ${method} ${resource}`, { kind: SpanKind.CLIENT }, async (span) => {
-      const started = performance.now();
+      const retry = this.options.retry === false ? { ...RETRY_DEFAULTS, maxAttempts: 1 } : this.retryOptions;
+      const firstAt = Date.now();
       try {
-        const { headers, dispatcher } = await this.authentication();
-        const res = await fetch(this.url(path, opts.query), {
-          method,
-          dispatcher,
-          signal: opts.signal,
-          headers: {
-            ...headers,
-            accept: 'application/json',
-            'user-agent': this.options.userAgent ?? 'epreuve',
-            ...(opts.body !== undefined ? { 'content-type': opts.contentType ?? 'application/json' } : {}),
-          },
-          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        });
-        const text = await res.text();
-        span.setAttribute('http.response.status_code', res.status);
-        this.options.onResponse?.(method, resource, res.status, (performance.now() - started) / 1000);
-        if (!res.ok) throw statusError(res.status, text);
-        return (text ? JSON.parse(text) : undefined) as T;
+        for (let attempt = 1; ; attempt++) {
+          await this.bucket.take();
+          const started = performance.now();
+          let res: Awaited<ReturnType<typeof fetch>>;
+          let text: string;
+          try {
+            const { headers, dispatcher } = await this.authentication();
+            res = await fetch(this.url(path, opts.query), {
+              method,
+              dispatcher,
+              signal: opts.signal,
+              headers: {
+                ...headers,
+                accept: 'application/json',
+                'user-agent': this.options.userAgent ?? 'epreuve',
+                ...(opts.body !== undefined
+                  ? { 'content-type': opts.contentType ?? 'application/json' }
+                  : {}),
+              },
+              body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+            });
+            text = await res.text();
+          } catch (err) {
+            const code = connectionErrorCode(err);
+            const delay =
+              code && isIdempotent(method, opts.contentType) && !opts.signal?.aborted
+                ? backoffDelay(retry, attempt, firstAt, undefined)
+                : undefined;
+            if (delay === undefined) throw err;
+            await this.beforeRetry(span, method, resource, code!, delay, attempt, opts.signal);
+            continue;
+          }
+          span.setAttribute('http.response.status_code', res.status);
+          this.options.onResponse?.(method, resource, res.status, (performance.now() - started) / 1000);
+          if (res.ok) return (text ? JSON.parse(text) : undefined) as T;
+          const error = statusError(res.status, text);
+          // A 429 was refused before any handler ran (API Priority and Fairness, max-in-flight), so
+          // even a create or a JSON patch is safe to send again. A 5xx may come after the write was
+          // done (a timeout, a lost etcd response): only a request that gives the same result twice
+          // (GET, PUT with its resourceVersion, DELETE, apply, merge patch) is sent again.
+          const retriable =
+            res.status === 429 || (res.status >= 500 && isIdempotent(method, opts.contentType));
+          const delay =
+            retriable && !opts.signal?.aborted
+              ? backoffDelay(retry, attempt, firstAt, retryAfterMs(res.headers.get('retry-after')))
+              : undefined;
+          if (delay === undefined) throw error;
+          await this.beforeRetry(span, method, resource, res.status, delay, attempt, opts.signal);
+        }
       } catch (err) {
         span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
         throw err;
@@ -138,13 +205,34 @@ export class KubeClient {
     });
   }
 
+  private get retryOptions(): Required<RetryOptions> {
+    return { ...RETRY_DEFAULTS, ...(this.options.retry || {}) };
+  }
+
+  private async beforeRetry(
+    span: Span,
+    method: string,
+    resource: string,
+    code: number | string,
+    delayMs: number,
+    attempt: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    span.addEvent('retry', { 'http.response.status_code': String(code), 'retry.delay_ms': delayMs });
+    span.setAttribute('http.request.resend_count', attempt);
+    this.options.onRetry?.(method, resource, code, delayMs);
+    await wait(delayMs, signal);
+    signal?.throwIfAborted();
+  }
+
   async get<T extends KubeObject>(
     type: ResourceType,
     namespace: string | undefined,
     name: string,
+    opts: { signal?: AbortSignal } = {},
   ): Promise<T | undefined> {
     try {
-      return await this.request<T>('GET', resourcePath(type, namespace, name));
+      return await this.request<T>('GET', resourcePath(type, namespace, name), { signal: opts.signal });
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -180,18 +268,25 @@ export class KubeClient {
     });
   }
 
-  create<T extends KubeObject>(obj: KubeObject, opts: { fieldManager?: string } = {}): Promise<T> {
+  create<T extends KubeObject>(
+    obj: KubeObject,
+    opts: { fieldManager?: string; signal?: AbortSignal } = {},
+  ): Promise<T> {
     const type = this.resourceOf(obj.apiVersion, obj.kind);
     return this.request('POST', resourcePath(type, obj.metadata.namespace), {
       body: obj,
+      signal: opts.signal,
       query: { fieldManager: opts.fieldManager, fieldValidation: 'Strict' },
     });
   }
 
   /** PUT: replaces an object; fails with 409 if its resourceVersion is stale (optimistic locking). */
-  update<T extends KubeObject>(obj: KubeObject): Promise<T> {
+  update<T extends KubeObject>(obj: KubeObject, opts: { signal?: AbortSignal } = {}): Promise<T> {
     const type = this.resourceOf(obj.apiVersion, obj.kind);
-    return this.request('PUT', resourcePath(type, obj.metadata.namespace, obj.metadata.name), { body: obj });
+    return this.request('PUT', resourcePath(type, obj.metadata.namespace, obj.metadata.name), {
+      body: obj,
+      signal: opts.signal,
+    });
   }
 
   /** JSON merge patch (RFC 7386), optionally on a subresource. */
@@ -304,6 +399,67 @@ export class KubeClient {
       opts.signal?.removeEventListener('abort', abort);
     }
   }
+}
+
+/** Waits `ms`, or less if the signal aborts first; leaves no listener behind. */
+function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Idempotent requests: sending one twice leaves the same state as sending it once. */
+function isIdempotent(method: string, contentType: string | undefined): boolean {
+  if (method === 'GET' || method === 'HEAD' || method === 'PUT' || method === 'DELETE') return true;
+  // Server-side apply and merge patch set fields to values; a JSON patch may add or test.
+  return (
+    method === 'PATCH' &&
+    (contentType === 'application/apply-patch+yaml' || contentType === 'application/merge-patch+json')
+  );
+}
+
+/** The code of a connection-level failure undici reports as `fetch failed`, if it is one. */
+function connectionErrorCode(err: unknown): string | undefined {
+  for (let e = err as { code?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.code && CONNECTION_ERRORS.has(e.code)) return e.code;
+  }
+  return undefined;
+}
+
+/** Retry-After in ms: delta-seconds (what the API server sends) or an HTTP date. */
+export function retryAfterMs(header: string | null): number | undefined {
+  if (!header) return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/**
+ * How long to wait before attempt `attempt + 1`, or undefined to give up (attempts or time spent).
+ * Retry-After is honoured with up to 10 % jitter added, so throttled clients do not return in step.
+ */
+export function backoffDelay(
+  o: Required<RetryOptions>,
+  attempt: number,
+  firstAt: number,
+  retryAfter: number | undefined,
+  random: () => number = Math.random,
+): number | undefined {
+  if (attempt >= o.maxAttempts) return undefined;
+  let delay: number;
+  if (retryAfter !== undefined) delay = retryAfter + retryAfter * 0.1 * random();
+  else {
+    const cap = Math.min(o.maxDelayMs, o.baseDelayMs * 2 ** (attempt - 1));
+    delay = cap / 2 + (cap / 2) * random();
+  }
+  delay = Math.round(delay);
+  return Date.now() + delay - firstAt > o.maxElapsedMs ? undefined : delay;
 }
 
 /** The resource plural of a REST path (plus /subresource), for span names and metric labels. */

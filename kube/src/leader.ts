@@ -31,8 +31,10 @@ const microTime = (d: Date) => d.toISOString().replace('Z', '000Z');
 /**
  * Leader election on a coordination.k8s.io/v1 Lease, as client-go does it: acquire when the lease
  * is free or its holder has not renewed within leaseDuration (measured on our own clock from
- * when we last saw the record change, so clock skew does not matter); renew every retryPeriod;
- * give up leadership when renewals fail for renewDeadline; release the lease on shutdown.
+ * when we last saw the record change, so clock skew does not matter); renew every retryPeriod
+ * from the moment the lease is held; give up leadership the moment renewals have failed for
+ * renewDeadline; release the lease on shutdown. Give it a client of its own (its own QPS budget),
+ * as controller-runtime does, so renewals never queue behind the controllers' requests.
  */
 export class LeaderElector {
   private readonly o: Required<Omit<LeaderElectionOptions, 'onLeadershipChange'>> &
@@ -40,6 +42,8 @@ export class LeaderElector {
   private readonly client: KubeClient;
   private observed?: { record: string; at: number };
   private lease?: Lease;
+  /** When the last successful acquire or renewal was sent (our clock). */
+  private renewedAt = 0;
   leading = false;
 
   constructor(client: KubeClient, options: LeaderElectionOptions) {
@@ -54,14 +58,35 @@ export class LeaderElector {
     }
   }
 
-  /** Resolves once this process holds the lease. */
+  /**
+   * client-go's `LeaderElector.Run`: waits for the lease, then renews it from that moment on while
+   * `onStartedLeading` runs — cache sync and workers — never only after it: a sync slower than the
+   * lease would otherwise let a standby take over while this replica starts its workers. The
+   * signal `onStartedLeading` gets aborts the moment leadership is lost (or `signal` aborts).
+   * Resolves 'lost' when a renewal failed past the renew deadline, 'stopped' when `signal` aborted;
+   * rejects if `onStartedLeading` does.
+   */
+  async run(
+    signal: AbortSignal,
+    onStartedLeading: (leading: AbortSignal) => Promise<void> | void,
+  ): Promise<'lost' | 'stopped'> {
+    if (!(await this.acquire(signal))) return 'stopped';
+    const leading = new AbortController();
+    const held = this.hold(signal).finally(() => leading.abort());
+    const work = Promise.resolve().then(() => onStartedLeading(leading.signal));
+    return Promise.race([held, work.then(() => held)]);
+  }
+
+  /** Resolves once this process holds the lease (false if the signal aborted first). */
   async acquire(signal: AbortSignal): Promise<boolean> {
     this.o.log.info(
       { lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity },
       'waiting for leadership',
     );
     while (!signal.aborted) {
-      if (await this.tryAcquireOrRenew().catch((err) => this.warn(err))) {
+      const sentAt = Date.now();
+      if (await this.tryAcquireOrRenew(signal).catch((err) => this.warn(err))) {
+        this.renewedAt = sentAt;
         this.setLeading(true);
         return true;
       }
@@ -70,19 +95,39 @@ export class LeaderElector {
     return false;
   }
 
-  /** Renews until a renewal has failed for renewDeadline (resolves 'lost') or the signal aborts ('stopped'). */
+  /**
+   * Renews every retryPeriod until no renewal has succeeded for renewDeadline — then resolves
+   * 'lost' at that moment, even if a request is still hanging (each attempt is cut off at the
+   * deadline) — or until the signal aborts ('stopped'). The deadline counts from when the last
+   * successful renewal was *sent*: a standby waits leaseDuration (> renewDeadline) from when it
+   * saw that renewal, so this replica has stopped before anyone else can lead.
+   */
   async hold(signal: AbortSignal): Promise<'lost' | 'stopped'> {
-    let lastRenew = Date.now();
     while (!signal.aborted) {
-      await sleep(this.o.retryPeriodMs, signal);
-      if (signal.aborted) break;
-      const ok = await this.tryAcquireOrRenew().catch((err) => this.warn(err));
-      if (ok) lastRenew = Date.now();
-      else if (Date.now() - lastRenew > this.o.renewDeadlineMs) {
+      const deadline = this.renewedAt + this.o.renewDeadlineMs;
+      if (Date.now() >= deadline) {
         this.setLeading(false);
-        this.o.log.error('failed to renew the lease within the renew deadline; leadership lost');
+        this.o.log.error(
+          { renewDeadlineMs: this.o.renewDeadlineMs },
+          'failed to renew the lease within the renew deadline; leadership lost',
+        );
         return 'lost';
       }
+      await sleep(Math.min(this.o.retryPeriodMs, deadline - Date.now()), signal);
+      const remaining = deadline - Date.now();
+      if (signal.aborted || remaining <= 0) continue;
+      const attempt = new AbortController();
+      const cut = setTimeout(() => attempt.abort(new Error('renew deadline reached')), remaining);
+      const stop = () => attempt.abort(signal.reason);
+      signal.addEventListener('abort', stop, { once: true });
+      const sentAt = Date.now();
+      const ok = await this.tryAcquireOrRenew(attempt.signal)
+        .catch((err) => this.warn(err))
+        .finally(() => {
+          clearTimeout(cut);
+          signal.removeEventListener('abort', stop);
+        });
+      if (ok) this.renewedAt = sentAt;
     }
     return 'stopped';
   }
@@ -121,7 +166,7 @@ export class LeaderElector {
     return false;
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const now = new Date();
     const desired = (prev?: LeaseSpec): LeaseSpec => {
       const mine = prev?.holderIdentity === this.o.identity;
@@ -133,15 +178,18 @@ export class LeaderElector {
         leaseTransitions: (prev?.leaseTransitions ?? 0) + (mine ? 0 : 1),
       };
     };
-    const current = await this.client.get<Lease>(LEASE, this.o.namespace, this.o.name);
+    const current = await this.client.get<Lease>(LEASE, this.o.namespace, this.o.name, { signal });
     if (!current) {
       try {
-        this.lease = await this.client.create<Lease>({
-          apiVersion: 'coordination.k8s.io/v1',
-          kind: 'Lease',
-          metadata: { name: this.o.name, namespace: this.o.namespace },
-          spec: { ...desired(), leaseTransitions: 0 },
-        });
+        this.lease = await this.client.create<Lease>(
+          {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name: this.o.name, namespace: this.o.namespace },
+            spec: { ...desired(), leaseTransitions: 0 },
+          },
+          { signal },
+        );
         this.observe(this.lease);
         return true;
       } catch (err) {
@@ -155,7 +203,7 @@ export class LeaderElector {
     const expired = Date.now() > (this.observed?.at ?? 0) + durationMs;
     if (holder && holder !== this.o.identity && !expired) return false;
     try {
-      this.lease = await this.client.update<Lease>({ ...current, spec: desired(current.spec) });
+      this.lease = await this.client.update<Lease>({ ...current, spec: desired(current.spec) }, { signal });
       this.observe(this.lease);
       return true;
     } catch (err) {

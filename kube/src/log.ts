@@ -1,22 +1,57 @@
-import { trace } from '@opentelemetry/api';
-import pino, { type Logger } from 'pino';
+import { type Span, trace } from '@opentelemetry/api';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
-/** JSON logs on stdout; every line carries the active trace id, so logs and traces join up. */
-export function createLogger(level: string, name = 'epreuve-operator'): Logger {
-  return pino({
-    name,
-    level,
-    base: undefined,
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    mixin() {
-      const ctx = trace.getActiveSpan()?.spanContext();
-      return ctx ? { trace_id: ctx.traceId, span_id: ctx.spanId } : {};
+/** Marks a logger bound to a span by {@link withSpanIds}: the mixin then adds nothing (no duplicate keys). */
+const SPAN_BOUND = Symbol('epreuve.spanBound');
+
+/** What every process redacts unless told otherwise: nothing it logs should hold credentials. */
+const DEFAULT_REDACT = ['*.stringData', '*.data', 'stringData', 'data', '*.password', 'password'];
+
+export interface LoggerOptions {
+  /** pino redact paths (default: Secret payloads and passwords). */
+  redact?: string[];
+  /** Where lines go (default: stdout); tests pass a stream that collects them. */
+  destination?: DestinationStream;
+}
+
+/** A span's trace and span ids as log fields; none when tracing is off (an invalid span context). */
+export function spanIds(span: Span | undefined): { trace_id: string; span_id: string } | undefined {
+  const ctx = span?.spanContext();
+  return ctx && trace.isSpanContextValid(ctx) ? { trace_id: ctx.traceId, span_id: ctx.spanId } : undefined;
+}
+
+/**
+ * JSON logs on stdout; every line logged while a span is active carries its `trace_id` and
+ * `span_id`, so logs and traces join up. A pino mixin rather than @opentelemetry/instrumentation-pino:
+ * that one patches pino through module-loading hooks (an --import loader for ESM), for the same two fields.
+ */
+export function createLogger(level: string, name = 'epreuve-operator', opts: LoggerOptions = {}): Logger {
+  return pino(
+    {
+      name,
+      level,
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      mixin(_obj, _level, logger) {
+        if ((logger as Logger & { [SPAN_BOUND]?: true })[SPAN_BOUND]) return {};
+        return spanIds(trace.getActiveSpan()) ?? {};
+      },
+      redact: { paths: opts.redact ?? DEFAULT_REDACT, censor: '[redacted]' },
     },
-    // Defence in depth: nothing the operator logs should hold credentials, but never print them.
-    redact: {
-      paths: ['*.stringData', '*.data', 'stringData', 'data', '*.password', 'password'],
-      censor: '[redacted]',
-    },
-  });
+    opts.destination,
+  );
+}
+
+/**
+ * A child logger whose every line carries `span`'s ids, wherever it is called from: for lines
+ * logged outside the span's async context (an HTTP server's "request completed", written after
+ * the response is sent). Its own children inherit the binding.
+ */
+export function withSpanIds(log: Logger, span: Span | undefined): Logger {
+  const ids = spanIds(span);
+  if (!ids) return log;
+  const child = log.child(ids) as Logger & { [SPAN_BOUND]?: true };
+  child[SPAN_BOUND] = true;
+  return child;
 }

@@ -32,6 +32,16 @@ export class TokenBucket {
     return this.tokens >= 0 ? 0 : (-this.tokens / this.qps) * 1000;
   }
 
+  /** Takes a token if one is there (returns 0); else takes nothing and returns the ms until one is. */
+  tryTake(): number {
+    this.refill();
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return 0;
+    }
+    return ((1 - this.tokens) / this.qps) * 1000;
+  }
+
   /** Waits until a token is available, then takes it. */
   async take(): Promise<void> {
     const wait = this.reserve();

@@ -55,4 +55,28 @@ describe('loadConfig', () => {
     expect(c.EPREUVE_SANDBOX_SIZES.mongo.limits.cpu).toBe('2');
     expect(c.EPREUVE_SANDBOX_SIZES.postgres.limits.cpu).toBe('500m');
   });
+
+  it('refuses lease timings where a standby could lead before the leader gives up', () => {
+    expect(() =>
+      loadConfig({
+        EPREUVE_LEADER_ELECTION_LEASE_DURATION_SECONDS: '10',
+        EPREUVE_LEADER_ELECTION_RENEW_DEADLINE_SECONDS: '10',
+      }),
+    ).toThrow(/EPREUVE_LEADER_ELECTION_RENEW_DEADLINE_SECONDS: must be less than .*LEASE_DURATION/);
+    expect(() =>
+      loadConfig({
+        EPREUVE_LEADER_ELECTION_RENEW_DEADLINE_SECONDS: '2',
+        EPREUVE_LEADER_ELECTION_RETRY_PERIOD_SECONDS: '2',
+      }),
+    ).toThrow(/EPREUVE_LEADER_ELECTION_RETRY_PERIOD_SECONDS: must be less than/);
+    expect(() => loadConfig({ EPREUVE_LEADER_ELECTION_LEASE_DURATION_SECONDS: '12.5' })).toThrow(
+      /EPREUVE_LEADER_ELECTION_LEASE_DURATION_SECONDS: must be whole seconds/,
+    );
+    const c = loadConfig({
+      EPREUVE_LEADER_ELECTION_LEASE_DURATION_SECONDS: '3',
+      EPREUVE_LEADER_ELECTION_RENEW_DEADLINE_SECONDS: '2',
+      EPREUVE_LEADER_ELECTION_RETRY_PERIOD_SECONDS: '0.5',
+    });
+    expect(c.EPREUVE_LEADER_ELECTION_RETRY_PERIOD_SECONDS).toBe(0.5);
+  });
 });

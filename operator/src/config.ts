@@ -113,6 +113,10 @@ export const operatorConfigSchema = z.object({
   EPREUVE_LEADER_ELECT: bool.default(true),
   EPREUVE_LEADER_ELECTION_NAMESPACE: z.string().min(1).default('epreuve-system'),
   EPREUVE_LEADER_ELECTION_ID: z.string().min(1).default('epreuve-operator'),
+  /** controller-runtime's LeaseDuration / RenewDeadline / RetryPeriod (15 s / 10 s / 2 s). */
+  EPREUVE_LEADER_ELECTION_LEASE_DURATION_SECONDS: z.coerce.number().positive().default(15),
+  EPREUVE_LEADER_ELECTION_RENEW_DEADLINE_SECONDS: z.coerce.number().positive().default(10),
+  EPREUVE_LEADER_ELECTION_RETRY_PERIOD_SECONDS: z.coerce.number().positive().default(2),
   /** Identity in the Lease; defaults to the pod name (HOSTNAME). */
   EPREUVE_POD_NAME: z.string().min(1).optional(),
   EPREUVE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -122,10 +126,35 @@ export const operatorConfigSchema = z.object({
 
 export type OperatorConfig = z.infer<typeof operatorConfigSchema>;
 
+/** A standby waits leaseDuration; the leader must have given up (renewDeadline) well before. */
+const leaseTimings = (c: OperatorConfig, ctx: z.RefinementCtx) => {
+  const lease = c.EPREUVE_LEADER_ELECTION_LEASE_DURATION_SECONDS;
+  const renew = c.EPREUVE_LEADER_ELECTION_RENEW_DEADLINE_SECONDS;
+  const retry = c.EPREUVE_LEADER_ELECTION_RETRY_PERIOD_SECONDS;
+  if (!(lease > renew))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['EPREUVE_LEADER_ELECTION_RENEW_DEADLINE_SECONDS'],
+      message: `must be less than EPREUVE_LEADER_ELECTION_LEASE_DURATION_SECONDS (${lease})`,
+    });
+  if (!(renew > 1.2 * retry))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['EPREUVE_LEADER_ELECTION_RETRY_PERIOD_SECONDS'],
+      message: `must be less than EPREUVE_LEADER_ELECTION_RENEW_DEADLINE_SECONDS / 1.2 (${renew} / 1.2)`,
+    });
+  if (lease !== Math.round(lease))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['EPREUVE_LEADER_ELECTION_LEASE_DURATION_SECONDS'],
+      message: 'must be whole seconds (the Lease stores leaseDurationSeconds as an integer)',
+    });
+};
+
 /** Parses the environment; throws an error that names every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): OperatorConfig {
   const relevant = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('EPREUVE_')));
-  const res = operatorConfigSchema.safeParse(relevant);
+  const res = operatorConfigSchema.superRefine(leaseTimings).safeParse(relevant);
   if (res.success) return res.data;
   const lines = res.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
   throw new Error(`invalid operator configuration:\n${lines.join('\n')}`);

@@ -7,6 +7,7 @@ import { KINDS } from '@epreuve/crds';
 import {
   configOrExit,
   createLogger,
+  EventRecorder,
   KubeClient,
   LeaderElector,
   onShutdown,
@@ -33,16 +34,39 @@ const client = KubeClient.fromEnvironment({
     metrics.restRequests.inc({ method, resource, code: String(code) });
     metrics.restLatency.observe({ verb: method }, seconds);
   },
+  onRetry: (verb, _resource, code) => metrics.restRetries.inc({ verb, code: String(code) }),
 });
-const manager = new Manager({ client, config, metrics, log });
+const identity = config.EPREUVE_POD_NAME ?? `${hostname()}-${process.pid}`;
+// Events get a client of their own too (as client-go's broadcaster): they never take the
+// controllers' request budget, and the recorder's own token buckets keep them few.
+const events = new EventRecorder(
+  KubeClient.fromEnvironment({ qps: 5, burst: 10, userAgent: 'epreuve-operator/events' }),
+  {
+    reportingController: 'epreuve.dev/operator',
+    reportingInstance: identity,
+    log,
+    onWrite: (result) => metrics.eventWrites.inc({ result }),
+  },
+);
+const manager = new Manager({ client, config, metrics, log, events });
+const seconds = (s: number) => s * 1000;
 AssessmentReconciler.setup(manager);
 TemplateReconciler.setup(manager);
-const identity = config.EPREUVE_POD_NAME ?? `${hostname()}-${process.pid}`;
+// Leader election gets a client of its own, as in controller-runtime: renewals never wait behind
+// the controllers' QPS budget (a burst of reconciles, a slow cache sync).
+const electionClient = KubeClient.fromEnvironment({
+  qps: 5,
+  burst: 10,
+  userAgent: 'epreuve-operator/leader-election',
+});
 const elector = config.EPREUVE_LEADER_ELECT
-  ? new LeaderElector(client, {
+  ? new LeaderElector(electionClient, {
       namespace: config.EPREUVE_LEADER_ELECTION_NAMESPACE,
       name: config.EPREUVE_LEADER_ELECTION_ID,
       identity,
+      leaseDurationMs: seconds(config.EPREUVE_LEADER_ELECTION_LEASE_DURATION_SECONDS),
+      renewDeadlineMs: seconds(config.EPREUVE_LEADER_ELECTION_RENEW_DEADLINE_SECONDS),
+      retryPeriodMs: seconds(config.EPREUVE_LEADER_ELECTION_RETRY_PERIOD_SECONDS),
       log,
       onLeadershipChange: (leading) =>
         metrics.leader.set({ name: config.EPREUVE_LEADER_ELECTION_ID }, leading ? 1 : 0),
@@ -60,22 +84,35 @@ const ops = serveOps({
 });
 
 const stop = new AbortController();
-const shutdown = onShutdown(log, async () => {
-  stop.abort();
+onShutdown(log, async () => {
+  // A standby stops campaigning at once; a leader keeps renewing while its reconciles in flight
+  // finish (as controller-runtime does), then releases the lease so a standby takes over at once.
+  if (!elector?.leading) stop.abort();
   await manager.stop();
+  stop.abort();
+  await events.flush();
   await elector?.release();
   await telemetry?.shutdown();
   ops.close();
 });
 
 async function run() {
-  if (elector && !(await elector.acquire(stop.signal))) return;
-  await manager.start();
-  synced = true;
-  if (elector) {
-    const outcome = await elector.hold(stop.signal);
-    // Like controller-runtime: a replica that lost its lease exits, and restarts as a standby.
-    if (outcome === 'lost') await shutdown(1, 'leader election lost');
+  if (!elector) {
+    synced = await manager.start();
+    return;
+  }
+  // The lease is renewed from the moment it is held, while the caches sync; if it is lost during
+  // the sync, no worker starts.
+  const outcome = await elector.run(stop.signal, async (leading) => {
+    synced = await manager.start(leading);
+  });
+  if (outcome === 'lost') {
+    // Like controller-runtime (graceful shutdown timeout 0 on a lost election): stop the workers
+    // now, without finishing reconciles in flight — another replica may already lead — and exit,
+    // to restart as a standby.
+    manager.halt();
+    log.error('leader election lost: workers stopped; exiting');
+    process.exit(1);
   }
 }
 

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AssessmentReconciler, MANAGED_KINDS } from './assessment/reconciler.ts';
 import { loadConfig } from './config.ts';
+import { Controller } from './controller/controller.ts';
 import { Manager } from './manager.ts';
 import { createMetrics } from './metrics.ts';
 import { TemplateReconciler } from './template/reconciler.ts';
@@ -17,8 +18,12 @@ class FakeApi {
     this.objects = objects;
   }
 
+  /** Plurals whose list never answers (a cache sync that takes forever). */
+  readonly hang = new Set<string>();
+
   async list(type: { plural: string }, query: { labelSelector?: string }) {
     this.lists.push(`${type.plural}?${query.labelSelector ?? ''}`);
+    if (this.hang.has(type.plural)) await new Promise(() => {});
     return { metadata: { resourceVersion: '1' }, items: this.objects[type.plural] ?? [] };
   }
   watch(
@@ -157,5 +162,55 @@ describe('Manager', () => {
     expect(() => manager.informer(KINDS.Submission)).toThrow(/after the manager started/);
     await manager.stop();
     expect(events).toEqual(['start with 1 cached', 'stop']);
+  });
+
+  it('starts no worker when leadership is lost before the caches synced', async () => {
+    const api = new FakeApi({});
+    api.hang.add('assessments');
+    const manager = managerOver(api);
+    manager.informer(KINDS.Assessment);
+    let started = 0;
+    manager.add({ start: () => started++, stop: () => {} });
+    const leading = new AbortController();
+    const outcome = manager.start(leading.signal);
+    await new Promise((r) => setTimeout(r, 20));
+    leading.abort();
+    expect(await outcome).toBe(false);
+    expect(started).toBe(0);
+    expect(manager.workersRunning).toBe(false);
+    manager.halt(); // (stop() would wait for the list that never answers)
+  });
+
+  it('halt stops handing out work at once, without waiting for the reconcile in flight', async () => {
+    const manager = managerOver(new FakeApi({}));
+    const reconciled: string[] = [];
+    let release!: () => void;
+    const blocked = new Promise<void>((r) => {
+      release = r;
+    });
+    const controller = new Controller(
+      'test',
+      {
+        async reconcile(key) {
+          reconciled.push(key);
+          await blocked;
+          return {};
+        },
+      },
+      { workers: 1, metrics: createMetrics(), log: pino({ level: 'silent' }) },
+    );
+    manager.add(controller);
+    expect(await manager.start()).toBe(true);
+    expect(manager.workersRunning).toBe(true);
+    controller.queue.add('ns/a');
+    controller.queue.add('ns/b');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(reconciled).toEqual(['ns/a']); // in flight, blocked
+    manager.halt(); // returns at once although ns/a is still being reconciled
+    expect(manager.workersRunning).toBe(false);
+    release();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(reconciled).toEqual(['ns/a']); // ns/b was never handed out
+    expect(controller.queue.isShuttingDown()).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { Informer, type KubeClient, type KubeObject, type ResourceType } from '@epreuve/kube';
+import { type EventSink, Informer, type KubeClient, type KubeObject, type ResourceType } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
@@ -7,6 +7,8 @@ import type { Metrics } from './metrics.ts';
 export interface Runnable {
   start(): void;
   stop(): Promise<void> | void;
+  /** Leadership lost: stop taking work at once, without waiting for work in flight. */
+  halt?(): void;
 }
 
 export interface InformerRequest<T extends KubeObject> {
@@ -28,11 +30,15 @@ export class Manager {
   readonly log: Logger;
   /** The controllers' clock (tests pin it). */
   readonly now: () => Date;
+  /** Where controllers record Kubernetes Events. */
+  readonly events: EventSink;
   private readonly informers = new Map<string, { informer: Informer<KubeObject>; indexes: Set<string> }>();
   private readonly runnables: Runnable[] = [];
   private readonly abort = new AbortController();
+  private readonly stopping = new AbortController();
   private readonly runs: Promise<void>[] = [];
   private started = false;
+  private running = false;
 
   constructor(opts: {
     client: KubeClient;
@@ -40,12 +46,14 @@ export class Manager {
     metrics: Metrics;
     log: Logger;
     now?: () => Date;
+    events?: EventSink;
   }) {
     this.client = opts.client;
     this.config = opts.config;
     this.metrics = opts.metrics;
     this.log = opts.log;
     this.now = opts.now ?? (() => new Date());
+    this.events = opts.events ?? { record: () => {} };
   }
 
   /** The shared informer of `type` (and label selector), created on first request. */
@@ -77,23 +85,58 @@ export class Manager {
     this.runnables.push(runnable);
   }
 
-  /** Starts the informers, waits for their caches, then starts the runnables. */
-  async start(): Promise<void> {
+  /**
+   * Starts the informers, waits for their caches, then starts the runnables — unless `leading`
+   * aborted meanwhile (leadership lost during the sync): then no runnable starts and it resolves
+   * false.
+   */
+  async start(leading?: AbortSignal): Promise<boolean> {
     this.started = true;
     const informers = [...this.informers.values()].map((e) => e.informer);
     for (const informer of informers) this.runs.push(informer.run(this.abort.signal));
     const started = Date.now();
-    await Promise.all(informers.map((i) => i.waitForSync()));
+    const cancel = leading ? AbortSignal.any([leading, this.stopping.signal]) : this.stopping.signal;
+    const cancelled = new Promise<void>((resolve) => {
+      if (cancel.aborted) resolve();
+      cancel.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await Promise.race([Promise.all(informers.map((i) => i.waitForSync())), cancelled]);
+    if (this.stopping.signal.aborted) return false; // stopped or halted meanwhile
+    if (leading?.aborted) {
+      this.log.warn('leadership lost before the caches synced; no worker started');
+      return false;
+    }
     this.log.info(
       { ms: Date.now() - started, informers: informers.length },
       'caches synced; starting workers',
     );
     for (const runnable of this.runnables) runnable.start();
+    this.running = true;
+    return true;
+  }
+
+  /** Whether the runnables (workers) are running: started and neither stopped nor halted. */
+  get workersRunning(): boolean {
+    return this.running;
+  }
+
+  /**
+   * Leadership lost: every runnable stops taking work now, and the informers stop. Work in
+   * flight is not waited for — the process exits next, as controller-runtime's does (another
+   * replica may already lead).
+   */
+  halt(): void {
+    this.stopping.abort();
+    for (const runnable of this.runnables) runnable.halt?.();
+    this.running = false;
+    this.abort.abort();
   }
 
   /** Stops the runnables (controllers finish the reconciles in flight), then the informers. */
   async stop(): Promise<void> {
+    this.stopping.abort(); // a start() still waiting for the caches starts nothing
     await Promise.all(this.runnables.map((r) => r.stop()));
+    this.running = false;
     this.abort.abort();
     await Promise.allSettled(this.runs);
   }

@@ -105,6 +105,18 @@ export function createMetrics(registry = new Registry()) {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
     registers: [registry],
   });
+  const restRetries = new Counter({
+    name: 'rest_client_request_retries_total',
+    help: 'Number of request retries, partitioned by status code (or connection error) and verb',
+    labelNames: ['code', 'verb'] as const,
+    registers: [registry],
+  });
+  const eventWrites = new Counter({
+    name: 'epreuve_event_writes_total',
+    help: 'Kubernetes Event writes by result: created, patched (a series grew), dropped (rate limited), failed',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
   const assessments = new Gauge({
     name: 'epreuve_assessments',
     help: 'Assessments by phase',
@@ -208,6 +220,8 @@ export function createMetrics(registry = new Registry()) {
     leader,
     restRequests,
     restLatency,
+    restRetries,
+    eventWrites,
     assessments,
     timeToReady,
     expired,

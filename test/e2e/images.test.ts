@@ -4,6 +4,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, write
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { DEFAULT_POSTGRES_VERSION, POSTGRES_VERSIONS } from '@epreuve/crds';
 import { MongoClient } from 'mongodb';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,7 +84,8 @@ describe('hack/images/build.sh', () => {
   const expected = [
     'localhost/pause:3.10',
     'localhost/coredns:1.14.7',
-    'localhost/postgres:15',
+    'localhost/agnhost:2.63',
+    ...POSTGRES_VERSIONS.map((v) => `localhost/postgres:${v}`),
     'localhost/ferretdb:1.24',
     'localhost/epreuve/operator:0.1.0',
     'localhost/epreuve/api:0.1.0',
@@ -144,7 +146,8 @@ describe('localhost/pause:3.10', () => {
   });
 });
 
-describe('localhost/postgres:15', () => {
+describe.each(POSTGRES_VERSIONS.map((v) => [v]))('localhost/postgres:%s', (major) => {
+  const image = `localhost/postgres:${major}`;
   it('initialises PGDATA with POSTGRES_USER/PASSWORD/DB as uid 999 on a read-only root, and accepts psql', async () => {
     const port = await freePort();
     const password = randomBytes(12).toString('hex');
@@ -158,12 +161,12 @@ describe('localhost/postgres:15', () => {
       '--env=POSTGRES_DB=sandbox',
       '--env=POSTGRES_USER=postgres',
       `--env=POSTGRES_PASSWORD=${password}`,
-      'localhost/postgres:15',
+      image,
       'postgres',
       '-p',
       String(port),
     ];
-    const c = await start('postgres', pgArgs);
+    const c = await start(`postgres-${major}`, pgArgs);
     // The operator's readiness probe, verbatim but for the port.
     await until('pg_isready', () =>
       podman('exec', c, 'pg_isready', '-U', 'postgres', '-h', '127.0.0.1', '-p', String(port)),
@@ -186,7 +189,7 @@ describe('localhost/postgres:15', () => {
       ],
       { env: { ...process.env, PGPASSWORD: password }, encoding: 'utf8' },
     );
-    expect(out).toMatch(/^sandbox\|UTF8\|PostgreSQL 15\./);
+    expect(out).toMatch(new RegExp(`^sandbox\\|UTF8\\|PostgreSQL ${major}\\.`));
     const bad = new pg.Client({ host, port, user: 'postgres', password: 'wrong', database: 'sandbox' });
     await expect(bad.connect()).rejects.toThrow(/password authentication failed/);
     expect(await logs(c)).toMatch(/PostgreSQL initialised in \/var\/lib\/postgresql\/data\/pgdata/);
@@ -194,7 +197,7 @@ describe('localhost/postgres:15', () => {
     // A restarted pod on the same volume keeps its data and does not initialise again.
     await podman('stop', '-t', '10', c);
     expect((await podman('inspect', '--format', '{{.State.ExitCode}}', c)).stdout.trim()).toBe('0');
-    const again = await start('postgres-again', pgArgs);
+    const again = await start(`postgres-${major}-again`, pgArgs);
     await until('pg_isready after restart', () =>
       podman('exec', again, 'pg_isready', '-U', 'postgres', '-h', '127.0.0.1', '-p', String(port)),
     );
@@ -211,7 +214,7 @@ describe('localhost/postgres:15', () => {
       ...RESTRICTED,
       '--user=999:999',
       `--volume=${ownedDir(999)}:/var/lib/postgresql/data`,
-      'localhost/postgres:15',
+      image,
     ).catch((e) => e);
     expect(err.code).toBe(1);
     expect(err.stderr).toMatch(/POSTGRES_PASSWORD is required/);
@@ -437,7 +440,7 @@ describe('the project images', () => {
     expect(err.stderr).toMatch(/EPREUVE_SEED_PLAN is not set/);
   });
 
-  it('seeder: seeds the local PostgreSQL image the way the seed Job does', async () => {
+  it('seeder: seeds the local PostgreSQL image of the default major the way the seed Job does', async () => {
     const port = await freePort();
     const admin = randomBytes(12).toString('hex');
     await start('postgres-seeded', [
@@ -449,7 +452,7 @@ describe('the project images', () => {
       '--env=POSTGRES_DB=sandbox',
       '--env=POSTGRES_USER=postgres',
       `--env=POSTGRES_PASSWORD=${admin}`,
-      'localhost/postgres:15',
+      `localhost/postgres:${DEFAULT_POSTGRES_VERSION}`,
       'postgres',
       '-p',
       String(port),

@@ -12,6 +12,7 @@ import {
   AssessmentStore,
   type TemplateObject,
 } from '../../api/src/services/assessments.ts';
+import { AuditTrail } from '../../api/src/services/audit.ts';
 import { LinkSigner } from '../../api/src/services/links.ts';
 import { type Role, sha256 } from '../../api/src/services/staff-auth.ts';
 import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
@@ -97,6 +98,9 @@ export async function startApi(
     ]),
     EPREUVE_PUBLIC_URL: 'https://epreuve.example.com',
     EPREUVE_GRADER_URL: await graderUrlTemplate(),
+    // Every injected request comes from 127.0.0.1: suites that test refusals on purpose would
+    // trip the per-address brute-force budget (test/integration/brute-force.test.ts tests it).
+    EPREUVE_AUTH_FAILURES_PER_MINUTE: '100000',
     ...o.env,
   });
   const log = pino({ level: 'silent' });
@@ -108,13 +112,19 @@ export async function startApi(
   const templates = new Informer<TemplateObject>(client, { type: KINDS.AssessmentTemplate, log });
   for (const inf of [assessments, templates]) void inf.run(abort.signal);
   await Promise.all([assessments.waitForSync(), templates.waitForSync()]);
-  const store = new AssessmentStore(client, assessments, templates);
+  const store = new AssessmentStore(client, assessments, templates, {
+    perTeam: config.EPREUVE_TEAM_BUDGETS,
+    default: config.EPREUVE_MAX_ACTIVE_ASSESSMENTS_PER_TEAM,
+  });
   const app: FastifyInstance = await buildApp({
     config,
     client,
     store,
     links: await LinkSigner.ephemeral(),
     logger: appLogger,
+    ...(o.logLines
+      ? { audit: new AuditTrail({ write: (line: string) => void o.logLines!.push(line) }) }
+      : {}),
     ...(o.served ? { serializerCompiler: comparingSerializer(o.served) } : {}),
   });
   return {

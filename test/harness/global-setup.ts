@@ -38,7 +38,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       controlPlane?.kubeconfigPath ?? process.env.KUBECONFIG ?? join(homedir(), '.kube', 'config');
     await installCrds(kubeconfig);
     console.log(
-      `servers ready in ${Date.now() - started} ms: ${controlPlane ? `kube-apiserver ${controlPlane.apiServerUrl}` : `existing cluster (${kubeconfig})`}, postgres 127.0.0.1:${postgres.port}, ferretdb ${ferret.url}`,
+      `servers ready in ${Date.now() - started} ms: ${controlPlane ? `kube-apiserver ${controlPlane.apiServerUrl}` : `existing cluster (${kubeconfig})`}, postgres ${postgres.version} 127.0.0.1:${postgres.port}, ferretdb ${ferret.url}`,
     );
     project.provide('kubeconfig', kubeconfig);
     const { host, port, user, password } = postgres.connection as {

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { freePort } from '../../hack/cluster/supervisor.ts';
 import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
 import { DATA_API_MAIN, DataApiProcess } from '../harness/data-api.ts';
 
@@ -292,7 +293,9 @@ describe('data API over HTTP with faults on', () => {
     expect(entries.every((e) => typeof e.time === 'string' && typeof e.duration_ms === 'number')).toBe(true);
     const kinds = new Set(entries.flatMap((e) => (e.fault ? [(e.fault as { kind: string }).kind] : [])));
     expect(kinds).toEqual(new Set(['error', 'slow', 'malformed']));
-    expect(entries.some((e) => e.status === 401 && e.auth === 'invalid')).toBe(true);
+    // Requests without the right key are strangers' (or typos): counted, never in the reviewer log.
+    expect(entries.every((e) => e.auth === 'ok')).toBe(true);
+    expect(JSON.parse(res.body).rejected.invalid_key).toBeGreaterThan(0);
     expect(entries.some((e) => String(e.path).startsWith('/healthz'))).toBe(false);
     const recent = JSON.parse(
       (
@@ -391,6 +394,59 @@ describe('data API rate limit', () => {
   });
 });
 
+describe('data API under a keyless flood, its admin switch on a port of its own', () => {
+  const server = new DataApiProcess();
+  let admin = '';
+  beforeAll(async () => {
+    const adminPort = await freePort();
+    admin = `http://127.0.0.1:${adminPort}`;
+    await server.start({
+      API_KEY,
+      ADMIN_KEY,
+      ADMIN_PORT: String(adminPort),
+      REQUEST_LOG_SIZE: '50',
+      WRONG_KEYS_PER_MINUTE: '20',
+      FAULT_RATE: '0',
+    });
+  });
+
+  it('serves /admin on ADMIN_PORT only: the candidates’ port (the one the gateway routes) has none', async () => {
+    expect((await get(`${server.url}/admin/faults`, { 'x-admin-key': ADMIN_KEY })).status).toBe(404);
+    expect((await get(`${admin}/admin/faults`, { 'x-admin-key': ADMIN_KEY })).status).toBe(200);
+    expect((await get(`${admin}/admin/faults`, { 'x-admin-key': 'wrong-admin-key-0123456789' })).status).toBe(
+      401,
+    );
+    expect((await get(`${admin}/v1/customers/1`)).status).toBe(404);
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it('keeps the candidate’s calls in the reviewer log through 200 keyless and wrong-key requests, and throttles them', async () => {
+    for (let i = 1; i <= 3; i++) expect((await get(`${server.url}/v1/customers/${i}`)).status).toBe(200);
+    const statuses: number[] = [];
+    for (let i = 0; i < 100; i++) statuses.push((await get(`${server.url}/v1/customers`, {})).status);
+    for (let i = 0; i < 100; i++)
+      statuses.push(
+        (await get(`${server.url}/v1/customers`, { 'x-api-key': `guess-${i}-0123456789abcdef` })).status,
+      );
+    // 20 wrong keys a minute are answered 401; the rest 429 with Retry-After.
+    expect(statuses.filter((s) => s === 401)).toHaveLength(20);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(180);
+    // The right key is never throttled by strangers' failures.
+    expect((await get(`${server.url}/v1/customers/4`)).status).toBe(200);
+    const log = JSON.parse((await get(`${admin}/admin/requests`, { 'x-admin-key': ADMIN_KEY })).body);
+    expect(log.data.map((e: { path: string }) => e.path)).toEqual([
+      '/v1/customers/1',
+      '/v1/customers/2',
+      '/v1/customers/3',
+      '/v1/customers/4',
+    ]);
+    // anonymous: the /admin probe on the candidates' port above (a 404 without a key).
+    expect(log.rejected).toEqual({ missing_key: 20, invalid_key: 0, throttled: 180, anonymous: 1 });
+  });
+});
+
 describe('data API configuration', () => {
   const run = (env: Record<string, string>) =>
     spawnSync(process.execPath, [DATA_API_MAIN], {
@@ -401,6 +457,7 @@ describe('data API configuration', () => {
 
   it.each([
     [{}, /API_KEY: required/],
+    [{ API_KEY: 'short-key-0123' }, /API_KEY: must be at least 22 characters \(128 bits\)/],
     [{ API_KEY, PAGE_SIZE: 'abc' }, /PAGE_SIZE: must be an integer between 1 and 1000/],
     [{ API_KEY, FAULT_RATE: '0.9' }, /FAULT_RATE: must be between 0 and 0.5/],
     [{ API_KEY, DATASET: 'retail@7' }, /DATASET: unknown dataset "retail@7"/],

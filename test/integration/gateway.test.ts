@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../hack/cluster/control-plane.ts';
 import { DataApiProcess } from '../harness/data-api.ts';
 import { assessmentObject } from '../harness/fixtures.ts';
+import { GatewayProcess, wildcardCertificate } from '../harness/gateway.ts';
 import { createTestNamespace, eventually, kube } from '../harness/kube.ts';
 
 /**
@@ -25,16 +26,12 @@ const mongoUrl = new URL(inject('mongoUrl'));
 const DOMAIN = 'sandbox.test';
 const ASMT = KINDS.Assessment;
 const API_KEY = 'gw-test-api-key-5d1e9a';
-const dir = mkdtempSync(join(tmpdir(), 'epreuve-gateway-'));
-const CERT = join(dir, 'tls.crt');
-const KEY = join(dir, 'tls.key');
-const GATEWAY = join(import.meta.dirname, '..', '..', 'gateway', 'src', 'main.ts');
+const tls = wildcardCertificate(DOMAIN);
+const CERT = tls.cert;
 
 let team: string;
-let gateway: ChildProcess;
-let output = '';
+const gateway = new GatewayProcess();
 let port = 0;
-let metricsPort = 0;
 const dataApi = new DataApiProcess();
 const host = (assessment: string, sandbox: string) =>
   `${sandboxHostLabel(team, assessment, sandbox)}.${DOMAIN}`;
@@ -100,29 +97,6 @@ async function ready(
 }
 
 beforeAll(async () => {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      `/CN=*.${DOMAIN}`,
-      '-addext',
-      `subjectAltName=DNS:*.${DOMAIN}`,
-      '-keyout',
-      KEY,
-      '-out',
-      CERT,
-    ],
-    { stdio: 'ignore' },
-  );
   team = await createTestNamespace(kubeconfig, 'team-gw');
   await dataApi.start({ API_KEY });
   const dataApiPort = Number(new URL(dataApi.url).port);
@@ -135,33 +109,15 @@ beforeAll(async () => {
   // Ready, seeded, but the candidate has not pressed Start (OnFirstAccess): no connection yet.
   await ready('early', 'Ready', [['warehouse', 'postgres', pg.port]], null);
 
-  metricsPort = await freePort();
-  gateway = spawn(process.execPath, [GATEWAY], {
-    env: {
-      ...process.env,
-      KUBECONFIG: kubeconfig,
-      EPREUVE_GATEWAY_HOST: '127.0.0.1',
-      EPREUVE_GATEWAY_PORT: '0',
-      EPREUVE_GATEWAY_DOMAIN: DOMAIN,
-      EPREUVE_GATEWAY_TLS_CERT_FILE: CERT,
-      EPREUVE_GATEWAY_TLS_KEY_FILE: KEY,
-      EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX: '2',
-      EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: '1',
-      EPREUVE_METRICS_PORT: String(metricsPort),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  await gateway.start(kubeconfig, DOMAIN, tls, {
+    EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX: '2',
+    EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: '1',
   });
-  gateway.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  gateway.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-  await eventually(async () => {
-    const m = /"port":(\d+).*sandbox gateway listening/.exec(output);
-    if (!m) throw new Error(`gateway not listening yet:\n${output.slice(-2000)}`);
-    port = Number(m[1]);
-  }, 30_000);
+  port = gateway.port;
 }, 120_000);
 
 afterAll(async () => {
-  gateway?.kill('SIGTERM');
+  gateway.stop();
   await dataApi.stop();
 });
 
@@ -289,12 +245,12 @@ describe('sandbox gateway', () => {
   });
 
   it('counts connections by kind and result, and never logs a credential', async () => {
-    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const metrics = await gateway.metrics();
     expect(metrics).toMatch(/epreuve_gateway_connections_total\{kind="postgres",result="closed"\} [1-9]/);
     expect(metrics).toMatch(/epreuve_gateway_connections_total\{kind="unknown",result="refused"\} [1-9]/);
     expect(metrics).toMatch(/epreuve_gateway_bytes_total\{direction="down"\} [1-9]/);
-    expect(output).toMatch(/sandbox connection closed/);
-    expect(output).not.toContain(pg.password);
-    expect(output).not.toContain(API_KEY);
+    expect(gateway.output).toMatch(/sandbox connection closed/);
+    expect(gateway.output).not.toContain(pg.password);
+    expect(gateway.output).not.toContain(API_KEY);
   });
 });

@@ -109,6 +109,50 @@ describe('candidate page', () => {
     await page.screenshot({ path: join(tmpdir(), 'epreuve-candidate-page.png'), fullPage: true });
   }, 90_000);
 
+  it('before Start shows titles and points but no secret or prompt; after Start both appear', async () => {
+    await staffCall('POST', '/assessments', {
+      name: 'browser-early',
+      templateRef: { name: 'data-engineer' },
+      candidate: { name: 'Katherine Johnson', email: 'katherine@example.com' },
+      startPolicy: 'OnFirstAccess',
+    });
+    await eventually(async () => expect(api.store.assessments.get(`${team}/browser-early`)).toBeDefined());
+    await standInReadyWarehouse(kubeconfig, postgres, team, 'browser-early');
+    await eventually(async () =>
+      expect(api.store.assessments.get(`${team}/browser-early`)?.status?.phase).toBe('Ready'),
+    );
+    const link = await staffCall('POST', '/assessments/browser-early/link');
+    await eventually(async () =>
+      expect(
+        api.store.assessments.get(`${team}/browser-early`)?.metadata.annotations?.['epreuve.dev/link-id'],
+      ).toBeTruthy(),
+    );
+    const early = await browser.newPage();
+    // Everything the API sends the page, to check no secret reaches the browser before Start.
+    const bodies: string[] = [];
+    early.on('response', async (response) => {
+      if (response.url().includes('/api/v1/')) bodies.push(await response.text().catch(() => ''));
+    });
+    await early.goto(link.url.replace('https://epreuve.example.com', url));
+    await early.getByRole('button', { name: 'Start the assessment' }).waitFor();
+    expect(await early.locator('#tasks-section').isHidden()).toBe(true);
+    expect(await early.locator('#sandboxes-section').isHidden()).toBe(true);
+    const password = 'candidate-browser-early'; // the stand-in's candidate password
+    expect(await early.content()).not.toContain(password);
+    expect(bodies.join('\n')).not.toContain(password);
+    expect(bodies.join('\n')).not.toMatch(/RANK\(\)/); // no prompt either
+    expect(bodies.length).toBeGreaterThan(0);
+
+    await early.getByRole('button', { name: 'Start the assessment' }).click();
+    await expect
+      .poll(() => early.locator('pre[aria-label^="psql"]').textContent(), { timeout: 20_000 })
+      .toContain(password);
+    expect(await early.locator('#tasks-section').isHidden()).toBe(false);
+    await expect
+      .poll(() => early.locator('article[data-task="rank-customers-by-country"] h3').textContent())
+      .toMatch(/Top spenders per country/);
+  }, 90_000);
+
   it('tells a visitor without a link what to do', async () => {
     const p = await browser.newPage();
     await p.goto(`${url}/candidate`);

@@ -17,12 +17,16 @@ import { BODY_PROBLEMS, CANDIDATE, CANDIDATE_PROBLEMS, problems } from './schema
 // still imports them from here.
 export { candidateEndpoint, snippets } from '../services/connections.ts';
 
-const candidateAudit = (request: FastifyRequest, action: string, extra: object = {}) => {
+const candidateActor = (request: FastifyRequest) => {
   const a = request.candidate!.assessment;
-  request.log.info(
-    { audit: { actor: `candidate:${a.metadata.namespace}/${a.metadata.name}`, action, ...extra } },
-    `audit: ${action}`,
-  );
+  return {
+    actor: `candidate:${a.metadata.namespace}/${a.metadata.name}`,
+    requestId: request.id,
+    client: request.ip,
+  };
+};
+const candidateAudit = (request: FastifyRequest, action: string, target: Record<string, unknown> = {}) => {
+  request.server.audit.record({ ...candidateActor(request), action, target, outcome: 'allowed' });
 };
 
 /** Candidate routes: their session (tasks, time left, connection details), the clock, answers. */
@@ -48,7 +52,18 @@ export default async function candidateRoutes(app: FastifyInstance, opts: { writ
     },
     async (request, reply) => {
       reply.header('cache-control', 'no-store');
-      return toSessionView(await candidates.session(request.candidate!.assessment, request.query.lang));
+      const { assessment, linkId } = request.candidate!;
+      const session = await candidates.session(assessment, request.query.lang);
+      const view = toSessionView(session);
+      const handed = (view.sandboxes ?? []).filter((s) => s.password || s.apiKey).map((s) => s.name);
+      if (handed.length > 0) {
+        // Once per link and start: a page refresh hands nothing new.
+        app.audit.credentialsHanded(
+          { ...candidateActor(request), target: { sandboxes: handed } },
+          `${assessment.metadata.uid}/${linkId}/${assessment.status?.startedAt ?? ''}`,
+        );
+      }
+      return view;
     },
   );
 

@@ -45,6 +45,8 @@ export default async function reviewerRoutes(app: FastifyInstance) {
       const { guide, scores } = await interviews.sheet(
         assessments.get(request.params.team, request.params.name),
       );
+      // Reference answers and the interviewers' notes.
+      audit(request, 'interview.read', { team: request.params.team, assessment: request.params.name });
       return toInterviewView(guide, scores);
     },
   );
@@ -138,8 +140,11 @@ export default async function reviewerRoutes(app: FastifyInstance) {
       },
       onRequest: app.requireStaff('results:read'),
     },
-    async (request) =>
-      toScorecardView(await scorecards.of(assessments.get(request.params.team, request.params.name))),
+    async (request) => {
+      const card = await scorecards.of(assessments.get(request.params.team, request.params.name));
+      audit(request, 'scorecard.read', { team: request.params.team, assessment: request.params.name });
+      return toScorecardView(card);
+    },
   );
 
   r.get(
@@ -179,9 +184,13 @@ export default async function reviewerRoutes(app: FastifyInstance) {
       },
       onRequest: app.requireStaff('results:read'),
     },
-    async (request) =>
-      toRequestLogView(
-        await requestLogs.read(assessments.get(request.params.team, request.params.name), request.query),
-      ),
+    async (request) => {
+      const logs = await requestLogs.read(
+        assessments.get(request.params.team, request.params.name),
+        request.query,
+      );
+      audit(request, 'requestlog.read', { team: request.params.team, assessment: request.params.name });
+      return toRequestLogView(logs);
+    },
   );
 }

@@ -1,4 +1,10 @@
-import { assessmentSpec, duration as durationSchema, MAX_ASSESSMENT_NAME, PHASES } from '@epreuve/crds';
+import {
+  assessmentSpec,
+  durationMs,
+  duration as durationSchema,
+  MAX_ASSESSMENT_NAME,
+  PHASES,
+} from '@epreuve/crds';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -38,12 +44,17 @@ export const createAssessmentBody = assessmentSpec.extend({
     .describe('Name of the Assessment; derived from the candidate name when absent.'),
 });
 
-/** One `audit` log line per staff action: who, in which role, did what to which object. */
-export function audit(request: FastifyRequest, action: string, target: object): void {
-  request.log.info(
-    { audit: { actor: request.staff?.subject, role: request.staff?.role, action, ...target } },
-    `audit: ${action}`,
-  );
+/** One audit line per staff action or sensitive read: who, in which role, did what to what. */
+export function audit(request: FastifyRequest, action: string, target: Record<string, unknown>): void {
+  request.server.audit.record({
+    actor: request.staff?.subject ?? 'unknown',
+    role: request.staff?.role,
+    action,
+    target,
+    outcome: 'allowed',
+    requestId: request.id,
+    client: request.ip,
+  });
 }
 
 /** Staff routes: templates and assessments of a team. Every call is authorised and audited. */
@@ -185,14 +196,19 @@ export default async function staffRoutes(app: FastifyInstance, opts: { writesPe
       onRequest: app.requireStaff('assessments:write'),
     },
     async (request) => {
-      const a = await assessments.setDuration(
-        assessments.get(request.params.team, request.params.name),
-        request.body.duration,
-      );
+      const before = assessments.get(request.params.team, request.params.name);
+      const a = await assessments.setDuration(before, request.body.duration);
+      const startedAt = before.status?.startedAt;
       audit(request, 'assessment.extend', {
         team: request.params.team,
         assessment: request.params.name,
+        oldDuration: before.spec.duration ?? null,
         duration: request.body.duration,
+        oldDeadline: before.status?.expiresAt ?? null,
+        // What the operator will write: the clock's start plus the new duration.
+        newDeadline: startedAt
+          ? new Date(Date.parse(startedAt) + durationMs(request.body.duration)).toISOString()
+          : null,
       });
       return toAssessmentView(a);
     },
@@ -274,7 +290,13 @@ export default async function staffRoutes(app: FastifyInstance, opts: { writesPe
     },
     async (request) => {
       const a = assessments.get(request.params.team, request.params.name);
-      return { items: (await grading.list(a)).map(toReviewedSubmissionView) };
+      const items = (await grading.list(a)).map(toReviewedSubmissionView);
+      audit(request, 'submissions.read', {
+        team: request.params.team,
+        assessment: request.params.name,
+        submissions: items.length,
+      });
+      return { items };
     },
   );
 }

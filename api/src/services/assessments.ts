@@ -21,6 +21,7 @@ import {
 } from '@epreuve/kube';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { Gauge } from 'prom-client';
 import { Conflict, Invalid, Malformed, NotFound } from './errors.ts';
 
 /** An Assessment as the API server stores it. */
@@ -44,6 +45,10 @@ function assertDurationAllowed(duration: string | undefined, t: TemplateObject):
  * `candidate.email`).
  */
 function refused(err: unknown): never {
+  // The team's ResourceQuota on Assessments (the API server's backstop to the budget below).
+  if (err instanceof KubeError && err.code === 403 && /exceeded quota/.test(err.message)) {
+    throw new Conflict(`the Kubernetes API refused the assessment: ${err.message}`);
+  }
   if (err instanceof KubeError && err.code === 422) {
     const cause = err.causes.find((c) => c.field) ?? err.causes[0];
     const field = (cause?.field ?? 'spec').replace(/^(spec|metadata)\.?/, '') || 'name';
@@ -54,6 +59,22 @@ function refused(err: unknown): never {
     );
   }
   throw err;
+}
+
+/** Per-team caps on active assessments: one leaked key cannot fill the cluster. */
+export interface TeamBudgets {
+  perTeam: Record<string, number>;
+  default: number;
+}
+
+/** Still running or about to: not ended, revoked or being deleted (what a budget counts). */
+export function isActive(a: AssessmentObject): boolean {
+  return (
+    !a.metadata.deletionTimestamp &&
+    !a.spec.revoked &&
+    a.status?.phase !== 'Expired' &&
+    a.status?.phase !== 'Failed'
+  );
 }
 
 /** A readable, DNS-safe name from a candidate's name: "Jane Doe" → "jane-doe". */
@@ -77,15 +98,33 @@ export class AssessmentStore {
   private readonly client: KubeClient;
   readonly assessments: Informer<AssessmentObject>;
   readonly templates: Informer<TemplateObject>;
+  private readonly budgets: TeamBudgets;
 
   constructor(
     client: KubeClient,
     assessments: Informer<AssessmentObject>,
     templates: Informer<TemplateObject>,
+    budgets: TeamBudgets = { perTeam: {}, default: 500 },
   ) {
     this.client = client;
     this.assessments = assessments;
     this.templates = templates;
+    this.budgets = budgets;
+  }
+
+  /** How many active assessments a team may have at once. */
+  budgetOf(team: string): number {
+    return this.budgets.perTeam[team] ?? this.budgets.default;
+  }
+
+  /** A team's assessments that still hold (or will hold) a candidate namespace. */
+  activeCount(team: string): number {
+    return this.assessments.list().filter((a) => a.metadata.namespace === team && isActive(a)).length;
+  }
+
+  /** Every team with assessments, for the per-team metrics. */
+  teams(): string[] {
+    return [...new Set(this.assessments.list().map((a) => a.metadata.namespace!))].sort();
   }
 
   /** Whether both caches hold a full list (the API is ready to answer). */
@@ -154,6 +193,14 @@ export class AssessmentStore {
           assessment: { ...existing, apiVersion: API_VERSION, kind: 'Assessment' },
           replayed: this.sameRequest(existing, body),
         };
+    }
+    // After the replay lookup: a retry of an accepted request is never refused for the budget.
+    const budget = this.budgetOf(team);
+    const active = this.activeCount(team);
+    if (active >= budget) {
+      throw new Conflict(
+        `team ${team} has ${active} active assessments, its budget is ${budget}: let some end, revoke or delete them, or ask an administrator to raise the budget`,
+      );
     }
     const suffix = keyHash ? keyHash.slice(0, 6) : randomBytes(3).toString('hex');
     const name = body.name ?? `${slugify(body.candidate.name)}-${suffix}`;
@@ -317,6 +364,28 @@ declare module 'fastify' {
 export default fp(
   async function assessmentsPlugin(app: FastifyInstance, opts: { store: AssessmentStore }) {
     app.decorate('assessments', opts.store);
+    const store = opts.store;
+    // Read from the cache at scrape time: no bookkeeping to drift.
+    new Gauge({
+      name: 'epreuve_team_active_assessments',
+      help: 'Active assessments per team (not ended, revoked or being deleted)',
+      labelNames: ['team'] as const,
+      registers: [app.metricsRegistry],
+      collect() {
+        this.reset();
+        for (const team of store.teams()) this.set({ team }, store.activeCount(team));
+      },
+    });
+    new Gauge({
+      name: 'epreuve_team_assessment_budget',
+      help: 'Active assessments a team may have at once',
+      labelNames: ['team'] as const,
+      registers: [app.metricsRegistry],
+      collect() {
+        this.reset();
+        for (const team of store.teams()) this.set({ team }, store.budgetOf(team));
+      },
+    });
   },
   { name: 'assessments' },
 );

@@ -1,5 +1,20 @@
-import { describe, expect, it } from 'vitest';
+import { context, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { afterAll, describe, expect, it } from 'vitest';
 import { GraderClient } from './grader-client.ts';
+
+const exporter = new InMemorySpanExporter();
+const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+const contextManager = new AsyncLocalStorageContextManager().enable();
+context.setGlobalContextManager(contextManager);
+trace.setGlobalTracerProvider(provider);
+propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+afterAll(async () => {
+  await provider.shutdown();
+  contextManager.disable();
+});
 
 const request = {
   sandbox: 'warehouse',
@@ -66,5 +81,25 @@ describe('GraderClient', () => {
       status: 401,
       reason: 'invalid credentials',
     });
+  });
+
+  it('is a client span, a child of the active one, whose context it sends to the grader', async () => {
+    exporter.reset();
+    const { c, calls } = client(() => new Response('{"detail":"busy"}', { status: 503 }));
+    const request_ = trace.getTracer('test').startSpan('POST /candidate/submissions');
+    await context.with(trace.setSpan(context.active(), request_), () =>
+      c.grade('epreuve-jane-abcde', request),
+    );
+    request_.end();
+    const span = exporter.getFinishedSpans().find((s) => s.name === 'grader POST /v1/grade')!;
+    expect(span.parentSpanContext?.spanId).toBe(request_.spanContext().spanId);
+    expect(span.attributes).toMatchObject({
+      'epreuve.namespace': 'epreuve-jane-abcde',
+      'epreuve.sandbox': 'warehouse',
+      'epreuve.grader.outcome': 'unavailable',
+    });
+    expect(span.status).toMatchObject({ code: 2, message: 'busy' });
+    const sent = (calls[0]!.init.headers as Record<string, string>).traceparent;
+    expect(sent).toBe(`00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`);
   });
 });

@@ -1,4 +1,7 @@
 import { GRADER, type GradeRequest, type GradeResponse, gradeResponse } from '@epreuve/crds';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+
+const tracer = trace.getTracer('epreuve-grader-client');
 
 /**
  * The API's side of the grader contract: it relays an answer to the grader in the candidate's
@@ -34,14 +37,41 @@ export class GraderClient {
     };
   }
 
-  async grade(namespace: string, request: GradeRequest): Promise<GraderOutcome> {
+  /** One grading call, as a client span (a child of the request's) whose context goes to the grader. */
+  grade(namespace: string, request: GradeRequest): Promise<GraderOutcome> {
+    return tracer.startActiveSpan(
+      'grader POST /v1/grade',
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { 'epreuve.namespace': namespace, 'epreuve.sandbox': request.sandbox },
+      },
+      async (span) => {
+        try {
+          const outcome = await this.call(namespace, request);
+          span.setAttribute('epreuve.grader.outcome', outcome.kind);
+          if (outcome.kind !== 'graded')
+            span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.reason });
+          return outcome;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  private async call(namespace: string, request: GradeRequest): Promise<GraderOutcome> {
     const token = await this.o.token(namespace);
     if (!token) return { kind: 'unavailable', reason: 'the grader is not set up yet', retryAfterSeconds: 5 };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+    };
+    propagation.inject(context.active(), headers);
     let res: Response;
     try {
       res = await this.o.fetch(`${this.o.baseUrl(namespace)}/v1/grade`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        headers,
         body: JSON.stringify(request),
         signal: AbortSignal.timeout(this.o.timeoutMs),
       });

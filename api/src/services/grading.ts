@@ -7,7 +7,7 @@ import {
   type Submission,
   type Task,
 } from '@epreuve/crds';
-import type { KubeClient, KubeObject } from '@epreuve/kube';
+import { type KubeClient, KubeError, type KubeObject } from '@epreuve/kube';
 import { type Exercise, findExercise } from '@epreuve/sandboxes/exercises';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -72,8 +72,8 @@ export function gradingOf(task: Task): Graded {
 /**
  * Whether `mine` is past a cap, and which. A submission counts against `mine` when it was already
  * admitted (it has a status: admission is written at once) or when it is still being checked and
- * comes first in one order every replica agrees on (creation time, then the unique name). Of
- * racing submissions at most `maxAttempts` fit; one arriving after others were admitted never does.
+ * comes first in one order every replica agrees on (creation time, then the unique name). Used
+ * for the total across tasks; the per-task cap is exact through slot names (GradingService.admit).
  */
 export function overLimit(
   all: SubmissionObject[],
@@ -89,6 +89,11 @@ export function overLimit(
   if (all.filter(counts).length >= limits.maxSubmissions)
     return `you have used all ${limits.maxSubmissions} submissions of this assessment`;
   return undefined;
+}
+
+/** Attempt `k` of a task: a name the API server holds once (see GradingService.admit). */
+export function submissionName(a: AssessmentObject, taskId: string, k: number): string {
+  return `${a.metadata.name}-${taskId}-${k}`;
 }
 
 /**
@@ -115,34 +120,10 @@ export class GradingService {
     if (grading.kind !== 'manual' && !grading.reference)
       throw new Misconfigured('this task has no reference answer; tell the recruiter');
     const submittedAt = new Date().toISOString(); // milliseconds: submissions in one second keep their order
-    // Recorded first, then counted: the attempt caps hold across concurrent requests and replicas.
-    const created = await this.client.create<SubmissionObject>({
-      apiVersion: API_VERSION,
-      kind: 'Submission',
-      metadata: {
-        generateName: `${a.metadata.name}-${taskId}-`.slice(0, 57),
-        namespace: a.metadata.namespace,
-        labels: { [LABELS.assessment]: a.metadata.name!, [LABELS.task]: taskId },
-        ownerReferences: [
-          {
-            apiVersion: API_VERSION,
-            kind: 'Assessment',
-            name: a.metadata.name!,
-            uid: a.metadata.uid!,
-            controller: false,
-          },
-        ],
-      },
-      spec: { assessmentRef: { name: a.metadata.name! }, task: taskId, answer, submittedAt },
-    } as KubeObject);
+    const limits = t!.spec.grading;
+    const created = await this.admit(a, taskId, limits, answer, submittedAt);
     const withdraw = () =>
       this.client.delete(SUBMISSION, created.metadata.namespace, created.metadata.name!).catch(() => {});
-    const limits = t!.spec.grading;
-    const over = overLimit(await this.list(a), created, taskId, limits);
-    if (over) {
-      await withdraw();
-      throw new Conflict(over);
-    }
     // Admitted: from now on it counts against every later submission, graded or not yet.
     const pending = { graded: false, explanation: 'Being graded.' };
     if (grading.kind !== 'manual') await this.writeStatus(created, pending);
@@ -167,6 +148,69 @@ export class GradingService {
         }
       : { graded: false, explanation: 'A reviewer will grade this answer.' };
     return this.writeStatus(created, status);
+  }
+
+  /**
+   * Records the answer as attempt k of the task, in the lowest free slot `<assessment>-<task>-<k>`
+   * (k ≤ maxAttempts). The API server refuses a second object of the same name, so racing
+   * submissions — on one replica or several — can never take more slots than there are: the cap is
+   * exact without a lock (ordering by creation time was not: it has one-second precision, and a
+   * submission created after another's count could sort before it). The total across tasks is
+   * checked after creation (`overLimit`), which may only err by a few under a race.
+   */
+  private async admit(
+    a: AssessmentObject,
+    taskId: string,
+    limits: { maxAttempts: number; maxSubmissions: number },
+    answer: string,
+    submittedAt: string,
+  ): Promise<SubmissionObject> {
+    const exhausted = `you have used all ${limits.maxAttempts} attempts at task ${taskId}`;
+    for (;;) {
+      const all = await this.list(a);
+      const taken = new Set(all.filter((s) => s.spec.task === taskId).map((s) => s.metadata.name));
+      const slot = Array.from({ length: limits.maxAttempts }, (_, i) =>
+        submissionName(a, taskId, i + 1),
+      ).find((name) => !taken.has(name));
+      if (!slot) throw new Conflict(exhausted);
+      let created: SubmissionObject;
+      try {
+        created = await this.client.create<SubmissionObject>({
+          apiVersion: API_VERSION,
+          kind: 'Submission',
+          metadata: {
+            name: slot,
+            namespace: a.metadata.namespace,
+            labels: { [LABELS.assessment]: a.metadata.name!, [LABELS.task]: taskId },
+            ownerReferences: [
+              {
+                apiVersion: API_VERSION,
+                kind: 'Assessment',
+                name: a.metadata.name!,
+                uid: a.metadata.uid!,
+                controller: false,
+              },
+            ],
+          },
+          spec: { assessmentRef: { name: a.metadata.name! }, task: taskId, answer, submittedAt },
+        } as KubeObject);
+      } catch (err) {
+        // Another request took this slot first: count again and take the next one.
+        if (err instanceof KubeError && err.code === 409) continue;
+        throw err;
+      }
+      const over = overLimit([...all, created], created, taskId, {
+        maxAttempts: Number.POSITIVE_INFINITY,
+        maxSubmissions: limits.maxSubmissions,
+      });
+      if (over) {
+        await this.client
+          .delete(SUBMISSION, created.metadata.namespace, created.metadata.name!)
+          .catch(() => {});
+        throw new Conflict(over);
+      }
+      return created;
+    }
   }
 
   private writeStatus(s: SubmissionObject, status: object): Promise<SubmissionObject> {

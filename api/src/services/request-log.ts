@@ -1,4 +1,4 @@
-import { credentialsSecretName, DATA_API_CREDENTIAL_KEYS } from '@epreuve/crds';
+import { credentialsSecretName, DATA_API_ADMIN_PORT, DATA_API_CREDENTIAL_KEYS } from '@epreuve/crds';
 import type { KubeClient } from '@epreuve/kube';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -19,9 +19,12 @@ export interface SandboxRequestLog {
  */
 export class RequestLogs {
   private readonly client: KubeClient;
+  private readonly adminPort: number;
 
-  constructor(client: KubeClient) {
+  /** `adminPort`: where data APIs serve /admin (DATA_API_ADMIN_PORT in a cluster; tests pick one). */
+  constructor(client: KubeClient, adminPort = DATA_API_ADMIN_PORT) {
     this.client = client;
+    this.adminPort = adminPort;
   }
 
   async read(a: AssessmentObject, q: { since?: string; limit: number }): Promise<SandboxRequestLog[]> {
@@ -33,13 +36,13 @@ export class RequestLogs {
         const unavailable = { sandbox: s.name, available: false, items: [] };
         const secret = s.secretName ?? credentialsSecretName(s.name);
         const adminKey = (await readSecretData(this.client, ns, secret))?.[DATA_API_CREDENTIAL_KEYS.adminKey];
-        if (!adminKey || !s.host || !s.port) return unavailable;
+        if (!adminKey || !s.host) return unavailable;
         const query = new URLSearchParams({
           limit: String(q.limit),
           ...(q.since ? { since: q.since } : {}),
         });
         try {
-          const res = await fetch(`http://${s.host}:${s.port}/admin/requests?${query}`, {
+          const res = await fetch(`http://${s.host}:${this.adminPort}/admin/requests?${query}`, {
             headers: { 'x-admin-key': adminKey },
             signal: AbortSignal.timeout(5000),
           });
@@ -66,8 +69,8 @@ declare module 'fastify' {
 
 /** `app.requestLogs`. */
 export default fp(
-  async function requestLogsPlugin(app: FastifyInstance, opts: { client: KubeClient }) {
-    app.decorate('requestLogs', new RequestLogs(opts.client));
+  async function requestLogsPlugin(app: FastifyInstance, opts: { client: KubeClient; adminPort?: number }) {
+    app.decorate('requestLogs', new RequestLogs(opts.client, opts.adminPort));
   },
   { name: 'request-logs' },
 );

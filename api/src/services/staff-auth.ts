@@ -18,6 +18,8 @@ export interface Staff {
 const ROLE_RANK: Record<Role, number> = { reviewer: 1, recruiter: 2, admin: 3 };
 /** API keys carry this prefix, so they are told from JWTs at a glance (and by secret scanners). */
 export const API_KEY_PREFIX = 'epk_';
+/** At least 128 bits after the prefix: 22 base64url characters (6 bits each). */
+export const API_KEY_MIN_SECRET_CHARS = 22;
 
 /** What each role may do. Recruiters manage assessments; reviewers read results and score. */
 export const PERMISSIONS = {
@@ -61,11 +63,15 @@ export class StaffAuthenticator {
   }
 
   private apiKey(key: string): Staff {
+    // Only hashes are configured, so a key's strength cannot be checked at start-up; a short one
+    // is refused when presented, before any comparison (keys are generated with 192 bits).
+    if (key.length - API_KEY_PREFIX.length < API_KEY_MIN_SECRET_CHARS)
+      throw new Unauthenticated('invalid credentials');
     const digest = Buffer.from(sha256(key), 'hex');
     // Compare against every entry, always, so timing says nothing about which (if any) matched.
     let found: ApiKeyEntry | undefined;
     for (const k of this.keys) if (timingSafeEqual(k.digest, digest) && !found) found = k;
-    if (!found) throw new Unauthenticated('unknown API key');
+    if (!found) throw new Unauthenticated('invalid credentials');
     return { subject: `api-key:${found.name}`, role: found.role, teams: found.teams, via: 'api-key' };
   }
 
@@ -81,7 +87,11 @@ export class StaffAuthenticator {
         requiredClaims: ['sub', 'exp'],
       }));
     } catch (err) {
-      throw new Unauthenticated(`invalid token: ${(err as Error).message}`);
+      // The library's text tells a prober which check failed; the caller learns only what to do.
+      const expired = (err as { code?: string }).code === 'ERR_JWT_EXPIRED';
+      throw new Unauthenticated(
+        expired ? 'invalid credentials: the token has expired' : 'invalid credentials',
+      );
     }
     const roles = toList(payload[this.config.EPREUVE_OIDC_ROLES_CLAIM]).filter(
       (r): r is Role => r in ROLE_RANK,

@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Informer, type KubeClient, type KubeObject, resourceFor } from '@epreuve/kube';
 import type { Logger } from 'pino';
-import { buildRuleset, type Namespace, type NetworkPolicy, type Pod } from './rules.ts';
+import { buildRuleset, type Namespace, type NetworkPolicy, type Pod, transition } from './rules.ts';
 
 export interface EnforcerOptions {
   /** Chain name prefix (EPNP); the main chain is jumped to from FORWARD and INPUT. */
@@ -81,11 +81,7 @@ export class NetpolEnforcer {
     const ruleset = buildRuleset(this.policies.list(), this.pods.list(), this.namespaces.list(), this.prefix);
     const stale = [...this.owned].filter((c) => !ruleset.chains.includes(c));
     if (ruleset.text === this.applied && stale.length === 0) return;
-    // Declared chains are flushed and refilled in one transaction; stale ones then go.
-    const text = ruleset.text.replace(
-      /\nCOMMIT\n$/,
-      `\n${stale.map((c) => `:${c} - [0:0]\n-X ${c}`).join('\n')}${stale.length ? '\n' : ''}COMMIT\n`,
-    );
+    const text = transition(ruleset, this.owned);
     await this.restore(text);
     this.applied = ruleset.text;
     this.owned = new Set(ruleset.chains);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildRuleset, matches, type Namespace, type NetworkPolicy, type Pod } from './rules.ts';
+import { buildRuleset, matches, type Namespace, type NetworkPolicy, type Pod, transition } from './rules.ts';
 
 /**
  * The rules are checked by what they do to packets: a small interpreter of the iptables subset
@@ -214,6 +214,44 @@ describe('buildRuleset semantics', () => {
     expect(verdict(text, { src: '10.2.0.3', dst: '10.2.0.2', port: 9005 })).toBe('allowed');
     expect(verdict(text, { src: '10.2.0.3', dst: '10.2.0.2', port: 9011 })).toBe('rejected');
     expect(verdict(text, { src: '10.2.0.3', dst: '10.2.0.2', proto: 'udp', port: 8080 })).toBe('rejected');
+  });
+
+  it('resolves a named port of an egress rule without peers against every pod that declares it', () => {
+    // Upstream "should allow egress access on one named port": the port names a destination's
+    // container port, so only pods that have it match (never an address outside the cluster).
+    const { text } = buildRuleset(
+      [
+        np('a', 'p', {
+          podSelector: { matchLabels: { app: 'cli' } },
+          policyTypes: ['Egress'],
+          egress: [{ ports: [{ port: 'http' }] }],
+        }),
+        np('a', 'q', {
+          podSelector: { matchLabels: { app: 'web' } },
+          policyTypes: ['Egress'],
+          egress: [{ to: [{ ipBlock: { cidr: '10.2.0.0/24' } }], ports: [{ port: 'http' }] }],
+        }),
+      ],
+      two,
+      nss,
+    );
+    expect(verdict(text, { src: '10.2.0.3', dst: '10.2.0.2', port: 8080 })).toBe('allowed');
+    expect(verdict(text, { src: '10.2.0.3', dst: '10.2.0.4', port: 8080 })).toBe('rejected');
+    expect(verdict(text, { src: '10.2.0.3', dst: '192.0.2.1', port: 8080 })).toBe('rejected');
+    expect(verdict(text, { src: '10.2.0.2', dst: '10.2.0.2', port: 8080 })).toBe('allowed');
+    expect(verdict(text, { src: '10.2.0.2', dst: '10.2.0.4', port: 8080 })).toBe('rejected');
+  });
+
+  it('moves from one ruleset to the next in one restore, deleting chains no longer built', () => {
+    const before = buildRuleset([np('a', 'deny', { podSelector: {} })], two, nss);
+    const after = buildRuleset([], two, nss);
+    const text = transition(after, before.chains);
+    const stale = before.chains.filter((c) => c !== 'EPNP');
+    expect(stale.length).toBeGreaterThan(0);
+    for (const c of stale) expect(text).toContain(`:${c} - [0:0]\n-X ${c}\n`);
+    expect(text.split('\n')).not.toContain('-X EPNP');
+    expect(text.endsWith('COMMIT\n')).toBe(true);
+    expect(transition(after, after.chains)).toBe(after.text);
   });
 
   it('combines namespaceSelector and podSelector in one peer as AND, separate peers as OR', () => {

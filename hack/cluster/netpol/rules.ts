@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
  * semantics for pod-to-pod and pod-to-host traffic: pod and namespace selectors (matchLabels and
  * matchExpressions), ipBlock with except, TCP/UDP/SCTP ports, named ports and endPort, policyTypes.
  * Traffic from the node to its pods (kubelet probes) is not filtered, as in upstream
- * implementations. Pure: objects in, iptables-restore text out.
+ * implementations. Pure: objects in, iptables-restore text out. Checked against Kubernetes' own
+ * NetworkPolicy e2e truth table (README.md in this directory).
  */
 
 export interface LabelSelector {
@@ -112,8 +113,17 @@ function resolvePeers(
   return out;
 }
 
-/** Port matches for traffic to `target` (a named port resolves against that pod's containers). */
-function portMatches(ports: PolicyPort[] | undefined, target: Pod | undefined): string[] | undefined {
+/**
+ * Port matches for traffic to `target`. A named port resolves against that pod's containers; with
+ * no single target (an egress rule to any destination or to an ipBlock) it resolves against every
+ * pod that declares it, so each match also names that pod's address (upstream: a named port only
+ * ever matches pods that have it).
+ */
+function portMatches(
+  ports: PolicyPort[] | undefined,
+  target: Pod | undefined,
+  candidates: Pod[],
+): string[] | undefined {
   if (!ports || ports.length === 0) return [''];
   const out: string[] = [];
   for (const p of ports) {
@@ -122,16 +132,20 @@ function portMatches(ports: PolicyPort[] | undefined, target: Pod | undefined): 
       out.push(`-p ${proto}`);
       continue;
     }
-    let num: number | undefined = typeof p.port === 'number' ? p.port : undefined;
-    if (typeof p.port === 'string') {
-      const named = (target?.spec?.containers ?? [])
+    if (typeof p.port === 'number') {
+      out.push(`-p ${proto} -m ${proto} --dport ${p.port}${p.endPort ? `:${p.endPort}` : ''}`);
+      continue;
+    }
+    // A named port a pod does not have matches nothing (as upstream).
+    for (const pod of target ? [target] : candidates) {
+      const named = (pod.spec?.containers ?? [])
         .flatMap((c) => c.ports ?? [])
         .find((cp) => cp.name === p.port && (cp.protocol ?? 'TCP').toLowerCase() === proto);
-      num = named?.containerPort;
+      if (named)
+        out.push(
+          `${target ? '' : `-d ${pod.status!.podIP}/32 `}-p ${proto} -m ${proto} --dport ${named.containerPort}`,
+        );
     }
-    // A named port the target does not have matches nothing (as upstream).
-    if (num === undefined) continue;
-    out.push(`-p ${proto} -m ${proto} --dport ${num}${p.endPort ? `:${p.endPort}` : ''}`);
   }
   return out.length ? out : undefined;
 }
@@ -179,7 +193,7 @@ export function buildRuleset(
     const addr = dir === 'in' ? '-s' : '-d';
     for (const peer of peers) {
       const target = dir === 'in' ? self : 'pod' in peer ? peer.pod : undefined;
-      const portRules = portMatches(ports, target);
+      const portRules = portMatches(ports, target, pods);
       if (!portRules) continue;
       if ('any' in peer || 'pod' in peer) {
         const match = 'pod' in peer ? `${addr} ${peer.pod.status!.podIP}/32 ` : '';
@@ -242,4 +256,17 @@ export function buildRuleset(
     '',
   ].join('\n');
   return { text, chains };
+}
+
+/**
+ * iptables-restore --noflush input that moves the filter table from the chains `owned` (the last
+ * ruleset applied) to `next`, in one transaction: declared chains are flushed and refilled, chains
+ * `next` no longer has are deleted after them.
+ */
+export function transition(next: Ruleset, owned: Iterable<string>): string {
+  const stale = [...owned].filter((c) => !next.chains.includes(c));
+  return next.text.replace(
+    /\nCOMMIT\n$/,
+    `\n${stale.map((c) => `:${c} - [0:0]\n-X ${c}`).join('\n')}${stale.length ? '\n' : ''}COMMIT\n`,
+  );
 }

@@ -6,6 +6,7 @@ import {
   candidateNamespace,
   credentialsMountPath,
   credentialsSecretName,
+  DATA_API_ADMIN_PORT,
   DATA_API_CREDENTIAL_KEYS,
   DB_CREDENTIAL_KEYS,
   GRADER,
@@ -463,13 +464,17 @@ export function dataApiDeployment(ctx: Context, s: Sandbox): KubeObject {
   return nodeDeployment(ctx, s.name, sandboxLabels(s), {
     name: 'data-api',
     image: ctx.config.EPREUVE_IMAGE_DATA_API,
-    ports: [{ name: 'http', containerPort: PORTS.dataApi, protocol: 'TCP' }],
+    ports: [
+      { name: 'http', containerPort: PORTS.dataApi, protocol: 'TCP' },
+      { name: 'admin', containerPort: DATA_API_ADMIN_PORT, protocol: 'TCP' },
+    ],
     env: [
       { name: 'DATASET', value: api.dataset },
       { name: 'PAGE_SIZE', value: String(api.pageSize) },
       { name: 'RATE_LIMIT_PER_MINUTE', value: String(api.rateLimitPerMinute) },
       { name: 'FAULT_RATE', value: String(api.faultRate) },
       { name: 'PORT', value: String(PORTS.dataApi) },
+      { name: 'ADMIN_PORT', value: String(DATA_API_ADMIN_PORT) },
       secretEnv('API_KEY', credentialsSecretName(s.name), DATA_API_CREDENTIAL_KEYS.apiKey),
       // Lets the platform read the request log and switch faults; never given to the candidate.
       secretEnv('ADMIN_KEY', credentialsSecretName(s.name), DATA_API_CREDENTIAL_KEYS.adminKey),
@@ -490,6 +495,10 @@ export function service(ctx: Context, s: Sandbox): KubeObject {
       selector: sandboxLabels(s),
       ports: [
         { name: sandboxKind(s) === 'dataApi' ? 'http' : 'db', port, targetPort: port, protocol: 'TCP' },
+        // The platform's own port (request log, fault switch); the gateway routes only the first.
+        ...(sandboxKind(s) === 'dataApi'
+          ? [{ name: 'admin', port: DATA_API_ADMIN_PORT, targetPort: DATA_API_ADMIN_PORT, protocol: 'TCP' }]
+          : []),
       ],
     },
   };

@@ -1,5 +1,14 @@
 import type { Assessment, AssessmentStatus, AssessmentTemplate } from '@epreuve/crds';
-import { type Informer, type KubeClient, KubeError, type KubeObject, objectKey } from '@epreuve/kube';
+import {
+  type EventInput,
+  EventRecorder,
+  type EventSink,
+  type Informer,
+  type KubeClient,
+  KubeError,
+  type KubeObject,
+  objectKey,
+} from '@epreuve/kube';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import pino from 'pino';
@@ -112,6 +121,25 @@ class RecordingClient {
   }
   /** The Assessment as stored, which a finalizer patch returns updated. */
   stored?: KubeObject;
+  /** Raw requests (the Event recorder's): refused, as by RBAC without the events.k8s.io rule. */
+  async request(verb: string, path: string) {
+    this.calls.push({ verb, kind: 'raw', name: path });
+    throw new KubeError(403, 'Forbidden', 'events.events.k8s.io is forbidden');
+  }
+}
+
+/** The Events a reconciler recorded: `reason (type)`. */
+class RecordingEvents implements EventSink {
+  readonly recorded: Array<{
+    regarding: string;
+    type: string;
+    reason: string;
+    action: string;
+    note?: string;
+  }> = [];
+  record(regarding: KubeObject, e: EventInput) {
+    this.recorded.push({ regarding: objectKey(regarding), ...e });
+  }
 }
 
 const NOW = new Date('2026-11-22T10:05:00Z');
@@ -124,6 +152,8 @@ function world(opts: {
   managed?: KubeObject[];
   now?: Date;
   failApplyOf?: string;
+  /** A sink, or one built over the world's client. */
+  events?: EventSink | ((client: KubeClient) => EventSink);
 }) {
   const client = new RecordingClient();
   client.failApplyOf = opts.failApplyOf;
@@ -145,6 +175,7 @@ function world(opts: {
     log: pino({ level: 'silent' }),
     now: () => opts.now ?? NOW,
     random: (n) => Buffer.alloc(n, 1),
+    events: typeof opts.events === 'function' ? opts.events(client as unknown as KubeClient) : opts.events,
   });
   const key = objectKey(opts.assessment);
   return {
@@ -310,5 +341,196 @@ describe('AssessmentReconciler writes status once per pass, after its I/O', () =
       ],
     });
     await expectOneWriteThenNone(graded, 'Ready', 'SandboxesReady');
+  });
+});
+
+describe('AssessmentReconciler records Events', () => {
+  const readyWorld = (events: EventSink, phase?: 'Provisioning') =>
+    world({
+      assessment: withFinalizer({
+        ...assessment(),
+        ...(phase && {
+          status: {
+            phase,
+            namespace: ns,
+            conditions: [
+              {
+                type: 'Provisioned',
+                status: 'True',
+                reason: 'ObjectsApplied',
+                message: '',
+                lastTransitionTime: '2026-11-22T10:00:00Z',
+              },
+            ],
+          },
+        }),
+      } as Assessment),
+      template: template(),
+      events,
+      managed: [
+        workload('StatefulSet', 'warehouse', { readyReplicas: 1 }),
+        workload('StatefulSet', 'events', { readyReplicas: 1 }),
+        workload('Deployment', 'source', { availableReplicas: 1 }),
+        workload('Deployment', 'grader', { availableReplicas: 1 }),
+        { ...workload('Job', 'seed', { succeeded: 1 }), apiVersion: 'batch/v1' },
+      ],
+    });
+  const reasons = (e: RecordingEvents) => e.recorded.map((r) => `${r.reason} (${r.type})`);
+
+  it('Provisioning when the objects are first applied, once', async () => {
+    const events = new RecordingEvents();
+    const w = world({ assessment: assessment() as Cached, template: template(), events });
+    await w.pass();
+    await w.pass();
+    expect(reasons(events)).toEqual(['Provisioning (Normal)']);
+    expect(events.recorded[0]).toMatchObject({ regarding: 'hiring/jane-doe', action: 'Provision' });
+    expect(events.recorded[0]!.note).toContain(`objects applied in ${ns}; waiting for`);
+  });
+
+  it('Ready when every sandbox is, once', async () => {
+    const events = new RecordingEvents();
+    const w = readyWorld(events, 'Provisioning');
+    await w.pass();
+    await w.pass();
+    expect(reasons(events)).toEqual(['Ready (Normal)']);
+  });
+
+  it('SeedFailed when the seed Job fails', async () => {
+    const events = new RecordingEvents();
+    const w = world({
+      assessment: withFinalizer(assessment()),
+      template: template(),
+      events,
+      managed: [
+        {
+          ...workload('Job', 'seed', { conditions: [{ type: 'Failed', status: 'True' }] }),
+          apiVersion: 'batch/v1',
+        },
+      ],
+    });
+    await w.pass();
+    await w.pass();
+    expect(reasons(events)).toEqual(['Provisioning (Normal)', 'SeedFailed (Warning)']);
+    expect(events.recorded[1]).toMatchObject({ action: 'Seed' });
+  });
+
+  it.each([
+    ['QuotaExceeded', { template: template({ resources: { cpu: '1', memory: '1Gi', storage: '5Gi' } }) }],
+    ['DurationExceedsMax', { duration: '9h', template: template() }],
+    ['TemplateNotFound', { template: undefined }],
+  ])('%s (Warning) with the status message, once', async (reason, o) => {
+    const events = new RecordingEvents();
+    const w = world({
+      assessment: withFinalizer(assessment('duration' in o ? { duration: o.duration } : {})),
+      template: o.template,
+      events,
+    });
+    await w.pass();
+    await w.pass();
+    expect(reasons(events)).toEqual([`${reason} (Warning)`]);
+    expect(events.recorded[0]!.note).toBeTruthy();
+  });
+
+  it('an apply failure on every pass that has one (the recorder folds repeats)', async () => {
+    const events = new RecordingEvents();
+    const w = world({
+      assessment: withFinalizer(assessment()),
+      template: template(),
+      failApplyOf: 'ResourceQuota',
+      events,
+    });
+    await w.pass();
+    await w.pass();
+    expect(reasons(events)).toEqual(['ApplyInvalid (Warning)', 'ApplyInvalid (Warning)']);
+    expect(events.recorded[0]).toMatchObject({ action: 'Apply', note: 'ResourceQuota is invalid' });
+  });
+
+  it('Expired or Revoked when the namespace is deleted', async () => {
+    const expired = new RecordingEvents();
+    await world({
+      assessment: withFinalizer(assessment()),
+      template: template(),
+      managed: [namespaceObject()],
+      now: new Date('2026-11-22T15:00:00Z'),
+      events: expired,
+    }).pass();
+    const revoked = new RecordingEvents();
+    await world({
+      assessment: withFinalizer(assessment({ revoked: true })),
+      template: template(),
+      managed: [namespaceObject()],
+      events: revoked,
+    }).pass();
+    expect([...reasons(expired), ...reasons(revoked)]).toEqual(['Expired (Normal)', 'Revoked (Normal)']);
+  });
+
+  it('CleaningUp on deletion, Deleted once the namespace is gone', async () => {
+    const events = new RecordingEvents();
+    const deleting = withFinalizer(assessment(), { deletionTimestamp: '2026-11-22T10:04:00Z' });
+    const w = world({ assessment: deleting, template: template(), managed: [namespaceObject()], events });
+    await w.pass();
+    await w.pass();
+    await world({
+      assessment: { ...deleting, status: { phase: 'Terminating' } },
+      template: template(),
+      events,
+    }).pass();
+    expect(reasons(events)).toEqual(['CleaningUp (Normal)', 'Deleted (Normal)']);
+    expect(events.recorded.map((e) => e.action)).toEqual(['Delete', 'Delete']);
+  });
+
+  it('NotReady when a Ready assessment loses a sandbox', async () => {
+    const events = new RecordingEvents();
+    const w = world({
+      assessment: withFinalizer({
+        ...assessment(),
+        status: {
+          phase: 'Ready',
+          namespace: ns,
+          conditions: [
+            {
+              type: 'Provisioned',
+              status: 'True',
+              reason: 'ObjectsApplied',
+              message: '',
+              lastTransitionTime: '2026-11-22T10:00:00Z',
+            },
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'SandboxesReady',
+              message: '',
+              lastTransitionTime: '2026-11-22T10:00:00Z',
+            },
+          ],
+        },
+      } as Assessment),
+      template: template(),
+      events,
+    });
+    await w.pass();
+    expect(reasons(events)).toEqual(['NotReady (Warning)']);
+    expect(events.recorded[0]!.note).toContain('waiting for warehouse');
+  });
+
+  it('a refused Event write neither fails nor delays the reconcile', async () => {
+    let recorder!: EventRecorder;
+    // The real recorder, writing through the world's client, which refuses every Event (403).
+    const events = (client: KubeClient) => {
+      recorder = new EventRecorder(client, {
+        reportingController: 'epreuve.dev/operator',
+        reportingInstance: 'test',
+        log: pino({ level: 'silent' }),
+      });
+      return recorder;
+    };
+    const w = world({ assessment: assessment() as Cached, template: template(), events });
+    const { error, calls } = await w.pass();
+    expect(error).toBeUndefined();
+    expect(statusWrites(calls)).toHaveLength(1);
+    await recorder.flush();
+    expect(w.client.calls.filter((c) => c.kind === 'raw').map((c) => c.name)).toEqual([
+      '/apis/events.k8s.io/v1/namespaces/hiring/events',
+    ]);
   });
 });

@@ -14,6 +14,7 @@ import {
   timeline,
 } from '@epreuve/crds';
 import {
+  type EventSink,
   type Informer,
   isConflict,
   isSubset,
@@ -24,7 +25,7 @@ import {
   objectKey,
   resourceFor,
 } from '@epreuve/kube';
-import { trace } from '@opentelemetry/api';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from '../config.ts';
 import { Controller, priorityOf, type Reconciler, type Result } from '../controller/controller.ts';
@@ -34,6 +35,7 @@ import { type Metrics, phaseGauge } from '../metrics.ts';
 import { ASSESSMENT_INDEXES, TEMPLATE_INDEX, templateKeyOf } from '../template/reconciler.ts';
 import { getCondition } from './conditions.ts';
 import { type DesiredState, desiredState, namespaceContents, namespaceOf } from './desired.ts';
+import { statusEvents } from './events.ts';
 import { quotaShortfall } from './quota.ts';
 import { nextStatus, type ObservedWorkload, type Outcome } from './status.ts';
 
@@ -66,7 +68,11 @@ export interface AssessmentReconcilerDeps {
   log: Logger;
   now?: () => Date;
   random?: (bytes: number) => Buffer;
+  /** Kubernetes Events about each Assessment (none when absent). */
+  events?: EventSink;
 }
+
+const NO_EVENTS: EventSink = { record: () => {} };
 
 /** What a status is derived from (with `nextStatus`), besides the assessment and the clock. */
 export interface Report {
@@ -146,7 +152,12 @@ export class AssessmentReconciler implements Reconciler {
   private readonly secretsCreated = new Set<string>();
 
   constructor(deps: AssessmentReconcilerDeps) {
-    this.deps = { ...deps, now: deps.now ?? (() => new Date()), random: deps.random ?? randomBytes };
+    this.deps = {
+      ...deps,
+      now: deps.now ?? (() => new Date()),
+      random: deps.random ?? randomBytes,
+      events: deps.events ?? NO_EVENTS,
+    };
   }
 
   /**
@@ -155,7 +166,7 @@ export class AssessmentReconciler implements Reconciler {
    * What an informer's initial list or a resync delivers queues at low priority, behind changes.
    */
   static setup(manager: Manager): Controller {
-    const { client, config, metrics, log, now } = manager;
+    const { client, config, metrics, log, now, events } = manager;
     const assessments = manager.informer<Assessment & KubeObject>(KINDS.Assessment, {
       indexes: ASSESSMENT_INDEXES,
     });
@@ -175,6 +186,7 @@ export class AssessmentReconciler implements Reconciler {
       metrics,
       log,
       now,
+      events,
     });
     const controller = new Controller('assessment', reconciler, {
       workers: config.EPREUVE_WORKERS,
@@ -230,6 +242,9 @@ export class AssessmentReconciler implements Reconciler {
       async (span) => {
         try {
           return a ? await this.reconcileAssessment(a) : {};
+        } catch (err) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+          throw err;
         } finally {
           span.end();
         }
@@ -379,6 +394,12 @@ export class AssessmentReconciler implements Reconciler {
       (a.metadata.finalizers ?? []).filter((f) => f !== CLEANUP_FINALIZER),
     );
     this.log(a).info('candidate namespace gone; finalizer removed');
+    this.deps.events.record(a, {
+      type: 'Normal',
+      reason: 'Deleted',
+      action: 'Delete',
+      note: `candidate namespace ${namespaceOf(a)} is gone; finalizer removed`,
+    });
     return { result: {} };
   }
 
@@ -392,7 +413,12 @@ export class AssessmentReconciler implements Reconciler {
   /** The only status write of the Assessment controller. */
   private async writeStatus(a: Assessment & KubeObject, { outcome, template, times }: Report, now: Date) {
     const status = nextStatus(a, template, outcome, times, now);
+    // Which pass moved the phase (the one that made the assessment Ready), findable in the trace backend.
+    if (status.phase !== a.status?.phase)
+      trace.getActiveSpan()?.setAttribute('epreuve.assessment.phase', status.phase ?? '');
     this.recordTransition(a, status);
+    // Never blocks: the recorder writes in the background, and a failed Event write is only logged.
+    for (const event of statusEvents(a.status, status, outcome)) this.deps.events.record(a, event);
     await applyStatusIfChanged(this.deps.client, a, status);
   }
 

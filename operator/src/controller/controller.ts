@@ -31,6 +31,7 @@ export class Controller {
   private readonly log: Logger;
   private running: Promise<void>[] = [];
   private gaugeTimer?: NodeJS.Timeout;
+  private halted = false;
 
   constructor(
     name: string,
@@ -61,6 +62,10 @@ export class Controller {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
+      if (this.halted) {
+        this.queue.done(key);
+        return;
+      }
       this.metrics.activeWorkers.inc({ controller: this.name });
       const end = this.metrics.reconcileTime.startTimer({ controller: this.name });
       const started = Date.now();
@@ -91,6 +96,13 @@ export class Controller {
         this.queue.done(key);
       }
     }
+  }
+
+  /** Stops handing out keys at once; reconciles in flight are not waited for. */
+  halt(): void {
+    this.halted = true;
+    clearInterval(this.gaugeTimer);
+    void this.queue.shutDownWithDrain();
   }
 
   /** Stops taking new keys and waits for the reconciles in flight. */

@@ -4,7 +4,7 @@ import {
   KINDS,
   TEMPLATE_PROTECTION_FINALIZER,
 } from '@epreuve/crds';
-import { type Informer, type KubeClient, type KubeObject, objectKey } from '@epreuve/kube';
+import { type EventSink, type Informer, type KubeClient, type KubeObject, objectKey } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import { setCondition } from '../assessment/conditions.ts';
 import { Controller, priorityOf, type Reconciler, type Result } from '../controller/controller.ts';
@@ -27,6 +27,8 @@ export interface TemplateReconcilerDeps {
   assessments: Informer<Assessment & KubeObject>;
   log: Logger;
   now?: () => Date;
+  /** Kubernetes Events about each template (none when absent). */
+  events?: EventSink;
 }
 
 /**
@@ -47,14 +49,14 @@ export class TemplateReconciler implements Reconciler {
    * every assessment change, since any may change whether its template is in use.
    */
   static setup(manager: Manager): Controller {
-    const { client, metrics, log, now } = manager;
+    const { client, metrics, log, now, events } = manager;
     const templates = manager.informer<AssessmentTemplate & KubeObject>(KINDS.AssessmentTemplate);
     const assessments = manager.informer<Assessment & KubeObject>(KINDS.Assessment, {
       indexes: ASSESSMENT_INDEXES,
     });
     const controller = new Controller(
       'assessmenttemplate',
-      new TemplateReconciler({ client, templates, assessments, log, now }),
+      new TemplateReconciler({ client, templates, assessments, log, now, events }),
       { workers: 1, metrics, log },
     );
     const queue = controller.queue;
@@ -90,8 +92,22 @@ export class TemplateReconciler implements Reconciler {
           finalizers.filter((f) => f !== TEMPLATE_PROTECTION_FINALIZER),
         );
         this.deps.log.info({ template: key }, 'template no longer in use; deletion may proceed');
+        this.deps.events?.record(t, {
+          type: 'Normal',
+          reason: 'DeletionAllowed',
+          action: 'Delete',
+          note: 'no running assessment uses this template any more; deletion proceeds',
+        });
         return {};
       }
+      // Told on each pass while blocked; the recorder folds identical ones into one series.
+      if (users.length > 0)
+        this.deps.events?.record(t, {
+          type: 'Warning',
+          reason: 'DeletionBlocked',
+          action: 'Delete',
+          note: `deletion waits for ${users.length} running assessment(s): ${users.slice(0, 10).join(', ')}${users.length > 10 ? ', …' : ''}`,
+        });
     } else if (!has) {
       t.metadata = (await this.patchFinalizers(t, [...finalizers, TEMPLATE_PROTECTION_FINALIZER])).metadata;
     }

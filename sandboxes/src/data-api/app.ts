@@ -50,6 +50,19 @@ export interface BuildOptions {
   clock?: () => number;
   /** Pre-generated rows, so tests building many apps generate the dataset once. */
   data?: Pick<RetailData, ResourceName>;
+  /**
+   * Serve /admin on a server of its own (`app.adminServer`, listened on ADMIN_PORT) instead of the
+   * candidates' port: the gateway only ever routes to the candidates' port, so the fault switch
+   * and the request log are out of a candidate's reach even with a leaked admin key.
+   */
+  separateAdmin?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** /admin on its own server when `separateAdmin`; the app itself otherwise. */
+    adminServer: FastifyInstance;
+  }
 }
 
 type Problem = {
@@ -99,6 +112,16 @@ function presentedKey(request: FastifyRequest, header: string): string | null {
 interface Note {
   auth: LoggedRequest['auth'];
   fault: LoggedFault | null;
+  /** The platform's own call (/admin): never the candidate's work, so never in their log. */
+  admin?: boolean;
+}
+
+/** Requests kept out of the reviewer log, by why (what a stranger's flood shows up as). */
+export interface RejectedCounts {
+  missing_key: number;
+  invalid_key: number;
+  throttled: number;
+  anonymous: number;
 }
 
 function loadTables(data: Pick<RetailData, ResourceName>): Record<ResourceName, Table> {
@@ -137,6 +160,11 @@ export function buildApp(
   const notes = new WeakMap<FastifyRequest, Note>();
   const secrets = [cfg.apiKey, cfg.adminKey ?? ''];
   let seq = 0;
+  // The reviewer log holds the candidate's authenticated calls only: strangers (no key, a wrong
+  // key, documentation pages anyone may read) are counted here instead, so no flood can erase it.
+  const rejected: RejectedCounts = { missing_key: 0, invalid_key: 0, throttled: 0, anonymous: 0 };
+  // Wrong keys in the current minute, for the whole sandbox: past the budget they get 429.
+  let wrongKeys = { start: 0, count: 0 };
 
   const app = Fastify({
     logger: options.logger ?? false,
@@ -200,8 +228,9 @@ export function buildApp(
     if (request.url === '/healthz' || request.url.startsWith('/healthz?')) return;
     const n = notes.get(request);
     const now = clock();
+    const forReviewers = n?.auth === 'ok' && !n.admin;
     const entry = {
-      seq: ++seq,
+      seq: forReviewers ? ++seq : 0,
       time: new Date(now).toISOString(),
       method: request.method,
       path: redactUrl(request.url, secrets),
@@ -211,7 +240,13 @@ export function buildApp(
       fault: n?.fault ?? null,
       client: request.ip,
     };
-    log.push({ ...entry, ms: now });
+    if (forReviewers) log.push({ ...entry, ms: now });
+    else if (!n?.admin) {
+      if (reply.statusCode === 429 && n?.auth !== 'ok') rejected.throttled += 1;
+      else if (n?.auth === 'missing') rejected.missing_key += 1;
+      else if (n?.auth === 'invalid') rejected.invalid_key += 1;
+      else rejected.anonymous += 1;
+    }
     // pino writes its own `time`; a second one would make a duplicate JSON key.
     const { time: _time, ...line } = entry;
     request.log.info(line, 'request');
@@ -245,6 +280,17 @@ export function buildApp(
         const key = presentedKey(request, 'x-api-key');
         if (key === null || !sameSecret(key, cfg.apiKey)) {
           note(request).auth = key === null ? 'missing' : 'invalid';
+          const now = clock();
+          if (now - wrongKeys.start >= 60_000) wrongKeys = { start: now, count: 0 };
+          wrongKeys.count += 1;
+          if (wrongKeys.count > cfg.wrongKeysPerMinute) {
+            const retryAfter = Math.max(1, Math.ceil((wrongKeys.start + 60_000 - now) / 1000));
+            return sendProblem(reply, {
+              status: 429,
+              detail: `Too many requests without the right API key; retry after ${retryAfter} s`,
+              headers: { 'retry-after': String(retryAfter) },
+            });
+          }
           return sendProblem(reply, {
             status: 401,
             detail:
@@ -321,9 +367,26 @@ export function buildApp(
     { prefix: '/v1' },
   );
 
-  app.register(
+  const adminServer = options.separateAdmin
+    ? Fastify({ logger: options.logger ?? false, bodyLimit: 64 * 1024 })
+    : app;
+  app.decorate('adminServer', adminServer);
+  if (adminServer !== app) {
+    adminServer.setErrorHandler((error: FastifyError, request, reply) => {
+      const status =
+        error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+      if (status >= 500) request.log.error({ err: error }, 'request failed');
+      sendProblem(reply, { status, detail: status >= 500 ? 'Internal error' : error.message });
+    });
+    adminServer.get('/healthz', async () => ({ status: 'ok' }));
+    app.addHook('onClose', async () => {
+      await adminServer.close();
+    });
+  }
+  adminServer.register(
     async (admin) => {
       admin.addHook('onRequest', async (request, reply) => {
+        note(request).admin = true;
         if (!cfg.adminKey) {
           return sendProblem(reply, {
             status: 404,
@@ -358,6 +421,7 @@ export function buildApp(
         return reply.send({
           data: entries.slice(-limit).map(({ ms: _ms, ...e }) => e),
           capacity: log.capacity,
+          rejected,
         });
       });
 

@@ -46,7 +46,7 @@ describe('configFromEnv', () => {
 
   it.each([
     [{ API_KEY: '' }, /^API_KEY: required/],
-    [{ API_KEY: 'short' }, /^API_KEY: must be at least 8/],
+    [{ API_KEY: 'short' }, /^API_KEY: must be at least 22 characters \(128 bits\)/],
     [{ PAGE_SIZE: 'abc' }, /^PAGE_SIZE: must be an integer between 1 and 1000/],
     [{ PAGE_SIZE: '1001' }, /^PAGE_SIZE: must be between 1 and 1000/],
     [{ FAULT_RATE: '0.6' }, /^FAULT_RATE: must be between 0 and 0.5/],

@@ -19,6 +19,8 @@ export interface DataApiConfig {
   /** Unset: the /admin endpoints answer 404. */
   adminKey: string | undefined;
   requestLogSize: number;
+  /** Requests with a missing or wrong key per minute, for the whole sandbox; beyond, 429. */
+  wrongKeysPerMinute: number;
 }
 
 export const DEFAULTS: Omit<DataApiConfig, 'apiKey' | 'faultSeed'> = {
@@ -30,6 +32,7 @@ export const DEFAULTS: Omit<DataApiConfig, 'apiKey' | 'faultSeed'> = {
   faultSlowMaxMs: 2000,
   adminKey: undefined,
   requestLogSize: 10_000,
+  wrongKeysPerMinute: 60,
 };
 
 const intVar = (min: number, max: number) =>
@@ -63,16 +66,23 @@ const envSchema = z.object({
     .default(DEFAULTS.faultRate),
   FAULT_SLOW_MAX_MS: intVar(0, 60_000).default(DEFAULTS.faultSlowMaxMs),
   FAULT_SEED: intVar(0, 2 ** 32 - 1).optional(),
-  API_KEY: z.string({ error: 'required (the key candidates send)' }).min(8, 'must be at least 8 characters'),
-  ADMIN_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
+  // 22 characters: at least 128 bits of base64url (the operator generates 192-bit keys).
+  API_KEY: z
+    .string({ error: 'required (the key candidates send)' })
+    .min(22, 'must be at least 22 characters (128 bits)'),
+  ADMIN_KEY: z.string().min(22, 'must be at least 22 characters (128 bits)').optional(),
+  WRONG_KEYS_PER_MINUTE: intVar(1, 100_000).default(DEFAULTS.wrongKeysPerMinute),
   REQUEST_LOG_SIZE: intVar(1, 1_000_000).default(DEFAULTS.requestLogSize),
   PORT: intVar(0, 65_535).default(8080),
+  /** When set, /admin is served here only, not on PORT (the operator sets it; the gateway routes PORT). */
+  ADMIN_PORT: intVar(0, 65_535).optional(),
   HOST: z.string().default('0.0.0.0'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
 export interface ProcessConfig extends DataApiConfig {
   port: number;
+  adminPort: number | undefined;
   host: string;
   logLevel: string;
 }
@@ -100,7 +110,9 @@ export function configFromEnv(env: Record<string, string | undefined>): Parsed<P
       apiKey: e.API_KEY,
       adminKey: e.ADMIN_KEY,
       requestLogSize: e.REQUEST_LOG_SIZE,
+      wrongKeysPerMinute: e.WRONG_KEYS_PER_MINUTE,
       port: e.PORT,
+      adminPort: e.ADMIN_PORT,
       host: e.HOST,
       logLevel: e.LOG_LEVEL,
     },

@@ -11,7 +11,7 @@ if (!parsed.ok) {
   console.error(`data-api: invalid configuration: ${parsed.reason}`);
   process.exit(2);
 }
-const { port, host, logLevel, ...config } = parsed.value;
+const { port, host, logLevel, adminPort, ...config } = parsed.value;
 
 const app = buildApp(config, {
   logger: {
@@ -19,6 +19,7 @@ const app = buildApp(config, {
     // Belt and braces: nothing logs headers today, but a key must never reach a log line.
     redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-admin-key"]'],
   },
+  separateAdmin: adminPort !== undefined,
 });
 
 let closing = false;
@@ -47,6 +48,7 @@ process.on('SIGINT', () => shutdown('SIGINT'));
 
 try {
   await app.listen({ port, host });
+  if (adminPort !== undefined) await app.adminServer.listen({ port: adminPort, host });
   app.log.info(
     {
       dataset: config.dataset,
@@ -55,6 +57,7 @@ try {
       rateLimitPerMinute: config.rateLimitPerMinute,
       faultRate: config.faultRate,
       admin: config.adminKey !== undefined,
+      adminPort: adminPort ?? 'same as port',
     },
     'data API ready',
   );

@@ -1,11 +1,17 @@
+import { withSpanIds } from '@epreuve/kube';
 import { context, propagation, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
 declare module 'fastify' {
   interface FastifyRequest {
     span?: Span;
+  }
+  interface FastifyInstance {
+    /** The registry /metrics serves: plugins add their own metrics to it. */
+    metricsRegistry: Registry;
   }
 }
 
@@ -21,10 +27,20 @@ export function traceparentOf(request: FastifyRequest): string | undefined {
 /**
  * RED metrics per route (rate, errors, duration) under the route template, never the raw URL, so
  * cardinality stays bounded; a span per request, continuing the caller's trace; /metrics.
+ *
+ * The request span is the active span for the whole request, so the spans started while serving
+ * it (the Kubernetes client's, the grader client's) are its children and every log line carries
+ * its ids. Fastify runs a request's hooks and handler as one chain of calls and promise
+ * continuations, and carries the async context across body parsing itself (an AsyncResource), so
+ * calling onRequest's `done` inside `context.with` keeps the span active to the response.
+ * (@fastify/otel wraps every hook and handler instead, each with a span of its own besides the
+ * request's: many spans a request where one is wanted, on the candidate endpoints the benchmark
+ * holds to hello-world speed.)
  */
 export default fp(async function observabilityPlugin(app: FastifyInstance, opts: { registry?: Registry }) {
   const registry = opts.registry ?? new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'epreuve_api_' });
+  app.decorate('metricsRegistry', registry);
   const requests = new Counter({
     name: 'http_requests_total',
     help: 'HTTP requests by route, method and status code',
@@ -45,8 +61,13 @@ export default fp(async function observabilityPlugin(app: FastifyInstance, opts:
     registers: [registry],
   });
 
-  app.addHook('onRequest', async (request) => {
-    if (request.url === '/metrics' || request.url === '/healthz') return;
+  // Callback-style hooks: `done` must be called inside context.with (an async hook's promise
+  // would resolve outside it).
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.url === '/metrics' || request.url === '/healthz') {
+      done();
+      return;
+    }
     const parent = propagation.extract(context.active(), request.headers);
     request.span = tracer.startSpan(
       `${request.method} ${request.routeOptions.url ?? 'unknown'}`,
@@ -56,6 +77,10 @@ export default fp(async function observabilityPlugin(app: FastifyInstance, opts:
       },
       parent,
     );
+    // Bound, not only mixed in: "request completed" is logged after the response, outside the span.
+    request.log = withSpanIds(request.log as Logger, request.span);
+    reply.log = request.log;
+    context.with(trace.setSpan(context.active(), request.span), done);
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

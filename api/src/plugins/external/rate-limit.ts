@@ -4,8 +4,11 @@ import fp from 'fastify-plugin';
 import { Problem } from '../app/problem.ts';
 
 /**
- * Requests per minute per credential (429 + Retry-After beyond), keyed by the credential so one
- * noisy token cannot starve a team sharing an address. Routes tighten it (writes) or turn it off
+ * Requests per minute per principal (429 + Retry-After beyond), counted after authentication
+ * (preHandler): keyed by who the credential proved — a staff subject, a candidate's link — so one
+ * noisy token cannot starve a team sharing an address, and junk tokens cannot mint fresh buckets
+ * (they never get past authentication; plugins/app/brute-force.ts counts those per address).
+ * Anonymous routes are keyed by the client address. Routes tighten it (writes) or turn it off
  * (probes) in their `config.rateLimit`.
  */
 export default fp(
@@ -14,7 +17,13 @@ export default fp(
       global: true,
       max: opts.perMinute,
       timeWindow: '1 minute',
-      keyGenerator: (request) => request.headers.authorization?.slice(-32) ?? request.ip,
+      hook: 'preHandler',
+      keyGenerator: (request) =>
+        request.staff
+          ? `staff:${request.staff.subject}`
+          : request.candidate
+            ? `candidate:${request.candidate.assessment.metadata.uid ?? request.candidate.assessment.metadata.name}:${request.candidate.linkId}`
+            : `ip:${request.ip}`,
       errorResponseBuilder: (_request, ctx) =>
         new Problem(
           429,

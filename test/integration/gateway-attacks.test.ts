@@ -1,0 +1,243 @@
+import { execFile, spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect as tlsConnect } from 'node:tls';
+import { promisify } from 'node:util';
+import { KINDS, sandboxHostLabel } from '@epreuve/crds';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { assessmentObject } from '../harness/fixtures.ts';
+import { GatewayProcess, wildcardCertificate } from '../harness/gateway.ts';
+import { createTestNamespace, kube } from '../harness/kube.ts';
+
+/**
+ * The sandbox gateway under attack, as strangers on the internet reach it: real sockets from their
+ * own loopback addresses (127.0.0.x) against the real gateway process, while a real candidate
+ * (127.0.0.1, real `psql`) works. Each case fails without its defence: the GSSENC flood grew the
+ * old gateway's memory without bound, silent TLS sockets took the candidate's own slots, and open
+ * connections outlived the assessment.
+ */
+const kubeconfig = inject('kubeconfig');
+const pg = inject('postgres');
+const DOMAIN = 'attack.test';
+const tls = wildcardCertificate(DOMAIN);
+const gateway = new GatewayProcess();
+let team: string;
+const run = promisify(execFile);
+
+const host = (assessment: string, sandbox = 'warehouse') =>
+  `${sandboxHostLabel(team, assessment, sandbox)}.${DOMAIN}`;
+const conninfo = (name: string) =>
+  `host=${name} hostaddr=127.0.0.1 port=${gateway.port} user=${pg.user} dbname=postgres sslmode=require`;
+
+async function psql(name: string, sql = 'select 40 + 2') {
+  const started = Date.now();
+  try {
+    const { stdout } = await run('psql', [conninfo(name), '-Atc', sql], {
+      env: { ...process.env, PGPASSWORD: pg.password, PGCONNECT_TIMEOUT: '10' },
+    });
+    return { code: 0, out: stdout.trim(), err: '', ms: Date.now() - started };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, out: err.stdout, err: err.stderr, ms: Date.now() - started };
+  }
+}
+
+/** A raw TCP socket from a stranger's own address; resolves when it is connected. */
+function stranger(address: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: gateway.port, localAddress: address });
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
+    // Read what the gateway answers, so its FIN is seen and 'close' fires.
+    socket.resume();
+  });
+}
+const closed = (socket: Socket) =>
+  new Promise<void>((resolve) => {
+    if (socket.destroyed) return resolve();
+    socket.on('error', () => {});
+    socket.once('close', () => resolve());
+  });
+
+const GSSENC = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]);
+
+async function started(name: string) {
+  const client = kube(kubeconfig);
+  await client.create(assessmentObject(team, name));
+  const now = Date.now();
+  await client.mergePatch(
+    KINDS.Assessment,
+    team,
+    name,
+    {
+      status: {
+        phase: 'Ready',
+        startedAt: new Date(now).toISOString().replace(/\.\d+Z$/, 'Z'),
+        expiresAt: new Date(now + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+        sandboxes: [{ name: 'warehouse', kind: 'postgres', ready: true, host: '127.0.0.1', port: pg.port }],
+      },
+    },
+    'status',
+  );
+}
+
+beforeAll(async () => {
+  team = await createTestNamespace(kubeconfig, 'team-gwa');
+  await Promise.all(['target', 'revoked-live', 'ending-live'].map(started));
+  await gateway.start(kubeconfig, DOMAIN, tls, {
+    EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX: '2',
+    EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX: '3',
+    EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '60',
+    EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: '4',
+    EPREUVE_GATEWAY_RECHECK_MS: '500',
+  });
+  expect((await psql(host('target'))).out).toBe('42');
+}, 120_000);
+
+afterAll(() => gateway.stop());
+
+describe('a gateway strangers cannot hurt', () => {
+  it('a 64 MiB GSSENC stream is cut on its second request: memory stays flat, the candidate connects', async () => {
+    const before = gateway.rss();
+    const socket = await stranger('127.0.0.2');
+    const chunk = Buffer.concat(Array.from({ length: 8192 }, () => GSSENC)); // 64 KiB
+    let sent = 0;
+    const done = closed(socket);
+    while (sent < 64 * 1024 * 1024 && !socket.destroyed) {
+      if (!socket.write(chunk)) await Promise.race([new Promise((r) => socket.once('drain', r)), done]);
+      sent += chunk.length;
+    }
+    await done;
+    expect(sent).toBeLessThan(64 * 1024 * 1024);
+    const candidate = await psql(host('target'));
+    expect(candidate.out).toBe('42');
+    expect(gateway.rss() - before).toBeLessThan(32 * 1024 * 1024);
+    expect(await gateway.metrics()).toMatch(
+      /epreuve_gateway_connections_total\{kind="unknown",result="refused"\} [1-9]/,
+    );
+  });
+
+  it('random bytes, a truncated ClientHello, an oversized ClientHello and a trickle all end by the deadline', async () => {
+    const t0 = Date.now();
+    const random = await stranger('127.0.0.3');
+    random.write(Buffer.from('\x00\x00\x00\x09\xde\xad\xbe\xef\x01', 'latin1'));
+    const truncated = await stranger('127.0.0.3');
+    truncated.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00])); // promises 512 bytes, sends 2
+    const oversized = await stranger('127.0.0.3');
+    const record = Buffer.alloc(5 + 65_000, 0x41);
+    record.set([0x16, 0x03, 0x01, 0xfd, 0xe8]); // a 65 000-byte record: over TLS's 16 KiB limit
+    oversized.write(record);
+    const trickle = await stranger('127.0.0.3');
+    const ssl = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+    let i = 0;
+    // One byte every 300 ms: an idle timeout would never fire; the absolute deadline does.
+    const timer = setInterval(() => {
+      if (!trickle.destroyed) trickle.write(i < ssl.length ? ssl.subarray(i, i + 1) : Buffer.from([0x16]));
+      i += 1;
+    }, 300);
+    await Promise.all([random, truncated, oversized, trickle].map(closed));
+    clearInterval(timer);
+    expect(Date.now() - t0).toBeLessThan(4_000 + 2_000);
+    expect(random.bytesRead + oversized.bytesRead).toBeLessThan(256);
+  });
+
+  it('silent TLS sockets to a sandbox never take the candidate’s own slots (the old gateway counted them)', async () => {
+    const name = host('target');
+    const silent = await Promise.all(
+      Array.from(
+        { length: 6 },
+        () =>
+          new Promise<Socket>((resolve, reject) => {
+            void stranger('127.0.0.4').then((raw) => {
+              const socket = tlsConnect({ socket: raw, servername: name, rejectUnauthorized: false });
+              socket.once('secureConnect', () => resolve(socket));
+              socket.once('error', () => {});
+              socket.resume();
+            }, reject);
+          }),
+      ),
+    );
+    await sleep(200);
+    // The cap is 2 logged-in connections; 6 silent ones are pending (at most 3 kept), not counted.
+    const candidate = await psql(name);
+    expect(candidate.err).toBe('');
+    expect(candidate.out).toBe('42');
+    const evicted = silent.filter((s) => s.destroyed || s.readableEnded).length;
+    expect(evicted).toBeGreaterThanOrEqual(3);
+    for (const socket of silent) socket.destroy();
+  });
+
+  it('caps connections per client address, and a real candidate connects during 1 000 idle connections', async () => {
+    const idle: Socket[] = [];
+    const refused: Socket[] = [];
+    // 1 000 idle connections from 20 addresses (50 each, under the per-client cap of 60)…
+    for (let a = 0; a < 20; a++) {
+      const batch = await Promise.all(Array.from({ length: 50 }, () => stranger(`127.0.1.${a + 1}`)));
+      idle.push(...batch);
+    }
+    // …and one address that tries 70: the connections beyond 60 are closed at once.
+    const greedy = await Promise.all(Array.from({ length: 70 }, () => stranger('127.0.2.1')));
+    await sleep(300);
+    refused.push(...greedy.filter((s) => s.destroyed || s.readableEnded));
+    const during = await psql(host('target'));
+    const health = Date.now();
+    const ready = await fetch(`http://127.0.0.1:${gateway.metricsPort}/healthz`);
+    const healthMs = Date.now() - health;
+    expect(during.out).toBe('42');
+    expect(during.ms).toBeLessThan(2_000);
+    expect(ready.status).toBe(200);
+    expect(healthMs).toBeLessThan(500);
+    expect(refused.length).toBe(10);
+    expect(idle.filter((s) => s.destroyed).length).toBe(0);
+    expect(await gateway.metrics()).toMatch(
+      /epreuve_gateway_connections_total\{kind="unknown",result="client_limit"\} 10/,
+    );
+    // Idle strangers are gone by the handshake deadline.
+    await Promise.all(idle.map(closed));
+    for (const socket of greedy) socket.destroy();
+    expect(gateway.alive).toBe(true);
+  }, 60_000);
+});
+
+describe('open connections follow the time box', () => {
+  async function held(name: string) {
+    const child = spawn('psql', [conninfo(name), '-Atc', 'select pg_sleep(30)'], {
+      env: { ...process.env, PGPASSWORD: pg.password },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const exit = new Promise<{ at: number; err: string }>((resolve) =>
+      // 'close', not 'exit': stderr may still be arriving when the process exits.
+      child.once('close', () => resolve({ at: Date.now(), err })),
+    );
+    await sleep(1_000);
+    expect(child.exitCode).toBeNull();
+    return { exit }; // wrapped: an async function returning a promise would wait for it
+  }
+
+  it('cuts a running session within 5 s of revocation, and psql prints why', async () => {
+    const { exit } = await held(host('revoked-live'));
+    const at = Date.now();
+    await kube(kubeconfig).mergePatch(KINDS.Assessment, team, 'revoked-live', { spec: { revoked: true } });
+    const { at: ended, err } = await exit;
+    expect(ended - at).toBeLessThan(5_000);
+    expect(err).toMatch(/this assessment was revoked/);
+  });
+
+  it('cuts a running session within 5 s of the deadline, without waiting for the operator', async () => {
+    const { exit } = await held(host('ending-live'));
+    const deadline = new Date(Date.now() + 1_000).toISOString();
+    await kube(kubeconfig).mergePatch(
+      KINDS.Assessment,
+      team,
+      'ending-live',
+      { status: { expiresAt: deadline } },
+      'status',
+    );
+    const { at: ended, err } = await exit;
+    // The gateway tolerates 2 s of clock skew past the deadline, then cuts within a recheck.
+    expect(ended - Date.parse(deadline)).toBeLessThan(5_000);
+    expect(err).toMatch(/this assessment ended/);
+  });
+});
