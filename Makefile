@@ -45,10 +45,21 @@ lint: deps tools ## biome (lint + format check) and stale generated files
 typecheck: deps ## tsc, strict
 	tsc -p .
 
-.PHONY: ci-lint
-ci-lint: node_modules/.installed ## .gitlab-ci.yml's references, helm lint --strict and kube-score on the chart (docs/ci.md)
+.PHONY: chart-lint ci-lint
+chart-lint: node_modules/.installed ## .gitlab-ci.yml's references, helm lint --strict and kube-score on the chart (CI's chart-lint job)
 	node hack/ci/check-gitlab-ci.ts
 	node hack/ci/chart-lint.ts
+
+# The pipeline's lint-stage jobs, run for real from .gitlab-ci.yml by gitlab-ci-local on this
+# machine's shell (their images are not pulled: no container registry here). The tool caches stay
+# where `make` keeps them, not in the job's project-local cache paths. docs/ci.md lists the jobs
+# that cannot run here, and why.
+CI_LOCAL_JOBS := lint chart-lint
+ci-lint: deps ## run .gitlab-ci.yml's lint and chart-lint jobs with gitlab-ci-local's shell executor (docs/ci.md)
+	gitlab-ci-local --force-shell-executor --no-color --timestamps \
+	  --variable EPREUVE_CACHE=$${EPREUVE_CACHE:-$$HOME/.cache/epreuve} \
+	  --variable GOMODCACHE=$$(go env GOMODCACHE) --variable GOCACHE=$$(go env GOCACHE) \
+	  $(CI_LOCAL_JOBS)
 
 unit: deps ## unit tests (pure functions, beside the code)
 	vitest run --project unit

@@ -65,6 +65,8 @@ export function renderBase(helm = helmPath(), root = REPO_ROOT): string {
       kubeVersion().replace(/^v/, ''),
       '--set',
       'samples.enabled=false',
+      // `helm test` pods are Helm's to run, not part of an installation.
+      '--skip-tests',
     ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
   );

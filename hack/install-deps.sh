@@ -15,6 +15,7 @@ packages=(
   ca-certificates
   git
   make
+  rsync           # gitlab-ci-local (`make ci-lint`) copies the project with it
 )
 # Only the end-to-end tier (`hack/install-deps.sh --e2e`): its single-node cluster and images.
 e2e_packages=(

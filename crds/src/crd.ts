@@ -187,7 +187,8 @@ export const submissionCrd = () =>
     kind: KINDS.Submission.kind,
     plural: KINDS.Submission.plural,
     singular: 'submission',
-    shortNames: ['sub'],
+    // Not `sub`: OLM's Subscription and Knative Eventing's Subscription already answer to it.
+    shortNames: ['epsub'],
     description:
       'Submission is one candidate answer to one task of an Assessment, with its grade. Owned by the Assessment.',
     spec: submissionSpec,

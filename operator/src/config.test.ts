@@ -20,6 +20,29 @@ describe('loadConfig', () => {
     expect(() => loadConfig(bad)).toThrow(/EPREUVE_POD_SECURITY_VERSION: must be v1.N or latest/);
   });
 
+  it('reads the sandbox placement, and names what is wrong with a bad one', () => {
+    expect(loadConfig({}).EPREUVE_SANDBOX_PLACEMENT).toEqual({});
+    const placement = {
+      nodeSelector: { 'epreuve.dev/pool': 'sandboxes' },
+      tolerations: [{ key: 'epreuve.dev/sandboxes', operator: 'Exists', effect: 'NoSchedule' }],
+    };
+    expect(
+      loadConfig({ EPREUVE_SANDBOX_PLACEMENT: JSON.stringify(placement) }).EPREUVE_SANDBOX_PLACEMENT,
+    ).toEqual(placement);
+    expect(() => loadConfig({ EPREUVE_SANDBOX_PLACEMENT: '{oops' })).toThrow(
+      /EPREUVE_SANDBOX_PLACEMENT: must be JSON/,
+    );
+    expect(() => loadConfig({ EPREUVE_SANDBOX_PLACEMENT: '{"nodeselector":{}}' })).toThrow(
+      /EPREUVE_SANDBOX_PLACEMENT: Unrecognized key: "nodeselector"/,
+    );
+    expect(() => loadConfig({ EPREUVE_SANDBOX_PLACEMENT: '{"tolerations":[{"effect":"Never"}]}' })).toThrow(
+      /EPREUVE_SANDBOX_PLACEMENT\.tolerations\.0\.effect: Invalid option/,
+    );
+    expect(() => loadConfig({ EPREUVE_SANDBOX_PLACEMENT: '{"nodeSelector":{"pool":1}}' })).toThrow(
+      /EPREUVE_SANDBOX_PLACEMENT\.nodeSelector\.pool: .*expected string/,
+    );
+  });
+
   it('refuses sizes that are not JSON, and merges partial sizes over the defaults', () => {
     expect(() => loadConfig({ EPREUVE_SANDBOX_SIZES: '{oops' })).toThrow(
       /EPREUVE_SANDBOX_SIZES: must be JSON/,

@@ -17,6 +17,49 @@ const DEFAULT_SIZES = {
   grader: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: '250m', memory: '192Mi' } },
 };
 
+/**
+ * Scheduling of candidates' pods (a dedicated node pool): the Kubernetes fields, put as they are
+ * on every sandbox pod. Shapes are checked here so a typo stops the operator with the variable
+ * named; the values themselves (affinity terms) are the API server's to validate.
+ */
+const sandboxPlacement = z
+  .object({
+    nodeSelector: z.record(z.string(), z.string()).optional(),
+    tolerations: z
+      .array(
+        z
+          .object({
+            key: z.string().optional(),
+            operator: z.enum(['Exists', 'Equal']).optional(),
+            value: z.string().optional(),
+            effect: z.enum(['', 'NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+            tolerationSeconds: z.number().int().nullable().optional(),
+          })
+          .strict(),
+      )
+      .optional(),
+    affinity: z
+      .object({
+        nodeAffinity: z.record(z.string(), z.unknown()).optional(),
+        podAffinity: z.record(z.string(), z.unknown()).optional(),
+        podAntiAffinity: z.record(z.string(), z.unknown()).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type SandboxPlacement = z.infer<typeof sandboxPlacement>;
+
+const json = (example: string) =>
+  z.string().transform((s, ctx) => {
+    try {
+      return JSON.parse(s) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `must be JSON: ${example}` });
+      return z.NEVER;
+    }
+  });
+
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /**
@@ -43,7 +86,7 @@ export const operatorConfigSchema = z.object({
   EPREUVE_POD_SECURITY_VERSION: z
     .string()
     .regex(/^v1\.\d+$|^latest$/, 'must be v1.N or latest')
-    .default('v1.33'),
+    .default('v1.36'),
   EPREUVE_SANDBOX_SIZES: z
     .string()
     .optional()
@@ -60,6 +103,10 @@ export const operatorConfigSchema = z.object({
       }
     })
     .pipe(z.object({ postgres: size, mongo: size, dataApi: size, seeder: size, grader: size })),
+  /** Set by the chart from operator.sandboxPlacement; none: the scheduler's choice. */
+  EPREUVE_SANDBOX_PLACEMENT: json('{"nodeSelector": {…}, "tolerations": […], "affinity": {…}}')
+    .pipe(sandboxPlacement)
+    .default({}),
   EPREUVE_WORKERS: z.coerce.number().int().min(1).max(64).default(4),
   EPREUVE_KUBE_QPS: z.coerce.number().positive().default(20),
   EPREUVE_KUBE_BURST: z.coerce.number().int().min(1).default(30),

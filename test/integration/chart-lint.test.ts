@@ -60,12 +60,14 @@ describe('kube-score on the chart', () => {
     for (const f of findings) expect(f.grade).toBe('WARNING');
   });
 
-  it('ignores only the listed checks, each of them on every Deployment', () => {
+  it('ignores only the listed checks, each of them on every Deployment and helm test Pod', () => {
     const annotated = ignoreAnnotations(renders.get('everything on')!);
     expect(annotated.map((a) => a.object).sort()).toEqual([
       'Deployment/epreuve-api',
       'Deployment/epreuve-gateway',
       'Deployment/epreuve-operator',
+      'Pod/epreuve-test-api',
+      'Pod/epreuve-test-gateway',
     ]);
     for (const a of annotated) expect(a.checks.sort()).toEqual(Object.keys(IGNORED).sort());
     for (const reason of Object.values(IGNORED)) expect(reason.length).toBeGreaterThan(40);
@@ -80,7 +82,10 @@ describe('kube-score on the chart', () => {
   it('every kube-score/ignore in a template has a comment above it saying why', () => {
     const dir = join(CHART, 'templates');
     let seen = 0;
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
+    const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) =>
+      /\.(yaml|tpl)$/.test(f),
+    );
+    for (const file of files) {
       const lines = readFileSync(join(dir, file), 'utf8').split('\n');
       lines.forEach((line, i) => {
         if (!line.includes('kube-score/ignore:')) return;
@@ -88,7 +93,8 @@ describe('kube-score on the chart', () => {
         expect(lines[i - 1]?.trim(), `${file}:${i + 1}`).toMatch(/^#/);
       });
     }
-    expect(seen).toBe(3);
+    // The three Deployments, and the helm test pods' shared template (templates/tests/_pod.tpl).
+    expect(seen).toBe(4);
   });
 
   it('fails on a container without resource limits, naming the check', () => {

@@ -1,12 +1,18 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { HACK_DIR, kubeVersion } from '../../hack/cluster/assets.ts';
-import { createTestNamespace, kubectl } from '../harness/kube.ts';
+import { freePort } from '../../hack/cluster/control-plane.ts';
+import { loadConfig } from '../../operator/src/config.ts';
+import { startApi } from '../harness/api.ts';
+import { createTestNamespace, eventually, kubectl } from '../harness/kube.ts';
+import { TestIssuer } from '../harness/oidc.ts';
 import { installThirdPartyCrds } from '../harness/third-party-crds.ts';
 
 /** The Helm chart, checked by real tools: helm lint, helm template, and a server-side dry run. */
@@ -31,7 +37,7 @@ const values = (name: string, yaml: string) => {
   writeFileSync(path, yaml);
   return path;
 };
-const template = (files: string[] = []) =>
+const template = (files: string[] = [], extra: string[] = []) =>
   spawnSync(
     helm,
     [
@@ -43,9 +49,53 @@ const template = (files: string[] = []) =>
       '--kube-version',
       kubeVersion(),
       ...files.flatMap((f) => ['-f', f]),
+      ...extra,
     ],
     { encoding: 'utf8' },
   );
+// Rendered Kubernetes objects, checked field by field.
+type Obj = any;
+const render = (yaml = '', extra: string[] = []): Obj[] => {
+  const res = template(yaml ? [values('render', yaml)] : [], extra);
+  if (res.status !== 0) throw new Error(res.stderr);
+  return parseAllDocuments(res.stdout)
+    .map((d) => d.toJS())
+    .filter(Boolean);
+};
+const deployment = (docs: Obj[], name: string) =>
+  docs.find((d) => d.kind === 'Deployment' && d.metadata.name === name);
+const envOf = (d: Obj): Array<{ name: string; value?: string; valueFrom?: object }> =>
+  d.spec.template.spec.containers[0].env;
+
+/** Every value the conventions added, set at once (the helm test pods, placement, OTel…). */
+const CONVENTIONS = [
+  'imagePullSecrets: [{ name: regcred }]',
+  'otel:',
+  '  endpoint: http://otel-collector.observability:4318',
+  '  headersSecret: { name: otel-headers, key: otlp-headers }',
+  '  resourceAttributes: { deployment.environment.name: prod, service.namespace: epreuve }',
+  ...['operator', 'api', 'gateway'].flatMap((c) => [
+    `${c}:`,
+    ...(c === 'gateway' ? ['  enabled: true', '  domain: sandbox.example.com'] : []),
+    `  nodeSelector: { epreuve.dev/pool: platform-${c} }`,
+    '  tolerations: [{ key: epreuve.dev/platform, operator: Exists, effect: NoSchedule }]',
+    '  affinity:',
+    '    podAntiAffinity:',
+    '      preferredDuringSchedulingIgnoredDuringExecution:',
+    '        - weight: 100',
+    `          podAffinityTerm: { topologyKey: kubernetes.io/hostname, labelSelector: { matchLabels: { app.kubernetes.io/name: epreuve-${c} } } }`,
+    `  extraEnv: [{ name: EXTRA_${c.toUpperCase()}, value: "on" }, { name: FROM_SECRET, valueFrom: { secretKeyRef: { name: s, key: k } } }]`,
+    ...(c === 'operator'
+      ? [
+          '  sandboxPlacement:',
+          '    nodeSelector: { epreuve.dev/pool: sandboxes }',
+          '    tolerations: [{ key: epreuve.dev/sandboxes, operator: Exists, effect: NoSchedule }]',
+          '    affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: epreuve.dev/pool, operator: In, values: [sandboxes] }] }] } } }',
+        ]
+      : []),
+  ]),
+  '',
+].join('\n');
 
 beforeAll(async () => {
   helm = execFileSync(join(HACK_DIR, 'build-go-tool.sh'), ['helm'], { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -90,6 +140,7 @@ describe('helm chart', () => {
     ],
     ['monitoring on', MONITORING_ON],
     ['the sandbox gateway on', GATEWAY_ON],
+    ['every convention value set (placement, pull secrets, OTel, extra env, helm test pods)', CONVENTIONS],
   ];
   it.each(good)(
     'renders with %s and the API server accepts it (server-side dry run)',
@@ -159,7 +210,17 @@ describe('helm chart', () => {
     const rule = docs.find((d) => d.kind === 'PrometheusRule');
     expect(
       rule.spec.groups.flatMap((g: { rules: Array<{ alert: string }> }) => g.rules.map((r) => r.alert)),
-    ).toHaveLength(4);
+    ).toHaveLength(6);
+    // The gateway's ServiceMonitor comes with the gateway.
+    expect(
+      render(`${MONITORING_ON}${GATEWAY_ON}`)
+        .filter((d) => d.kind === 'ServiceMonitor')
+        .map((d) => [d.metadata.name, d.spec.endpoints[0].port]),
+    ).toEqual([
+      ['epreuve-operator', 'metrics'],
+      ['epreuve-api', 'http'],
+      ['epreuve-gateway', 'metrics'],
+    ]);
     const dashboards = docs.filter(
       (d) => d.kind === 'ConfigMap' && d.metadata.labels.grafana_dashboard === '1',
     );
@@ -209,6 +270,191 @@ describe('helm chart', () => {
     ]);
   });
 
+  it('labels every object with the recommended app.kubernetes.io set, and keeps every selector as it was', () => {
+    const docs = render(`${CONVENTIONS}${MONITORING_ON}samples: { enabled: true }\n`);
+    expect(docs.length).toBeGreaterThan(30);
+    const components = new Set<string>();
+    for (const d of docs) {
+      const where = `${d.kind}/${d.metadata.name}`;
+      expect(d.metadata.labels, where).toMatchObject({
+        'app.kubernetes.io/name': expect.stringMatching(/^epreuve(-[a-z]+)?$/),
+        'app.kubernetes.io/instance': 'epreuve',
+        'app.kubernetes.io/version': '0.1.0',
+        'app.kubernetes.io/component': expect.stringMatching(/^[a-z]+$/),
+        'app.kubernetes.io/part-of': 'epreuve',
+        'app.kubernetes.io/managed-by': 'Helm',
+        'helm.sh/chart': 'epreuve-0.1.0',
+      });
+      components.add(d.metadata.labels['app.kubernetes.io/component']);
+      // Pod templates carry the same set, so `kubectl get pods -l app.kubernetes.io/instance=…` works.
+      if (d.spec?.template)
+        expect(d.spec.template.metadata.labels, where).toMatchObject({
+          'app.kubernetes.io/instance': 'epreuve',
+          'app.kubernetes.io/component': d.metadata.labels['app.kubernetes.io/component'],
+        });
+    }
+    expect([...components].sort()).toEqual([
+      'api',
+      'gateway',
+      'monitoring',
+      'operator',
+      'platform',
+      'samples',
+      'test',
+    ]);
+    // Selectors are immutable on a Deployment: the one label they always had, nothing more, so a
+    // release installed before these labels upgrades in place.
+    const selectors = Object.fromEntries(
+      docs
+        .filter((d) => ['Deployment', 'Service', 'PodDisruptionBudget'].includes(d.kind))
+        .map((d) => [`${d.kind}/${d.metadata.name}`, d.spec.selector.matchLabels ?? d.spec.selector]),
+    );
+    for (const [where, selector] of Object.entries(selectors)) {
+      expect(Object.keys(selector as object), where).toEqual(['app.kubernetes.io/name']);
+    }
+    expect(selectors['Deployment/epreuve-api']).toEqual({ 'app.kubernetes.io/name': 'epreuve-api' });
+    // The helm test pods are selected by nothing: no Service sends them traffic.
+    const testPods = docs.filter((d) => d.kind === 'Pod');
+    for (const pod of testPods)
+      for (const sel of Object.values(selectors) as Array<Record<string, string>>)
+        expect(pod.metadata.labels['app.kubernetes.io/name']).not.toBe(sel['app.kubernetes.io/name']);
+  });
+
+  it('renders pull secrets, placement and extra env where set, and none of it by default', () => {
+    const docs = render(CONVENTIONS);
+    for (const c of ['operator', 'api', 'gateway']) {
+      const spec = deployment(docs, `epreuve-${c}`).spec.template.spec;
+      expect(spec.imagePullSecrets).toEqual([{ name: 'regcred' }]);
+      expect(spec.nodeSelector).toEqual({ 'epreuve.dev/pool': `platform-${c}` });
+      expect(spec.tolerations).toEqual([
+        { key: 'epreuve.dev/platform', operator: 'Exists', effect: 'NoSchedule' },
+      ]);
+      expect(
+        spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm
+          .labelSelector,
+      ).toEqual({ matchLabels: { 'app.kubernetes.io/name': `epreuve-${c}` } });
+      // After the chart's own variables, in the order given.
+      expect(envOf(deployment(docs, `epreuve-${c}`)).slice(-2)).toEqual([
+        { name: `EXTRA_${c.toUpperCase()}`, value: 'on' },
+        { name: 'FROM_SECRET', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } },
+      ]);
+    }
+    for (const pod of docs.filter((d) => d.kind === 'Pod'))
+      expect(pod.spec.imagePullSecrets).toEqual([{ name: 'regcred' }]);
+    const defaults = render(GATEWAY_ON);
+    for (const c of ['operator', 'api', 'gateway']) {
+      const d = deployment(defaults, `epreuve-${c}`);
+      for (const k of ['imagePullSecrets', 'nodeSelector', 'tolerations', 'affinity'])
+        expect(Object.keys(d.spec.template.spec), `${c} ${k}`).not.toContain(k);
+      expect(
+        envOf(d)
+          .map((e) => e.name)
+          .filter((n) => /^(OTEL_|EXTRA_|EPREUVE_SANDBOX_PLACEMENT)/.test(n)),
+      ).toEqual([]);
+    }
+  });
+
+  it('hands the sandbox placement to the operator, which reads it back as it was given', () => {
+    const env = envOf(deployment(render(CONVENTIONS), 'epreuve-operator'));
+    const value = env.find((e) => e.name === 'EPREUVE_SANDBOX_PLACEMENT')?.value;
+    const expected = {
+      nodeSelector: { 'epreuve.dev/pool': 'sandboxes' },
+      tolerations: [{ key: 'epreuve.dev/sandboxes', operator: 'Exists', effect: 'NoSchedule' }],
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              { matchExpressions: [{ key: 'epreuve.dev/pool', operator: 'In', values: ['sandboxes'] }] },
+            ],
+          },
+        },
+      },
+    };
+    expect(JSON.parse(value!)).toEqual(expected);
+    // The operator's own parser, on the very string the chart renders.
+    expect(loadConfig({ EPREUVE_SANDBOX_PLACEMENT: value }).EPREUVE_SANDBOX_PLACEMENT).toEqual(expected);
+    // Only the fields given: a node selector alone.
+    const one = envOf(
+      deployment(
+        render('operator:\n  sandboxPlacement:\n    nodeSelector: { pool: sb }\n'),
+        'epreuve-operator',
+      ),
+    );
+    expect(one.find((e) => e.name === 'EPREUVE_SANDBOX_PLACEMENT')?.value).toBe(
+      '{"nodeSelector":{"pool":"sb"}}',
+    );
+  });
+
+  it('gives the operator, the API and the gateway the OTLP endpoint, headers from the Secret and resource attributes', () => {
+    const docs = render(CONVENTIONS);
+    for (const c of ['operator', 'api', 'gateway'])
+      expect(envOf(deployment(docs, `epreuve-${c}`)), c).toEqual(
+        expect.arrayContaining([
+          { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: 'http://otel-collector.observability:4318' },
+          {
+            name: 'OTEL_EXPORTER_OTLP_HEADERS',
+            valueFrom: { secretKeyRef: { name: 'otel-headers', key: 'otlp-headers' } },
+          },
+          {
+            name: 'OTEL_RESOURCE_ATTRIBUTES',
+            value: 'deployment.environment.name=prod,service.namespace=epreuve',
+          },
+        ]),
+      );
+  });
+
+  it('renders the helm test pods as hooks: the API always, the gateway when it is on; --skip-tests leaves them out', () => {
+    const pods = (docs: Obj[]) => docs.filter((d) => d.kind === 'Pod');
+    const on = pods(render(GATEWAY_ON));
+    expect(on.map((p) => p.metadata.name).sort()).toEqual(['epreuve-test-api', 'epreuve-test-gateway']);
+    for (const p of on) {
+      expect(p.metadata.annotations).toMatchObject({
+        'helm.sh/hook': 'test',
+        'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded',
+      });
+      expect(p.spec.restartPolicy).toBe('Never');
+      expect(p.spec.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        seccompProfile: { type: 'RuntimeDefault' },
+      });
+      expect(p.spec.containers[0].securityContext).toMatchObject({
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      });
+    }
+    const byName = Object.fromEntries(on.map((p) => [p.metadata.name, p.spec.containers[0]]));
+    expect(byName['epreuve-test-api'].env).toEqual([
+      { name: 'API_URL', value: `http://epreuve-api.${ns}.svc:80` },
+    ]);
+    expect(byName['epreuve-test-gateway'].env).toEqual(
+      expect.arrayContaining([
+        { name: 'GATEWAY_HOST', value: `epreuve-gateway.${ns}.svc` },
+        { name: 'GATEWAY_DOMAIN', value: 'sandbox.example.com' },
+      ]),
+    );
+    expect(pods(render()).map((p) => p.metadata.name)).toEqual(['epreuve-test-api']);
+    expect(pods(render(GATEWAY_ON, ['--skip-tests']))).toEqual([]);
+  });
+
+  it('takes the CRD upgrade the README documents: crds/ applied server-side over what another manager created', async () => {
+    // The test cluster's CRDs were installed by another field manager, as Helm's install leaves
+    // them; --force-conflicts lets this apply take over the fields that change.
+    const res = await kubectl(kubeconfig, [
+      'apply',
+      '--server-side',
+      '--force-conflicts',
+      '--dry-run=server',
+      '-f',
+      join(CHART, 'crds'),
+    ]);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    for (const crd of ['assessments', 'assessmenttemplates', 'submissions'])
+      expect(res.stdout).toContain(
+        `customresourcedefinition.apiextensions.k8s.io/${crd}.epreuve.dev serverside-applied (server dry run)`,
+      );
+  });
+
   const bad: Array<[string, string, RegExp]> = [
     ['zero operator replicas', 'operator:\n  replicas: 0\n', /\/operator\/replicas.*minimum: got 0, want 1/],
     ['an unknown pull policy', 'image:\n  pullPolicy: Sometimes\n', /\/image\/pullPolicy/],
@@ -255,6 +501,51 @@ describe('helm chart', () => {
       /\/gateway\/address.*does not match pattern/,
     ],
     [
+      'an unknown key under the sandbox placement',
+      'operator:\n  sandboxPlacement:\n    nodeselector: { pool: sb }\n',
+      /\/operator\/sandboxPlacement.*additional properties 'nodeselector' not allowed/,
+    ],
+    [
+      'a toleration with an effect Kubernetes does not have',
+      'api:\n  tolerations: [{ key: k, operator: Exists, effect: Never }]\n',
+      /\/api\/tolerations\/0\/effect/,
+    ],
+    [
+      'an affinity that is not one of the three kinds',
+      'gateway:\n  affinity: { nodeAfinity: {} }\n',
+      /\/gateway\/affinity.*additional properties 'nodeAfinity' not allowed/,
+    ],
+    [
+      'an extra variable with both a value and valueFrom',
+      'api:\n  extraEnv: [{ name: A, value: b, valueFrom: { fieldRef: { fieldPath: metadata.name } } }]\n',
+      /\/api\/extraEnv\/0/,
+    ],
+    [
+      'an extra variable without a name',
+      'operator:\n  extraEnv: [{ value: b }]\n',
+      /\/operator\/extraEnv\/0.*missing property 'name'/,
+    ],
+    [
+      'a pull secret given as a bare string',
+      'imagePullSecrets: [regcred]\n',
+      /\/imagePullSecrets\/0.*got string, want object/,
+    ],
+    [
+      'a misspelt OTel key',
+      'otel:\n  endpoit: http://c:4318\n',
+      /\/otel.*additional properties 'endpoit' not allowed/,
+    ],
+    [
+      'an OTLP endpoint without a scheme',
+      'otel:\n  endpoint: collector:4318\n',
+      /\/otel\/endpoint.*does not match pattern/,
+    ],
+    [
+      'a resource attribute value with a comma',
+      'otel:\n  resourceAttributes: { team: "a,b" }\n',
+      /\/otel\/resourceAttributes\/team.*does not match pattern/,
+    ],
+    [
       'a misspelt monitoring toggle',
       'monitoring:\n  serviceMonitors:\n    enabled: true\n',
       /additional properties 'serviceMonitors' not allowed/,
@@ -264,5 +555,125 @@ describe('helm chart', () => {
     const res = template([values('bad', yaml)]);
     expect(res.status).not.toBe(0);
     expect(res.stderr).toMatch(message);
+  });
+});
+
+/**
+ * The helm test pods' scripts, as the chart renders them (command, script, environment), run with
+ * this machine's Node against a real API and a real gateway process serving the chart's own
+ * self-signed certificate — only the Service addresses are swapped for loopback ones.
+ */
+describe('helm test scripts against a real API and a real gateway', () => {
+  const issuer = new TestIssuer();
+  let api: Awaited<ReturnType<typeof startApi>>;
+  let apiUrl: string;
+  let gateway: ChildProcess;
+  let gatewayLog = '';
+  const gatewayPort = { sandboxes: 0, metrics: 0 };
+  let pods: Record<string, Obj>;
+
+  const runPod = async (name: string, env: Record<string, string>) => {
+    const c = pods[name].spec.containers[0];
+    expect(c.command).toEqual(['node', '--input-type=module', '-e']);
+    const podEnv = Object.fromEntries(c.env.map((e: { name: string; value: string }) => [e.name, e.value]));
+    try {
+      const { stdout, stderr } = await promisify(execFile)(
+        process.execPath,
+        [...c.command.slice(1), ...c.args],
+        {
+          env: { PATH: process.env.PATH, ...podEnv, ...env },
+          timeout: 60_000,
+        },
+      );
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  };
+
+  beforeAll(async () => {
+    const docs = render(GATEWAY_ON);
+    pods = Object.fromEntries(docs.filter((d) => d.kind === 'Pod').map((p) => [p.metadata.name, p]));
+    await issuer.start();
+    api = await startApi(kubeconfig, {
+      issuer,
+      apiKey: 'epk_chart-helm-test-0123456789',
+      apiKeyTeams: ['chart-test'],
+    });
+    await api.app.listen({ host: '127.0.0.1', port: 0 });
+    apiUrl = `http://127.0.0.1:${(api.app.server.address() as AddressInfo).port}`;
+
+    const tls = docs.find((d) => d.kind === 'Secret' && d.metadata.name === 'epreuve-gateway-tls');
+    const certDir = mkdtempSync(join(tmpdir(), 'epreuve-helm-test-'));
+    for (const f of ['tls.crt', 'tls.key'])
+      writeFileSync(join(certDir, f), Buffer.from(tls.data[f], 'base64'));
+    gatewayPort.sandboxes = await freePort();
+    gatewayPort.metrics = await freePort();
+    gateway = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'gateway', 'src', 'main.ts')], {
+      env: {
+        ...process.env,
+        KUBECONFIG: kubeconfig,
+        EPREUVE_GATEWAY_HOST: '127.0.0.1',
+        EPREUVE_GATEWAY_PORT: String(gatewayPort.sandboxes),
+        EPREUVE_METRICS_PORT: String(gatewayPort.metrics),
+        EPREUVE_GATEWAY_DOMAIN: 'sandbox.example.com',
+        EPREUVE_GATEWAY_TLS_CERT_FILE: join(certDir, 'tls.crt'),
+        EPREUVE_GATEWAY_TLS_KEY_FILE: join(certDir, 'tls.key'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    gateway.stdout!.on('data', (b: Buffer) => (gatewayLog += b.toString()));
+    gateway.stderr!.on('data', (b: Buffer) => (gatewayLog += b.toString()));
+    await eventually(async () => expect(gatewayLog).toContain('sandbox gateway listening'), 30_000);
+  }, 120_000);
+
+  afterAll(async () => {
+    gateway?.kill('SIGTERM');
+    await api?.stop();
+    await issuer.stop();
+  });
+
+  it('the API test passes against a real API', async () => {
+    const res = await runPod('epreuve-test-api', { API_URL: apiUrl });
+    expect(res.stderr).toBe('');
+    expect(res.stdout).toContain(`${apiUrl}/healthz: 200`);
+    expect(res.stdout).toContain(`${apiUrl}/readyz: 200`);
+    expect(res.code).toBe(0);
+  });
+
+  it('the API test fails, naming the URL and the cause, when nothing answers', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const res = await runPod('epreuve-test-api', { API_URL: url, TIMEOUT_SECONDS: '1' });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(new RegExp(`${url}/healthz: .*ECONNREFUSED`));
+  });
+
+  it('the gateway test passes against a real gateway serving the chart’s certificate', async () => {
+    const res = await runPod('epreuve-test-gateway', {
+      GATEWAY_HOST: '127.0.0.1',
+      GATEWAY_PORT: String(gatewayPort.sandboxes),
+      GATEWAY_METRICS_URL: `http://127.0.0.1:${gatewayPort.metrics}`,
+    });
+    expect(res.stderr).toBe('');
+    expect(res.stdout).toContain('/readyz: 200');
+    expect(res.stdout).toContain('503 for an unknown sandbox, certificate for *.sandbox.example.com');
+    expect(res.code).toBe(0);
+    // The gateway saw it: a refused connection for the test's name.
+    await eventually(async () =>
+      expect(gatewayLog).toMatch(/"label":"epreuve-helm-test".*sandbox connection refused/),
+    );
+  });
+
+  it('the gateway test fails when the certificate is not for the domain it is given', async () => {
+    const res = await runPod('epreuve-test-gateway', {
+      GATEWAY_HOST: '127.0.0.1',
+      GATEWAY_PORT: String(gatewayPort.sandboxes),
+      GATEWAY_METRICS_URL: `http://127.0.0.1:${gatewayPort.metrics}`,
+      GATEWAY_DOMAIN: 'other.example.com',
+      TIMEOUT_SECONDS: '1',
+    });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('certificate names DNS:*.sandbox.example.com, not *.other.example.com');
   });
 });

@@ -37,8 +37,41 @@ describe('desiredObjects', () => {
     const labels = objs[0]!.metadata.labels!;
     for (const mode of ['enforce', 'audit', 'warn']) {
       expect(labels[`pod-security.kubernetes.io/${mode}`]).toBe('restricted');
-      expect(labels[`pod-security.kubernetes.io/${mode}-version`]).toBe('v1.33');
+      expect(labels[`pod-security.kubernetes.io/${mode}-version`]).toBe('v1.36');
     }
+  });
+
+  it('places every sandbox pod (databases, data API, grader, seed Job) as configured, and only them', () => {
+    const placement = {
+      nodeSelector: { 'epreuve.dev/pool': 'sandboxes' },
+      tolerations: [
+        { key: 'epreuve.dev/sandboxes', operator: 'Exists' as const, effect: 'NoSchedule' as const },
+      ],
+      affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
+    };
+    const config = loadConfig({ EPREUVE_SANDBOX_PLACEMENT: JSON.stringify(placement) });
+    const placed = desiredObjects({ ...context(), config });
+    const pods = podSpecs(placed);
+    expect(pods.map(([o]) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      'Deployment/grader',
+      'Deployment/source',
+      'Job/seed',
+      'StatefulSet/events',
+      'StatefulSet/warehouse',
+    ]);
+    for (const [o, spec] of pods) expect(spec, `${o.kind}/${o.metadata.name}`).toMatchObject(placement);
+    // Only the fields given: a node selector alone adds nothing else.
+    const one = desiredObjects({
+      ...context(),
+      config: loadConfig({ EPREUVE_SANDBOX_PLACEMENT: '{"nodeSelector":{"pool":"b"}}' }),
+    });
+    for (const [, spec] of podSpecs(one)) {
+      expect(spec).toMatchObject({ nodeSelector: { pool: 'b' } });
+      expect(Object.keys(spec)).not.toContain('tolerations');
+    }
+    // None configured: the pods are exactly what they were, so nothing is rewritten on upgrade.
+    for (const [, spec] of podSpecs(objs))
+      for (const k of ['nodeSelector', 'tolerations', 'affinity']) expect(Object.keys(spec)).not.toContain(k);
   });
 
   it('labels every object with its owner, for the informers and for cleanup', () => {

@@ -289,6 +289,19 @@ function podSecurity(uid: number) {
   };
 }
 
+/**
+ * Where candidates' pods run (operator.sandboxPlacement in the chart): the fields that are set,
+ * and nothing when none is, so an operator without placement writes the same pods as before.
+ */
+function placement(ctx: Context) {
+  const { nodeSelector, tolerations, affinity } = ctx.config.EPREUVE_SANDBOX_PLACEMENT;
+  return {
+    ...(nodeSelector && Object.keys(nodeSelector).length > 0 ? { nodeSelector } : {}),
+    ...(tolerations && tolerations.length > 0 ? { tolerations } : {}),
+    ...(affinity && Object.keys(affinity).length > 0 ? { affinity } : {}),
+  };
+}
+
 const secretEnv = (name: string, secret: string, key: string) => ({
   name,
   valueFrom: { secretKeyRef: { name: secret, key } },
@@ -329,6 +342,7 @@ function statefulSet(
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: podSecurity(opts.uid),
+          ...placement(ctx),
           containers: [
             {
               name: sandboxKind(s) === 'dataApi' ? 'data-api' : sandboxKind(s),
@@ -429,6 +443,7 @@ function nodeDeployment(
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: podSecurity(UID.node),
+          ...placement(ctx),
           containers: [
             {
               ...container,
@@ -548,6 +563,7 @@ export function seedJob(ctx: Context): KubeObject | undefined {
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: podSecurity(UID.node),
+          ...placement(ctx),
           containers: [
             {
               name: 'seeder',
