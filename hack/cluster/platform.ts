@@ -91,6 +91,8 @@ export async function installPlatform(opts: InstallOptions): Promise<Platform> {
     `--namespace=${PLATFORM_NAMESPACE}`,
     ...opts.valuesFiles.flatMap((f) => ['-f', f]),
     `--set=api.apiKeysSecret=${API_KEYS_SECRET}`,
+    // The API may write only in the team namespaces it is told about.
+    `--set-json=teams=${JSON.stringify(opts.teams)}`,
     '--wait',
     '--timeout=5m',
   ]);

@@ -32,9 +32,12 @@ beforeAll(async () => {
   candidate = await createTestNamespace(kubeconfig, 'cand-lp');
   // A candidate namespace, as the operator labels the ones it manages.
   expect(
-    (await kubectl(kubeconfig, ['label', 'namespace', candidate, 'app.kubernetes.io/managed-by=epreuve'])).code,
+    (await kubectl(kubeconfig, ['label', 'namespace', candidate, 'app.kubernetes.io/managed-by=epreuve']))
+      .code,
   ).toBe(0);
-  const helm = execFileSync(join(HACK_DIR, 'build-go-tool.sh'), ['helm'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const helm = execFileSync(join(HACK_DIR, 'build-go-tool.sh'), ['helm'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
     .toString()
     .trim();
   const rendered = execFileSync(
@@ -63,7 +66,8 @@ beforeAll(async () => {
   // The policy is compiled and its binding admitted asynchronously: wait until it bites.
   for (let i = 0; i < 60; i++) {
     const probe = await create(operator(), configMap('default', `probe-${i}`));
-    if (probe.code !== 0 && /managed-namespaces-only|candidate namespaces it manages/.test(probe.stderr)) break;
+    if (probe.code !== 0 && /managed-namespaces-only|candidate namespaces it manages/.test(probe.stderr))
+      break;
     if (probe.code === 0) await kubectl(kubeconfig, ['delete', 'configmap', '-n', 'default', `probe-${i}`]);
     await sleep(500);
   }
@@ -76,12 +80,25 @@ afterAll(async () => {
     'epreuve-operator-managed-namespaces-only',
     '--ignore-not-found',
   ]);
-  await kubectl(kubeconfig, ['delete', 'clusterrolebinding,clusterrole', '-l', 'app.kubernetes.io/instance=epreuve']);
+  await kubectl(kubeconfig, [
+    'delete',
+    'clusterrolebinding,clusterrole',
+    '-l',
+    'app.kubernetes.io/instance=epreuve',
+  ]);
 });
 
 describe('the operator', () => {
   it('writes in the candidate namespaces it manages', async () => {
-    const res = await create(operator(), JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds', namespace: candidate }, stringData: { a: 'b' } }));
+    const res = await create(
+      operator(),
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'creds', namespace: candidate },
+        stringData: { a: 'b' },
+      }),
+    );
     expect(res.code, res.stderr).toBe(0);
   });
 
@@ -89,7 +106,12 @@ describe('the operator', () => {
     for (const ns of ['kube-system', otherTeam]) {
       const res = await create(
         operator(),
-        JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'planted', namespace: ns }, stringData: { a: 'b' } }),
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'planted', namespace: ns },
+          stringData: { a: 'b' },
+        }),
       );
       expect(res.code, ns).not.toBe(0);
       expect(res.stderr).toMatch(/may only write secrets in candidate namespaces it manages/);
@@ -100,7 +122,11 @@ describe('the operator', () => {
         apiVersion: 'rbac.authorization.k8s.io/v1',
         kind: 'RoleBinding',
         metadata: { name: 'planted', namespace: 'kube-system' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'epreuve-sandbox-reader' },
+        roleRef: {
+          apiGroup: 'rbac.authorization.k8s.io',
+          kind: 'ClusterRole',
+          name: 'epreuve-sandbox-reader',
+        },
         subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: 'kube-system' }],
       }),
     );
@@ -108,10 +134,22 @@ describe('the operator', () => {
   });
 
   it('cannot adopt default by labelling it as managed', async () => {
-    const res = await kubectl(kubeconfig, [operator(), 'label', 'namespace', 'default', 'app.kubernetes.io/managed-by=epreuve']);
+    const res = await kubectl(kubeconfig, [
+      operator(),
+      'label',
+      'namespace',
+      'default',
+      'app.kubernetes.io/managed-by=epreuve',
+    ]);
     expect(res.code).not.toBe(0);
     expect(res.stderr).toMatch(/only create, change or delete namespaces it manages/);
-    const labels = await kubectl(kubeconfig, ['get', 'namespace', 'default', '-o', 'jsonpath={.metadata.labels}']);
+    const labels = await kubectl(kubeconfig, [
+      'get',
+      'namespace',
+      'default',
+      '-o',
+      'jsonpath={.metadata.labels}',
+    ]);
     expect(labels.stdout).not.toContain('managed-by');
   });
 
@@ -122,7 +160,7 @@ describe('the operator', () => {
         apiVersion: 'events.k8s.io/v1',
         kind: 'Event',
         metadata: { name: 'lp-event', namespace: team },
-        eventTime: new Date().toISOString(),
+        eventTime: new Date().toISOString().replace('Z', '000Z'), // MicroTime
         reportingController: 'epreuve.dev/operator',
         reportingInstance: 'test',
         action: 'Provision',
@@ -132,7 +170,15 @@ describe('the operator', () => {
       }),
     );
     expect(event.code, event.stderr).toBe(0);
-    const status = await kubectl(kubeconfig, [operator(), 'auth', 'can-i', 'patch', 'assessments.epreuve.dev/status', '-n', team]);
+    const status = await kubectl(kubeconfig, [
+      operator(),
+      'auth',
+      'can-i',
+      'patch',
+      'assessments.epreuve.dev/status',
+      '-n',
+      team,
+    ]);
     expect(status.stdout.trim()).toBe('yes');
   });
 });
