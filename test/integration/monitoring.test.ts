@@ -164,6 +164,7 @@ describe('promtool', () => {
       'EpreuveGatewayDown',
       'EpreuveOperatorNoLeader',
       'EpreuveReconcileErrors',
+      'EpreuveTeamNearBudget',
     ]);
     for (const a of alerts)
       expect(Object.keys(a.annotations).sort()).toEqual(['description', 'runbook', 'summary']);
