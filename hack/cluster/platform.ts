@@ -106,6 +106,27 @@ export async function installPlatform(opts: InstallOptions): Promise<Platform> {
     'deployment/epreuve-api',
     '--timeout=3m',
   ]);
+  // Each team's new Assessment quota refuses creates until the controller manager has counted
+  // (the API answers 503 meanwhile): wait for the count, so the demo's first create succeeds.
+  for (const team of opts.teams) {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const used = await kubectl(opts.kubeconfig, [
+        '-n',
+        team,
+        'get',
+        'resourcequota',
+        'epreuve-assessments',
+        '--ignore-not-found',
+        '-o',
+        'jsonpath={.metadata.name}|{.status.used}',
+      ]);
+      // Empty: no quota (teamAssessmentQuota 0); "name|": not counted yet.
+      if (!used.trim().endsWith('|') || Date.now() > deadline) break;
+      progress(`waiting for the Assessment quota of ${team} to be counted`);
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+    }
+  }
   return { apiKey };
 }
 

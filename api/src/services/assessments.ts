@@ -22,7 +22,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Gauge } from 'prom-client';
-import { Conflict, Invalid, Malformed, NotFound } from './errors.ts';
+import { Conflict, Invalid, Malformed, NotFound, Unavailable } from './errors.ts';
 
 /** An Assessment as the API server stores it. */
 export type AssessmentObject = Assessment & KubeObject;
@@ -48,6 +48,14 @@ function refused(err: unknown): never {
   // The team's ResourceQuota on Assessments (the API server's backstop to the budget below).
   if (err instanceof KubeError && err.code === 403 && /exceeded quota/.test(err.message)) {
     throw new Conflict(`the Kubernetes API refused the assessment: ${err.message}`);
+  }
+  // A quota just made (an install, a new team) refuses every create until the controller
+  // manager has counted what it covers: a matter of seconds.
+  if (err instanceof KubeError && err.code === 403 && /status unknown for quota/.test(err.message)) {
+    throw new Unavailable(
+      "the Kubernetes API server has not counted this team's assessments yet (a new quota); retry in a few seconds",
+      5,
+    );
   }
   if (err instanceof KubeError && err.code === 422) {
     const cause = err.causes.find((c) => c.field) ?? err.causes[0];
