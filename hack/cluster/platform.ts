@@ -106,8 +106,9 @@ export async function installPlatform(opts: InstallOptions): Promise<Platform> {
     'deployment/epreuve-api',
     '--timeout=3m',
   ]);
-  // Each team's new Assessment quota refuses creates until the controller manager has counted
-  // (the API answers 503 meanwhile): wait for the count, so the demo's first create succeeds.
+  // Each team's new Assessment quota refuses creates until the controller manager counts
+  // Assessments in it (the API answers 503 meanwhile), which it does once its discovery, every
+  // 30 s, has seen the CRD: wait for that count, so the demo's first create succeeds.
   for (const team of opts.teams) {
     const deadline = Date.now() + 120_000;
     for (;;) {
@@ -119,7 +120,7 @@ export async function installPlatform(opts: InstallOptions): Promise<Platform> {
         'epreuve-assessments',
         '--ignore-not-found',
         '-o',
-        'jsonpath={.metadata.name}|{.status.used}',
+        'jsonpath={.metadata.name}|{.status.used.count/assessments\\.epreuve\\.dev}',
       ]);
       // Empty: no quota (teamAssessmentQuota 0); "name|": not counted yet.
       if (!used.trim().endsWith('|') || Date.now() > deadline) break;
