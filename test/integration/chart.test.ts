@@ -210,7 +210,7 @@ describe('helm chart', () => {
     const rule = docs.find((d) => d.kind === 'PrometheusRule');
     expect(
       rule.spec.groups.flatMap((g: { rules: Array<{ alert: string }> }) => g.rules.map((r) => r.alert)),
-    ).toHaveLength(6);
+    ).toHaveLength(7);
     // The gateway's ServiceMonitor comes with the gateway.
     expect(
       render(`${MONITORING_ON}${GATEWAY_ON}`)
