@@ -55,7 +55,7 @@ describe('valid objects', () => {
     );
     expect(got.spec.sandboxes[0]).toEqual({
       name: 'db',
-      postgres: { dataset: 'retail@1', version: '16', storage: '1Gi' },
+      postgres: { dataset: 'retail@1', version: '18', storage: '1Gi' }, // the default major
     });
     expect(got.spec.sandboxes[1].dataApi).toMatchObject({ pageSize: 50, faultRate: 0.05 });
     expect(got.spec.tasks[0].points).toBe(1);
