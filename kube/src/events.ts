@@ -189,7 +189,10 @@ export class EventRecorder implements EventSink {
       return true;
     } catch (err) {
       this.o.onWrite?.('failed');
-      this.o.log.warn({ err, reason, object: objectKey }, 'event not recorded');
+      this.o.log.warn(
+        { err, reason, object: objectKey, namespace: body.metadata.namespace },
+        'event not recorded',
+      );
       return false;
     }
   }

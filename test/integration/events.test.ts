@@ -134,7 +134,13 @@ describe('Kubernetes Events', () => {
       return r;
     }, 20_000);
     expect(reasons).toEqual(expect.arrayContaining(['Delete/CleaningUp', 'Delete/Deleted']));
-    expect(await operator.metric('epreuve_event_writes_total', { result: 'failed' })).toBe(0);
+    // No write failed for this file's assessments. (The operator sees the whole shared control
+    // plane: Events about other files' assessments in namespaces being deleted are refused, and
+    // counted as failed, which is right and harmless.)
+    const notRecorded = operator.output
+      .split('\n')
+      .filter((line) => line.includes('event not recorded') && line.includes(`"namespace":"${team}"`));
+    expect(notRecorded).toEqual([]);
     expect(await operator.metric('epreuve_event_writes_total', { result: 'created' })).toBeGreaterThanOrEqual(
       5,
     );
