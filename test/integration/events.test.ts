@@ -88,7 +88,7 @@ describe('Kubernetes Events', () => {
     const lines = eventLines(described);
     const provisioning = lines.findIndex((l) => /Normal\s+Provisioning\s/.test(l));
     const ready = lines.findIndex((l) => /Normal\s+Ready\s/.test(l));
-    expect(provisioning, described).toBeGreaterThanOrEqual(0);
+    expect(provisioning, `no Provisioning event in:\n${described}`).not.toBe(-1);
     expect(ready).toBeGreaterThan(provisioning);
     expect(lines[provisioning]).toContain('epreuve.dev/operator');
     expect(lines[provisioning]).toContain(`objects applied in ${ns}`);
