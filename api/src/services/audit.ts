@@ -2,6 +2,7 @@ import { createLogger } from '@epreuve/kube';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { FailureWindow } from './failure-window.ts';
 
 /** One audited event: who did what to what, and how it ended. */
 export interface AuditEvent {
@@ -25,8 +26,7 @@ export interface AuditEvent {
  */
 export class AuditTrail {
   private readonly log: Logger;
-  private readonly deniedPerMinute: number;
-  private readonly denied = new Map<string, { start: number; count: number }>();
+  private readonly denied: FailureWindow;
   /** Credentials handed out, per link and start: audited once, not per page refresh. */
   private readonly handed = new Set<string>();
 
@@ -37,7 +37,7 @@ export class AuditTrail {
     }).child({
       log: 'audit',
     });
-    this.deniedPerMinute = opts.deniedPerMinute ?? 10;
+    this.denied = new FailureWindow(opts.deniedPerMinute ?? 10, 60_000, 10_000);
   }
 
   record(event: AuditEvent): void {
@@ -48,15 +48,8 @@ export class AuditTrail {
 
   /** A 401/403, sampled per source address; returns whether it was written. */
   deny(event: Omit<AuditEvent, 'outcome'> & { client: string }, now = Date.now()): boolean {
-    let window = this.denied.get(event.client);
-    if (!window || now - window.start >= 60_000) {
-      this.denied.delete(event.client);
-      window = { start: now, count: 0 };
-      this.denied.set(event.client, window);
-      if (this.denied.size > 10_000) this.denied.delete(this.denied.keys().next().value!);
-    }
-    window.count += 1;
-    if (window.count > this.deniedPerMinute) return false;
+    if (this.denied.retryAfter(event.client, now) > 0) return false;
+    this.denied.record(event.client, now);
     this.record({ ...event, outcome: 'denied' });
     return true;
   }

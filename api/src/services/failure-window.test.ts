@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FailureWindow } from './brute-force.ts';
+import { FailureWindow } from './failure-window.ts';
 
 describe('FailureWindow', () => {
   it('refuses after `limit` failures until the window ends, with the seconds left', () => {
