@@ -153,6 +153,70 @@ describe('candidate page', () => {
       .toMatch(/Top spenders per country/);
   }, 90_000);
 
+  it('speaks French to a French browser, warns at 15 and 5 minutes, then shows what was submitted; the language switch is remembered', async () => {
+    await staffCall('POST', '/assessments', {
+      name: 'browser-fr',
+      templateRef: { name: 'data-engineer' },
+      candidate: { name: 'Marie Curie', email: 'marie@example.com' },
+    });
+    await eventually(async () => expect(api.store.assessments.get(`${team}/browser-fr`)).toBeDefined());
+    await standInReadyWarehouse(kubeconfig, postgres, team, 'browser-fr');
+    await eventually(async () =>
+      expect(api.store.assessments.get(`${team}/browser-fr`)?.status?.phase).toBe('Ready'),
+    );
+    const link = await staffCall('POST', '/assessments/browser-fr/link');
+    await eventually(async () =>
+      expect(
+        api.store.assessments.get(`${team}/browser-fr`)?.metadata.annotations?.['epreuve.dev/link-id'],
+      ).toBeTruthy(),
+    );
+    const deadline = Date.parse(api.store.assessments.get(`${team}/browser-fr`)!.status!.expiresAt!);
+    const context = await browser.newContext({ locale: 'fr-FR' });
+    const fr = await context.newPage();
+    await fr.clock.install(); // the page's own clock, fast-forwarded to the warnings and the end
+    await fr.goto(link.url.replace('https://epreuve.example.com', url));
+    await fr.getByText('Bienvenue, Marie Curie.').waitFor();
+    expect(await fr.locator('html').getAttribute('lang')).toBe('fr');
+    expect(await fr.getByRole('heading', { name: 'Exercices' }).isVisible()).toBe(true);
+    const task = fr.locator('article[data-task="rank-customers-by-country"]');
+    await expect.poll(() => task.locator('.attempts').textContent()).toBe('10 essais restants sur 10');
+    await task.getByLabel(/Votre réponse \(SQL\)/).fill(findExercise('rank-customers-by-country').reference);
+    await task.getByRole('button', { name: 'Soumettre' }).click();
+    await expect.poll(() => task.locator('.result').textContent(), { timeout: 20_000 }).toMatch(/^Réussi — /);
+    expect(await fr.locator('#warning').isHidden()).toBe(true);
+
+    const until = async (msBeforeDeadline: number) =>
+      fr.clock.fastForward(deadline - msBeforeDeadline - (await fr.evaluate(() => Date.now())));
+    await until(14 * 60_000);
+    await expect
+      .poll(() => fr.locator('#warning').textContent())
+      .toBe('Plus que 15 minutes : soumettez ce que vous avez.');
+    await until(4 * 60_000);
+    await expect
+      .poll(() => fr.locator('#warning').textContent())
+      .toBe('Plus que 5 minutes : soumettez ce que vous avez.');
+    await until(-2000);
+    await expect.poll(() => fr.locator('#ended-section').isVisible()).toBe(true);
+    expect(await fr.locator('#ended').textContent()).toMatch(/^L’évaluation est terminée/);
+    expect(await fr.locator('#tasks-section').isHidden()).toBe(true);
+    expect(await fr.locator('#sandboxes-section').isHidden()).toBe(true);
+    expect(await fr.locator('#submissions li').allTextContents()).toEqual([
+      expect.stringMatching(/ — Réussi$/),
+    ]);
+
+    // The switch: English, remembered for every page of this browser over its French preference.
+    const other = await context.newPage();
+    await other.goto(`${url}/candidate`);
+    await expect.poll(() => other.getByRole('alert').first().textContent()).toMatch(/^Ouvrez le lien/);
+    await other.getByLabel('Langue').selectOption('en');
+    await expect.poll(() => other.locator('#error').textContent()).toMatch(/^Open the link you were sent/);
+    const again = await context.newPage();
+    await again.goto(`${url}/staff`);
+    await expect.poll(() => again.locator('html').getAttribute('lang')).toBe('en');
+    expect(await again.getByRole('button', { name: 'Open' }).isVisible()).toBe(true);
+    await context.close();
+  }, 90_000);
+
   it('tells a visitor without a link what to do', async () => {
     const p = await browser.newPage();
     await p.goto(`${url}/candidate`);
