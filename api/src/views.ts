@@ -452,7 +452,11 @@ export const ScorecardView = z
     total: points,
     timeUsedSeconds: z.number().int().nullable(),
     startedAt: z.string().nullable(),
+    expiresAt: z.string().nullable().describe('When the clock stops; null until it starts'),
+    revoked: z.boolean(),
   })
   .meta({ id: 'Scorecard' });
+
+export const ScorecardListView = z.object({ items: z.array(ScorecardView) }).meta({ id: 'ScorecardList' });
 
 export const toScorecardView = (c: Scorecard): z.output<typeof ScorecardView> => c;

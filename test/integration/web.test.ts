@@ -286,6 +286,75 @@ describe('staff page', () => {
   }, 90_000);
 });
 
+describe('results view', () => {
+  it('lists every candidate with score, progress, attempts and time left; sorts, filters, and prints a report to PDF', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${url}/staff`);
+    await page.getByLabel('Team').fill(team);
+    await page.getByLabel('Token or API key').fill(KEY);
+    await page.getByRole('button', { name: 'Open' }).click();
+    const board = page.locator('#board-rows');
+    const ada = board.locator('tr[data-name="browser-cand"]');
+    await ada.waitFor({ timeout: 20_000 });
+    // Graded by the earlier tests: 2 of 6 automatic points, 3 of 3 manual, 3 answers; the clock runs.
+    expect(await ada.locator('td').allTextContents()).toEqual([
+      'Ada Lovelacebrowser-cand',
+      'data-engineer',
+      'Ready',
+      '5 / 9 (56 %)',
+      '2 / 6',
+      '3',
+      expect.stringMatching(/^[34] h \d\d$/),
+    ]);
+    const names = () =>
+      board.locator('tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-name')));
+    await page.getByRole('button', { name: 'Score', exact: true }).click(); // ascending
+    await page.getByRole('button', { name: 'Score', exact: true }).click(); // descending: the best first
+    expect((await names())[0]).toBe('browser-cand');
+    expect(await page.locator('#board th[data-sort="score"]').getAttribute('aria-sort')).toBe('descending');
+    await page.getByLabel('Filter').fill('curie');
+    await expect.poll(names).toEqual(['browser-fr']);
+    await page.getByLabel('Filter').fill('');
+
+    await page
+      .locator('#rows tr[data-name="browser-cand"]')
+      .getByRole('button', { name: /Results/ })
+      .click();
+    await expect.poll(() => page.locator('#scorecard').textContent()).toMatch(/^Score 5 \/ 9/);
+    expect(await page.locator('ol.timeline li').allTextContents()).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/ — Created$/),
+        expect.stringMatching(/ — Answered rank-customers-by-country: pass$/),
+        expect.stringMatching(/ — Answered schema-design: pass$/),
+      ]),
+    );
+    await page.emulateMedia({ media: 'print' });
+    expect(await page.locator('#create-section').isVisible()).toBe(false);
+    expect(await page.locator('#print').isVisible()).toBe(false);
+    const pdf = await page.pdf({ format: 'A4' });
+    const text = await pdfText(pdf);
+    expect(text).toContain('Ada Lovelace');
+    expect(text).toContain('Score 5 / 9');
+    expect(text).toContain('Answered rank-customers-by-country: pass');
+    expect(text).not.toContain('New assessment'); // the report alone, not the page's forms
+    expect(text).not.toContain('Print report');
+  }, 90_000);
+});
+
+/** The text of a PDF, page after page (pdf.js, the PDF reader of Firefox). */
+async function pdfText(data: Buffer): Promise<string> {
+  const { getDocument } = await import('pdfjs-dist/legacy/build/pdf.mjs');
+  const loading = getDocument({ data: new Uint8Array(data), useSystemFonts: false });
+  const doc = await loading.promise;
+  const pages: string[] = [];
+  for (let i = 1; i <= doc.numPages; i++) {
+    const content = await (await doc.getPage(i)).getTextContent();
+    pages.push(content.items.map((item) => ('str' in item ? item.str : '')).join(' '));
+  }
+  await loading.destroy();
+  return pages.join('\n').replace(/\s+/g, ' ');
+}
+
 describe('what the pages get', () => {
   it('is every field the handlers give: the response schemas drop nothing', () => {
     expect(served.length).toBeGreaterThan(0);

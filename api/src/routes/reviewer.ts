@@ -5,6 +5,7 @@ import {
   InterviewView,
   RequestLogView,
   ReviewedSubmissionView,
+  ScorecardListView,
   ScorecardView,
   ScoreView,
   toInterviewView,
@@ -144,6 +145,24 @@ export default async function reviewerRoutes(app: FastifyInstance) {
       const card = await scorecards.of(assessments.get(request.params.team, request.params.name));
       audit(request, 'scorecard.read', { team: request.params.team, assessment: request.params.name });
       return toScorecardView(card);
+    },
+  );
+
+  r.get(
+    '/teams/:team/scorecards',
+    {
+      schema: {
+        tags: ['results'],
+        summary: "The team's scorecards, one per assessment (the staff page's results view)",
+        security: STAFF,
+        params: teamParams,
+        response: { 200: ScorecardListView, ...problems(STAFF_PROBLEMS) },
+      },
+      onRequest: app.requireStaff('results:read'),
+    },
+    async (request) => {
+      audit(request, 'scorecards.read', { team: request.params.team });
+      return { items: (await scorecards.team(request.params.team)).map(toScorecardView) };
     },
   );
 

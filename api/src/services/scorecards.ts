@@ -32,6 +32,9 @@ export interface Scorecard {
   /** From the start of the clock to the last submission (or to now, or the end). */
   timeUsedSeconds: number | null;
   startedAt: string | null;
+  /** When the clock stops (null until it starts), and whether staff revoked the assessment. */
+  expiresAt: string | null;
+  revoked: boolean;
 }
 
 /** Pure: the scorecard of one assessment from its submissions and interview scores. */
@@ -91,6 +94,8 @@ export function scorecardOf(
     },
     timeUsedSeconds: startedAt ? Math.max(0, Math.round((end - Date.parse(startedAt)) / 1000)) : null,
     startedAt,
+    expiresAt: a.status?.expiresAt ?? null,
+    revoked: Boolean(a.spec.revoked),
   };
 }
 
@@ -118,14 +123,18 @@ export class Scorecards {
     return scorecardOf(a, submissions, interview, now, limit, tasks);
   }
 
-  /** Every assessment of a team, one line each. */
-  async csv(team: string): Promise<string> {
+  /** Every assessment of a team, by name. */
+  team(team: string): Promise<Scorecard[]> {
     const inTeam = this.store.assessments
       .list()
       .filter((a) => a.metadata.namespace === team)
       .sort((x, y) => x.metadata.name!.localeCompare(y.metadata.name!));
-    const cards = await Promise.all(inTeam.map((a) => this.of(a)));
-    return toCsv(cards);
+    return Promise.all(inTeam.map((a) => this.of(a)));
+  }
+
+  /** Every assessment of a team, one line each. */
+  async csv(team: string): Promise<string> {
+    return toCsv(await this.team(team));
   }
 }
 

@@ -130,7 +130,7 @@ async function showResults(a) {
         )
         .join('')}</tbody></table>`
     : `<p class="muted">${t('staff.noSubmission')}</p>`;
-  box.innerHTML = `<h3>${t('staff.scorecard')}</h3>${summary}<h3>${t('staff.submissions')}</h3>${table}<h3>${t('staff.interview')}</h3><div id="interview"></div>`;
+  box.innerHTML = `<h3>${t('staff.scorecard')}</h3>${summary}<h3>${t('staff.timeline')}</h3>${timeline(a, card, subs.items)}<h3>${t('staff.submissions')}</h3>${table}<h3>${t('staff.interview')}</h3><div id="interview"></div>`;
   for (const form of box.querySelectorAll('.grade'))
     form.querySelector('button').addEventListener('click', () =>
       api('PUT', `/assessments/${a.name}/submissions/${form.dataset.submission}/grade`, {
@@ -167,6 +167,105 @@ async function showResults(a) {
   }
 }
 
+/** What happened to an assessment, in order: created, started, each answer, the end. */
+function timeline(a, card, submissions) {
+  const events = [[a.createdAt, t('staff.event.created')]];
+  if (card.startedAt) events.push([card.startedAt, t('staff.event.started')]);
+  for (const s of submissions) {
+    const verdict = s.graded ? t(s.pass ? 'staff.pass' : 'staff.fail') : t('staff.toReview');
+    events.push([s.submittedAt, t('staff.event.submitted', { task: s.task, verdict })]);
+  }
+  if (card.expiresAt)
+    events.push([
+      card.expiresAt,
+      t(Date.parse(card.expiresAt) <= Date.now() ? 'staff.event.ended' : 'staff.event.ends'),
+    ]);
+  if (card.revoked) events.push([null, t('staff.event.revoked')]);
+  const items = events
+    .filter(([at]) => at !== '')
+    .sort(([x], [y]) => (x === null) - (y === null) || String(x).localeCompare(String(y)))
+    .map(
+      ([at, what]) =>
+        `<li>${at ? `<time datetime="${escapeHtml(at)}">${format.dateTime(at)}</time> — ` : ''}${escapeHtml(what)}</li>`,
+    );
+  return `<ol class="timeline">${items.join('')}</ol>`;
+}
+
+/** The results board: every assessment's scorecard, sorted by a column and filtered by text. */
+let board = [];
+let sortKey = 'candidate';
+let sortDir = 1;
+const boardValue = {
+  candidate: (c) => c.candidate.toLowerCase(),
+  template: (c) => c.template,
+  phase: (c) => c.phase,
+  score: (c) => (c.total.max ? c.total.earned / c.total.max : 0),
+  progress: (c) => c.tasks.filter((x) => x.max > 0 && x.earned === x.max).length,
+  attempts: (c) => c.tasks.reduce((n, x) => n + x.attempts, 0),
+  left: (c) => (c.expiresAt && !c.revoked ? Math.max(0, Date.parse(c.expiresAt) - Date.now()) : -1),
+};
+
+function timeLeft(c) {
+  if (c.revoked) return t('staff.revoked');
+  if (!c.expiresAt) return t('staff.notStarted');
+  const ms = Date.parse(c.expiresAt) - Date.now();
+  if (ms <= 0) return t('staff.ended');
+  const minutes = Math.ceil(ms / 60_000);
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')}`;
+}
+
+function renderBoard() {
+  const needle = $('board-filter').value.trim().toLowerCase();
+  const shown = board
+    .filter(
+      (c) =>
+        !needle || [c.candidate, c.assessment, c.template, c.phase].join(' ').toLowerCase().includes(needle),
+    )
+    .sort((x, y) => {
+      const [a, b] = [boardValue[sortKey](x), boardValue[sortKey](y)];
+      return (a < b ? -1 : a > b ? 1 : 0) * sortDir || x.assessment.localeCompare(y.assessment);
+    });
+  for (const th of document.querySelectorAll('#board th[data-sort]'))
+    th.setAttribute(
+      'aria-sort',
+      th.dataset.sort === sortKey ? (sortDir > 0 ? 'ascending' : 'descending') : 'none',
+    );
+  const n = format.number;
+  $('board-rows').replaceChildren(
+    ...shown.map((c) => {
+      const tr = document.createElement('tr');
+      tr.dataset.name = c.assessment;
+      const passed = boardValue.progress(c);
+      const graded = c.tasks.filter((x) => x.max > 0).length;
+      const pct = c.total.max ? Math.round((100 * c.total.earned) / c.total.max) : 0;
+      tr.innerHTML = `<td>${escapeHtml(c.candidate)}<br><span class="muted">${escapeHtml(c.assessment)}</span></td><td>${escapeHtml(c.template)}</td><td>${escapeHtml(c.phase)}</td>
+        <td data-score>${n(c.total.earned)} / ${n(c.total.max)} <span class="muted">(${n(pct)} %)</span>${c.manual.toReview ? `<br><span class="muted">${escapeHtml(t('staff.toReviewCount', { count: c.manual.toReview }).trim())}</span>` : ''}</td>
+        <td>${n(passed)} / ${n(graded)}</td><td>${n(boardValue.attempts(c))}</td><td>${escapeHtml(timeLeft(c))}</td>`;
+      return tr;
+    }),
+  );
+}
+
+async function loadBoard() {
+  try {
+    board = (await api('GET', '/scorecards')).items;
+    $('board-section').hidden = false;
+    renderBoard();
+  } catch (err) {
+    fail(err);
+  }
+}
+
+for (const th of document.querySelectorAll('#board th[data-sort]'))
+  th.querySelector('button').addEventListener('click', () => {
+    sortDir = sortKey === th.dataset.sort ? -sortDir : 1;
+    sortKey = th.dataset.sort;
+    renderBoard();
+  });
+$('board-filter').addEventListener('input', renderBoard);
+$('board-refresh').addEventListener('click', loadBoard);
+$('print').addEventListener('click', () => window.print());
+
 async function open() {
   sessionStorage.setItem('epreuve-team', team);
   sessionStorage.setItem('epreuve-staff-token', credential);
@@ -178,6 +277,7 @@ async function open() {
     $('create-section').hidden = false;
     $('list-section').hidden = false;
     await refresh();
+    await loadBoard();
   } catch (err) {
     fail(err);
   }
