@@ -288,6 +288,49 @@ describe('staff page', () => {
 
 describe('results view', () => {
   it('lists every candidate with score, progress, attempts and time left; sorts, filters, and prints a report to PDF', async () => {
+    // Two more candidates answer the task Marie Curie passed: one with her query disguised
+    // (other aliases, case and layout), one with a solution of their own.
+    const reference = findExercise('rank-customers-by-country').reference;
+    const disguised = reference
+      .replace(/\bt\b/g, 'tx')
+      .replace(/\bc\b/g, 'cust')
+      .replace(/\bspend\b/g, 'totals')
+      .replace(/\s+/g, '  ')
+      .toLowerCase();
+    const independent = `SELECT country, customer_id, total_spend, spend_rank FROM (
+      SELECT cu.country, cu.customer_id, SUM(x.amount) total_spend,
+             RANK() OVER (PARTITION BY cu.country ORDER BY SUM(x.amount) DESC) spend_rank
+      FROM retail.customers cu JOIN retail.accounts ac USING (customer_id)
+      JOIN retail.transactions x USING (account_id)
+      WHERE x.kind = 'card' AND x.direction = 'debit' GROUP BY cu.country, cu.customer_id
+    ) r WHERE spend_rank <= 3 ORDER BY 1, 4, 2`;
+    for (const [name, candidate, answer] of [
+      ['browser-copy', 'Copy Cat', disguised],
+      ['browser-own', 'Own Work', independent],
+    ] as const) {
+      await staffCall('POST', '/assessments', {
+        name,
+        templateRef: { name: 'data-engineer' },
+        candidate: { name: candidate, email: `${name}@example.com` },
+      });
+      await eventually(async () => expect(api.store.assessments.get(`${team}/${name}`)).toBeDefined());
+      await standInReadyWarehouse(kubeconfig, postgres, team, name);
+      await eventually(async () =>
+        expect(api.store.assessments.get(`${team}/${name}`)?.status?.phase).toBe('Ready'),
+      );
+      const link = await staffCall('POST', `/assessments/${name}/link`);
+      await eventually(async () => {
+        const res = await api.app.inject({
+          method: 'POST',
+          url: '/api/v1/candidate/tasks/rank-customers-by-country/submissions',
+          headers: { authorization: `Bearer ${link.token}` },
+          payload: { answer },
+        });
+        expect(res.statusCode, res.body).toBe(201);
+        expect(res.json().pass, `${name}: ${res.body}`).toBe(true);
+      });
+    }
+
     const page = await browser.newPage();
     await page.goto(`${url}/staff`);
     await page.getByLabel('Team').fill(team);
@@ -312,6 +355,10 @@ describe('results view', () => {
     await page.getByRole('button', { name: 'Score', exact: true }).click(); // descending: the best first
     expect((await names())[0]).toBe('browser-cand');
     expect(await page.locator('#board th[data-sort="score"]').getAttribute('aria-sort')).toBe('descending');
+    // Marie Curie's answer and its disguised copy are flagged; the independent solution is not.
+    expect(await page.locator('#similar li').allTextContents()).toEqual([
+      'rank-customers-by-country: Marie Curie (browser-fr) and Copy Cat (browser-copy) — 100 % alike',
+    ]);
     await page.getByLabel('Filter').fill('curie');
     await expect.poll(names).toEqual(['browser-fr']);
     await page.getByLabel('Filter').fill('');

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin';
 import type { AssessmentObject, AssessmentStore } from './assessments.ts';
 import { type GradingService, gradingOf, type SubmissionObject } from './grading.ts';
 import type { Interviews, Scores } from './interviews.ts';
+import { type AnswerForComparison, type SimilarPair, similarPairs } from './similarity.ts';
 
 /** One task's line of a scorecard: its best grade so far. */
 export interface TaskScore {
@@ -130,6 +131,31 @@ export class Scorecards {
       .filter((a) => a.metadata.namespace === team)
       .sort((x, y) => x.metadata.name!.localeCompare(y.metadata.name!));
     return Promise.all(inTeam.map((a) => this.of(a)));
+  }
+
+  /**
+   * Answers that look alike between candidates of the same template in a team: a signal for a
+   * reviewer (see similarity.ts), never a grade.
+   */
+  async similarAnswers(team: string, threshold?: number): Promise<SimilarPair[]> {
+    const inTeam = this.store.assessments.list().filter((a) => a.metadata.namespace === team);
+    const answers: AnswerForComparison[] = [];
+    for (const a of inTeam) {
+      const tasks = this.store.templateOf(a)?.spec.tasks ?? [];
+      for (const s of await this.grading.list(a)) {
+        const task = tasks.find((x) => x.id === s.spec.task);
+        if (!task) continue;
+        answers.push({
+          assessment: a.metadata.name!,
+          candidate: a.spec.candidate.name,
+          template: a.spec.templateRef.name,
+          task: task.id,
+          kind: gradingOf(task).kind === 'mongo' ? 'pipeline' : 'sql',
+          answer: s.spec.answer,
+        });
+      }
+    }
+    return similarPairs(answers, threshold);
   }
 
   /** Every assessment of a team, one line each. */

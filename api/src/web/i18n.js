@@ -110,6 +110,11 @@ const CATALOG = {
     'staff.event.ends': 'Ends',
     'staff.event.ended': 'Ended',
     'staff.event.revoked': 'Revoked',
+    'staff.similar': 'Answers that look alike',
+    'staff.similarNote':
+      'A signal to look at, never proof: same task, same template, names and layout ignored.',
+    'staff.similarPair': '{task}: {a} and {b} — {percent} % alike',
+    'staff.noSimilar': 'None.',
   },
   fr: {
     'candidate.title': 'Votre évaluation',
@@ -215,6 +220,11 @@ const CATALOG = {
     'staff.event.ends': 'Fin prévue',
     'staff.event.ended': 'Terminée',
     'staff.event.revoked': 'Révoquée',
+    'staff.similar': 'Réponses qui se ressemblent',
+    'staff.similarNote':
+      'Un signal à examiner, jamais une preuve : même exercice, même modèle, noms et mise en forme ignorés.',
+    'staff.similarPair': '{task} : {a} et {b} — {percent} % de ressemblance',
+    'staff.noSimilar': 'Aucune.',
   },
 };
 

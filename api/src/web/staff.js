@@ -248,9 +248,25 @@ function renderBoard() {
 
 async function loadBoard() {
   try {
-    board = (await api('GET', '/scorecards')).items;
+    const [cards, similar] = await Promise.all([api('GET', '/scorecards'), api('GET', '/similarity')]);
+    board = cards.items;
     $('board-section').hidden = false;
     renderBoard();
+    const who = (p) => `${p.candidate} (${p.assessment})`;
+    $('similar').replaceChildren(
+      ...(similar.pairs.length
+        ? similar.pairs.map((p) => {
+            const li = document.createElement('li');
+            li.textContent = t('staff.similarPair', {
+              task: p.task,
+              a: who(p.a),
+              b: who(p.b),
+              percent: format.number(Math.round(p.similarity * 100)),
+            });
+            return li;
+          })
+        : [Object.assign(document.createElement('li'), { textContent: t('staff.noSimilar') })]),
+    );
   } catch (err) {
     fail(err);
   }
