@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { type Condition, cel, conditions, dnsLabel, duration, type ObjectMeta, quantity } from './common.ts';
+import {
+  type Condition,
+  cel,
+  conditions,
+  dnsLabel,
+  duration,
+  type ObjectMeta,
+  quantity,
+  timestamp,
+} from './common.ts';
 import { MAX_HIDDEN_VARIANTS } from './contracts.ts';
 import { type API_VERSION, MAX_POOLED_TEMPLATE_NAME } from './names.ts';
 
@@ -251,14 +260,18 @@ export const poolStatus = z
     desired: z.number().int().min(0).describe('Members the pool aims to hold (spec.pool.min).'),
     ready: z.number().int().min(0).describe('Members provisioned, seeded and free to claim.'),
     building: z.number().int().min(0).describe('Members still being provisioned or seeded.'),
-    claimed: z.number().int().min(0).describe('Namespaces of this pool claimed by an Assessment and still present.'),
+    claimed: z
+      .number()
+      .int()
+      .min(0)
+      .describe('Namespaces of this pool claimed by an Assessment and still present.'),
     failedBuilds: z
       .number()
       .int()
       .min(0)
       .optional()
       .describe('Builds that failed in a row; the next build waits longer after each (capped).'),
-    lastFailureTime: z.string().optional().describe('When the last build failed (RFC 3339).'),
+    lastFailureTime: timestamp().optional().describe('When the last build failed.'),
     message: z.string().max(1024).optional().describe('Why the pool is short, when it is.'),
   })
   .describe('Observed state of the warm pool, written by the pool controller.');

@@ -17,8 +17,8 @@ import {
 import { AssessmentReconciler } from './assessment/reconciler.ts';
 import { loadConfig } from './config.ts';
 import { Manager } from './manager.ts';
-import { PoolReconciler } from './pool/reconciler.ts';
 import { createMetrics } from './metrics.ts';
+import { PoolReconciler } from './pool/reconciler.ts';
 import { TemplateReconciler } from './template/reconciler.ts';
 
 const config = configOrExit(loadConfig);

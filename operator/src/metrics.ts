@@ -174,7 +174,9 @@ export function createMetrics(registry = new Registry()) {
     labelNames: ['template'] as const,
     registers: [registry],
   });
-  let pools: (() => Array<KubeObject & { spec?: { pool?: unknown }; status?: { pool?: PoolCounts } }>) | undefined;
+  let pools:
+    | (() => Array<KubeObject & { spec?: { pool?: unknown }; status?: { pool?: PoolCounts } }>)
+    | undefined;
   const poolMembers = new Gauge({
     name: 'epreuve_pool_members',
     help: "Warm pools' namespaces by state (desired = spec.pool.min; ready, building, claimed), per template, from status.pool",

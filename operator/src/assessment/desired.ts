@@ -57,7 +57,7 @@ export interface PooledNamespace {
 }
 
 /** Labels of every object of the context's namespace. */
-const labelsOf = (ctx: Context): Record<string, string> => ctx.pooled?.labels ?? labelsOf(ctx);
+const labelsOf = (ctx: Context): Record<string, string> => ctx.pooled?.labels ?? ownerLabels(ctx.assessment);
 /** The context's namespace: the pool's, or the assessment's. */
 export const nsOf = (ctx: Context): string => ctx.pooled?.name ?? namespaceOf(ctx.assessment);
 // ---- end warm pool ----

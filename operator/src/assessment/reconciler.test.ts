@@ -25,7 +25,7 @@ trace.setGlobalTracerProvider(provider);
 afterAll(() => provider.shutdown());
 
 const cache = (objects: Record<string, unknown>) =>
-  ({ get: (key: string) => objects[key] }) as unknown as Informer<never>;
+  ({ get: (key: string) => objects[key], byIndex: () => [] }) as unknown as Informer<never>;
 
 describe('AssessmentReconciler tracing', () => {
   it('opens a reconcile span linked to the traceparent the API wrote', async () => {

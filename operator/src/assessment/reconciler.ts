@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import {
   ANNOTATIONS,
-  candidateNamespace,
   type Assessment,
   type AssessmentStatus,
   type AssessmentTemplate,
   CLEANUP_FINALIZER,
+  candidateNamespace,
   durationProblem,
   KINDS,
   LABELS,
@@ -27,12 +27,12 @@ import {
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from '../config.ts';
-import { Controller, priorityOf, type Reconciler, type Result } from '../controller/controller.ts';
 import { Applier } from '../controller/apply.ts';
+import { Controller, priorityOf, type Reconciler, type Result } from '../controller/controller.ts';
 import { applyStatusIfChanged, patchFinalizers } from '../controller/writes.ts';
 import type { Manager } from '../manager.ts';
 import { type Metrics, phaseGauge } from '../metrics.ts';
-import { claimMember, freeMembers, ROTATE_JOB, rotateJob, rotatedCredentials } from '../pool/claim.ts';
+import { claimMember, freeMembers, ROTATE_JOB, rotatedCredentials, rotateJob } from '../pool/claim.ts';
 import { CLAIM_INDEX, claimedNamespace, NAMESPACE_INDEXES } from '../pool/members.ts';
 import { ASSESSMENT_INDEXES, TEMPLATE_INDEX, templateKeyOf } from '../template/reconciler.ts';
 import { getCondition } from './conditions.ts';
@@ -499,7 +499,8 @@ export class AssessmentReconciler implements Reconciler {
       return { report: reported ? undefined : { outcome: { kind: 'Terminating' } }, result: {} };
     }
     // The cache says gone; confirm with the API server before letting the Assessment go.
-    if (await this.deps.client.get(NAMESPACE, undefined, namespace)) return { result: { requeueAfterMs: 1000 } };
+    if (await this.deps.client.get(NAMESPACE, undefined, namespace))
+      return { result: { requeueAfterMs: 1000 } };
     await patchFinalizers(
       this.deps.client,
       KINDS.Assessment,

@@ -1,5 +1,12 @@
 import { FIELD_MANAGER } from '@epreuve/crds';
-import { type Informer, isConflict, isSubset, type KubeClient, type KubeObject, objectKey } from '@epreuve/kube';
+import {
+  type Informer,
+  isConflict,
+  isSubset,
+  type KubeClient,
+  type KubeObject,
+  objectKey,
+} from '@epreuve/kube';
 import type { Metrics } from '../metrics.ts';
 
 /** What a namespace's desired state is written as: the namespace, its Secrets, then what it holds. */
@@ -62,6 +69,7 @@ export class Applier {
 
   /** Forgets the Secrets of a namespace being deleted (a namespace of that name may come back). */
   forgetNamespace(namespace: string): void {
-    for (const key of this.secretsCreated) if (key.startsWith(`${namespace}/`)) this.secretsCreated.delete(key);
+    for (const key of this.secretsCreated)
+      if (key.startsWith(`${namespace}/`)) this.secretsCreated.delete(key);
   }
 }

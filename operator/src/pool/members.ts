@@ -27,7 +27,9 @@ export const CLAIM_INDEX = 'claim';
 export const NAMESPACE_INDEXES = {
   [POOL_INDEX]: (ns: KubeObject) => {
     const l = ns.metadata.labels ?? {};
-    return l[LABELS.pool] && l[LABELS.ownerNamespace] ? [`${l[LABELS.ownerNamespace]}/${l[LABELS.pool]}`] : [];
+    return l[LABELS.pool] && l[LABELS.ownerNamespace]
+      ? [`${l[LABELS.ownerNamespace]}/${l[LABELS.pool]}`]
+      : [];
   },
   [CLAIM_INDEX]: (ns: KubeObject) => {
     const l = ns.metadata.labels ?? {};

@@ -167,7 +167,10 @@ export class PoolReconciler implements Reconciler {
             workloadKind: 'Deployment',
             current: this.deps.managed.Deployment.get(objectKey(desired.grader.workload)),
           }));
-      if (seed === 'Failed' || (!(up && seed === 'Succeeded') && now.getTime() - createdAt > BUILD_DEADLINE_MS))
+      if (
+        seed === 'Failed' ||
+        (!(up && seed === 'Succeeded') && now.getTime() - createdAt > BUILD_DEADLINE_MS)
+      )
         observed = 'failed';
       else if (up && seed === 'Succeeded') observed = 'ready';
     }
