@@ -309,8 +309,8 @@ export class AssessmentReconciler implements Reconciler {
     if (plan.kind !== 'Finalize' && !hasCleanupFinalizer(a)) a = await this.addFinalizer(a);
     // First provisioning pass of a pooled template: claim a ready member, or start cold as before.
     if (plan.kind === 'Provision' && !placement && template?.spec.pool) {
-      const claimed = await this.claim(a, template, now);
-      if (claimed) plan = decide(a, template, config, now, random, (placement = claimed));
+      placement = await this.claim(a, template, now);
+      if (placement) plan = decide(a, template, config, now, random, placement);
     }
     if (plan.kind === 'Provision')
       this.placements.set(objectKey(a), placement ?? { namespace: namespaceOf(a) });
