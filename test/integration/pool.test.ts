@@ -102,8 +102,11 @@ describe('a warm pool', () => {
         'pod-security.kubernetes.io/enforce': 'restricted',
       });
       expect(ns.metadata.labels?.[LABELS.assessment]).toBeUndefined();
-      const jobs = await client.list<KubeObject>(JOB, { namespace: ns.metadata.name });
-      expect(jobs.items.map((j) => j.metadata.name)).toEqual(['seed']);
+      // The namespace comes first, its objects right after.
+      await eventually(async () => {
+        const jobs = await client.list<KubeObject>(JOB, { namespace: ns.metadata.name });
+        expect(jobs.items.map((j) => j.metadata.name)).toEqual(['seed']);
+      });
     }
     firstReady = (await poolReady(2)).map((ns) => ns.metadata.name!).sort();
     expect(firstReady).toEqual(built.map((ns) => ns.metadata.name!).sort());

@@ -136,6 +136,8 @@ export function planPool(
   members: Member[],
   claimed: number,
   now: Date,
+  /** Members this process created that the cache does not show yet: counted as building. */
+  inFlight = 0,
 ): PoolPlan {
   const spec = t && !t.metadata.deletionTimestamp ? t.spec.pool : undefined;
   const prev = t?.status?.pool;
@@ -170,12 +172,12 @@ export function planPool(
       remove.push({ member, reason: 'OverMax' });
   }
   const kept = healthy.filter((m) => !remove.some((r) => r.member === m));
-  const wanted = Math.max(0, Math.min(spec.min, max) - kept.length);
+  const wanted = Math.max(0, Math.min(spec.min, max) - kept.length - inFlight);
   const waitUntil =
     failures > 0 && lastFailureTime ? Date.parse(lastFailureTime) + backoffMs(failures) : Number.NaN;
   const backingOff = wanted > 0 && waitUntil > now.getTime();
   const ready = kept.filter((m) => m.observed === 'ready').length;
-  const building = kept.length - ready + (backingOff ? 0 : wanted);
+  const building = kept.length - ready + inFlight + (backingOff ? 0 : wanted);
   const status: PoolStatus = {
     desired: spec.min,
     ready,

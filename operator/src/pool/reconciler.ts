@@ -65,6 +65,8 @@ export class PoolReconciler implements Reconciler {
   private readonly applier: Applier;
   /** Members this process deleted and the cache may still show alive: never counted twice. */
   private readonly deleted = new Set<string>();
+  /** Members this process built that the cache may not show yet, by pool: never built twice. */
+  private readonly inFlight = new Map<string, Set<string>>();
 
   constructor(deps: PoolReconcilerDeps) {
     this.deps = {
@@ -130,12 +132,20 @@ export class PoolReconciler implements Reconciler {
     );
     const claimed = all.filter((ns) => !isUnclaimed(ns)).length;
     const members = all.filter(isUnclaimed).map((ns) => this.observe(ns, t, now));
-    const plan = planPool(t, members, claimed, now);
+    const pending = this.inFlight.get(key) ?? new Set<string>();
+    for (const name of pending) if (this.deps.managed.Namespace.get(name)) pending.delete(name);
+    const plan = planPool(t, members, claimed, now, pending.size);
 
     for (const { member, reason } of plan.remove) await this.remove(key, member, reason);
+    // Level-triggered like a cold start: a member's missing or edited objects are restored (a
+    // build cut short by an error or a restart completes on the next pass).
+    if (t)
+      for (const m of members)
+        if (!plan.remove.some((r) => r.member === m)) await this.ensureMember(t, m.name);
     for (const member of plan.markReady) await this.markReady(member);
     if (t && plan.create > 0) {
-      for (let i = 0; i < plan.create; i++) await this.build(t);
+      this.inFlight.set(key, pending);
+      for (let i = 0; i < plan.create; i++) pending.add(await this.build(t));
       this.deps.log.info({ pool: key, built: plan.create }, 'warm pool: building members');
     }
     const failed = plan.remove.filter((r) => r.reason === 'Failed').length;
@@ -186,9 +196,15 @@ export class PoolReconciler implements Reconciler {
   }
 
   /** Builds one member: its namespace, Secrets and objects, as a cold start would, bound to nobody. */
-  private async build(t: AssessmentTemplate): Promise<void> {
+  private async build(t: AssessmentTemplate): Promise<string> {
     const suffix = shortHash(this.deps.random(16).toString('hex'), 5);
     const name = poolNamespace(t.metadata.namespace!, t.metadata.name!, suffix);
+    await this.ensureMember(t, name);
+    return name;
+  }
+
+  /** Applies what differs from a member's desired state; its Secrets are created once. */
+  private async ensureMember(t: AssessmentTemplate, name: string): Promise<void> {
     const desired = desiredState(memberContext(t, this.deps.config, name), this.deps.random);
     await this.applier.applyAll({
       namespace: desired.namespace,
