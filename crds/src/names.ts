@@ -43,8 +43,11 @@ export const LABELS = {
   pool: `${GROUP}/pool`,
   /** On a pool namespace: building (no label), ready (free to claim) or claimed. */
   poolState: `${GROUP}/pool-state`,
-  /** On a pool namespace: the template generation it was built from (older ones are replaced). */
-  templateGeneration: `${GROUP}/template-generation`,
+  /**
+   * On a pool namespace: a hash of the template spec it was built from, its pool block left out
+   * (members of another spec are replaced; resizing the pool replaces nothing).
+   */
+  templateHash: `${GROUP}/template-hash`,
 } as const;
 
 /** Values of LABELS.poolState. A member without the label is still building. */

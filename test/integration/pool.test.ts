@@ -98,7 +98,6 @@ describe('a warm pool', () => {
       expect(ns.metadata.name).toMatch(/^epreuve-pool-[a-z0-9]{6}-[a-z0-9]{5}$/);
       expect(ns.metadata.labels).toMatchObject({
         'app.kubernetes.io/managed-by': 'epreuve',
-        [LABELS.templateGeneration]: '1',
         'pod-security.kubernetes.io/enforce': 'restricted',
       });
       expect(ns.metadata.labels?.[LABELS.assessment]).toBeUndefined();
@@ -176,14 +175,17 @@ describe('a warm pool', () => {
   });
 
   it('replaces stale members when the template changes, and keeps claimed ones', async () => {
-    const old = (await members('unclaimed')).map((ns) => ns.metadata.name);
+    const oldMembers = await members('unclaimed');
+    const old = oldMembers.map((ns) => ns.metadata.name);
+    const oldHash = oldMembers[0]!.metadata.labels?.[LABELS.templateHash];
+    expect(oldHash).toMatch(/^[a-z0-9]{10}$/);
     await client.mergePatch(KINDS.AssessmentTemplate, team, TEMPLATE, { spec: { duration: '3h' } });
     const fresh = await eventually(async () => {
       const m = await members('unclaimed');
       expect(m.length).toBe(2);
       for (const ns of m) {
         expect(old).not.toContain(ns.metadata.name);
-        expect(ns.metadata.labels?.[LABELS.templateGeneration]).toBe('2');
+        expect(ns.metadata.labels?.[LABELS.templateHash]).not.toBe(oldHash);
       }
       return m;
     });

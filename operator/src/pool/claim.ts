@@ -10,7 +10,7 @@ import {
 } from '@epreuve/crds';
 import { type Informer, isConflict, type KubeClient, type KubeObject, resourceFor } from '@epreuve/kube';
 import { type Context, seedJob } from '../assessment/desired.ts';
-import { POOL_INDEX } from './members.ts';
+import { POOL_INDEX, templateHash } from './members.ts';
 
 const NAMESPACE = resourceFor('v1', 'Namespace');
 
@@ -19,10 +19,10 @@ export const ROTATE_JOB = 'rotate';
 
 /**
  * A template's pool members free to claim: labelled ready by the pool controller, built from the
- * template's current generation, not being deleted. Oldest first.
+ * template's current spec (`templateHash`), not being deleted. Oldest first.
  */
 export function freeMembers(namespaces: Informer<KubeObject>, t: AssessmentTemplate): KubeObject[] {
-  const generation = String(t.metadata.generation ?? 0);
+  const built = templateHash(t);
   return namespaces
     .byIndex(POOL_INDEX, `${t.metadata.namespace}/${t.metadata.name}`)
     .filter((ns) => {
@@ -30,7 +30,7 @@ export function freeMembers(namespaces: Informer<KubeObject>, t: AssessmentTempl
       return (
         !ns.metadata.deletionTimestamp &&
         l[LABELS.poolState] === POOL_STATES.ready &&
-        l[LABELS.templateGeneration] === generation &&
+        l[LABELS.templateHash] === built &&
         !l[LABELS.assessment]
       );
     })

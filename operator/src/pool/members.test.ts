@@ -12,6 +12,7 @@ import {
   memberContext,
   NAMESPACE_INDEXES,
   planPool,
+  templateHash,
 } from './members.ts';
 
 const NOW = new Date('2026-11-30T12:00:00Z');
@@ -107,6 +108,17 @@ describe('planPool', () => {
   });
 });
 
+describe('templateHash', () => {
+  it('ignores the pool block and key order, and changes with the rest of the spec', () => {
+    const t = template();
+    expect(templateHash(pooled({ min: 1 }))).toBe(templateHash(t));
+    expect(templateHash(pooled({ min: 5, max: 9 }))).toBe(templateHash(t));
+    const reordered = { ...t, spec: Object.fromEntries(Object.entries(t.spec).reverse()) } as typeof t;
+    expect(templateHash(reordered)).toBe(templateHash(t));
+    expect(templateHash(template({ duration: '3h' }))).not.toBe(templateHash(t));
+  });
+});
+
 describe('pool schema', () => {
   it('refuses min above max and sizes out of range, naming the field', () => {
     const base = template().spec;
@@ -122,14 +134,14 @@ describe('pool schema', () => {
 describe('member namespaces', () => {
   const config = loadConfig({});
 
-  it('carry the pool labels on every object and the template generation on the Namespace', () => {
+  it('carry the pool labels on every object and the template spec’s hash on the Namespace', () => {
     const ctx = memberContext(template(), config, 'epreuve-pool-abcdef-12345');
     const objs = desiredObjects(ctx);
     const [ns, ...contents] = objs;
     expect(ns!.metadata.labels).toMatchObject({
       [LABELS.pool]: 'data-engineer',
       [LABELS.ownerNamespace]: 'hiring',
-      [LABELS.templateGeneration]: '1',
+      [LABELS.templateHash]: templateHash(template()),
     });
     for (const o of contents) {
       expect(o.metadata.namespace).toBe('epreuve-pool-abcdef-12345');

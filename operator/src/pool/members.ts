@@ -7,6 +7,7 @@ import {
   MANAGED_BY,
   POOL_STATES,
   type PoolStatus,
+  shortHash,
 } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
 import type { Context, PooledNamespace } from '../assessment/desired.ts';
@@ -39,6 +40,26 @@ export const NAMESPACE_INDEXES = {
   },
 };
 
+/**
+ * What a member was built from: a hash of the template's spec without its pool block, so that
+ * resizing the pool (which bumps the template's generation too) leaves healthy members alone.
+ * Keys sorted: the same spec hashes the same however it was serialized.
+ */
+export function templateHash(t: AssessmentTemplate): string {
+  const { pool: _pool, ...spec } = t.spec;
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  return shortHash(JSON.stringify(canonical(spec)), 10);
+}
+
 /** Labels every object of a pool namespace carries, before and after its claim. */
 export function poolLabels(team: string, template: string): Record<string, string> {
   return { [LABELS.managedBy]: MANAGED_BY, [LABELS.ownerNamespace]: team, [LABELS.pool]: template };
@@ -68,7 +89,7 @@ export function memberContext(t: AssessmentTemplate, config: Context['config'], 
     pooled: {
       name,
       labels: poolLabels(team, t.metadata.name!),
-      namespaceLabels: { [LABELS.templateGeneration]: String(t.metadata.generation ?? 0) },
+      namespaceLabels: { [LABELS.templateHash]: templateHash(t) },
     },
   };
 }
@@ -91,7 +112,7 @@ export interface Member {
   uid?: string;
   resourceVersion?: string;
   createdAt: number;
-  /** Built from an older template generation: it is replaced, never claimed. */
+  /** Built from another template spec (`templateHash`): it is replaced, never claimed. */
   stale: boolean;
   /** What its workloads and seed Job say (`ready` once every sandbox is up and seeded). */
   observed: MemberState;

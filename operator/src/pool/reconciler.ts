@@ -37,6 +37,7 @@ import {
   POOL_FIELD_MANAGER,
   POOL_INDEX,
   planPool,
+  templateHash,
 } from './members.ts';
 
 const NAMESPACE = resourceFor('v1', 'Namespace');
@@ -55,7 +56,7 @@ export interface PoolReconcilerDeps {
 
 /**
  * reconcile(team/template) for a template's warm pool: keeps `spec.pool.min` namespaces built
- * and seeded, bound to nobody, within `max`; replaces members of an older template generation and
+ * and seeded, bound to nobody, within `max`; replaces members built from another template spec and
  * failed builds (with a capped backoff); labels members ready once they are, which is what the
  * Assessment controller claims. Level-triggered like the others: gather from the caches → planPool
  * → deletes, builds, labels → one status write (`status.pool`, under its own field manager).
@@ -158,7 +159,7 @@ export class PoolReconciler implements Reconciler {
   private observe(ns: KubeObject, t: AssessmentTemplate | undefined, now: Date): Member {
     const labels = ns.metadata.labels ?? {};
     const createdAt = Date.parse(String(ns.metadata.creationTimestamp ?? now.toISOString()));
-    const stale = !t || labels[LABELS.templateGeneration] !== String(t.metadata.generation ?? 0);
+    const stale = !t || labels[LABELS.templateHash] !== templateHash(t);
     let observed: MemberState = 'building';
     if (t && !stale) {
       const desired = desiredState(memberContext(t, this.deps.config, ns.metadata.name!), () =>
