@@ -637,6 +637,42 @@ describe('AssessmentReconciler and warm pools', () => {
     ]);
   });
 
+  it('tells Claimed, then RotationFailed when the rotate Job fails', async () => {
+    const events = new RecordingEvents();
+    const w = world({
+      assessment: withFinalizer(assessment()),
+      template: pooledTemplate(),
+      managed: [member('epreuve-pool-x-one', '2026-11-22T08:00:00Z')],
+      events,
+    });
+    await w.pass();
+    const failedJob: KubeObject = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'rotate', namespace: 'epreuve-pool-x-one' },
+      status: { conditions: [{ type: 'Failed', status: 'True' }] },
+    };
+    const after = world({
+      assessment: withFinalizer(assessment(), {}) as Cached,
+      template: pooledTemplate(),
+      managed: [
+        member('epreuve-pool-x-one', '2026-11-22T08:00:00Z', {
+          'epreuve.dev/pool-state': 'claimed',
+          'epreuve.dev/assessment': 'jane-doe',
+        }),
+        failedJob,
+      ],
+      events,
+    });
+    const { calls } = await after.pass();
+    expect(statusWrites(calls)[0]!.status?.phase).toBe('Failed');
+    expect(events.recorded.map((e) => `${e.reason} (${e.type})`)).toEqual(
+      expect.arrayContaining(['Claimed (Normal)', 'RotationFailed (Warning)']),
+    );
+    // The Secrets are not patched again for a claim whose Job exists.
+    expect(calls.filter((c) => c.verb === 'merge-patch')).toEqual([]);
+  });
+
   it('adopts a claim the caches show, and never claims after starting cold', async () => {
     const claimed = member('epreuve-pool-x-mine', '2026-11-22T08:00:00Z', {
       'epreuve.dev/pool-state': 'claimed',
