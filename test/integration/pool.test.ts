@@ -267,6 +267,22 @@ describe('a warm pool', () => {
     expect(await client.get(JOB, crash.status!.namespace!, 'rotate')).toBeDefined();
   });
 
+  it('never deletes a member that changed since it was read: the delete carries its resourceVersion', async () => {
+    // What the pool controller relies on when a claim lands between its cache read and its delete.
+    const name = `${team}-precondition`;
+    const created = await client.create<KubeObject>({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name },
+    });
+    await client.mergePatch(NS, undefined, name, { metadata: { labels: { [LABELS.poolState]: 'claimed' } } });
+    await expect(
+      client.delete(NS, undefined, name, { resourceVersion: created.metadata.resourceVersion }),
+    ).rejects.toMatchObject({ code: 409 });
+    expect((await client.get<KubeObject>(NS, undefined, name))?.metadata.deletionTimestamp).toBeUndefined();
+    expect(await client.delete(NS, undefined, name)).toBe(true);
+  });
+
   it('deletes a claimed namespace with its assessment, and unclaimed ones when the pool goes', async () => {
     const ns = (await get('ada'))!.status!.namespace!;
     await client.delete(KINDS.Assessment, team, 'ada');
