@@ -149,8 +149,9 @@ export class PoolReconciler implements Reconciler {
       for (let i = 0; i < plan.create; i++) pending.add(await this.build(t));
       this.deps.log.info({ pool: key, built: plan.create }, 'warm pool: building members');
     }
+    // From 0, so rate() and the dashboard see a pool's series before its first failure.
     const failed = plan.remove.filter((r) => r.reason === 'Failed').length;
-    if (failed) this.deps.metrics.poolFailedBuilds.inc({ template: key }, failed);
+    if (t?.spec.pool) this.deps.metrics.poolFailedBuilds.inc({ template: key }, failed);
     if (t) await this.writeStatus(t, plan.status);
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : {};
   }
