@@ -51,7 +51,7 @@ export interface PooledNamespace {
   name: string;
   /** Labels of every object in the namespace. */
   labels: Record<string, string>;
-  /** Labels and annotations of the Namespace only (its template generation, or its claim). */
+  /** Labels and annotations of the Namespace only (the template spec it was built from, or its claim). */
   namespaceLabels: Record<string, string>;
   namespaceAnnotations?: Record<string, string>;
 }
