@@ -72,7 +72,20 @@ export const sandboxStatus = z
 export const assessmentStatus = z
   .object({
     phase: z.enum(PHASES).optional().describe('Where the assessment is in its life.'),
-    namespace: z.string().max(63).optional().describe('Candidate namespace holding the sandboxes.'),
+    namespace: z
+      .string()
+      .max(63)
+      .optional()
+      .describe(
+        'Candidate namespace holding the sandboxes: the only source of where an assessment lives (a claimed pool namespace keeps its pool name).',
+      ),
+    pool: z
+      .object({
+        template: z.string().max(253).describe('The template whose warm pool the namespace came from.'),
+        claimedAt: timestamp().describe('When the namespace was claimed.'),
+      })
+      .optional()
+      .describe('Set when the namespace was claimed from a warm pool instead of provisioned cold.'),
     startedAt: timestamp().optional().describe('When the clock started.'),
     readyAt: timestamp().optional().describe('When every sandbox first became ready.'),
     expiresAt: timestamp().optional().describe('When the assessment ends and its namespace is deleted.'),

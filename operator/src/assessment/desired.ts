@@ -37,7 +37,30 @@ export interface Context {
   assessment: Assessment;
   template: AssessmentTemplate;
   config: OperatorConfig;
+  /** Set for a warm pool's namespace (issue 16, operator/src/pool): its name and labels instead of the assessment's. */
+  pooled?: PooledNamespace;
 }
+
+// ---- warm pool (issue 16) ----
+/**
+ * A warm pool's namespace: where the objects go and what they are labelled with. Its objects keep
+ * the pool's labels after a claim, so a claim changes no pod template (and restarts no pod); the
+ * claim shows on the Namespace itself.
+ */
+export interface PooledNamespace {
+  name: string;
+  /** Labels of every object in the namespace. */
+  labels: Record<string, string>;
+  /** Labels and annotations of the Namespace only (the template spec it was built from, or its claim). */
+  namespaceLabels: Record<string, string>;
+  namespaceAnnotations?: Record<string, string>;
+}
+
+/** Labels of every object of the context's namespace. */
+const labelsOf = (ctx: Context): Record<string, string> => ctx.pooled?.labels ?? ownerLabels(ctx.assessment);
+/** The context's namespace: the pool's, or the assessment's. */
+export const nsOf = (ctx: Context): string => ctx.pooled?.name ?? namespaceOf(ctx.assessment);
+// ---- end warm pool ----
 
 /** Labels every managed object carries; the operator's informers select on the first. */
 export function ownerLabels(a: Assessment): Record<string, string> {
@@ -48,15 +71,20 @@ export function ownerLabels(a: Assessment): Record<string, string> {
   };
 }
 
+/**
+ * Where an assessment lives: `status.namespace` once the operator wrote it (a claimed pool
+ * namespace keeps its pool name). Before that first status write nothing exists yet, and a cold
+ * start creates the namespace under the name derived from the assessment's.
+ */
 export function namespaceOf(a: Assessment): string {
-  return candidateNamespace(a.metadata.namespace!, a.metadata.name!);
+  return a.status?.namespace ?? candidateNamespace(a.metadata.namespace!, a.metadata.name!);
 }
 
 function meta(ctx: Context, name: string, extra: Record<string, string> = {}) {
   return {
     name,
-    namespace: namespaceOf(ctx.assessment),
-    labels: { ...ownerLabels(ctx.assessment), ...extra },
+    namespace: nsOf(ctx),
+    labels: { ...labelsOf(ctx), ...extra },
   };
 }
 
@@ -76,6 +104,16 @@ export function namespace(ctx: Context): KubeObject {
     pss[`pod-security.kubernetes.io/${mode}-version`] = v;
   }
   const a = ctx.assessment;
+  if (ctx.pooled)
+    return {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: {
+        name: ctx.pooled.name,
+        labels: { ...ctx.pooled.labels, ...ctx.pooled.namespaceLabels, ...pss },
+        ...(ctx.pooled.namespaceAnnotations && { annotations: ctx.pooled.namespaceAnnotations }),
+      },
+    };
   return {
     apiVersion: 'v1',
     kind: 'Namespace',
@@ -325,7 +363,7 @@ function statefulSet(
     scratch: ReturnType<typeof scratch>[];
   },
 ): KubeObject {
-  const labels = { ...ownerLabels(ctx.assessment), ...sandboxLabels(s) };
+  const labels = { ...labelsOf(ctx), ...sandboxLabels(s) };
   const storageClass = ctx.config.EPREUVE_STORAGE_CLASS;
   return {
     apiVersion: 'apps/v1',
@@ -360,7 +398,7 @@ function statefulSet(
       },
       volumeClaimTemplates: [
         {
-          metadata: { name: 'data', labels: ownerLabels(ctx.assessment) },
+          metadata: { name: 'data', labels: labelsOf(ctx) },
           spec: {
             accessModes: ['ReadWriteOnce'],
             resources: { requests: { storage: opts.storage } },
@@ -437,7 +475,7 @@ function nodeDeployment(
       replicas: 1,
       selector: { matchLabels: selector },
       template: {
-        metadata: { labels: { ...ownerLabels(ctx.assessment), ...selector } },
+        metadata: { labels: { ...labelsOf(ctx), ...selector } },
         spec: {
           serviceAccountName: SANDBOX_SERVICE_ACCOUNT,
           automountServiceAccountToken: false,
@@ -537,7 +575,7 @@ export function seededSandboxes(t: AssessmentTemplate): Sandbox[] {
 export function seedJob(ctx: Context): KubeObject | undefined {
   const seeded = seededSandboxes(ctx.template);
   if (seeded.length === 0) return undefined;
-  const ns = namespaceOf(ctx.assessment);
+  const ns = nsOf(ctx);
   const credentials = credentialsVolumes(seeded);
   const plan: SeedPlan = seeded.map((s) => ({
     name: s.name,
@@ -556,7 +594,7 @@ export function seedJob(ctx: Context): KubeObject | undefined {
       backoffLimit: 4,
       activeDeadlineSeconds: 1800,
       template: {
-        metadata: { labels: { ...ownerLabels(ctx.assessment), 'app.kubernetes.io/name': 'seeder' } },
+        metadata: { labels: { ...labelsOf(ctx), 'app.kubernetes.io/name': 'seeder' } },
         spec: {
           restartPolicy: 'Never',
           serviceAccountName: SEEDER_SERVICE_ACCOUNT,
@@ -614,7 +652,7 @@ export interface GraderObjects {
 export function graderObjects(ctx: Context): GraderObjects | undefined {
   const seeded = seededSandboxes(ctx.template);
   if (seeded.length === 0) return undefined;
-  const ns = namespaceOf(ctx.assessment);
+  const ns = nsOf(ctx);
   const plan: GraderPlan = seeded.map((s) => ({
     name: s.name,
     kind: s.postgres ? 'postgres' : 'mongo',

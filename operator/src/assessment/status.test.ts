@@ -115,6 +115,43 @@ describe('nextStatus', () => {
     expect(s.conditions?.find((c) => c.type === 'Ready')?.reason).toBe('SeedJobFailed');
   });
 
+  describe('a claimed warm pool namespace', () => {
+    const placement = {
+      namespace: 'epreuve-pool-abcdef-12345',
+      pool: { template: 'data-engineer', claimedAt: '2026-11-22T10:00:01Z' },
+    };
+    const claimed = (rotate: object | undefined): Outcome => ({
+      ...(applied(true) as Extract<Outcome, { kind: 'Applied' }>),
+      rotateNeeded: true,
+      rotateJob: rotate && job(rotate),
+    });
+
+    it('says where it lives and waits for the credential rotation', () => {
+      const s = nextStatus(a, t, claimed(undefined), times, now, placement);
+      expect(s).toMatchObject({
+        phase: 'Provisioning',
+        namespace: placement.namespace,
+        pool: placement.pool,
+      });
+      expect(s.conditions?.find((c) => c.type === 'Ready')?.message).toBe('rotating credentials');
+      expect(s.sandboxes?.[0]?.host).toBe(`warehouse.${placement.namespace}.svc`);
+      expect(nextStatus(a, t, claimed({ succeeded: 1 }), times, now, placement).phase).toBe('Ready');
+    });
+
+    it('fails with CredentialRotationFailed when the rotate Job failed', () => {
+      const s = nextStatus(
+        a,
+        t,
+        claimed({ conditions: [{ type: 'Failed', status: 'True' }] }),
+        times,
+        now,
+        placement,
+      );
+      expect(s.phase).toBe('Failed');
+      expect(s.conditions?.find((c) => c.type === 'Ready')?.reason).toBe('CredentialRotationFailed');
+    });
+  });
+
   it('changes lastTransitionTime only when a condition flips', () => {
     const first = nextStatus(a, t, applied(false), times, now);
     const same = nextStatus(

@@ -33,7 +33,16 @@ export type Outcome =
       seedNeeded: boolean;
       /** The grader's Deployment, when the template has one: answers cannot be graded before it is up. */
       grader?: ObservedWorkload;
+      /** A claimed pool namespace's credential rotation Job: the assessment is Ready once it succeeded. */
+      rotateJob?: KubeObject;
+      rotateNeeded?: boolean;
     };
+
+/** Where an assessment lives: its namespace, and the pool it was claimed from, if any (issue 16). */
+export interface Placement {
+  namespace: string;
+  pool?: { template: string; claimedAt: string };
+}
 
 interface WorkloadStatus {
   readyReplicas?: number;
@@ -44,7 +53,7 @@ interface WorkloadStatus {
 
 const statusOf = (o: KubeObject | undefined) => (o?.status ?? {}) as WorkloadStatus;
 
-function workloadReady(w: ObservedWorkload | undefined): boolean {
+export function workloadReady(w: ObservedWorkload | undefined): boolean {
   if (!w?.current) return false;
   const s = statusOf(w.current);
   return w.workloadKind === 'Deployment' ? (s.availableReplicas ?? 0) >= 1 : (s.readyReplicas ?? 0) >= 1;
@@ -60,11 +69,10 @@ export function jobState(job: KubeObject | undefined): 'Missing' | 'Running' | '
 }
 
 function sandboxStatuses(
-  a: Assessment,
+  ns: string,
   t: AssessmentTemplate,
   workloads: Record<string, ObservedWorkload>,
 ): SandboxStatus[] {
-  const ns = namespaceOf(a);
   return t.spec.sandboxes.map((s) => {
     const ready = workloadReady(workloads[s.name]);
     return {
@@ -90,7 +98,9 @@ export function nextStatus(
   outcome: Outcome,
   times: Timeline | undefined,
   now: Date,
+  placement?: Placement,
 ): AssessmentStatus {
+  const ns = placement?.namespace ?? namespaceOf(a);
   const prev = a.status ?? {};
   const gen = a.metadata.generation ?? 0;
   let conditions = prev.conditions;
@@ -150,11 +160,20 @@ export function nextStatus(
         reason: 'ObjectsApplied',
         message: 'every object of the candidate namespace is applied',
       });
-      sandboxes = sandboxStatuses(a, t!, outcome.workloads);
+      sandboxes = sandboxStatuses(ns, t!, outcome.workloads);
       const seed = outcome.seedNeeded ? jobState(outcome.seedJob) : 'Succeeded';
+      const rotation = outcome.rotateNeeded ? jobState(outcome.rotateJob) : 'Succeeded';
       const waiting = sandboxes.filter((s) => !s.ready).map((s) => s.name);
       if (outcome.grader && !workloadReady(outcome.grader)) waiting.push('the grader');
-      if (seed === 'Failed') {
+      if (rotation === 'Failed') {
+        phase = 'Failed';
+        set({
+          type: 'Ready',
+          status: 'False',
+          reason: 'CredentialRotationFailed',
+          message: 'the credential rotation Job of the claimed pool namespace failed; see its pod logs',
+        });
+      } else if (seed === 'Failed') {
         phase = 'Failed';
         set({
           type: 'Ready',
@@ -162,11 +181,12 @@ export function nextStatus(
           reason: 'SeedJobFailed',
           message: 'the seed Job failed; see its pod logs in the candidate namespace',
         });
-      } else if (waiting.length > 0 || seed !== 'Succeeded') {
+      } else if (waiting.length > 0 || seed !== 'Succeeded' || rotation !== 'Succeeded') {
         phase = 'Provisioning';
         const parts = [
           ...(waiting.length ? [`waiting for ${waiting.join(', ')}`] : []),
           ...(seed !== 'Succeeded' ? ['seeding data'] : []),
+          ...(rotation !== 'Succeeded' ? ['rotating credentials'] : []),
         ];
         set({ type: 'Ready', status: 'False', reason: 'WaitingForSandboxes', message: parts.join('; ') });
       } else {
@@ -195,9 +215,8 @@ export function nextStatus(
 
   const status: AssessmentStatus = {
     phase,
-    namespace: ['Applied', 'ApplyFailed', 'Terminating'].includes(outcome.kind)
-      ? namespaceOf(a)
-      : prev.namespace,
+    namespace: ['Applied', 'ApplyFailed', 'Terminating'].includes(outcome.kind) ? ns : prev.namespace,
+    pool: placement?.pool ?? prev.pool,
     startedAt: iso(times?.startedAt),
     readyAt,
     expiresAt: iso(times?.expiresAt),

@@ -45,7 +45,7 @@ export function parsePlan(json: string | undefined): SeedPlan {
 }
 
 /** The sandbox Secret's keys, mounted as one file each in `dir`. */
-function readCredentials(dir: string): DbCredentials {
+export function readCredentials(dir: string): DbCredentials {
   const read = (key: string) => {
     try {
       return readFileSync(join(dir, key), 'utf8').trim();
