@@ -88,9 +88,22 @@ export async function waitFor<T>(
  * sandbox, are thrown together.
  */
 export async function runSeed(plan: SeedPlan, o: SeedRunOptions): Promise<void> {
+  pregenerate(plan, o);
   const results = await Promise.allSettled(plan.map((entry) => seedOne(entry, o)));
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
   if (failures.length > 0) throw new Error(failures.join('; '));
+}
+
+/**
+ * Generates the candidates' datasets up front, while the databases are still starting (the Job
+ * starts with them): seconds of CPU off the critical path. Seeding then finds them generated.
+ */
+function pregenerate(plan: SeedPlan, o: SeedRunOptions): void {
+  const started = Date.now();
+  for (const ref of new Set(plan.map((e) => e.dataset))) generatedOnce(resolveDataset(ref)).generate(o.size);
+  o.log(
+    `generated ${[...new Set(plan.map((e) => e.dataset))].join(', ')} (${o.size}) in ${Date.now() - started} ms`,
+  );
 }
 
 async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
