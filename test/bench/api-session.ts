@@ -65,11 +65,11 @@ try {
     // The rate limiter stays on (its cost is measured) with a limit high enough not to refuse.
     EPREUVE_RATE_LIMIT_PER_MINUTE: '100000000',
   }).start();
-  const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+  const auth = { authorization: `Bearer ${KEY}` };
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${api!.url}${path}`, {
       method,
-      headers: auth,
+      headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
     });
     return { status: res.status, text: await res.text() };
@@ -117,16 +117,24 @@ try {
     { name: 'events', kind: 'mongo', host: 'events.x.svc', port: 27017, secretName: 'events-credentials' },
     { name: 'source', kind: 'dataApi', host: 'source.x.svc', port: 8080, secretName: 'source-credentials' },
   ]);
-  const { token } = JSON.parse(
-    (await call('POST', '/api/v1/teams/bench/assessments/bench-cand/link')).text,
-  ) as {
-    token: string;
-  };
+  // The API's cache has the Ready status once the staff endpoint shows it (no candidate request
+  // before that: refused ones count toward the address's brute-force budget).
+  await eventually(async () => {
+    const a = await call('GET', '/api/v1/teams/bench/assessments/bench-cand');
+    if (!a.text.includes('"Ready"')) throw new Error(`not Ready in the API's cache yet: ${a.text}`);
+  });
+  const link = await call('POST', '/api/v1/teams/bench/assessments/bench-cand/link');
+  if (link.status >= 300) throw new Error(`link: ${link.status} ${link.text}`);
+  const { token } = JSON.parse(link.text) as { token: string };
   const session = { authorization: `Bearer ${token}` };
   // The API's caches have the Ready status and the Secrets once the session answers 200.
   await eventually(async () => {
     const res = await fetch(`${api!.url}/api/v1/candidate/session`, { headers: session });
-    if (res.status !== 200) throw new Error(await res.text());
+    if (res.status !== 200) {
+      const text = await res.text();
+      console.error(`session not answering yet: ${res.status} ${text}`);
+      throw new Error(text);
+    }
   });
 
   const hello = Fastify();
