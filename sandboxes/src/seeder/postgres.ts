@@ -65,11 +65,9 @@ export async function seedPostgres(
         for (const { table, columns } of o.dataset.postgres.tables) {
           const items = data[table] as unknown as Array<Record<string, unknown>>;
           const tableStarted = Date.now();
-          const copied = await copyRows(client, schema, table, columns, items);
-          if (copied !== items.length)
-            throw new Error(`COPY into ${schema}.${table} wrote ${copied} rows, expected ${items.length}`);
-          rows[table] = items.length;
-          log(`postgres: loaded ${schema}.${table}: ${items.length} rows in ${Date.now() - tableStarted} ms`);
+          // The count the server reports; the COPY test checks it against the generated rows.
+          rows[table] = await copyRows(client, schema, table, columns, items);
+          log(`postgres: loaded ${schema}.${table}: ${rows[table]} rows in ${Date.now() - tableStarted} ms`);
         }
       });
       log(`postgres: loaded ${schema} with its indexes and foreign keys in ${Date.now() - started} ms`);
