@@ -410,6 +410,19 @@ function statefulSet(
   };
 }
 
+/**
+ * A readiness probe plus a startup probe doing the same check every second: the pod turns Ready
+ * within a second of its server answering (the kubelet runs the readiness probe as soon as the
+ * startup probe passes), while the readiness probe keeps its slower period for the pod's life.
+ * The startup budget is generous (initdb on a slow volume), and past it the kubelet restarts.
+ */
+export function probes(readiness: Record<string, unknown> & { periodSeconds: number }) {
+  return {
+    startupProbe: { ...readiness, periodSeconds: 1, failureThreshold: 300 },
+    readinessProbe: readiness,
+  };
+}
+
 export function postgresStatefulSet(ctx: Context, s: Sandbox): KubeObject {
   const pg = s.postgres!;
   const secret = credentialsSecretName(s.name);
@@ -427,11 +440,11 @@ export function postgresStatefulSet(ctx: Context, s: Sandbox): KubeObject {
         secretEnv('POSTGRES_USER', secret, DB_CREDENTIAL_KEYS.adminUsername),
         secretEnv('POSTGRES_PASSWORD', secret, DB_CREDENTIAL_KEYS.adminPassword),
       ],
-      readinessProbe: {
+      ...probes({
         exec: { command: ['pg_isready', '-U', 'postgres', '-h', '127.0.0.1'] },
         periodSeconds: 5,
         timeoutSeconds: 3,
-      },
+      }),
     },
   });
 }
@@ -451,7 +464,7 @@ export function mongoStatefulSet(ctx: Context, s: Sandbox): KubeObject {
         secretEnv('MONGO_INITDB_ROOT_USERNAME', secret, DB_CREDENTIAL_KEYS.adminUsername),
         secretEnv('MONGO_INITDB_ROOT_PASSWORD', secret, DB_CREDENTIAL_KEYS.adminPassword),
       ],
-      readinessProbe: { tcpSocket: { port: PORTS.mongo }, periodSeconds: 5, timeoutSeconds: 3 },
+      ...probes({ tcpSocket: { port: PORTS.mongo }, periodSeconds: 5, timeoutSeconds: 3 }),
     },
   });
 }
@@ -517,7 +530,7 @@ export function dataApiDeployment(ctx: Context, s: Sandbox): KubeObject {
       // Lets the platform read the request log and switch faults; never given to the candidate.
       secretEnv('ADMIN_KEY', credentialsSecretName(s.name), DATA_API_CREDENTIAL_KEYS.adminKey),
     ],
-    readinessProbe: { httpGet: { path: '/healthz', port: PORTS.dataApi }, periodSeconds: 5 },
+    ...probes({ httpGet: { path: '/healthz', port: PORTS.dataApi }, periodSeconds: 5 }),
     resources: ctx.config.EPREUVE_SANDBOX_SIZES.dataApi,
   });
 }
@@ -692,7 +705,7 @@ export function graderObjects(ctx: Context): GraderObjects | undefined {
           { name: GRADER.planEnv, value: JSON.stringify(plan) },
           { name: 'NODE_OPTIONS', value: `--max-old-space-size=${heapMiB}` },
         ],
-        readinessProbe: { httpGet: { path: '/readyz', port: GRADER.port }, periodSeconds: 2 },
+        ...probes({ httpGet: { path: '/readyz', port: GRADER.port }, periodSeconds: 2 }),
         resources: size,
         volumeMounts: [
           { name: 'token', mountPath: GRADER.tokenMountPath, readOnly: true },

@@ -4,6 +4,7 @@ import {
   type AssessmentTemplate,
   credentialsSecretName,
   type Phase,
+  type ProvisioningTimes,
   type SandboxStatus,
   sandboxKind,
   type Timeline,
@@ -89,6 +90,28 @@ function sandboxStatuses(
 }
 
 /**
+ * Each provisioning step's first completion, kept once set. They change only in a pass whose
+ * status changes anyway (a sandbox turning ready, the seed finishing), so they cost no write.
+ */
+function stepTimes(
+  prev: ProvisioningTimes | undefined,
+  outcome: Extract<Outcome, { kind: 'Applied' }>,
+  sandboxesReady: boolean,
+  seed: ReturnType<typeof jobState>,
+  now: Date,
+): ProvisioningTimes {
+  const at = now.toISOString();
+  const times: ProvisioningTimes = { ...prev, appliedAt: prev?.appliedAt ?? at };
+  if (sandboxesReady) times.sandboxesReadyAt ??= at;
+  if (outcome.seedNeeded && seed === 'Succeeded') {
+    const completed = (outcome.seedJob?.status as { completionTime?: string } | undefined)?.completionTime;
+    times.seededAt ??= completed ?? at;
+  }
+  if (outcome.grader && workloadReady(outcome.grader)) times.graderReadyAt ??= at;
+  return times;
+}
+
+/**
  * The status an assessment should have, from its previous status and the outcome of this
  * reconcile. Pure: the same inputs give the same status, so an unchanged world writes nothing.
  */
@@ -110,6 +133,7 @@ export function nextStatus(
   let phase: Phase;
   let sandboxes = prev.sandboxes;
   let readyAt = prev.readyAt;
+  let provisioning = prev.provisioning;
 
   switch (outcome.kind) {
     case 'TemplateNotFound':
@@ -164,6 +188,7 @@ export function nextStatus(
       const seed = outcome.seedNeeded ? jobState(outcome.seedJob) : 'Succeeded';
       const rotation = outcome.rotateNeeded ? jobState(outcome.rotateJob) : 'Succeeded';
       const waiting = sandboxes.filter((s) => !s.ready).map((s) => s.name);
+      provisioning = stepTimes(prev.provisioning, outcome, waiting.length === 0, seed, now);
       if (outcome.grader && !workloadReady(outcome.grader)) waiting.push('the grader');
       if (rotation === 'Failed') {
         phase = 'Failed';
@@ -219,6 +244,7 @@ export function nextStatus(
     pool: placement?.pool ?? prev.pool,
     startedAt: iso(times?.startedAt),
     readyAt,
+    provisioning,
     expiresAt: iso(times?.expiresAt),
     sandboxes,
     conditions,
