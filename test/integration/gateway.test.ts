@@ -1,14 +1,10 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { LookupAddress } from 'node:dns';
-import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KINDS, sandboxHostLabel } from '@epreuve/crds';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort } from '../../hack/cluster/control-plane.ts';
 import { DataApiProcess } from '../harness/data-api.ts';
 import { assessmentObject } from '../harness/fixtures.ts';
 import { GatewayProcess, wildcardCertificate } from '../harness/gateway.ts';
