@@ -102,6 +102,24 @@ describe('Informer', () => {
     expect(inf.list().map((o) => o.metadata.resourceVersion)).toEqual(['3']);
   });
 
+  it('caches objects without managedFields, from lists and from watch events alike', async () => {
+    const managed = (name: string, rv: string) =>
+      ({
+        ...obj(name, rv),
+        metadata: { ...obj(name, rv).metadata, managedFields: [{ manager: 'epreuve-operator' }] },
+      }) as KubeObject;
+    const { client, calls } = fakeClient(
+      [[managed('a', '1')]],
+      [{ events: [{ type: 'ADDED', object: managed('b', '2') }], after: 'closed' }],
+    );
+    const inf = informer(client);
+    await run(inf, () => calls.watch >= 2);
+    expect(inf.list().map((o) => o.metadata)).toEqual([
+      { name: 'a', namespace: 'ns', resourceVersion: '1' },
+      { name: 'b', namespace: 'ns', resourceVersion: '2' },
+    ]);
+  });
+
   it('relists on 410 Gone, whether as an HTTP status or a watch ERROR event', async () => {
     const { client, calls } = fakeClient(
       [[obj('a', '1')], [obj('a', '5')], [obj('a', '5')]],

@@ -222,7 +222,8 @@ export class Informer<T extends KubeObject> {
     this.insert(key, obj, this.cache.get(key));
   }
 
-  private insert(key: string, obj: T, old: T | undefined, initialList = false): void {
+  private insert(key: string, received: T, old: T | undefined, initialList = false): void {
+    const obj = withoutManagedFields(received);
     if (old) this.unindex(key, old);
     this.cache.set(key, obj);
     for (const { fn, index } of this.indexers.values()) for (const v of fn(obj)) addTo(index, v, key);
@@ -259,4 +260,17 @@ function addTo(index: Map<string, Set<string>>, value: string, key: string): voi
   const set = index.get(value) ?? new Set<string>();
   index.set(value, set);
   set.add(key);
+}
+
+/**
+ * The object without `metadata.managedFields`, which no reader of the cache uses and which is
+ * often the larger part of an object applied by several field managers (controller-runtime strips
+ * it by default for the same reason: `cache.TransformStripManagedFields`).
+ */
+export function withoutManagedFields<T extends KubeObject>(obj: T): T {
+  // ObjectMeta (crds) declares only what the project reads; the server sends more.
+  const meta = obj.metadata as T['metadata'] & { managedFields?: unknown };
+  if (!meta?.managedFields) return obj;
+  const { managedFields: _, ...metadata } = meta;
+  return { ...obj, metadata };
 }
