@@ -18,7 +18,7 @@ import {
   type TemplateObject,
 } from './assessments.ts';
 import { candidateEndpoint, type Endpoint, type GatewaySettings } from './connections.ts';
-import { Conflict } from './errors.ts';
+import { Conflict, type Localized } from './errors.ts';
 import type { GradingService, SubmissionObject } from './grading.ts';
 import type { CandidateLinks } from './links.ts';
 import { readSecretData } from './secrets.ts';
@@ -143,7 +143,10 @@ export class CandidateSessions {
    */
   async tasksWithAttempts(a: AssessmentObject, lang: Lang): Promise<CandidateTaskWithAttempts[]> {
     if (!startedAt(a))
-      throw new Conflict('start the assessment first: the prompts appear when the clock starts');
+      throw new Conflict({
+        en: 'start the assessment first: the prompts appear when the clock starts',
+        fr: 'commencez d’abord l’évaluation : les énoncés apparaissent quand le chronomètre démarre',
+      });
     const used = await this.grading.attempts(a);
     const max = this.store.templateOf(a)?.spec.grading.maxAttempts ?? 0;
     return this.tasks(a, lang).map((t) => ({ ...t, attempts: { used: used.get(t.id) ?? 0, max } }));
@@ -158,7 +161,10 @@ export class CandidateSessions {
     linkId: string,
   ): Promise<{ token: string; startedAt: Date; expiresAt: Date }> {
     if (a.spec.startPolicy !== 'OnFirstAccess')
-      throw new Conflict('this assessment started when it was created');
+      throw new Conflict({
+        en: 'this assessment started when it was created',
+        fr: 'cette évaluation a commencé à sa création',
+      });
     const updated = await this.store.markArrived(a, new Date());
     const t = this.store.templateOf(a);
     if (!t) throw new Conflict(`the template ${a.spec.templateRef.name} of this assessment is gone`);
@@ -171,10 +177,13 @@ export class CandidateSessions {
   /** Grades an answer, once the sandboxes are up and the clock runs. */
   async submit(a: AssessmentObject, task: string, answer: string): Promise<SubmissionObject> {
     if (a.status?.phase !== 'Ready')
-      throw new Conflict('your sandboxes are not ready yet; try again in a moment');
+      throw new Conflict({
+        en: 'your sandboxes are not ready yet; try again in a moment',
+        fr: 'vos bacs à sable ne sont pas encore prêts ; réessayez dans un instant',
+      });
     // The API checks the time box itself: the operator may not have marked the end yet.
     const closed = accessRefusal(a, new Date(), Boolean(startedAt(a)));
-    if (closed) throw new Conflict(closed.replace('open your link and press Start', 'press Start first'));
+    if (closed) throw new Conflict(refusalMessage(a, closed));
     try {
       return await this.grading.submit(a, task, answer);
     } catch (err) {
@@ -182,21 +191,27 @@ export class CandidateSessions {
       // graded, and its sandbox is going away under it: say so, rather than "try again" (a retry
       // can only be refused). The state is read fresh: the cache may not show a revocation yet.
       const ended = await this.endedSince(a);
-      if (ended) throw new Conflict(`${ended} while your answer was being graded; it was not recorded`);
+      if (ended)
+        throw new Conflict({
+          en: `${ended.en} while your answer was being graded; it was not recorded`,
+          fr: `${ended.fr} pendant la correction de votre réponse ; elle n’a pas été enregistrée`,
+        });
       throw err;
     }
   }
 
   /** Why the assessment is closed now (ended, revoked, deleted), or undefined while it is open. */
-  private async endedSince(a: AssessmentObject): Promise<string | undefined> {
+  private async endedSince(a: AssessmentObject): Promise<Localized | undefined> {
     let now: AssessmentObject | undefined;
     try {
       now = await this.client.get<AssessmentObject>(KINDS.Assessment, a.metadata.namespace, a.metadata.name!);
     } catch {
       now = this.store.assessments.get(`${a.metadata.namespace}/${a.metadata.name}`);
     }
-    if (!now || now.metadata.uid !== a.metadata.uid) return 'this assessment was deleted';
-    return accessRefusal(now, new Date(), true);
+    if (!now || now.metadata.uid !== a.metadata.uid)
+      return { en: 'this assessment was deleted', fr: 'cette évaluation a été supprimée' };
+    const closed = accessRefusal(now, new Date(), true);
+    return closed ? refusalMessage(now, closed) : undefined;
   }
 
   private async readCredentials(ns: string, name: string): Promise<Record<string, string> | undefined> {
@@ -247,3 +262,15 @@ export default fp(
   },
   { name: 'candidates', dependencies: ['assessments', 'grading', 'links'] },
 );
+
+/** The time box's refusal (crds' `accessRefusal`, shared with the gateway) as a candidate reads it. */
+export function refusalMessage(a: AssessmentObject, english: string): Localized {
+  const en = english.replace('open your link and press Start', 'press Start first');
+  if (a.spec.revoked) return { en, fr: 'cette évaluation a été révoquée' };
+  if (english.startsWith('this assessment ended'))
+    return {
+      en,
+      fr: `cette évaluation est terminée${a.status?.expiresAt ? ` (fin : ${a.status.expiresAt})` : ''}`,
+    };
+  return { en, fr: 'cette évaluation n’a pas commencé : appuyez d’abord sur Commencer' };
+}
