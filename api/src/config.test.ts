@@ -17,6 +17,19 @@ describe('loadApiConfig: the gateway address', () => {
   });
 });
 
+describe('loadApiConfig: the metrics port', () => {
+  it('is 9090 by default, apart from the public 8080', () => {
+    const config = loadApiConfig({});
+    expect([config.EPREUVE_API_PORT, config.EPREUVE_METRICS_PORT]).toEqual([8080, 9090]);
+  });
+
+  it('refuses the public port, naming both variables', () => {
+    expect(() => loadApiConfig({ EPREUVE_API_PORT: '8080', EPREUVE_METRICS_PORT: '8080' })).toThrow(
+      /EPREUVE_METRICS_PORT: must differ from EPREUVE_API_PORT \(8080\)/,
+    );
+  });
+});
+
 describe('loadApiConfig: budgets and proxies', () => {
   it('reads per-team budgets and a default', () => {
     const config = loadApiConfig({ EPREUVE_TEAM_BUDGETS: '{"team-data": 50}' });

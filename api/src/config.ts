@@ -26,6 +26,11 @@ export type ApiKeyEntry = z.infer<typeof apiKey>;
 export const apiConfigSchema = z.object({
   EPREUVE_API_HOST: z.string().default('0.0.0.0'),
   EPREUVE_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /**
+   * `/metrics` (and `/healthz`, `/readyz`) on a port of its own, as the operator and the gateway
+   * do: the public port never serves metrics (a 404), so only what reaches this port can scrape.
+   */
+  EPREUVE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9090),
   /** Base URL candidates and staff open; candidate links are built on it. */
   EPREUVE_PUBLIC_URL: z.url().default('http://localhost:8080'),
   /** OIDC for staff: issuer, audience and algorithms are pinned; keys come from the JWKS URL. */
@@ -124,6 +129,8 @@ export function loadApiConfig(env: Record<string, string | undefined> = process.
   let apiKeys: ApiKeyEntry[] = [];
   if (res.success) {
     const c = res.data;
+    if (c.EPREUVE_METRICS_PORT !== 0 && c.EPREUVE_METRICS_PORT === c.EPREUVE_API_PORT)
+      problems.push(`  EPREUVE_METRICS_PORT: must differ from EPREUVE_API_PORT (${c.EPREUVE_API_PORT})`);
     if (c.EPREUVE_OIDC_ISSUER && !c.EPREUVE_OIDC_JWKS_URL)
       problems.push('  EPREUVE_OIDC_JWKS_URL: required when EPREUVE_OIDC_ISSUER is set');
     try {

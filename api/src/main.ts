@@ -4,7 +4,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { KINDS } from '@epreuve/crds';
-import { configOrExit, createLogger, Informer, KubeClient, onShutdown, startTelemetry } from '@epreuve/kube';
+import {
+  configOrExit,
+  createLogger,
+  Informer,
+  KubeClient,
+  onShutdown,
+  serveOps,
+  startTelemetry,
+} from '@epreuve/kube';
 import { buildApp } from './app.ts';
 import { loadApiConfig } from './config.ts';
 import { type AssessmentObject, AssessmentStore, type TemplateObject } from './services/assessments.ts';
@@ -47,9 +55,19 @@ const app = await buildApp({
   links,
   logger: log,
 });
+// Metrics on their own port, never on the internet-facing one (which answers /metrics with a 404).
+const ops = serveOps({
+  port: config.EPREUVE_METRICS_PORT,
+  host: config.EPREUVE_API_HOST,
+  metrics: app.metricsRegistry,
+  ready: () => app.assessments.synced() || 'caches not synced',
+  log,
+  what: 'API metrics',
+});
 await app.listen({ host: config.EPREUVE_API_HOST, port: config.EPREUVE_API_PORT });
 
 onShutdown(log, async () => {
+  ops.close();
   await app.close();
   abort.abort();
   await telemetry?.shutdown();

@@ -107,28 +107,64 @@ export async function installPlatform(opts: InstallOptions): Promise<Platform> {
     '--timeout=3m',
   ]);
   // Each team's new Assessment quota refuses creates until the controller manager counts
-  // Assessments in it (the API answers 503 meanwhile), which it does once its discovery, every
-  // 30 s, has seen the CRD: wait for that count, so the demo's first create succeeds.
+  // Assessments in it (the API answers 503 meanwhile): wait for that count (and nudge it, see
+  // countQuota), so the demo's first create succeeds.
   for (const team of opts.teams) {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const used = await kubectl(opts.kubeconfig, [
-        '-n',
-        team,
-        'get',
-        'resourcequota',
-        'epreuve-assessments',
-        '--ignore-not-found',
-        '-o',
-        'jsonpath={.metadata.name}|{.status.used.count/assessments\\.epreuve\\.dev}',
-      ]);
-      // Empty: no quota (teamAssessmentQuota 0); "name|": not counted yet.
-      if (!used.trim().endsWith('|') || Date.now() > deadline) break;
-      progress(`waiting for the Assessment quota of ${team} to be counted`);
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-    }
+    const counted = await countQuota(opts.kubeconfig, team, TEAM_QUOTA, 'count/assessments.epreuve.dev', {
+      progress,
+    });
+    if (counted === false) progress(`the Assessment quota of ${team} is still not counted: creates get 503`);
   }
   return { apiKey };
+}
+
+/** The chart's per-team ResourceQuota on Assessments (teamAssessmentQuota > 0). */
+export const TEAM_QUOTA = 'epreuve-assessments';
+
+/**
+ * Waits until the quota controller has counted `resource` in a ResourceQuota (its status.used has
+ * the key), nudging it meanwhile. Returns true once counted, false on timeout, undefined when the
+ * quota does not exist.
+ *
+ * Why the nudge: kube-controller-manager counts objects of a custom resource only once its
+ * discovery (every 30 s) has seen the CRD, and a quota it processed before then — a quota
+ * installed with its CRD, as one `helm install` does — is counted again only at its next full
+ * resync (`--resource-quota-sync-period`, 5 min by default): it watches no object additions. A
+ * change to spec.hard makes it recount at once, so while the key is missing the hard limit is
+ * raised by one and set back (two recounts; the limit ends as it was).
+ */
+export async function countQuota(
+  kubeconfig: string,
+  namespace: string,
+  name: string,
+  resource: string,
+  o: { timeoutMs?: number; nudgeEveryMs?: number; progress?: (message: string) => void } = {},
+): Promise<boolean | undefined> {
+  const escaped = resource.replaceAll('.', '\\.');
+  const deadline = Date.now() + (o.timeoutMs ?? 120_000);
+  let nudged = Date.now();
+  for (;;) {
+    const [found, hard, used] = (
+      await kubectl(kubeconfig, [
+        ...['-n', namespace, 'get', 'resourcequota', name, '--ignore-not-found', '-o'],
+        `jsonpath={.metadata.name}|{.spec.hard.${escaped}}|{.status.used.${escaped}}`,
+      ])
+    ).split('|');
+    if (!found) return undefined;
+    if (!hard) throw new Error(`${namespace}/${name} has no hard limit on ${resource}`);
+    if (used) return true;
+    if (Date.now() > deadline) return false;
+    if (Date.now() - nudged >= (o.nudgeEveryMs ?? 10_000)) {
+      nudged = Date.now();
+      o.progress?.(`nudging the quota controller to count ${resource} in ${namespace}/${name}`);
+      for (const value of [String(Number(hard) + 1), hard])
+        await kubectl(kubeconfig, [
+          ...['-n', namespace, 'patch', 'resourcequota', name, '--type=merge', '-p'],
+          JSON.stringify({ spec: { hard: { [resource]: value } } }),
+        ]);
+    } else o.progress?.(`waiting for ${resource} to be counted in ${namespace}/${name}`);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+  }
 }
 
 /** Applies a sample AssessmentTemplate (charts/epreuve/samples) into a team namespace. */

@@ -12,6 +12,8 @@ const MAIN = join(import.meta.dirname, '..', '..', 'api', 'src', 'main.ts');
 export class ApiProcess {
   private child?: ChildProcess;
   port = 0;
+  /** Where /metrics is served (EPREUVE_METRICS_PORT), never the public port. */
+  metricsPort = 0;
   /** stdout and stderr, as written. */
   output = '';
 
@@ -40,12 +42,14 @@ export class ApiProcess {
 
   async start(timeoutMs = 30_000): Promise<this> {
     this.port = await freePort();
+    this.metricsPort = await freePort();
     this.child = spawn(process.execPath, [MAIN], {
       env: {
         ...process.env,
         KUBECONFIG: this.kubeconfig,
         EPREUVE_API_HOST: '127.0.0.1',
         EPREUVE_API_PORT: String(this.port),
+        EPREUVE_METRICS_PORT: String(this.metricsPort),
         EPREUVE_LOG_LEVEL: 'info',
         ...this.env,
       },

@@ -55,9 +55,9 @@ describe('brute force', () => {
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
     expect(blocked.json().detail).toMatch(/too many failed authentications from this address/);
     expect((await list(app, KEY, '198.51.100.9')).statusCode).toBe(200);
-    const metrics = await app.inject({ method: 'GET', url: '/metrics' });
-    expect(metrics.body).toMatch(/epreuve_api_auth_failures_total\{status="401"\} 5/);
-    expect(metrics.body).toMatch(/epreuve_api_auth_failures_total\{status="429"\} 1/);
+    const metrics = await app.metricsRegistry.metrics();
+    expect(metrics).toMatch(/epreuve_api_auth_failures_total\{status="401"\} 5/);
+    expect(metrics).toMatch(/epreuve_api_auth_failures_total\{status="429"\} 1/);
   });
 
   it('counts 403s too (a real token probing other teams)', async () => {

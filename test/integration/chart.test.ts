@@ -204,7 +204,7 @@ describe('helm chart', () => {
       monitors.map((d) => [d.metadata.name, d.spec.endpoints[0].port, d.spec.endpoints[0].interval]),
     ).toEqual([
       ['epreuve-operator', 'metrics', '15s'],
-      ['epreuve-api', 'http', '15s'],
+      ['epreuve-api', 'metrics', '15s'],
     ]);
     for (const d of monitors) expect(d.metadata.labels.release).toBe('kube-prometheus-stack');
     const rule = docs.find((d) => d.kind === 'PrometheusRule');
@@ -218,7 +218,7 @@ describe('helm chart', () => {
         .map((d) => [d.metadata.name, d.spec.endpoints[0].port]),
     ).toEqual([
       ['epreuve-operator', 'metrics'],
-      ['epreuve-api', 'http'],
+      ['epreuve-api', 'metrics'],
       ['epreuve-gateway', 'metrics'],
     ]);
     const dashboards = docs.filter(
@@ -244,6 +244,55 @@ describe('helm chart', () => {
       /servicemonitor.monitoring.coreos.com\/epreuve-operator created \(server dry run\)/,
     );
     expect(res.stdout).toMatch(/prometheusrule.monitoring.coreos.com\/epreuve created \(server dry run\)/);
+  });
+
+  it('serves the API metrics on their own port and Service, reachable only from networkPolicy.metricsFrom', () => {
+    const docs = render(GATEWAY_ON);
+    const api = deployment(docs, 'epreuve-api').spec.template.spec.containers[0];
+    expect(api.ports).toEqual([
+      { name: 'http', containerPort: 8080, protocol: 'TCP' },
+      { name: 'metrics', containerPort: 9090, protocol: 'TCP' },
+    ]);
+    expect(api.env).toEqual(
+      expect.arrayContaining([
+        { name: 'EPREUVE_API_PORT', value: '8080' },
+        { name: 'EPREUVE_METRICS_PORT', value: '9090' },
+      ]),
+    );
+    const service = (name: string) => docs.find((d) => d.kind === 'Service' && d.metadata.name === name);
+    // The public Service (NodePort or LoadBalancer where set) carries the public port only.
+    expect(service('epreuve-api').spec.ports.map((p: { targetPort: string }) => p.targetPort)).toEqual([
+      'http',
+    ]);
+    expect(service('epreuve-api-metrics').spec).toEqual({
+      selector: { 'app.kubernetes.io/name': 'epreuve-api' },
+      ports: [{ name: 'metrics', port: 9090, targetPort: 'metrics', protocol: 'TCP' }],
+    });
+    const policy = (all: Obj[], name: string) =>
+      all.find((d) => d.kind === 'NetworkPolicy' && d.metadata.name === name).spec.ingress;
+    // By default every namespace of the cluster may scrape; the public port stays open to all.
+    expect(policy(docs, 'epreuve-platform')).toEqual([
+      { ports: [{ port: 8080, protocol: 'TCP' }] },
+      { from: [{ namespaceSelector: {} }], ports: [{ port: 9090, protocol: 'TCP' }] },
+    ]);
+    const monitoring = [
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+    ];
+    const narrowed = render(
+      `${GATEWAY_ON}networkPolicy:\n  metricsFrom: [{ namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: monitoring } } }]\n`,
+    );
+    expect(policy(narrowed, 'epreuve-platform')[1]).toEqual({
+      from: monitoring,
+      ports: [{ port: 9090, protocol: 'TCP' }],
+    });
+    expect(policy(narrowed, 'epreuve-gateway')[1]).toEqual({
+      from: monitoring,
+      ports: [{ port: 9090, protocol: 'TCP' }],
+    });
+    // An empty list would admit every source (an empty `from`): the schema refuses it.
+    const empty = template([values('metrics-from-empty', 'networkPolicy:\n  metricsFrom: []\n')]);
+    expect(empty.status).not.toBe(0);
+    expect(empty.stderr).toMatch(/at '\/networkPolicy\/metricsFrom': minItems: got 0, want 1/);
   });
 
   it('with the gateway on, makes a self-signed wildcard certificate for its domain and tells the API about it', () => {

@@ -417,6 +417,9 @@ describe('data API under a keyless flood, its admin switch on a port of its own'
       401,
     );
     expect((await get(`${admin}/v1/customers/1`)).status).toBe(404);
+    // Metrics likewise: on the admin port, never on the candidates'.
+    expect((await get(`${server.url}/metrics`)).status).toBe(404);
+    expect((await get(`${admin}/metrics`)).status).toBe(200);
   });
   afterAll(async () => {
     await server.stop();
@@ -442,8 +445,17 @@ describe('data API under a keyless flood, its admin switch on a port of its own'
       '/v1/customers/3',
       '/v1/customers/4',
     ]);
-    // anonymous: the /admin probe on the candidates' port above (a 404 without a key).
-    expect(log.rejected).toEqual({ missing_key: 20, invalid_key: 0, throttled: 180, anonymous: 1 });
+    // anonymous: the /admin and /metrics probes on the candidates' port above (404s without a key).
+    expect(log.rejected).toEqual({ missing_key: 20, invalid_key: 0, throttled: 180, anonymous: 2 });
+    // The same counts for Prometheus, scraped from the admin port.
+    const metrics = (await get(`${admin}/metrics`)).body;
+    for (const [reason, n] of Object.entries({
+      missing_key: 20,
+      invalid_key: 0,
+      throttled: 180,
+      anonymous: 2,
+    }))
+      expect(metrics).toContain(`epreuve_data_api_rejected_requests_total{reason="${reason}"} ${n}\n`);
   });
 });
 

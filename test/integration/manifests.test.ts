@@ -100,6 +100,7 @@ describe('kustomize base', () => {
         'Deployment/epreuve-operator',
         'Deployment/epreuve-api',
         'Service/epreuve-api',
+        'Service/epreuve-api-metrics',
         'ServiceAccount/epreuve-operator',
         'ClusterRole/epreuve-sandbox-reader',
         'NetworkPolicy/epreuve-platform',

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { KINDS, sandboxHostLabel } from '@epreuve/crds';
-import { type KubeObject, resourceFor } from '@epreuve/kube';
+import { type KubeObject, resourceFor, serveOps } from '@epreuve/kube';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { candidateNamespace } from '../../crds/src/index.ts';
@@ -255,6 +255,9 @@ describe('a real Prometheus scraping the operator, the API and the gateway while
   let operator: OperatorProcess;
   let api: Awaited<ReturnType<typeof startApi>>;
   let apiUrl: string;
+  // The API's metrics port, served as main.ts serves it (serveOps over the app's registry).
+  let apiMetrics: ReturnType<typeof serveOps>;
+  let apiMetricsPort: number;
   // The sandbox gateway: a self-signed certificate, routes from the same Assessments.
   const DOMAIN = 'sandbox.test';
   let gateway: ChildProcess;
@@ -310,6 +313,15 @@ describe('a real Prometheus scraping the operator, the API and the gateway while
     });
     await api.app.listen({ host: '127.0.0.1', port: 0 });
     apiUrl = `http://127.0.0.1:${(api.app.server.address() as AddressInfo).port}`;
+    apiMetricsPort = await freePort();
+    apiMetrics = serveOps({
+      port: apiMetricsPort,
+      host: '127.0.0.1',
+      metrics: api.app.metricsRegistry,
+      ready: () => true,
+      log: api.app.log as never,
+      what: 'API metrics',
+    });
 
     const certDir = mkdtempSync(join(tmpdir(), 'epreuve-mon-gateway-'));
     execFileSync(
@@ -343,7 +355,7 @@ describe('a real Prometheus scraping the operator, the API and the gateway while
     await prometheus.start({
       jobs: [
         { job: 'epreuve-operator-metrics', targets: [`127.0.0.1:${operator.port}`], honorLabels: true },
-        { job: 'epreuve-api', targets: [apiUrl.replace('http://', '')] },
+        { job: 'epreuve-api-metrics', targets: [`127.0.0.1:${apiMetricsPort}`] },
         { job: 'epreuve-gateway-metrics', targets: [`127.0.0.1:${gatewayPorts.metrics}`] },
       ],
       ruleFiles: [RULES],
@@ -404,10 +416,12 @@ describe('a real Prometheus scraping the operator, the API and the gateway while
 
     // Every series is in once the next scrapes have happened.
     await eventually(async () => {
-      expect(await prometheus.series('epreuve_api_rate_limited_total{job="epreuve-api"}')).not.toEqual([]);
-      expect(await prometheus.series('http_requests_total{job="epreuve-api",status_code="503"}')).not.toEqual(
-        [],
-      );
+      expect(
+        await prometheus.series('epreuve_api_rate_limited_total{job="epreuve-api-metrics"}'),
+      ).not.toEqual([]);
+      expect(
+        await prometheus.series('http_requests_total{job="epreuve-api-metrics",status_code="503"}'),
+      ).not.toEqual([]);
       expect(await prometheus.series('epreuve_expired_total{reason="Revoked"}')).not.toEqual([]);
       expect(
         await prometheus.series(
@@ -423,6 +437,7 @@ describe('a real Prometheus scraping the operator, the API and the gateway while
     console.info('monitoring test timings (ms since start):', timings);
     await prometheus.stop();
     gateway?.kill('SIGTERM');
+    apiMetrics?.close();
     await api?.stop();
     await operator?.stop();
     await issuer.stop();
@@ -433,7 +448,7 @@ describe('a real Prometheus scraping the operator, the API and the gateway while
     const up = await prometheus.query('up');
     expect(Object.fromEntries(up.map((s) => [s.metric.job, s.value[1]]))).toEqual({
       'epreuve-operator-metrics': '1',
-      'epreuve-api': '1',
+      'epreuve-api-metrics': '1',
       'epreuve-gateway-metrics': '1',
     });
   });
@@ -491,7 +506,9 @@ describe('a real Prometheus scraping the operator, the API and the gateway while
   });
 
   it('counts the shed requests the 5xx alert is about', async () => {
-    const [shed] = await prometheus.query('sum(http_requests_total{job="epreuve-api",status_code="503"})');
+    const [shed] = await prometheus.query(
+      'sum(http_requests_total{job="epreuve-api-metrics",status_code="503"})',
+    );
     expect(Number(shed?.value[1])).toBeGreaterThanOrEqual(1);
   });
 });

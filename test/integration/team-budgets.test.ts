@@ -73,7 +73,7 @@ describe('team budgets', () => {
     expect(third.json().detail).toMatch(new RegExp(`team ${team} has 2 active assessments, its budget is 2`));
     // A retry of an accepted request is not a new assessment: it is answered, not refused.
     expect((await create(team, 'one', { 'idempotency-key': 'budget-one' })).statusCode).toBe(200);
-    const metrics = (await api.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = await api.app.metricsRegistry.metrics();
     expect(metrics).toContain(`epreuve_team_active_assessments{team="${team}"} 2`);
     expect(metrics).toContain(`epreuve_team_assessment_budget{team="${team}"} 2`);
   });

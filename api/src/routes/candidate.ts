@@ -132,7 +132,7 @@ export default async function candidateRoutes(app: FastifyInstance, opts: { writ
           201: SubmissionView.describe('Recorded, and graded unless a reviewer grades it'),
           ...problems([...CANDIDATE_PROBLEMS, ...BODY_PROBLEMS, 404, 409, 500], {
             404: 'No such task in this assessment',
-            409: 'The sandboxes are not ready yet, or the clock has not started',
+            409: 'The sandboxes are not ready yet, the clock has not started, or the assessment ended or was revoked (also while this answer was being graded: then it is not recorded)',
             500: 'The task cannot be graded as configured (no reference answer): tell the recruiter',
             503: 'Overloaded, or the sandbox could not run the grading now (Retry-After)',
           }),

@@ -2,6 +2,7 @@ import {
   ANNOTATIONS,
   accessRefusal,
   credentialsSecretName,
+  KINDS,
   type SandboxKind,
   type Timeline,
   timeline,
@@ -174,7 +175,7 @@ export class CandidateSessions {
   }
 
   /** Grades an answer, once the sandboxes are up and the clock runs. */
-  submit(a: AssessmentObject, task: string, answer: string): Promise<SubmissionObject> {
+  async submit(a: AssessmentObject, task: string, answer: string): Promise<SubmissionObject> {
     if (a.status?.phase !== 'Ready')
       throw new Conflict({
         en: 'your sandboxes are not ready yet; try again in a moment',
@@ -183,7 +184,34 @@ export class CandidateSessions {
     // The API checks the time box itself: the operator may not have marked the end yet.
     const closed = accessRefusal(a, new Date(), Boolean(startedAt(a)));
     if (closed) throw new Conflict(refusalMessage(a, closed));
-    return this.grading.submit(a, task, answer);
+    try {
+      return await this.grading.submit(a, task, answer);
+    } catch (err) {
+      // The answer was admitted in time, but the assessment ended or was revoked while it was
+      // graded, and its sandbox is going away under it: say so, rather than "try again" (a retry
+      // can only be refused). The state is read fresh: the cache may not show a revocation yet.
+      const ended = await this.endedSince(a);
+      if (ended)
+        throw new Conflict({
+          en: `${ended.en} while your answer was being graded; it was not recorded`,
+          fr: `${ended.fr} pendant la correction de votre réponse ; elle n’a pas été enregistrée`,
+        });
+      throw err;
+    }
+  }
+
+  /** Why the assessment is closed now (ended, revoked, deleted), or undefined while it is open. */
+  private async endedSince(a: AssessmentObject): Promise<Localized | undefined> {
+    let now: AssessmentObject | undefined;
+    try {
+      now = await this.client.get<AssessmentObject>(KINDS.Assessment, a.metadata.namespace, a.metadata.name!);
+    } catch {
+      now = this.store.assessments.get(`${a.metadata.namespace}/${a.metadata.name}`);
+    }
+    if (!now || now.metadata.uid !== a.metadata.uid)
+      return { en: 'this assessment was deleted', fr: 'cette évaluation a été supprimée' };
+    const closed = accessRefusal(now, new Date(), true);
+    return closed ? refusalMessage(now, closed) : undefined;
   }
 
   private async readCredentials(ns: string, name: string): Promise<Record<string, string> | undefined> {

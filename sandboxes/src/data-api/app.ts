@@ -25,6 +25,7 @@ import { Random } from '../datasets/random.ts';
 import type { RetailData } from '../datasets/retail/v1.ts';
 import { type DataApiConfig, DEFAULTS } from './config.ts';
 import { corruptRow, decideFault, type Fault, type FaultSettings } from './faults.ts';
+import { DataApiMetrics, type RejectedReason } from './metrics.ts';
 import { docsPage, openApiDocument } from './openapi.ts';
 import {
   buildTable,
@@ -165,6 +166,8 @@ export function buildApp(
   const rejected: RejectedCounts = { missing_key: 0, invalid_key: 0, throttled: 0, anonymous: 0 };
   // Wrong keys in the current minute, for the whole sandbox: past the budget they get 429.
   let wrongKeys = { start: 0, count: 0 };
+  // The same counts for Prometheus, on the admin port only (metrics.ts).
+  const metrics = new DataApiMetrics();
 
   const app = Fastify({
     logger: options.logger ?? false,
@@ -242,10 +245,16 @@ export function buildApp(
     };
     if (forReviewers) log.push({ ...entry, ms: now });
     else if (!n?.admin) {
-      if (reply.statusCode === 429 && n?.auth !== 'ok') rejected.throttled += 1;
-      else if (n?.auth === 'missing') rejected.missing_key += 1;
-      else if (n?.auth === 'invalid') rejected.invalid_key += 1;
-      else rejected.anonymous += 1;
+      const reason: RejectedReason =
+        reply.statusCode === 429 && n?.auth !== 'ok'
+          ? 'throttled'
+          : n?.auth === 'missing'
+            ? 'missing_key'
+            : n?.auth === 'invalid'
+              ? 'invalid_key'
+              : 'anonymous';
+      rejected[reason] += 1;
+      metrics.reject(reason);
     }
     // pino writes its own `time`; a second one would make a duplicate JSON key.
     const { time: _time, ...line } = entry;
@@ -311,6 +320,7 @@ export function buildApp(
           'ratelimit-policy': `${cfg.rateLimitPerMinute};w=60`,
         });
         if (!d.allowed) {
+          metrics.rateLimited();
           return sendProblem(reply, {
             status: 429,
             detail: `Rate limit of ${cfg.rateLimitPerMinute} requests per minute exceeded; retry after ${d.retryAfter} s`,
@@ -379,6 +389,10 @@ export function buildApp(
       sendProblem(reply, { status, detail: status >= 500 ? 'Internal error' : error.message });
     });
     adminServer.get('/healthz', async () => ({ status: 'ok' }));
+    // Counts only, no key needed (as every metrics port): the gateway never routes here.
+    adminServer.get('/metrics', async (_request, reply) =>
+      reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
+    );
     app.addHook('onClose', async () => {
       await adminServer.close();
     });

@@ -62,6 +62,7 @@ beforeAll(async () => {
       return { ok: true };
     },
   );
+  app.get('/healthz', async () => ({ status: 'ok' }));
   await app.listen({ host: '127.0.0.1', port: 0 });
   url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 });
@@ -155,11 +156,23 @@ describe('the request span', () => {
       expect(raw.match(/"trace_id"/g)).toHaveLength(1);
   });
 
-  it('is not started for /metrics', async () => {
-    expect((await fetch(`${url}/metrics`)).status).toBe(200);
+  it('is not started for /healthz', async () => {
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
     // Only the test's own hook span, a root: no request span to be its parent.
     const spans = exporter.getFinishedSpans();
     expect(spans.map((s) => s.name)).toEqual(['onRequest lookup']);
     expect(spans[0]!.parentSpanContext).toBeUndefined();
+  });
+});
+
+describe('the metrics', () => {
+  it('are in the registry, and not served by the app: /metrics is a 404 on its port', async () => {
+    expect((await post()).status).toBe(200);
+    expect(await app.metricsRegistry.metrics()).toMatch(
+      /http_requests_total\{method="POST",route="\/things",status_code="200"\} \d+/,
+    );
+    const res = await fetch(`${url}/metrics`);
+    expect(res.status).toBe(404);
+    expect(await res.text()).not.toContain('http_requests_total');
   });
 });

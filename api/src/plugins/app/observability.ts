@@ -10,7 +10,10 @@ declare module 'fastify' {
     span?: Span;
   }
   interface FastifyInstance {
-    /** The registry /metrics serves: plugins add their own metrics to it. */
+    /**
+     * The registry plugins add their metrics to. Served on the metrics port only (main.ts,
+     * EPREUVE_METRICS_PORT), never by this app: the public port answers /metrics with a 404.
+     */
     metricsRegistry: Registry;
   }
 }
@@ -26,7 +29,9 @@ export function traceparentOf(request: FastifyRequest): string | undefined {
 
 /**
  * RED metrics per route (rate, errors, duration) under the route template, never the raw URL, so
- * cardinality stays bounded; a span per request, continuing the caller's trace; /metrics.
+ * cardinality stays bounded; a span per request, continuing the caller's trace. The registry is
+ * served by main.ts on its own port: scrapes never cross the internet-facing one, and what the
+ * API counts (auth failures per status, team budgets) is not for strangers to read.
  *
  * The request span is the active span for the whole request, so the spans started while serving
  * it (the Kubernetes client's, the grader client's) are its children and every log line carries
@@ -64,7 +69,7 @@ export default fp(async function observabilityPlugin(app: FastifyInstance, opts:
   // Callback-style hooks: `done` must be called inside context.with (an async hook's promise
   // would resolve outside it).
   app.addHook('onRequest', (request, reply, done) => {
-    if (request.url === '/metrics' || request.url === '/healthz') {
+    if (request.url === '/healthz') {
       done();
       return;
     }
@@ -93,9 +98,5 @@ export default fp(async function observabilityPlugin(app: FastifyInstance, opts:
       if (reply.statusCode >= 500) request.span.setStatus({ code: SpanStatusCode.ERROR });
       request.span.end();
     }
-  });
-  app.get('/metrics', { schema: { hide: true }, config: { rateLimit: false } }, async (_request, reply) => {
-    reply.type(registry.contentType);
-    return registry.metrics();
   });
 });
