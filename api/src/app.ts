@@ -56,6 +56,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: typeof deps.logger === 'object' ? deps.logger : undefined,
     logger: typeof deps.logger === 'boolean' ? deps.logger : undefined,
     requestIdHeader: 'x-request-id',
+    // One line per request, written by the observability plugin when the response ends.
+    disableRequestLogging: true,
     genReqId: () => crypto.randomUUID(),
     bodyLimit: config.EPREUVE_BODY_LIMIT_BYTES,
     // Only the configured proxies may say who the client is (X-Forwarded-For); no one else.
