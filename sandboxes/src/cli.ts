@@ -14,7 +14,7 @@ import pino from 'pino';
 import { EXERCISES, findExercise } from './exercises/index.ts';
 import { type GradeResult, gradeMongo, gradeSql } from './grader/index.ts';
 import { buildGradeServer } from './grader/server.ts';
-import { parsePlan, runSeed } from './seeder/run.ts';
+import { parsePlan, rolelessOptIn, runSeed } from './seeder/run.ts';
 
 class UsageError extends Error {}
 
@@ -54,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
       log(
         `seeding ${plan.length} sandbox(es): ${plan.map((p) => `${p.name} (${p.kind}, ${p.dataset})`).join(', ')}; size ${size}`,
       );
-      await runSeed(plan, { size, waitTimeoutMs, log });
+      await runSeed(plan, { size, waitTimeoutMs, log, allowRolelessUsers: rolelessOptIn(process.env) });
       log('seed complete');
       return 0;
     }
