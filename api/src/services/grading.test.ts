@@ -40,7 +40,9 @@ describe('overLimit', () => {
 
   it('caps submissions across tasks too', () => {
     const all = ['a', 'b', 'c', 'd'].map((task, i) => sub(`jane-${task}-x`, task, `2026-11-30T07:00:0${i}Z`));
-    expect(overLimit(all, all[3]!, 'd', limits)).toBe('you have used all 3 submissions of this assessment');
+    expect(overLimit(all, all[3]!, 'd', limits)).toBe(
+      "you have used all 3 submissions of this assessment (the template's grading.maxSubmissions)",
+    );
     expect(overLimit(all, all[2]!, 'c', limits)).toBeUndefined();
   });
 });

@@ -87,7 +87,7 @@ export function overLimit(
   if (all.filter((s) => s.spec.task === taskId && counts(s)).length >= limits.maxAttempts)
     return `you have used all ${limits.maxAttempts} attempts at task ${taskId}`;
   if (all.filter(counts).length >= limits.maxSubmissions)
-    return `you have used all ${limits.maxSubmissions} submissions of this assessment`;
+    return `you have used all ${limits.maxSubmissions} submissions of this assessment (the template's grading.maxSubmissions)`;
   return undefined;
 }
 

@@ -81,7 +81,13 @@ function renderSandboxes(sandboxes) {
   }
 }
 
-function renderTasks(tasks) {
+/** Submissions left across tasks (the template's grading.maxSubmissions); every task's count obeys it. */
+const submissions = { used: 0, max: Number.POSITIVE_INFINITY };
+const attemptCounters = [];
+
+function renderTasks(tasks, total) {
+  if (total) Object.assign(submissions, total);
+  attemptCounters.length = 0;
   const box = $('tasks');
   box.replaceChildren();
   for (const t of tasks) {
@@ -98,10 +104,15 @@ function renderTasks(tasks) {
     let used = t.attempts.used;
     const attempts = art.querySelector('.attempts');
     const showAttempts = () => {
-      const left = Math.max(0, t.attempts.max - used);
-      attempts.textContent = `${left} of ${t.attempts.max} attempts left`;
+      const overall = Math.max(0, submissions.max - submissions.used);
+      const left = Math.min(Math.max(0, t.attempts.max - used), overall);
+      attempts.textContent =
+        overall < t.attempts.max - used
+          ? `${left} of ${t.attempts.max} attempts left (${overall} submissions left in all)`
+          : `${left} of ${t.attempts.max} attempts left`;
       art.querySelector('button').disabled = left === 0;
     };
+    attemptCounters.push(showAttempts);
     showAttempts();
     art.querySelector('button').addEventListener('click', async (ev) => {
       const button = ev.currentTarget;
@@ -113,6 +124,7 @@ function renderTasks(tasks) {
           answer: art.querySelector('textarea').value,
         });
         used += 1;
+        submissions.used += 1;
         result.className = `result ${r.graded ? (r.pass ? 'pass' : 'fail') : ''}`;
         result.textContent = r.graded ? `${r.pass ? 'Passed' : 'Not yet'} — ${r.explanation}` : r.explanation;
       } catch (err) {
@@ -120,7 +132,7 @@ function renderTasks(tasks) {
         result.textContent = err.message;
       } finally {
         button.disabled = false;
-        showAttempts();
+        for (const show of attemptCounters) show();
       }
     });
     box.append(art);
@@ -146,7 +158,8 @@ async function load() {
     $('tasks-section').hidden = waiting;
     if (!waiting) {
       renderSandboxes(s.sandboxes);
-      renderTasks((await api('GET', `/candidate/tasks?lang=${lang}`)).tasks);
+      const list = await api('GET', `/candidate/tasks?lang=${lang}`);
+      renderTasks(list.tasks, list.submissions);
     }
   } catch (err) {
     $('error').textContent = err.message;

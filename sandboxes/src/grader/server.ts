@@ -17,7 +17,13 @@ import type { ResultSet } from './compare.ts';
 import { AnswerError, type GradeResult, gradeMongo, gradeSql } from './index.ts';
 import { runPipeline } from './mongo.ts';
 import { runQuery } from './sql.ts';
-import { graderStoreUrl, referenceKey, referenceResults, type StoredReference } from './store.ts';
+import {
+  decodeResult,
+  graderStoreUrl,
+  referenceKey,
+  referenceResults,
+  type StoredReference,
+} from './store.ts';
 
 /**
  * The grade server: runs a candidate's answers next to their databases, inside their namespace,
@@ -334,7 +340,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
       } catch (err) {
         throw new AnswerError('Unavailable', `the grader store did not answer (${(err as Error).message})`);
       }
-      if (stored) return stored.result;
+      if (stored) return decodeResult(stored.result);
       if (variant === 0)
         throw new ReferenceUnavailable(
           `no reference result was stored for this task on ${creds.database}.${collection} when sandbox ${sandbox.name} was seeded (a task added or a reference changed since?): answers on the candidate's data are compared only with results computed before the candidate could change it`,

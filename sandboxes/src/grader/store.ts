@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GRADER_STORE, type GraderStoreLocation, DB_CREDENTIAL_KEYS as KEYS } from '@epreuve/crds';
-import type { MongoClient } from 'mongodb';
+import { Binary, BSON, type MongoClient } from 'mongodb';
 import type { ResultSet } from './compare.ts';
 
 /**
@@ -29,9 +29,17 @@ export interface StoredReference {
   database: string;
   collection: string;
   reference: string;
-  result: ResultSet;
+  /** The ResultSet as one BSON blob (encodeResult): FerretDB 1.x stores no nested arrays. */
+  result: Binary;
   computed_at: Date;
 }
+
+/** A result as stored: BSON, so values keep their types (dates, ObjectIds, int vs double). */
+export const encodeResult = (result: ResultSet): Binary => new Binary(BSON.serialize({ result }));
+
+/** Back to the ResultSet, deserialized as the driver deserializes a live result (its defaults). */
+export const decodeResult = (stored: Binary): ResultSet =>
+  (BSON.deserialize(stored.buffer) as { result: ResultSet }).result;
 
 /** The store's reference results collection (a database of its own: answers never run there). */
 export const referenceResults = (store: MongoClient) =>

@@ -4,7 +4,7 @@ import type { Dataset } from '../datasets/catalog.ts';
 import type { Size } from '../datasets/retail/v1.ts';
 import type { ResultSet } from '../grader/compare.ts';
 import { runPipeline } from '../grader/mongo.ts';
-import { referenceKey, referenceResults } from '../grader/store.ts';
+import { encodeResult, referenceKey, referenceResults } from '../grader/store.ts';
 import type { Credentials } from './postgres.ts';
 
 export interface Migration {
@@ -178,7 +178,7 @@ export async function storeReferenceResults(
       database,
       collection: r.collection,
       reference: r.reference,
-      result,
+      result: encodeResult(result),
       computed_at: new Date(),
     });
     computed++;
