@@ -227,6 +227,27 @@ describe('forgeries on the candidate’s own server', () => {
   });
 });
 
+describe('one huge document', () => {
+  it('written by the candidate into their own data: refused as too large, and the grader serves the next answer', async () => {
+    const sessions = candidate.db('sandbox').collection('app_sessions');
+    // 6 MiB in one document: over the 5 MiB an answer may return, under FerretDB's 16 MiB.
+    await sessions.insertOne({ _id: 'huge', note: 'x'.repeat(6 << 20) } as never);
+    try {
+      const huge = await grade(request('[{"$match": {"_id": "huge"}}]'));
+      expect(huge.status).toBe(200);
+      expect(huge.body).toMatchObject({ pass: false, error: 'TooLarge' });
+      expect(huge.body.hint).toMatch(/more than 5 MiB of data in its first document/);
+      // The next answer is graded (it fails: the huge document is one more session, of no device).
+      const next = await grade(request(devices.reference));
+      expect(next.status).toBe(200);
+      expect(next.body.pass).toBe(false);
+    } finally {
+      await sessions.deleteOne({ _id: 'huge' } as never);
+    }
+    expect((await grade(request(devices.reference))).body).toMatchObject({ pass: true });
+  });
+});
+
 describe('what the grader refuses rather than guess', () => {
   it('a reference not stored at seed time (the template changed since): 422, never a live run on their data', async () => {
     const res = await grade({ ...request('[{"$count": "n"}]'), reference: '[{"$count": "n"}]' });
