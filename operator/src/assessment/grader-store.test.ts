@@ -22,8 +22,6 @@ const tasks = [
   { id: 'sql', sandbox: 'warehouse', exercise: 'rank-customers-by-country', points: 2 },
 ];
 const state = desiredState(context(template({ tasks })), (n) => Buffer.alloc(n, 7));
-const byName = (objs: KubeObject[], kind: string, name: string) =>
-  objs.find((o) => o.kind === kind && o.metadata.name === name)!;
 type Container = {
   env: Array<{ name: string; value?: string }>;
   volumeMounts: Array<{ name: string; mountPath: string }>;
