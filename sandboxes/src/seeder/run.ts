@@ -186,15 +186,22 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
           log: o.log,
           allowRolelessUsers: o.allowRolelessUsers,
         };
-        await seedMongo(client, { ...target, size: o.size });
-        if (entry.store)
-          await seedGraderStore(client, entry.store, {
-            ...target,
-            where,
-            references,
-            hiddenVariants: entry.hiddenVariants ?? 0,
-            waitTimeoutMs: o.waitTimeoutMs,
-          });
+        // The grader store fills while the candidate's data loads (the variants need none of it);
+        // only the reference results on the candidate's data wait for that load.
+        const visible = seedMongo(client, { ...target, size: o.size });
+        const stored = entry.store
+          ? seedGraderStore(client, entry.store, {
+              ...target,
+              where,
+              references,
+              hiddenVariants: entry.hiddenVariants ?? 0,
+              waitTimeoutMs: o.waitTimeoutMs,
+              visibleLoaded: visible,
+            })
+          : undefined;
+        const outcomes = await Promise.allSettled([visible, stored]);
+        const failed = outcomes.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
       } finally {
         await client.close();
       }
@@ -231,9 +238,10 @@ async function connectMongo(
 }
 
 /**
- * Fills the grader store of a MongoDB sandbox: the hidden variants, then the reference result of
- * each task on the candidate's data (computed now, before the candidate can connect) and on each
- * variant. The store's credentials are its Secret's keys, mounted like a sandbox's.
+ * Fills the grader store of a MongoDB sandbox: the hidden variants and the reference result of
+ * each task on each, then — once the candidate's data is loaded, before the candidate can connect —
+ * the reference results on the candidate's data. The store's credentials are its Secret's keys,
+ * mounted like a sandbox's.
  */
 async function seedGraderStore(
   sandbox: MongoClient,
@@ -243,6 +251,8 @@ async function seedGraderStore(
     references: ReferenceSpec[];
     hiddenVariants: number;
     waitTimeoutMs: number;
+    /** Settles when the candidate's data is loaded: their references are computed after it. */
+    visibleLoaded: Promise<unknown>;
   },
 ): Promise<void> {
   const log = o.log ?? (() => {});
@@ -254,9 +264,10 @@ async function seedGraderStore(
   );
   try {
     if (o.hiddenVariants > 0) await seedHiddenMongoVariants(client, { ...o, count: o.hiddenVariants });
-    await storeReferenceResults(sandbox, o.database, client, o.references, log);
     for (let i = 1; i <= o.hiddenVariants; i++)
       await storeReferenceResults(client, hiddenVariantDatabase(o.database, i), client, o.references, log);
+    await o.visibleLoaded;
+    await storeReferenceResults(sandbox, o.database, client, o.references, log);
   } finally {
     await client.close();
   }
