@@ -112,6 +112,20 @@ describe('errors', () => {
     expect(unknown.json().detail).toBe('no route for GET /nowhere');
   });
 
+  it("speak the candidate's language: French when Accept-Language prefers it, English otherwise", async () => {
+    const ask = async (lang?: string) =>
+      (
+        await app.inject({
+          url: '/api/v1/candidate/session',
+          headers: lang ? { 'accept-language': lang } : {},
+        })
+      ).json().detail;
+    expect(await ask('fr-FR,fr;q=0.9,en;q=0.5')).toBe('jeton absent : ouvrez le lien que vous avez reçu');
+    expect(await ask('de-DE,fr;q=0.8,en;q=0.9')).toBe('missing bearer token: open the link you were sent');
+    expect(await ask('de-DE')).toBe('missing bearer token: open the link you were sent');
+    expect(await ask()).toBe('missing bearer token: open the link you were sent');
+  });
+
   it('include what the router refuses before any route: too long a path segment, bad percent-encoding', async () => {
     for (const url of [`/api/v1/teams/${'a'.repeat(101)}/templates`, '/api/v1/teams/%E0%A4%A/templates']) {
       const res = await app.inject(url);

@@ -7,6 +7,7 @@ import authPlugin from './plugins/app/auth.ts';
 import bruteForcePlugin from './plugins/app/brute-force.ts';
 import observabilityPlugin from './plugins/app/observability.ts';
 import problemPlugin, { frameworkErrors } from './plugins/app/problem.ts';
+import acceptsPlugin from './plugins/external/accepts.ts';
 import corsPlugin from './plugins/external/cors.ts';
 import helmetPlugin from './plugins/external/helmet.ts';
 import rateLimitPlugin from './plugins/external/rate-limit.ts';
@@ -74,6 +75,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // External plugins
   await app.register(helmetPlugin);
+  await app.register(acceptsPlugin);
   await app.register(corsPlugin, { origins: config.EPREUVE_CORS_ORIGINS });
   await app.register(rateLimitPlugin, { perMinute: config.EPREUVE_RATE_LIMIT_PER_MINUTE });
   await app.register(bruteForcePlugin, { failuresPerMinute: config.EPREUVE_AUTH_FAILURES_PER_MINUTE });

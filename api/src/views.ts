@@ -458,7 +458,27 @@ export const ScorecardView = z
     total: points,
     timeUsedSeconds: z.number().int().nullable(),
     startedAt: z.string().nullable(),
+    expiresAt: z.string().nullable().describe('When the clock stops; null until it starts'),
+    revoked: z.boolean(),
   })
   .meta({ id: 'Scorecard' });
+
+const party = z.object({ assessment: z.string(), candidate: z.string() });
+export const SimilarityView = z
+  .object({
+    threshold: z.number().describe('Pairs at or above this share of common fingerprints are listed'),
+    pairs: z.array(
+      z.object({
+        template: z.string(),
+        task: z.string(),
+        a: party,
+        b: party,
+        similarity: z.number().min(0).max(1),
+      }),
+    ),
+  })
+  .meta({ id: 'Similarity' });
+
+export const ScorecardListView = z.object({ items: z.array(ScorecardView) }).meta({ id: 'ScorecardList' });
 
 export const toScorecardView = (c: Scorecard): z.output<typeof ScorecardView> => c;

@@ -69,12 +69,44 @@ export const sandboxStatus = z
   })
   .describe('Observed state of one sandbox.');
 
+/** When each provisioning step first completed: where the time to Ready goes. */
+export const provisioningTimes = z
+  .object({
+    appliedAt: timestamp()
+      .optional()
+      .describe('When the candidate namespace and every object in it were first applied.'),
+    sandboxesReadyAt: timestamp()
+      .optional()
+      .describe('When every sandbox first passed its readiness probe (databases answering, data API up).'),
+    seededAt: timestamp()
+      .optional()
+      .describe('When the seed Job completed, datasets and hidden variants loaded.'),
+    graderReadyAt: timestamp().optional().describe('When the grader first became available.'),
+  })
+  .describe(
+    'When each provisioning step first completed, to millisecond precision (seededAt: the Job completionTime). Each is set once.',
+  );
+
 export const assessmentStatus = z
   .object({
     phase: z.enum(PHASES).optional().describe('Where the assessment is in its life.'),
-    namespace: z.string().max(63).optional().describe('Candidate namespace holding the sandboxes.'),
+    namespace: z
+      .string()
+      .max(63)
+      .optional()
+      .describe(
+        'Candidate namespace holding the sandboxes: the only source of where an assessment lives (a claimed pool namespace keeps its pool name).',
+      ),
+    pool: z
+      .object({
+        template: z.string().max(253).describe('The template whose warm pool the namespace came from.'),
+        claimedAt: timestamp().describe('When the namespace was claimed.'),
+      })
+      .optional()
+      .describe('Set when the namespace was claimed from a warm pool instead of provisioned cold.'),
     startedAt: timestamp().optional().describe('When the clock started.'),
     readyAt: timestamp().optional().describe('When every sandbox first became ready.'),
+    provisioning: provisioningTimes.optional(),
     expiresAt: timestamp().optional().describe('When the assessment ends and its namespace is deleted.'),
     sandboxes: z
       .array(sandboxStatus)
@@ -112,6 +144,7 @@ export type AssessmentSpec = z.infer<typeof assessmentSpec>;
 export type AssessmentSpecInput = z.input<typeof assessmentSpec>;
 export type AssessmentStatus = z.infer<typeof assessmentStatus>;
 export type SandboxStatus = z.infer<typeof sandboxStatus>;
+export type ProvisioningTimes = z.infer<typeof provisioningTimes>;
 
 export interface Assessment {
   apiVersion: typeof API_VERSION;

@@ -3,7 +3,7 @@ import { assessmentRootRules, assessmentSpec, assessmentStatus } from './assessm
 import type { CelRule } from './common.ts';
 import { GROUP, KINDS, VERSION } from './names.ts';
 import { submissionSpec, submissionStatus } from './submission.ts';
-import { assessmentTemplateSpec, assessmentTemplateStatus } from './template.ts';
+import { assessmentTemplateSpec, assessmentTemplateStatus, templateRootRules } from './template.ts';
 
 /** The subset of OpenAPI v3 a structural CRD schema uses. */
 export interface OpenApiSchema {
@@ -152,6 +152,7 @@ export const assessmentTemplateCrd = () =>
       'AssessmentTemplate describes an assessment once — sandboxes, tasks, time box, resources — so that one Assessment per candidate can be created from it.',
     spec: assessmentTemplateSpec,
     status: assessmentTemplateStatus,
+    rootRules: templateRootRules,
     printerColumns: [
       { name: 'Title', type: 'string', jsonPath: '.spec.title' },
       { name: 'Duration', type: 'string', jsonPath: '.spec.duration' },

@@ -39,7 +39,30 @@ export const LABELS = {
   task: `${GROUP}/task`,
   /** On an Assessment created with an Idempotency-Key: a hash of the key, to find it again. */
   idempotencyKey: `${GROUP}/idempotency-key`,
+  /** On a warm pool's namespaces and everything in them: the template whose pool they belong to. */
+  pool: `${GROUP}/pool`,
+  /** On a pool namespace: building (no label), ready (free to claim) or claimed. */
+  poolState: `${GROUP}/pool-state`,
+  /**
+   * On a pool namespace: a hash of the template spec it was built from, its pool block left out
+   * (members of another spec are replaced; resizing the pool replaces nothing).
+   */
+  templateHash: `${GROUP}/template-hash`,
 } as const;
+
+/** Values of LABELS.poolState. A member without the label is still building. */
+export const POOL_STATES = { ready: 'ready', claimed: 'claimed' } as const;
+
+/** Longest template name that may have a pool: its name is a label value on the pool's namespaces. */
+export const MAX_POOLED_TEMPLATE_NAME = 63;
+
+/**
+ * A pool namespace's name: `epreuve-pool-<hash of team/template>-<random>`. Namespaces cannot be
+ * renamed, so a claimed one keeps it; `Assessment.status.namespace` says where an assessment lives.
+ */
+export function poolNamespace(ownerNamespace: string, template: string, suffix: string): string {
+  return `epreuve-pool-${shortHash(`${ownerNamespace}/${template}`, 6)}-${suffix}`;
+}
 export const MANAGED_BY = 'epreuve';
 
 export const ANNOTATIONS = {
@@ -55,6 +78,8 @@ export const ANNOTATIONS = {
   createdBy: `${GROUP}/created-by`,
   /** On a candidate namespace: `team/assessment` it belongs to. */
   owner: `${GROUP}/owner`,
+  /** On a claimed pool namespace: when the assessment claimed it (RFC 3339). */
+  claimedAt: `${GROUP}/claimed-at`,
 } as const;
 
 /** Longest Assessment name from which a candidate namespace name can still be derived. */

@@ -1,7 +1,16 @@
 import { z } from 'zod';
-import { type Condition, cel, conditions, dnsLabel, duration, type ObjectMeta, quantity } from './common.ts';
+import {
+  type Condition,
+  cel,
+  conditions,
+  dnsLabel,
+  duration,
+  type ObjectMeta,
+  quantity,
+  timestamp,
+} from './common.ts';
 import { MAX_HIDDEN_VARIANTS } from './contracts.ts';
-import type { API_VERSION } from './names.ts';
+import { type API_VERSION, MAX_POOLED_TEMPLATE_NAME } from './names.ts';
 
 /** A dataset from the sandboxes catalogue, optionally pinned to a version: `retail` or `retail@1`. */
 const datasetRef = () =>
@@ -212,6 +221,73 @@ export const grading = z
   })
   .describe('How answers are graded.');
 
+// ---- warm pool (issue 16) — owned by the pool work; other edits to this file go elsewhere ----
+/**
+ * A warm pool is a block on the template, not an AssessmentPool kind: a pool serves exactly one
+ * template and must follow its generation (members built from an older spec are replaced), it
+ * goes with the template when that is deleted, and a platform team edits one object. Its status
+ * sits in the template's status (`status.pool`), written by the pool controller alone.
+ */
+export const MAX_POOL_SIZE = 50;
+
+export const pool = cel(
+  z
+    .object({
+      min: z
+        .number()
+        .int()
+        .min(0)
+        .max(MAX_POOL_SIZE)
+        .describe('Namespaces kept provisioned and seeded, bound to nobody, for new assessments to claim.'),
+      max: z
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_POOL_SIZE)
+        .optional()
+        .describe(
+          'Most unclaimed namespaces the pool may hold at once (building or ready). Without it, lowering min keeps the healthy members there are and only stops replacing them.',
+        ),
+    })
+    .describe(
+      'A warm pool: the operator keeps min namespaces of this template ready; a new Assessment claims one (credentials rotated at the claim) instead of waiting for a cold start.',
+    ),
+  { rule: '!has(self.max) || self.min <= self.max', message: 'pool.min must not exceed pool.max' },
+);
+
+export const poolStatus = z
+  .object({
+    desired: z.number().int().min(0).describe('Members the pool aims to hold (spec.pool.min).'),
+    ready: z.number().int().min(0).describe('Members provisioned, seeded and free to claim.'),
+    building: z.number().int().min(0).describe('Members still being provisioned or seeded.'),
+    claimed: z
+      .number()
+      .int()
+      .min(0)
+      .describe('Namespaces of this pool claimed by an Assessment and still present.'),
+    failedBuilds: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('Builds that failed in a row; the next build waits longer after each (capped).'),
+    lastFailureTime: timestamp().optional().describe('When the last build failed.'),
+    message: z.string().max(1024).optional().describe('Why the pool is short, when it is.'),
+  })
+  .describe('Observed state of the warm pool, written by the pool controller.');
+
+/** Rules on the whole template: a pooled template's name is a label value on its pool's namespaces. */
+export const templateRootRules = [
+  {
+    rule: `!has(self.spec.pool) || size(self.metadata.name) <= ${MAX_POOLED_TEMPLATE_NAME}`,
+    message: `a template with a pool must have a name of at most ${MAX_POOLED_TEMPLATE_NAME} characters: it labels the pool's namespaces`,
+  },
+];
+
+export type Pool = z.infer<typeof pool>;
+export type PoolStatus = z.infer<typeof poolStatus>;
+// ---- end warm pool ----
+
 export const assessmentTemplateSpec = cel(
   z
     .object({
@@ -239,6 +315,7 @@ export const assessmentTemplateSpec = cel(
       resources: resources.default({ cpu: '2', memory: '4Gi', storage: '5Gi' }),
       network: network.default({ egress: 'none' }),
       grading: grading.default({ hiddenVariants: 2, maxAttempts: 10, maxSubmissions: 200 }),
+      pool: pool.optional(), // warm pool (issue 16)
     })
     .describe('What every assessment made from this template contains.'),
   {
@@ -262,6 +339,7 @@ export const assessmentTemplateStatus = z
       .optional()
       .describe('Generation the status was computed from.'),
     conditions: conditions().optional(),
+    pool: poolStatus.optional(), // warm pool (issue 16)
   })
   .describe('Observed state of the template.');
 

@@ -320,7 +320,12 @@ export class KubeClient {
     type: ResourceType,
     namespace: string | undefined,
     name: string,
-    opts: { propagationPolicy?: 'Background' | 'Foreground' | 'Orphan'; uid?: string } = {},
+    opts: {
+      propagationPolicy?: 'Background' | 'Foreground' | 'Orphan';
+      uid?: string;
+      /** Delete only this version: a 409 when the object changed since it was read. */
+      resourceVersion?: string;
+    } = {},
   ): Promise<boolean> {
     try {
       await this.request('DELETE', resourcePath(type, namespace, name), {
@@ -328,7 +333,14 @@ export class KubeClient {
           apiVersion: 'v1',
           kind: 'DeleteOptions',
           propagationPolicy: opts.propagationPolicy ?? 'Background',
-          ...(opts.uid ? { preconditions: { uid: opts.uid } } : {}),
+          ...(opts.uid || opts.resourceVersion
+            ? {
+                preconditions: {
+                  ...(opts.uid && { uid: opts.uid }),
+                  ...(opts.resourceVersion && { resourceVersion: opts.resourceVersion }),
+                },
+              }
+            : {}),
         },
       });
       return true;

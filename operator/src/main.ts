@@ -18,6 +18,7 @@ import { AssessmentReconciler } from './assessment/reconciler.ts';
 import { loadConfig } from './config.ts';
 import { Manager } from './manager.ts';
 import { createMetrics } from './metrics.ts';
+import { PoolReconciler } from './pool/reconciler.ts';
 import { TemplateReconciler } from './template/reconciler.ts';
 
 const config = configOrExit(loadConfig);
@@ -52,6 +53,7 @@ const manager = new Manager({ client, config, metrics, log, events });
 const seconds = (s: number) => s * 1000;
 AssessmentReconciler.setup(manager);
 TemplateReconciler.setup(manager);
+PoolReconciler.setup(manager);
 // Leader election gets a client of its own, as in controller-runtime: renewals never wait behind
 // the controllers' QPS budget (a burst of reconciles, a slow cache sync).
 const electionClient = KubeClient.fromEnvironment({

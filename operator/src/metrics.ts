@@ -10,6 +10,13 @@ export interface CacheSource {
   now?(): number;
 }
 
+interface PoolCounts {
+  desired?: number;
+  ready?: number;
+  building?: number;
+  claimed?: number;
+}
+
 const PROVISIONING = new Set(['Pending', 'Provisioning', undefined]);
 
 /**
@@ -148,6 +155,46 @@ export function createMetrics(registry = new Registry()) {
     registers: [registry],
   });
 
+  // Warm pools (issue 16).
+  const poolClaims = new Counter({
+    name: 'epreuve_pool_claims_total',
+    help: 'Claims of warm pool namespaces by new assessments: claimed, lost (another claim won the member), empty (none free: cold start)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const poolClaimSeconds = new Histogram({
+    name: 'epreuve_pool_claim_seconds',
+    help: 'Seconds from an Assessment being created to its claim of a warm pool namespace',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: [registry],
+  });
+  const poolFailedBuilds = new Counter({
+    name: 'epreuve_pool_failed_builds_total',
+    help: 'Warm pool members whose build failed (seed Job failed, or not ready within the build deadline), by template',
+    labelNames: ['template'] as const,
+    registers: [registry],
+  });
+  let pools:
+    | (() => Array<KubeObject & { spec?: { pool?: unknown }; status?: { pool?: PoolCounts } }>)
+    | undefined;
+  const poolMembers = new Gauge({
+    name: 'epreuve_pool_members',
+    help: "Warm pools' namespaces by state (desired = spec.pool.min; ready, building, claimed), per template, from status.pool",
+    labelNames: ['template', 'state'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const t of pools?.() ?? []) {
+        const p = t.status?.pool;
+        if (!t.spec?.pool || !p) continue;
+        const template = `${t.metadata.namespace}/${t.metadata.name}`;
+        for (const state of ['desired', 'ready', 'building', 'claimed'] as const)
+          this.set({ template, state }, p[state] ?? 0);
+      }
+    },
+  });
+  for (const result of ['claimed', 'lost', 'empty']) poolClaims.inc({ result }, 0);
+
   // Collected on scrape from the informer caches. A standby replica has empty caches and reports
   // no quota series and 0 s, so dashboards and alerts aggregate with max/sum across replicas.
   let source: CacheSource | undefined;
@@ -229,6 +276,14 @@ export function createMetrics(registry = new Registry()) {
     objectWrites,
     namespaceQuota,
     oldestProvisioning,
+    poolClaims,
+    poolClaimSeconds,
+    poolFailedBuilds,
+    poolMembers,
+    /** Points `epreuve_pool_members` at the templates' cache. */
+    readPools(from: NonNullable<typeof pools>) {
+      pools = from;
+    },
     queueMetrics,
     initController,
     /** Points the scrape-time gauges at the manager's caches. */

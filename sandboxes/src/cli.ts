@@ -1,6 +1,7 @@
 /**
  * epreuve-sandbox — the seeder/grader image's command line.
  *   seed                      seed every sandbox of $EPREUVE_SEED_PLAN (the operator's seed Job)
+ *   rotate                    set the candidate passwords now in the mounted Secrets (a claimed warm pool namespace's rotate Job)
  *   grade <exercise> <answer-file|->   grade an answer against a sandbox (--postgres URL | --mongo URL --database NAME)
  *   exercises                 list the exercise catalogue
  *   grade-server              serve the grader of one candidate namespace ($EPREUVE_GRADER_PLAN)
@@ -14,13 +15,14 @@ import pino from 'pino';
 import { EXERCISES, findExercise } from './exercises/index.ts';
 import { type GradeResult, gradeMongo, gradeSql } from './grader/index.ts';
 import { buildGradeServer } from './grader/server.ts';
+import { runRotate } from './seeder/rotate.ts';
 import { parsePlan, rolelessOptIn, runSeed } from './seeder/run.ts';
 
 class UsageError extends Error {}
 
 const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
 const usage =
-  'usage: epreuve-sandbox seed | grade <exercise> <answer-file|-> (--postgres URL | --mongo URL --database NAME) | exercises | grade-server';
+  'usage: epreuve-sandbox seed | rotate | grade <exercise> <answer-file|-> (--postgres URL | --mongo URL --database NAME) | exercises | grade-server';
 
 /** Parses the grader plan; the error names the offending entry and field. */
 export function parseGraderPlan(json: string | undefined) {
@@ -56,6 +58,13 @@ async function main(argv: string[]): Promise<number> {
       );
       await runSeed(plan, { size, waitTimeoutMs, log, allowRolelessUsers: rolelessOptIn(process.env) });
       log('seed complete');
+      return 0;
+    }
+    case 'rotate': {
+      const plan = parsePlan(process.env[SEED_PLAN_ENV]);
+      const waitTimeoutMs = Number(process.env.EPREUVE_SEED_WAIT_SECONDS ?? 120) * 1000;
+      await runRotate(plan, { waitTimeoutMs, log });
+      log('credentials rotated');
       return 0;
     }
     case 'grade': {

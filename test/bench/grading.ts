@@ -10,6 +10,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { loadavg } from 'node:os';
 import { GRADER } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
 import pg from 'pg';
@@ -221,6 +222,7 @@ try {
     await viaGrader();
     await direct();
   }
+  const loadBefore = loadavg()[0]!.toFixed(1);
   const a: number[] = [];
   const g: number[] = [];
   const d: number[] = [];
@@ -232,7 +234,7 @@ try {
   const p = (xs: number[], q: number) => percentile(xs, q);
   const overhead95 = p(a, 95) - p(d, 95);
   console.log(
-    `grading a passing answer, ${ROUNDS} rounds (candidate data + ${VARIANTS} hidden variants; API logs and traces on):`,
+    `grading a passing answer, ${ROUNDS} rounds (candidate data + ${VARIANTS} hidden variants; API logs and traces on; load ${loadBefore} → ${loadavg()[0]!.toFixed(1)}):`,
   );
   console.log(`  through the API  p50 ${ms(p(a, 50))}  p95 ${ms(p(a, 95))}`);
   console.log(`  grade server     p50 ${ms(p(g, 50))}  p95 ${ms(p(g, 95))}`);

@@ -666,6 +666,21 @@ describe('a hostile answer costs its own grader, never the API or another candid
     expect(card.body.timeUsedSeconds).toEqual(expect.any(Number));
     expect(card.body.timeUsedSeconds).toBeLessThan(3600);
 
+    const board = await call('GET', `/api/v1/teams/${teamA}/scorecards`, { token: recruiter });
+    expect(board.status).toBe(200);
+    expect(board.body.items.find((c: Json) => c.assessment === 'bystander')).toEqual(card.body);
+    const similar = await call('GET', `/api/v1/teams/${teamA}/similarity?threshold=0.9`, {
+      token: recruiter,
+    });
+    expect(similar.status).toBe(200);
+    expect(similar.body.threshold).toBe(0.9);
+    expect(
+      similar.body.pairs.every((p: Json) => p.similarity >= 0.9 && p.a.assessment !== p.b.assessment),
+    ).toBe(true);
+    const tooLow = await call('GET', `/api/v1/teams/${teamA}/similarity?threshold=0.1`, { token: recruiter });
+    expect(tooLow.status).toBe(400);
+    expect(tooLow.body.invalid_params[0].name).toBe('querystring.threshold');
+
     const csv = await app.inject({
       method: 'GET',
       url: `/api/v1/teams/${teamA}/scorecards.csv`,

@@ -230,4 +230,37 @@ describe('grade server', () => {
       expect(res.json().pass, `${answer}: ${res.body}`).toBe(false);
     }
   });
+
+  it('grades answers a fuzzer sends (NUL bytes, lone surrogates, control characters, odd JSON) as failures, never a 5xx', async () => {
+    const odd = [
+      '\u0000',
+      'SELECT 1\u0000; DROP TABLE x',
+      '\ud800',
+      "SELECT '\ud83d'",
+      '\u0085\u2028\u2029',
+      '\u001b[31m',
+      '{}',
+      '[]',
+      '[{"$match": {"$where": "1"}}]',
+      '[{"\u0000": 1}]',
+      '[{"$match": {"a\u0000b": 1}}]',
+      '[{"$project": {"\ud800": 1}}]',
+      '[{"$limit": 1e400}]',
+      '[{"$limit": -1}]',
+      '[{"$skip": 9007199254740993}]',
+      '[{"$sort": {}}]',
+      '[{"$group": {}}]',
+      '['.repeat(5000),
+      'null',
+      '0',
+      '"x"',
+    ];
+    for (const answer of odd) {
+      for (const req of [sqlRequest(answer), mongoRequest(answer)]) {
+        const res = await grade(req);
+        expect(res.statusCode, `${req.kind} ${JSON.stringify(answer).slice(0, 80)}: ${res.body}`).toBe(200);
+        expect(res.json().pass).toBe(false);
+      }
+    }
+  });
 });

@@ -165,6 +165,7 @@ describe('promtool', () => {
       'EpreuveOperatorNoLeader',
       'EpreuveReconcileErrors',
       'EpreuveTeamNearBudget',
+      'EpreuveWarmPoolEmpty',
     ]);
     for (const a of alerts)
       expect(Object.keys(a.annotations).sort()).toEqual(['description', 'runbook', 'summary']);
@@ -279,6 +280,16 @@ describe('a real Prometheus scraping the operator, the API and the gateway while
       {
         ...parse(readFileSync(join(CHART, 'samples', 'data-engineer.yaml'), 'utf8')),
         metadata: { name: 'data-engineer', namespace: team },
+      } as KubeObject,
+      { fieldManager: 'test' },
+    );
+    // A template with a warm pool, for the pool panels and EpreuveWarmPoolEmpty's series.
+    const sample = parse(readFileSync(join(CHART, 'samples', 'data-engineer.yaml'), 'utf8'));
+    await client.apply(
+      {
+        ...sample,
+        metadata: { name: 'pooled', namespace: team },
+        spec: { ...sample.spec, pool: { min: 1 } },
       } as KubeObject,
       { fieldManager: 'test' },
     );

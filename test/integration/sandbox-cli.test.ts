@@ -86,8 +86,9 @@ describe('epreuve-sandbox seed', () => {
     const res = run(['seed'], { EPREUVE_SEED_PLAN: plan(1), EPREUVE_SEED_WAIT_SECONDS: '3' });
     expect(res.status).toBe(1);
     expect(res.stdout).toMatch(
-      /waiting for warehouse \(postgres at 127\.0\.0\.1:1\): .*\(attempt 1, next in 1 s\)/,
+      /waiting for warehouse \(postgres at 127\.0\.0\.1:1\): .*\(attempt 1, next in 0\.5 s\)/,
     );
+    expect(res.stdout).toMatch(/\(attempt 2, next in 1 s\)/);
     expect(res.stderr).toMatch(
       /seeding warehouse \(postgres at 127\.0\.0\.1:1\) failed: .*did not become reachable within 3 s/,
     );

@@ -153,6 +153,70 @@ describe('candidate page', () => {
       .toMatch(/Top spenders per country/);
   }, 90_000);
 
+  it('speaks French to a French browser, warns at 15 and 5 minutes, then shows what was submitted; the language switch is remembered', async () => {
+    await staffCall('POST', '/assessments', {
+      name: 'browser-fr',
+      templateRef: { name: 'data-engineer' },
+      candidate: { name: 'Marie Curie', email: 'marie@example.com' },
+    });
+    await eventually(async () => expect(api.store.assessments.get(`${team}/browser-fr`)).toBeDefined());
+    await standInReadyWarehouse(kubeconfig, postgres, team, 'browser-fr');
+    await eventually(async () =>
+      expect(api.store.assessments.get(`${team}/browser-fr`)?.status?.phase).toBe('Ready'),
+    );
+    const link = await staffCall('POST', '/assessments/browser-fr/link');
+    await eventually(async () =>
+      expect(
+        api.store.assessments.get(`${team}/browser-fr`)?.metadata.annotations?.['epreuve.dev/link-id'],
+      ).toBeTruthy(),
+    );
+    const deadline = Date.parse(api.store.assessments.get(`${team}/browser-fr`)!.status!.expiresAt!);
+    const context = await browser.newContext({ locale: 'fr-FR' });
+    const fr = await context.newPage();
+    await fr.clock.install(); // the page's own clock, fast-forwarded to the warnings and the end
+    await fr.goto(link.url.replace('https://epreuve.example.com', url));
+    await fr.getByText('Bienvenue, Marie Curie.').waitFor();
+    expect(await fr.locator('html').getAttribute('lang')).toBe('fr');
+    expect(await fr.getByRole('heading', { name: 'Exercices' }).isVisible()).toBe(true);
+    const task = fr.locator('article[data-task="rank-customers-by-country"]');
+    await expect.poll(() => task.locator('.attempts').textContent()).toBe('10 essais restants sur 10');
+    await task.getByLabel(/Votre réponse \(SQL\)/).fill(findExercise('rank-customers-by-country').reference);
+    await task.getByRole('button', { name: 'Soumettre' }).click();
+    await expect.poll(() => task.locator('.result').textContent(), { timeout: 20_000 }).toMatch(/^Réussi — /);
+    expect(await fr.locator('#warning').isHidden()).toBe(true);
+
+    const until = async (msBeforeDeadline: number) =>
+      fr.clock.fastForward(deadline - msBeforeDeadline - (await fr.evaluate(() => Date.now())));
+    await until(14 * 60_000);
+    await expect
+      .poll(() => fr.locator('#warning').textContent())
+      .toBe('Plus que 15 minutes : soumettez ce que vous avez.');
+    await until(4 * 60_000);
+    await expect
+      .poll(() => fr.locator('#warning').textContent())
+      .toBe('Plus que 5 minutes : soumettez ce que vous avez.');
+    await until(-2000);
+    await expect.poll(() => fr.locator('#ended-section').isVisible()).toBe(true);
+    expect(await fr.locator('#ended').textContent()).toMatch(/^L’évaluation est terminée/);
+    expect(await fr.locator('#tasks-section').isHidden()).toBe(true);
+    expect(await fr.locator('#sandboxes-section').isHidden()).toBe(true);
+    expect(await fr.locator('#submissions li').allTextContents()).toEqual([
+      expect.stringMatching(/ — Réussi$/),
+    ]);
+
+    // The switch: English, remembered for every page of this browser over its French preference.
+    const other = await context.newPage();
+    await other.goto(`${url}/candidate`);
+    await expect.poll(() => other.getByRole('alert').first().textContent()).toMatch(/^Ouvrez le lien/);
+    await other.getByLabel('Langue').selectOption('en');
+    await expect.poll(() => other.locator('#error').textContent()).toMatch(/^Open the link you were sent/);
+    const again = await context.newPage();
+    await again.goto(`${url}/staff`);
+    await expect.poll(() => again.locator('html').getAttribute('lang')).toBe('en');
+    expect(await again.getByRole('button', { name: 'Open' }).isVisible()).toBe(true);
+    await context.close();
+  }, 90_000);
+
   it('tells a visitor without a link what to do', async () => {
     const p = await browser.newPage();
     await p.goto(`${url}/candidate`);
@@ -221,6 +285,122 @@ describe('staff page', () => {
     expect(csv.find((l) => l.startsWith('browser-cand,'))).toMatch(/,2,6,3,3,0,0,0,5,9,/);
   }, 90_000);
 });
+
+describe('results view', () => {
+  it('lists every candidate with score, progress, attempts and time left; sorts, filters, and prints a report to PDF', async () => {
+    // Two more candidates answer the task Marie Curie passed: one with her query disguised
+    // (other aliases, case and layout), one with a solution of their own.
+    const reference = findExercise('rank-customers-by-country').reference;
+    const disguised = reference
+      .replace(/\bt\b/g, 'tx')
+      .replace(/\bc\b/g, 'cust')
+      .replace(/\bspend\b/g, 'totals')
+      .replace(/\s+/g, '  ')
+      .toLowerCase();
+    const independent = `SELECT country, customer_id, total_spend, spend_rank FROM (
+      SELECT cu.country, cu.customer_id, SUM(x.amount) total_spend,
+             RANK() OVER (PARTITION BY cu.country ORDER BY SUM(x.amount) DESC) spend_rank
+      FROM retail.customers cu JOIN retail.accounts ac USING (customer_id)
+      JOIN retail.transactions x USING (account_id)
+      WHERE x.kind = 'card' AND x.direction = 'debit' GROUP BY cu.country, cu.customer_id
+    ) r WHERE spend_rank <= 3 ORDER BY 1, 4, 2`;
+    for (const [name, candidate, answer] of [
+      ['browser-copy', 'Copy Cat', disguised],
+      ['browser-own', 'Own Work', independent],
+    ] as const) {
+      await staffCall('POST', '/assessments', {
+        name,
+        templateRef: { name: 'data-engineer' },
+        candidate: { name: candidate, email: `${name}@example.com` },
+      });
+      await eventually(async () => expect(api.store.assessments.get(`${team}/${name}`)).toBeDefined());
+      await standInReadyWarehouse(kubeconfig, postgres, team, name);
+      await eventually(async () =>
+        expect(api.store.assessments.get(`${team}/${name}`)?.status?.phase).toBe('Ready'),
+      );
+      const link = await staffCall('POST', `/assessments/${name}/link`);
+      await eventually(async () => {
+        const res = await api.app.inject({
+          method: 'POST',
+          url: '/api/v1/candidate/tasks/rank-customers-by-country/submissions',
+          headers: { authorization: `Bearer ${link.token}` },
+          payload: { answer },
+        });
+        expect(res.statusCode, res.body).toBe(201);
+        expect(res.json().pass, `${name}: ${res.body}`).toBe(true);
+      });
+    }
+
+    const page = await browser.newPage();
+    await page.goto(`${url}/staff`);
+    await page.getByLabel('Team').fill(team);
+    await page.getByLabel('Token or API key').fill(KEY);
+    await page.getByRole('button', { name: 'Open' }).click();
+    const board = page.locator('#board-rows');
+    const ada = board.locator('tr[data-name="browser-cand"]');
+    await ada.waitFor({ timeout: 20_000 });
+    // Graded by the earlier tests: 2 of 6 automatic points, 3 of 3 manual, 3 answers; the clock runs.
+    expect(await ada.locator('td').allTextContents()).toEqual([
+      'Ada Lovelacebrowser-cand',
+      'data-engineer',
+      'Ready',
+      '5 / 9 (56 %)',
+      '2 / 6',
+      '3',
+      expect.stringMatching(/^[34] h \d\d$/),
+    ]);
+    const names = () =>
+      board.locator('tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-name')));
+    await page.getByRole('button', { name: 'Score', exact: true }).click(); // ascending
+    await page.getByRole('button', { name: 'Score', exact: true }).click(); // descending: the best first
+    expect((await names())[0]).toBe('browser-cand');
+    expect(await page.locator('#board th[data-sort="score"]').getAttribute('aria-sort')).toBe('descending');
+    // Marie Curie's answer and its disguised copy are flagged; the independent solution is not.
+    expect(await page.locator('#similar li').allTextContents()).toEqual([
+      'rank-customers-by-country: Marie Curie (browser-fr) and Copy Cat (browser-copy) — 100 % alike',
+    ]);
+    await page.getByLabel('Filter').fill('curie');
+    await expect.poll(names).toEqual(['browser-fr']);
+    await page.getByLabel('Filter').fill('');
+
+    await page
+      .locator('#rows tr[data-name="browser-cand"]')
+      .getByRole('button', { name: /Results/ })
+      .click();
+    await expect.poll(() => page.locator('#scorecard').textContent()).toMatch(/^Score 5 \/ 9/);
+    expect(await page.locator('ol.timeline li').allTextContents()).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/ — Created$/),
+        expect.stringMatching(/ — Answered rank-customers-by-country: pass$/),
+        expect.stringMatching(/ — Answered schema-design: pass$/),
+      ]),
+    );
+    await page.emulateMedia({ media: 'print' });
+    expect(await page.locator('#create-section').isVisible()).toBe(false);
+    expect(await page.locator('#print').isVisible()).toBe(false);
+    const pdf = await page.pdf({ format: 'A4' });
+    const text = await pdfText(pdf);
+    expect(text).toContain('Ada Lovelace');
+    expect(text).toContain('Score 5 / 9');
+    expect(text).toContain('Answered rank-customers-by-country: pass');
+    expect(text).not.toContain('New assessment'); // the report alone, not the page's forms
+    expect(text).not.toContain('Print report');
+  }, 90_000);
+});
+
+/** The text of a PDF, page after page (pdf.js, the PDF reader of Firefox). */
+async function pdfText(data: Buffer): Promise<string> {
+  const { getDocument } = await import('pdfjs-dist/legacy/build/pdf.mjs');
+  const loading = getDocument({ data: new Uint8Array(data), useSystemFonts: false });
+  const doc = await loading.promise;
+  const pages: string[] = [];
+  for (let i = 1; i <= doc.numPages; i++) {
+    const content = await (await doc.getPage(i)).getTextContent();
+    pages.push(content.items.map((item) => ('str' in item ? item.str : '')).join(' '));
+  }
+  await loading.destroy();
+  return pages.join('\n').replace(/\s+/g, ' ');
+}
 
 describe('what the pages get', () => {
   it('is every field the handlers give: the response schemas drop nothing', () => {

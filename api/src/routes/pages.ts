@@ -21,7 +21,7 @@ export default async function pageRoutes(app: FastifyInstance) {
     '/docs': file('docs.html'),
   };
   const assets = Object.fromEntries(
-    ['candidate.js', 'staff.js', 'docs.js', 'common.css'].map((n) => [n, file(n)]),
+    ['candidate.js', 'staff.js', 'docs.js', 'i18n.js', 'common.css'].map((n) => [n, file(n)]),
   );
   for (const [path, page] of Object.entries(pages)) {
     app.get(path, { schema: { hide: true } }, async (_req, reply) =>

@@ -1,12 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { SIMILARITY_THRESHOLD } from '../services/similarity.ts';
 import {
   InterviewView,
   RequestLogView,
   ReviewedSubmissionView,
+  ScorecardListView,
   ScorecardView,
   ScoreView,
+  SimilarityView,
   toInterviewView,
   toRequestLogView,
   toReviewedSubmissionView,
@@ -144,6 +147,52 @@ export default async function reviewerRoutes(app: FastifyInstance) {
       const card = await scorecards.of(assessments.get(request.params.team, request.params.name));
       audit(request, 'scorecard.read', { team: request.params.team, assessment: request.params.name });
       return toScorecardView(card);
+    },
+  );
+
+  r.get(
+    '/teams/:team/scorecards',
+    {
+      schema: {
+        tags: ['results'],
+        summary: "The team's scorecards, one per assessment (the staff page's results view)",
+        security: STAFF,
+        params: teamParams,
+        response: { 200: ScorecardListView, ...problems(STAFF_PROBLEMS) },
+      },
+      onRequest: app.requireStaff('results:read'),
+    },
+    async (request) => {
+      audit(request, 'scorecards.read', { team: request.params.team });
+      return { items: (await scorecards.team(request.params.team)).map(toScorecardView) };
+    },
+  );
+
+  r.get(
+    '/teams/:team/similarity',
+    {
+      schema: {
+        tags: ['results'],
+        summary:
+          'Answers that look alike between candidates of a template (an integrity signal for a reviewer, never a grade)',
+        security: STAFF,
+        params: teamParams,
+        querystring: z.object({
+          threshold: z.coerce
+            .number()
+            .min(0.3)
+            .max(1)
+            .default(SIMILARITY_THRESHOLD)
+            .describe('Share of common fingerprints from which a pair is listed'),
+        }),
+        response: { 200: SimilarityView, ...problems(STAFF_PROBLEMS) },
+      },
+      onRequest: app.requireStaff('results:read'),
+    },
+    async (request) => {
+      audit(request, 'similarity.read', { team: request.params.team });
+      const { threshold } = request.query;
+      return { threshold, pairs: await scorecards.similarAnswers(request.params.team, threshold) };
     },
   );
 

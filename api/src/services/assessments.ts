@@ -357,9 +357,13 @@ export function decodeCursor(cursor: string): string {
   throw new Malformed('cursor is not a cursor this API returned', 'cursor', 'malformed');
 }
 
-/** The candidate namespace, for views. */
+/**
+ * The candidate namespace: `status.namespace`, the only source once the operator wrote it (a
+ * namespace claimed from a warm pool keeps its pool name). Before that first status write nothing
+ * exists in the namespace yet, and the name a cold start will use is derived from the assessment's.
+ */
 export const namespaceOfAssessment = (a: AssessmentObject) =>
-  candidateNamespace(a.metadata.namespace!, a.metadata.name!);
+  a.status?.namespace ?? candidateNamespace(a.metadata.namespace!, a.metadata.name!);
 
 declare module 'fastify' {
   interface FastifyInstance {

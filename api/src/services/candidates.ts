@@ -17,7 +17,7 @@ import {
   type TemplateObject,
 } from './assessments.ts';
 import { candidateEndpoint, type Endpoint, type GatewaySettings } from './connections.ts';
-import { Conflict } from './errors.ts';
+import { Conflict, type Localized } from './errors.ts';
 import type { GradingService, SubmissionObject } from './grading.ts';
 import type { CandidateLinks } from './links.ts';
 import { readSecretData } from './secrets.ts';
@@ -145,7 +145,10 @@ export class CandidateSessions {
     lang: Lang,
   ): Promise<{ tasks: CandidateTaskWithAttempts[]; submissions: { used: number; max: number } }> {
     if (!startedAt(a))
-      throw new Conflict('start the assessment first: the prompts appear when the clock starts');
+      throw new Conflict({
+        en: 'start the assessment first: the prompts appear when the clock starts',
+        fr: 'commencez d’abord l’évaluation : les énoncés apparaissent quand le chronomètre démarre',
+      });
     const used = await this.grading.attempts(a);
     const grading = this.store.templateOf(a)?.spec.grading;
     const max = grading?.maxAttempts ?? 0;
@@ -165,7 +168,10 @@ export class CandidateSessions {
     linkId: string,
   ): Promise<{ token: string; startedAt: Date; expiresAt: Date }> {
     if (a.spec.startPolicy !== 'OnFirstAccess')
-      throw new Conflict('this assessment started when it was created');
+      throw new Conflict({
+        en: 'this assessment started when it was created',
+        fr: 'cette évaluation a commencé à sa création',
+      });
     const updated = await this.store.markArrived(a, new Date());
     const t = this.store.templateOf(a);
     if (!t) throw new Conflict(`the template ${a.spec.templateRef.name} of this assessment is gone`);
@@ -178,10 +184,13 @@ export class CandidateSessions {
   /** Grades an answer, once the sandboxes are up and the clock runs. */
   submit(a: AssessmentObject, task: string, answer: string): Promise<SubmissionObject> {
     if (a.status?.phase !== 'Ready')
-      throw new Conflict('your sandboxes are not ready yet; try again in a moment');
+      throw new Conflict({
+        en: 'your sandboxes are not ready yet; try again in a moment',
+        fr: 'vos bacs à sable ne sont pas encore prêts ; réessayez dans un instant',
+      });
     // The API checks the time box itself: the operator may not have marked the end yet.
     const closed = accessRefusal(a, new Date(), Boolean(startedAt(a)));
-    if (closed) throw new Conflict(closed.replace('open your link and press Start', 'press Start first'));
+    if (closed) throw new Conflict(refusalMessage(a, closed));
     return this.grading.submit(a, task, answer);
   }
 
@@ -233,3 +242,15 @@ export default fp(
   },
   { name: 'candidates', dependencies: ['assessments', 'grading', 'links'] },
 );
+
+/** The time box's refusal (crds' `accessRefusal`, shared with the gateway) as a candidate reads it. */
+export function refusalMessage(a: AssessmentObject, english: string): Localized {
+  const en = english.replace('open your link and press Start', 'press Start first');
+  if (a.spec.revoked) return { en, fr: 'cette évaluation a été révoquée' };
+  if (english.startsWith('this assessment ended'))
+    return {
+      en,
+      fr: `cette évaluation est terminée${a.status?.expiresAt ? ` (fin : ${a.status.expiresAt})` : ''}`,
+    };
+  return { en, fr: 'cette évaluation n’a pas commencé : appuyez d’abord sur Commencer' };
+}

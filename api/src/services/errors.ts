@@ -9,14 +9,29 @@
 export abstract class DomainError extends Error {
   readonly field?: string;
   readonly reason?: string;
+  /** The message in each language a candidate may read it in (English is `message`). */
+  readonly localized?: Localized;
 
-  constructor(message: string, field?: { field: string; reason: string }) {
-    super(message);
+  constructor(message: string | Localized, field?: { field: string; reason: string }) {
+    super(typeof message === 'string' ? message : message.en);
     this.name = new.target.name;
     this.field = field?.field;
     this.reason = field?.reason;
+    if (typeof message !== 'string') this.localized = message;
   }
 }
+
+/**
+ * A message said in both of the pages' languages. Services write both (what to say is theirs);
+ * the problem plugin picks the one the request asked for (Accept-Language). Candidate-facing
+ * errors are localized; staff and operator messages stay English, as the logs do.
+ */
+export interface Localized {
+  en: string;
+  fr: string;
+}
+export const LANGUAGES = ['en', 'fr'] as const;
+export type Language = (typeof LANGUAGES)[number];
 
 /** No credential, or one that does not prove who is calling (expired, forged, replaced). */
 export class Unauthenticated extends DomainError {}
@@ -32,7 +47,7 @@ export class Conflict extends DomainError {}
 
 /** The input is well-formed but breaks a rule of the domain (no such template, too long). */
 export class Invalid extends DomainError {
-  constructor(message: string, field: string, reason: string) {
+  constructor(message: string | Localized, field: string, reason: string) {
     super(message, { field, reason });
   }
 }
@@ -48,7 +63,7 @@ export class Malformed extends DomainError {
 export class Unavailable extends DomainError {
   readonly retryAfterSeconds?: number;
 
-  constructor(message: string, retryAfterSeconds?: number) {
+  constructor(message: string | Localized, retryAfterSeconds?: number) {
     super(message);
     this.retryAfterSeconds = retryAfterSeconds;
   }

@@ -12,7 +12,7 @@ import {
   SignJWT,
 } from 'jose';
 import type { AssessmentObject, AssessmentStore } from './assessments.ts';
-import { Conflict, Forbidden, Unauthenticated } from './errors.ts';
+import { Conflict, Forbidden, type Localized, Unauthenticated } from './errors.ts';
 
 export const LINK_AUDIENCE = 'epreuve-candidate';
 export const LINK_ISSUER = 'epreuve';
@@ -26,6 +26,14 @@ export interface LinkClaims {
   expiresAt: Date;
 }
 
+/** Why a link no longer opens its assessment, as the candidate reads it. */
+const LINK = {
+  expired: { en: 'this link has expired', fr: 'ce lien a expiré' },
+  invalid: { en: 'this link is not valid', fr: 'ce lien n’est pas valide' },
+  revoked: { en: 'this assessment was revoked', fr: 'cette évaluation a été révoquée' },
+  replaced: { en: 'this link was replaced by a newer one', fr: 'ce lien a été remplacé par un plus récent' },
+  ended: { en: 'this assessment has ended', fr: 'cette évaluation est terminée' },
+} satisfies Record<string, Localized>;
 /**
  * Candidate links: EdDSA-signed JWTs whose subject is one assessment. Rotation issues a new link
  * id, which the assessment records, so every earlier link stops working; revoking the assessment
@@ -139,16 +147,14 @@ export class CandidateLinks {
     try {
       claims = await this.signer.verify(token);
     } catch (err) {
-      throw new Unauthenticated(
-        /exp/.test((err as Error).message) ? 'this link has expired' : 'this link is not valid',
-      );
+      throw new Unauthenticated(/exp/.test((err as Error).message) ? LINK.expired : LINK.invalid);
     }
     const assessment = this.store.assessments.get(claims.assessment);
-    if (!assessment) throw new Unauthenticated('this link is not valid');
-    if (assessment.spec.revoked) throw new Forbidden('this assessment was revoked');
+    if (!assessment) throw new Unauthenticated(LINK.invalid);
+    if (assessment.spec.revoked) throw new Forbidden(LINK.revoked);
     if (assessment.metadata.annotations?.[ANNOTATIONS.linkId] !== claims.linkId)
-      throw new Unauthenticated('this link was replaced by a newer one');
-    if (assessment.status?.phase === 'Expired') throw new Forbidden('this assessment has ended');
+      throw new Unauthenticated(LINK.replaced);
+    if (assessment.status?.phase === 'Expired') throw new Forbidden(LINK.ended);
     return { assessment, linkId: claims.linkId };
   }
 }

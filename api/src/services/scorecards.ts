@@ -4,6 +4,7 @@ import fp from 'fastify-plugin';
 import type { AssessmentObject, AssessmentStore } from './assessments.ts';
 import { type GradingService, gradingOf, type SubmissionObject } from './grading.ts';
 import type { Interviews, Scores } from './interviews.ts';
+import { type AnswerForComparison, type SimilarPair, similarPairs } from './similarity.ts';
 
 /** One task's line of a scorecard: its best grade so far. */
 export interface TaskScore {
@@ -32,6 +33,9 @@ export interface Scorecard {
   /** From the start of the clock to the last submission (or to now, or the end). */
   timeUsedSeconds: number | null;
   startedAt: string | null;
+  /** When the clock stops (null until it starts), and whether staff revoked the assessment. */
+  expiresAt: string | null;
+  revoked: boolean;
 }
 
 /** Pure: the scorecard of one assessment from its submissions and interview scores. */
@@ -91,6 +95,8 @@ export function scorecardOf(
     },
     timeUsedSeconds: startedAt ? Math.max(0, Math.round((end - Date.parse(startedAt)) / 1000)) : null,
     startedAt,
+    expiresAt: a.status?.expiresAt ?? null,
+    revoked: Boolean(a.spec.revoked),
   };
 }
 
@@ -118,14 +124,43 @@ export class Scorecards {
     return scorecardOf(a, submissions, interview, now, limit, tasks);
   }
 
-  /** Every assessment of a team, one line each. */
-  async csv(team: string): Promise<string> {
+  /** Every assessment of a team, by name. */
+  team(team: string): Promise<Scorecard[]> {
     const inTeam = this.store.assessments
       .list()
       .filter((a) => a.metadata.namespace === team)
       .sort((x, y) => x.metadata.name!.localeCompare(y.metadata.name!));
-    const cards = await Promise.all(inTeam.map((a) => this.of(a)));
-    return toCsv(cards);
+    return Promise.all(inTeam.map((a) => this.of(a)));
+  }
+
+  /**
+   * Answers that look alike between candidates of the same template in a team: a signal for a
+   * reviewer (see similarity.ts), never a grade.
+   */
+  async similarAnswers(team: string, threshold?: number): Promise<SimilarPair[]> {
+    const inTeam = this.store.assessments.list().filter((a) => a.metadata.namespace === team);
+    const answers: AnswerForComparison[] = [];
+    for (const a of inTeam) {
+      const tasks = this.store.templateOf(a)?.spec.tasks ?? [];
+      for (const s of await this.grading.list(a)) {
+        const task = tasks.find((x) => x.id === s.spec.task);
+        if (!task) continue;
+        answers.push({
+          assessment: a.metadata.name!,
+          candidate: a.spec.candidate.name,
+          template: a.spec.templateRef.name,
+          task: task.id,
+          kind: gradingOf(task).kind === 'mongo' ? 'pipeline' : 'sql',
+          answer: s.spec.answer,
+        });
+      }
+    }
+    return similarPairs(answers, threshold);
+  }
+
+  /** Every assessment of a team, one line each. */
+  async csv(team: string): Promise<string> {
+    return toCsv(await this.team(team));
   }
 }
 

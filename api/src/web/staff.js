@@ -1,5 +1,8 @@
 // The staff page: list, create, extend, revoke, link, results and interview scoring. No framework.
+import { format, lang, t, translatePage } from './i18n.js';
+
 const $ = (id) => document.getElementById(id);
+translatePage();
 const escapeHtml = (s) =>
   String(s ?? '').replace(
     /[&<>"']/g,
@@ -13,6 +16,7 @@ async function api(method, path, body) {
     method,
     headers: {
       authorization: `Bearer ${credential}`,
+      'accept-language': lang,
       ...(body ? { 'content-type': 'application/json' } : {}),
     },
     body: body ? JSON.stringify(body) : undefined,
@@ -37,7 +41,7 @@ async function refresh() {
       if (!cursor) break;
     }
     $('rows').replaceChildren(...items.map(row));
-    $('updated').textContent = `(updated ${new Date().toLocaleTimeString()})`;
+    $('updated').textContent = t('staff.updated', { time: format.time(Date.now()) });
     $('error').textContent = '';
   } catch (err) {
     fail(err);
@@ -48,8 +52,8 @@ function row(a) {
   const tr = document.createElement('tr');
   tr.dataset.name = a.name;
   tr.innerHTML = `<td>${escapeHtml(a.name)}</td><td>${escapeHtml(a.candidate.name)}<br><span class="muted">${escapeHtml(a.candidate.email)}</span></td>
-    <td>${escapeHtml(a.template)}</td><td data-phase>${escapeHtml(a.phase)}${a.revoked ? ' (revoked)' : ''}</td>
-    <td>${a.expiresAt ? new Date(a.expiresAt).toLocaleString() : '<span class="muted">not started</span>'}</td><td class="row"></td>`;
+    <td>${escapeHtml(a.template)}</td><td data-phase>${escapeHtml(a.phase)}${a.revoked ? ` ${t('staff.revoked')}` : ''}</td>
+    <td>${a.expiresAt ? format.dateTime(a.expiresAt) : `<span class="muted">${t('staff.notStarted')}</span>`}</td><td class="row"></td>`;
   const actions = tr.lastElementChild;
   const action = (label, fn) => {
     const b = document.createElement('button');
@@ -61,19 +65,21 @@ function row(a) {
   };
   const ended = a.revoked || a.phase === 'Expired';
   if (!ended) {
-    action('Link', async () => {
+    action(t('staff.link'), async () => {
       const l = await api('POST', `/assessments/${a.name}/link`);
       $('link').innerHTML =
-        `Candidate link for ${escapeHtml(a.name)} (send it privately; it replaces earlier links):<pre>${escapeHtml(l.url)}</pre>`;
+        `${escapeHtml(t('staff.linkFor', { name: a.name }))}<pre>${escapeHtml(l.url)}</pre>`;
     });
-    action('+1h', () => api('POST', `/assessments/${a.name}/extend`, { duration: plusHour(a.duration) }));
-    action('Revoke', () =>
-      confirm(`Revoke ${a.name}? Its sandboxes are deleted.`)
+    action(t('staff.plusHour'), () =>
+      api('POST', `/assessments/${a.name}/extend`, { duration: plusHour(a.duration) }),
+    );
+    action(t('staff.revoke'), () =>
+      confirm(t('staff.confirmRevoke', { name: a.name }))
         ? api('POST', `/assessments/${a.name}/revoke`)
         : Promise.resolve(),
     );
   }
-  action('Results', () => showResults(a));
+  action(t('staff.results'), () => showResults(a));
   return tr;
 }
 
@@ -85,30 +91,46 @@ const plusHour = (d) => {
 
 async function showResults(a) {
   $('results-section').hidden = false;
-  $('results-title').textContent = `Results — ${a.candidate.name} (${a.name})`;
+  $('results-title').textContent = t('staff.resultsFor', { candidate: a.candidate.name, name: a.name });
   const box = $('results');
   const [subs, card] = await Promise.all([
     api('GET', `/assessments/${a.name}/submissions`),
     api('GET', `/assessments/${a.name}/scorecard`),
   ]);
   const taskOf = Object.fromEntries(card.tasks.map((t) => [t.id, t]));
-  const minutes = card.timeUsedSeconds === null ? '—' : `${Math.round(card.timeUsedSeconds / 60)} min`;
-  const summary = `<p id="scorecard"><strong>Score ${card.total.earned} / ${card.total.max}</strong> — automatic ${card.auto.earned}/${card.auto.max}, manual ${card.manual.earned}/${card.manual.max}${card.manual.toReview ? ` (${card.manual.toReview} to review)` : ''}, interview ${card.interview.earned}/${card.interview.max} — time used ${minutes}</p>`;
+  const minutes =
+    card.timeUsedSeconds === null
+      ? '—'
+      : t('staff.minutes', { count: format.number(Math.round(card.timeUsedSeconds / 60)) });
+  const n = format.number;
+  const score = t('staff.score', {
+    earned: n(card.total.earned),
+    max: n(card.total.max),
+    autoEarned: n(card.auto.earned),
+    autoMax: n(card.auto.max),
+    manualEarned: n(card.manual.earned),
+    manualMax: n(card.manual.max),
+    toReview: card.manual.toReview ? t('staff.toReviewCount', { count: card.manual.toReview }) : '',
+    interviewEarned: n(card.interview.earned),
+    interviewMax: n(card.interview.max),
+    minutes,
+  });
+  const summary = `<p id="scorecard"><strong>${escapeHtml(score)}</strong></p>`;
   // A manual task's answer gets a grading form: points up to the task's, and a comment.
   const gradeForm = (s) => {
-    const t = taskOf[s.task];
-    if (t?.kind !== 'manual') return '';
-    return `<div class="row grade" data-submission="${escapeHtml(s.id)}"><input type="number" min="0" max="${t.max}" value="${s.points ?? ''}" aria-label="Points for ${escapeHtml(s.task)} (at most ${t.max})"><input aria-label="Comment for ${escapeHtml(s.task)}" maxlength="4000" value="${s.graded ? escapeHtml(s.explanation) : ''}"><button>Grade</button></div>`;
+    const task = taskOf[s.task];
+    if (task?.kind !== 'manual') return '';
+    return `<div class="row grade" data-submission="${escapeHtml(s.id)}"><input type="number" min="0" max="${task.max}" value="${s.points ?? ''}" aria-label="${escapeHtml(t('staff.pointsFor', { task: s.task, max: task.max }))}"><input aria-label="${escapeHtml(t('staff.commentFor', { task: s.task }))}" maxlength="4000" value="${s.graded ? escapeHtml(s.explanation) : ''}"><button>${t('staff.grade')}</button></div>`;
   };
   const table = subs.items.length
-    ? `<table><thead><tr><th scope="col">Task</th><th scope="col">Submitted</th><th scope="col">Grade</th><th scope="col">Answer</th></tr></thead><tbody>${subs.items
+    ? `<table><thead><tr><th scope="col">${t('staff.col.task')}</th><th scope="col">${t('staff.col.submitted')}</th><th scope="col">${t('staff.col.grade')}</th><th scope="col">${t('staff.col.answer')}</th></tr></thead><tbody>${subs.items
         .map(
           (s) =>
-            `<tr><td>${escapeHtml(s.task)}</td><td>${new Date(s.submittedAt).toLocaleString()}</td><td class="${s.graded ? (s.pass ? 'pass' : 'fail') : ''}">${s.graded ? `${s.pass ? 'pass' : 'fail'} (${s.points ?? 0} pt)` : 'to review'}<br><span class="muted">${escapeHtml(s.explanation)}</span>${gradeForm(s)}</td><td><pre>${escapeHtml(s.answer)}</pre></td></tr>`,
+            `<tr><td>${escapeHtml(s.task)}</td><td>${format.dateTime(s.submittedAt)}</td><td class="${s.graded ? (s.pass ? 'pass' : 'fail') : ''}">${s.graded ? `${t(s.pass ? 'staff.pass' : 'staff.fail')} (${n(s.points ?? 0)} pt)` : t('staff.toReview')}<br><span class="muted">${escapeHtml(s.explanation)}</span>${gradeForm(s)}</td><td><pre>${escapeHtml(s.answer)}</pre></td></tr>`,
         )
         .join('')}</tbody></table>`
-    : '<p class="muted">No submission yet.</p>';
-  box.innerHTML = `<h3>Scorecard</h3>${summary}<h3>Submissions</h3>${table}<h3>Interview</h3><div id="interview"></div>`;
+    : `<p class="muted">${t('staff.noSubmission')}</p>`;
+  box.innerHTML = `<h3>${t('staff.scorecard')}</h3>${summary}<h3>${t('staff.timeline')}</h3>${timeline(a, card, subs.items)}<h3>${t('staff.submissions')}</h3>${table}<h3>${t('staff.interview')}</h3><div id="interview"></div>`;
   for (const form of box.querySelectorAll('.grade'))
     form.querySelector('button').addEventListener('click', () =>
       api('PUT', `/assessments/${a.name}/submissions/${form.dataset.submission}/grade`, {
@@ -119,7 +141,7 @@ async function showResults(a) {
   try {
     const guide = await api('GET', `/assessments/${a.name}/interview`);
     const div = $('interview');
-    div.innerHTML = `<p class="muted">${escapeHtml(guide.guide.title)} — ${escapeHtml(guide.guide.scale ?? '')} — scored ${guide.summary.scored}/${guide.summary.questions}${guide.summary.average !== null ? `, average ${guide.summary.average}` : ''}</p>`;
+    div.innerHTML = `<p class="muted">${escapeHtml(guide.guide.title)} — ${escapeHtml(guide.guide.scale ?? '')} — ${t('staff.scored', guide.summary)}${guide.summary.average !== null ? t('staff.average', { average: n(guide.summary.average) }) : ''}</p>`;
     for (const s of guide.sections) {
       const details = document.createElement('details');
       details.innerHTML = `<summary>${escapeHtml(s.title)}</summary>`;
@@ -128,13 +150,13 @@ async function showResults(a) {
         p.className = 'panel';
         const id = `score-${q.id}`;
         p.innerHTML = `<p><strong>${escapeHtml(q.question)}</strong></p><p class="muted">${escapeHtml(q.answer)}</p>
-          <div class="row"><label for="${id}">Score</label><select id="${id}">${[0, 1, 2, 3, 4].map((n) => `<option ${q.score?.score === n ? 'selected' : ''}>${n}</option>`).join('')}</select>
-          <input aria-label="Note for ${escapeHtml(q.question)}" value="${escapeHtml(q.score?.note ?? '')}" maxlength="2000"><button>Save</button></div>`;
+          <div class="row"><label for="${id}">${t('staff.scoreLabel')}</label><select id="${id}">${[0, 1, 2, 3, 4].map((n) => `<option ${q.score?.score === n ? 'selected' : ''}>${n}</option>`).join('')}</select>
+          <input aria-label="${escapeHtml(t('staff.noteFor', { question: q.question }))}" value="${escapeHtml(q.score?.note ?? '')}" maxlength="2000"><button>${t('staff.save')}</button></div>`;
         p.querySelector('button').addEventListener('click', () =>
           api('PUT', `/assessments/${a.name}/interview/scores/${q.id}`, {
             score: Number(p.querySelector('select').value),
             note: p.querySelector('input').value,
-          }).then(() => (p.querySelector('button').textContent = 'Saved'), fail),
+          }).then(() => (p.querySelector('button').textContent = t('staff.saved')), fail),
         );
         details.append(p);
       }
@@ -144,6 +166,121 @@ async function showResults(a) {
     $('interview').innerHTML = `<p class="muted">${escapeHtml(err.message)}</p>`;
   }
 }
+
+/** What happened to an assessment, in order: created, started, each answer, the end. */
+function timeline(a, card, submissions) {
+  const events = [[a.createdAt, t('staff.event.created')]];
+  if (card.startedAt) events.push([card.startedAt, t('staff.event.started')]);
+  for (const s of submissions) {
+    const verdict = s.graded ? t(s.pass ? 'staff.pass' : 'staff.fail') : t('staff.toReview');
+    events.push([s.submittedAt, t('staff.event.submitted', { task: s.task, verdict })]);
+  }
+  if (card.expiresAt)
+    events.push([
+      card.expiresAt,
+      t(Date.parse(card.expiresAt) <= Date.now() ? 'staff.event.ended' : 'staff.event.ends'),
+    ]);
+  if (card.revoked) events.push([null, t('staff.event.revoked')]);
+  const items = events
+    .filter(([at]) => at !== '')
+    .sort(([x], [y]) => (x === null) - (y === null) || String(x).localeCompare(String(y)))
+    .map(
+      ([at, what]) =>
+        `<li>${at ? `<time datetime="${escapeHtml(at)}">${format.dateTime(at)}</time> — ` : ''}${escapeHtml(what)}</li>`,
+    );
+  return `<ol class="timeline">${items.join('')}</ol>`;
+}
+
+/** The results board: every assessment's scorecard, sorted by a column and filtered by text. */
+let board = [];
+let sortKey = 'candidate';
+let sortDir = 1;
+const boardValue = {
+  candidate: (c) => c.candidate.toLowerCase(),
+  template: (c) => c.template,
+  phase: (c) => c.phase,
+  score: (c) => (c.total.max ? c.total.earned / c.total.max : 0),
+  progress: (c) => c.tasks.filter((x) => x.max > 0 && x.earned === x.max).length,
+  attempts: (c) => c.tasks.reduce((n, x) => n + x.attempts, 0),
+  left: (c) => (c.expiresAt && !c.revoked ? Math.max(0, Date.parse(c.expiresAt) - Date.now()) : -1),
+};
+
+function timeLeft(c) {
+  if (c.revoked) return t('staff.revoked');
+  if (!c.expiresAt) return t('staff.notStarted');
+  const ms = Date.parse(c.expiresAt) - Date.now();
+  if (ms <= 0) return t('staff.ended');
+  const minutes = Math.ceil(ms / 60_000);
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')}`;
+}
+
+function renderBoard() {
+  const needle = $('board-filter').value.trim().toLowerCase();
+  const shown = board
+    .filter(
+      (c) =>
+        !needle || [c.candidate, c.assessment, c.template, c.phase].join(' ').toLowerCase().includes(needle),
+    )
+    .sort((x, y) => {
+      const [a, b] = [boardValue[sortKey](x), boardValue[sortKey](y)];
+      return (a < b ? -1 : a > b ? 1 : 0) * sortDir || x.assessment.localeCompare(y.assessment);
+    });
+  for (const th of document.querySelectorAll('#board th[data-sort]'))
+    th.setAttribute(
+      'aria-sort',
+      th.dataset.sort === sortKey ? (sortDir > 0 ? 'ascending' : 'descending') : 'none',
+    );
+  const n = format.number;
+  $('board-rows').replaceChildren(
+    ...shown.map((c) => {
+      const tr = document.createElement('tr');
+      tr.dataset.name = c.assessment;
+      const passed = boardValue.progress(c);
+      const graded = c.tasks.filter((x) => x.max > 0).length;
+      const pct = c.total.max ? Math.round((100 * c.total.earned) / c.total.max) : 0;
+      tr.innerHTML = `<td>${escapeHtml(c.candidate)}<br><span class="muted">${escapeHtml(c.assessment)}</span></td><td>${escapeHtml(c.template)}</td><td>${escapeHtml(c.phase)}</td>
+        <td data-score>${n(c.total.earned)} / ${n(c.total.max)} <span class="muted">(${n(pct)} %)</span>${c.manual.toReview ? `<br><span class="muted">${escapeHtml(t('staff.toReviewCount', { count: c.manual.toReview }).trim())}</span>` : ''}</td>
+        <td>${n(passed)} / ${n(graded)}</td><td>${n(boardValue.attempts(c))}</td><td>${escapeHtml(timeLeft(c))}</td>`;
+      return tr;
+    }),
+  );
+}
+
+async function loadBoard() {
+  try {
+    const [cards, similar] = await Promise.all([api('GET', '/scorecards'), api('GET', '/similarity')]);
+    board = cards.items;
+    $('board-section').hidden = false;
+    renderBoard();
+    const who = (p) => `${p.candidate} (${p.assessment})`;
+    $('similar').replaceChildren(
+      ...(similar.pairs.length
+        ? similar.pairs.map((p) => {
+            const li = document.createElement('li');
+            li.textContent = t('staff.similarPair', {
+              task: p.task,
+              a: who(p.a),
+              b: who(p.b),
+              percent: format.number(Math.round(p.similarity * 100)),
+            });
+            return li;
+          })
+        : [Object.assign(document.createElement('li'), { textContent: t('staff.noSimilar') })]),
+    );
+  } catch (err) {
+    fail(err);
+  }
+}
+
+for (const th of document.querySelectorAll('#board th[data-sort]'))
+  th.querySelector('button').addEventListener('click', () => {
+    sortDir = sortKey === th.dataset.sort ? -sortDir : 1;
+    sortKey = th.dataset.sort;
+    renderBoard();
+  });
+$('board-filter').addEventListener('input', renderBoard);
+$('board-refresh').addEventListener('click', loadBoard);
+$('print').addEventListener('click', () => window.print());
 
 async function open() {
   sessionStorage.setItem('epreuve-team', team);
@@ -156,6 +293,7 @@ async function open() {
     $('create-section').hidden = false;
     $('list-section').hidden = false;
     await refresh();
+    await loadBoard();
   } catch (err) {
     fail(err);
   }
@@ -178,7 +316,7 @@ $('create').addEventListener('submit', async (ev) => {
       ...($('duration').value ? { duration: $('duration').value } : {}),
     };
     const a = await api('POST', '/assessments', body);
-    $('link').textContent = `Created ${a.name}.`;
+    $('link').textContent = t('staff.created', { name: a.name });
     ev.target.reset();
     await refresh();
   } catch (err) {

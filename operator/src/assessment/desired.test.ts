@@ -41,6 +41,25 @@ describe('desiredObjects', () => {
     }
   });
 
+  it('probes every long-running pod every second until it starts, then at the readiness period', () => {
+    const probed = podSpecs(objs).filter(([o]) => o.kind !== 'Job');
+    expect(probed.map(([o]) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      'Deployment/grader',
+      'Deployment/source',
+      'StatefulSet/events',
+      'StatefulSet/grader-store',
+      'StatefulSet/warehouse',
+    ]);
+    for (const [o, spec] of probed) {
+      const c = spec.containers[0] as unknown as Record<string, { periodSeconds: number } | undefined>;
+      const { startupProbe, readinessProbe } = c;
+      expect(readinessProbe, o.metadata.name).toBeDefined();
+      expect(readinessProbe!.periodSeconds).toBeGreaterThan(1);
+      // The same check, every second, with a budget of five minutes before the kubelet restarts it.
+      expect(startupProbe).toEqual({ ...readinessProbe, periodSeconds: 1, failureThreshold: 300 });
+    }
+  });
+
   it('places every sandbox pod (databases, data API, grader, seed Job) as configured, and only them', () => {
     const placement = {
       nodeSelector: { 'epreuve.dev/pool': 'sandboxes' },

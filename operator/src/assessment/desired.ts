@@ -40,7 +40,30 @@ export interface Context {
   assessment: Assessment;
   template: AssessmentTemplate;
   config: OperatorConfig;
+  /** Set for a warm pool's namespace (issue 16, operator/src/pool): its name and labels instead of the assessment's. */
+  pooled?: PooledNamespace;
 }
+
+// ---- warm pool (issue 16) ----
+/**
+ * A warm pool's namespace: where the objects go and what they are labelled with. Its objects keep
+ * the pool's labels after a claim, so a claim changes no pod template (and restarts no pod); the
+ * claim shows on the Namespace itself.
+ */
+export interface PooledNamespace {
+  name: string;
+  /** Labels of every object in the namespace. */
+  labels: Record<string, string>;
+  /** Labels and annotations of the Namespace only (the template spec it was built from, or its claim). */
+  namespaceLabels: Record<string, string>;
+  namespaceAnnotations?: Record<string, string>;
+}
+
+/** Labels of every object of the context's namespace. */
+const labelsOf = (ctx: Context): Record<string, string> => ctx.pooled?.labels ?? ownerLabels(ctx.assessment);
+/** The context's namespace: the pool's, or the assessment's. */
+export const nsOf = (ctx: Context): string => ctx.pooled?.name ?? namespaceOf(ctx.assessment);
+// ---- end warm pool ----
 
 /** Labels every managed object carries; the operator's informers select on the first. */
 export function ownerLabels(a: Assessment): Record<string, string> {
@@ -51,15 +74,20 @@ export function ownerLabels(a: Assessment): Record<string, string> {
   };
 }
 
+/**
+ * Where an assessment lives: `status.namespace` once the operator wrote it (a claimed pool
+ * namespace keeps its pool name). Before that first status write nothing exists yet, and a cold
+ * start creates the namespace under the name derived from the assessment's.
+ */
 export function namespaceOf(a: Assessment): string {
-  return candidateNamespace(a.metadata.namespace!, a.metadata.name!);
+  return a.status?.namespace ?? candidateNamespace(a.metadata.namespace!, a.metadata.name!);
 }
 
 function meta(ctx: Context, name: string, extra: Record<string, string> = {}) {
   return {
     name,
-    namespace: namespaceOf(ctx.assessment),
-    labels: { ...ownerLabels(ctx.assessment), ...extra },
+    namespace: nsOf(ctx),
+    labels: { ...labelsOf(ctx), ...extra },
   };
 }
 
@@ -79,6 +107,16 @@ export function namespace(ctx: Context): KubeObject {
     pss[`pod-security.kubernetes.io/${mode}-version`] = v;
   }
   const a = ctx.assessment;
+  if (ctx.pooled)
+    return {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: {
+        name: ctx.pooled.name,
+        labels: { ...ctx.pooled.labels, ...ctx.pooled.namespaceLabels, ...pss },
+        ...(ctx.pooled.namespaceAnnotations && { annotations: ctx.pooled.namespaceAnnotations }),
+      },
+    };
   return {
     apiVersion: 'v1',
     kind: 'Namespace',
@@ -330,7 +368,7 @@ function statefulSet(
     scratch: ReturnType<typeof scratch>[];
   },
 ): KubeObject {
-  const labels = { ...ownerLabels(ctx.assessment), ...sandboxLabels(s) };
+  const labels = { ...labelsOf(ctx), ...sandboxLabels(s) };
   const storageClass = ctx.config.EPREUVE_STORAGE_CLASS;
   return {
     apiVersion: 'apps/v1',
@@ -365,7 +403,7 @@ function statefulSet(
       },
       volumeClaimTemplates: [
         {
-          metadata: { name: 'data', labels: ownerLabels(ctx.assessment) },
+          metadata: { name: 'data', labels: labelsOf(ctx) },
           spec: {
             accessModes: ['ReadWriteOnce'],
             resources: { requests: { storage: opts.storage } },
@@ -374,6 +412,19 @@ function statefulSet(
         },
       ],
     },
+  };
+}
+
+/**
+ * A readiness probe plus a startup probe doing the same check every second: the pod turns Ready
+ * within a second of its server answering (the kubelet runs the readiness probe as soon as the
+ * startup probe passes), while the readiness probe keeps its slower period for the pod's life.
+ * The startup budget is generous (initdb on a slow volume), and past it the kubelet restarts.
+ */
+export function probes(readiness: Record<string, unknown> & { periodSeconds: number }) {
+  return {
+    startupProbe: { ...readiness, periodSeconds: 1, failureThreshold: 300 },
+    readinessProbe: readiness,
   };
 }
 
@@ -394,11 +445,11 @@ export function postgresStatefulSet(ctx: Context, s: Sandbox): KubeObject {
         secretEnv('POSTGRES_USER', secret, DB_CREDENTIAL_KEYS.adminUsername),
         secretEnv('POSTGRES_PASSWORD', secret, DB_CREDENTIAL_KEYS.adminPassword),
       ],
-      readinessProbe: {
+      ...probes({
         exec: { command: ['pg_isready', '-U', 'postgres', '-h', '127.0.0.1'] },
         periodSeconds: 5,
         timeoutSeconds: 3,
-      },
+      }),
     },
   });
 }
@@ -418,7 +469,7 @@ export function mongoStatefulSet(ctx: Context, s: Sandbox): KubeObject {
         secretEnv('MONGO_INITDB_ROOT_USERNAME', secret, DB_CREDENTIAL_KEYS.adminUsername),
         secretEnv('MONGO_INITDB_ROOT_PASSWORD', secret, DB_CREDENTIAL_KEYS.adminPassword),
       ],
-      readinessProbe: { tcpSocket: { port: PORTS.mongo }, periodSeconds: 5, timeoutSeconds: 3 },
+      ...probes({ tcpSocket: { port: PORTS.mongo }, periodSeconds: 5, timeoutSeconds: 3 }),
     },
   });
 }
@@ -442,7 +493,7 @@ function nodeDeployment(
       replicas: 1,
       selector: { matchLabels: selector },
       template: {
-        metadata: { labels: { ...ownerLabels(ctx.assessment), ...selector } },
+        metadata: { labels: { ...labelsOf(ctx), ...selector } },
         spec: {
           serviceAccountName: SANDBOX_SERVICE_ACCOUNT,
           automountServiceAccountToken: false,
@@ -484,7 +535,7 @@ export function dataApiDeployment(ctx: Context, s: Sandbox): KubeObject {
       // Lets the platform read the request log and switch faults; never given to the candidate.
       secretEnv('ADMIN_KEY', credentialsSecretName(s.name), DATA_API_CREDENTIAL_KEYS.adminKey),
     ],
-    readinessProbe: { httpGet: { path: '/healthz', port: PORTS.dataApi }, periodSeconds: 5 },
+    ...probes({ httpGet: { path: '/healthz', port: PORTS.dataApi }, periodSeconds: 5 }),
     resources: ctx.config.EPREUVE_SANDBOX_SIZES.dataApi,
   });
 }
@@ -542,7 +593,7 @@ export function seededSandboxes(t: AssessmentTemplate): Sandbox[] {
 export function seedJob(ctx: Context): KubeObject | undefined {
   const seeded = seededSandboxes(ctx.template);
   if (seeded.length === 0) return undefined;
-  const ns = namespaceOf(ctx.assessment);
+  const ns = nsOf(ctx);
   const credentials = credentialsVolumes(seeded);
   const store = graderStoreMount(ctx);
   const plan: SeedPlan = seeded.map((s) => ({
@@ -563,7 +614,7 @@ export function seedJob(ctx: Context): KubeObject | undefined {
       backoffLimit: 4,
       activeDeadlineSeconds: 1800,
       template: {
-        metadata: { labels: { ...ownerLabels(ctx.assessment), 'app.kubernetes.io/name': 'seeder' } },
+        metadata: { labels: { ...labelsOf(ctx), 'app.kubernetes.io/name': 'seeder' } },
         spec: {
           restartPolicy: 'Never',
           serviceAccountName: SEEDER_SERVICE_ACCOUNT,
@@ -628,7 +679,7 @@ export interface GraderObjects {
 export function graderObjects(ctx: Context): GraderObjects | undefined {
   const seeded = seededSandboxes(ctx.template);
   if (seeded.length === 0) return undefined;
-  const ns = namespaceOf(ctx.assessment);
+  const ns = nsOf(ctx);
   const plan: GraderPlan = seeded.map((s) => ({
     name: s.name,
     kind: s.postgres ? 'postgres' : 'mongo',
@@ -670,7 +721,7 @@ export function graderObjects(ctx: Context): GraderObjects | undefined {
           { name: GRADER.planEnv, value: JSON.stringify(plan) },
           { name: 'NODE_OPTIONS', value: `--max-old-space-size=${heapMiB}` },
         ],
-        readinessProbe: { httpGet: { path: '/readyz', port: GRADER.port }, periodSeconds: 2 },
+        ...probes({ httpGet: { path: '/readyz', port: GRADER.port }, periodSeconds: 2 }),
         resources: size,
         volumeMounts: [
           { name: 'token', mountPath: GRADER.tokenMountPath, readOnly: true },
@@ -730,7 +781,7 @@ const mongoSandboxes = (ctx: Context) => ctx.template.spec.sandboxes.filter((s) 
 /** Where the seed Job and the grader find the store (only when a MongoDB sandbox needs it). */
 function graderStoreLocation(ctx: Context): GraderStoreLocation {
   return {
-    host: `${GRADER_STORE.name}.${namespaceOf(ctx.assessment)}.svc`,
+    host: `${GRADER_STORE.name}.${nsOf(ctx)}.svc`,
     port: GRADER_STORE.port,
     credentials: GRADER_STORE.mountPath,
   };
@@ -801,7 +852,7 @@ export function graderStoreObjects(ctx: Context): { service: KubeObject; workloa
         serviceName: GRADER_STORE.name,
         selector: { matchLabels: GRADER_STORE_LABELS },
         template: {
-          metadata: { labels: { ...ownerLabels(ctx.assessment), ...GRADER_STORE_LABELS } },
+          metadata: { labels: { ...labelsOf(ctx), ...GRADER_STORE_LABELS } },
           spec: {
             serviceAccountName: SANDBOX_SERVICE_ACCOUNT,
             automountServiceAccountToken: false,
@@ -818,11 +869,7 @@ export function graderStoreObjects(ctx: Context): { service: KubeObject; workloa
                   env('MONGO_INITDB_ROOT_USERNAME', DB_CREDENTIAL_KEYS.adminUsername),
                   env('MONGO_INITDB_ROOT_PASSWORD', DB_CREDENTIAL_KEYS.adminPassword),
                 ],
-                readinessProbe: {
-                  tcpSocket: { port: GRADER_STORE.port },
-                  periodSeconds: 2,
-                  timeoutSeconds: 3,
-                },
+                ...probes({ tcpSocket: { port: GRADER_STORE.port }, periodSeconds: 5, timeoutSeconds: 3 }),
                 resources: ctx.config.EPREUVE_SANDBOX_SIZES.graderStore,
                 securityContext: restrictedContainer,
                 volumeMounts: [
@@ -840,7 +887,7 @@ export function graderStoreObjects(ctx: Context): { service: KubeObject; workloa
         },
         volumeClaimTemplates: [
           {
-            metadata: { name: 'data', labels: ownerLabels(ctx.assessment) },
+            metadata: { name: 'data', labels: labelsOf(ctx) },
             spec: {
               accessModes: ['ReadWriteOnce'],
               resources: { requests: { storage: GRADER_STORE_STORAGE } },

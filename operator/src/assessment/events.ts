@@ -74,6 +74,8 @@ export function statusEvents(
         events.push({ type: 'Warning', reason: 'NotReady', action: 'Provision', note: ready?.message });
       if (ready?.reason === 'SeedJobFailed' && readyChanged)
         events.push({ type: 'Warning', reason: 'SeedFailed', action: 'Seed', note: ready.message });
+      if (ready?.reason === 'CredentialRotationFailed' && readyChanged)
+        events.push({ type: 'Warning', reason: 'RotationFailed', action: 'Claim', note: ready.message });
       else if (entered('Ready'))
         events.push({ type: 'Normal', reason: 'Ready', action: 'Provision', note: ready?.message });
       break;

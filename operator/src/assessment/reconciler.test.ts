@@ -15,6 +15,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.ts';
 import { createMetrics } from '../metrics.ts';
+import { NAMESPACE_INDEXES, templateHash } from '../pool/members.ts';
 import { namespaceOf } from './desired.ts';
 import { assessment, template } from './fixtures.test-helpers.ts';
 import { AssessmentReconciler, type AssessmentReconcilerDeps, type ManagedKind } from './reconciler.ts';
@@ -25,7 +26,14 @@ trace.setGlobalTracerProvider(provider);
 afterAll(() => provider.shutdown());
 
 const cache = (objects: Record<string, unknown>) =>
-  ({ get: (key: string) => objects[key] }) as unknown as Informer<never>;
+  ({
+    get: (key: string) => objects[key],
+    // The Namespace informer's indexes (warm pools), computed as the informer would.
+    byIndex: (index: string, value: string) =>
+      Object.values(objects).filter((o) =>
+        (NAMESPACE_INDEXES[index as keyof typeof NAMESPACE_INDEXES]?.(o as KubeObject) ?? []).includes(value),
+      ),
+  }) as unknown as Informer<never>;
 
 describe('AssessmentReconciler tracing', () => {
   it('opens a reconcile span linked to the traceparent the API wrote', async () => {
@@ -84,6 +92,19 @@ class RecordingClient {
   /** Objects the API server still has (what `get` returns). */
   readonly live = new Map<string, KubeObject>();
   failApplyOf?: string;
+  /** Names of namespaces whose claim patch loses (409), as when another assessment claimed first. */
+  readonly claimedElsewhere = new Set<string>();
+
+  async mergePatch(type: { kind: string }, ns: string | undefined, name: string, patch: unknown) {
+    this.calls.push({ verb: 'merge-patch', kind: type.kind, name: ns ? `${ns}/${name}` : name });
+    if (type.kind === 'Namespace' && this.claimedElsewhere.has(name))
+      throw new KubeError(409, 'Conflict', 'the object has been modified');
+    return {
+      apiVersion: 'v1',
+      kind: type.kind,
+      metadata: { name, ...(patch as { metadata?: object }).metadata },
+    };
+  }
 
   async apply(obj: KubeObject, opts: { subresource?: string } = {}) {
     if (opts.subresource === 'status') {
@@ -533,5 +554,147 @@ describe('AssessmentReconciler records Events', () => {
     expect(w.client.calls.filter((c) => c.kind === 'raw').map((c) => c.name)).toEqual([
       '/apis/events.k8s.io/v1/namespaces/hiring/events',
     ]);
+  });
+});
+
+describe('AssessmentReconciler and warm pools', () => {
+  const pooledTemplate = () => template({ pool: { min: 1 } });
+  const member = (name: string, created: string, extra: Record<string, string> = {}): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name,
+      resourceVersion: `rv-${name}`,
+      creationTimestamp: created,
+      labels: {
+        'app.kubernetes.io/managed-by': 'epreuve',
+        'epreuve.dev/owner-namespace': 'hiring',
+        'epreuve.dev/pool': 'data-engineer',
+        'epreuve.dev/pool-state': 'ready',
+        'epreuve.dev/template-hash': templateHash(pooledTemplate()),
+        ...extra,
+      },
+    },
+  });
+
+  it('claims the oldest ready member in one pass: guarded patch, new passwords, rotate Job, status', async () => {
+    const w = world({
+      assessment: withFinalizer(assessment()),
+      template: pooledTemplate(),
+      managed: [
+        member('epreuve-pool-x-newer', '2026-11-22T09:00:00Z'),
+        member('epreuve-pool-x-older', '2026-11-22T08:00:00Z'),
+        member('epreuve-pool-x-stale', '2026-11-22T07:00:00Z', { 'epreuve.dev/template-hash': 'other' }),
+      ],
+    });
+    const { calls, error } = await w.pass();
+    expect(error).toBeUndefined();
+    const patches = calls.filter((c) => c.verb === 'merge-patch').map((c) => c.name);
+    expect(patches).toEqual([
+      'epreuve-pool-x-older',
+      'epreuve-pool-x-older/warehouse-credentials',
+      'epreuve-pool-x-older/events-credentials',
+    ]);
+    expect(calls.filter((c) => c.verb === 'apply' && c.kind === 'Job').map((c) => c.name)).toContain(
+      'epreuve-pool-x-older/rotate',
+    );
+    const [status] = statusWrites(calls);
+    expect(status!.status).toMatchObject({
+      phase: 'Provisioning',
+      namespace: 'epreuve-pool-x-older',
+      pool: { template: 'data-engineer', claimedAt: '2026-11-22T10:05:00Z' },
+    });
+    // Nothing cold was made, and the next pass neither claims again nor rotates again.
+    expect(calls.some((c) => c.name.startsWith(namespaceOf(assessment())))).toBe(false);
+    const next = await w.pass();
+    expect(next.calls.filter((c) => c.verb === 'merge-patch')).toEqual([]);
+  });
+
+  it('tries the next member when a claim loses, and starts cold when none is left', async () => {
+    const w = world({
+      assessment: withFinalizer(assessment()),
+      template: pooledTemplate(),
+      managed: [
+        member('epreuve-pool-x-a', '2026-11-22T08:00:00Z'),
+        member('epreuve-pool-x-b', '2026-11-22T09:00:00Z'),
+      ],
+    });
+    w.client.claimedElsewhere.add('epreuve-pool-x-a');
+    const first = await w.pass();
+    expect(statusWrites(first.calls)[0]!.status).toMatchObject({ namespace: 'epreuve-pool-x-b' });
+
+    const cold = world({
+      assessment: withFinalizer(assessment()),
+      template: pooledTemplate(),
+      managed: [member('epreuve-pool-x-a', '2026-11-22T08:00:00Z')],
+    });
+    cold.client.claimedElsewhere.add('epreuve-pool-x-a');
+    const { calls } = await cold.pass();
+    const [status] = statusWrites(calls);
+    expect(status!.status?.namespace).toBe(namespaceOf(assessment()));
+    expect(status!.status?.pool).toBeUndefined();
+    expect(calls.filter((c) => c.kind === 'Job').map((c) => c.name)).toEqual([
+      `${namespaceOf(assessment())}/seed`,
+    ]);
+  });
+
+  it('tells Claimed, then RotationFailed when the rotate Job fails', async () => {
+    const events = new RecordingEvents();
+    const w = world({
+      assessment: withFinalizer(assessment()),
+      template: pooledTemplate(),
+      managed: [member('epreuve-pool-x-one', '2026-11-22T08:00:00Z')],
+      events,
+    });
+    await w.pass();
+    const failedJob: KubeObject = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'rotate', namespace: 'epreuve-pool-x-one' },
+      status: { conditions: [{ type: 'Failed', status: 'True' }] },
+    };
+    const after = world({
+      assessment: withFinalizer(assessment(), {}) as Cached,
+      template: pooledTemplate(),
+      managed: [
+        member('epreuve-pool-x-one', '2026-11-22T08:00:00Z', {
+          'epreuve.dev/pool-state': 'claimed',
+          'epreuve.dev/assessment': 'jane-doe',
+        }),
+        failedJob,
+      ],
+      events,
+    });
+    const { calls } = await after.pass();
+    expect(statusWrites(calls)[0]!.status?.phase).toBe('Failed');
+    expect(events.recorded.map((e) => `${e.reason} (${e.type})`)).toEqual(
+      expect.arrayContaining(['Claimed (Normal)', 'RotationFailed (Warning)']),
+    );
+    // The Secrets are not patched again for a claim whose Job exists.
+    expect(calls.filter((c) => c.verb === 'merge-patch')).toEqual([]);
+  });
+
+  it('adopts a claim the caches show, and never claims after starting cold', async () => {
+    const claimed = member('epreuve-pool-x-mine', '2026-11-22T08:00:00Z', {
+      'epreuve.dev/pool-state': 'claimed',
+      'epreuve.dev/assessment': 'jane-doe',
+    });
+    const w = world({
+      assessment: withFinalizer(assessment()),
+      template: pooledTemplate(),
+      managed: [claimed, member('epreuve-pool-x-free', '2026-11-22T07:00:00Z')],
+    });
+    const { calls } = await w.pass();
+    expect(calls.filter((c) => c.verb === 'merge-patch' && c.kind === 'Namespace')).toEqual([]);
+    expect(statusWrites(calls)[0]!.status).toMatchObject({ namespace: 'epreuve-pool-x-mine' });
+
+    const started = world({
+      assessment: withFinalizer(assessment()),
+      template: pooledTemplate(),
+      managed: [namespaceObject(), member('epreuve-pool-x-free', '2026-11-22T07:00:00Z')],
+    });
+    const cold = await started.pass();
+    expect(cold.calls.filter((c) => c.verb === 'merge-patch')).toEqual([]);
+    expect(statusWrites(cold.calls)[0]!.status?.namespace).toBe(namespaceOf(assessment()));
   });
 });

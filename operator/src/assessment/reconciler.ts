@@ -5,19 +5,18 @@ import {
   type AssessmentStatus,
   type AssessmentTemplate,
   CLEANUP_FINALIZER,
+  candidateNamespace,
   durationProblem,
-  FIELD_MANAGER,
   KINDS,
   LABELS,
   MANAGED_BY,
+  POOL_STATES,
   type Timeline,
   timeline,
 } from '@epreuve/crds';
 import {
   type EventSink,
   type Informer,
-  isConflict,
-  isSubset,
   type KubeClient,
   KubeError,
   type KubeObject,
@@ -28,16 +27,19 @@ import {
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from '../config.ts';
+import { Applier } from '../controller/apply.ts';
 import { Controller, priorityOf, type Reconciler, type Result } from '../controller/controller.ts';
 import { applyStatusIfChanged, patchFinalizers } from '../controller/writes.ts';
 import type { Manager } from '../manager.ts';
 import { type Metrics, phaseGauge } from '../metrics.ts';
+import { claimMember, freeMembers, ROTATE_JOB, rotatedCredentials, rotateJob } from '../pool/claim.ts';
+import { CLAIM_INDEX, claimedNamespace, NAMESPACE_INDEXES } from '../pool/members.ts';
 import { ASSESSMENT_INDEXES, TEMPLATE_INDEX, templateKeyOf } from '../template/reconciler.ts';
 import { getCondition } from './conditions.ts';
-import { type DesiredState, desiredState, namespaceContents, namespaceOf } from './desired.ts';
+import { type Context, type DesiredState, desiredState, namespaceContents, namespaceOf } from './desired.ts';
 import { statusEvents } from './events.ts';
 import { quotaShortfall } from './quota.ts';
-import { nextStatus, type ObservedWorkload, type Outcome } from './status.ts';
+import { nextStatus, type ObservedWorkload, type Outcome, type Placement } from './status.ts';
 
 /** Kinds the operator applies into candidate namespaces and watches (label-selected). */
 export const MANAGED_KINDS = [
@@ -56,7 +58,7 @@ export const MANAGED_KINDS = [
 export type ManagedKind = (typeof MANAGED_KINDS)[number][1];
 
 /** Every managed object carries this label; the managed informers select on it. */
-const MANAGED_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY}`;
+export const MANAGED_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY}`;
 
 export interface AssessmentReconcilerDeps {
   client: KubeClient;
@@ -79,6 +81,7 @@ export interface Report {
   outcome: Outcome;
   template?: AssessmentTemplate;
   times?: Timeline;
+  placement?: Placement;
 }
 
 /**
@@ -90,7 +93,15 @@ export type Plan =
   | { kind: 'KeepExpired' }
   | { kind: 'Report'; report: Report }
   | { kind: 'Expire'; report: Report }
-  | { kind: 'Provision'; template: AssessmentTemplate; times: Timeline; desired: DesiredState };
+  | {
+      kind: 'Provision';
+      template: AssessmentTemplate;
+      times: Timeline;
+      desired: DesiredState;
+      /** Where it lives, once known (a claimed pool namespace, or the one it was provisioned in). */
+      placement?: Placement;
+      ctx: Context;
+    };
 
 /** What a pass did: the status to write (if it has one to say), when to come back, and an error to rethrow. */
 interface PassResult {
@@ -101,6 +112,8 @@ interface PassResult {
 
 /**
  * Decides what a pass must do. Pure: `random` only feeds the credentials of Secrets not created yet.
+ * `placement` says where the assessment lives when that is already known: a pool namespace it
+ * claimed is built with the pool's names and labels.
  */
 export function decide(
   a: Assessment,
@@ -108,6 +121,7 @@ export function decide(
   config: OperatorConfig,
   now: Date,
   random: (bytes: number) => Buffer,
+  placement?: Placement,
 ): Plan {
   if (a.metadata.deletionTimestamp) return { kind: 'Finalize' };
   // Terminal: the namespace was deleted when time ran out; it must stay gone.
@@ -130,11 +144,18 @@ export function decide(
   if (a.spec.revoked) return expire('Revoked');
   if (times.expiresAt && now >= times.expiresAt) return expire('DeadlineReached');
 
-  const ctx = { assessment: a, template: t, config };
+  const ctx: Context = {
+    assessment: a,
+    template: t,
+    config,
+    ...(placement?.pool && {
+      pooled: claimedNamespace(a, placement.pool.template, placement.namespace),
+    }),
+  };
   const desired = desiredState(ctx, random);
   const shortfall = quotaShortfall(ctx, namespaceContents(desired));
   if (shortfall) return invalid('QuotaExceeded', shortfall);
-  return { kind: 'Provision', template: t, times, desired };
+  return { kind: 'Provision', template: t, times, desired, placement, ctx };
 }
 
 const tracer = trace.getTracer('epreuve-operator');
@@ -148,8 +169,15 @@ const NAMESPACE = resourceFor('v1', 'Namespace');
  */
 export class AssessmentReconciler implements Reconciler {
   private readonly deps: Required<AssessmentReconcilerDeps>;
-  /** Secrets known to exist (created, or found by a 409). Credentials are generated once, ever. */
-  private readonly secretsCreated = new Set<string>();
+  private readonly applier: Applier;
+  /**
+   * Where each assessment lives, as this process decided it (cold, or a claim that succeeded):
+   * the caches may not show the claim or the status write yet on the next pass, and an
+   * assessment must never claim twice or claim after starting cold.
+   */
+  private readonly placements = new Map<string, Placement>();
+  /** Claimed namespaces whose credentials this process rotated (the Job may not be cached yet). */
+  private readonly rotated = new Set<string>();
 
   constructor(deps: AssessmentReconcilerDeps) {
     this.deps = {
@@ -158,6 +186,11 @@ export class AssessmentReconciler implements Reconciler {
       random: deps.random ?? randomBytes,
       events: deps.events ?? NO_EVENTS,
     };
+    this.applier = new Applier({
+      client: deps.client,
+      metrics: deps.metrics,
+      cache: (kind) => deps.managed[kind as ManagedKind],
+    });
   }
 
   /**
@@ -174,7 +207,10 @@ export class AssessmentReconciler implements Reconciler {
     const managed = Object.fromEntries(
       MANAGED_KINDS.map(([apiVersion, kind]) => [
         kind,
-        manager.informer(resourceFor(apiVersion, kind), { labelSelector: MANAGED_SELECTOR }),
+        manager.informer(resourceFor(apiVersion, kind), {
+          labelSelector: MANAGED_SELECTOR,
+          ...(kind === 'Namespace' && { indexes: NAMESPACE_INDEXES }),
+        }),
       ]),
     ) as Record<ManagedKind, Informer<KubeObject>>;
     const reconciler = new AssessmentReconciler({
@@ -210,10 +246,16 @@ export class AssessmentReconciler implements Reconciler {
       update: (_old, t) => templateChanged(t),
       delete: (t) => templateChanged(t),
     });
-    // A managed object's change wakes its owner, found from the labels every managed object carries.
+    // A managed object's change wakes its owner, found from the labels every managed object carries;
+    // in a claimed pool namespace, whose objects keep the pool's labels, from the Namespace's claim.
     const ownerChanged = (o: KubeObject, initialList = false) => {
       const ns = o.metadata.labels?.[LABELS.ownerNamespace];
-      const name = o.metadata.labels?.[LABELS.assessment];
+      let name = o.metadata.labels?.[LABELS.assessment];
+      if (!name && o.metadata.labels?.[LABELS.pool]) {
+        const namespace = o.kind === 'Namespace' ? o : managed.Namespace.get(o.metadata.namespace ?? '');
+        if (namespace?.metadata.labels?.[LABELS.poolState] === POOL_STATES.claimed)
+          name = namespace.metadata.labels[LABELS.assessment];
+      }
       if (ns && name) queue.add(`${ns}/${name}`, priorityOf(initialList));
     };
     for (const informer of Object.values(managed))
@@ -259,10 +301,19 @@ export class AssessmentReconciler implements Reconciler {
   private async reconcileAssessment(cached: Assessment & KubeObject): Promise<Result> {
     const now = this.deps.now();
     const template = this.deps.templates.get(templateKeyOf(cached));
-    const plan = decide(cached, template, this.deps.config, now, this.deps.random);
+    let placement = this.placementOf(cached);
+    const { config, random } = this.deps;
+    let plan = decide(cached, template, config, now, random, placement);
 
     let a = cached;
     if (plan.kind !== 'Finalize' && !hasCleanupFinalizer(a)) a = await this.addFinalizer(a);
+    // First provisioning pass of a pooled template: claim a ready member, or start cold as before.
+    if (plan.kind === 'Provision' && !placement && template?.spec.pool) {
+      placement = await this.claim(a, template, now);
+      if (placement) plan = decide(a, template, config, now, random, placement);
+    }
+    if (plan.kind === 'Provision')
+      this.placements.set(objectKey(a), placement ?? { namespace: namespaceOf(a) });
     const pass = await this.act(a, plan, now);
     // The pass's one status write, after its I/O (even when that failed: the status says why).
     if (pass.report) await this.writeStatus(a, pass.report, now);
@@ -291,17 +342,101 @@ export class AssessmentReconciler implements Reconciler {
     }
   }
 
-  private async provision(
-    { template, times, desired }: Extract<Plan, { kind: 'Provision' }>,
+  /**
+   * Where an assessment lives, when already decided: what this process decided, its status, a
+   * claim the caches show (a restart between the claim and the status write), or the namespace a
+   * cold start created. Undefined: nothing exists yet.
+   */
+  private placementOf(a: Assessment & KubeObject): Placement | undefined {
+    const key = objectKey(a);
+    const known = this.placements.get(key);
+    if (known) return known;
+    if (a.status?.namespace) return { namespace: a.status.namespace, pool: a.status.pool };
+    const claimed = this.deps.managed.Namespace.byIndex(CLAIM_INDEX, key)[0];
+    if (claimed)
+      return {
+        namespace: claimed.metadata.name!,
+        pool: {
+          template: claimed.metadata.labels![LABELS.pool]!,
+          claimedAt:
+            claimed.metadata.annotations?.[ANNOTATIONS.claimedAt] ??
+            String(claimed.metadata.creationTimestamp ?? ''),
+        },
+      };
+    const cold = candidateNamespace(a.metadata.namespace!, a.metadata.name!);
+    if (this.deps.managed.Namespace.get(cold)) return { namespace: cold };
+    return undefined;
+  }
+
+  /** Claims the oldest free member of the template's pool; a lost race tries the next one. */
+  private async claim(
+    a: Assessment & KubeObject,
+    t: AssessmentTemplate,
     now: Date,
-  ): Promise<PassResult> {
+  ): Promise<Placement | undefined> {
+    const { metrics } = this.deps;
+    for (const member of freeMembers(this.deps.managed.Namespace, t).slice(0, 3)) {
+      const claimed = await claimMember(this.deps.client, member, a, now);
+      metrics.objectWrites.inc({ kind: 'Namespace', verb: 'patch' });
+      if (!claimed) {
+        metrics.poolClaims.inc({ result: 'lost' });
+        continue;
+      }
+      metrics.poolClaims.inc({ result: 'claimed' });
+      const created = Date.parse(String(a.metadata.creationTimestamp ?? ''));
+      if (!Number.isNaN(created)) metrics.poolClaimSeconds.observe((now.getTime() - created) / 1000);
+      this.log(a).info({ namespace: member.metadata.name }, 'claimed a warm pool namespace');
+      this.deps.events.record(a, {
+        type: 'Normal',
+        reason: 'Claimed',
+        action: 'Claim',
+        note: `claimed warm pool namespace ${member.metadata.name}; rotating its credentials`,
+      });
+      return {
+        namespace: member.metadata.name!,
+        pool: { template: t.metadata.name!, claimedAt: now.toISOString().replace(/\.\d+Z$/, 'Z') },
+      };
+    }
+    metrics.poolClaims.inc({ result: 'empty' });
+    return undefined;
+  }
+
+  /**
+   * New candidate credentials for a claimed namespace: each Secret patched, then the rotation Job
+   * created, whose new pod reads the new values and sets them in the databases. Once per claim:
+   * the Job's existence (or this process's memory of creating it) says it was done.
+   */
+  private async rotateCredentials(ctx: Context, namespace: string): Promise<KubeObject | undefined> {
+    const job = rotateJob(ctx);
+    if (!job) return undefined;
+    const key = `${namespace}/${ROTATE_JOB}`;
+    const current = this.deps.managed.Job.get(key);
+    if (current || this.rotated.has(namespace)) return current;
+    for (const { secret, data } of rotatedCredentials(ctx.template, this.deps.random)) {
+      await this.deps.client.mergePatch(resourceFor('v1', 'Secret'), namespace, secret, { data });
+      this.deps.metrics.objectWrites.inc({ kind: 'Secret', verb: 'patch' });
+    }
+    await this.applier.ensure(job);
+    this.rotated.add(namespace);
+    return undefined;
+  }
+
+  private async provision(plan: Extract<Plan, { kind: 'Provision' }>, now: Date): Promise<PassResult> {
+    const { template, times, desired, ctx } = plan;
+    const placement = plan.placement ?? { namespace: desired.namespace.metadata.name! };
+    let rotation: KubeObject | undefined;
     try {
-      await this.applyAll(desired);
+      await this.applier.applyAll({
+        namespace: desired.namespace,
+        secrets: desired.secrets,
+        contents: namespaceContents(desired),
+      });
+      if (placement.pool) rotation = await this.rotateCredentials(ctx, placement.namespace);
     } catch (err) {
       const reason = err instanceof KubeError ? `Apply${err.reason}` : 'ApplyFailed';
       const message = err instanceof Error ? err.message.slice(0, 1000) : String(err);
       return {
-        report: { outcome: { kind: 'ApplyFailed', reason, message }, template, times },
+        report: { outcome: { kind: 'ApplyFailed', reason, message }, template, times, placement },
         result: {},
         error: err,
       };
@@ -326,9 +461,10 @@ export class AssessmentReconciler implements Reconciler {
           current: this.deps.managed.Deployment.get(objectKey(desired.grader.workload)),
         },
       }),
+      ...(placement.pool && { rotateNeeded: rotateJob(ctx) !== undefined, rotateJob: rotation }),
     };
     return {
-      report: { outcome, template, times },
+      report: { outcome, template, times, placement },
       // Expiry is a timed requeue at the deadline, not polling.
       result: times.expiresAt
         ? { requeueAfterMs: Math.max(0, times.expiresAt.getTime() - now.getTime()) + 50 }
@@ -336,56 +472,34 @@ export class AssessmentReconciler implements Reconciler {
     };
   }
 
-  /** Applies every desired object that is missing or differs from the cache; creates Secrets once. */
-  private async applyAll(desired: DesiredState): Promise<void> {
-    await this.ensure(desired.namespace);
-    // Secrets before workloads: pods need them, and credentials must exist before the database starts.
-    for (const secret of desired.secrets) await this.ensureSecret(secret);
-    await Promise.all(namespaceContents(desired).map((obj) => this.ensure(obj)));
-  }
-
-  private async ensure(obj: KubeObject): Promise<void> {
-    const cache = this.deps.managed[obj.kind as ManagedKind];
-    const current = cache.get(objectKey(obj));
-    // A Job's pod template is immutable and the seed runs once: create it, never update it.
-    if (current && (obj.kind === 'Job' || isSubset(obj, current))) return;
-    await this.deps.client.apply(obj, { fieldManager: FIELD_MANAGER, force: true });
-    this.deps.metrics.objectWrites.inc({ kind: obj.kind, verb: 'apply' });
-  }
-
-  private async ensureSecret(secret: KubeObject): Promise<void> {
-    const key = objectKey(secret);
-    if (this.secretsCreated.has(key)) return;
-    try {
-      await this.deps.client.create(secret, { fieldManager: FIELD_MANAGER });
-      this.deps.metrics.objectWrites.inc({ kind: 'Secret', verb: 'create' });
-    } catch (err) {
-      if (!isConflict(err)) throw err; // 409: it exists, and its credentials must never change
-    }
-    this.secretsCreated.add(key);
+  /** The namespace an assessment lives in, claimed or cold (derived from its name before anything exists). */
+  private namespaceFor(a: Assessment & KubeObject): string {
+    return this.placementOf(a)?.namespace ?? namespaceOf(a);
   }
 
   /** Deletes the candidate namespace if the cache still shows it; the namespace controller does the rest. */
-  private async deleteNamespace(a: Assessment): Promise<void> {
-    const ns = this.deps.managed.Namespace.get(namespaceOf(a));
+  private async deleteNamespace(a: Assessment & KubeObject): Promise<void> {
+    const name = this.namespaceFor(a);
+    const ns = this.deps.managed.Namespace.get(name);
     if (!ns || ns.metadata.deletionTimestamp) return;
-    await this.deps.client.delete(NAMESPACE, undefined, namespaceOf(a), { uid: ns.metadata.uid });
+    await this.deps.client.delete(NAMESPACE, undefined, name, { uid: ns.metadata.uid });
     this.deps.metrics.objectWrites.inc({ kind: 'Namespace', verb: 'delete' });
-    for (const key of this.secretsCreated)
-      if (key.startsWith(`${namespaceOf(a)}/`)) this.secretsCreated.delete(key);
+    this.applier.forgetNamespace(name);
+    this.rotated.delete(name);
   }
 
   /** The Assessment is being deleted: delete its namespace, wait until it is gone, then let go. */
   private async finalize(a: Assessment & KubeObject): Promise<PassResult> {
     if (!hasCleanupFinalizer(a)) return { result: {} };
     await this.deleteNamespace(a);
-    if (this.deps.managed.Namespace.get(namespaceOf(a))) {
+    const namespace = this.namespaceFor(a);
+    if (this.deps.managed.Namespace.get(namespace)) {
       // Reported once; the namespace's deletion event re-enqueues us.
       const reported = a.status?.phase === 'Terminating';
       return { report: reported ? undefined : { outcome: { kind: 'Terminating' } }, result: {} };
     }
     // The cache says gone; confirm with the API server before letting the Assessment go.
-    if (await this.deps.client.get(NAMESPACE, undefined, namespaceOf(a)))
+    if (await this.deps.client.get(NAMESPACE, undefined, namespace))
       return { result: { requeueAfterMs: 1000 } };
     await patchFinalizers(
       this.deps.client,
@@ -393,12 +507,13 @@ export class AssessmentReconciler implements Reconciler {
       a,
       (a.metadata.finalizers ?? []).filter((f) => f !== CLEANUP_FINALIZER),
     );
+    this.placements.delete(objectKey(a));
     this.log(a).info('candidate namespace gone; finalizer removed');
     this.deps.events.record(a, {
       type: 'Normal',
       reason: 'Deleted',
       action: 'Delete',
-      note: `candidate namespace ${namespaceOf(a)} is gone; finalizer removed`,
+      note: `candidate namespace ${namespace} is gone; finalizer removed`,
     });
     return { result: {} };
   }
@@ -411,8 +526,12 @@ export class AssessmentReconciler implements Reconciler {
   }
 
   /** The only status write of the Assessment controller. */
-  private async writeStatus(a: Assessment & KubeObject, { outcome, template, times }: Report, now: Date) {
-    const status = nextStatus(a, template, outcome, times, now);
+  private async writeStatus(
+    a: Assessment & KubeObject,
+    { outcome, template, times, placement }: Report,
+    now: Date,
+  ) {
+    const status = nextStatus(a, template, outcome, times, now, placement ?? this.placementOf(a));
     // Which pass moved the phase (the one that made the assessment Ready), findable in the trace backend.
     if (status.phase !== a.status?.phase)
       trace.getActiveSpan()?.setAttribute('epreuve.assessment.phase', status.phase ?? '');

@@ -82,6 +82,73 @@ describe('nextStatus', () => {
     expect(later).toEqual(s);
   });
 
+  it('times each provisioning step once, to the millisecond, the seed by its Job completionTime', () => {
+    const at = (iso: string) => new Date(iso);
+    const grader = (available: number) => ({ grader: deploy(available) });
+    // Applied, databases still starting, seed running.
+    let s = nextStatus(
+      a,
+      t,
+      { ...applied(false, { active: 1 }), ...grader(0) },
+      times,
+      at('2026-11-22T10:00:01.250Z'),
+    );
+    expect(s.provisioning).toEqual({ appliedAt: '2026-11-22T10:00:01.250Z' });
+    // Every sandbox answers; the seed still runs and the grader is not up.
+    s = nextStatus(
+      { ...a, status: s },
+      t,
+      { ...applied(true, { active: 1 }), ...grader(0) },
+      times,
+      at('2026-11-22T10:00:04.500Z'),
+    );
+    expect(s.provisioning).toEqual({
+      appliedAt: '2026-11-22T10:00:01.250Z',
+      sandboxesReadyAt: '2026-11-22T10:00:04.500Z',
+    });
+    expect(s.phase).toBe('Provisioning');
+    // The seed finished (its Job says when) and the grader is available: Ready.
+    const done = { ...applied(true, { succeeded: 1, completionTime: '2026-11-22T10:00:09Z' }), ...grader(1) };
+    s = nextStatus({ ...a, status: s }, t, done, times, at('2026-11-22T10:00:09.800Z'));
+    expect(s.phase).toBe('Ready');
+    expect(s.provisioning).toEqual({
+      appliedAt: '2026-11-22T10:00:01.250Z',
+      sandboxesReadyAt: '2026-11-22T10:00:04.500Z',
+      seededAt: '2026-11-22T10:00:09Z',
+      graderReadyAt: '2026-11-22T10:00:09.800Z',
+    });
+    // Set once: a later pass, or a sandbox restarting, changes none of them (and writes nothing).
+    const later = nextStatus({ ...a, status: s }, t, done, times, at('2026-11-22T11:00:00Z'));
+    expect(later).toEqual(s);
+    const restarted = nextStatus(
+      { ...a, status: s },
+      t,
+      { ...applied(false), ...grader(1) },
+      times,
+      at('2026-11-22T11:00:00Z'),
+    );
+    expect(restarted.provisioning).toEqual(s.provisioning);
+  });
+
+  it('times the seed by the pass that saw it when its Job has no completionTime, and not at all without a seed', () => {
+    const s = nextStatus(a, t, applied(true, { succeeded: 1 }), times, now);
+    expect(s.provisioning?.seededAt).toBe('2026-11-22T10:05:00.000Z');
+    const unseededOutcome: Outcome = {
+      ...(applied(true) as Extract<Outcome, { kind: 'Applied' }>),
+      seedJob: undefined,
+      seedNeeded: false,
+    };
+    const unseeded = nextStatus(a, t, unseededOutcome, times, now);
+    expect(unseeded.provisioning).toEqual({
+      appliedAt: '2026-11-22T10:05:00.000Z',
+      sandboxesReadyAt: '2026-11-22T10:05:00.000Z',
+    });
+    // Nothing is timed before anything is applied.
+    expect(
+      nextStatus(a, undefined, { kind: 'TemplateNotFound' }, undefined, now).provisioning,
+    ).toBeUndefined();
+  });
+
   it('judges a Deployment by available replicas and a StatefulSet by ready ones', () => {
     const readyButUnavailable: ObservedWorkload = {
       workloadKind: 'Deployment',
@@ -113,6 +180,43 @@ describe('nextStatus', () => {
     );
     expect(s.phase).toBe('Failed');
     expect(s.conditions?.find((c) => c.type === 'Ready')?.reason).toBe('SeedJobFailed');
+  });
+
+  describe('a claimed warm pool namespace', () => {
+    const placement = {
+      namespace: 'epreuve-pool-abcdef-12345',
+      pool: { template: 'data-engineer', claimedAt: '2026-11-22T10:00:01Z' },
+    };
+    const claimed = (rotate: object | undefined): Outcome => ({
+      ...(applied(true) as Extract<Outcome, { kind: 'Applied' }>),
+      rotateNeeded: true,
+      rotateJob: rotate && job(rotate),
+    });
+
+    it('says where it lives and waits for the credential rotation', () => {
+      const s = nextStatus(a, t, claimed(undefined), times, now, placement);
+      expect(s).toMatchObject({
+        phase: 'Provisioning',
+        namespace: placement.namespace,
+        pool: placement.pool,
+      });
+      expect(s.conditions?.find((c) => c.type === 'Ready')?.message).toBe('rotating credentials');
+      expect(s.sandboxes?.[0]?.host).toBe(`warehouse.${placement.namespace}.svc`);
+      expect(nextStatus(a, t, claimed({ succeeded: 1 }), times, now, placement).phase).toBe('Ready');
+    });
+
+    it('fails with CredentialRotationFailed when the rotate Job failed', () => {
+      const s = nextStatus(
+        a,
+        t,
+        claimed({ conditions: [{ type: 'Failed', status: 'True' }] }),
+        times,
+        now,
+        placement,
+      );
+      expect(s.phase).toBe('Failed');
+      expect(s.conditions?.find((c) => c.type === 'Ready')?.reason).toBe('CredentialRotationFailed');
+    });
   });
 
   it('changes lastTransitionTime only when a condition flips', () => {

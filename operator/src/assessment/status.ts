@@ -4,6 +4,7 @@ import {
   type AssessmentTemplate,
   credentialsSecretName,
   type Phase,
+  type ProvisioningTimes,
   type SandboxStatus,
   sandboxKind,
   type Timeline,
@@ -33,7 +34,16 @@ export type Outcome =
       seedNeeded: boolean;
       /** The grader's Deployment, when the template has one: answers cannot be graded before it is up. */
       grader?: ObservedWorkload;
+      /** A claimed pool namespace's credential rotation Job: the assessment is Ready once it succeeded. */
+      rotateJob?: KubeObject;
+      rotateNeeded?: boolean;
     };
+
+/** Where an assessment lives: its namespace, and the pool it was claimed from, if any (issue 16). */
+export interface Placement {
+  namespace: string;
+  pool?: { template: string; claimedAt: string };
+}
 
 interface WorkloadStatus {
   readyReplicas?: number;
@@ -44,7 +54,7 @@ interface WorkloadStatus {
 
 const statusOf = (o: KubeObject | undefined) => (o?.status ?? {}) as WorkloadStatus;
 
-function workloadReady(w: ObservedWorkload | undefined): boolean {
+export function workloadReady(w: ObservedWorkload | undefined): boolean {
   if (!w?.current) return false;
   const s = statusOf(w.current);
   return w.workloadKind === 'Deployment' ? (s.availableReplicas ?? 0) >= 1 : (s.readyReplicas ?? 0) >= 1;
@@ -60,11 +70,10 @@ export function jobState(job: KubeObject | undefined): 'Missing' | 'Running' | '
 }
 
 function sandboxStatuses(
-  a: Assessment,
+  ns: string,
   t: AssessmentTemplate,
   workloads: Record<string, ObservedWorkload>,
 ): SandboxStatus[] {
-  const ns = namespaceOf(a);
   return t.spec.sandboxes.map((s) => {
     const ready = workloadReady(workloads[s.name]);
     return {
@@ -81,6 +90,28 @@ function sandboxStatuses(
 }
 
 /**
+ * Each provisioning step's first completion, kept once set. They change only in a pass whose
+ * status changes anyway (a sandbox turning ready, the seed finishing), so they cost no write.
+ */
+function stepTimes(
+  prev: ProvisioningTimes | undefined,
+  outcome: Extract<Outcome, { kind: 'Applied' }>,
+  sandboxesReady: boolean,
+  seed: ReturnType<typeof jobState>,
+  now: Date,
+): ProvisioningTimes {
+  const at = now.toISOString();
+  const times: ProvisioningTimes = { ...prev, appliedAt: prev?.appliedAt ?? at };
+  if (sandboxesReady) times.sandboxesReadyAt ??= at;
+  if (outcome.seedNeeded && seed === 'Succeeded') {
+    const completed = (outcome.seedJob?.status as { completionTime?: string } | undefined)?.completionTime;
+    times.seededAt ??= completed ?? at;
+  }
+  if (outcome.grader && workloadReady(outcome.grader)) times.graderReadyAt ??= at;
+  return times;
+}
+
+/**
  * The status an assessment should have, from its previous status and the outcome of this
  * reconcile. Pure: the same inputs give the same status, so an unchanged world writes nothing.
  */
@@ -90,7 +121,9 @@ export function nextStatus(
   outcome: Outcome,
   times: Timeline | undefined,
   now: Date,
+  placement?: Placement,
 ): AssessmentStatus {
+  const ns = placement?.namespace ?? namespaceOf(a);
   const prev = a.status ?? {};
   const gen = a.metadata.generation ?? 0;
   let conditions = prev.conditions;
@@ -100,6 +133,7 @@ export function nextStatus(
   let phase: Phase;
   let sandboxes = prev.sandboxes;
   let readyAt = prev.readyAt;
+  let provisioning = prev.provisioning;
 
   switch (outcome.kind) {
     case 'TemplateNotFound':
@@ -150,11 +184,21 @@ export function nextStatus(
         reason: 'ObjectsApplied',
         message: 'every object of the candidate namespace is applied',
       });
-      sandboxes = sandboxStatuses(a, t!, outcome.workloads);
+      sandboxes = sandboxStatuses(ns, t!, outcome.workloads);
       const seed = outcome.seedNeeded ? jobState(outcome.seedJob) : 'Succeeded';
+      const rotation = outcome.rotateNeeded ? jobState(outcome.rotateJob) : 'Succeeded';
       const waiting = sandboxes.filter((s) => !s.ready).map((s) => s.name);
+      provisioning = stepTimes(prev.provisioning, outcome, waiting.length === 0, seed, now);
       if (outcome.grader && !workloadReady(outcome.grader)) waiting.push('the grader');
-      if (seed === 'Failed') {
+      if (rotation === 'Failed') {
+        phase = 'Failed';
+        set({
+          type: 'Ready',
+          status: 'False',
+          reason: 'CredentialRotationFailed',
+          message: 'the credential rotation Job of the claimed pool namespace failed; see its pod logs',
+        });
+      } else if (seed === 'Failed') {
         phase = 'Failed';
         set({
           type: 'Ready',
@@ -162,11 +206,12 @@ export function nextStatus(
           reason: 'SeedJobFailed',
           message: 'the seed Job failed; see its pod logs in the candidate namespace',
         });
-      } else if (waiting.length > 0 || seed !== 'Succeeded') {
+      } else if (waiting.length > 0 || seed !== 'Succeeded' || rotation !== 'Succeeded') {
         phase = 'Provisioning';
         const parts = [
           ...(waiting.length ? [`waiting for ${waiting.join(', ')}`] : []),
           ...(seed !== 'Succeeded' ? ['seeding data'] : []),
+          ...(rotation !== 'Succeeded' ? ['rotating credentials'] : []),
         ];
         set({ type: 'Ready', status: 'False', reason: 'WaitingForSandboxes', message: parts.join('; ') });
       } else {
@@ -195,11 +240,11 @@ export function nextStatus(
 
   const status: AssessmentStatus = {
     phase,
-    namespace: ['Applied', 'ApplyFailed', 'Terminating'].includes(outcome.kind)
-      ? namespaceOf(a)
-      : prev.namespace,
+    namespace: ['Applied', 'ApplyFailed', 'Terminating'].includes(outcome.kind) ? ns : prev.namespace,
+    pool: placement?.pool ?? prev.pool,
     startedAt: iso(times?.startedAt),
     readyAt,
+    provisioning,
     expiresAt: iso(times?.expiresAt),
     sandboxes,
     conditions,

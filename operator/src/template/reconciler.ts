@@ -142,6 +142,8 @@ export class TemplateReconciler implements Reconciler {
       (this.deps.now ?? (() => new Date()))(),
     );
     const status = { observedGeneration: t.metadata.generation, conditions };
-    await applyStatusIfChanged(this.deps.client, t as AssessmentTemplate & KubeObject, status);
+    // status.pool is the pool controller's (its own field manager): compared without it, never written here.
+    const { pool: _pool, ...mine } = t.status ?? {};
+    await applyStatusIfChanged(this.deps.client, { ...t, status: mine }, status);
   }
 }

@@ -67,6 +67,14 @@ export function prepareAnswer(sql: string, maxLength = DEFAULTS.maxLength): stri
       `Your answer is ${sql.length.toLocaleString('en')} characters; the limit is ${maxLength.toLocaleString('en')}.`,
     );
   }
+  // PostgreSQL's protocol ends a query at U+0000 and drops the connection on one inside it: a
+  // fuzzer's NUL would otherwise read as a database that stopped (503), not as a wrong answer.
+  const nul = sql.indexOf('\u0000');
+  if (nul !== -1)
+    throw new AnswerError(
+      'SqlError',
+      `Your answer contains a NUL character (U+0000) at position ${nul + 1}; PostgreSQL does not accept it.`,
+    );
   const withoutComments = sql.replace(/--[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '');
   if (!withoutComments.replace(/[\s;]/g, '')) throw new AnswerError('Empty', 'Your answer is empty.');
   return sql.replace(/[\s;]+$/u, '').trim();

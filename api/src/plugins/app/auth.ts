@@ -47,7 +47,11 @@ export default fp(
 
     app.decorate('requireCandidate', () => async (request: FastifyRequest) => {
       const token = bearer(request);
-      if (!token) throw new Unauthenticated('missing bearer token: open the link you were sent');
+      if (!token)
+        throw new Unauthenticated({
+          en: 'missing bearer token: open the link you were sent',
+          fr: 'jeton absent : ouvrez le lien que vous avez reçu',
+        });
       request.candidate = await app.links.authenticate(token);
     });
   },

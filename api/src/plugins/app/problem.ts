@@ -134,7 +134,7 @@ export default fp(
         if (status >= 500) request.log.error({ err }, err.message);
         return sendProblem(reply, {
           status,
-          detail: err.message,
+          detail: err.localized?.[request.pageLanguage()] ?? err.message,
           invalidParams: err.field
             ? [{ name: locate(request, err.field), reason: err.reason ?? 'invalid' }]
             : undefined,
