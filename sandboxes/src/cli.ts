@@ -63,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
     case 'rotate': {
       const plan = parsePlan(process.env[SEED_PLAN_ENV]);
       const waitTimeoutMs = Number(process.env.EPREUVE_SEED_WAIT_SECONDS ?? 120) * 1000;
-      await runRotate(plan, { waitTimeoutMs, log });
+      await runRotate(plan, { waitTimeoutMs, log, allowRolelessUsers: rolelessOptIn(process.env) });
       log('credentials rotated');
       return 0;
     }
