@@ -79,6 +79,7 @@ bench: deps kube-binaries node-binaries tools images ## benchmarks, printed as r
 	node test/bench/operator-provisioning.ts
 	node test/bench/api-session.ts
 	node test/bench/grading.ts
+	node test/bench/grader-store.ts
 	node test/bench/gateway.ts
 	node test/bench/e2e-time-to-ready.ts
 

@@ -219,11 +219,17 @@ export const TaskView = z.object({
     .object({ used: z.number().int(), max: z.number().int() })
     .describe('Answers submitted to this task, and how many are allowed'),
 });
-export const TaskListView = z.object({ tasks: z.array(TaskView) });
-
-export const toTaskListView = (tasks: CandidateTaskWithAttempts[]): z.output<typeof TaskListView> => ({
-  tasks,
+export const TaskListView = z.object({
+  tasks: z.array(TaskView),
+  submissions: z
+    .object({ used: z.number().int(), max: z.number().int() })
+    .describe('Answers submitted to all tasks of the assessment, and how many are allowed in all'),
 });
+
+export const toTaskListView = (list: {
+  tasks: CandidateTaskWithAttempts[];
+  submissions: { used: number; max: number };
+}): z.output<typeof TaskListView> => list;
 
 export const SessionView = z
   .object({

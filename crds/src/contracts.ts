@@ -93,8 +93,61 @@ const databaseSandbox = z.object({
   hiddenVariants: z.number().int().min(0).max(MAX_HIDDEN_VARIANTS).optional(),
 });
 
+/**
+ * The grader store: a MongoDB-protocol server of its own in the candidate namespace that only the
+ * seed Job and the grader reach (NetworkPolicy; the gateway never routes it, the candidate has no
+ * credential for it). It holds what must stay out of the candidate's reach when the sandbox server
+ * enforces no roles (FerretDB): a MongoDB sandbox's hidden variants and its reference results,
+ * computed by the seeder before the candidate can connect.
+ */
+export const GRADER_STORE = {
+  /** StatefulSet and Service name. */
+  name: 'grader-store',
+  port: 27017,
+  /** Its Secret: the store's only user (`DB_CREDENTIAL_KEYS.adminUsername`/`adminPassword`). */
+  secretName: 'grader-store-credentials',
+  /** Where the seed Job and the grader mount that Secret. */
+  mountPath: '/etc/epreuve/grader-store',
+  /** Reference results, one document per (sandbox database, collection, reference pipeline). */
+  referencesDatabase: 'epreuve_references',
+  referencesCollection: 'results',
+} as const;
+
+/**
+ * The seeder's opt-in, for local clusters only, to create MongoDB users without roles on a server
+ * that implements none (FerretDB 1.x): set from the chart's `sandboxes.mongo.allowRolelessUsers`.
+ */
+export const ALLOW_ROLELESS_USERS_ENV = 'EPREUVE_ALLOW_ROLELESS_USERS';
+
+/** Where a MongoDB sandbox's grader store answers; `credentials` holds its Secret's keys as files. */
+const graderStore = z.object({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  credentials: z.string().min(1),
+});
+export type GraderStoreLocation = z.infer<typeof graderStore>;
+
+/**
+ * A task graded on a MongoDB sandbox, as the template says it (the seeder resolves catalogue
+ * exercises as the API does): its reference result is computed at seed time into the store.
+ */
+const referenceTask = z.object({
+  task: z.string().min(1),
+  exercise: z.string().min(1).optional(),
+  reference: z.string().min(1).max(20_000).optional(),
+  collection: z.string().min(1).max(120).optional(),
+});
+
 /** The seed plan the operator hands the seed Job: one entry per database sandbox. */
-export const seedPlanSchema = z.array(databaseSandbox.extend({ dataset: z.string().min(1) })).min(1);
+export const seedPlanSchema = z
+  .array(
+    databaseSandbox.extend({
+      dataset: z.string().min(1),
+      store: graderStore.optional(),
+      references: z.array(referenceTask).max(50).optional(),
+    }),
+  )
+  .min(1);
 export type SeedPlan = z.infer<typeof seedPlanSchema>;
 export type SeedPlanEntry = SeedPlan[number];
 
@@ -117,7 +170,7 @@ export const GRADER = {
 } as const;
 
 /** The grader plan: the database sandboxes it runs answers on (it reads only the grader's keys). */
-export const graderPlanSchema = z.array(databaseSandbox).min(1);
+export const graderPlanSchema = z.array(databaseSandbox.extend({ store: graderStore.optional() })).min(1);
 export type GraderPlan = z.infer<typeof graderPlanSchema>;
 
 /** Longest answer (and reference) the grader accepts, in characters. */

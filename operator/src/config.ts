@@ -15,6 +15,8 @@ const DEFAULT_SIZES = {
   seeder: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
   // Above an answer's byte cap (5 MiB), a reference (20 MiB) and one MongoDB reply (up to 48 MiB).
   grader: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: '250m', memory: '192Mi' } },
+  // FerretDB holding the hidden variants and reference results (small): on top of the template's resources.
+  graderStore: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '250m', memory: '256Mi' } },
 };
 
 /**
@@ -102,7 +104,9 @@ export const operatorConfigSchema = z.object({
         return z.NEVER;
       }
     })
-    .pipe(z.object({ postgres: size, mongo: size, dataApi: size, seeder: size, grader: size })),
+    .pipe(
+      z.object({ postgres: size, mongo: size, dataApi: size, seeder: size, grader: size, graderStore: size }),
+    ),
   /** Set by the chart from operator.sandboxPlacement; none: the scheduler's choice. */
   EPREUVE_SANDBOX_PLACEMENT: json('{"nodeSelector": {…}, "tolerations": […], "affinity": {…}}')
     .pipe(sandboxPlacement)
@@ -110,6 +114,8 @@ export const operatorConfigSchema = z.object({
   EPREUVE_WORKERS: z.coerce.number().int().min(1).max(64).default(4),
   EPREUVE_KUBE_QPS: z.coerce.number().positive().default(20),
   EPREUVE_KUBE_BURST: z.coerce.number().int().min(1).default(30),
+  /** Set by the chart from sandboxes.mongo.allowRolelessUsers: passed to the seed Job (local clusters only). */
+  EPREUVE_ALLOW_ROLELESS_USERS: bool.default(false),
   EPREUVE_LEADER_ELECT: bool.default(true),
   EPREUVE_LEADER_ELECTION_NAMESPACE: z.string().min(1).default('epreuve-system'),
   EPREUVE_LEADER_ELECTION_ID: z.string().min(1).default('epreuve-operator'),

@@ -16,7 +16,7 @@ import { EXERCISES, findExercise } from './exercises/index.ts';
 import { type GradeResult, gradeMongo, gradeSql } from './grader/index.ts';
 import { buildGradeServer } from './grader/server.ts';
 import { runRotate } from './seeder/rotate.ts';
-import { parsePlan, runSeed } from './seeder/run.ts';
+import { parsePlan, rolelessOptIn, runSeed } from './seeder/run.ts';
 
 class UsageError extends Error {}
 
@@ -56,14 +56,14 @@ async function main(argv: string[]): Promise<number> {
       log(
         `seeding ${plan.length} sandbox(es): ${plan.map((p) => `${p.name} (${p.kind}, ${p.dataset})`).join(', ')}; size ${size}`,
       );
-      await runSeed(plan, { size, waitTimeoutMs, log });
+      await runSeed(plan, { size, waitTimeoutMs, log, allowRolelessUsers: rolelessOptIn(process.env) });
       log('seed complete');
       return 0;
     }
     case 'rotate': {
       const plan = parsePlan(process.env[SEED_PLAN_ENV]);
       const waitTimeoutMs = Number(process.env.EPREUVE_SEED_WAIT_SECONDS ?? 120) * 1000;
-      await runRotate(plan, { waitTimeoutMs, log });
+      await runRotate(plan, { waitTimeoutMs, log, allowRolelessUsers: rolelessOptIn(process.env) });
       log('credentials rotated');
       return 0;
     }

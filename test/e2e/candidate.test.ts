@@ -107,12 +107,14 @@ describe('an assessment on a real node', () => {
         'events-0',
         expect.stringMatching(/^source-/),
         expect.stringMatching(/^grader-/),
+        'grader-store-0',
       ]),
     );
     const job = await json(['-n', a.namespace, 'get', 'job', 'seed']);
     expect(job.status.succeeded).toBe(1);
     const claims = await json(['-n', a.namespace, 'get', 'pvc']);
-    expect(claims.items.map((c: Json) => c.status.phase)).toEqual(['Bound', 'Bound']);
+    // The two databases' and the grader store's.
+    expect(claims.items.map((c: Json) => c.status.phase)).toEqual(['Bound', 'Bound', 'Bound']);
     expect(a.sandboxes.every((s: Json) => s.ready)).toBe(true);
   });
 });
@@ -214,6 +216,21 @@ describe('the candidate, with only what their session returns', () => {
       const names = (await db.listCollections().toArray()).map((c) => c.name);
       expect(names.length).toBeGreaterThan(0);
       expect(await db.collection(names[0]!).countDocuments()).toBeGreaterThan(0);
+      // Graded in the grader pod against the result the seeder stored in the grader store: the
+      // reference passes; emptying the collection (FerretDB lets the candidate) and answering with
+      // a pipeline that returns nothing does not.
+      const task = '/api/v1/candidate/tasks/sessions-per-device/submissions';
+      const right = await api('POST', task, {
+        token: candidateToken,
+        body: { answer: findExercise('sessions-per-device').reference },
+      });
+      expect(right.body, JSON.stringify(right.body)).toMatchObject({ graded: true, pass: true });
+      await db.collection('app_sessions').deleteMany({});
+      const forged = await api('POST', task, {
+        token: candidateToken,
+        body: { answer: '[{"$match": {"no_such_field": 1}}]' },
+      });
+      expect(forged.body, JSON.stringify(forged.body)).toMatchObject({ graded: true, pass: false });
     } finally {
       await client.close();
     }
@@ -306,10 +323,11 @@ describe('isolation', () => {
   const podIp = async (namespace: string, pod: string) =>
     (await json(['-n', namespace, 'get', 'pod', pod])).status.podIP as string;
 
-  it('a pod in assessment A reaches its own databases but not B’s, nor the node, the API server or the platform', async () => {
-    const [ownPg, ownMongo, otherPg, otherMongo, gateway] = await Promise.all([
+  it('a pod in assessment A reaches its own databases but not B’s, nor its grader store, the node, the API server or the platform', async () => {
+    const [ownPg, ownMongo, ownStore, otherPg, otherMongo, gateway] = await Promise.all([
       podIp(a.namespace, 'warehouse-0'),
       podIp(a.namespace, 'events-0'),
+      podIp(a.namespace, 'grader-store-0'),
       podIp(b.namespace, 'warehouse-0'),
       podIp(b.namespace, 'events-0'),
       json(['-n', 'epreuve-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=epreuve-gateway']).then(
@@ -321,6 +339,7 @@ describe('isolation', () => {
     const seen = await probe(a.namespace, 'isolation-probe', [
       `${ownPg}:5432`,
       `${ownMongo}:27017`,
+      `${ownStore}:27017`,
       `${otherPg}:5432`,
       `${otherMongo}:27017`,
       `${gateway}:8443`,
@@ -331,6 +350,7 @@ describe('isolation', () => {
     expect(seen).toEqual({
       [`${ownPg}:5432`]: 'open',
       [`${ownMongo}:27017`]: 'open',
+      [`${ownStore}:27017`]: 'closed',
       [`${otherPg}:5432`]: 'closed',
       [`${otherMongo}:27017`]: 'closed',
       [`${gateway}:8443`]: 'closed',

@@ -11,6 +11,7 @@ import { buildGradeServer } from '../../sandboxes/src/grader/server.ts';
 import { seedPostgres } from '../../sandboxes/src/seeder/postgres.ts';
 import { runSeed } from '../../sandboxes/src/seeder/run.ts';
 import { credentialsDir as writeCredentials } from '../harness/grader.ts';
+import { GraderStore } from '../harness/grader-store.ts';
 
 /**
  * The grade server (the grader that runs in each candidate namespace) against a real PostgreSQL and
@@ -32,6 +33,8 @@ const mongoCreds = {
 const ferret = new FerretServer({
   auth: { username: mongoCreds[KEYS.adminUsername], password: mongoCreds[KEYS.adminPassword] },
 });
+// The grader store, where the seeder puts the reference results MongoDB answers are compared with.
+const store = new GraderStore();
 const TOKEN = 'grader-token-0123456789abcdef';
 const dirs: string[] = [];
 let admin: pg.ClientConfig;
@@ -85,7 +88,7 @@ beforeAll(async () => {
     ...users,
     log: () => {},
   });
-  await ferret.start();
+  await Promise.all([ferret.start(), store.start()]);
   const mongoDir = credentialsDir(mongoCreds);
   await runSeed(
     [
@@ -96,9 +99,12 @@ beforeAll(async () => {
         port: ferret.port,
         dataset: 'retail@1',
         credentials: mongoDir,
+        store: store.location,
+        references: [{ task: 'devices', exercise: mongoExercise.id }],
       },
     ],
-    { size: 'small', waitTimeoutMs: 30_000, log: () => {} },
+    // FerretDB has no roles: the local cluster's opt-in.
+    { size: 'small', waitTimeoutMs: 30_000, log: () => {}, allowRolelessUsers: true },
   );
   const plan: GraderPlan = [
     {
@@ -112,14 +118,21 @@ beforeAll(async () => {
         [KEYS.graderPassword]: 'grader-pw',
       }),
     },
-    { name: 'events', kind: 'mongo', host: '127.0.0.1', port: ferret.port, credentials: mongoDir },
+    {
+      name: 'events',
+      kind: 'mongo',
+      host: '127.0.0.1',
+      port: ferret.port,
+      credentials: mongoDir,
+      store: store.location,
+    },
   ];
   app = await buildGradeServer({ plan, token: () => TOKEN, limits: { timeoutMs: 4000, maxBytes: 2 << 20 } });
 }, 180_000);
 
 afterAll(async () => {
   await app?.close();
-  await ferret.stop();
+  await Promise.all([ferret.stop(), store.stop()]);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 

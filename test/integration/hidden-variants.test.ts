@@ -13,6 +13,7 @@ import { buildGradeServer } from '../../sandboxes/src/grader/server.ts';
 import { runQuery } from '../../sandboxes/src/grader/sql.ts';
 import { runSeed } from '../../sandboxes/src/seeder/run.ts';
 import { credentialsDir as writeCredentials } from '../harness/grader.ts';
+import { GraderStore } from '../harness/grader-store.ts';
 
 /**
  * Hidden re-grade: the seeder loads hidden variants of the dataset (same schema, another seed) that
@@ -42,6 +43,8 @@ const mongoCreds = {
 const ferret = new FerretServer({
   auth: { username: mongoCreds[KEYS.adminUsername], password: mongoCreds[KEYS.adminPassword] },
 });
+// MongoDB's hidden variants live in the grader store, a server the candidate cannot reach.
+const store = new GraderStore();
 const dirs: string[] = [];
 let withVariants: FastifyInstance;
 let visibleOnly: FastifyInstance;
@@ -98,7 +101,7 @@ beforeAll(async () => {
   await c.connect();
   await c.query(`CREATE DATABASE ${DB}`);
   await c.end();
-  await ferret.start();
+  await Promise.all([ferret.start(), store.start()]);
   const pgDir = credentialsDir(creds);
   const mongoDir = credentialsDir(mongoCreds);
   // The seed Job's code path, with the plan the operator writes.
@@ -121,9 +124,12 @@ beforeAll(async () => {
         dataset: 'retail@1',
         credentials: mongoDir,
         hiddenVariants: VARIANTS,
+        store: store.location,
+        references: MONGO_EXERCISES.filter((e) => !e.manual).map((e) => ({ task: e.id, exercise: e.id })),
       },
     ],
-    { size: 'small', waitTimeoutMs: 30_000, log: () => {} },
+    // FerretDB has no roles: the local cluster's opt-in.
+    { size: 'small', waitTimeoutMs: 30_000, log: () => {}, allowRolelessUsers: true },
   );
   const plan = (hiddenVariants: number) => [
     {
@@ -141,6 +147,7 @@ beforeAll(async () => {
       port: ferret.port,
       credentials: mongoDir,
       hiddenVariants,
+      store: store.location,
     },
   ];
   withVariants = await buildGradeServer({ plan: plan(VARIANTS), token: () => TOKEN });
@@ -150,7 +157,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await withVariants?.close();
   await visibleOnly?.close();
-  await ferret.stop();
+  await Promise.all([ferret.stop(), store.stop()]);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -196,8 +203,11 @@ describe('hidden variants (PostgreSQL)', () => {
 describe('hidden variants (MongoDB)', () => {
   for (const exercise of MONGO_EXERCISES.filter((e) => !e.manual)) {
     it(`${exercise.id}: the reference differs on every variant, and a literal of the visible result fails`, async () => {
+      // The candidate's data on their server, as the grader; the variants in the grader store.
       const at = (database: string) =>
-        `mongodb://grader:grader-pw@127.0.0.1:${ferret.port}/${database}?authSource=${database}&directConnection=true`;
+        database === 'sandbox'
+          ? `mongodb://grader:grader-pw@127.0.0.1:${ferret.port}/${database}?authSource=${database}&directConnection=true`
+          : store.url;
       const run = async (database: string) => {
         const client = await new MongoClient(at(database)).connect();
         try {

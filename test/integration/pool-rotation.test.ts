@@ -148,7 +148,8 @@ describe('rotating a claimed namespace’s MongoDB credentials (FerretDB with au
         dataset: 'retail@1',
       },
     ];
-    await runSeed(plan, { size: 'small', waitTimeoutMs: 30_000, log: () => {} });
+    // FerretDB has no roles: the local cluster's opt-in (sandboxes.mongo.allowRolelessUsers).
+    await runSeed(plan, { size: 'small', waitTimeoutMs: 30_000, log: () => {}, allowRolelessUsers: true });
   }, 180_000);
 
   afterAll(async () => {
@@ -160,7 +161,7 @@ describe('rotating a claimed namespace’s MongoDB credentials (FerretDB with au
     expect(await ping('candidate', old)).toMatchObject({ ok: 1 });
     const fresh = token();
     writeFileSync(join(dir, KEYS.password), fresh);
-    await runRotate(plan, opts);
+    await runRotate(plan, { ...opts, allowRolelessUsers: true });
     await expect(ping('candidate', old)).rejects.toThrow(/auth/i);
     expect(await ping('candidate', fresh)).toMatchObject({ ok: 1 });
   });

@@ -9,9 +9,11 @@ import { seedMongo } from '../../sandboxes/src/seeder/mongo.ts';
 /** The MongoDB sandbox against a real wire-protocol server (FerretDB) through the official driver. */
 const url = inject('mongoUrl');
 const DB = `sandbox_mongo_${process.pid}`;
+// The shared FerretDB has no user management: the seeder skips users only with the local opt-in.
 const creds = {
   candidate: { username: 'candidate', password: 'c' },
   grader: { username: 'grader', password: 'g' },
+  allowRolelessUsers: true,
 };
 const dataset = resolveDataset('retail@1');
 let client: MongoClient;

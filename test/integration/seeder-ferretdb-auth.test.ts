@@ -37,6 +37,10 @@ let plan: SeedPlan;
 let admin: MongoClient;
 const log: string[] = [];
 let firstRun: Error | undefined;
+let refused: Error | undefined;
+let usersAfterRefusal = -1;
+/** The local cluster's opt-in (chart value sandboxes.mongo.allowRolelessUsers). */
+const optIn = { size: 'small' as const, waitTimeoutMs: 30_000, allowRolelessUsers: true };
 
 const at = (user: string, pwd: string) =>
   `mongodb://${encodeURIComponent(user)}:${encodeURIComponent(pwd)}@127.0.0.1:${ferret.port}/${creds.database}?authSource=${creds.database}&serverSelectionTimeoutMS=3000`;
@@ -77,7 +81,13 @@ beforeAll(async () => {
   ];
   admin = await new MongoClient(ferret.adminUrl).connect();
   // The seed Job's own code path: credentials read from the Secret's files, admin via authSource=admin.
-  firstRun = await runSeed(plan, { size: 'small', waitTimeoutMs: 30_000, log: (l) => log.push(l) }).then(
+  // Without the opt-in first: the seed must stop, naming the setting, and create no user.
+  refused = await runSeed(plan, { size: 'small', waitTimeoutMs: 30_000, log: () => {} }).then(
+    () => undefined,
+    (err: Error) => err,
+  );
+  usersAfterRefusal = (await admin.db(creds.database).command({ usersInfo: 1 })).users.length;
+  firstRun = await runSeed(plan, { ...optIn, log: (l) => log.push(l) }).then(
     () => undefined,
     (err: Error) => err,
   );
@@ -98,7 +108,14 @@ describe('seeder on FerretDB with authentication (the e2e image)', () => {
     ).rejects.toThrow(/Authentication failed/i);
   });
 
-  it('the seed succeeds: data loaded, each migration recorded once', async () => {
+  it('without the opt-in, the seed fails naming the chart value, and no user exists without roles', () => {
+    expect(refused?.message).toMatch(
+      /seeding events .* failed: FerretDB v1\.24\.0 does not implement roles \(code 238\).*sandboxes\.mongo\.allowRolelessUsers=true/,
+    );
+    expect(usersAfterRefusal).toBe(0);
+  });
+
+  it('with the opt-in, the seed succeeds: data loaded, each migration recorded once', async () => {
     expect(firstRun).toBeUndefined();
     const data = dataset.generate('small');
     expect(await counts()).toEqual({
@@ -153,7 +170,7 @@ describe('seeder on FerretDB with authentication (the e2e image)', () => {
     const before = await admin.db(creds.database).collection('migrations').find().sort({ _id: 1 }).toArray();
     const countsBefore = await counts();
     const again: string[] = [];
-    await runSeed(plan, { size: 'small', waitTimeoutMs: 30_000, log: (l) => again.push(l) });
+    await runSeed(plan, { ...optIn, log: (l) => again.push(l) });
     expect(again).toContain('mongo: all 4 migrations already applied; nothing to do');
     expect(again.some((l) => /applying migration/.test(l))).toBe(false);
     expect(await admin.db(creds.database).collection('migrations').find().sort({ _id: 1 }).toArray()).toEqual(
@@ -170,7 +187,7 @@ describe('seeder on FerretDB with authentication (the e2e image)', () => {
     const old = creds.password;
     creds.password = token();
     writeFileSync(join(credDir, 'password'), creds.password);
-    await runSeed(plan, { size: 'small', waitTimeoutMs: 30_000, log: () => {} });
+    await runSeed(plan, { ...optIn, log: () => {} });
     expect(await withClient(candidateUrl(), (c) => c.db(creds.database).command({ ping: 1 }))).toMatchObject({
       ok: 1,
     });

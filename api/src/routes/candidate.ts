@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { Problem } from '../plugins/app/problem.ts';
 import {
   SessionView,
   StartView,
@@ -28,6 +29,26 @@ const candidateActor = (request: FastifyRequest) => {
 const candidateAudit = (request: FastifyRequest, action: string, target: Record<string, unknown> = {}) => {
   request.server.audit.record({ ...candidateActor(request), action, target, outcome: 'allowed' });
 };
+
+/**
+ * The submission rate limit: per assessment, not per link — every link of one assessment (a
+ * renewed one, a second one staff issued) shares one bucket, so more links buy no more grading.
+ */
+export function submissionRateLimit(perMinute: number) {
+  return {
+    max: perMinute,
+    timeWindow: '1 minute',
+    keyGenerator: (request: FastifyRequest) => {
+      const a = request.candidate!.assessment.metadata;
+      return `submissions:${a.uid ?? `${a.namespace}/${a.name}`}`;
+    },
+    errorResponseBuilder: (_request: FastifyRequest, ctx: { max: number; ttl: number }) =>
+      new Problem(
+        429,
+        `submission rate limit of ${ctx.max} answers per minute for this assessment reached; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
+      ),
+  };
+}
 
 /** Candidate routes: their session (tasks, time left, connection details), the clock, answers. */
 export default async function candidateRoutes(app: FastifyInstance, opts: { writesPerMinute: number }) {
@@ -139,7 +160,7 @@ export default async function candidateRoutes(app: FastifyInstance, opts: { writ
         },
       },
       onRequest: app.requireCandidate(),
-      config: { rateLimit: { max: opts.writesPerMinute, timeWindow: '1 minute' } },
+      config: { rateLimit: submissionRateLimit(opts.writesPerMinute) },
     },
     async (request, reply) => {
       const s = await candidates.submit(

@@ -141,15 +141,23 @@ export class CandidateSessions {
    * The tasks with their prompts and the attempts used and left (one read of the submissions).
    * The prompts appear when the clock starts: before Start the session lists titles and points.
    */
-  async tasksWithAttempts(a: AssessmentObject, lang: Lang): Promise<CandidateTaskWithAttempts[]> {
+  async tasksWithAttempts(
+    a: AssessmentObject,
+    lang: Lang,
+  ): Promise<{ tasks: CandidateTaskWithAttempts[]; submissions: { used: number; max: number } }> {
     if (!startedAt(a))
       throw new Conflict({
         en: 'start the assessment first: the prompts appear when the clock starts',
         fr: 'commencez d’abord l’évaluation : les énoncés apparaissent quand le chronomètre démarre',
       });
     const used = await this.grading.attempts(a);
-    const max = this.store.templateOf(a)?.spec.grading.maxAttempts ?? 0;
-    return this.tasks(a, lang).map((t) => ({ ...t, attempts: { used: used.get(t.id) ?? 0, max } }));
+    const grading = this.store.templateOf(a)?.spec.grading;
+    const max = grading?.maxAttempts ?? 0;
+    return {
+      tasks: this.tasks(a, lang).map((t) => ({ ...t, attempts: { used: used.get(t.id) ?? 0, max } })),
+      // The cap across tasks (grading.maxSubmissions): a task's attempts left never exceed it.
+      submissions: { used: [...used.values()].reduce((n, k) => n + k, 0), max: grading?.maxSubmissions ?? 0 },
+    };
   }
 
   /**

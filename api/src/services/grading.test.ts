@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { overLimit, type SubmissionObject } from './grading.ts';
+import { graderTokens, overLimit, type SubmissionObject } from './grading.ts';
 
 const sub = (name: string, task: string, at: string): SubmissionObject =>
   ({
@@ -40,7 +40,47 @@ describe('overLimit', () => {
 
   it('caps submissions across tasks too', () => {
     const all = ['a', 'b', 'c', 'd'].map((task, i) => sub(`jane-${task}-x`, task, `2026-11-30T07:00:0${i}Z`));
-    expect(overLimit(all, all[3]!, 'd', limits)).toBe('you have used all 3 submissions of this assessment');
+    expect(overLimit(all, all[3]!, 'd', limits)).toBe(
+      "you have used all 3 submissions of this assessment (the template's grading.maxSubmissions)",
+    );
     expect(overLimit(all, all[2]!, 'c', limits)).toBeUndefined();
+  });
+});
+
+describe('graderTokens', () => {
+  it('reads a namespace’s token once per TTL, not once per answer', async () => {
+    let reads = 0;
+    let t = 0;
+    const tokens = graderTokens(
+      async (ns) => {
+        reads++;
+        return `token-${ns}-${reads}`;
+      },
+      1000,
+      () => t,
+    );
+    expect(await tokens.get('a')).toBe('token-a-1');
+    expect(await tokens.get('a')).toBe('token-a-1');
+    expect(reads).toBe(1);
+    t = 1001;
+    expect(await tokens.get('a')).toBe('token-a-2');
+    expect(reads).toBe(2);
+  });
+
+  it('forgets a token on demand (a 401), and never caches a missing one', async () => {
+    let value: string | undefined;
+    let reads = 0;
+    const tokens = graderTokens(async () => {
+      reads++;
+      return value;
+    });
+    expect(await tokens.get('a')).toBeUndefined();
+    value = 'first';
+    expect(await tokens.get('a')).toBe('first');
+    value = 'second';
+    expect(await tokens.get('a')).toBe('first');
+    tokens.forget('a');
+    expect(await tokens.get('a')).toBe('second');
+    expect(reads).toBe(3);
   });
 });

@@ -87,7 +87,7 @@ export function overLimit(
   if (all.filter((s) => s.spec.task === taskId && counts(s)).length >= limits.maxAttempts)
     return `you have used all ${limits.maxAttempts} attempts at task ${taskId}`;
   if (all.filter(counts).length >= limits.maxSubmissions)
-    return `you have used all ${limits.maxSubmissions} submissions of this assessment`;
+    return `you have used all ${limits.maxSubmissions} submissions of this assessment (the template's grading.maxSubmissions)`;
   return undefined;
 }
 
@@ -105,10 +105,19 @@ export class GradingService {
   private readonly store: AssessmentStore;
   private readonly grader: GraderClient;
 
-  constructor(client: KubeClient, store: AssessmentStore, grader: GraderClient) {
+  /** Drops a namespace's cached grader token (see graderTokens). */
+  private readonly forgetToken?: (namespace: string) => void;
+
+  constructor(
+    client: KubeClient,
+    store: AssessmentStore,
+    grader: GraderClient,
+    forgetToken?: (namespace: string) => void,
+  ) {
     this.client = client;
     this.store = store;
     this.grader = grader;
+    this.forgetToken = forgetToken;
   }
 
   async submit(a: AssessmentObject, taskId: string, answer: string): Promise<SubmissionObject> {
@@ -124,17 +133,31 @@ export class GradingService {
     const created = await this.admit(a, taskId, limits, answer, submittedAt);
     const withdraw = () =>
       this.client.delete(SUBMISSION, created.metadata.namespace, created.metadata.name!).catch(() => {});
-    // Admitted: from now on it counts against every later submission, graded or not yet.
+    // Admitted: from now on it counts against every later submission, graded or not yet. Written
+    // while the grader runs the answer (one API server round trip off the candidate's wait); the
+    // grade is written after it. Its failure is kept, not left unhandled, and thrown below.
     const pending = { graded: false, explanation: 'Being graded.' };
-    if (grading.kind !== 'manual') await this.writeStatus(created, pending);
+    const pendingWrite =
+      grading.kind !== 'manual'
+        ? this.writeStatus(created, pending).then(
+            () => undefined,
+            (err: unknown) => err,
+          )
+        : Promise.resolve(undefined);
     let grade: GradeResponse | undefined;
     if (grading.kind !== 'manual') {
       try {
         grade = await this.grade(a, task.sandbox, grading, answer);
       } catch (err) {
+        await pendingWrite;
         await withdraw(); // not graded: it does not cost the candidate an attempt
         throw err;
       }
+    }
+    const pendingFailed = await pendingWrite;
+    if (pendingFailed) {
+      await withdraw();
+      throw pendingFailed;
     }
     const status = grade
       ? {
@@ -294,14 +317,20 @@ export class GradingService {
   ): Promise<GradeResponse> {
     const sandbox = a.status?.sandboxes?.find((s) => s.name === sandboxName);
     if (!sandbox?.ready) throw new Conflict(`sandbox ${sandboxName} is not ready yet; try again in a moment`);
-    const outcome = await this.grader.grade(namespaceOfAssessment(a), {
+    const request = {
       sandbox: sandboxName,
-      kind: g.kind === 'mongo' ? 'mongo' : 'sql',
+      kind: g.kind === 'mongo' ? ('mongo' as const) : ('sql' as const),
       reference: g.reference!,
       ...(g.collection ? { collection: g.collection } : {}),
       options: g.options,
       answer,
-    });
+    };
+    let outcome = await this.grader.grade(namespaceOfAssessment(a), request);
+    // A token cached from an earlier namespace of the same name: read it again, once.
+    if (outcome.kind === 'refused' && outcome.status === 401 && this.forgetToken) {
+      this.forgetToken(namespaceOfAssessment(a));
+      outcome = await this.grader.grade(namespaceOfAssessment(a), request);
+    }
     switch (outcome.kind) {
       case 'graded':
         return outcome.result;
@@ -316,6 +345,34 @@ export class GradingService {
   }
 }
 
+/**
+ * The grader tokens, read from each namespace's grader Secret once per `ttlMs` instead of once per
+ * answer (one API server round trip off every submission). The Secret is created once and never
+ * rotated; a namespace deleted and made again under the same name gets a new one, so a 401 from
+ * the grader forgets the cached token (GradingService reads it again and retries once).
+ */
+export function graderTokens(
+  read: (namespace: string) => Promise<string | undefined>,
+  ttlMs = 60_000,
+  now: () => number = Date.now,
+) {
+  const cache = new Map<string, { token: string; until: number }>();
+  return {
+    get: async (namespace: string): Promise<string | undefined> => {
+      const hit = cache.get(namespace);
+      if (hit && hit.until > now()) return hit.token;
+      const token = await read(namespace);
+      // Not there yet (the operator creates it with the namespace): asked again next time.
+      if (token) cache.set(namespace, { token, until: now() + ttlMs });
+      else cache.delete(namespace);
+      return token;
+    },
+    forget: (namespace: string) => {
+      cache.delete(namespace);
+    },
+  };
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** Grading: submissions graded against the candidate's sandbox and stored as Submission objects. */
@@ -326,12 +383,15 @@ declare module 'fastify' {
 /** `app.grading`. */
 export default fp(
   async function gradingPlugin(app: FastifyInstance, opts: { client: KubeClient; graderUrl?: string }) {
-    const grader = new GraderClient({
-      token: async (namespace) =>
+    const tokens = graderTokens(
+      async (namespace) =>
         (await readSecretData(opts.client, namespace, GRADER.secretName))?.[GRADER.tokenKey],
+    );
+    const grader = new GraderClient({
+      token: tokens.get,
       ...(opts.graderUrl && { baseUrl: (namespace) => opts.graderUrl!.replaceAll('{namespace}', namespace) }),
     });
-    app.decorate('grading', new GradingService(opts.client, app.assessments, grader));
+    app.decorate('grading', new GradingService(opts.client, app.assessments, grader, tokens.forget));
   },
   { name: 'grading', dependencies: ['assessments'] },
 );

@@ -129,7 +129,13 @@ function renderSandboxes(sandboxes) {
   }
 }
 
-function renderTasks(tasks) {
+/** Submissions left across tasks (the template's grading.maxSubmissions); every task's count obeys it. */
+const submissions = { used: 0, max: Number.POSITIVE_INFINITY };
+const attemptCounters = [];
+
+function renderTasks(tasks, total) {
+  if (total) Object.assign(submissions, total);
+  attemptCounters.length = 0;
   const box = $('tasks');
   box.replaceChildren();
   for (const task of tasks) {
@@ -149,10 +155,15 @@ function renderTasks(tasks) {
     let used = task.attempts.used;
     const attempts = art.querySelector('.attempts');
     const showAttempts = () => {
-      const left = Math.max(0, task.attempts.max - used);
-      attempts.textContent = t('candidate.attemptsLeft', { left, max: task.attempts.max });
+      const overall = Math.max(0, submissions.max - submissions.used);
+      const left = Math.min(Math.max(0, task.attempts.max - used), overall);
+      attempts.textContent =
+        overall < task.attempts.max - used
+          ? t('candidate.attemptsLeftOverall', { left, max: task.attempts.max, overall })
+          : t('candidate.attemptsLeft', { left, max: task.attempts.max });
       art.querySelector('button').disabled = left === 0;
     };
+    attemptCounters.push(showAttempts);
     showAttempts();
     art.querySelector('button').addEventListener('click', async (ev) => {
       const button = ev.currentTarget;
@@ -164,6 +175,7 @@ function renderTasks(tasks) {
           answer: art.querySelector('textarea').value,
         });
         used += 1;
+        submissions.used += 1;
         remember(task, r);
         result.className = `result ${r.graded ? (r.pass ? 'pass' : 'fail') : ''}`;
         result.textContent = r.graded
@@ -174,7 +186,7 @@ function renderTasks(tasks) {
         result.textContent = err.message;
       } finally {
         button.disabled = false;
-        showAttempts();
+        for (const show of attemptCounters) show();
       }
     });
     box.append(art);
@@ -200,7 +212,8 @@ async function load() {
     $('tasks-section').hidden = waiting;
     if (!waiting) {
       renderSandboxes(s.sandboxes);
-      renderTasks((await api('GET', `/candidate/tasks?lang=${lang}`)).tasks);
+      const list = await api('GET', `/candidate/tasks?lang=${lang}`);
+      renderTasks(list.tasks, list.submissions);
     }
     tick(); // last: past the deadline, it replaces all of the above with the ended view
   } catch (err) {

@@ -47,6 +47,7 @@ describe('desiredObjects', () => {
       'Deployment/grader',
       'Deployment/source',
       'StatefulSet/events',
+      'StatefulSet/grader-store',
       'StatefulSet/warehouse',
     ]);
     for (const [o, spec] of probed) {
@@ -75,6 +76,7 @@ describe('desiredObjects', () => {
       'Deployment/source',
       'Job/seed',
       'StatefulSet/events',
+      'StatefulSet/grader-store',
       'StatefulSet/warehouse',
     ]);
     for (const [o, spec] of pods) expect(spec, `${o.kind}/${o.metadata.name}`).toMatchObject(placement);
@@ -121,7 +123,7 @@ describe('desiredObjects', () => {
 
   it('makes every pod compliant with restricted, with requests and limits', () => {
     const pods = podSpecs(objs);
-    expect(pods).toHaveLength(5); // three sandboxes, the grader, the seed Job
+    expect(pods).toHaveLength(6); // three sandboxes, the grader, its store, the seed Job
     for (const [o, pod] of pods) {
       expect(pod.securityContext, o.metadata.name).toMatchObject({
         runAsNonRoot: true,
@@ -148,6 +150,8 @@ describe('desiredObjects', () => {
       'allow-platform-ingress',
       'allow-api-to-grader',
       'allow-seed-dns',
+      'allow-grader-store-ingress',
+      'allow-grader-to-grader-store',
     ]);
     // The seed Job resolves the sandboxes' Service names even when sandboxes get no DNS.
     expect(objs.find((o) => o.metadata.name === 'allow-seed-dns')!.spec).toMatchObject({
@@ -164,9 +168,18 @@ describe('desiredObjects', () => {
     );
   });
 
-  it('turns template resources into the quota', () => {
+  it('turns template resources into the quota, plus the grader store when there is one', () => {
     const quota = objs.find((o) => o.kind === 'ResourceQuota')!;
+    // The template's 2 CPU, 4Gi, 5Gi and the store's 250m, 256Mi and 256Mi volume.
     expect((quota.spec as { hard: Record<string, string> }).hard).toMatchObject({
+      'limits.cpu': '2250m',
+      'limits.memory': '4352Mi',
+      'requests.storage': '5376Mi',
+    });
+    const noMongo = desiredObjects(
+      context(template({ sandboxes: [{ name: 'db', postgres: { dataset: 'retail@1', version: '18' } }] })),
+    ).find((o) => o.kind === 'ResourceQuota')!;
+    expect((noMongo.spec as { hard: Record<string, string> }).hard).toMatchObject({
       'limits.cpu': '2',
       'limits.memory': '4Gi',
       'requests.storage': '5Gi',
@@ -209,6 +222,8 @@ describe('desiredState', () => {
       'NetworkPolicy',
       'NetworkPolicy',
       'NetworkPolicy',
+      'NetworkPolicy',
+      'NetworkPolicy',
       'ServiceAccount',
       'ServiceAccount',
       'RoleBinding',
@@ -218,6 +233,7 @@ describe('desiredState', () => {
       'events-credentials',
       'source-credentials',
       'grader-credentials',
+      'grader-store-credentials',
     ]);
     expect(state.seed?.kind).toBe('Job');
     expect(state.grader?.workload.kind).toBe('Deployment');
@@ -302,7 +318,9 @@ describe('the grader', () => {
     ]);
     for (const name of ['allow-same-namespace', 'allow-platform-ingress'])
       expect(policies[name]!.podSelector).toEqual({
-        matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'NotIn', values: ['grader'] }],
+        matchExpressions: [
+          { key: 'app.kubernetes.io/name', operator: 'NotIn', values: ['grader', 'grader-store'] },
+        ],
       });
   });
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  ALLOW_ROLELESS_USERS_ENV,
   ANNOTATIONS,
   type Assessment,
   type AssessmentTemplate,
@@ -10,7 +11,9 @@ import {
   DATA_API_CREDENTIAL_KEYS,
   DB_CREDENTIAL_KEYS,
   GRADER,
+  GRADER_STORE,
   type GraderPlan,
+  type GraderStoreLocation,
   LABELS,
   MANAGED_BY,
   type Sandbox,
@@ -126,7 +129,7 @@ export function namespace(ctx: Context): KubeObject {
 }
 
 export function resourceQuota(ctx: Context): KubeObject {
-  const r = ctx.template.spec.resources;
+  const r = withGraderStore(ctx, ctx.template.spec.resources);
   return {
     apiVersion: 'v1',
     kind: 'ResourceQuota',
@@ -192,9 +195,11 @@ export function networkPolicies(ctx: Context): KubeObject[] {
       { protocol: 'TCP', port: 53 },
     ],
   };
-  // Everything but the grader: sandboxes and the seed Job talk among themselves and to the platform.
+  // Everything but the grader and its store: sandboxes and the seed Job talk among themselves and to the platform.
   const notGrader = {
-    matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'NotIn', values: [GRADER.name] }],
+    matchExpressions: [
+      { key: 'app.kubernetes.io/name', operator: 'NotIn', values: [GRADER.name, GRADER_STORE.name] },
+    ],
   };
   const platformNamespace = {
     matchLabels: { 'kubernetes.io/metadata.name': ctx.config.EPREUVE_PLATFORM_NAMESPACE },
@@ -243,7 +248,7 @@ export function networkPolicies(ctx: Context): KubeObject[] {
   ];
   if (ctx.template.spec.network.egress === 'dns-only')
     policies.push(np('allow-dns', { podSelector: {}, policyTypes: ['Egress'], egress: [clusterDns] }));
-  return policies;
+  return [...policies, ...graderStorePolicies(ctx)];
 }
 
 /**
@@ -590,6 +595,7 @@ export function seedJob(ctx: Context): KubeObject | undefined {
   if (seeded.length === 0) return undefined;
   const ns = nsOf(ctx);
   const credentials = credentialsVolumes(seeded);
+  const store = graderStoreMount(ctx);
   const plan: SeedPlan = seeded.map((s) => ({
     name: s.name,
     kind: s.postgres ? 'postgres' : 'mongo',
@@ -598,6 +604,7 @@ export function seedJob(ctx: Context): KubeObject | undefined {
     dataset: (s.postgres ?? s.mongo)!.dataset,
     credentials: credentialsMountPath(s.name),
     hiddenVariants: ctx.template.spec.grading.hiddenVariants,
+    ...(s.mongo && { store: graderStoreLocation(ctx), references: mongoReferenceTasks(ctx, s) }),
   }));
   return {
     apiVersion: 'batch/v1',
@@ -621,13 +628,18 @@ export function seedJob(ctx: Context): KubeObject | undefined {
               image: ctx.config.EPREUVE_IMAGE_SEEDER,
               imagePullPolicy: ctx.config.EPREUVE_IMAGE_PULL_POLICY,
               args: ['seed'],
-              env: [{ name: SEED_PLAN_ENV, value: JSON.stringify(plan) }],
+              env: [
+                { name: SEED_PLAN_ENV, value: JSON.stringify(plan) },
+                ...(ctx.config.EPREUVE_ALLOW_ROLELESS_USERS
+                  ? [{ name: ALLOW_ROLELESS_USERS_ENV, value: 'true' }]
+                  : []),
+              ],
               resources: ctx.config.EPREUVE_SANDBOX_SIZES.seeder,
               securityContext: restrictedContainer,
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...credentials.mounts],
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...credentials.mounts, ...store.mounts],
             },
           ],
-          volumes: [{ name: 'tmp', emptyDir: {} }, ...credentials.volumes],
+          volumes: [{ name: 'tmp', emptyDir: {} }, ...credentials.volumes, ...store.volumes],
         },
       },
     },
@@ -655,6 +667,8 @@ export function graderSecret(ctx: Context, random: (n: number) => Buffer): KubeO
 export interface GraderObjects {
   service: KubeObject;
   workload: KubeObject;
+  /** Its store, when a MongoDB sandbox needs one (graderStoreObjects). */
+  store?: { service: KubeObject; workload: KubeObject };
 }
 
 /**
@@ -673,7 +687,9 @@ export function graderObjects(ctx: Context): GraderObjects | undefined {
     port: PORTS[sandboxKind(s)],
     credentials: credentialsMountPath(s.name),
     hiddenVariants: ctx.template.spec.grading.hiddenVariants,
+    ...(s.mongo && { store: graderStoreLocation(ctx) }),
   }));
+  const store = graderStoreMount(ctx);
   const size = ctx.config.EPREUVE_SANDBOX_SIZES.grader;
   // V8 collects before the cgroup kills: three quarters of the limit for the heap.
   const heapMiB = Math.floor((parseQuantity(size.limits.memory) / 2 ** 20) * 0.75);
@@ -710,6 +726,7 @@ export function graderObjects(ctx: Context): GraderObjects | undefined {
         volumeMounts: [
           { name: 'token', mountPath: GRADER.tokenMountPath, readOnly: true },
           ...credentials.mounts,
+          ...store.mounts,
         ],
       },
       [
@@ -718,9 +735,200 @@ export function graderObjects(ctx: Context): GraderObjects | undefined {
           secret: { secretName: GRADER.secretName, items: [{ key: GRADER.tokenKey, path: GRADER.tokenKey }] },
         },
         ...credentials.volumes,
+        ...store.volumes,
       ],
     ),
+    ...(store.volumes.length > 0 && { store: graderStoreObjects(ctx) }),
   };
+}
+
+/*
+ * The grader store: a MongoDB-protocol server of its own for a template with a MongoDB sandbox,
+ * holding that sandbox's hidden variants and reference results. The local server (FerretDB)
+ * enforces no roles, so what must stay out of the candidate's reach cannot rely on them: it lives
+ * where only the seed Job and the grader can connect (NetworkPolicy below), under a credential
+ * only they mount, on a Service the gateway never routes (it routes the template's sandboxes).
+ */
+
+/** The store's pod labels: the network policies single it out by them. */
+export const GRADER_STORE_LABELS = { 'app.kubernetes.io/name': GRADER_STORE.name } as const;
+/** The store's PersistentVolumeClaim: a few small variants and reference results. */
+const GRADER_STORE_STORAGE = '256Mi';
+
+/**
+ * The template's resources plus the grader store's, when there is one: the store is the platform's
+ * integrity machinery, not the candidate's sandboxes, so it comes on top of what the template
+ * budgets (quotaShortfall leaves it out for the same reason).
+ */
+export function withGraderStore(
+  ctx: Context,
+  r: { cpu: string; memory: string; storage: string },
+): { cpu: string; memory: string; storage: string } {
+  if (mongoSandboxes(ctx).length === 0) return r;
+  const size = ctx.config.EPREUVE_SANDBOX_SIZES.graderStore.limits;
+  const add = (a: string, b: string) => parseQuantity(a) + parseQuantity(b);
+  const mebibytes = (n: number) => `${Math.ceil(n / 2 ** 20)}Mi`;
+  return {
+    cpu: `${Math.round(add(r.cpu, size.cpu) * 1000)}m`,
+    memory: mebibytes(add(r.memory, size.memory)),
+    storage: mebibytes(add(r.storage, GRADER_STORE_STORAGE)),
+  };
+}
+
+/** The template's MongoDB sandboxes: each gets its hidden variants and references in the store. */
+const mongoSandboxes = (ctx: Context) => ctx.template.spec.sandboxes.filter((s) => s.mongo);
+
+/** Where the seed Job and the grader find the store (only when a MongoDB sandbox needs it). */
+function graderStoreLocation(ctx: Context): GraderStoreLocation {
+  return {
+    host: `${GRADER_STORE.name}.${nsOf(ctx)}.svc`,
+    port: GRADER_STORE.port,
+    credentials: GRADER_STORE.mountPath,
+  };
+}
+
+/** The store's Secret as a read-only volume (seed Job and grader), when there is a store. */
+function graderStoreMount(ctx: Context) {
+  if (mongoSandboxes(ctx).length === 0) return { mounts: [], volumes: [] };
+  return {
+    mounts: [{ name: 'grader-store', mountPath: GRADER_STORE.mountPath, readOnly: true }],
+    volumes: [{ name: 'grader-store', secret: { secretName: GRADER_STORE.secretName } }],
+  };
+}
+
+/**
+ * The tasks graded on MongoDB sandbox `s`, as the template states them (the seeder resolves
+ * catalogue exercises): their reference results are computed at seed time into the store.
+ */
+function mongoReferenceTasks(ctx: Context, s: Sandbox): NonNullable<SeedPlan[number]['references']> {
+  return (ctx.template.spec.tasks ?? [])
+    .filter((t) => t.sandbox === s.name && !t.grader?.manual && (!t.grader || t.grader.mongoResult))
+    .map((t) => ({
+      task: t.id,
+      ...(t.exercise && { exercise: t.exercise }),
+      ...(t.grader?.mongoResult?.reference && { reference: t.grader.mongoResult.reference }),
+      ...(t.grader?.mongoResult?.collection && { collection: t.grader.mongoResult.collection }),
+    }));
+}
+
+/** The store's only user (the seeder's and the grader's), random; created once like the others. */
+export function graderStoreSecret(ctx: Context, random: (n: number) => Buffer): KubeObject | undefined {
+  if (mongoSandboxes(ctx).length === 0) return undefined;
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(ctx, GRADER_STORE.secretName, GRADER_STORE_LABELS),
+    type: 'Opaque',
+    stringData: {
+      [DB_CREDENTIAL_KEYS.adminUsername]: 'epreuve-grader',
+      [DB_CREDENTIAL_KEYS.adminPassword]: random(24).toString('base64url'),
+    },
+  };
+}
+
+/** The store's StatefulSet (the sandbox MongoDB image, its own volume) and Service. */
+export function graderStoreObjects(ctx: Context): { service: KubeObject; workload: KubeObject } | undefined {
+  const mongo = mongoSandboxes(ctx)[0]?.mongo;
+  if (!mongo) return undefined;
+  const storageClass = ctx.config.EPREUVE_STORAGE_CLASS;
+  const env = (name: string, key: string) => secretEnv(name, GRADER_STORE.secretName, key);
+  return {
+    service: {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(ctx, GRADER_STORE.name, GRADER_STORE_LABELS),
+      spec: {
+        type: 'ClusterIP',
+        selector: GRADER_STORE_LABELS,
+        ports: [{ name: 'db', port: GRADER_STORE.port, targetPort: GRADER_STORE.port, protocol: 'TCP' }],
+      },
+    },
+    workload: {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: meta(ctx, GRADER_STORE.name, GRADER_STORE_LABELS),
+      spec: {
+        replicas: 1,
+        serviceName: GRADER_STORE.name,
+        selector: { matchLabels: GRADER_STORE_LABELS },
+        template: {
+          metadata: { labels: { ...labelsOf(ctx), ...GRADER_STORE_LABELS } },
+          spec: {
+            serviceAccountName: SANDBOX_SERVICE_ACCOUNT,
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            securityContext: podSecurity(UID.mongo),
+            ...placement(ctx),
+            containers: [
+              {
+                name: 'mongo',
+                image: ctx.config.EPREUVE_IMAGE_MONGO.replace('{version}', mongo.version),
+                imagePullPolicy: ctx.config.EPREUVE_IMAGE_PULL_POLICY,
+                ports: [{ name: 'db', containerPort: GRADER_STORE.port, protocol: 'TCP' }],
+                env: [
+                  env('MONGO_INITDB_ROOT_USERNAME', DB_CREDENTIAL_KEYS.adminUsername),
+                  env('MONGO_INITDB_ROOT_PASSWORD', DB_CREDENTIAL_KEYS.adminPassword),
+                ],
+                ...probes({ tcpSocket: { port: GRADER_STORE.port }, periodSeconds: 5, timeoutSeconds: 3 }),
+                resources: ctx.config.EPREUVE_SANDBOX_SIZES.graderStore,
+                securityContext: restrictedContainer,
+                volumeMounts: [
+                  { name: 'data', mountPath: '/data/db' },
+                  { name: 'configdb', mountPath: '/data/configdb' },
+                  { name: 'tmp', mountPath: '/tmp' },
+                ],
+              },
+            ],
+            volumes: [
+              { name: 'configdb', emptyDir: {} },
+              { name: 'tmp', emptyDir: {} },
+            ],
+          },
+        },
+        volumeClaimTemplates: [
+          {
+            metadata: { name: 'data', labels: labelsOf(ctx) },
+            spec: {
+              accessModes: ['ReadWriteOnce'],
+              resources: { requests: { storage: GRADER_STORE_STORAGE } },
+              ...(storageClass ? { storageClassName: storageClass } : {}),
+            },
+          },
+        ],
+      },
+    },
+  };
+}
+
+/**
+ * Only the seed Job and the grader may connect to the store; the store itself talks to no one.
+ * (The namespace-wide policies leave it out: see `notGrader` in networkPolicies.)
+ */
+export function graderStorePolicies(ctx: Context): KubeObject[] {
+  if (mongoSandboxes(ctx).length === 0) return [];
+  const clients = {
+    matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'In', values: [GRADER.name, 'seeder'] }],
+  };
+  const port = [{ protocol: 'TCP', port: GRADER_STORE.port }];
+  const policy = (name: string, spec: object): KubeObject => ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: meta(ctx, name),
+    spec,
+  });
+  return [
+    policy('allow-grader-store-ingress', {
+      podSelector: { matchLabels: GRADER_STORE_LABELS },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ from: [{ podSelector: clients }], ports: port }],
+    }),
+    // The grader's own egress reaches sandboxes only; the seed Job's reaches every pod already.
+    policy('allow-grader-to-grader-store', {
+      podSelector: { matchLabels: GRADER_LABELS },
+      policyTypes: ['Egress'],
+      egress: [{ to: [{ podSelector: { matchLabels: GRADER_STORE_LABELS } }], ports: port }],
+    }),
+  ];
 }
 
 export type WorkloadKind = 'StatefulSet' | 'Deployment';
@@ -774,6 +982,7 @@ export function desiredState(ctx: Context, random: (bytes: number) => Buffer = r
     secrets: [
       ...sandboxes.map((s) => credentialsSecret(ctx, s, random)),
       ...(seededSandboxes(ctx.template).length ? [graderSecret(ctx, random)] : []),
+      ...[graderStoreSecret(ctx, random)].filter((x) => x !== undefined),
     ],
     guardRails: [
       resourceQuota(ctx),
@@ -794,6 +1003,7 @@ export function namespaceContents(state: DesiredState): KubeObject[] {
     ...state.guardRails,
     ...state.workloads.map((w) => w.service),
     ...state.workloads.map((w) => w.workload),
+    ...(state.grader?.store ? [state.grader.store.service, state.grader.store.workload] : []),
     ...(state.grader ? [state.grader.service, state.grader.workload] : []),
     ...(state.seed ? [state.seed] : []),
   ];

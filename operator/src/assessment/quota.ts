@@ -1,3 +1,4 @@
+import { GRADER_STORE } from '@epreuve/crds';
 import { type KubeObject, parseQuantity } from '@epreuve/kube';
 import type { Context } from './desired.ts';
 
@@ -21,6 +22,8 @@ export function quotaShortfall(ctx: Context, objects: KubeObject[]): string | un
       volumeClaimTemplates?: Array<{ spec: { resources: { requests: { storage: string } } } }>;
     };
     if (!spec?.template) continue;
+    // The grader store comes on top of the template's resources (desired.ts withGraderStore).
+    if (obj.metadata?.labels?.['app.kubernetes.io/name'] === GRADER_STORE.name) continue;
     for (const c of spec.template.spec.containers) {
       cpu += parseQuantity(c.resources?.limits?.cpu ?? '0');
       memory += parseQuantity(c.resources?.limits?.memory ?? '0');

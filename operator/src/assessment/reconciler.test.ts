@@ -330,12 +330,13 @@ describe('AssessmentReconciler writes status once per pass, after its I/O', () =
     const w = world({ assessment: assessment() as Cached, template: template() });
     const { first } = await expectOneWriteThenNone(w, 'Provisioning', 'WaitingForSandboxes');
     expect(first.calls[0]).toMatchObject({ verb: 'patch', kind: 'Assessment' });
-    // Three sandboxes' credentials and the grader's token.
+    // Three sandboxes' credentials, the grader's token and its store's credentials.
     expect(first.calls.filter((c) => c.verb === 'create').map((c) => c.name)).toEqual([
       expect.stringMatching(/\/warehouse-credentials$/),
       expect.stringMatching(/\/events-credentials$/),
       expect.stringMatching(/\/source-credentials$/),
       expect.stringMatching(/\/grader-credentials$/),
+      expect.stringMatching(/\/grader-store-credentials$/),
     ]);
 
     const ready = world({

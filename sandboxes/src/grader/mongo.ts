@@ -43,8 +43,10 @@ export interface MongoRunOptions {
 
 /**
  * Documents per reply. The driver holds one whole reply in memory (up to 48 MiB), so replies are
- * kept small and the running total is checked after each document; the grader's memory limit is
- * sized above `maxBytes` plus one reply.
+ * kept small; each document arrives as its raw BSON bytes (`raw: true`) and is measured before it
+ * is deserialized, so one huge document (16 MiB of `$push`ed events) is refused without ever
+ * becoming a JavaScript object, and the running total is checked after each. The grader's memory
+ * limit is sized above `maxBytes` plus one reply.
  */
 const BATCH_SIZE = 100;
 
@@ -134,17 +136,19 @@ export async function runPipeline(
     const cursor = client
       .db(database)
       .collection(collection)
-      .aggregate(pipeline, { maxTimeMS: timeoutMs, batchSize: BATCH_SIZE });
-    for await (const doc of cursor) {
-      docs.push(doc);
-      bytes += BSON.calculateObjectSize(doc);
+      .aggregate<Uint8Array>(pipeline, { maxTimeMS: timeoutMs, batchSize: BATCH_SIZE, raw: true });
+    for await (const raw of cursor) {
+      // Measured on the wire bytes, before deserializing: one document over the cap costs nothing more.
+      bytes += raw.byteLength;
       if (bytes > maxBytes) {
         await cursor.close();
         throw new AnswerError(
           'TooLarge',
-          `Your pipeline returns more than ${(maxBytes / 1048576).toFixed(0)} MiB of data, the most an answer may return; the answer needs far less.`,
+          `Your pipeline returns more than ${maxBytes >= 1048576 ? `${(maxBytes / 1048576).toFixed(0)} MiB` : `${Math.round(maxBytes / 1024)} KiB`} of data${docs.length === 0 ? ' in its first document' : ''}, the most an answer may return; the answer needs far less.`,
         );
       }
+      // The driver's own defaults (numbers as numbers, no raw buffers): as a non-raw cursor returns.
+      docs.push(BSON.deserialize(raw));
       if (docs.length > docCap) {
         await cursor.close();
         throw new AnswerError(

@@ -17,6 +17,13 @@ import type { ResultSet } from './compare.ts';
 import { AnswerError, type GradeResult, gradeMongo, gradeSql } from './index.ts';
 import { runPipeline } from './mongo.ts';
 import { runQuery } from './sql.ts';
+import {
+  decodeResult,
+  graderStoreUrl,
+  referenceKey,
+  referenceResults,
+  type StoredReference,
+} from './store.ts';
 
 /**
  * The grade server: runs a candidate's answers next to their databases, inside their namespace,
@@ -50,6 +57,23 @@ function graderCredentials(dir: string): GraderCredentials {
     password: read(KEYS.graderPassword),
   };
 }
+
+/**
+ * A task the grader cannot grade as configured (no grader store, no stored reference result):
+ * the template's or the platform's to fix, so a 422, never a pass computed on data the candidate
+ * may have changed.
+ */
+class ReferenceUnavailable extends Error {}
+
+/** The answer could not be graded now (a database or the store unreachable): the candidate retries. */
+const unavailable = (explanation: string): GradeResult => ({
+  pass: false,
+  error: 'Unavailable',
+  explanation,
+  hint: explanation,
+  expectedRows: 0,
+  actualRows: 0,
+});
 
 /** A small semaphore: at most `limit` holders, a bounded line of waiters. */
 class Gate {
@@ -162,6 +186,11 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
       try {
         result = await grade(sandbox, req);
       } catch (err) {
+        if (err instanceof ReferenceUnavailable)
+          return reply
+            .code(422)
+            .type('application/problem+json')
+            .send(problem(422, 'Unprocessable Content', err.message));
         // The answer's own failures are grades; an error here is the reference's, run first.
         if (!(err instanceof AnswerError)) throw err;
         const busy = err.reason === 'Unavailable' || err.reason === 'Timeout';
@@ -226,7 +255,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
       const result =
         sandbox.kind === 'postgres'
           ? await gradeOnPostgres(sandbox, { ...creds, database }, req)
-          : await gradeOnMongo(sandbox, { ...creds, database }, req);
+          : await gradeOnMongo(sandbox, { ...creds, database }, req, i);
       if (i === 0) visible = result;
       if (result.pass) continue;
       if (i === 0 || result.error) return result; // the candidate's own query: its message is theirs
@@ -257,45 +286,87 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     });
   }
 
+  /** One client per grader store, kept: the store is the grader's own and never rotates its Secret. */
+  const stores = new Map<string, Promise<MongoClient>>();
+  function storeClient(sandbox: GraderPlan[number]): Promise<MongoClient> {
+    let client = stores.get(sandbox.name);
+    if (!client) {
+      const c = new MongoClient(graderStoreUrl(sandbox.store!), {
+        serverSelectionTimeoutMS: 5000,
+        maxPoolSize: 4,
+      });
+      c.on('error', () => {}); // a store that restarts fails the operation in flight, not the process
+      client = c.connect();
+      stores.set(sandbox.name, client);
+      client.catch(() => stores.delete(sandbox.name)); // connected again next time
+    }
+    return client;
+  }
+  app.addHook('onClose', async () => {
+    await Promise.all([...stores.values()].map((c) => c.then((x) => x.close()).catch(() => {})));
+  });
+
+  /**
+   * A MongoDB answer: on the candidate's data (variant 0) as the sandbox's grader user, compared with
+   * the reference result the seeder stored before the candidate could connect — never one computed
+   * now, on data the candidate can write where the server enforces no roles (FerretDB); on a hidden
+   * variant, in the grader store, which the candidate cannot reach.
+   */
   async function gradeOnMongo(
     sandbox: GraderPlan[number],
     creds: GraderCredentials,
     req: GradeRequest,
+    variant: number,
   ): Promise<GradeResult> {
+    if (!sandbox.store)
+      throw new ReferenceUnavailable(
+        `MongoDB sandbox ${sandbox.name} has no grader store: its answers are graded only against reference results stored at seed time`,
+      );
+    let store: MongoClient;
+    try {
+      store = await storeClient(sandbox);
+    } catch (err) {
+      return unavailable(
+        `The grader store is not reachable right now (${(err as Error).message}); try again in a moment.`,
+      );
+    }
+    const options = { timeoutMs: limits.timeoutMs, docCap: limits.rowCap, maxBytes: limits.maxBytes };
+    const collection = req.collection ?? '';
+    const key = referenceKey(creds.database, collection, req.reference);
+    const referenceResult = await reference(`${sandbox.name}\0${key}`, async () => {
+      let stored: StoredReference | null;
+      try {
+        stored = await referenceResults(store).findOne({ _id: key });
+      } catch (err) {
+        throw new AnswerError('Unavailable', `the grader store did not answer (${(err as Error).message})`);
+      }
+      if (stored) return decodeResult(stored.result);
+      if (variant === 0)
+        throw new ReferenceUnavailable(
+          `no reference result was stored for this task on ${creds.database}.${collection} when sandbox ${sandbox.name} was seeded (a task added or a reference changed since?): answers on the candidate's data are compared only with results computed before the candidate could change it`,
+        );
+      // A hidden variant lives in the store, out of the candidate's reach: computing it now is safe.
+      return runPipeline(store, creds.database, collection, req.reference, {
+        ...options,
+        docCap: 100_000,
+        maxBytes: 4 * limits.maxBytes,
+      });
+    });
+    const exercise = { reference: req.reference, collection: req.collection, grader: req.options };
+    if (variant > 0)
+      return gradeMongo(store, creds.database, exercise, req.answer, { ...options, referenceResult });
     const url = `mongodb://${encodeURIComponent(creds.username)}:${encodeURIComponent(creds.password)}@${sandbox.host}:${sandbox.port}/${creds.database}?authSource=${creds.database}&directConnection=true`;
     const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000, maxPoolSize: 2 });
     client.on('error', () => {}); // a dying server fails the operation in flight, not the process
     try {
       await client.connect();
     } catch (err) {
-      const explanation = `The database is not reachable right now (${(err as Error).message}); try again in a moment.`;
-      return {
-        pass: false,
-        error: 'Unavailable',
-        explanation,
-        hint: explanation,
-        expectedRows: 0,
-        actualRows: 0,
-      };
+      return unavailable(
+        `The database is not reachable right now (${(err as Error).message}); try again in a moment.`,
+      );
     }
     try {
-      const options = { timeoutMs: limits.timeoutMs, docCap: limits.rowCap, maxBytes: limits.maxBytes };
-      const collection = req.collection ?? '';
-      const key = `${sandbox.name}\0${creds.database}\0${collection}\0${req.reference}`;
-      const referenceResult = await reference(key, () =>
-        runPipeline(client, creds.database, collection, req.reference, {
-          ...options,
-          docCap: 100_000,
-          maxBytes: 4 * limits.maxBytes,
-        }),
-      );
-      return await gradeMongo(
-        client,
-        creds.database,
-        { reference: req.reference, collection: req.collection, grader: req.options },
-        req.answer,
-        { ...options, referenceResult },
-      );
+      return await gradeMongo(client, creds.database, exercise, req.answer, { ...options, referenceResult });
     } finally {
       await client.close().catch(() => {});
     }

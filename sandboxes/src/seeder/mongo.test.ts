@@ -1,6 +1,6 @@
 import type { Db } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { ensureUsers, onUserCommandError, rolesNotEnforcedWarning } from './mongo.ts';
+import { ensureUsers, onUserCommandError, rolelessRefused, rolesNotEnforcedWarning } from './mongo.ts';
 
 describe('onUserCommandError', () => {
   it.each([
@@ -44,6 +44,8 @@ const opts = {
   candidate: { username: 'candidate', password: 'c-secret' },
   grader: { username: 'grader', password: 'g-secret' },
 };
+/** A local cluster's opt-in (sandboxes.mongo.allowRolelessUsers). */
+const optedIn = { ...opts, allowRolelessUsers: true };
 const userCommands = (commands: Array<Record<string, unknown>>) =>
   commands.filter((c) => 'createUser' in c || 'updateUser' in c);
 
@@ -69,7 +71,7 @@ describe('ensureUsers', () => {
         : { ok: 1 };
     });
     const log: string[] = [];
-    await ensureUsers(db, opts, (l) => log.push(l));
+    await ensureUsers(db, optedIn, (l) => log.push(l));
     expect(userCommands(commands)).toEqual([
       { createUser: 'candidate', pwd: 'c-secret', roles: [{ role: 'readWrite', db: 'sandbox' }] },
       { createUser: 'candidate', pwd: 'c-secret', roles: [] },
@@ -91,7 +93,7 @@ describe('ensureUsers', () => {
       return (c.roles as unknown[]).length ? codeError(238) : { ok: 1 };
     });
     const log: string[] = [];
-    await ensureUsers(db, opts, (l) => log.push(l));
+    await ensureUsers(db, optedIn, (l) => log.push(l));
     expect(log[0]).toContain('this server does not implement roles');
   });
 
@@ -103,7 +105,7 @@ describe('ensureUsers', () => {
           ? codeError(238)
           : codeError(2, 'bad pwd'),
     );
-    await expect(ensureUsers(db, opts, () => {})).rejects.toThrow(
+    await expect(ensureUsers(db, optedIn, () => {})).rejects.toThrow(
       /user "candidate": the server refused roles \(code 238\), then the user without roles: bad pwd/,
     );
   });
@@ -114,10 +116,39 @@ describe('ensureUsers', () => {
         failing in c ? codeError(59) : 'usersInfo' in c ? { users: [] } : { ok: 1 },
       );
       const log: string[] = [];
-      await ensureUsers(db, opts, (l) => log.push(l));
+      await ensureUsers(db, optedIn, (l) => log.push(l));
       expect(log).toEqual(['mongo: this server has no user management; candidate and grader users skipped']);
       expect(userCommands(commands).length).toBeLessThanOrEqual(1);
     }
+  });
+
+  it('without the opt-in, refuses users without roles on 238, naming the server and the chart value', async () => {
+    const { db, commands } = fakeDb((c) => {
+      if ('usersInfo' in c) return { users: [] };
+      if ('buildInfo' in c) return { version: '7.0.77', ferretdbVersion: 'v1.24.0' };
+      return (c.roles as unknown[]).length ? codeError(238) : { ok: 1 };
+    });
+    const log: string[] = [];
+    await expect(ensureUsers(db, opts, (l) => log.push(l))).rejects.toThrow(
+      rolelessRefused('FerretDB v1.24.0', 238),
+    );
+    // The user with roles was asked for, and no user without roles was created.
+    expect(userCommands(commands)).toEqual([
+      { createUser: 'candidate', pwd: 'c-secret', roles: [{ role: 'readWrite', db: 'sandbox' }] },
+    ]);
+    expect(log).toEqual([]);
+  });
+
+  it('without the opt-in, refuses a server without user management (59) too', async () => {
+    const { db } = fakeDb((c) => ('usersInfo' in c ? codeError(59) : { ok: 1 }));
+    await expect(ensureUsers(db, opts, () => {})).rejects.toThrow(/has no user management \(code 59\)/);
+  });
+
+  it('the refusal names the setting and the environment variable that accept it', () => {
+    const m = rolelessRefused('FerretDB v1.24.0', 238);
+    expect(m).toContain('FerretDB v1.24.0 does not implement roles (code 238)');
+    expect(m).toContain('sandboxes.mongo.allowRolelessUsers=true');
+    expect(m).toContain('EPREUVE_ALLOW_ROLELESS_USERS=true');
   });
 
   it('rethrows any other error unchanged (e.g. unauthorized)', async () => {

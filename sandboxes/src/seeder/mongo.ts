@@ -1,7 +1,10 @@
-import { hiddenVariantDatabase } from '@epreuve/crds';
+import { ALLOW_ROLELESS_USERS_ENV, hiddenVariantDatabase } from '@epreuve/crds';
 import type { Db, MongoClient } from 'mongodb';
 import type { Dataset } from '../datasets/catalog.ts';
 import type { Size } from '../datasets/retail/v1.ts';
+import type { ResultSet } from '../grader/compare.ts';
+import { runPipeline } from '../grader/mongo.ts';
+import { encodeResult, referenceKey, referenceResults } from '../grader/store.ts';
 import type { Credentials } from './postgres.ts';
 
 export interface Migration {
@@ -74,15 +77,21 @@ export interface MongoSeedOptions {
   grader: Credentials;
   migrations?: Migration[];
   log?: (line: string) => void;
-  /** 0 (default): the candidate's data. Otherwise a hidden variant: another seed, a grader user only. */
+  /** 0 (default): the candidate's data. Otherwise a hidden variant: another seed, no users. */
   variant?: number;
+  /**
+   * Whether users may be created without roles (or skipped) on a server that implements none
+   * (FerretDB 1.x): a local cluster's explicit choice (`sandboxes.mongo.allowRolelessUsers`).
+   */
+  allowRolelessUsers?: boolean;
 }
 
 /**
  * Applies the dataset's migrations in order, each once: applied versions are recorded in the
  * `migrations` collection ({_id: version, name, applied_at}), so a re-run applies nothing.
- * Then creates the candidate (readWrite) and grader (read) users where the server manages users
- * (without roles, with a warning, where it authenticates but has no roles: FerretDB 1.x).
+ * Then, for the candidate's data, creates the candidate (readWrite) and grader (read) users (see
+ * ensureUsers for servers without roles). A hidden variant lives in the grader store, whose only
+ * user is the store's own: it gets no users.
  */
 export async function seedMongo(client: MongoClient, o: MongoSeedOptions): Promise<{ applied: number[] }> {
   const log = o.log ?? (() => {});
@@ -98,26 +107,86 @@ export async function seedMongo(client: MongoClient, o: MongoSeedOptions): Promi
     applied.push(m.version);
   }
   if (applied.length === 0) log(`mongo: all ${done.size} migrations already applied; nothing to do`);
-  await ensureUsers(db, o.variant ? { ...o, candidate: undefined } : o, log);
+  if (!o.variant) await ensureUsers(db, o, log);
   return { applied };
 }
 
 /**
- * Loads each hidden variant into its own database (`hiddenVariantDatabase`), with the grader as
- * its only user. Where the server enforces roles the candidate cannot read it; on a server without
- * roles (FerretDB 1.x) it is not readable through the gateway's routes either, only by name.
+ * Loads each hidden variant into its own database (`hiddenVariantDatabase`) of `store`, the grader
+ * store: a server of its own that the candidate's network cannot reach and the candidate has no
+ * credential for, so no role (FerretDB has none) is needed to keep the variants out of reach.
  */
 export async function seedHiddenMongoVariants(
-  client: MongoClient,
+  store: MongoClient,
   o: Omit<MongoSeedOptions, 'variant' | 'size'> & { count: number },
 ): Promise<string[]> {
   const names: string[] = [];
   for (let i = 1; i <= o.count; i++) {
     const database = hiddenVariantDatabase(o.database, i);
-    await seedMongo(client, { ...o, database, size: 'small', variant: i });
+    await seedMongo(store, { ...o, database, size: 'small', variant: i });
     names.push(database);
   }
   return names;
+}
+
+/** A reference pipeline whose result the grader compares answers with. */
+export interface ReferenceSpec {
+  /** The task it grades (for messages only). */
+  task: string;
+  collection: string;
+  reference: string;
+}
+
+/**
+ * Computes each reference on `database` of `source` and stores the result in the grader store,
+ * once: a result already stored is kept (the seed Job runs before the candidate can connect; a
+ * re-run after they have must not recompute on data they may have changed). An empty result fails
+ * the seed: it would pass an answer that returns nothing, e.g. after the candidate empties the
+ * collection.
+ */
+export async function storeReferenceResults(
+  source: MongoClient,
+  database: string,
+  store: MongoClient,
+  references: ReferenceSpec[],
+  log: (line: string) => void = () => {},
+): Promise<{ computed: number }> {
+  const results = referenceResults(store);
+  let computed = 0;
+  for (const r of references) {
+    const _id = referenceKey(database, r.collection, r.reference);
+    if (await results.findOne({ _id }, { projection: { _id: 1 } })) continue;
+    let result: ResultSet;
+    try {
+      result = await runPipeline(source, database, r.collection, r.reference, {
+        timeoutMs: 60_000,
+        docCap: 100_000,
+        maxBytes: 8 << 20,
+      });
+    } catch (err) {
+      throw new Error(
+        `the reference of task ${r.task} does not run on ${database}.${r.collection}: ${(err as Error).message}`,
+      );
+    }
+    if (result.rows.length === 0)
+      throw new Error(
+        `the reference of task ${r.task} returns no documents on ${database}.${r.collection}: an empty reference would pass an answer that returns nothing; fix the reference or the dataset`,
+      );
+    await results.insertOne({
+      _id,
+      task: r.task,
+      database,
+      collection: r.collection,
+      reference: r.reference,
+      result: encodeResult(result),
+      computed_at: new Date(),
+    });
+    computed++;
+  }
+  log(
+    `mongo: reference results of ${references.length} task(s) on ${database} stored in the grader store (${computed} computed now)`,
+  );
+  return { computed };
 }
 
 /** MongoDB error codes the user commands may answer with. */
@@ -129,7 +198,8 @@ const NOT_IMPLEMENTED = 238;
  * (FerretDB v1 without authentication) — skip users. 238 with roles: the server authenticates but
  * has no authorization (FerretDB 1.x with its new authentication) — create the user without roles so
  * it can still log in (nothing is enforced there anyway). Anything else, or 238 without roles, fails.
- * Driven by the server's answer, not its name, so a server that implements roles gets them.
+ * Driven by the server's answer, not its name, so a server that implements roles gets them. Both
+ * fallbacks need the explicit opt-in (`rolelessRefused` otherwise).
  */
 export function onUserCommandError(
   code: number | undefined,
@@ -145,7 +215,19 @@ export function rolesNotEnforcedWarning(user: string, meant: string, server: str
   return `WARNING mongo: user "${user}" has no roles: ${server} does not implement roles (code ${NOT_IMPLEMENTED}), so roles are not enforced by this server and "${user}" (meant: ${meant}) may read and write every database`;
 }
 
-/** "FerretDB v1.24.0" or "MongoDB 7.0.1", from buildInfo; only asked for the warning. */
+/**
+ * Why the seed stops on a server without roles when the opt-in is off: the candidate's user could
+ * read and write every database there. Names the setting that accepts it on a local cluster.
+ */
+export function rolelessRefused(server: string, code: number): string {
+  const what =
+    code === COMMAND_NOT_FOUND
+      ? `${server} has no user management (code ${COMMAND_NOT_FOUND}): anyone who reaches it may read and write every database`
+      : `${server} does not implement roles (code ${NOT_IMPLEMENTED}): the candidate's user would read and write every database`;
+  return `${what}. Refusing to seed users without roles. On a local cluster where that is accepted, set the chart value sandboxes.mongo.allowRolelessUsers=true (${ALLOW_ROLELESS_USERS_ENV}=true on the seed Job); in production, run a MongoDB that enforces roles.`;
+}
+
+/** "FerretDB v1.24.0" or "MongoDB 7.0.1", from buildInfo; only asked for messages. */
 async function serverName(db: Db): Promise<string> {
   try {
     const info = (await db.admin().command({ buildInfo: 1 })) as {
@@ -166,7 +248,7 @@ async function serverName(db: Db): Promise<string> {
  */
 export async function ensureUsers(
   db: Db,
-  o: Pick<MongoSeedOptions, 'database' | 'grader'> & { candidate?: Credentials },
+  o: Pick<MongoSeedOptions, 'database' | 'grader' | 'allowRolelessUsers'> & { candidate?: Credentials },
   log: (l: string) => void,
 ): Promise<void> {
   const users = [
@@ -183,8 +265,10 @@ export async function ensureUsers(
     { user: o.grader.username, pwd: o.grader.password, role: 'read', meant: `read on ${o.database}` },
   ];
   const unenforced: string[] = [];
-  const noUserManagement = () =>
+  const noUserManagement = async () => {
+    if (!o.allowRolelessUsers) throw new Error(rolelessRefused(await serverName(db), COMMAND_NOT_FOUND));
     log('mongo: this server has no user management; candidate and grader users skipped');
+  };
   for (const u of users) {
     let exists: boolean;
     try {
@@ -202,6 +286,7 @@ export async function ensureUsers(
       const decision = onUserCommandError((err as { code?: number }).code, true);
       if (decision === 'skip-users') return noUserManagement();
       if (decision === 'fail') throw err;
+      if (!o.allowRolelessUsers) throw new Error(rolelessRefused(await serverName(db), NOT_IMPLEMENTED));
       try {
         await db.command(command([]));
       } catch (retry) {

@@ -31,6 +31,8 @@ export async function rotatePostgresCandidate(admin: pg.ClientConfig, candidate:
 export interface RotateOptions {
   waitTimeoutMs: number;
   log: (line: string) => void;
+  /** As for the seed (SeedRunOptions): MongoDB users without roles on a server that has none. */
+  allowRolelessUsers?: boolean;
 }
 
 /** Rotates every database sandbox of the plan; failures, each naming its sandbox, are thrown together. */
@@ -69,7 +71,7 @@ async function rotateOne(entry: SeedPlanEntry, o: RotateOptions): Promise<void> 
             const grader = { username: creds[KEYS.graderUsername], password: creds[KEYS.graderPassword] };
             await ensureUsers(
               client.db(creds[KEYS.database]),
-              { database: creds[KEYS.database], candidate, grader },
+              { database: creds[KEYS.database], candidate, grader, allowRolelessUsers: o.allowRolelessUsers },
               o.log,
             );
           } finally {

@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  ALLOW_ROLELESS_USERS_ENV,
   type DbCredentials,
   dbCredentials,
+  type GraderStoreLocation,
+  hiddenVariantDatabase,
   DB_CREDENTIAL_KEYS as KEYS,
   SEED_PLAN_ENV,
   type SeedPlan,
@@ -12,8 +15,10 @@ import {
 import { MongoClient } from 'mongodb';
 import pg from 'pg';
 import { resolveDataset } from '../datasets/catalog.ts';
+import { findExercise } from '../exercises/index.ts';
+import { graderStoreUrl } from '../grader/store.ts';
 import { generatedOnce } from './generated.ts';
-import { seedHiddenMongoVariants, seedMongo } from './mongo.ts';
+import { type ReferenceSpec, seedHiddenMongoVariants, seedMongo, storeReferenceResults } from './mongo.ts';
 import { seedHiddenVariants, seedPostgres } from './postgres.ts';
 
 export type { SeedPlan };
@@ -23,6 +28,35 @@ export interface SeedRunOptions {
   /** Give up waiting for a database after this long. */
   waitTimeoutMs: number;
   log: (line: string) => void;
+  /** MongoDB users without roles on a server that has none: a local cluster's opt-in (`rolelessOptIn`). */
+  allowRolelessUsers?: boolean;
+}
+
+/** The seed Job's opt-in for role-less MongoDB users, from its environment; anything but true/false fails. */
+export function rolelessOptIn(env: NodeJS.ProcessEnv): boolean {
+  const v = env[ALLOW_ROLELESS_USERS_ENV];
+  if (v === undefined || v === '' || v === 'false') return false;
+  if (v === 'true') return true;
+  throw new Error(`${ALLOW_ROLELESS_USERS_ENV} must be true or false, got "${v}"`);
+}
+
+/**
+ * The reference pipelines of a MongoDB sandbox's tasks, resolved as the API resolves them
+ * (api/src/services/grading.ts gradingOf: the template's own reference and collection, else the
+ * catalogue exercise's), so the grader finds the result under the text the API sends it.
+ */
+export function resolveReferences(entry: Pick<SeedPlanEntry, 'name' | 'references'>): ReferenceSpec[] {
+  return (entry.references ?? []).flatMap((t) => {
+    const ex = t.exercise ? findExercise(t.exercise) : undefined;
+    if (ex && (ex.manual || ex.kind !== 'mongo') && !t.reference) return [];
+    const reference = t.reference ?? ex?.reference;
+    const collection = t.collection ?? ex?.collection;
+    if (!reference || !collection)
+      throw new Error(
+        `task ${t.task} on sandbox ${entry.name}: no ${reference ? 'collection' : 'reference pipeline'} (neither the template nor a catalogue exercise gives one)`,
+      );
+    return [{ task: t.task, reference, collection }];
+  });
 }
 
 /** Parses the plan; the error names the offending entry and field. */
@@ -41,7 +75,10 @@ export function parsePlan(json: string | undefined): SeedPlan {
       `${SEED_PLAN_ENV} is invalid: ${res.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; ')}`,
     );
   }
-  for (const entry of res.data) resolveDataset(entry.dataset); // fails early, naming the known datasets
+  for (const entry of res.data) {
+    resolveDataset(entry.dataset); // fails early, naming the known datasets
+    if (entry.kind === 'mongo') resolveReferences(entry); // and the tasks without a reference
+  }
   return res.data;
 }
 
@@ -144,32 +181,43 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
           log: o.log,
         });
     } else {
+      const references = resolveReferences(entry);
+      if (!entry.store && (entry.hiddenVariants || references.length > 0))
+        // Never on the candidate's own server, where nothing may enforce roles (FerretDB).
+        throw new Error(
+          'hidden variants and reference results of a MongoDB sandbox need the grader store (store in the seed plan)',
+        );
       const user = encodeURIComponent(creds[KEYS.adminUsername]);
       const pwd = encodeURIComponent(creds[KEYS.adminPassword]);
       const url = `mongodb://${user}:${pwd}@${entry.host}:${entry.port}/?authSource=admin`;
       // A new client per attempt: a client whose first connection timed out stays closed
       // ("Topology is closed") however often it is retried.
-      const client = await waitFor(
-        where,
-        async () => {
-          const attempt = new MongoClient(url, { serverSelectionTimeoutMS: 5000 });
-          attempt.on('error', () => {});
-          try {
-            await attempt.db('admin').command({ ping: 1 });
-            return attempt;
-          } catch (err) {
-            await attempt.close().catch(() => {});
-            throw err;
-          }
-        },
-        o.waitTimeoutMs,
-        o.log,
-      );
+      const client = await connectMongo(url, where, o.waitTimeoutMs, o.log);
       try {
-        const target = { database: creds[KEYS.database], dataset, candidate, grader, log: o.log };
-        await seedMongo(client, { ...target, size: o.size });
-        if (entry.hiddenVariants)
-          await seedHiddenMongoVariants(client, { ...target, count: entry.hiddenVariants });
+        const target = {
+          database: creds[KEYS.database],
+          dataset,
+          candidate,
+          grader,
+          log: o.log,
+          allowRolelessUsers: o.allowRolelessUsers,
+        };
+        // The grader store fills while the candidate's data loads (the variants need none of it);
+        // only the reference results on the candidate's data wait for that load.
+        const visible = seedMongo(client, { ...target, size: o.size });
+        const stored = entry.store
+          ? seedGraderStore(client, entry.store, {
+              ...target,
+              where,
+              references,
+              hiddenVariants: entry.hiddenVariants ?? 0,
+              waitTimeoutMs: o.waitTimeoutMs,
+              visibleLoaded: visible,
+            })
+          : undefined;
+        const outcomes = await Promise.allSettled([visible, stored]);
+        const failed = outcomes.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
       } finally {
         await client.close();
       }
@@ -178,4 +226,65 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
     throw new Error(`seeding ${where} failed: ${(err as Error).message}`);
   }
   o.log(`${entry.name}: seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+/** An authenticated client of a MongoDB-protocol server, once it answers (a new client per attempt). */
+async function connectMongo(
+  url: string,
+  where: string,
+  timeoutMs: number,
+  log: (l: string) => void,
+): Promise<MongoClient> {
+  return waitFor(
+    where,
+    async () => {
+      const attempt = new MongoClient(url, { serverSelectionTimeoutMS: 5000 });
+      attempt.on('error', () => {});
+      try {
+        await attempt.db('admin').command({ ping: 1 });
+        return attempt;
+      } catch (err) {
+        await attempt.close().catch(() => {});
+        throw err;
+      }
+    },
+    timeoutMs,
+    log,
+  );
+}
+
+/**
+ * Fills the grader store of a MongoDB sandbox: the hidden variants and the reference result of
+ * each task on each, then — once the candidate's data is loaded, before the candidate can connect —
+ * the reference results on the candidate's data. The store's credentials are its Secret's keys,
+ * mounted like a sandbox's.
+ */
+async function seedGraderStore(
+  sandbox: MongoClient,
+  store: GraderStoreLocation,
+  o: Omit<Parameters<typeof seedMongo>[1], 'size'> & {
+    where: string;
+    references: ReferenceSpec[];
+    hiddenVariants: number;
+    waitTimeoutMs: number;
+    /** Settles when the candidate's data is loaded: their references are computed after it. */
+    visibleLoaded: Promise<unknown>;
+  },
+): Promise<void> {
+  const log = o.log ?? (() => {});
+  const client = await connectMongo(
+    graderStoreUrl(store),
+    `the grader store of ${o.where} (${store.host}:${store.port})`,
+    o.waitTimeoutMs,
+    log,
+  );
+  try {
+    if (o.hiddenVariants > 0) await seedHiddenMongoVariants(client, { ...o, count: o.hiddenVariants });
+    for (let i = 1; i <= o.hiddenVariants; i++)
+      await storeReferenceResults(client, hiddenVariantDatabase(o.database, i), client, o.references, log);
+    await o.visibleLoaded;
+    await storeReferenceResults(sandbox, o.database, client, o.references, log);
+  } finally {
+    await client.close();
+  }
 }
