@@ -209,8 +209,19 @@ describe('helm chart', () => {
     for (const d of monitors) expect(d.metadata.labels.release).toBe('kube-prometheus-stack');
     const rule = docs.find((d) => d.kind === 'PrometheusRule');
     expect(
-      rule.spec.groups.flatMap((g: { rules: Array<{ alert: string }> }) => g.rules.map((r) => r.alert)),
-    ).toHaveLength(7);
+      rule.spec.groups
+        .flatMap((g: { rules: Array<{ alert: string }> }) => g.rules.map((r) => r.alert))
+        .sort(),
+    ).toEqual([
+      'EpreuveApiHighErrorRatio',
+      'EpreuveAssessmentStuckProvisioning',
+      'EpreuveGatewayBackendErrors',
+      'EpreuveGatewayDown',
+      'EpreuveOperatorNoLeader',
+      'EpreuveReconcileErrors',
+      'EpreuveTeamNearBudget',
+      'EpreuveWarmPoolEmpty',
+    ]);
     // The gateway's ServiceMonitor comes with the gateway.
     expect(
       render(`${MONITORING_ON}${GATEWAY_ON}`)
