@@ -510,7 +510,8 @@ describe('submissions are graded against the candidate’s own sandbox', () => {
       body: { answer: 'SELECT 1' },
     });
     expect(unknown.status).toBe(404);
-    const empty = await call('POST', '/api/v1/candidate/tasks/nope/submissions', {
+    // An empty answer is a check task's submission; any other task needs one.
+    const empty = await call('POST', '/api/v1/candidate/tasks/rank-customers-by-country/submissions', {
       token: candidateToken,
       body: { answer: '' },
     });

@@ -539,6 +539,11 @@ export function seedJob(ctx: Context): KubeObject | undefined {
   if (seeded.length === 0) return undefined;
   const ns = namespaceOf(ctx.assessment);
   const credentials = credentialsVolumes(seeded);
+  // A PostgreSQL sandbox with check tasks gets a grader-only copy of what the data API serves
+  // (its default size), which the checks compare a candidate's collection with.
+  const dataApi = ctx.template.spec.sandboxes.find((s) => s.dataApi)?.dataApi;
+  const checked = (s: Sandbox) =>
+    (ctx.template.spec.tasks ?? []).some((t) => t.sandbox === s.name && t.grader?.check);
   const plan: SeedPlan = seeded.map((s) => ({
     name: s.name,
     kind: s.postgres ? 'postgres' : 'mongo',
@@ -547,6 +552,9 @@ export function seedJob(ctx: Context): KubeObject | undefined {
     dataset: (s.postgres ?? s.mongo)!.dataset,
     credentials: credentialsMountPath(s.name),
     hiddenVariants: ctx.template.spec.grading.hiddenVariants,
+    ...(dataApi && s.postgres && checked(s)
+      ? { collectionSource: { dataset: dataApi.dataset, size: 'standard' as const } }
+      : {}),
   }));
   return {
     apiVersion: 'batch/v1',

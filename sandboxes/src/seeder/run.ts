@@ -13,7 +13,7 @@ import { MongoClient } from 'mongodb';
 import pg from 'pg';
 import { resolveDataset } from '../datasets/catalog.ts';
 import { seedHiddenMongoVariants, seedMongo } from './mongo.ts';
-import { seedHiddenVariants, seedPostgres } from './postgres.ts';
+import { seedCollectionSource, seedHiddenVariants, seedPostgres } from './postgres.ts';
 
 export type { SeedPlan };
 
@@ -40,7 +40,11 @@ export function parsePlan(json: string | undefined): SeedPlan {
       `${SEED_PLAN_ENV} is invalid: ${res.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; ')}`,
     );
   }
-  for (const entry of res.data) resolveDataset(entry.dataset); // fails early, naming the known datasets
+  // Fails early, naming the known datasets.
+  for (const entry of res.data) {
+    resolveDataset(entry.dataset);
+    if (entry.collectionSource) resolveDataset(entry.collectionSource.dataset);
+  }
   return res.data;
 }
 
@@ -123,6 +127,15 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
         await seedHiddenVariants(admin, {
           dataset,
           count: entry.hiddenVariants,
+          candidate,
+          grader,
+          log: o.log,
+        });
+      // What the data API serves, for the checks of a collection task (grader-only).
+      if (entry.collectionSource)
+        await seedCollectionSource(admin, {
+          dataset: resolveDataset(entry.collectionSource.dataset),
+          size: entry.collectionSource.size,
           candidate,
           grader,
           log: o.log,
