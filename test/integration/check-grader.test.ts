@@ -249,6 +249,63 @@ describe('the check grader on the data-engineer sample’s collect-and-load task
     expect(failing(r)).toEqual(['transactions-complete', 'late-records-included']);
   });
 
+  it('refuses a bad request naming the field, an unknown or non-PostgreSQL sandbox, and a wrong token', async () => {
+    const post = (payload: unknown, token = TOKEN) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/check',
+        headers: { authorization: `Bearer ${token}` },
+        payload: payload as object,
+      });
+    const bad = await post({ sandbox: 'warehouse', checks: [] });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().detail).toMatch(/^body\.checks: /);
+    expect((await post({ sandbox: 'events', checks: CHECKS })).statusCode).toBe(404);
+    expect(
+      (await post({ sandbox: 'warehouse', checks: CHECKS }, 'wrong-token-0123456789abcdefghi')).statusCode,
+    ).toBe(401);
+  });
+
+  it('a sameAsSource query that does not run is the template’s mistake: 422 naming the check', async () => {
+    await load(customers, transactions, { dedupe: true }); // the check's own query runs first
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/check',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      payload: {
+        sandbox: 'warehouse',
+        checks: [{ ...CHECKS[0]!, expect: { sameAsSource: 'SELECT nope FROM retail.customers' } }],
+      },
+    });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().detail).toMatch(/sameAsSource query of check customers-complete does not run: .*nope/);
+  });
+
+  it('a database that cannot be reached is a 503 to retry, not a grade', async () => {
+    const dir = credentialsDir({
+      [KEYS.database]: `${DB}_missing`,
+      [KEYS.graderUsername]: 'grader',
+      [KEYS.graderPassword]: 'grader-pw',
+    });
+    dirs.push(dir);
+    const other = await buildGradeServer({
+      plan: [{ name: 'warehouse', kind: 'postgres', host: server.host, port: server.port, credentials: dir }],
+      token: () => TOKEN,
+    });
+    try {
+      const res = await other.inject({
+        method: 'POST',
+        url: '/v1/check',
+        headers: { authorization: `Bearer ${TOKEN}` },
+        payload: { sandbox: 'warehouse', checks: CHECKS },
+      });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('2');
+    } finally {
+      await other.close();
+    }
+  });
+
   it('the collection source is out of the candidate’s reach: they cannot connect to it', async () => {
     const c = new pg.Client({
       ...server,
