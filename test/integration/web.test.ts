@@ -212,7 +212,7 @@ describe('staff page', () => {
     await page.getByRole('button', { name: 'Grade' }).click();
     await expect
       .poll(() => page.locator('#scorecard').textContent(), { timeout: 20_000 })
-      .toMatch(/^Score 5 \/ 9 — automatic 2\/6, manual 3\/3, interview 0\/0/);
+      .toMatch(/^Score 5 \/ 14 — automatic 2\/11, manual 3\/3, interview 0\/0/);
 
     const download = page.waitForEvent('download');
     await page.getByRole('button', { name: 'Export scorecards (CSV)' }).click();
