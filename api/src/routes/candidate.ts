@@ -135,7 +135,8 @@ export default async function candidateRoutes(app: FastifyInstance, opts: { writ
               .default('')
               .describe('SQL, a JSON aggregation pipeline, or text; empty (or absent) for a check task'),
           })
-          .default({ answer: '' }),
+          // Fastify hands a request without a body over as null: a check task needs none.
+          .nullish(),
         response: {
           201: SubmissionView.describe('Recorded, and graded unless a reviewer grades it'),
           ...problems([...CANDIDATE_PROBLEMS, ...BODY_PROBLEMS, 404, 409, 500], {
