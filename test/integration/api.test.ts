@@ -527,7 +527,9 @@ describe('submissions are graded against the candidate’s own sandbox', () => {
     });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ graded: true, pass: false, points: 0 });
-    expect(res.body.explanation).toMatch(/^5 of 5 checks fail\. customers-complete: /);
+    expect(res.body.explanation).toMatch(
+      /^5 of 5 checks fail: customers-complete, transactions-complete, no-duplicate-transactions, late-records-included, primary-keys-declared\. customers-complete: /,
+    );
     expect(res.body.explanation).toMatch(/primary-keys-declared: Declare a primary key/);
     const reviewer = await staff('reviewer', [teamA]);
     const listed = await call('GET', `/api/v1/teams/${teamA}/assessments/graded/submissions`, {

@@ -229,7 +229,7 @@ describe('the check grader on the data-engineer sample’s collect-and-load task
     const r = await runChecks();
     expect(failing(r)).toEqual(['no-duplicate-transactions']);
     expect(r.hint).toMatch(
-      /^1 of 5 checks fail\. no-duplicate-transactions: Some movements appear more than once/,
+      /^1 of 5 checks fail: no-duplicate-transactions\. no-duplicate-transactions: Some movements appear more than once/,
     );
   });
 

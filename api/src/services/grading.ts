@@ -153,7 +153,7 @@ export class GradingService {
           graded: true,
           pass: grade.pass,
           explanation: grade.explanation.slice(0, 4000),
-          hint: grade.hint.slice(0, 1000),
+          hint: grade.hint.slice(0, 4000),
           ...(grade.error ? { error: grade.error } : {}),
           points: grade.pass ? task.points : 0,
           gradedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),

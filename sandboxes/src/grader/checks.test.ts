@@ -66,7 +66,7 @@ describe('runChecks', () => {
     );
     expect(res.pass).toBe(false);
     expect(res.hint).toBe(
-      '2 of 3 checks fail. no-duplicate-transactions: Some transactions are loaded twice. customers-complete: Some customers are missing.',
+      '2 of 3 checks fail: no-duplicate-transactions, customers-complete. no-duplicate-transactions: Some transactions are loaded twice. customers-complete: Some customers are missing.',
     );
     for (const leaked of ['2040', 'abc', '17']) expect(res.hint).not.toContain(leaked);
     expect(res.explanation).toMatch(

@@ -138,7 +138,8 @@ export async function runChecks(
     pass,
     hint: pass
       ? `All ${plural(outcomes.length, 'check')} pass.`
-      : `${failing.length} of ${plural(outcomes.length, 'check')} fail. ${failing.map((c) => `${c.name}: ${c.hint}`).join(' ')}`,
+      : // The names first: they survive when a long list of hints is cut to fit the record.
+        `${failing.length} of ${plural(outcomes.length, 'check')} fail: ${failing.map((c) => c.name).join(', ')}. ${failing.map((c) => `${c.name}: ${c.hint}`).join(' ')}`,
     explanation: outcomes.map((c) => `${c.pass ? 'PASS' : 'FAIL'} ${c.name}: ${c.explanation}`).join('\n'),
     // For a check task these count checks: how many there are, and how many pass.
     expectedRows: outcomes.length,
