@@ -89,15 +89,10 @@ function renderTasks(tasks) {
     art.className = 'panel';
     art.dataset.task = t.id;
     const id = `answer-${t.id}`;
-    // A check task takes no answer: its checks run on what the candidate built in their sandbox.
-    const input =
-      t.answer === 'none'
-        ? ''
-        : `<label for="${id}">Your answer (${t.answer === 'pipeline' ? 'JSON aggregation pipeline' : t.answer === 'sql' ? 'SQL' : 'text'})</label>
-      <textarea id="${id}" spellcheck="false"></textarea>`;
     art.innerHTML = `<h3>${escapeHtml(t.title)} <span class="muted">(${t.points} pt)</span></h3>${markdown(t.prompt)}
-      ${input}
-      <div class="row"><button data-submit="${escapeHtml(t.id)}">${t.answer === 'none' ? 'Run the checks' : 'Submit'}</button>
+      <label for="${id}">Your answer (${t.answer === 'pipeline' ? 'JSON aggregation pipeline' : t.answer === 'sql' ? 'SQL' : 'text'})</label>
+      <textarea id="${id}" spellcheck="false"></textarea>
+      <div class="row"><button data-submit="${escapeHtml(t.id)}">Submit</button>
         <span class="muted attempts" data-attempts="${escapeHtml(t.id)}"></span></div>
       <p class="result" aria-live="polite"></p>`;
     let used = t.attempts.used;
@@ -115,7 +110,7 @@ function renderTasks(tasks) {
       result.textContent = 'Grading…';
       try {
         const r = await api('POST', `/candidate/tasks/${encodeURIComponent(t.id)}/submissions`, {
-          answer: art.querySelector('textarea')?.value ?? '',
+          answer: art.querySelector('textarea').value,
         });
         used += 1;
         result.className = `result ${r.graded ? (r.pass ? 'pass' : 'fail') : ''}`;
