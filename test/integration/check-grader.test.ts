@@ -281,6 +281,36 @@ describe('the check grader on the data-engineer sample’s collect-and-load task
     expect(res.json().detail).toMatch(/sameAsSource query of check customers-complete does not run: .*nope/);
   });
 
+  it('a sameAsSource query that runs out of time is a 503 to retry, not a grade', async () => {
+    await load(customers, transactions, { dedupe: true });
+    const dir = credentialsDir({
+      [KEYS.database]: DB,
+      [KEYS.graderUsername]: 'grader',
+      [KEYS.graderPassword]: 'grader-pw',
+    });
+    dirs.push(dir);
+    const hurried = await buildGradeServer({
+      plan: [{ name: 'warehouse', kind: 'postgres', host: server.host, port: server.port, credentials: dir }],
+      token: () => TOKEN,
+      limits: { timeoutMs: 300 },
+    });
+    try {
+      const res = await hurried.inject({
+        method: 'POST',
+        url: '/v1/check',
+        headers: { authorization: `Bearer ${TOKEN}` },
+        payload: {
+          sandbox: 'warehouse',
+          checks: [{ ...CHECKS[0]!, expect: { sameAsSource: 'SELECT pg_sleep(2)::text' } }],
+        },
+      });
+      expect(res.statusCode, res.body).toBe(503);
+      expect(res.json().detail).toMatch(/check customers-complete .*stopped after 0\.3 s/);
+    } finally {
+      await hurried.close();
+    }
+  });
+
   it('a database that cannot be reached is a 503 to retry, not a grade', async () => {
     const dir = credentialsDir({
       [KEYS.database]: `${DB}_missing`,
