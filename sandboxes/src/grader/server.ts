@@ -160,7 +160,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     }
     const req = parsed.data;
     const sandbox = o.plan.find((s) => s.name === req.sandbox);
-    if (!sandbox || sandbox.kind !== 'postgres') {
+    if (sandbox?.kind !== 'postgres') {
       return reply
         .code(404)
         .type('application/problem+json')
