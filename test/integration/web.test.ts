@@ -218,7 +218,7 @@ describe('staff page', () => {
     await page.getByRole('button', { name: 'Export scorecards (CSV)' }).click();
     const csv = readFileSync((await (await download).path())!, 'utf8').split('\r\n');
     expect(csv[0]).toMatch(/^assessment,candidate,template,phase,auto,auto_max,manual,manual_max/);
-    expect(csv.find((l) => l.startsWith('browser-cand,'))).toMatch(/,2,6,3,3,0,0,0,5,9,/);
+    expect(csv.find((l) => l.startsWith('browser-cand,'))).toMatch(/,2,11,3,3,0,0,0,5,14,/);
   }, 90_000);
 });
 
