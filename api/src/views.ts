@@ -210,7 +210,11 @@ const CandidateTaskFields = {
   sandbox: z.string(),
   points: z.number().int(),
   title: z.string(),
-  answer: z.enum(['sql', 'pipeline', 'text']).describe('What the answer is: SQL, a JSON pipeline, or text'),
+  answer: z
+    .enum(['sql', 'pipeline', 'text', 'none'])
+    .describe(
+      'What the answer is: SQL, a JSON pipeline, text, or none (a check task: its checks run on your work)',
+    ),
 };
 export const TaskView = z.object({
   ...CandidateTaskFields,

@@ -78,6 +78,19 @@ export const MAX_HIDDEN_VARIANTS = 3;
  */
 export const hiddenVariantDatabase = (database: string, i: number) => `${database}_hidden_${i}`;
 
+/**
+ * The database holding a grader-only copy of what a template's data API serves (the collection
+ * source): checks compare a candidate's load with it. Same schema and names as the dataset; the
+ * candidate can neither connect to it nor reach it from their own database.
+ */
+export const collectionSourceDatabase = (database: string) => `${database}_source`;
+
+/**
+ * The dataset variant a data API serves: not the warehouse's (0) nor a hidden one (1…), so a
+ * collection cannot be faked from the warehouse (`INSERT … SELECT FROM retail`).
+ */
+export const DATA_API_VARIANT = 1000;
+
 /** The environment variable that carries the seed plan to the seed Job. */
 export const SEED_PLAN_ENV = 'EPREUVE_SEED_PLAN';
 
@@ -138,6 +151,15 @@ const referenceTask = z.object({
   collection: z.string().min(1).max(120).optional(),
 });
 
+/**
+ * What the template's data API serves, for a PostgreSQL sandbox whose collection the checks grade:
+ * the seeder loads it into `collectionSourceDatabase` (grader-only).
+ */
+const collectionSource = z.object({
+  dataset: z.string().min(1),
+  size: z.enum(['small', 'standard']).default('standard'),
+});
+
 /** The seed plan the operator hands the seed Job: one entry per database sandbox. */
 export const seedPlanSchema = z
   .array(
@@ -145,6 +167,7 @@ export const seedPlanSchema = z
       dataset: z.string().min(1),
       store: graderStore.optional(),
       references: z.array(referenceTask).max(50).optional(),
+      collectionSource: collectionSource.optional(),
     }),
   )
   .min(1);
@@ -192,6 +215,37 @@ export const gradeRequest = z.object({
 });
 export type GradeRequest = z.infer<typeof gradeRequest>;
 
+/** Most checks one task may have. */
+export const MAX_CHECKS = 20;
+/** Longest check query or `sameAsSource` query, in characters. */
+export const MAX_CHECK_QUERY = 8000;
+/** Longest hint of one check. */
+export const MAX_CHECK_HINT = 300;
+
+/** One check as the API hands it to the grader (the template's `grader.check.checks[]`). */
+export const checkSpec = z.object({
+  name: z.string().min(1).max(63),
+  sql: z.string().min(1).max(MAX_CHECK_QUERY),
+  expect: z.object({
+    noRows: z.boolean().optional(),
+    someRows: z.boolean().optional(),
+    rows: z
+      .array(z.array(z.string().max(200)).max(20))
+      .max(100)
+      .optional(),
+    sameAsSource: z.string().min(1).max(MAX_CHECK_QUERY).optional(),
+  }),
+  hint: z.string().min(1).max(MAX_CHECK_HINT),
+});
+export type CheckSpec = z.infer<typeof checkSpec>;
+
+/** What the API asks the grader for a check task: run these checks on one sandbox's work area. */
+export const checkRequest = z.object({
+  sandbox: z.string().min(1).max(63),
+  checks: z.array(checkSpec).min(1).max(MAX_CHECKS),
+});
+export type CheckRequest = z.infer<typeof checkRequest>;
+
 /** Why an answer could not be run at all. */
 export const ANSWER_ERRORS = [
   'TooLong',
@@ -215,5 +269,17 @@ export const gradeResponse = z.object({
   error: z.enum(ANSWER_ERRORS).optional(),
   expectedRows: z.number().int(),
   actualRows: z.number().int(),
+  /** For a check task: each check's verdict (the hint is the author's, the explanation staff's). */
+  checks: z
+    .array(
+      z.object({
+        name: z.string(),
+        pass: z.boolean(),
+        hint: z.string(),
+        explanation: z.string(),
+        error: z.enum(ANSWER_ERRORS).optional(),
+      }),
+    )
+    .optional(),
 });
 export type GradeResponse = z.infer<typeof gradeResponse>;

@@ -92,3 +92,82 @@ describe('generated CRD schemas', () => {
     );
   });
 });
+
+describe('check grader', () => {
+  const base = {
+    title: 'T',
+    sandboxes: [{ name: 'db', postgres: { dataset: 'retail@1' } }],
+  };
+  const task = (checks: unknown[]) => ({
+    ...base,
+    tasks: [{ id: 'load', sandbox: 'db', prompt: 'Load it.', grader: { check: { checks } } }],
+  });
+  const ok = {
+    name: 'customers-complete',
+    sql: 'SELECT 1',
+    expect: { noRows: true },
+    hint: 'Load them all.',
+  };
+  const issues = (spec: unknown) => {
+    const res = assessmentTemplateSpec.safeParse(spec);
+    return res.success ? [] : res.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+
+  it('accepts named checks of every expectation', () => {
+    expect(
+      issues(
+        task([
+          ok,
+          { ...ok, name: 'some', expect: { someRows: true } },
+          { ...ok, name: 'rows', expect: { rows: [['1', 'NULL']] } },
+          { ...ok, name: 'same', expect: { sameAsSource: 'SELECT count(*) FROM retail.customers' } },
+        ]),
+      ),
+    ).toEqual([]);
+  });
+
+  it('refuses duplicate check names, naming the second', () =>
+    expect(issues(task([ok, ok]))).toEqual([
+      'tasks.0.grader.check.checks.1.name: duplicate check name "customers-complete"',
+    ]));
+
+  it('refuses a task without checks', () =>
+    expect(issues(task([]))).toEqual([expect.stringMatching(/^tasks\.0\.grader\.check\.checks: Too small/)]));
+
+  it.each([
+    ['no expectation', {}],
+    ['two expectations', { noRows: true, rows: [['1']] }],
+    ['noRows: false alone', { noRows: false }],
+  ])('refuses %s, naming expect', (_l, expectation) =>
+    expect(issues(task([{ ...ok, expect: expectation }]))).toEqual([
+      'tasks.0.grader.check.checks.0.expect: expect must set exactly one of noRows: true, someRows: true, rows or sameAsSource',
+    ]),
+  );
+
+  it.each(['sql', 'hint', 'name'])('requires %s, naming it', (field) => {
+    const { [field as keyof typeof ok]: _drop, ...rest } = ok;
+    expect(issues(task([rest]))).toEqual([
+      expect.stringMatching(new RegExp(`^tasks\\.0\\.grader\\.check\\.checks\\.0\\.${field}: `)),
+    ]);
+  });
+
+  it('puts the rules in the CRD for the API server: exactly one grader, one expectation, names as list keys, a postgres sandbox', () => {
+    const tpl = allCrds().find((c) => c.spec.names.kind === 'AssessmentTemplate')!;
+    const spec = tpl.spec.versions[0]!.schema.openAPIV3Schema.properties!.spec!;
+    const grader = spec.properties!.tasks!.items!.properties!.grader!;
+    expect(JSON.stringify(grader['x-kubernetes-validations'])).toMatch(/has\(self\.check\)/);
+    const checks = grader.properties!.check!.properties!.checks!;
+    expect(checks).toMatchObject({
+      minItems: 1,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+    });
+    expect(checks.items!.required).toEqual(expect.arrayContaining(['name', 'sql', 'expect', 'hint']));
+    expect(JSON.stringify(checks.items!.properties!.expect!['x-kubernetes-validations'])).toMatch(
+      /exactly one of noRows/,
+    );
+    expect(JSON.stringify(spec['x-kubernetes-validations'])).toMatch(
+      /check grader must name a postgres sandbox/,
+    );
+  });
+});

@@ -34,7 +34,8 @@ export const submissionStatus = z
       .describe('What differs from the reference, for staff: the full diff, expected values included.'),
     hint: z
       .string()
-      .max(1000)
+      // A check task's hint lists each failing check with its own hint.
+      .max(4000)
       .optional()
       .describe(
         'What kind of mistake it is, for the candidate: columns by name, too many or too few rows, order, NULLs — never a value of the reference.',

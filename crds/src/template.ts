@@ -9,7 +9,7 @@ import {
   quantity,
   timestamp,
 } from './common.ts';
-import { MAX_HIDDEN_VARIANTS } from './contracts.ts';
+import { MAX_CHECK_HINT, MAX_CHECK_QUERY, MAX_CHECKS, MAX_HIDDEN_VARIANTS } from './contracts.ts';
 import { type API_VERSION, MAX_POOLED_TEMPLATE_NAME } from './names.ts';
 
 /** A dataset from the sandboxes catalogue, optionally pinned to a version: `retail` or `retail@1`. */
@@ -131,11 +131,105 @@ export const mongoResultGrader = z
   })
   .describe('Grade an aggregation pipeline by comparing its documents with the reference.');
 
+export const checkExpectation = cel(
+  z
+    .object({
+      noRows: z
+        .boolean()
+        .optional()
+        .describe('The check passes when the query returns no rows (it lists what is wrong).'),
+      someRows: z.boolean().optional().describe('The check passes when the query returns at least one row.'),
+      rows: z
+        .array(
+          z
+            .array(z.string().max(200).describe('One cell, as text.'))
+            .max(20)
+            .describe('One row: its cells in column order.'),
+        )
+        .max(100)
+        .optional()
+        .describe(
+          'The check passes when the query returns exactly these rows (any order), each cell written as text; NULL for a null.',
+        ),
+      sameAsSource: z
+        .string()
+        .max(MAX_CHECK_QUERY)
+        .optional()
+        .describe(
+          "A query run on a grader-only copy of what the task's data API serves (same schema and names as the dataset, e.g. retail.customers); the check passes when its result equals this one's (any order, columns by position).",
+        ),
+    })
+    .describe('What the check query must return. Set exactly one of noRows, someRows, rows or sameAsSource.')
+    // The same rule as the CEL one below, for callers that validate with zod (tests, tools).
+    .superRefine((e, ctx) => {
+      const set = [
+        e.noRows === true,
+        e.someRows === true,
+        e.rows !== undefined,
+        e.sameAsSource !== undefined,
+      ];
+      if (set.filter(Boolean).length !== 1)
+        ctx.addIssue({
+          code: 'custom',
+          message: 'expect must set exactly one of noRows: true, someRows: true, rows or sameAsSource',
+        });
+    }),
+  {
+    rule: '[has(self.noRows) && self.noRows, has(self.someRows) && self.someRows, has(self.rows), has(self.sameAsSource)].filter(x, x).size() == 1',
+    message: 'expect must set exactly one of noRows: true, someRows: true, rows or sameAsSource',
+  },
+);
+
+export const check = z
+  .object({
+    name: dnsLabel(63).describe(
+      'Name of the check, unique in the task, such as customers-complete; the candidate sees it when it fails.',
+    ),
+    description: z.string().max(1000).optional().describe('What the check verifies, for staff.'),
+    sql: z
+      .string()
+      .min(1)
+      .max(MAX_CHECK_QUERY)
+      .describe(
+        "One read-only query run by the grader on the candidate's database, where it reads their work schema (qualify names: work.customers). Same limits as an answer.",
+      ),
+    expect: checkExpectation,
+    hint: z
+      .string()
+      .min(1)
+      .max(MAX_CHECK_HINT)
+      .describe('Shown to the candidate when the check fails: what to look at, never an expected value.'),
+  })
+  .describe("One named check of the candidate's work area.");
+
+export const checksGrader = z
+  .object({
+    checks: z
+      .array(check)
+      .min(1)
+      .max(MAX_CHECKS)
+      .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })
+      .describe('The checks, run in order; the task passes when every one passes.')
+      // The API server refuses duplicates through the list-map key; zod says the same.
+      .superRefine((checks, ctx) => {
+        const seen = new Set<string>();
+        checks.forEach((c, i) => {
+          if (seen.has(c.name))
+            ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate check name "${c.name}"` });
+          seen.add(c.name);
+        });
+      }),
+  })
+  .describe(
+    "Grade a build task (collect, load, model): named checks run on the candidate's work schema. The candidate submits no answer text; each failing check is named with its hint.",
+  );
+
 export const grader = cel(
   z
     .object({
       sqlResult: sqlResultGrader.optional(),
       mongoResult: mongoResultGrader.optional(),
+      check: checksGrader.optional(),
       manual: z
         .object({
           rubric: z.string().max(20000).optional().describe('What the reviewer looks for (Markdown).'),
@@ -143,10 +237,10 @@ export const grader = cel(
         .optional()
         .describe('Graded by a reviewer, not automatically.'),
     })
-    .describe('How answers are graded. Set exactly one of sqlResult, mongoResult or manual.'),
+    .describe('How answers are graded. Set exactly one of sqlResult, mongoResult, check or manual.'),
   {
-    rule: '[has(self.sqlResult), has(self.mongoResult), has(self.manual)].filter(x, x).size() == 1',
-    message: 'a grader must set exactly one of sqlResult, mongoResult or manual',
+    rule: '[has(self.sqlResult), has(self.mongoResult), has(self.check), has(self.manual)].filter(x, x).size() == 1',
+    message: 'a grader must set exactly one of sqlResult, mongoResult, check or manual',
   },
 );
 
@@ -328,6 +422,11 @@ export const assessmentTemplateSpec = cel(
     message: 'every task must name a sandbox of this template',
     fieldPath: '.tasks',
   },
+  {
+    rule: '!has(self.tasks) || self.tasks.all(t, !has(t.grader) || !has(t.grader.check) || self.sandboxes.exists(s, s.name == t.sandbox && has(s.postgres)))',
+    message: 'a task with a check grader must name a postgres sandbox (checks are SQL on its work schema)',
+    fieldPath: '.tasks',
+  },
 );
 
 export const assessmentTemplateStatus = z
@@ -348,6 +447,7 @@ export type AssessmentTemplateSpecInput = z.input<typeof assessmentTemplateSpec>
 export type AssessmentTemplateStatus = z.infer<typeof assessmentTemplateStatus>;
 export type Sandbox = z.infer<typeof sandbox>;
 export type Task = z.infer<typeof task>;
+export type Check = z.infer<typeof check>;
 
 export interface AssessmentTemplate {
   apiVersion: typeof API_VERSION;

@@ -510,12 +510,36 @@ describe('submissions are graded against the candidate’s own sandbox', () => {
       body: { answer: 'SELECT 1' },
     });
     expect(unknown.status).toBe(404);
-    const empty = await call('POST', '/api/v1/candidate/tasks/nope/submissions', {
+    // An empty answer is a check task's submission; any other task needs one.
+    const empty = await call('POST', '/api/v1/candidate/tasks/rank-customers-by-country/submissions', {
       token: candidateToken,
       body: { answer: '' },
     });
     expect(empty.status).toBe(400);
     expect(empty.body.invalid_params[0].name).toBe('body.answer');
+  });
+
+  it('relays a check task submitted with no body: each failing check named with its hint, staff see the diff', async () => {
+    const tasks = await call('GET', '/api/v1/candidate/tasks', { token: candidateToken });
+    expect(tasks.body.tasks.find((t: Json) => t.id === 'collect-and-load')).toMatchObject({ answer: 'none' });
+    const res = await call('POST', '/api/v1/candidate/tasks/collect-and-load/submissions', {
+      token: candidateToken,
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ graded: true, pass: false, points: 0 });
+    expect(res.body.explanation).toMatch(
+      /^5 of 5 checks fail: customers-complete, transactions-complete, no-duplicate-transactions, late-records-included, primary-keys-declared\. customers-complete: /,
+    );
+    expect(res.body.explanation).toMatch(/primary-keys-declared: Declare a primary key/);
+    const reviewer = await staff('reviewer', [teamA]);
+    const listed = await call('GET', `/api/v1/teams/${teamA}/assessments/graded/submissions`, {
+      token: reviewer,
+    });
+    const recorded = listed.body.items.find((s: Json) => s.id === res.body.id);
+    expect(recorded).toMatchObject({ answer: '', pass: false });
+    expect(recorded.explanation).toMatch(
+      /^FAIL customers-complete: The check's query failed: .*work\.customers/m,
+    );
   });
 
   it('lets reviewers read submissions and grades, but not candidates or other teams', async () => {
@@ -529,6 +553,7 @@ describe('submissions are graded against the candidate’s own sandbox', () => {
       ['rank-customers-by-country', false],
       ['rank-customers-by-country', false],
       ['schema-design', null],
+      ['collect-and-load', false],
     ]);
     expect(
       (await call('GET', `/api/v1/teams/${teamA}/assessments/graded/submissions`, { token: candidateToken }))
@@ -654,10 +679,10 @@ describe('a hostile answer costs its own grader, never the API or another candid
     expect(card.status).toBe(200);
     expect(card.body).toMatchObject({
       assessment: 'bystander',
-      auto: { earned: 2, max: 6 },
+      auto: { earned: 2, max: 11 },
       manual: { earned: 2, max: 3, toReview: 1 },
       interview: { earned: 0, max: 0, scored: 0 },
-      total: { earned: 4, max: 9 },
+      total: { earned: 4, max: 14 },
     });
     expect(card.body.tasks.find((t: Json) => t.id === 'schema-design')).toMatchObject({
       attempts: 10,
@@ -693,7 +718,7 @@ describe('a hostile answer costs its own grader, never the API or another candid
       'assessment,candidate,template,phase,auto,auto_max,manual,manual_max,to_review,interview,interview_max,total,total_max,started_at,time_used_seconds',
     );
     expect(lines.find((l) => l.startsWith('bystander,'))).toMatch(
-      /^bystander,[^,]*,data-engineer,Ready,2,6,2,3,1,0,0,4,9,/,
+      /^bystander,[^,]*,data-engineer,Ready,2,11,2,3,1,0,0,4,14,/,
     );
   });
 });

@@ -30,6 +30,14 @@ function template(name: string, spec: Record<string, unknown> = {}) {
   };
 }
 
+const aCheck = { name: 'customers-complete', sql: 'SELECT 1', expect: { noRows: true }, hint: 'Load them.' };
+const checkTask = (checks: unknown[]) => ({
+  id: 'load',
+  sandbox: 'db',
+  prompt: 'Load it.',
+  grader: { check: { checks } },
+});
+
 function assessment(name: string, spec: Record<string, unknown> = {}) {
   return {
     apiVersion: 'epreuve.dev/v1alpha1',
@@ -212,6 +220,46 @@ describe('invalid objects are refused with the field named', () => {
       'a task with neither exercise nor prompt',
       () => template('empty-task', { tasks: [{ id: 't', sandbox: 'db' }] }),
       [/spec\.tasks\[0\]/, /either an exercise/],
+    ],
+    [
+      'a check task with two checks of the same name',
+      () => template('check-dupes', { tasks: [checkTask([aCheck, aCheck])] }),
+      [/spec\.tasks\[0\]\.grader\.check\.checks\[1\]/, /Duplicate value/],
+    ],
+    [
+      'a check task without checks',
+      () => template('check-none', { tasks: [checkTask([])] }),
+      [/spec\.tasks\[0\]\.grader\.check\.checks/, /at least 1 item/],
+    ],
+    [
+      'a check without its sql',
+      () => template('check-no-sql', { tasks: [checkTask([{ ...aCheck, sql: undefined }])] }),
+      [/spec\.tasks\[0\]\.grader\.check\.checks\[0\]\.sql: Required value/],
+    ],
+    [
+      'a check with two expectations',
+      () =>
+        template('check-two-expects', {
+          tasks: [checkTask([{ ...aCheck, expect: { noRows: true, sameAsSource: 'SELECT 1' } }])],
+        }),
+      [/spec\.tasks\[0\]\.grader\.check\.checks\[0\]\.expect/, /exactly one of noRows/],
+    ],
+    [
+      'a check task on a MongoDB sandbox',
+      () =>
+        template('check-on-mongo', {
+          sandboxes: [{ name: 'events', mongo: { dataset: 'retail@1' } }],
+          tasks: [{ ...checkTask([aCheck]), sandbox: 'events' }],
+        }),
+      [/spec\.tasks/, /check grader must name a postgres sandbox/],
+    ],
+    [
+      'a grader with both check and sqlResult',
+      () =>
+        template('check-and-sql', {
+          tasks: [{ ...checkTask([aCheck]), grader: { check: { checks: [aCheck] }, sqlResult: {} } }],
+        }),
+      [/spec\.tasks\[0\]\.grader/, /exactly one of sqlResult, mongoResult, check or manual/],
     ],
     [
       'a fault rate above 0.5',

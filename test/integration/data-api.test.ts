@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DATA_API_VARIANT } from '@epreuve/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { freePort } from '../../hack/cluster/supervisor.ts';
@@ -14,7 +15,8 @@ import { DATA_API_MAIN, DataApiProcess } from '../harness/data-api.ts';
  */
 const API_KEY = 'it-api-key-7f3a9c2e5b1d';
 const ADMIN_KEY = 'it-admin-key-4e8b0d6a2c9f';
-const data = resolveDataset('retail@1').generate('small');
+// The data API serves its own variant of the dataset, not the warehouse's.
+const data = resolveDataset('retail@1').generate('small', DATA_API_VARIANT);
 const RESOURCES = ['customers', 'accounts', 'merchants', 'transactions'] as const;
 type Resource = (typeof RESOURCES)[number];
 const ID = {

@@ -276,13 +276,13 @@ describe('staff page', () => {
     await page.getByRole('button', { name: 'Grade' }).click();
     await expect
       .poll(() => page.locator('#scorecard').textContent(), { timeout: 20_000 })
-      .toMatch(/^Score 5 \/ 9 — automatic 2\/6, manual 3\/3, interview 0\/0/);
+      .toMatch(/^Score 5 \/ 14 — automatic 2\/11, manual 3\/3, interview 0\/0/);
 
     const download = page.waitForEvent('download');
     await page.getByRole('button', { name: 'Export scorecards (CSV)' }).click();
     const csv = readFileSync((await (await download).path())!, 'utf8').split('\r\n');
     expect(csv[0]).toMatch(/^assessment,candidate,template,phase,auto,auto_max,manual,manual_max/);
-    expect(csv.find((l) => l.startsWith('browser-cand,'))).toMatch(/,2,6,3,3,0,0,0,5,9,/);
+    expect(csv.find((l) => l.startsWith('browser-cand,'))).toMatch(/,2,11,3,3,0,0,0,5,14,/);
   }, 90_000);
 });
 

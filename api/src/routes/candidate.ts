@@ -144,11 +144,20 @@ export default async function candidateRoutes(app: FastifyInstance, opts: { writ
       schema: {
         tags: ['candidate'],
         summary: 'Submit an answer; it is graded against your own sandbox',
+        description:
+          'A check task (a build task graded by named checks on your work schema) takes no answer: send an empty body or an empty answer, and each failing check is named with a hint.',
         security: CANDIDATE,
         params: z.object({ task: z.string().min(1).max(63) }),
-        body: z.object({
-          answer: z.string().min(1).max(20000).describe('SQL, a JSON aggregation pipeline, or text'),
-        }),
+        body: z
+          .object({
+            answer: z
+              .string()
+              .max(20000)
+              .default('')
+              .describe('SQL, a JSON aggregation pipeline, or text; empty (or absent) for a check task'),
+          })
+          // Fastify hands a request without a body over as null: a check task needs none.
+          .nullish(),
         response: {
           201: SubmissionView.describe('Recorded, and graded unless a reviewer grades it'),
           ...problems([...CANDIDATE_PROBLEMS, ...BODY_PROBLEMS, 404, 409, 500], {
@@ -166,7 +175,7 @@ export default async function candidateRoutes(app: FastifyInstance, opts: { writ
       const s = await candidates.submit(
         request.candidate!.assessment,
         request.params.task,
-        request.body.answer,
+        request.body?.answer ?? '',
       );
       candidateAudit(request, 'candidate.submit', { task: request.params.task, pass: s.status?.pass });
       reply.code(201).header('cache-control', 'no-store');

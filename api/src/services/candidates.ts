@@ -34,7 +34,7 @@ export interface CandidateTask {
   /** Markdown. */
   prompt: string;
   /** What kind of answer the task takes. */
-  answer: 'sql' | 'pipeline' | 'text';
+  answer: 'sql' | 'pipeline' | 'text' | 'none';
 }
 
 /** A task with the attempts the candidate has used and may still make. */
@@ -132,7 +132,13 @@ export class CandidateSessions {
         points: task.points,
         title: task.title ?? ex?.title[lang] ?? task.id,
         prompt: task.prompt ?? ex?.prompt[lang] ?? '',
-        answer: ex?.kind === 'mongo' ? 'pipeline' : task.grader?.manual ? 'text' : 'sql',
+        answer: task.grader?.check
+          ? 'none'
+          : ex?.kind === 'mongo'
+            ? 'pipeline'
+            : task.grader?.manual
+              ? 'text'
+              : 'sql',
       };
     });
   }

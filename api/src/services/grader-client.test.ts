@@ -50,6 +50,32 @@ describe('GraderClient', () => {
     expect((calls[0]!.init.headers as Record<string, string>).authorization).toBe('Bearer t0k3n');
   });
 
+  it('posts a check task to /v1/check and returns each check’s verdict', async () => {
+    const checks = [
+      { name: 'customers-complete', pass: false, hint: 'Load them all.', explanation: 'got 3' },
+    ];
+    const { c, calls } = client(() =>
+      Response.json({
+        pass: false,
+        explanation: 'FAIL',
+        hint: '1 of 1 check fail.',
+        expectedRows: 1,
+        actualRows: 0,
+        checks,
+      }),
+    );
+    const check = {
+      name: 'customers-complete',
+      sql: 'SELECT 1',
+      expect: { noRows: true },
+      hint: 'Load them all.',
+    };
+    const out = await c.check('epreuve-jane-abcde', { sandbox: 'warehouse', checks: [check] });
+    expect(out).toMatchObject({ kind: 'graded', result: { pass: false, checks } });
+    expect(calls[0]!.url).toBe('http://grader.epreuve-jane-abcde.svc:8080/v1/check');
+    expect(JSON.parse(String(calls[0]!.init.body))).toEqual({ sandbox: 'warehouse', checks: [check] });
+  });
+
   it('turns a busy, dead or unreachable grader into "unavailable" with a retry delay', async () => {
     const busy = client(
       () => new Response('{"detail":"busy"}', { status: 429, headers: { 'retry-after': '2' } }),

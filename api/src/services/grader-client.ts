@@ -1,4 +1,10 @@
-import { GRADER, type GradeRequest, type GradeResponse, gradeResponse } from '@epreuve/crds';
+import {
+  type CheckRequest,
+  GRADER,
+  type GradeRequest,
+  type GradeResponse,
+  gradeResponse,
+} from '@epreuve/crds';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 
 const tracer = trace.getTracer('epreuve-grader-client');
@@ -39,15 +45,28 @@ export class GraderClient {
 
   /** One grading call, as a client span (a child of the request's) whose context goes to the grader. */
   grade(namespace: string, request: GradeRequest): Promise<GraderOutcome> {
+    return this.traced(namespace, '/v1/grade', request);
+  }
+
+  /** A check task's checks, run by the grader on the candidate's work area; the same outcomes. */
+  check(namespace: string, request: CheckRequest): Promise<GraderOutcome> {
+    return this.traced(namespace, '/v1/check', request);
+  }
+
+  private traced(
+    namespace: string,
+    path: '/v1/grade' | '/v1/check',
+    request: GradeRequest | CheckRequest,
+  ): Promise<GraderOutcome> {
     return tracer.startActiveSpan(
-      'grader POST /v1/grade',
+      `grader POST ${path}`,
       {
         kind: SpanKind.CLIENT,
         attributes: { 'epreuve.namespace': namespace, 'epreuve.sandbox': request.sandbox },
       },
       async (span) => {
         try {
-          const outcome = await this.call(namespace, request);
+          const outcome = await this.call(namespace, path, request);
           span.setAttribute('epreuve.grader.outcome', outcome.kind);
           if (outcome.kind !== 'graded')
             span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.reason });
@@ -59,7 +78,11 @@ export class GraderClient {
     );
   }
 
-  private async call(namespace: string, request: GradeRequest): Promise<GraderOutcome> {
+  private async call(
+    namespace: string,
+    path: string,
+    request: GradeRequest | CheckRequest,
+  ): Promise<GraderOutcome> {
     const token = await this.o.token(namespace);
     if (!token) return { kind: 'unavailable', reason: 'the grader is not set up yet', retryAfterSeconds: 5 };
     const headers: Record<string, string> = {
@@ -69,7 +92,7 @@ export class GraderClient {
     propagation.inject(context.active(), headers);
     let res: Response;
     try {
-      res = await this.o.fetch(`${this.o.baseUrl(namespace)}/v1/grade`, {
+      res = await this.o.fetch(`${this.o.baseUrl(namespace)}${path}`, {
         method: 'POST',
         headers,
         body: JSON.stringify(request),

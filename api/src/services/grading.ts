@@ -1,5 +1,6 @@
 import {
   API_VERSION,
+  type CheckSpec,
   GRADER,
   type GradeResponse,
   KINDS,
@@ -12,8 +13,8 @@ import { type Exercise, findExercise } from '@epreuve/sandboxes/exercises';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { type AssessmentObject, type AssessmentStore, namespaceOfAssessment } from './assessments.ts';
-import { Conflict, Invalid, Misconfigured, NotFound, Unavailable } from './errors.ts';
-import { GraderClient } from './grader-client.ts';
+import { Conflict, Invalid, Malformed, Misconfigured, NotFound, Unavailable } from './errors.ts';
+import { GraderClient, type GraderOutcome } from './grader-client.ts';
 import { readSecretData } from './secrets.ts';
 
 const SUBMISSION = KINDS.Submission;
@@ -22,7 +23,9 @@ export type SubmissionObject = Submission & KubeObject;
 
 interface Graded {
   exercise?: Exercise;
-  kind: 'sql' | 'mongo' | 'manual';
+  kind: 'sql' | 'mongo' | 'manual' | 'check';
+  /** A check task's checks (the template's `grader.check.checks`). */
+  checks?: CheckSpec[];
   reference?: string;
   collection?: string;
   options: { orderMatters: boolean; numericTolerance: number; ignoreColumnNames: boolean };
@@ -32,6 +35,12 @@ interface Graded {
 export function gradingOf(task: Task): Graded {
   const ex = task.exercise ? findExercise(task.exercise) : undefined;
   const g = task.grader;
+  if (g?.check)
+    return {
+      kind: 'check',
+      checks: g.check.checks.map(({ name, sql, expect, hint }) => ({ name, sql, expect, hint })),
+      options: { orderMatters: false, numericTolerance: 0, ignoreColumnNames: false },
+    };
   if (g?.manual || ex?.manual)
     return {
       exercise: ex,
@@ -126,7 +135,10 @@ export class GradingService {
     if (!task)
       throw new NotFound(`no task ${taskId} in this assessment`, { field: 'task', reason: 'no such task' });
     const grading = gradingOf(task);
-    if (grading.kind !== 'manual' && !grading.reference)
+    // A check task takes no answer (the candidate's work is in their sandbox); others need one.
+    if (grading.kind !== 'check' && answer === '')
+      throw new Malformed('an answer is required for this task', 'body.answer', 'required');
+    if (grading.kind !== 'manual' && grading.kind !== 'check' && !grading.reference)
       throw new Misconfigured('this task has no reference answer; tell the recruiter');
     const submittedAt = new Date().toISOString(); // milliseconds: submissions in one second keep their order
     const limits = t!.spec.grading;
@@ -164,7 +176,7 @@ export class GradingService {
           graded: true,
           pass: grade.pass,
           explanation: grade.explanation.slice(0, 4000),
-          hint: grade.hint.slice(0, 1000),
+          hint: grade.hint.slice(0, 4000),
           ...(grade.error ? { error: grade.error } : {}),
           points: grade.pass ? task.points : 0,
           gradedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -317,6 +329,11 @@ export class GradingService {
   ): Promise<GradeResponse> {
     const sandbox = a.status?.sandboxes?.find((s) => s.name === sandboxName);
     if (!sandbox?.ready) throw new Conflict(`sandbox ${sandboxName} is not ready yet; try again in a moment`);
+    const ns = namespaceOfAssessment(a);
+    if (g.kind === 'check') {
+      const checked = await this.grader.check(ns, { sandbox: sandboxName, checks: g.checks! });
+      return this.verdict(checked);
+    }
     const request = {
       sandbox: sandboxName,
       kind: g.kind === 'mongo' ? ('mongo' as const) : ('sql' as const),
@@ -325,12 +342,17 @@ export class GradingService {
       options: g.options,
       answer,
     };
-    let outcome = await this.grader.grade(namespaceOfAssessment(a), request);
+    let outcome = await this.grader.grade(ns, request);
     // A token cached from an earlier namespace of the same name: read it again, once.
     if (outcome.kind === 'refused' && outcome.status === 401 && this.forgetToken) {
-      this.forgetToken(namespaceOfAssessment(a));
-      outcome = await this.grader.grade(namespaceOfAssessment(a), request);
+      this.forgetToken(ns);
+      outcome = await this.grader.grade(ns, request);
     }
+    return this.verdict(outcome);
+  }
+
+  /** The grade, or why there is none: the candidate may retry, or staff must fix the task. */
+  private verdict(outcome: GraderOutcome): GradeResponse {
     switch (outcome.kind) {
       case 'graded':
         return outcome.result;

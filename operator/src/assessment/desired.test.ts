@@ -196,6 +196,33 @@ describe('desiredObjects', () => {
     expect(desiredObjects(context())).toEqual(objs);
   });
 
+  it('has the seeder copy what the data API serves for a PostgreSQL sandbox with check tasks, and only then', () => {
+    const planOf = (objs: KubeObject[]) => {
+      const job = objs.find((o) => o.kind === 'Job')!;
+      const env = (
+        job.spec as { template: { spec: { containers: Array<{ env: Array<{ value: string }> }> } } }
+      ).template.spec.containers[0]!.env;
+      return JSON.parse(env[0]!.value) as Array<{ name: string; collectionSource?: unknown }>;
+    };
+    expect(planOf(objs).map((e) => e.collectionSource)).toEqual([undefined, undefined]);
+    const checked = template({
+      tasks: [
+        {
+          id: 'load',
+          sandbox: 'warehouse',
+          prompt: 'Load it.',
+          grader: {
+            check: { checks: [{ name: 'a', sql: 'SELECT 1', expect: { noRows: true }, hint: 'h' }] },
+          },
+        },
+      ],
+    });
+    expect(planOf(desiredObjects(context(checked))).map((e) => [e.name, e.collectionSource])).toEqual([
+      ['warehouse', { dataset: 'retail@1', size: 'standard' }],
+      ['events', undefined],
+    ]);
+  });
+
   it('leaves the seed Job out when there is nothing to seed', () => {
     const t = template({ sandboxes: [{ name: 'api', dataApi: { dataset: 'retail@1' } }] });
     expect(desiredObjects(context(t)).some((o) => o.kind === 'Job')).toBe(false);

@@ -596,6 +596,11 @@ export function seedJob(ctx: Context): KubeObject | undefined {
   const ns = nsOf(ctx);
   const credentials = credentialsVolumes(seeded);
   const store = graderStoreMount(ctx);
+  // A PostgreSQL sandbox with check tasks gets a grader-only copy of what the data API serves
+  // (its default size), which the checks compare a candidate's collection with.
+  const dataApi = ctx.template.spec.sandboxes.find((s) => s.dataApi)?.dataApi;
+  const checked = (s: Sandbox) =>
+    (ctx.template.spec.tasks ?? []).some((t) => t.sandbox === s.name && t.grader?.check);
   const plan: SeedPlan = seeded.map((s) => ({
     name: s.name,
     kind: s.postgres ? 'postgres' : 'mongo',
@@ -605,6 +610,9 @@ export function seedJob(ctx: Context): KubeObject | undefined {
     credentials: credentialsMountPath(s.name),
     hiddenVariants: ctx.template.spec.grading.hiddenVariants,
     ...(s.mongo && { store: graderStoreLocation(ctx), references: mongoReferenceTasks(ctx, s) }),
+    ...(dataApi && s.postgres && checked(s)
+      ? { collectionSource: { dataset: dataApi.dataset, size: 'standard' as const } }
+      : {}),
   }));
   return {
     apiVersion: 'batch/v1',

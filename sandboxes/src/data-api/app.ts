@@ -11,6 +11,7 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DATA_API_VARIANT } from '@epreuve/crds';
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -142,8 +143,10 @@ export function buildApp(
   const clock = options.clock ?? Date.now;
   const dataset = resolveDataset(cfg.dataset);
   // Generated inline, not held in a variable: the closures below must not keep the whole dataset
-  // (card events, app sessions) alive, only the four served tables.
-  const tables = loadTables(options.data ?? dataset.generate(cfg.size));
+  // (card events, app sessions) alive, only the four served tables. The data API serves its own
+  // variant (another seed than the warehouse's and the hidden ones): a collection cannot be faked
+  // by copying the warehouse, and the seeder loads the same variant for the grader's checks.
+  const tables = loadTables(options.data ?? dataset.generate(cfg.size, DATA_API_VARIANT));
   const doc = openApiDocument(cfg);
   const docHtml = docsPage(doc);
 

@@ -2,6 +2,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  type CheckRequest,
+  checkRequest,
+  collectionSourceDatabase,
   type GradeRequest,
   type GradeResponse,
   type GraderPlan,
@@ -9,14 +12,18 @@ import {
   hiddenVariantDatabase,
   DB_CREDENTIAL_KEYS as KEYS,
   MAX_ANSWER_LENGTH,
+  MAX_CHECK_HINT,
+  MAX_CHECK_QUERY,
+  MAX_CHECKS,
 } from '@epreuve/crds';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
+import { runChecks, SourceError } from './checks.ts';
 import type { ResultSet } from './compare.ts';
 import { AnswerError, type GradeResult, gradeMongo, gradeSql } from './index.ts';
 import { runPipeline } from './mongo.ts';
-import { runQuery } from './sql.ts';
+import { AnswerError as QueryError, runQuery } from './sql.ts';
 import {
   decodeResult,
   graderStoreUrl,
@@ -40,6 +47,8 @@ export interface GradeServerOptions {
   maxQueued?: number;
   /** Limits applied to every answer (the reference gets more room). */
   limits?: { timeoutMs?: number; rowCap?: number; maxBytes?: number };
+  /** Time allowed for all the checks of one check task together. */
+  checksDeadlineMs?: number;
 }
 
 interface GraderCredentials {
@@ -116,8 +125,10 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
   const app = Fastify({
     loggerInstance: typeof o.log === 'object' ? o.log : undefined,
     logger: typeof o.log === 'boolean' ? o.log : undefined,
-    // An answer and a reference, JSON-escaped, and nothing more.
-    bodyLimit: 8 * MAX_ANSWER_LENGTH + 4096,
+    // An answer and a reference, JSON-escaped, or a check task's checks (MAX_CHECKS of at most two
+    // queries and a hint each, JSON-escaped), and nothing more.
+    bodyLimit:
+      Math.max(8 * MAX_ANSWER_LENGTH, 2 * MAX_CHECKS * (2 * MAX_CHECK_QUERY + MAX_CHECK_HINT)) + 4096,
   });
   const gate = new Gate(o.concurrency ?? 2, o.maxQueued ?? 8);
   const references = new Map<string, Promise<ResultSet>>();
@@ -135,19 +146,80 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async () => ({ status: 'ok' }));
 
-  app.post('/v1/grade', async (request, reply) => {
+  const authorized = (request: FastifyRequest) => {
     const presented = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
     const expected = o.token();
-    if (
-      !expected ||
-      presented.length !== expected.length ||
-      !timingSafeEqual(Buffer.from(presented), Buffer.from(expected))
-    ) {
+    return (
+      !!expected &&
+      presented.length === expected.length &&
+      timingSafeEqual(Buffer.from(presented), Buffer.from(expected))
+    );
+  };
+  const unauthorized = (reply: FastifyReply) =>
+    reply
+      .code(401)
+      .type('application/problem+json')
+      .send(problem(401, 'Unauthorized', 'invalid credentials'));
+  const busy = (reply: FastifyReply) =>
+    reply
+      .code(429)
+      .header('retry-after', '2')
+      .type('application/problem+json')
+      .send(problem(429, 'Too Many Requests', 'the grader is busy with earlier answers; retry in a moment'));
+
+  /**
+   * A check task: the author's checks on the candidate's work area (PostgreSQL), each query under
+   * an answer's limits, compared with literal rows or with the grader-only copy of what the data
+   * API serves. One slot of the gate for the whole run.
+   */
+  app.post('/v1/check', async (request, reply) => {
+    if (!authorized(request)) return unauthorized(reply);
+    const parsed = checkRequest.safeParse(request.body);
+    if (!parsed.success) {
+      const detail = parsed.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ');
       return reply
-        .code(401)
+        .code(400)
         .type('application/problem+json')
-        .send(problem(401, 'Unauthorized', 'invalid credentials'));
+        .send(problem(400, 'Bad Request', detail));
     }
+    const req = parsed.data;
+    const sandbox = o.plan.find((s) => s.name === req.sandbox);
+    if (sandbox?.kind !== 'postgres') {
+      return reply
+        .code(404)
+        .type('application/problem+json')
+        .send(problem(404, 'Not Found', `no PostgreSQL sandbox ${req.sandbox}`));
+    }
+    const entered = gate.enter();
+    if (!entered) return busy(reply);
+    const release = await entered;
+    try {
+      return await check(sandbox, req);
+    } catch (err) {
+      if (err instanceof SourceError) {
+        const down = err.cause.reason === 'Timeout';
+        return reply
+          .code(down ? 503 : 422)
+          .type('application/problem+json')
+          .send(
+            problem(down ? 503 : 422, down ? 'Service Unavailable' : 'Unprocessable Content', err.message),
+          );
+      }
+      if (err instanceof QueryError && err.reason === 'Unavailable') {
+        return reply
+          .code(503)
+          .header('retry-after', '2')
+          .type('application/problem+json')
+          .send(problem(503, 'Service Unavailable', err.message));
+      }
+      throw err;
+    } finally {
+      release();
+    }
+  });
+
+  app.post('/v1/grade', async (request, reply) => {
+    if (!authorized(request)) return unauthorized(reply);
     const parsed = gradeRequest.safeParse(request.body);
     if (!parsed.success) {
       const detail = parsed.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ');
@@ -171,15 +243,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
         );
     }
     const entered = gate.enter();
-    if (!entered) {
-      return reply
-        .code(429)
-        .header('retry-after', '2')
-        .type('application/problem+json')
-        .send(
-          problem(429, 'Too Many Requests', 'the grader is busy with earlier answers; retry in a moment'),
-        );
-    }
+    if (!entered) return busy(reply);
     const release = await entered;
     try {
       let result: GradeResult;
@@ -239,6 +303,35 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
       hit.catch(() => references.delete(key));
     }
     return hit;
+  }
+
+  /**
+   * Runs a check task on the candidate's database. Check queries run as the grader with `work`
+   * first on the search path; `sameAsSource` queries run on the collection source database, which
+   * holds only seeded data: no object the candidate made ever runs where that data is readable.
+   */
+  async function check(sandbox: GraderPlan[number], req: CheckRequest): Promise<GradeResponse> {
+    const creds = graderCredentials(sandbox.credentials);
+    const on = (database: string) => ({
+      host: sandbox.host,
+      port: sandbox.port,
+      user: creds.username,
+      password: creds.password,
+      database,
+    });
+    const sourceDb = collectionSourceDatabase(creds.database);
+    return runChecks(
+      req.checks,
+      {
+        work: (sql) => runQuery(on(creds.database), sql, { ...limits, searchPath: 'work, public' }),
+        // Seeded and read-only: computed once per query.
+        source: (sql) =>
+          reference(`${sandbox.name}\0${sourceDb}\0${sql}`, () =>
+            runQuery(on(sourceDb), sql, { ...limits, rowCap: 100_000, maxBytes: 4 * limits.maxBytes }),
+          ),
+      },
+      { deadlineMs: o.checksDeadlineMs ?? 20_000 },
+    );
   }
 
   /**

@@ -1,4 +1,4 @@
-import { hiddenVariantDatabase } from '@epreuve/crds';
+import { collectionSourceDatabase, DATA_API_VARIANT, hiddenVariantDatabase } from '@epreuve/crds';
 import pg from 'pg';
 import { type Dataset, datasetKey } from '../datasets/catalog.ts';
 import type { Size } from '../datasets/retail/v1.ts';
@@ -91,7 +91,7 @@ export async function seedPostgres(
     await client.query('COMMIT');
     log(
       o.variant
-        ? `postgres: hidden variant ${o.variant} ready; only ${o.grader.username} may connect`
+        ? `postgres: ${o.variant === DATA_API_VARIANT ? 'collection source' : `hidden variant ${o.variant}`} ready; only ${o.grader.username} may connect`
         : `postgres: roles ${o.candidate.username} (read ${schema}, owns work) and ${o.grader.username} (read-only) ready`,
     );
   } catch (err) {
@@ -116,20 +116,39 @@ export async function seedHiddenVariants(
   const names: string[] = [];
   for (let i = 1; i <= o.count; i++) {
     const name = hiddenVariantDatabase(base, i);
-    const client = new pg.Client(admin);
-    client.on('error', () => {}); // as above: the statement in flight fails instead
-    await client.connect();
-    try {
-      // CREATE DATABASE cannot run in a transaction; a re-run finds it and the marker inside.
-      const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-      if (!exists.rowCount) await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
-    } finally {
-      await client.end();
-    }
+    await ensureDatabase(admin, name);
     await seedPostgres({ ...admin, database: name }, { ...o, size: 'small', variant: i });
     names.push(name);
   }
   return names;
+}
+
+/** Creates a database once: CREATE DATABASE cannot run in a transaction; a re-run finds it. */
+async function ensureDatabase(admin: pg.ClientConfig, name: string): Promise<void> {
+  const client = new pg.Client(admin);
+  client.on('error', () => {}); // as above: the statement in flight fails instead
+  await client.connect();
+  try {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!exists.rowCount) await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Loads what the template's data API serves (its variant and size of the dataset) into a database
+ * only the grader may connect to (`collectionSourceDatabase`): the `check` grader compares a
+ * candidate's collection with it, and no object the candidate makes can run where it is readable.
+ */
+export async function seedCollectionSource(
+  admin: pg.ClientConfig,
+  o: Omit<PostgresSeedOptions, 'variant'>,
+): Promise<string> {
+  const name = collectionSourceDatabase(admin.database ?? 'postgres');
+  await ensureDatabase(admin, name);
+  await seedPostgres({ ...admin, database: name }, { ...o, variant: DATA_API_VARIANT });
+  return name;
 }
 
 async function setUpHiddenRoles(

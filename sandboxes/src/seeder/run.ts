@@ -19,7 +19,7 @@ import { findExercise } from '../exercises/index.ts';
 import { graderStoreUrl } from '../grader/store.ts';
 import { generatedOnce } from './generated.ts';
 import { type ReferenceSpec, seedHiddenMongoVariants, seedMongo, storeReferenceResults } from './mongo.ts';
-import { seedHiddenVariants, seedPostgres } from './postgres.ts';
+import { seedCollectionSource, seedHiddenVariants, seedPostgres } from './postgres.ts';
 
 export type { SeedPlan };
 
@@ -77,6 +77,7 @@ export function parsePlan(json: string | undefined): SeedPlan {
   }
   for (const entry of res.data) {
     resolveDataset(entry.dataset); // fails early, naming the known datasets
+    if (entry.collectionSource) resolveDataset(entry.collectionSource.dataset);
     if (entry.kind === 'mongo') resolveReferences(entry); // and the tasks without a reference
   }
   return res.data;
@@ -176,6 +177,15 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
         await seedHiddenVariants(admin, {
           dataset,
           count: entry.hiddenVariants,
+          candidate,
+          grader,
+          log: o.log,
+        });
+      // What the data API serves, for the checks of a collection task (grader-only).
+      if (entry.collectionSource)
+        await seedCollectionSource(admin, {
+          dataset: resolveDataset(entry.collectionSource.dataset),
+          size: entry.collectionSource.size,
           candidate,
           grader,
           log: o.log,
