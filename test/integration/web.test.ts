@@ -344,8 +344,8 @@ describe('results view', () => {
       'Ada Lovelacebrowser-cand',
       'data-engineer',
       'Ready',
-      '5 / 9 (56 %)',
-      '2 / 6',
+      '5 / 14 (36 %)',
+      '2 / 7',
       '3',
       expect.stringMatching(/^[34] h \d\d$/),
     ]);
@@ -367,7 +367,7 @@ describe('results view', () => {
       .locator('#rows tr[data-name="browser-cand"]')
       .getByRole('button', { name: /Results/ })
       .click();
-    await expect.poll(() => page.locator('#scorecard').textContent()).toMatch(/^Score 5 \/ 9/);
+    await expect.poll(() => page.locator('#scorecard').textContent()).toMatch(/^Score 5 \/ 14/);
     expect(await page.locator('ol.timeline li').allTextContents()).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/ — Created$/),
@@ -381,7 +381,7 @@ describe('results view', () => {
     const pdf = await page.pdf({ format: 'A4' });
     const text = await pdfText(pdf);
     expect(text).toContain('Ada Lovelace');
-    expect(text).toContain('Score 5 / 9');
+    expect(text).toContain('Score 5 / 14');
     expect(text).toContain('Answered rank-customers-by-country: pass');
     expect(text).not.toContain('New assessment'); // the report alone, not the page's forms
     expect(text).not.toContain('Print report');
