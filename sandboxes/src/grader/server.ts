@@ -19,6 +19,7 @@ import {
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import { runChecks, SourceError } from './checks.ts';
 import type { ResultSet } from './compare.ts';
 import { AnswerError, type GradeResult, gradeMongo, gradeSql } from './index.ts';
@@ -114,12 +115,30 @@ class Gate {
   }
 }
 
-const problem = (status: number, title: string, detail: string) => ({
-  type: 'about:blank',
-  title,
-  status,
-  detail,
-});
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  404: 'Not Found',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** An RFC 9457 problem reply; `retryAfter` (seconds) for the statuses a client may retry. */
+function sendProblem(reply: FastifyReply, status: number, detail: string, retryAfter?: number) {
+  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({ type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail });
+}
+
+/** A body that fails its schema: 400 naming each field at fault. */
+const badBody = (reply: FastifyReply, error: z.ZodError) =>
+  sendProblem(reply, 400, error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; '));
 
 export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -137,10 +156,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
     const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) request.log.error({ err }, 'grading failed');
-    return reply
-      .code(status)
-      .type('application/problem+json')
-      .send(problem(status, status === 500 ? 'Internal Server Error' : 'Bad Request', err.message));
+    return sendProblem(reply, status, err.message);
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -155,17 +171,9 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
       timingSafeEqual(Buffer.from(presented), Buffer.from(expected))
     );
   };
-  const unauthorized = (reply: FastifyReply) =>
-    reply
-      .code(401)
-      .type('application/problem+json')
-      .send(problem(401, 'Unauthorized', 'invalid credentials'));
+  const unauthorized = (reply: FastifyReply) => sendProblem(reply, 401, 'invalid credentials');
   const busy = (reply: FastifyReply) =>
-    reply
-      .code(429)
-      .header('retry-after', '2')
-      .type('application/problem+json')
-      .send(problem(429, 'Too Many Requests', 'the grader is busy with earlier answers; retry in a moment'));
+    sendProblem(reply, 429, 'the grader is busy with earlier answers; retry in a moment', 2);
 
   /**
    * A check task: the author's checks on the candidate's work area (PostgreSQL), each query under
@@ -175,43 +183,20 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
   app.post('/v1/check', async (request, reply) => {
     if (!authorized(request)) return unauthorized(reply);
     const parsed = checkRequest.safeParse(request.body);
-    if (!parsed.success) {
-      const detail = parsed.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ');
-      return reply
-        .code(400)
-        .type('application/problem+json')
-        .send(problem(400, 'Bad Request', detail));
-    }
+    if (!parsed.success) return badBody(reply, parsed.error);
     const req = parsed.data;
     const sandbox = o.plan.find((s) => s.name === req.sandbox);
-    if (sandbox?.kind !== 'postgres') {
-      return reply
-        .code(404)
-        .type('application/problem+json')
-        .send(problem(404, 'Not Found', `no PostgreSQL sandbox ${req.sandbox}`));
-    }
+    if (sandbox?.kind !== 'postgres') return sendProblem(reply, 404, `no PostgreSQL sandbox ${req.sandbox}`);
     const entered = gate.enter();
     if (!entered) return busy(reply);
     const release = await entered;
     try {
       return await check(sandbox, req);
     } catch (err) {
-      if (err instanceof SourceError) {
-        const down = err.cause.reason === 'Timeout';
-        return reply
-          .code(down ? 503 : 422)
-          .type('application/problem+json')
-          .send(
-            problem(down ? 503 : 422, down ? 'Service Unavailable' : 'Unprocessable Content', err.message),
-          );
-      }
-      if (err instanceof QueryError && err.reason === 'Unavailable') {
-        return reply
-          .code(503)
-          .header('retry-after', '2')
-          .type('application/problem+json')
-          .send(problem(503, 'Service Unavailable', err.message));
-      }
+      if (err instanceof SourceError)
+        return sendProblem(reply, err.cause.reason === 'Timeout' ? 503 : 422, err.message);
+      if (err instanceof QueryError && err.reason === 'Unavailable')
+        return sendProblem(reply, 503, err.message, 2);
       throw err;
     } finally {
       release();
@@ -221,27 +206,15 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
   app.post('/v1/grade', async (request, reply) => {
     if (!authorized(request)) return unauthorized(reply);
     const parsed = gradeRequest.safeParse(request.body);
-    if (!parsed.success) {
-      const detail = parsed.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ');
-      return reply
-        .code(400)
-        .type('application/problem+json')
-        .send(problem(400, 'Bad Request', detail));
-    }
+    if (!parsed.success) return badBody(reply, parsed.error);
     const req = parsed.data;
     const sandbox = o.plan.find((s) => s.name === req.sandbox);
-    if (!sandbox || (sandbox.kind === 'postgres') !== (req.kind === 'sql')) {
-      return reply
-        .code(404)
-        .type('application/problem+json')
-        .send(
-          problem(
-            404,
-            'Not Found',
-            `no ${req.kind === 'sql' ? 'PostgreSQL' : 'MongoDB'} sandbox ${req.sandbox}`,
-          ),
-        );
-    }
+    if (!sandbox || (sandbox.kind === 'postgres') !== (req.kind === 'sql'))
+      return sendProblem(
+        reply,
+        404,
+        `no ${req.kind === 'sql' ? 'PostgreSQL' : 'MongoDB'} sandbox ${req.sandbox}`,
+      );
     const entered = gate.enter();
     if (!entered) return busy(reply);
     const release = await entered;
@@ -250,35 +223,19 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
       try {
         result = await grade(sandbox, req);
       } catch (err) {
-        if (err instanceof ReferenceUnavailable)
-          return reply
-            .code(422)
-            .type('application/problem+json')
-            .send(problem(422, 'Unprocessable Content', err.message));
+        if (err instanceof ReferenceUnavailable) return sendProblem(reply, 422, err.message);
         // The answer's own failures are grades; an error here is the reference's, run first.
         if (!(err instanceof AnswerError)) throw err;
-        const busy = err.reason === 'Unavailable' || err.reason === 'Timeout';
-        if (busy) reply.header('retry-after', '2');
-        return reply
-          .code(busy ? 503 : 422)
-          .type('application/problem+json')
-          .send(
-            busy
-              ? problem(
-                  503,
-                  'Service Unavailable',
-                  `the database did not answer the reference in time: ${err.message}`,
-                )
-              : problem(422, 'Unprocessable Content', `the reference answer does not run: ${err.message}`),
+        if (err.reason === 'Unavailable' || err.reason === 'Timeout')
+          return sendProblem(
+            reply,
+            503,
+            `the database did not answer the reference in time: ${err.message}`,
+            2,
           );
+        return sendProblem(reply, 422, `the reference answer does not run: ${err.message}`);
       }
-      if (result.error === 'Unavailable') {
-        return reply
-          .code(503)
-          .header('retry-after', '2')
-          .type('application/problem+json')
-          .send(problem(503, 'Service Unavailable', result.explanation));
-      }
+      if (result.error === 'Unavailable') return sendProblem(reply, 503, result.explanation, 2);
       const body: GradeResponse = {
         pass: result.pass,
         explanation: result.explanation,
