@@ -3,7 +3,7 @@ import { MongoClient } from 'mongodb';
 import pg from 'pg';
 import { ensureUsers } from './mongo.ts';
 import type { Credentials } from './postgres.ts';
-import { readCredentials, waitFor } from './run.ts';
+import { adminMongoUrl, adminPostgres, readCredentials, waitFor } from './run.ts';
 
 /**
  * Credential rotation of a claimed warm pool namespace (issue 16): the operator has just written a
@@ -48,19 +48,10 @@ async function rotateOne(entry: SeedPlanEntry, o: RotateOptions): Promise<void> 
   const where = `${entry.name} (${entry.kind} at ${entry.host}:${entry.port})`;
   try {
     if (entry.kind === 'postgres') {
-      const admin: pg.ClientConfig = {
-        host: entry.host,
-        port: entry.port,
-        user: creds[KEYS.adminUsername],
-        password: creds[KEYS.adminPassword],
-        database: creds[KEYS.database],
-        connectionTimeoutMillis: 5000,
-      };
+      const admin = adminPostgres(entry, creds);
       await waitFor(where, () => rotatePostgresCandidate(admin, candidate), o.waitTimeoutMs, o.log);
     } else {
-      const user = encodeURIComponent(creds[KEYS.adminUsername]);
-      const pwd = encodeURIComponent(creds[KEYS.adminPassword]);
-      const url = `mongodb://${user}:${pwd}@${entry.host}:${entry.port}/?authSource=admin`;
+      const url = adminMongoUrl(entry, creds);
       await waitFor(
         where,
         async () => {

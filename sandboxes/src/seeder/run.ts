@@ -153,14 +153,7 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
   const started = Date.now();
   try {
     if (entry.kind === 'postgres') {
-      const admin: pg.ClientConfig = {
-        host: entry.host,
-        port: entry.port,
-        user: creds[KEYS.adminUsername],
-        password: creds[KEYS.adminPassword],
-        database: creds[KEYS.database],
-        connectionTimeoutMillis: 5000,
-      };
+      const admin = adminPostgres(entry, creds);
       await waitFor(
         where,
         async () => {
@@ -197,9 +190,7 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
         throw new Error(
           'hidden variants and reference results of a MongoDB sandbox need the grader store (store in the seed plan)',
         );
-      const user = encodeURIComponent(creds[KEYS.adminUsername]);
-      const pwd = encodeURIComponent(creds[KEYS.adminPassword]);
-      const url = `mongodb://${user}:${pwd}@${entry.host}:${entry.port}/?authSource=admin`;
+      const url = adminMongoUrl(entry, creds);
       // A new client per attempt: a client whose first connection timed out stays closed
       // ("Topology is closed") however often it is retried.
       const client = await connectMongo(url, where, o.waitTimeoutMs, o.log);
@@ -297,4 +288,23 @@ async function seedGraderStore(
   } finally {
     await client.close();
   }
+}
+
+/** How the seed and rotate Jobs reach a sandbox's PostgreSQL as its admin. */
+export function adminPostgres(entry: SeedPlanEntry, creds: Record<string, string>): pg.ClientConfig {
+  return {
+    host: entry.host,
+    port: entry.port,
+    user: creds[KEYS.adminUsername],
+    password: creds[KEYS.adminPassword],
+    database: creds[KEYS.database],
+    connectionTimeoutMillis: 5000,
+  };
+}
+
+/** How the seed and rotate Jobs reach a sandbox's MongoDB as its admin. */
+export function adminMongoUrl(entry: SeedPlanEntry, creds: Record<string, string>): string {
+  const user = encodeURIComponent(creds[KEYS.adminUsername]!);
+  const pwd = encodeURIComponent(creds[KEYS.adminPassword]!);
+  return `mongodb://${user}:${pwd}@${entry.host}:${entry.port}/?authSource=admin`;
 }
