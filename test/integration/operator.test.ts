@@ -75,18 +75,22 @@ describe('provisioning', () => {
       (await client.list<KubeObject>(resourceFor(apiVersion, kind), { namespace: ns })).items
         .map((o) => o.metadata.name)
         .sort();
-    expect(await names('StatefulSet', 'apps/v1')).toEqual(['events', 'warehouse']);
+    // A MongoDB sandbox brings the grader store: a server only the seed Job and the grader reach.
+    expect(await names('StatefulSet', 'apps/v1')).toEqual(['events', 'grader-store', 'warehouse']);
     expect(await names('Deployment', 'apps/v1')).toEqual(['grader', 'source']);
     expect(await names('Job', 'batch/v1')).toEqual(['seed']);
-    expect(await names('Service')).toEqual(['events', 'grader', 'source', 'warehouse']);
+    expect(await names('Service')).toEqual(['events', 'grader', 'grader-store', 'source', 'warehouse']);
     expect(await names('Secret')).toEqual([
       'events-credentials',
       'grader-credentials',
+      'grader-store-credentials',
       'source-credentials',
       'warehouse-credentials',
     ]);
     expect(await names('NetworkPolicy', 'networking.k8s.io/v1')).toEqual([
       'allow-api-to-grader',
+      'allow-grader-store-ingress',
+      'allow-grader-to-grader-store',
       'allow-platform-ingress',
       'allow-same-namespace',
       'allow-seed-dns',
@@ -101,16 +105,16 @@ describe('provisioning', () => {
     const sa = await client.get<KubeObject>(resourceFor('v1', 'ServiceAccount'), ns, 'sandbox');
     expect(sa?.automountServiceAccountToken).toBe(false);
     // The real controllers created pods from our workloads, and Pod Security admitted them.
-    await eventually(async () => expect((await names('Pod')).length).toBe(5));
+    await eventually(async () => expect((await names('Pod')).length).toBe(6));
   });
 
   it('becomes Ready when its pods report ready (test stands in for the kubelet)', async () => {
     const ns = candidateNamespace(team, 'alice');
     // Nothing runs pods here, so nothing is ready until the test says so.
     expect((await get('alice'))?.status?.phase).toBe('Provisioning');
-    // The five pods the previous test saw (two databases, the data API, the grader, the seed Job),
-    // none reported yet.
-    expect(await reportPodsReady(client, ns)).toBe(5);
+    // The six pods the previous test saw (two databases, the grader store, the data API, the
+    // grader, the seed Job), none reported yet.
+    expect(await reportPodsReady(client, ns)).toBe(6);
     const a = await eventually(async () => {
       await reportPodsReady(client, ns); // pods created late by their controllers get reported too
       const got = await get('alice');
@@ -136,7 +140,7 @@ describe('provisioning', () => {
         ns,
         'sandbox-quota',
       );
-      expect(quota?.spec.hard['limits.cpu']).toBe('2');
+      expect(quota?.spec.hard['limits.cpu']).toBe('2250m'); // the template's 2 and the store's 250m
     });
   });
 
