@@ -109,6 +109,8 @@ describe('a crashed operator', () => {
           'Job seed',
           'LimitRange sandbox-limits',
           'NetworkPolicy allow-api-to-grader',
+          'NetworkPolicy allow-grader-store-ingress',
+          'NetworkPolicy allow-grader-to-grader-store',
           'NetworkPolicy allow-platform-ingress',
           'NetworkPolicy allow-same-namespace',
           'NetworkPolicy allow-seed-dns',
@@ -117,11 +119,13 @@ describe('a crashed operator', () => {
           'RoleBinding epreuve-api-sandbox-reader',
           'Service events',
           'Service grader',
+          'Service grader-store',
           'Service source',
           'Service warehouse',
           'ServiceAccount sandbox',
           'ServiceAccount seeder',
           'StatefulSet events',
+          'StatefulSet grader-store',
           'StatefulSet warehouse',
         ].sort(),
       );
@@ -129,6 +133,7 @@ describe('a crashed operator', () => {
       expect(secrets.items.map((s) => s.metadata.name).sort()).toEqual([
         'events-credentials',
         'grader-credentials',
+        'grader-store-credentials',
         'source-credentials',
         'warehouse-credentials',
       ]);
