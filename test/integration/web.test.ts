@@ -106,6 +106,10 @@ describe('candidate page', () => {
       .poll(() => task.locator('.result').textContent(), { timeout: 20_000 })
       .toMatch(/^Not yet — Missing columns: /); // a hint: never the reference's values
     expect(await task.locator('.attempts').textContent()).toBe('8 of 10 attempts left');
+    // A check task has no answer box: its button runs the checks on the candidate's work schema.
+    const collect = page.locator('article[data-task="collect-and-load"]');
+    expect(await collect.locator('textarea').count()).toBe(0);
+    expect(await collect.getByRole('button').textContent()).toBe('Run the checks');
     await page.screenshot({ path: join(tmpdir(), 'epreuve-candidate-page.png'), fullPage: true });
   }, 90_000);
 

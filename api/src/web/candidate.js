@@ -146,10 +146,15 @@ function renderTasks(tasks, total) {
     const kind = t(
       `candidate.kind.${task.answer === 'pipeline' || task.answer === 'sql' ? task.answer : 'text'}`,
     );
+    // A check task has no answer to type: the checks read what the candidate built in `work`.
+    const checks = task.answer === 'none';
+    const input = checks
+      ? `<p class="muted">${escapeHtml(t('candidate.checksNote'))}</p>`
+      : `<label for="${id}">${escapeHtml(t('candidate.yourAnswer', { kind }))}</label>
+      <textarea id="${id}" spellcheck="false"></textarea>`;
     art.innerHTML = `<h3>${escapeHtml(task.title)} <span class="muted">(${t('candidate.points', { points: format.number(task.points) })})</span></h3>${markdown(task.prompt)}
-      <label for="${id}">${escapeHtml(t('candidate.yourAnswer', { kind }))}</label>
-      <textarea id="${id}" spellcheck="false"></textarea>
-      <div class="row"><button data-submit="${escapeHtml(task.id)}">${t('candidate.submit')}</button>
+      ${input}
+      <div class="row"><button data-submit="${escapeHtml(task.id)}">${t(checks ? 'candidate.runChecks' : 'candidate.submit')}</button>
         <span class="muted attempts" data-attempts="${escapeHtml(task.id)}"></span></div>
       <p class="result" aria-live="polite"></p>`;
     let used = task.attempts.used;
@@ -171,9 +176,11 @@ function renderTasks(tasks, total) {
       button.disabled = true;
       result.textContent = t('candidate.grading');
       try {
-        const r = await api('POST', `/candidate/tasks/${encodeURIComponent(task.id)}/submissions`, {
-          answer: art.querySelector('textarea').value,
-        });
+        const r = await api(
+          'POST',
+          `/candidate/tasks/${encodeURIComponent(task.id)}/submissions`,
+          checks ? undefined : { answer: art.querySelector('textarea').value },
+        );
         used += 1;
         submissions.used += 1;
         remember(task, r);

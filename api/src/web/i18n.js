@@ -26,6 +26,8 @@ const CATALOG = {
     'candidate.kind.sql': 'SQL',
     'candidate.kind.text': 'text',
     'candidate.submit': 'Submit',
+    'candidate.runChecks': 'Run the checks',
+    'candidate.checksNote': 'No answer to type: the checks read what you built in the work schema.',
     'candidate.attemptsLeft': '{left} of {max} attempts left',
     'candidate.attemptsLeftOverall': '{left} of {max} attempts left ({overall} submissions left in all)',
     'candidate.grading': 'Grading…',
@@ -137,6 +139,9 @@ const CATALOG = {
     'candidate.kind.sql': 'SQL',
     'candidate.kind.text': 'texte',
     'candidate.submit': 'Soumettre',
+    'candidate.runChecks': 'Lancer les vérifications',
+    'candidate.checksNote':
+      'Rien à saisir : les vérifications lisent ce que vous avez construit dans le schéma work.',
     'candidate.attemptsLeft': '{left} essais restants sur {max}',
     'candidate.attemptsLeftOverall': '{left} essais restants sur {max} ({overall} envois restants en tout)',
     'candidate.grading': 'Correction…',
