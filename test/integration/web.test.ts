@@ -239,13 +239,15 @@ describe('staff page', () => {
     await page.getByLabel('Candidate name').fill('Grace Hopper');
     await page.getByLabel('Candidate email').fill('grace@example.com');
     await page.getByRole('button', { name: 'Create' }).click();
-    const row = page.locator('tr', { hasText: 'Grace Hopper' });
+    const row = page.locator('#rows tr', { hasText: 'Grace Hopper' });
     await row.waitFor({ timeout: 20_000 });
     const name = await row.getAttribute('data-name');
     expect(name).toMatch(/^grace-hopper-/);
     await row.getByRole('button', { name: `Revoke ${name}` }).click();
     await expect
-      .poll(() => page.locator(`tr[data-name="${name}"] [data-phase]`).textContent(), { timeout: 20_000 })
+      .poll(() => page.locator(`#rows tr[data-name="${name}"] [data-phase]`).textContent(), {
+        timeout: 20_000,
+      })
       .toMatch(/\(revoked\)/);
     const stored = await staffCall('GET', `/assessments/${name}`);
     expect(stored.revoked).toBe(true);
@@ -271,7 +273,8 @@ describe('staff page', () => {
     await page.getByLabel('Team').fill(team);
     await page.getByLabel('Token or API key').fill(reviewer);
     await page.getByRole('button', { name: 'Open' }).click();
-    const row = page.locator('tr[data-name="browser-cand"]');
+    // The assessments table (the results board below has a row of the same name).
+    const row = page.locator('#rows tr[data-name="browser-cand"]');
     await row.waitFor({ timeout: 20_000 });
     await row.getByRole('button', { name: /Results/ }).click();
     await expect.poll(() => page.locator('#scorecard').textContent()).toMatch(/manual 0\/3 \(1 to review\)/);
