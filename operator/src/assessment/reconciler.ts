@@ -60,6 +60,22 @@ export type ManagedKind = (typeof MANAGED_KINDS)[number][1];
 /** Every managed object carries this label; the managed informers select on it. */
 export const MANAGED_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY}`;
 
+/**
+ * The informers of every kind the operator manages, by kind, shared through the manager: the
+ * Assessment and pool controllers read the same caches (namespaces indexed by pool).
+ */
+export function managedInformers(manager: Manager): Record<ManagedKind, Informer<KubeObject>> {
+  return Object.fromEntries(
+    MANAGED_KINDS.map(([apiVersion, kind]) => [
+      kind,
+      manager.informer(resourceFor(apiVersion, kind), {
+        labelSelector: MANAGED_SELECTOR,
+        ...(kind === 'Namespace' && { indexes: NAMESPACE_INDEXES }),
+      }),
+    ]),
+  ) as Record<ManagedKind, Informer<KubeObject>>;
+}
+
 export interface AssessmentReconcilerDeps {
   client: KubeClient;
   assessments: Informer<Assessment & KubeObject>;
@@ -204,15 +220,7 @@ export class AssessmentReconciler implements Reconciler {
       indexes: ASSESSMENT_INDEXES,
     });
     const templates = manager.informer<AssessmentTemplate & KubeObject>(KINDS.AssessmentTemplate);
-    const managed = Object.fromEntries(
-      MANAGED_KINDS.map(([apiVersion, kind]) => [
-        kind,
-        manager.informer(resourceFor(apiVersion, kind), {
-          labelSelector: MANAGED_SELECTOR,
-          ...(kind === 'Namespace' && { indexes: NAMESPACE_INDEXES }),
-        }),
-      ]),
-    ) as Record<ManagedKind, Informer<KubeObject>>;
+    const managed = managedInformers(manager);
     const reconciler = new AssessmentReconciler({
       client,
       assessments,

@@ -20,7 +20,10 @@ import {
 } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import { desiredState, namespaceContents } from '../assessment/desired.ts';
-import { MANAGED_KINDS, MANAGED_SELECTOR, type ManagedKind } from '../assessment/reconciler.ts';
+import {
+  type ManagedKind,
+  managedInformers,
+} from '../assessment/reconciler.ts';
 import { jobState, workloadReady } from '../assessment/status.ts';
 import type { OperatorConfig } from '../config.ts';
 import { Applier } from '../controller/apply.ts';
@@ -33,7 +36,6 @@ import {
   type Member,
   type MemberState,
   memberContext,
-  NAMESPACE_INDEXES,
   POOL_FIELD_MANAGER,
   POOL_INDEX,
   planPool,
@@ -87,15 +89,7 @@ export class PoolReconciler implements Reconciler {
   static setup(manager: Manager): Controller {
     const { client, config, metrics, log, now, events } = manager;
     const templates = manager.informer<AssessmentTemplate & KubeObject>(KINDS.AssessmentTemplate);
-    const managed = Object.fromEntries(
-      MANAGED_KINDS.map(([apiVersion, kind]) => [
-        kind,
-        manager.informer(resourceFor(apiVersion, kind), {
-          labelSelector: MANAGED_SELECTOR,
-          ...(kind === 'Namespace' && { indexes: NAMESPACE_INDEXES }),
-        }),
-      ]),
-    ) as Record<ManagedKind, Informer<KubeObject>>;
+    const managed = managedInformers(manager);
     const reconciler = new PoolReconciler({ client, templates, managed, config, metrics, log, now, events });
     const controller = new Controller('pool', reconciler, { workers: 1, metrics, log });
     const queue = controller.queue;
