@@ -20,10 +20,7 @@ import {
 } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import { desiredState, namespaceContents } from '../assessment/desired.ts';
-import {
-  type ManagedKind,
-  managedInformers,
-} from '../assessment/reconciler.ts';
+import { type ManagedKind, managedInformers } from '../assessment/reconciler.ts';
 import { jobState, workloadReady } from '../assessment/status.ts';
 import type { OperatorConfig } from '../config.ts';
 import { Applier } from '../controller/apply.ts';
