@@ -80,10 +80,28 @@ export function accessRefusal(
   now: Date,
   started: boolean,
 ): string | undefined {
-  if (a.spec.revoked) return 'this assessment was revoked';
+  switch (refusalReason(a, now, started)) {
+    case 'revoked':
+      return 'this assessment was revoked';
+    case 'ended':
+      return `this assessment ended${a.status?.expiresAt ? ` at ${a.status.expiresAt}` : ''}`;
+    case 'notStarted':
+      return 'this assessment has not started: open your link and press Start';
+    case undefined:
+      return undefined;
+  }
+}
+
+/** Which refusal `accessRefusal` says, for callers that word it themselves (other languages). */
+export function refusalReason(
+  a: Pick<Assessment, 'spec' | 'status'>,
+  now: Date,
+  started: boolean,
+): 'revoked' | 'ended' | 'notStarted' | undefined {
+  if (a.spec.revoked) return 'revoked';
   const expiresAt = a.status?.expiresAt ? Date.parse(a.status.expiresAt) : undefined;
   if (a.status?.phase === 'Expired' || (expiresAt !== undefined && now.getTime() > expiresAt + CLOCK_SKEW_MS))
-    return `this assessment ended${a.status?.expiresAt ? ` at ${a.status.expiresAt}` : ''}`;
-  if (!started) return 'this assessment has not started: open your link and press Start';
+    return 'ended';
+  if (!started) return 'notStarted';
   return undefined;
 }

@@ -1,8 +1,8 @@
 import {
   ANNOTATIONS,
-  accessRefusal,
   credentialsSecretName,
   KINDS,
+  refusalReason,
   type SandboxKind,
   type Timeline,
   timeline,
@@ -95,7 +95,7 @@ export class CandidateSessions {
     const ns = namespaceOfAssessment(a);
     // Before Start (and after the end) the page shows what the assessment is, never how to work
     // on it: no credentials, no connection strings, no data-API key.
-    const open = !accessRefusal(a, new Date(), Boolean(startedAt(a)));
+    const open = !refusalReason(a, new Date(), Boolean(startedAt(a)));
     const sandboxes = await Promise.all(
       (a.status?.sandboxes ?? []).map(async (s) => ({
         name: s.name,
@@ -196,8 +196,8 @@ export class CandidateSessions {
         fr: 'vos bacs à sable ne sont pas encore prêts ; réessayez dans un instant',
       });
     // The API checks the time box itself: the operator may not have marked the end yet.
-    const closed = accessRefusal(a, new Date(), Boolean(startedAt(a)));
-    if (closed) throw new Conflict(refusalMessage(a, closed));
+    const closed = refusalMessage(a, new Date(), Boolean(startedAt(a)));
+    if (closed) throw new Conflict(closed);
     try {
       return await this.grading.submit(a, task, answer);
     } catch (err) {
@@ -224,8 +224,7 @@ export class CandidateSessions {
     }
     if (!now || now.metadata.uid !== a.metadata.uid)
       return { en: 'this assessment was deleted', fr: 'cette évaluation a été supprimée' };
-    const closed = accessRefusal(now, new Date(), true);
-    return closed ? refusalMessage(now, closed) : undefined;
+    return refusalMessage(now, new Date(), true);
   }
 
   private async readCredentials(ns: string, name: string): Promise<Record<string, string> | undefined> {
@@ -277,14 +276,27 @@ export default fp(
   { name: 'candidates', dependencies: ['assessments', 'grading', 'links'] },
 );
 
-/** The time box's refusal (crds' `accessRefusal`, shared with the gateway) as a candidate reads it. */
-export function refusalMessage(a: AssessmentObject, english: string): Localized {
-  const en = english.replace('open your link and press Start', 'press Start first');
-  if (a.spec.revoked) return { en, fr: 'cette évaluation a été révoquée' };
-  if (english.startsWith('this assessment ended'))
-    return {
-      en,
-      fr: `cette évaluation est terminée${a.status?.expiresAt ? ` (fin : ${a.status.expiresAt})` : ''}`,
-    };
-  return { en, fr: 'cette évaluation n’a pas commencé : appuyez d’abord sur Commencer' };
+/**
+ * Why the time box refuses the candidate now (crds' `refusalReason`, which the gateway's
+ * `accessRefusal` words too), as the candidate reads it, or undefined while it is open.
+ */
+export function refusalMessage(a: AssessmentObject, now: Date, started: boolean): Localized | undefined {
+  switch (refusalReason(a, now, started)) {
+    case 'revoked':
+      return { en: 'this assessment was revoked', fr: 'cette évaluation a été révoquée' };
+    case 'ended': {
+      const at = a.status?.expiresAt;
+      return {
+        en: `this assessment ended${at ? ` at ${at}` : ''}`,
+        fr: `cette évaluation est terminée${at ? ` (fin : ${at})` : ''}`,
+      };
+    }
+    case 'notStarted':
+      return {
+        en: 'this assessment has not started: press Start first',
+        fr: 'cette évaluation n’a pas commencé : appuyez d’abord sur Commencer',
+      };
+    case undefined:
+      return undefined;
+  }
 }
