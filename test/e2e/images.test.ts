@@ -284,7 +284,7 @@ describe('the project images', () => {
     ['gateway', ['crds', 'gateway', 'kube', 'node_modules']],
     ['data-api', ['crds', 'node_modules', 'sandboxes']],
     ['seeder', ['crds', 'node_modules', 'sandboxes']],
-  ])('%s: /app holds %j and no test file', async (image, dirs) => {
+  ])('%s: /app holds %j, its own sources only (*.test.ts left out)', async (image, dirs) => {
     const ref = `localhost/epreuve/${image}:0.1.0`;
     const { stdout } = await podman('run', '--rm', ...RESTRICTED, '--entrypoint', 'ls', ref, '-1', '/app');
     expect(stdout.trim().split('\n')).toEqual(dirs);
