@@ -225,7 +225,12 @@ export const MAX_CHECK_HINT = 300;
 /** One check as the API hands it to the grader (the template's `grader.check.checks[]`). */
 export const checkSpec = z.object({
   name: z.string().min(1).max(63),
-  sql: z.string().min(1).max(MAX_CHECK_QUERY),
+  /** On a postgres sandbox. Exactly one of `sql` and `mongo` (the template's rule; the grader checks it too). */
+  sql: z.string().min(1).max(MAX_CHECK_QUERY).optional(),
+  /** On a mongo sandbox: a pipeline on one collection of the candidate's database. */
+  mongo: z
+    .object({ collection: z.string().min(1).max(120), pipeline: z.string().min(2).max(MAX_CHECK_QUERY) })
+    .optional(),
   expect: z.object({
     noRows: z.boolean().optional(),
     someRows: z.boolean().optional(),

@@ -144,7 +144,7 @@ describe('check grader', () => {
     ]),
   );
 
-  it.each(['sql', 'hint', 'name'])('requires %s, naming it', (field) => {
+  it.each(['hint', 'name'])('requires %s, naming it', (field) => {
     const { [field as keyof typeof ok]: _drop, ...rest } = ok;
     expect(issues(task([rest]))).toEqual([
       expect.stringMatching(new RegExp(`^tasks\\.0\\.grader\\.check\\.checks\\.0\\.${field}: `)),
@@ -162,12 +162,38 @@ describe('check grader', () => {
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['name'],
     });
-    expect(checks.items!.required).toEqual(expect.arrayContaining(['name', 'sql', 'expect', 'hint']));
+    expect(checks.items!.required).toEqual(['name', 'expect', 'hint']);
+    expect(JSON.stringify(checks.items!['x-kubernetes-validations'])).toMatch(/exactly one of sql or mongo/);
     expect(JSON.stringify(checks.items!.properties!.expect!['x-kubernetes-validations'])).toMatch(
       /exactly one of noRows/,
     );
     expect(JSON.stringify(spec['x-kubernetes-validations'])).toMatch(
-      /check grader must name a postgres sandbox/,
+      /check grader must name a postgres or mongo sandbox/,
     );
+    expect(JSON.stringify(spec['x-kubernetes-validations'])).toMatch(/mongo checks on a mongo sandbox/);
   });
+
+  const mongoCheck = {
+    name: 'devices-loaded',
+    mongo: { collection: 'device_totals', pipeline: '[{"$count": "n"}]' },
+    expect: { rows: [['3']] },
+    hint: 'Load every device type.',
+  };
+
+  it('accepts a mongo check (a pipeline on a collection)', () =>
+    expect(issues(task([mongoCheck]))).toEqual([]));
+
+  it.each([
+    ['neither sql nor mongo', { name: 'x', expect: { noRows: true }, hint: 'h' }],
+    ['both sql and mongo', { ...mongoCheck, sql: 'SELECT 1' }],
+  ])('refuses a check with %s, naming the check', (_l, c) =>
+    expect(issues(task([c]))).toEqual([
+      'tasks.0.grader.check.checks.0: a check must set exactly one of sql or mongo',
+    ]),
+  );
+
+  it('refuses sameAsSource on a mongo check, naming the field', () =>
+    expect(issues(task([{ ...mongoCheck, expect: { sameAsSource: 'SELECT 1' } }]))).toEqual([
+      'tasks.0.grader.check.checks.0.expect.sameAsSource: sameAsSource compares with the data API source copy, which is SQL: a mongo check expects noRows, someRows or rows',
+    ]));
 });

@@ -180,27 +180,68 @@ export const checkExpectation = cel(
   },
 );
 
-export const check = z
-  .object({
-    name: dnsLabel(63).describe(
-      'Name of the check, unique in the task, such as customers-complete; the candidate sees it when it fails.',
-    ),
-    description: z.string().max(1000).optional().describe('What the check verifies, for staff.'),
-    sql: z
-      .string()
-      .min(1)
-      .max(MAX_CHECK_QUERY)
-      .describe(
-        "One read-only query run by the grader on the candidate's database, where it reads their work schema (qualify names: work.customers). Same limits as an answer.",
+export const check = cel(
+  z
+    .object({
+      name: dnsLabel(63).describe(
+        'Name of the check, unique in the task, such as customers-complete; the candidate sees it when it fails.',
       ),
-    expect: checkExpectation,
-    hint: z
-      .string()
-      .min(1)
-      .max(MAX_CHECK_HINT)
-      .describe('Shown to the candidate when the check fails: what to look at, never an expected value.'),
-  })
-  .describe("One named check of the candidate's work area.");
+      description: z.string().max(1000).optional().describe('What the check verifies, for staff.'),
+      sql: z
+        .string()
+        .min(1)
+        .max(MAX_CHECK_QUERY)
+        .optional()
+        .describe(
+          "For a postgres sandbox: one read-only query run by the grader on the candidate's database, where it reads their work schema (qualify names: work.customers). Same limits as an answer.",
+        ),
+      mongo: z
+        .object({
+          collection: z
+            .string()
+            .min(1)
+            .max(120)
+            .describe("Collection of the candidate's database the pipeline runs on, such as orders_clean."),
+          pipeline: z
+            .string()
+            .min(2)
+            .max(MAX_CHECK_QUERY)
+            .describe(
+              'Read-only aggregation pipeline as (Extended) JSON; the same stages as an answer may use.',
+            ),
+        })
+        .optional()
+        .describe(
+          "For a mongo sandbox: a read-only pipeline run by the grader on a collection of the candidate's database. Each document is a row; its fields are the columns, in order.",
+        ),
+      expect: checkExpectation,
+      hint: z
+        .string()
+        .min(1)
+        .max(MAX_CHECK_HINT)
+        .describe('Shown to the candidate when the check fails: what to look at, never an expected value.'),
+    })
+    .describe("One named check of the candidate's work area: an sql query or a mongo pipeline.")
+    // The same rules as the CEL ones below, for callers that validate with zod (tests, tools).
+    .superRefine((c, ctx) => {
+      if ((c.sql === undefined) === (c.mongo === undefined))
+        ctx.addIssue({ code: 'custom', message: 'a check must set exactly one of sql or mongo' });
+      else if (c.mongo && c.expect.sameAsSource !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['expect', 'sameAsSource'],
+          message:
+            'sameAsSource compares with the data API source copy, which is SQL: a mongo check expects noRows, someRows or rows',
+        });
+    }),
+  { rule: 'has(self.sql) != has(self.mongo)', message: 'a check must set exactly one of sql or mongo' },
+  {
+    rule: '!has(self.mongo) || !has(self.expect.sameAsSource)',
+    message:
+      'sameAsSource compares with the data API source copy, which is SQL: a mongo check expects noRows, someRows or rows',
+    fieldPath: '.expect.sameAsSource',
+  },
+);
 
 export const checksGrader = z
   .object({
@@ -423,8 +464,14 @@ export const assessmentTemplateSpec = cel(
     fieldPath: '.tasks',
   },
   {
-    rule: '!has(self.tasks) || self.tasks.all(t, !has(t.grader) || !has(t.grader.check) || self.sandboxes.exists(s, s.name == t.sandbox && has(s.postgres)))',
-    message: 'a task with a check grader must name a postgres sandbox (checks are SQL on its work schema)',
+    rule: '!has(self.tasks) || self.tasks.all(t, !has(t.grader) || !has(t.grader.check) || self.sandboxes.exists(s, s.name == t.sandbox && (has(s.postgres) || has(s.mongo))))',
+    message: 'a task with a check grader must name a postgres or mongo sandbox (checks run on its work area)',
+    fieldPath: '.tasks',
+  },
+  {
+    rule: '!has(self.tasks) || self.tasks.all(t, !has(t.grader) || !has(t.grader.check) || self.sandboxes.all(s, s.name != t.sandbox || (has(s.mongo) ? t.grader.check.checks.all(c, has(c.mongo)) : t.grader.check.checks.all(c, has(c.sql)))))',
+    message:
+      'the checks of a task must match its sandbox: sql checks on a postgres sandbox, mongo checks on a mongo sandbox',
     fieldPath: '.tasks',
   },
 );

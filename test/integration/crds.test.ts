@@ -31,6 +31,12 @@ function template(name: string, spec: Record<string, unknown> = {}) {
 }
 
 const aCheck = { name: 'customers-complete', sql: 'SELECT 1', expect: { noRows: true }, hint: 'Load them.' };
+const aMongoCheck = {
+  name: 'devices-loaded',
+  mongo: { collection: 'device_totals', pipeline: '[{"$count": "n"}]' },
+  expect: { rows: [['3']] },
+  hint: 'Load every device type.',
+};
 const checkTask = (checks: unknown[]) => ({
   id: 'load',
   sandbox: 'db',
@@ -74,6 +80,19 @@ describe('valid objects', () => {
       expect.objectContaining({ duration: '4h', maxDuration: '8h', interviewGuide: 'data-engineering' }),
     );
     expect(de.spec.sandboxes.map((s: { name: string }) => s.name)).toEqual(['warehouse', 'events', 'source']);
+  });
+
+  it('accepts check tasks with sql checks on PostgreSQL and mongo checks on MongoDB', async () => {
+    const res = await apply(
+      template('both-checks', {
+        sandboxes: [
+          { name: 'db', postgres: { dataset: 'retail@1' } },
+          { name: 'events', mongo: { dataset: 'retail@1' } },
+        ],
+        tasks: [checkTask([aCheck]), { ...checkTask([aMongoCheck]), id: 'load-events', sandbox: 'events' }],
+      }),
+    );
+    expect(res.code, res.stderr).toBe(0);
   });
 
   it('defaults an Assessment: startPolicy Immediate', async () => {
@@ -232,9 +251,23 @@ describe('invalid objects are refused with the field named', () => {
       [/spec\.tasks\[0\]\.grader\.check\.checks/, /at least 1 item/],
     ],
     [
-      'a check without its sql',
+      'a check without sql or mongo',
       () => template('check-no-sql', { tasks: [checkTask([{ ...aCheck, sql: undefined }])] }),
-      [/spec\.tasks\[0\]\.grader\.check\.checks\[0\]\.sql: Required value/],
+      [/spec\.tasks\[0\]\.grader\.check\.checks\[0\]/, /exactly one of sql or mongo/],
+    ],
+    [
+      'a mongo check with sameAsSource',
+      () =>
+        template('check-mongo-source', {
+          sandboxes: [{ name: 'events', mongo: { dataset: 'retail@1' } }],
+          tasks: [
+            {
+              ...checkTask([{ ...aMongoCheck, expect: { sameAsSource: 'SELECT 1' } }]),
+              sandbox: 'events',
+            },
+          ],
+        }),
+      [/spec\.tasks\[0\]\.grader\.check\.checks\[0\]\.expect\.sameAsSource/, /a mongo check expects noRows/],
     ],
     [
       'a check with two expectations',
@@ -245,13 +278,27 @@ describe('invalid objects are refused with the field named', () => {
       [/spec\.tasks\[0\]\.grader\.check\.checks\[0\]\.expect/, /exactly one of noRows/],
     ],
     [
-      'a check task on a MongoDB sandbox',
+      'an sql check task on a MongoDB sandbox',
       () =>
         template('check-on-mongo', {
           sandboxes: [{ name: 'events', mongo: { dataset: 'retail@1' } }],
           tasks: [{ ...checkTask([aCheck]), sandbox: 'events' }],
         }),
-      [/spec\.tasks/, /check grader must name a postgres sandbox/],
+      [/spec\.tasks/, /sql checks on a postgres sandbox, mongo checks on a mongo sandbox/],
+    ],
+    [
+      'a mongo check task on a PostgreSQL sandbox',
+      () => template('mongo-check-on-pg', { tasks: [checkTask([aMongoCheck])] }),
+      [/spec\.tasks/, /sql checks on a postgres sandbox, mongo checks on a mongo sandbox/],
+    ],
+    [
+      'a check task on a data API sandbox',
+      () =>
+        template('check-on-api', {
+          sandboxes: [{ name: 'db', dataApi: { dataset: 'retail@1' } }],
+          tasks: [checkTask([aCheck])],
+        }),
+      [/spec\.tasks/, /check grader must name a postgres or mongo sandbox/],
     ],
     [
       'a grader with both check and sqlResult',

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { type GradeRequest, type GraderPlan, DB_CREDENTIAL_KEYS as KEYS } from '@epreuve/crds';
 import type { FastifyInstance } from 'fastify';
+import { MongoClient } from 'mongodb';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FerretServer } from '../../hack/cluster/ferretdb.ts';
@@ -262,5 +263,97 @@ describe('grade server', () => {
         expect(res.json().pass).toBe(false);
       }
     }
+  });
+});
+
+/**
+ * A check task on a MongoDB sandbox: the author's pipelines run by the grader on collections the
+ * candidate built in their database, as for SQL checks on `work`.
+ */
+describe('check tasks on MongoDB', () => {
+  const CHECKS = [
+    {
+      name: 'devices-loaded',
+      mongo: { collection: 'device_totals', pipeline: '[{"$count": "n"}]' },
+      expect: { rows: [['3']] },
+      hint: 'Load one document per device type.',
+    },
+    {
+      name: 'no-duplicate-devices',
+      mongo: {
+        collection: 'device_totals',
+        pipeline: '[{"$group": {"_id": "$device", "n": {"$sum": 1}}}, {"$match": {"n": {"$gt": 1}}}]',
+      },
+      expect: { noRows: true },
+      hint: 'Each device type once.',
+    },
+  ];
+  const check = (checks: unknown[], sandbox = 'events') =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/check',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      payload: { sandbox, checks },
+    });
+
+  it('fails on an empty work area, names the failing check, and passes once the candidate loads it right', async () => {
+    const candidate = new MongoClient(
+      `mongodb://candidate:candidate-pw@127.0.0.1:${ferret.port}/sandbox?authSource=sandbox&directConnection=true`,
+    );
+    candidate.on('error', () => {});
+    await candidate.connect();
+    try {
+      const totals = candidate.db('sandbox').collection('device_totals');
+      await totals.deleteMany({});
+      const empty = await check(CHECKS);
+      expect(empty.statusCode, empty.body).toBe(200);
+      expect(empty.json()).toMatchObject({ pass: false, expectedRows: 2, actualRows: 1 });
+      expect(empty.json().hint).toMatch(
+        /^1 of 2 checks fail: devices-loaded\. devices-loaded: Load one document/,
+      );
+
+      // A duplicate device fails the duplicate check, and the count check with it.
+      await totals.insertMany([
+        { device: 'ios', sessions: 1 },
+        { device: 'ios', sessions: 2 },
+        { device: 'web', sessions: 3 },
+      ]);
+      const dupes = await check(CHECKS);
+      expect(dupes.json().checks.map((c: { pass: boolean }) => c.pass)).toEqual([true, false]);
+
+      await totals.deleteMany({ device: 'ios', sessions: 2 });
+      await totals.insertOne({ device: 'android', sessions: 4 });
+      const good = await check(CHECKS);
+      expect(good.statusCode, good.body).toBe(200);
+      expect(good.json()).toMatchObject({ pass: true, hint: 'All 2 checks pass.' });
+    } finally {
+      await candidate.close();
+    }
+  });
+
+  it('refuses an sql check on a mongo sandbox and a mongo check on a postgres one, naming the check', async () => {
+    const sqlOnMongo = await check([{ name: 'x', sql: 'SELECT 1', expect: { noRows: true }, hint: 'h' }]);
+    expect(sqlOnMongo.statusCode).toBe(422);
+    expect(sqlOnMongo.json().detail).toBe(
+      'body.checks.0: check x needs a mongo pipeline, as sandbox events is mongo',
+    );
+    const mongoOnSql = await check([CHECKS[0]], 'warehouse');
+    expect(mongoOnSql.statusCode).toBe(422);
+    expect(mongoOnSql.json().detail).toBe(
+      'body.checks.0: check devices-loaded needs an sql query, as sandbox warehouse is postgres',
+    );
+  });
+
+  it('a check pipeline that writes ($out) is refused like an answer that writes: the check fails as Forbidden', async () => {
+    const res = await check([
+      {
+        name: 'sneaky',
+        mongo: { collection: 'device_totals', pipeline: '[{"$out": "app_sessions"}]' },
+        expect: { noRows: true },
+        hint: 'h',
+      },
+    ]);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().checks[0]).toMatchObject({ pass: false, error: 'Forbidden' });
   });
 });

@@ -38,7 +38,13 @@ export function gradingOf(task: Task): Graded {
   if (g?.check)
     return {
       kind: 'check',
-      checks: g.check.checks.map(({ name, sql, expect, hint }) => ({ name, sql, expect, hint })),
+      checks: g.check.checks.map(({ name, sql, mongo, expect, hint }) => ({
+        name,
+        sql,
+        mongo,
+        expect,
+        hint,
+      })),
       options: { orderMatters: false, numericTolerance: 0, ignoreColumnNames: false },
     };
   if (g?.manual || ex?.manual)

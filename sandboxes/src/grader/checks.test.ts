@@ -19,7 +19,10 @@ function runner(work: Record<string, ResultSet | Error>, source: Record<string, 
     if (r instanceof Error) throw r;
     return Promise.resolve(r);
   };
-  const r: CheckRunner = { work: (sql) => answer(work, sql), source: (sql) => answer(source, sql) };
+  const r: CheckRunner = {
+    work: (check) => answer(work, check.sql ?? check.mongo!.pipeline),
+    source: (sql) => answer(source, sql),
+  };
   return { runner: r, calls };
 }
 

@@ -4,7 +4,8 @@ import { AnswerError } from './sql.ts';
 
 /**
  * The `check` grader: named checks a template author writes for a build task (collect, load,
- * model), run on the candidate's work area. Each check is one read-only query with an expectation:
+ * model), run on the candidate's work area. Each check is one read-only query (SQL, or a MongoDB
+ * pipeline whose documents are the rows) with an expectation:
  * no rows (it lists what is wrong), some rows, literal rows, or the same result as a query on the
  * grader-only copy of what the data API serves. Candidates see each failing check's name and the
  * author's hint; staff see what the query returned.
@@ -13,8 +14,11 @@ export type CheckOutcome = NonNullable<GradeResponse['checks']>[number];
 
 /** How checks reach the databases (injected, so the evaluation is unit-tested without PostgreSQL). */
 export interface CheckRunner {
-  /** Runs a check's query on the candidate's database, where it reads their `work` schema. */
-  work(sql: string): Promise<ResultSet>;
+  /**
+   * Runs a check on the candidate's work area: its `sql` on their PostgreSQL database, where it reads
+   * their `work` schema, or its `mongo` pipeline on a collection of their MongoDB database.
+   */
+  work(check: CheckSpec): Promise<ResultSet>;
   /** Runs a `sameAsSource` query on the grader-only copy of what the data API serves. */
   source(sql: string): Promise<ResultSet>;
 }
@@ -101,7 +105,7 @@ export async function runChecks(
     }
     let actual: ResultSet;
     try {
-      actual = await runner.work(check.sql);
+      actual = await runner.work(check);
     } catch (err) {
       if (!(err instanceof AnswerError)) throw err;
       if (err.reason === 'Unavailable') throw err;

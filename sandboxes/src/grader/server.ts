@@ -176,7 +176,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     sendProblem(reply, 429, 'the grader is busy with earlier answers; retry in a moment', 2);
 
   /**
-   * A check task: the author's checks on the candidate's work area (PostgreSQL), each query under
+   * A check task: the author's checks on the candidate's work area (SQL on PostgreSQL, pipelines on MongoDB), each under
    * an answer's limits, compared with literal rows or with the grader-only copy of what the data
    * API serves. One slot of the gate for the whole run.
    */
@@ -186,7 +186,14 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     if (!parsed.success) return badBody(reply, parsed.error);
     const req = parsed.data;
     const sandbox = o.plan.find((s) => s.name === req.sandbox);
-    if (sandbox?.kind !== 'postgres') return sendProblem(reply, 404, `no PostgreSQL sandbox ${req.sandbox}`);
+    if (!sandbox) return sendProblem(reply, 404, `no database sandbox ${req.sandbox}`);
+    const mismatch = req.checks.findIndex((c) => (sandbox.kind === 'mongo' ? !c.mongo : !c.sql));
+    if (mismatch >= 0)
+      return sendProblem(
+        reply,
+        422,
+        `body.checks.${mismatch}: check ${req.checks[mismatch]!.name} needs ${sandbox.kind === 'mongo' ? 'a mongo pipeline' : 'an sql query'}, as sandbox ${sandbox.name} is ${sandbox.kind}`,
+      );
     const entered = gate.enter();
     if (!entered) return busy(reply);
     const release = await entered;
@@ -269,6 +276,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
    */
   async function check(sandbox: GraderPlan[number], req: CheckRequest): Promise<GradeResponse> {
     const creds = graderCredentials(sandbox.credentials);
+    if (sandbox.kind === 'mongo') return mongoChecks(sandbox, creds, req);
     const on = (database: string) => ({
       host: sandbox.host,
       port: sandbox.port,
@@ -280,7 +288,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     return runChecks(
       req.checks,
       {
-        work: (sql) => runQuery(on(creds.database), sql, { ...limits, searchPath: 'work, public' }),
+        work: (c) => runQuery(on(creds.database), c.sql!, { ...limits, searchPath: 'work, public' }),
         // Seeded and read-only: computed once per query.
         source: (sql) =>
           reference(`${sandbox.name}\0${sourceDb}\0${sql}`, () =>
@@ -289,6 +297,48 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
       },
       { deadlineMs: o.checksDeadlineMs ?? 20_000 },
     );
+  }
+
+  /**
+   * Runs a check task on a MongoDB sandbox: each pipeline as the grader user on a collection of the
+   * candidate's database, under an answer's limits. There is no source copy for MongoDB; the
+   * template refuses `sameAsSource` on a mongo check.
+   */
+  async function mongoChecks(
+    sandbox: GraderPlan[number],
+    creds: GraderCredentials,
+    req: CheckRequest,
+  ): Promise<GradeResponse> {
+    const client = candidateDatabaseClient(sandbox, creds);
+    try {
+      await client.connect();
+    } catch (err) {
+      throw new QueryError(
+        'Unavailable',
+        `The database is not reachable right now (${(err as Error).message}).`,
+      );
+    }
+    try {
+      const options = { timeoutMs: limits.timeoutMs, docCap: limits.rowCap, maxBytes: limits.maxBytes };
+      return await runChecks(
+        req.checks,
+        {
+          work: (c) => runPipeline(client, creds.database, c.mongo!.collection, c.mongo!.pipeline, options),
+          source: () => Promise.reject(new Error('a mongo check has no sameAsSource')),
+        },
+        { deadlineMs: o.checksDeadlineMs ?? 20_000 },
+      );
+    } finally {
+      await client.close().catch(() => {});
+    }
+  }
+
+  /** A client on the candidate's MongoDB database, as the sandbox's grader user. */
+  function candidateDatabaseClient(sandbox: GraderPlan[number], creds: GraderCredentials): MongoClient {
+    const url = `mongodb://${encodeURIComponent(creds.username)}:${encodeURIComponent(creds.password)}@${sandbox.host}:${sandbox.port}/${creds.database}?authSource=${creds.database}&directConnection=true`;
+    const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000, maxPoolSize: 2 });
+    client.on('error', () => {}); // a dying server fails the operation in flight, not the process
+    return client;
   }
 
   /**
@@ -405,9 +455,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     const exercise = { reference: req.reference, collection: req.collection, grader: req.options };
     if (variant > 0)
       return gradeMongo(store, creds.database, exercise, req.answer, { ...options, referenceResult });
-    const url = `mongodb://${encodeURIComponent(creds.username)}:${encodeURIComponent(creds.password)}@${sandbox.host}:${sandbox.port}/${creds.database}?authSource=${creds.database}&directConnection=true`;
-    const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000, maxPoolSize: 2 });
-    client.on('error', () => {}); // a dying server fails the operation in flight, not the process
+    const client = candidateDatabaseClient(sandbox, creds);
     try {
       await client.connect();
     } catch (err) {
