@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import type { LookupFunction } from 'node:net';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectl } from '../../hack/cluster/platform.ts';
 import { findExercise } from '../../sandboxes/src/exercises/index.ts';
@@ -271,6 +272,47 @@ describe('the candidate, with only what their session returns', () => {
     expect(pages).toBeGreaterThan(1);
     expect(rows).toBeGreaterThan(100);
   });
+});
+
+describe('reviewers, on the real platform', () => {
+  it('grade a manual answer on the staff page in a real browser; the scorecard counts it', async () => {
+    const answered = await api('POST', '/api/v1/candidate/tasks/schema-design/submissions', {
+      token: candidateToken,
+      body: { answer: 'CREATE TABLE work.customers (customer_id int PRIMARY KEY)' },
+    });
+    expect(answered.status, JSON.stringify(answered.body)).toBe(201);
+    expect(answered.body).toMatchObject({ graded: false });
+    const before = await api('GET', `/api/v1/teams/${team}/assessments/e2e-a/scorecard`);
+    expect(before.body.manual).toEqual({ earned: 0, max: 3, toReview: 1 });
+
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${apiUrl}/staff`);
+      await page.getByLabel('Team').fill(team);
+      await page.getByLabel('Token or API key').fill(apiKey);
+      await page.getByRole('button', { name: 'Open' }).click();
+      const row = page.locator('#rows tr[data-name="e2e-a"]');
+      await row.waitFor({ timeout: 30_000 });
+      await row.getByRole('button', { name: /Results/ }).click();
+      await expect
+        .poll(() => page.locator('#scorecard').textContent(), { timeout: 30_000 })
+        .toMatch(/manual 0\/3 \(1 to review\)/);
+      await page.getByLabel(/Points for schema-design/).fill('2');
+      await page.getByLabel(/Comment for schema-design/).fill('Keys sound; no late-record handling.');
+      await page.getByRole('button', { name: 'Grade' }).click();
+      await expect
+        .poll(() => page.locator('#scorecard').textContent(), { timeout: 30_000 })
+        .toMatch(/manual 2\/3,/);
+    } finally {
+      await browser.close();
+    }
+    const after = await api('GET', `/api/v1/teams/${team}/assessments/e2e-a/scorecard`);
+    expect(after.body.manual).toEqual({ earned: 2, max: 3, toReview: 0 });
+  }, 120_000);
 });
 
 describe('isolation', () => {
