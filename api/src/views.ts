@@ -193,9 +193,20 @@ const gradeOf = (s: SubmissionObject, explanation: string | undefined) => ({
   points: s.status?.points ?? null,
 });
 
-/** The candidate's view: the hint (a manual task's note when there is no hint). */
-export const toSubmissionView = (s: SubmissionObject): z.output<typeof SubmissionView> =>
-  gradeOf(s, s.status?.hint ?? (s.status?.graded ? undefined : s.status?.explanation));
+/**
+ * The candidate's view: the hint (a manual task's note when there is no hint), in the page's
+ * language where the grader said it in French too.
+ */
+export const toSubmissionView = (
+  s: SubmissionObject,
+  language: 'en' | 'fr' = 'en',
+): z.output<typeof SubmissionView> =>
+  gradeOf(
+    s,
+    (language === 'fr' ? s.status?.hintFr : undefined) ??
+      s.status?.hint ??
+      (s.status?.graded ? undefined : s.status?.explanation),
+  );
 
 export const toReviewedSubmissionView = (s: SubmissionObject): z.output<typeof ReviewedSubmissionView> => {
   const { id, task, ...rest } = gradeOf(s, s.status?.explanation);

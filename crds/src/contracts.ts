@@ -271,6 +271,8 @@ export const gradeResponse = z.object({
   explanation: z.string(),
   /** For the candidate: the kind of mistake, never a value or row count of the reference. */
   hint: z.string(),
+  /** The hint in French, for a candidate whose page speaks French (absent: only `hint`). */
+  hintFr: z.string().optional(),
   error: z.enum(ANSWER_ERRORS).optional(),
   expectedRows: z.number().int(),
   actualRows: z.number().int(),

@@ -40,6 +40,11 @@ export const submissionStatus = z
       .describe(
         'What kind of mistake it is, for the candidate: columns by name, too many or too few rows, order, NULLs — never a value of the reference.',
       ),
+    hintFr: z
+      .string()
+      .max(4000)
+      .optional()
+      .describe('The hint in French, shown to a candidate whose page speaks French.'),
     error: z
       .string()
       .max(64)

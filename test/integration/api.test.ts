@@ -500,11 +500,33 @@ describe('submissions are graded against the candidate’s own sandbox', () => {
       pass: false,
       explanation: expect.stringMatching(/Only a single SELECT/),
     });
+    // A French page (its Accept-Language) reads the grader's hints in French.
+    const french = { 'accept-language': 'fr-FR,fr;q=0.9' };
+    const wrongFr = await call('POST', '/api/v1/candidate/tasks/rank-customers-by-country/submissions', {
+      token: candidateToken,
+      body: { answer: exercise.wrongAnswers[1]!.answer },
+      headers: french,
+    });
+    expect(wrongFr.body).toMatchObject({ pass: false });
+    expect(wrongFr.body.explanation).toMatch(/colonne/i);
+    const hostileFr = await call('POST', '/api/v1/candidate/tasks/rank-customers-by-country/submissions', {
+      token: candidateToken,
+      body: { answer: 'DROP TABLE retail.customers' },
+      headers: french,
+    });
+    expect(hostileFr.body.explanation).toBe(
+      'Seule une requête SELECT (ou WITH … SELECT, ou VALUES) peut être corrigée.',
+    );
     const manual = await call('POST', '/api/v1/candidate/tasks/schema-design/submissions', {
       token: candidateToken,
       body: { answer: 'CREATE TABLE work.customers (…)' },
+      headers: french,
     });
-    expect(manual.body).toMatchObject({ graded: false, pass: null });
+    expect(manual.body).toMatchObject({
+      graded: false,
+      pass: null,
+      explanation: 'Un relecteur notera cette réponse.',
+    });
     const unknown = await call('POST', '/api/v1/candidate/tasks/nope/submissions', {
       token: candidateToken,
       body: { answer: 'SELECT 1' },

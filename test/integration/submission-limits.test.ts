@@ -23,11 +23,15 @@ let store: AssessmentStore;
 let team: string;
 
 type Json = Record<string, any>;
-const call = async (method: string, url: string, o: { token?: string; body?: unknown } = {}) => {
+const call = async (
+  method: string,
+  url: string,
+  o: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+) => {
   const res = await app.inject({
     method: method as 'GET',
     url,
-    headers: o.token ? { authorization: `Bearer ${o.token}` } : {},
+    headers: { ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...o.headers },
     ...(o.body !== undefined ? { payload: o.body as object } : {}),
   });
   return { status: res.statusCode, body: JSON.parse(res.body || 'null') as Json, headers: res.headers };
@@ -117,6 +121,18 @@ describe('the submission rate limit is per assessment, not per link', () => {
     expect(limited.body.detail).toMatch(
       new RegExp(
         `submission rate limit of ${PER_MINUTE} answers per minute for this assessment reached; retry in \\d+ s`,
+      ),
+    );
+    // A French page reads it in French.
+    const inFrench = await call('POST', '/api/v1/candidate/tasks/schema-design/submissions', {
+      token: second,
+      body: { answer: 'SELECT 1' },
+      headers: { 'accept-language': 'fr' },
+    });
+    expect(inFrench.status).toBe(429);
+    expect(inFrench.body.detail).toMatch(
+      new RegExp(
+        `^limite de ${PER_MINUTE} réponses par minute atteinte pour cette évaluation ; réessayez dans \\d+ s$`,
       ),
     );
   }, 120_000);

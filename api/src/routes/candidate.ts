@@ -43,10 +43,10 @@ export function submissionRateLimit(perMinute: number) {
       return `submissions:${a.uid ?? `${a.namespace}/${a.name}`}`;
     },
     errorResponseBuilder: (_request: FastifyRequest, ctx: { max: number; ttl: number }) =>
-      new Problem(
-        429,
-        `submission rate limit of ${ctx.max} answers per minute for this assessment reached; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
-      ),
+      new Problem(429, {
+        en: `submission rate limit of ${ctx.max} answers per minute for this assessment reached; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
+        fr: `limite de ${ctx.max} réponses par minute atteinte pour cette évaluation ; réessayez dans ${Math.ceil(ctx.ttl / 1000)} s`,
+      }),
   };
 }
 
@@ -179,7 +179,7 @@ export default async function candidateRoutes(app: FastifyInstance, opts: { writ
       );
       candidateAudit(request, 'candidate.submit', { task: request.params.task, pass: s.status?.pass });
       reply.code(201).header('cache-control', 'no-store');
-      return toSubmissionView(s);
+      return toSubmissionView(s, request.pageLanguage());
     },
   );
 }

@@ -18,7 +18,10 @@ describe('overLimit', () => {
     const c = sub('jane-t-ccccc', 't', '2026-11-30T07:00:02Z');
     expect(overLimit([a, b, c], a, 't', limits)).toBeUndefined();
     expect(overLimit([a, b, c], b, 't', limits)).toBeUndefined();
-    expect(overLimit([a, b, c], c, 't', limits)).toBe('you have used all 2 attempts at task t');
+    expect(overLimit([a, b, c], c, 't', limits)).toEqual({
+      en: 'you have used all 2 attempts at task t',
+      fr: 'vous avez utilisé les 2 tentatives de la tâche t',
+    });
   });
 
   it('orders racing submissions of the same second by name, so every replica agrees on who fits', () => {
@@ -35,14 +38,17 @@ describe('overLimit', () => {
       status: { graded: true },
     })) as SubmissionObject[];
     const late = sub('jane-t-aaaaa', 't', at); // same second, a name that sorts first
-    expect(overLimit([...admitted, late], late, 't', limits)).toBe('you have used all 2 attempts at task t');
+    expect(overLimit([...admitted, late], late, 't', limits)?.en).toBe(
+      'you have used all 2 attempts at task t',
+    );
   });
 
   it('caps submissions across tasks too', () => {
     const all = ['a', 'b', 'c', 'd'].map((task, i) => sub(`jane-${task}-x`, task, `2026-11-30T07:00:0${i}Z`));
-    expect(overLimit(all, all[3]!, 'd', limits)).toBe(
-      "you have used all 3 submissions of this assessment (the template's grading.maxSubmissions)",
-    );
+    expect(overLimit(all, all[3]!, 'd', limits)).toEqual({
+      en: "you have used all 3 submissions of this assessment (the template's grading.maxSubmissions)",
+      fr: 'vous avez utilisé les 3 soumissions de cette évaluation (grading.maxSubmissions du modèle)',
+    });
     expect(overLimit(all, all[2]!, 'c', limits)).toBeUndefined();
   });
 });

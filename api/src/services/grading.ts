@@ -13,7 +13,15 @@ import { type Exercise, findExercise } from '@epreuve/sandboxes/exercises';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { type AssessmentObject, type AssessmentStore, namespaceOfAssessment } from './assessments.ts';
-import { Conflict, Invalid, Malformed, Misconfigured, NotFound, Unavailable } from './errors.ts';
+import {
+  Conflict,
+  Invalid,
+  type Localized,
+  Malformed,
+  Misconfigured,
+  NotFound,
+  Unavailable,
+} from './errors.ts';
 import { GraderClient, type GraderOutcome } from './grader-client.ts';
 import { readSecretData } from './secrets.ts';
 
@@ -95,16 +103,24 @@ export function overLimit(
   mine: SubmissionObject,
   taskId: string,
   limits: { maxAttempts: number; maxSubmissions: number },
-): string | undefined {
+): Localized | undefined {
   const order = (s: SubmissionObject) => `${s.metadata.creationTimestamp ?? ''}\0${s.metadata.name}`;
   const counts = (s: SubmissionObject) =>
     s.metadata.name !== mine.metadata.name && (s.status !== undefined || order(s) < order(mine));
   if (all.filter((s) => s.spec.task === taskId && counts(s)).length >= limits.maxAttempts)
-    return `you have used all ${limits.maxAttempts} attempts at task ${taskId}`;
+    return attemptsUsed(limits.maxAttempts, taskId);
   if (all.filter(counts).length >= limits.maxSubmissions)
-    return `you have used all ${limits.maxSubmissions} submissions of this assessment (the template's grading.maxSubmissions)`;
+    return {
+      en: `you have used all ${limits.maxSubmissions} submissions of this assessment (the template's grading.maxSubmissions)`,
+      fr: `vous avez utilisé les ${limits.maxSubmissions} soumissions de cette évaluation (grading.maxSubmissions du modèle)`,
+    };
   return undefined;
 }
+
+const attemptsUsed = (max: number, taskId: string): Localized => ({
+  en: `you have used all ${max} attempts at task ${taskId}`,
+  fr: `vous avez utilisé les ${max} tentatives de la tâche ${taskId}`,
+});
 
 /** Attempt `k` of a task: a name the API server holds once (see GradingService.admit). */
 export function submissionName(a: AssessmentObject, taskId: string, k: number): string {
@@ -139,13 +155,19 @@ export class GradingService {
     const t = this.store.templateOf(a);
     const task = t?.spec.tasks?.find((x) => x.id === taskId);
     if (!task)
-      throw new NotFound(`no task ${taskId} in this assessment`, { field: 'task', reason: 'no such task' });
+      throw new NotFound(
+        { en: `no task ${taskId} in this assessment`, fr: `aucune tâche ${taskId} dans cette évaluation` },
+        { field: 'task', reason: 'no such task' },
+      );
     const grading = gradingOf(task);
     // A check task takes no answer (the candidate's work is in their sandbox); others need one.
     if (grading.kind !== 'check' && answer === '')
       throw new Malformed('an answer is required for this task', 'body.answer', 'required');
     if (grading.kind !== 'manual' && grading.kind !== 'check' && !grading.reference)
-      throw new Misconfigured('this task has no reference answer; tell the recruiter');
+      throw new Misconfigured({
+        en: 'this task has no reference answer; tell the recruiter',
+        fr: 'cette tâche n’a pas de réponse de référence ; prévenez le recruteur',
+      });
     const submittedAt = new Date().toISOString(); // milliseconds: submissions in one second keep their order
     const limits = t!.spec.grading;
     const created = await this.admit(a, taskId, limits, answer, submittedAt);
@@ -183,11 +205,16 @@ export class GradingService {
           pass: grade.pass,
           explanation: grade.explanation.slice(0, 4000),
           hint: grade.hint.slice(0, 4000),
+          ...(grade.hintFr ? { hintFr: grade.hintFr.slice(0, 4000) } : {}),
           ...(grade.error ? { error: grade.error } : {}),
           points: grade.pass ? task.points : 0,
           gradedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
         }
-      : { graded: false, explanation: 'A reviewer will grade this answer.' };
+      : {
+          graded: false,
+          explanation: 'A reviewer will grade this answer.',
+          hintFr: 'Un relecteur notera cette réponse.',
+        };
     return this.writeStatus(created, status);
   }
 
@@ -206,7 +233,7 @@ export class GradingService {
     answer: string,
     submittedAt: string,
   ): Promise<SubmissionObject> {
-    const exhausted = `you have used all ${limits.maxAttempts} attempts at task ${taskId}`;
+    const exhausted = attemptsUsed(limits.maxAttempts, taskId);
     for (;;) {
       const all = await this.list(a);
       const taken = new Set(all.filter((s) => s.spec.task === taskId).map((s) => s.metadata.name));
@@ -298,6 +325,8 @@ export class GradingService {
           points: grade.points,
           explanation: grade.comment,
           hint: grade.comment,
+          // The reviewer's comment, in their words, replaces the "a reviewer will grade" note in both languages.
+          hintFr: null,
           gradedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
           gradedBy: reviewer,
         },
@@ -334,7 +363,11 @@ export class GradingService {
     answer: string,
   ): Promise<GradeResponse> {
     const sandbox = a.status?.sandboxes?.find((s) => s.name === sandboxName);
-    if (!sandbox?.ready) throw new Conflict(`sandbox ${sandboxName} is not ready yet; try again in a moment`);
+    if (!sandbox?.ready)
+      throw new Conflict({
+        en: `sandbox ${sandboxName} is not ready yet; try again in a moment`,
+        fr: `le bac à sable ${sandboxName} n’est pas encore prêt ; réessayez dans un instant`,
+      });
     const ns = namespaceOfAssessment(a);
     if (g.kind === 'check') {
       const checked = await this.grader.check(ns, { sandbox: sandboxName, checks: g.checks! });
@@ -364,11 +397,17 @@ export class GradingService {
         return outcome.result;
       case 'unavailable':
         throw new Unavailable(
-          `this answer could not be graded now (${outcome.reason}); try again in a moment`,
+          {
+            en: `this answer could not be graded now (${outcome.reason}); try again in a moment`,
+            fr: `cette réponse ne peut pas être corrigée maintenant (${outcome.reason}) ; réessayez dans un instant`,
+          },
           outcome.retryAfterSeconds,
         );
       case 'refused':
-        throw new Misconfigured(`the grader refused this task (${outcome.reason}); tell the recruiter`);
+        throw new Misconfigured({
+          en: `the grader refused this task (${outcome.reason}); tell the recruiter`,
+          fr: `le correcteur a refusé cette tâche (${outcome.reason}) ; prévenez le recruteur`,
+        });
     }
   }
 }

@@ -50,6 +50,7 @@ describe('runChecks', () => {
     );
     expect(res.pass).toBe(true);
     expect(res.hint).toBe('All 4 checks pass.');
+    expect(res.hintFr).toBe('Les 4 vérifications réussissent.');
     expect(res.checks!.map((c) => c.pass)).toEqual([true, true, true, true]);
     expect(res).toMatchObject({ expectedRows: 4, actualRows: 4 });
   });
@@ -70,6 +71,10 @@ describe('runChecks', () => {
     expect(res.pass).toBe(false);
     expect(res.hint).toBe(
       '2 of 3 checks fail: no-duplicate-transactions, customers-complete. no-duplicate-transactions: Some transactions are loaded twice. customers-complete: Some customers are missing.',
+    );
+    // In French, the platform's words are French; the authors' hints stay as they wrote them.
+    expect(res.hintFr).toBe(
+      '2 vérifications sur 3 en échec : no-duplicate-transactions, customers-complete. no-duplicate-transactions : Some transactions are loaded twice. customers-complete : Some customers are missing.',
     );
     for (const leaked of ['2040', 'abc', '17']) expect(res.hint).not.toContain(leaked);
     expect(res.explanation).toMatch(
@@ -100,7 +105,11 @@ describe('runChecks', () => {
 
   it('a check whose query fails on the candidate tables fails with the error, and the others still run', async () => {
     const { runner: r, calls } = runner({
-      broken: new AnswerError('SqlError', 'PostgreSQL said: relation "work.customers" does not exist.'),
+      broken: new AnswerError(
+        'SqlError',
+        'PostgreSQL said: relation "work.customers" does not exist.',
+        'PostgreSQL a répondu : relation "work.customers" does not exist.',
+      ),
       fine: rs([]),
     });
     const res = await runChecks(
@@ -113,6 +122,9 @@ describe('runChecks', () => {
       /^Load customers\. \(The check could not run on your tables: .*work\.customers/,
     );
     expect(res.checks![1]!.pass).toBe(true);
+    expect(res.hintFr).toBe(
+      '1 vérification sur 2 en échec : a. a : Load customers. (La vérification n’a pas pu s’exécuter sur vos tables : PostgreSQL a répondu : relation "work.customers" does not exist.)',
+    );
   });
 
   it('a database that is down is thrown, not graded', async () => {

@@ -92,8 +92,14 @@ export async function runChecks(
   const now = o.now ?? Date.now;
   const deadline = now() + o.deadlineMs;
   const outcomes: CheckOutcome[] = [];
+  /** The French of an outcome's hint where the platform's words are in it (not run, could not run). */
+  const hintsFr = new Map<string, string>();
   for (const check of checks) {
     if (now() > deadline) {
+      hintsFr.set(
+        check.name,
+        `${check.hint} (Non exécutée : les vérifications précédentes ont pris trop de temps.)`,
+      );
       outcomes.push({
         name: check.name,
         pass: false,
@@ -111,6 +117,10 @@ export async function runChecks(
       if (err.reason === 'Unavailable') throw err;
       // Errors about the candidate's tables (a missing table or column, a wrong type) teach, and
       // name nothing the candidate cannot see: they are shown with the hint.
+      hintsFr.set(
+        check.name,
+        `${check.hint} (La vérification n’a pas pu s’exécuter sur vos tables : ${err.fr})`,
+      );
       outcomes.push({
         name: check.name,
         pass: false,
@@ -138,12 +148,22 @@ export async function runChecks(
   }
   const failing = outcomes.filter((c) => !c.pass);
   const pass = failing.length === 0;
+  const n = outcomes.length;
+  // The names first: they survive when a long list of hints is cut to fit the record. The authors'
+  // hints are in the template's words, in whichever language the author wrote them.
+  const names = failing.map((c) => c.name).join(', ');
+  const hints = (fr: boolean) =>
+    failing.map((c) => `${c.name}${fr ? ' ' : ''}: ${(fr && hintsFr.get(c.name)) || c.hint}`).join(' ');
   return {
     pass,
     hint: pass
-      ? `All ${plural(outcomes.length, 'check')} pass.`
-      : // The names first: they survive when a long list of hints is cut to fit the record.
-        `${failing.length} of ${plural(outcomes.length, 'check')} fail: ${failing.map((c) => c.name).join(', ')}. ${failing.map((c) => `${c.name}: ${c.hint}`).join(' ')}`,
+      ? `All ${plural(n, 'check')} pass.`
+      : `${failing.length} of ${plural(n, 'check')} fail: ${names}. ${hints(false)}`,
+    hintFr: pass
+      ? n === 1
+        ? 'La vérification réussit.'
+        : `Les ${n} vérifications réussissent.`
+      : `${failing.length} vérification${failing.length > 1 ? 's' : ''} sur ${n} en échec : ${names}. ${hints(true)}`,
     explanation: outcomes.map((c) => `${c.pass ? 'PASS' : 'FAIL'} ${c.name}: ${c.explanation}`).join('\n'),
     // For a check task these count checks: how many there are, and how many pass.
     expectedRows: outcomes.length,

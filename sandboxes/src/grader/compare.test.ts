@@ -126,13 +126,33 @@ describe('compareResults', () => {
 describe('the candidate hint', () => {
   // The reference's values (the small numbers also name column positions, so its strings stand for them).
   const leaks = (hint: string) => /\b(FR|HT|CA)\b/.test(hint) || /\b3 rows?\b/.test(hint);
-  const cases: Array<[string, ResultSet, RegExp]> = [
-    ['a missing column', rs(['country'], [['FR'], ['HT'], ['CA']]), /Missing column: n\./],
-    ['an extra column', rs(['country', 'n', 'x'], [['FR', 3, 0]]), /does not ask for: x/],
-    ['a renamed column', rs(['country', 'total'], ref.rows), /Column 2 should be named n, not total/],
-    ['too few rows', rs(['country', 'n'], [['FR', 3]]), /too few rows/],
-    ['too many rows', rs(['country', 'n'], [...ref.rows, ['DE', 9]]), /too many rows/],
-    ['no rows', rs(['country', 'n'], []), /no rows/],
+  const cases: Array<[string, ResultSet, RegExp, RegExp]> = [
+    [
+      'a missing column',
+      rs(['country'], [['FR'], ['HT'], ['CA']]),
+      /Missing column: n\./,
+      /^Colonne manquante : n\.$/,
+    ],
+    [
+      'an extra column',
+      rs(['country', 'n', 'x'], [['FR', 3, 0]]),
+      /does not ask for: x/,
+      /ne demande pas : x\.$/,
+    ],
+    [
+      'a renamed column',
+      rs(['country', 'total'], ref.rows),
+      /Column 2 should be named n, not total/,
+      /^La colonne 2 devrait s’appeler n, et non total\.$/,
+    ],
+    ['too few rows', rs(['country', 'n'], [['FR', 3]]), /too few rows/, /trop peu de lignes/],
+    [
+      'too many rows',
+      rs(['country', 'n'], [...ref.rows, ['DE', 9]]),
+      /too many rows/,
+      /renvoie trop de lignes/,
+    ],
+    ['no rows', rs(['country', 'n'], []), /no rows/, /ne renvoie aucune ligne/],
     [
       'wrong values in one column',
       rs(
@@ -144,6 +164,7 @@ describe('the candidate hint', () => {
         ],
       ),
       /values are wrong in: n\./,
+      /valeurs sont fausses dans : n\./,
     ],
     [
       'a NULL case',
@@ -156,14 +177,17 @@ describe('the candidate hint', () => {
         ],
       ),
       /NULLs/,
+      /traite les NULL/,
     ],
   ];
-  for (const [what, actual, expected] of cases) {
-    it(`names ${what} without a value or row count of the reference`, () => {
+  for (const [what, actual, expected, expectedFr] of cases) {
+    it(`names ${what} without a value or row count of the reference, in English and in French`, () => {
       const grade = compareResults(ref, actual, opts);
       expect(grade.pass).toBe(false);
       expect(grade.hint).toMatch(expected);
+      expect(grade.hintFr).toMatch(expectedFr);
       expect(leaks(grade.hint), grade.hint).toBe(false);
+      expect(leaks(grade.hintFr), grade.hintFr).toBe(false);
     });
   }
 
@@ -173,6 +197,7 @@ describe('the candidate hint', () => {
       orderMatters: true,
     });
     expect(grade.hint).toBe('The rows are right but in the wrong order. Check your ORDER BY.');
+    expect(grade.hintFr).toBe('Les lignes sont justes mais dans le mauvais ordre. Vérifiez votre ORDER BY.');
     expect(grade.explanation).toMatch(/row 1 should be \(FR, 3\)/); // staff still see the diff
   });
 });

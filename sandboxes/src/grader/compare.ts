@@ -25,6 +25,8 @@ export interface Grade {
    * would let an answer be rebuilt by trial as a literal.
    */
   hint: string;
+  /** The hint in French, for a candidate whose page speaks French. */
+  hintFr: string;
   expectedRows: number;
   actualRows: number;
   missing?: unknown[][];
@@ -122,12 +124,24 @@ export const formatRow = (row: unknown[]) =>
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
+/** A hint in both of the candidate page's languages. */
+interface Said {
+  en: string;
+  fr: string;
+}
+const join = (parts: Said[]): Said => ({
+  en: parts.map((p) => p.en).join(' '),
+  fr: parts.map((p) => p.fr).join(' '),
+});
+const CORRECT: Said = { en: 'Correct.', fr: 'Correct.' };
+
 export function compareResults(expected: ResultSet, actual: ResultSet, opts: CompareOptions): Grade {
   const base = { expectedRows: expected.rows.length, actualRows: actual.rows.length };
-  const fail = (explanation: string, hint: string, extra: Partial<Grade> = {}): Grade => ({
+  const fail = (explanation: string, hint: Said, extra: Partial<Grade> = {}): Grade => ({
     pass: false,
     explanation,
-    hint,
+    hint: hint.en,
+    hintFr: hint.fr,
     ...base,
     ...extra,
   });
@@ -145,8 +159,14 @@ export function compareResults(expected: ResultSet, actual: ResultSet, opts: Com
         return fail(
           `Column ${i + 1} should be named ${expected.columns[i]}, got ${actual.columns[i]}.`,
           namesOf(expected.columns).includes(actual.columns[i]!.toLowerCase())
-            ? 'Your columns are not in the order the task asks for.'
-            : `Column ${i + 1} should be named ${expected.columns[i]}, not ${actual.columns[i]}.`,
+            ? {
+                en: 'Your columns are not in the order the task asks for.',
+                fr: 'Vos colonnes ne sont pas dans l’ordre que demande l’énoncé.',
+              }
+            : {
+                en: `Column ${i + 1} should be named ${expected.columns[i]}, not ${actual.columns[i]}.`,
+                fr: `La colonne ${i + 1} devrait s’appeler ${expected.columns[i]}, et non ${actual.columns[i]}.`,
+              },
         );
       }
     }
@@ -163,7 +183,8 @@ export function compareResults(expected: ResultSet, actual: ResultSet, opts: Com
       return {
         pass: true,
         explanation: `Correct: ${plural(exp.length, 'row')} match the reference.`,
-        hint: 'Correct.',
+        hint: CORRECT.en,
+        hintFr: CORRECT.fr,
         ...base,
       };
     const at = exp.findIndex((r, i) => !rowEqual(r, act[i]!, tol));
@@ -171,12 +192,16 @@ export function compareResults(expected: ResultSet, actual: ResultSet, opts: Com
       return {
         pass: true,
         explanation: `Correct: ${plural(exp.length, 'row')} match the reference, in order.`,
-        hint: 'Correct.',
+        hint: CORRECT.en,
+        hintFr: CORRECT.fr,
         ...base,
       };
     return fail(
       `The rows are right but in the wrong order: row ${at + 1} should be ${formatRow(exp[at]!)}, got ${formatRow(act[at]!)}. Check your ORDER BY.`,
-      'The rows are right but in the wrong order. Check your ORDER BY.',
+      {
+        en: 'The rows are right but in the wrong order. Check your ORDER BY.',
+        fr: 'Les lignes sont justes mais dans le mauvais ordre. Vérifiez votre ORDER BY.',
+      },
     );
   }
 
@@ -205,21 +230,34 @@ export function compareResults(expected: ResultSet, actual: ResultSet, opts: Com
 }
 
 /** Which columns are missing or extra, by name; or that the count differs when names are not compared. */
-function columnsHint(expected: string[], actual: string[], ignoreNames: boolean): string {
-  if (ignoreNames)
-    return `Your query returns ${actual.length < expected.length ? 'fewer' : 'more'} columns than the task asks for.`;
+function columnsHint(expected: string[], actual: string[], ignoreNames: boolean): Said {
+  const count: Said =
+    actual.length < expected.length
+      ? {
+          en: 'Your query returns fewer columns than the task asks for.',
+          fr: 'Votre requête renvoie moins de colonnes que l’énoncé n’en demande.',
+        }
+      : {
+          en: 'Your query returns more columns than the task asks for.',
+          fr: 'Votre requête renvoie plus de colonnes que l’énoncé n’en demande.',
+        };
+  if (ignoreNames) return count;
   const exp = expected.map((c) => c.toLowerCase());
   const act = actual.map((c) => c.toLowerCase());
   const missing = expected.filter((c) => !act.includes(c.toLowerCase()));
   const extra = actual.filter((c) => !exp.includes(c.toLowerCase()));
-  const parts: string[] = [];
-  if (missing.length) parts.push(`Missing column${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}.`);
+  const parts: Said[] = [];
+  if (missing.length)
+    parts.push({
+      en: `Missing column${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}.`,
+      fr: `${missing.length > 1 ? 'Colonnes manquantes' : 'Colonne manquante'} : ${missing.join(', ')}.`,
+    });
   if (extra.length)
-    parts.push(`Column${extra.length > 1 ? 's' : ''} the task does not ask for: ${extra.join(', ')}.`);
-  return (
-    parts.join(' ') ||
-    `Your query returns ${act.length < exp.length ? 'fewer' : 'more'} columns than the task asks for.`
-  );
+    parts.push({
+      en: `Column${extra.length > 1 ? 's' : ''} the task does not ask for: ${extra.join(', ')}.`,
+      fr: `${extra.length > 1 ? 'Colonnes que l’énoncé ne demande pas' : 'Colonne que l’énoncé ne demande pas'} : ${extra.join(', ')}.`,
+    });
+  return parts.length ? join(parts) : count;
 }
 
 /** The kind of row mistake, without a value or the reference's row count. */
@@ -230,20 +268,37 @@ function rowsHint(
   missing: unknown[][],
   extra: unknown[][],
   columnsWrong: string | undefined,
-): string {
-  const parts: string[] = [];
+): Said {
+  const parts: Said[] = [];
   if (columnsWrong) {
     const names = columns.filter((_, c) => exp.some((r, i) => act[i] && r[c] !== act[i]![c]));
     parts.push(
       names.length && names.length < columns.length
-        ? `Every row is there, but some values are wrong in: ${names.join(', ')}.`
-        : 'Every row is there, but some values are wrong.',
+        ? {
+            en: `Every row is there, but some values are wrong in: ${names.join(', ')}.`,
+            fr: `Toutes les lignes sont là, mais certaines valeurs sont fausses dans : ${names.join(', ')}.`,
+          }
+        : {
+            en: 'Every row is there, but some values are wrong.',
+            fr: 'Toutes les lignes sont là, mais certaines valeurs sont fausses.',
+          },
     );
-  } else if (act.length === 0) parts.push('Your query returns no rows.');
-  else if (act.length < exp.length) parts.push('Your query returns too few rows.');
-  else if (act.length > exp.length) parts.push('Your query returns too many rows.');
-  else parts.push('Your query returns the right number of rows, but some of them differ.');
+  } else if (act.length === 0)
+    parts.push({ en: 'Your query returns no rows.', fr: 'Votre requête ne renvoie aucune ligne.' });
+  else if (act.length < exp.length)
+    parts.push({ en: 'Your query returns too few rows.', fr: 'Votre requête renvoie trop peu de lignes.' });
+  else if (act.length > exp.length)
+    parts.push({ en: 'Your query returns too many rows.', fr: 'Votre requête renvoie trop de lignes.' });
+  else
+    parts.push({
+      en: 'Your query returns the right number of rows, but some of them differ.',
+      fr: 'Votre requête renvoie le bon nombre de lignes, mais certaines diffèrent.',
+    });
   const hasNull = (rows: unknown[][]) => rows.some((r) => r.some((v) => v === null));
-  if (hasNull(missing) || hasNull(extra)) parts.push('Check how your query handles NULLs.');
-  return parts.join(' ');
+  if (hasNull(missing) || hasNull(extra))
+    parts.push({
+      en: 'Check how your query handles NULLs.',
+      fr: 'Vérifiez comment votre requête traite les NULL.',
+    });
+  return join(parts);
 }

@@ -27,6 +27,7 @@ async function gradeAgainst(
       explanation: err.message,
       // About the candidate's own query (syntax, time, size): nothing of the reference.
       hint: err.message,
+      hintFr: err.fr,
       error: err.reason,
       expectedRows: expected.rows.length,
       actualRows: 0,

@@ -1,6 +1,6 @@
 import { BSON, type MongoClient } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { runPipeline } from './mongo.ts';
+import { parsePipeline, runPipeline } from './mongo.ts';
 import { AnswerError } from './sql.ts';
 
 /** A fake client (unit tier only): its cursor yields the given raw BSON documents. */
@@ -52,6 +52,7 @@ describe('runPipeline byte cap', () => {
     expect(err).toBeInstanceOf(AnswerError);
     expect(err).toMatchObject({ reason: 'TooLarge' });
     expect((err as Error).message).toMatch(/more than 1 KiB of data in its first document/);
+    expect((err as AnswerError).fr).toMatch(/plus de 1 Kio de données dès son premier document/);
     expect(fake.seen).toMatchObject({ closed: true, yielded: 1 });
   });
 
@@ -62,5 +63,40 @@ describe('runPipeline byte cap', () => {
     expect(err).toMatchObject({ reason: 'TooLarge' });
     expect((err as Error).message).not.toMatch(/first document/);
     expect(fake.seen).toMatchObject({ closed: true, yielded: Math.floor(1000 / doc.byteLength) + 1 });
+  });
+});
+
+describe('parsePipeline refusals', () => {
+  it.each([
+    ['not JSON', '[{', /^Your pipeline is not valid JSON/, /^Votre pipeline n’est pas du JSON valide/],
+    [
+      'not an array',
+      '{}',
+      /^An aggregation pipeline is a JSON array/,
+      /^Un pipeline d’agrégation est un tableau JSON/,
+    ],
+    [
+      'a stage that writes',
+      '[{"$out": "x"}]',
+      /^Stage 1 \(\$out\) is not allowed/,
+      /^L’étape 1 \(\$out\) n’est pas autorisée/,
+    ],
+    [
+      'server-side JavaScript',
+      '[{"$match": {"$where": "1"}}]',
+      /^\$where is not allowed/,
+      /^\$where n’est pas autorisé/,
+    ],
+  ])('says %s in English and in French', (_what, text, en, fr) => {
+    const err = (() => {
+      try {
+        parsePipeline(text);
+      } catch (e) {
+        return e as AnswerError;
+      }
+      throw new Error('not refused');
+    })();
+    expect(err.message).toMatch(en);
+    expect(err.fr).toMatch(fr);
   });
 });

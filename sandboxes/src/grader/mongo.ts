@@ -56,8 +56,9 @@ export function parsePipeline(text: string, maxLength = 20_000): Document[] {
     throw new AnswerError(
       'TooLong',
       `Your answer is ${text.length.toLocaleString('en')} characters; the limit is ${maxLength.toLocaleString('en')}.`,
+      `Votre réponse compte ${text.length.toLocaleString('fr')} caractères ; la limite est de ${maxLength.toLocaleString('fr')}.`,
     );
-  if (!text.trim()) throw new AnswerError('Empty', 'Your answer is empty.');
+  if (!text.trim()) throw new AnswerError('Empty', 'Your answer is empty.', 'Votre réponse est vide.');
   let pipeline: unknown;
   try {
     pipeline = BSON.EJSON.parse(text, { relaxed: true });
@@ -65,12 +66,14 @@ export function parsePipeline(text: string, maxLength = 20_000): Document[] {
     throw new AnswerError(
       'SqlError',
       `Your pipeline is not valid JSON (${(err as Error).message}). Write it as JSON, e.g. [{"$match": {"type": "decline"}}].`,
+      `Votre pipeline n’est pas du JSON valide (${(err as Error).message}). Écrivez-le en JSON, par exemple [{"$match": {"type": "decline"}}].`,
     );
   }
   if (!Array.isArray(pipeline))
     throw new AnswerError(
       'NotAQuery',
       'An aggregation pipeline is a JSON array of stages, e.g. [{"$match": {…}}, {"$group": {…}}].',
+      'Un pipeline d’agrégation est un tableau JSON d’étapes, par exemple [{"$match": {…}}, {"$group": {…}}].',
     );
   pipeline.forEach((stage, i) => {
     const keys = stage && typeof stage === 'object' && !Array.isArray(stage) ? Object.keys(stage) : [];
@@ -78,12 +81,14 @@ export function parsePipeline(text: string, maxLength = 20_000): Document[] {
       throw new AnswerError(
         'NotAQuery',
         `Stage ${i + 1} must be an object with exactly one $-operator, e.g. {"$match": {…}}.`,
+        `L’étape ${i + 1} doit être un objet avec exactement un opérateur $, par exemple {"$match": {…}}.`,
       );
     }
     if (!ALLOWED_STAGES.has(keys[0]!)) {
       throw new AnswerError(
         'Forbidden',
         `Stage ${i + 1} (${keys[0]}) is not allowed: answers may only read data.`,
+        `L’étape ${i + 1} (${keys[0]}) n’est pas autorisée : une réponse ne peut que lire des données.`,
       );
     }
   });
@@ -92,6 +97,7 @@ export function parsePipeline(text: string, maxLength = 20_000): Document[] {
     throw new AnswerError(
       'Forbidden',
       `${forbidden} is not allowed: answers may not run JavaScript on the server.`,
+      `${forbidden} n’est pas autorisé : une réponse ne peut pas exécuter de JavaScript sur le serveur.`,
     );
   return pipeline as Document[];
 }
@@ -142,9 +148,12 @@ export async function runPipeline(
       bytes += raw.byteLength;
       if (bytes > maxBytes) {
         await cursor.close();
+        const mib = maxBytes >= 1048576;
+        const size = mib ? (maxBytes / 1048576).toFixed(0) : String(Math.round(maxBytes / 1024));
         throw new AnswerError(
           'TooLarge',
-          `Your pipeline returns more than ${maxBytes >= 1048576 ? `${(maxBytes / 1048576).toFixed(0)} MiB` : `${Math.round(maxBytes / 1024)} KiB`} of data${docs.length === 0 ? ' in its first document' : ''}, the most an answer may return; the answer needs far less.`,
+          `Your pipeline returns more than ${size} ${mib ? 'MiB' : 'KiB'} of data${docs.length === 0 ? ' in its first document' : ''}, the most an answer may return; the answer needs far less.`,
+          `Votre pipeline renvoie plus de ${size} ${mib ? 'Mio' : 'Kio'} de données${docs.length === 0 ? ' dès son premier document' : ''}, le maximum pour une réponse ; la réponse en demande bien moins.`,
         );
       }
       // The driver's own defaults (numbers as numbers, no raw buffers): as a non-raw cursor returns.
@@ -154,6 +163,7 @@ export async function runPipeline(
         throw new AnswerError(
           'TooManyRows',
           `Your pipeline returns more than ${docCap.toLocaleString('en')} documents; the answer needs far fewer.`,
+          `Votre pipeline renvoie plus de ${docCap.toLocaleString('fr')} documents ; la réponse en demande bien moins.`,
         );
       }
     }
@@ -161,13 +171,23 @@ export async function runPipeline(
     if (err instanceof AnswerError) throw err;
     const e = err as { code?: number; message?: string };
     if (e.code === 50)
-      throw new AnswerError('Timeout', `Your pipeline was stopped after ${timeoutMs / 1000} s.`);
+      throw new AnswerError(
+        'Timeout',
+        `Your pipeline was stopped after ${timeoutMs / 1000} s.`,
+        `Votre pipeline a été arrêté après ${timeoutMs / 1000} s.`,
+      );
     if (e.code === 13)
-      throw new AnswerError('Forbidden', 'Permission denied: answers run as a read-only grader.');
-    if (typeof e.code === 'number') throw new AnswerError('SqlError', `MongoDB said: ${e.message}.`);
+      throw new AnswerError(
+        'Forbidden',
+        'Permission denied: answers run as a read-only grader.',
+        'Permission refusée : les réponses s’exécutent avec un rôle de correction en lecture seule.',
+      );
+    if (typeof e.code === 'number')
+      throw new AnswerError('SqlError', `MongoDB said: ${e.message}.`, `MongoDB a répondu : ${e.message}.`);
     throw new AnswerError(
       'Unavailable',
       'The database connection failed while grading; try again in a moment.',
+      'La connexion à la base de données a échoué pendant la correction ; réessayez dans un instant.',
     );
   }
   return documentsToResultSet(docs);

@@ -81,6 +81,7 @@ const unavailable = (explanation: string): GradeResult => ({
   error: 'Unavailable',
   explanation,
   hint: explanation,
+  hintFr: explanation, // a 503 to retry, never stored as a hint
   expectedRows: 0,
   actualRows: 0,
 });
@@ -247,6 +248,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
         pass: result.pass,
         explanation: result.explanation,
         hint: result.hint,
+        hintFr: result.hintFr,
         ...(result.error ? { error: result.error } : {}),
         expectedRows: result.expectedRows,
         actualRows: result.actualRows,
@@ -364,6 +366,8 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
         pass: false,
         explanation: `Correct on the candidate's data, but not on hidden variant ${i}: ${result.explanation}`,
         hint: 'Your answer gives the right result on your data, but not on other data of the same shape: it must compute the result from the data, not list it.',
+        hintFr:
+          'Votre réponse donne le bon résultat sur vos données, mais pas sur d’autres données de même forme : elle doit calculer le résultat à partir des données, et non le recopier.',
       };
     }
     return visible!;

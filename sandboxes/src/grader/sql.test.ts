@@ -17,4 +17,21 @@ describe('prepareAnswer', () => {
   it('refuses a NUL character, saying where (PostgreSQL would drop the connection on it)', () => {
     expect(() => prepareAnswer('SELECT 1\u0000')).toThrow(/NUL character \(U\+0000\) at position 9/);
   });
+  it('says each refusal in French too, with French number formatting', () => {
+    const fr = (sql: string, max?: number) => {
+      try {
+        prepareAnswer(sql, max);
+      } catch (err) {
+        return (err as AnswerError).fr;
+      }
+      throw new Error('not refused');
+    };
+    expect(fr('  ')).toBe('Votre réponse est vide.');
+    expect(fr('x'.repeat(25_000), 20_000)).toBe(
+      'Votre réponse compte 25\u202f000 caractères ; la limite est de 20\u202f000.',
+    );
+    expect(fr('SELECT 1\u0000')).toMatch(
+      /^Votre réponse contient un caractère NUL \(U\+0000\) à la position 9 ;/,
+    );
+  });
 });

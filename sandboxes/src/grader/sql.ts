@@ -30,10 +30,13 @@ export class AnswerError extends Error {
     | 'Forbidden'
     | 'SqlError'
     | 'Unavailable';
-  constructor(reason: AnswerError['reason'], message: string) {
+  /** The message in French, for a candidate whose page speaks French (English is `message`). */
+  readonly fr: string;
+  constructor(reason: AnswerError['reason'], message: string, fr?: string) {
     super(message);
     this.name = 'AnswerError';
     this.reason = reason;
+    this.fr = fr ?? message;
   }
 }
 
@@ -65,6 +68,7 @@ export function prepareAnswer(sql: string, maxLength = DEFAULTS.maxLength): stri
     throw new AnswerError(
       'TooLong',
       `Your answer is ${sql.length.toLocaleString('en')} characters; the limit is ${maxLength.toLocaleString('en')}.`,
+      `Votre réponse compte ${sql.length.toLocaleString('fr')} caractères ; la limite est de ${maxLength.toLocaleString('fr')}.`,
     );
   }
   // PostgreSQL's protocol ends a query at U+0000 and drops the connection on one inside it: a
@@ -74,9 +78,11 @@ export function prepareAnswer(sql: string, maxLength = DEFAULTS.maxLength): stri
     throw new AnswerError(
       'SqlError',
       `Your answer contains a NUL character (U+0000) at position ${nul + 1}; PostgreSQL does not accept it.`,
+      `Votre réponse contient un caractère NUL (U+0000) à la position ${nul + 1} ; PostgreSQL ne l’accepte pas.`,
     );
   const withoutComments = sql.replace(/--[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '');
-  if (!withoutComments.replace(/[\s;]/g, '')) throw new AnswerError('Empty', 'Your answer is empty.');
+  if (!withoutComments.replace(/[\s;]/g, ''))
+    throw new AnswerError('Empty', 'Your answer is empty.', 'Votre réponse est vide.');
   return sql.replace(/[\s;]+$/u, '').trim();
 }
 
@@ -110,6 +116,7 @@ export async function runQuery(
     throw new AnswerError(
       'Unavailable',
       `The database is not reachable right now (${(err as Error).message}); try again in a moment.`,
+      `La base de données est injoignable pour le moment (${(err as Error).message}) ; réessayez dans un instant.`,
     );
   }
   // node-postgres buffers a whole row before handing it over, so a cap checked on rows comes too
@@ -131,6 +138,7 @@ export async function runQuery(
     new AnswerError(
       'TooLarge',
       `Your query returns more than ${(o.maxBytes / 1048576).toFixed(0)} MiB of data, the most an answer may return; the answer needs far less.`,
+      `Votre requête renvoie plus de ${(o.maxBytes / 1048576).toFixed(0)} Mio de données, le maximum pour une réponse ; la réponse en demande bien moins.`,
     );
   try {
     await client.query('BEGIN READ ONLY');
@@ -154,6 +162,7 @@ export async function runQuery(
         throw new AnswerError(
           'TooManyRows',
           `Your query returns more than ${o.rowCap.toLocaleString('en')} rows; the answer needs far fewer. Check your joins and filters.`,
+          `Votre requête renvoie plus de ${o.rowCap.toLocaleString('fr')} lignes ; la réponse en demande bien moins. Vérifiez vos jointures et vos filtres.`,
         );
       }
       if (res.rows.length < want) break; // the cursor is exhausted
@@ -179,32 +188,45 @@ function explain(err: unknown, timeoutMs: number): AnswerError {
       return new AnswerError(
         'Timeout',
         `Your query was stopped after ${timeoutMs / 1000} s. Answers must finish within that; look for a missing join condition.`,
+        `Votre requête a été arrêtée après ${timeoutMs / 1000} s. Une réponse doit se terminer dans ce délai ; cherchez une condition de jointure manquante.`,
       );
     case '42501':
-      return new AnswerError('Forbidden', `Permission denied: answers run as a read-only grader (${msg}).`);
+      return new AnswerError(
+        'Forbidden',
+        `Permission denied: answers run as a read-only grader (${msg}).`,
+        `Permission refusée : les réponses s’exécutent avec un rôle de correction en lecture seule (${msg}).`,
+      );
     case '25006':
       return new AnswerError(
         'Forbidden',
         'Answers may only read data; this statement tries to change something.',
+        'Une réponse ne peut que lire des données ; cette instruction tente d’en modifier.',
       );
     case '0A000':
       return new AnswerError(
         'NotAQuery',
         'Only a query that reads data can be graded: this one changes data.',
+        'Seule une requête qui lit des données peut être corrigée : celle-ci en modifie.',
       );
     case '42601':
       if (/multiple commands/.test(msg))
-        return new AnswerError('NotAQuery', 'Submit a single statement: your answer contains more than one.');
+        return new AnswerError(
+          'NotAQuery',
+          'Submit a single statement: your answer contains more than one.',
+          'Soumettez une seule instruction : votre réponse en contient plusieurs.',
+        );
       // An error at the answer's very first word: it is not a query (DROP, DELETE, SET ROLE, COPY…).
       if (Number(e.position) === CURSOR_PREFIX.length + 1) {
         return new AnswerError(
           'NotAQuery',
           'Only a single SELECT (or WITH … SELECT, or VALUES) query can be graded.',
+          'Seule une requête SELECT (ou WITH … SELECT, ou VALUES) peut être corrigée.',
         );
       }
       return new AnswerError(
         'SqlError',
         `Syntax error: ${msg}${e.position ? ` (at character ${Number(e.position) - CURSOR_PREFIX.length})` : ''}.`,
+        `Erreur de syntaxe : ${msg}${e.position ? ` (au caractère ${Number(e.position) - CURSOR_PREFIX.length})` : ''}.`,
       );
     default:
       // The server went away mid-answer (killed, out of memory, restarting): not the answer's fault.
@@ -212,12 +234,14 @@ function explain(err: unknown, timeoutMs: number): AnswerError {
         return new AnswerError(
           'Unavailable',
           'The database stopped while running your answer (it may have run out of memory); try again in a moment.',
+          'La base de données s’est arrêtée pendant votre réponse (mémoire épuisée, peut-être) ; réessayez dans un instant.',
         );
       if (e.code && /^[0-9A-Z]{5}$/.test(e.code))
-        return new AnswerError('SqlError', `PostgreSQL said: ${msg}.`);
+        return new AnswerError('SqlError', `PostgreSQL said: ${msg}.`, `PostgreSQL a répondu : ${msg}.`);
       return new AnswerError(
         'Unavailable',
         'The database connection failed while grading; try again in a moment.',
+        'La connexion à la base de données a échoué pendant la correction ; réessayez dans un instant.',
       );
   }
 }

@@ -6,6 +6,7 @@ import {
   DomainError,
   Forbidden,
   Invalid,
+  type Localized,
   Malformed,
   Misconfigured,
   NotFound,
@@ -23,11 +24,14 @@ type InvalidParams = NonNullable<z.output<typeof ProblemView>['invalid_params']>
 export class Problem extends Error {
   readonly status: number;
   readonly headers?: Record<string, string>;
+  /** The detail in each page language, where a candidate may read it (English is `message`). */
+  readonly localized?: Localized;
 
-  constructor(status: number, detail: string, opts: { headers?: Record<string, string> } = {}) {
-    super(detail);
+  constructor(status: number, detail: string | Localized, opts: { headers?: Record<string, string> } = {}) {
+    super(typeof detail === 'string' ? detail : detail.en);
     this.status = status;
     this.headers = opts.headers;
+    if (typeof detail !== 'string') this.localized = detail;
   }
 }
 
@@ -142,7 +146,10 @@ export default fp(
       }
       if (err instanceof Problem) {
         if (err.headers) reply.headers(err.headers);
-        return sendProblem(reply, { status: err.status, detail: err.message });
+        return sendProblem(reply, {
+          status: err.status,
+          detail: err.localized?.[request.pageLanguage()] ?? err.message,
+        });
       }
       if (error.validation) {
         const params = validationParams(error);

@@ -25,10 +25,10 @@ export default fp(
             ? `candidate:${request.candidate.assessment.metadata.uid ?? request.candidate.assessment.metadata.name}:${request.candidate.linkId}`
             : `ip:${request.ip}`,
       errorResponseBuilder: (_request, ctx) =>
-        new Problem(
-          429,
-          `rate limit of ${ctx.max} requests per minute reached; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
-        ),
+        new Problem(429, {
+          en: `rate limit of ${ctx.max} requests per minute reached; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
+          fr: `limite de ${ctx.max} requêtes par minute atteinte ; réessayez dans ${Math.ceil(ctx.ttl / 1000)} s`,
+        }),
     });
   },
   { name: 'external-rate-limit' },
