@@ -30,7 +30,14 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-command -v go >/dev/null || missing+=(golang-go)
+# Go is not installed from Debian: bookworm's golang-go is 1.19, which cannot read the wrapper
+# modules' go lines (the README asks for the newest of them). Say so instead of failing later.
+need_go=$(sed -n 's/^go //p' "$(dirname "$0")"/kube/go.mod "$(dirname "$0")"/tools/*/go.mod | sort -V | tail -1)
+have_go=$(go env GOVERSION 2>/dev/null | sed 's/^go//' || true)
+if [ -z "$have_go" ] || [ "$(printf '%s\n' "$need_go" "$have_go" | sort -V | head -1)" != "$need_go" ]; then
+  echo "install-deps: Go >= $need_go is needed (the newest go line of hack/kube and hack/tools/*/go.mod), found ${have_go:-no go on PATH}; Debian bookworm's golang-go (1.19) is too old: install Go from https://go.dev/dl/ or use the golang:$need_go image" >&2
+  exit 1
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

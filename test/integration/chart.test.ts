@@ -515,6 +515,24 @@ describe('helm chart', () => {
       );
   });
 
+  it('takes the README’s other CRD upgrade: Helm 4’s `helm show crds` piped to kubectl, one document per CRD', async () => {
+    const shown = spawnSync(helm, ['show', 'crds', CHART], { encoding: 'utf8' });
+    expect(shown.status, shown.stderr).toBe(0);
+    // Helm 3.22 joined the files without `---`: kubectl then saw a single document.
+    expect(parseAllDocuments(shown.stdout).filter((d) => d.contents !== null)).toHaveLength(3);
+    const res = await kubectl(
+      kubeconfig,
+      ['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'],
+      shown.stdout,
+    );
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    for (const crd of ['assessments', 'assessmenttemplates', 'submissions'])
+      expect(res.stdout).toContain(
+        `customresourcedefinition.apiextensions.k8s.io/${crd}.epreuve.dev serverside-applied (server dry run)`,
+      );
+  });
+
   const bad: Array<[string, string, RegExp]> = [
     ['zero operator replicas', 'operator:\n  replicas: 0\n', /\/operator\/replicas.*minimum: got 0, want 1/],
     ['an unknown pull policy', 'image:\n  pullPolicy: Sometimes\n', /\/image\/pullPolicy/],

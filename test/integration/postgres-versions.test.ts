@@ -25,7 +25,8 @@ import { credentialsDir } from '../harness/grader.ts';
  * dataset, a hidden variant), then graded by the grade server the operator runs — every SQL
  * exercise's reference passes (on the visible data and the hidden variant), every wrong answer
  * fails with its explanation, and the candidate's privileges are what the sandbox promises. The
- * other suites run on one server (PG_BIN, else Debian's); this one is what proves the enum.
+ * other suites run on one server (PG_BIN, else Debian's); `make test` then runs the sandbox and
+ * grader suites on each other major (hack/tools/postgres-majors.sh).
  */
 const TOKEN = 'postgres-versions-token-0123456789';
 const TIMINGS: string[] = [];

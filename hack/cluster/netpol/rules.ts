@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 
 /**
  * NetworkPolicy → iptables, for the local single-node cluster. No NetworkPolicy implementation
- * is obtainable here (kube-network-policies, kube-router, Calico, Antrea… are not on the Go module
- * proxy; Cilium needs eBPF tooling at run time), and the CNI bridge enforces nothing, so this small
+ * runs here (kube-network-policies v0.8.0 is on the Go module proxy but needs the nftables `queue`
+ * statement, and this kernel has CONFIG_NFT_QUEUE unset; Calico, Antrea and Cilium are agents
+ * shipped as container images, which cannot be pulled here; see README.md), and the CNI bridge
+ * enforces nothing, so this small
  * enforcer fills the gap for the e2e tier and `make up`. It implements networking.k8s.io/v1
  * semantics for pod-to-pod and pod-to-host traffic: pod and namespace selectors (matchLabels and
  * matchExpressions), ipBlock with except, TCP/UDP/SCTP ports, named ports and endPort, policyTypes.
