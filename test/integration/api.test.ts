@@ -574,6 +574,9 @@ describe('submissions are graded against the candidate’s own sandbox', () => {
       ['rank-customers-by-country', true],
       ['rank-customers-by-country', false],
       ['rank-customers-by-country', false],
+      // The same wrong and hostile answers again, from a French page.
+      ['rank-customers-by-country', false],
+      ['rank-customers-by-country', false],
       ['schema-design', null],
       ['collect-and-load', false],
     ]);
