@@ -62,6 +62,8 @@ async function startApi(kubeconfig: string, env: Record<string, string>) {
         KUBECONFIG: kubeconfig,
         EPREUVE_API_HOST: '127.0.0.1',
         EPREUVE_API_PORT: String(port),
+        // Its own operations port: 9090 may be taken by another API on this machine.
+        EPREUVE_METRICS_PORT: String(await freePort()),
         ...env,
       },
       stdio: ['ignore', fd, fd],
