@@ -365,6 +365,40 @@ export const grading = z
  */
 export const MAX_POOL_SIZE = 50;
 
+export const POOL_DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
+const clock = z
+  .string()
+  .max(5)
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day as HH:MM, 00:00 to 23:59');
+
+/**
+ * One window of a pool's schedule: while it is open, its min (and max) replace the pool's, e.g.
+ * office hours. A window whose `to` is earlier than its `from` runs past midnight into the next day.
+ */
+export const poolWindow = cel(
+  z
+    .object({
+      days: z
+        .array(z.enum(POOL_DAYS).describe('A day of the week.'))
+        .min(1)
+        .max(7)
+        .describe('Days the window opens on (Mon … Sun), in timeZone.'),
+      from: clock.describe('When the window opens, HH:MM in timeZone.'),
+      to: clock.describe('When it closes, HH:MM in timeZone (earlier than from: the next day).'),
+      min: z.number().int().min(0).max(MAX_POOL_SIZE).describe('The pool.min while the window is open.'),
+      max: z
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_POOL_SIZE)
+        .optional()
+        .describe("The pool.max while the window is open (the pool's own when absent)."),
+    })
+    .describe('A window of the pool schedule, such as office hours.'),
+  { rule: 'self.from != self.to', message: 'a window must not open and close at the same time' },
+  { rule: '!has(self.max) || self.min <= self.max', message: 'a window.min must not exceed its max' },
+);
+
 export const pool = cel(
   z
     .object({
@@ -383,6 +417,21 @@ export const pool = cel(
         .describe(
           'Most unclaimed namespaces the pool may hold at once (building or ready). Without it, lowering min keeps the healthy members there are and only stops replacing them.',
         ),
+      schedule: z
+        .array(poolWindow)
+        .max(14)
+        .optional()
+        .describe(
+          'Windows (such as office hours) with a min and max of their own; outside every window the pool keeps min and max above. Where windows overlap, the first listed wins.',
+        ),
+      timeZone: z
+        .string()
+        .max(64)
+        .regex(/^[A-Za-z_]+(\/[A-Za-z0-9_+-]+)*$|^UTC$/, 'an IANA time zone name such as Europe/Paris')
+        .optional()
+        .describe(
+          'IANA time zone of the schedule, such as Europe/Paris (daylight saving time followed); UTC when absent.',
+        ),
     })
     .describe(
       'A warm pool: the operator keeps min namespaces of this template ready; a new Assessment claims one (credentials rotated at the claim) instead of waiting for a cold start.',
@@ -392,7 +441,19 @@ export const pool = cel(
 
 export const poolStatus = z
   .object({
-    desired: z.number().int().min(0).describe('Members the pool aims to hold (spec.pool.min).'),
+    desired: z
+      .number()
+      .int()
+      .min(0)
+      .describe("Members the pool aims to hold now (spec.pool.min, or the open schedule window's min)."),
+    window: z
+      .string()
+      .max(64)
+      .optional()
+      .describe('The schedule window open now (days from–to), when one is.'),
+    nextChange: timestamp()
+      .optional()
+      .describe("When the schedule next changes the pool's min or max, within a day."),
     ready: z.number().int().min(0).describe('Members provisioned, seeded and free to claim.'),
     building: z.number().int().min(0).describe('Members still being provisioned or seeded.'),
     claimed: z
@@ -421,6 +482,7 @@ export const templateRootRules = [
 
 export type Pool = z.infer<typeof pool>;
 export type PoolStatus = z.infer<typeof poolStatus>;
+export type PoolWindow = z.infer<typeof poolWindow>;
 // ---- end warm pool ----
 
 export const assessmentTemplateSpec = cel(

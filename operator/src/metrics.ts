@@ -179,7 +179,7 @@ export function createMetrics(registry = new Registry()) {
     | undefined;
   const poolMembers = new Gauge({
     name: 'epreuve_pool_members',
-    help: "Warm pools' namespaces by state (desired = spec.pool.min; ready, building, claimed), per template, from status.pool",
+    help: "Warm pools' namespaces by state (desired = spec.pool.min, or the open schedule window's; ready, building, claimed), per template, from status.pool",
     labelNames: ['template', 'state'] as const,
     registers: [registry],
     collect() {

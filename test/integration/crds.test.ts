@@ -309,6 +309,22 @@ describe('invalid objects are refused with the field named', () => {
       [/spec\.tasks\[0\]\.grader/, /exactly one of sqlResult, mongoResult, check or manual/],
     ],
     [
+      'a pool schedule window that opens and closes at the same time',
+      () =>
+        template('pool-window', {
+          pool: { min: 0, schedule: [{ days: ['Mon'], from: '08:00', to: '08:00', min: 2 }] },
+        }),
+      [/spec\.pool\.schedule\[0\]/, /must not open and close at the same time/],
+    ],
+    [
+      'a pool schedule time that is not HH:MM',
+      () =>
+        template('pool-clock', {
+          pool: { min: 0, schedule: [{ days: ['Mon'], from: '8h', to: '18:00', min: 2 }] },
+        }),
+      [/spec\.pool\.schedule\[0\]\.from/, /should match/],
+    ],
+    [
       'a fault rate above 0.5',
       () =>
         template('faulty', {

@@ -11,6 +11,7 @@ import {
 } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
 import type { Context, PooledNamespace } from '../assessment/desired.ts';
+import { knownTimeZone, nextSizeChange, poolSizeAt } from './schedule.ts';
 
 /**
  * Warm pools (issue 16): what a pool's namespaces look like, and what the pool controller should
@@ -143,7 +144,7 @@ export interface PoolPlan {
   /** How many new members to build now. */
   create: number;
   status: PoolStatus;
-  /** Come back then (the end of a backoff). */
+  /** Come back then (the end of a backoff, or the schedule's next change). */
   requeueAfterMs?: number;
 }
 
@@ -184,7 +185,11 @@ export function planPool(
   }
   // A member that just became ready ends a run of failures: builds work again.
   if (healthy.some((m) => m.observed === 'ready' && !m.labelledReady)) failures = 0;
-  const max = spec.max ?? Number.POSITIVE_INFINITY;
+  // Office hours: an open window's min and max replace the pool's; the pass comes back when the
+  // schedule changes them next.
+  const size = poolSizeAt(spec, now);
+  const nextChange = nextSizeChange(spec, now);
+  const max = size.max ?? Number.POSITIVE_INFINITY;
   if (healthy.length > max) {
     const byExpendability = [...healthy].sort(
       (a, b) => Number(a.observed === 'ready') - Number(b.observed === 'ready') || b.createdAt - a.createdAt,
@@ -193,14 +198,17 @@ export function planPool(
       remove.push({ member, reason: 'OverMax' });
   }
   const kept = healthy.filter((m) => !remove.some((r) => r.member === m));
-  const wanted = Math.max(0, Math.min(spec.min, max) - kept.length - inFlight);
+  const wanted = Math.max(0, Math.min(size.min, max) - kept.length - inFlight);
   const waitUntil =
     failures > 0 && lastFailureTime ? Date.parse(lastFailureTime) + backoffMs(failures) : Number.NaN;
   const backingOff = wanted > 0 && waitUntil > now.getTime();
   const ready = kept.filter((m) => m.observed === 'ready').length;
   const building = kept.length - ready + inFlight + (backingOff ? 0 : wanted);
+  const zone = spec.timeZone ?? 'UTC';
   const status: PoolStatus = {
-    desired: spec.min,
+    desired: size.min,
+    ...(size.window && { window: size.window }),
+    ...(nextChange && { nextChange: nextChange.toISOString().replace(/\.\d+Z$/, 'Z') }),
     ready,
     building,
     claimed,
@@ -208,12 +216,20 @@ export function planPool(
     ...(backingOff && {
       message: `${failures} build(s) failed in a row; the next starts at ${new Date(waitUntil).toISOString()}`,
     }),
+    ...(!backingOff &&
+      spec.schedule?.length &&
+      !knownTimeZone(zone) && {
+        message: `unknown timeZone ${zone}: the schedule is ignored, the pool keeps min ${spec.min}`,
+      }),
   };
+  const untilChange = nextChange ? nextChange.getTime() - now.getTime() : Number.POSITIVE_INFINITY;
+  const untilBackoff = backingOff ? waitUntil - now.getTime() : Number.POSITIVE_INFINITY;
+  const requeueAfterMs = Math.min(untilChange, untilBackoff);
   return {
     remove,
     markReady: kept.filter((m) => m.observed === 'ready' && !m.labelledReady),
     create: backingOff ? 0 : wanted,
     status,
-    ...(backingOff && { requeueAfterMs: waitUntil - now.getTime() }),
+    ...(Number.isFinite(requeueAfterMs) && { requeueAfterMs }),
   };
 }
