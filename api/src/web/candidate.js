@@ -324,7 +324,7 @@ function statusText(r) {
       r.rowCount === 1
         ? t('console.oneRow', { ms })
         : t('console.rows', { rows: format.number(r.rowCount), ms });
-  else if (/^(INSERT|UPDATE|DELETE|MERGE|COPY)/.test(r.command))
+  else if (/^(INSERT|UPDATE|DELETE|MERGE|COPY|SELECT)/.test(r.command))
     text = t('console.changed', { command: r.command, rows: format.number(r.rowCount), ms });
   else text = t('console.done', { command: r.command, ms });
   return r.truncated ? `${text} — ${t('console.truncated', { rows: format.number(r.rows.length) })}` : text;

@@ -185,7 +185,6 @@ const CATALOG = {
       'Exécutez du SQL ou un pipeline sur vos bacs à sable, avec votre propre utilisateur : ce que vous écrivez dans votre schéma work est gardé, les données de l’exercice sont en lecture seule. Rien ici n’est noté : utilisez Soumettre sous chaque exercice.',
     'console.keys':
       'Raccourcis : <kbd>Ctrl</kbd>+<kbd>Entrée</kbd> (<kbd>⌘</kbd>+<kbd>Entrée</kbd> sur Mac) exécute le texte de l’éditeur ; <kbd>Alt</kbd>+<kbd>↑</kbd> / <kbd>Alt</kbd>+<kbd>↓</kbd> parcourent vos exécutions précédentes ; <kbd>Tab</kbd> quitte l’éditeur.',
-      'Mêmes limites que la correction : {seconds} s par instruction, au plus {rows} lignes affichées.',
     'console.editor.sql': 'SQL pour {sandbox}',
     'console.editor.pipeline': 'Pipeline d’agrégation (JSON) pour {sandbox}',
     'console.collection': 'Collection',

@@ -132,7 +132,8 @@ export async function runConsoleSql(
       result = {
         columns: (res.fields ?? []).map((f) => f.name),
         rows: rows.slice(0, limits.rowCap).map((r) => r.map(jsonCell)),
-        rowCount: res.command === 'SELECT' || res.fields?.length ? rows.length : (res.rowCount ?? 0),
+        // Rows returned, or rows changed (CREATE TABLE AS reports its rows as SELECT n, with no columns).
+        rowCount: res.fields?.length ? rows.length : (res.rowCount ?? 0),
         truncated: rows.length > limits.rowCap,
         command: res.command ?? '',
       };
