@@ -1,9 +1,13 @@
+import { candidateNamespace, GRADER } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
 import pg from 'pg';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { lossy, type ServedResponse, standInReadyWarehouse, startApi } from '../harness/api.ts';
+import { FerretServer } from '../../hack/cluster/ferretdb.ts';
+import { runSeed } from '../../sandboxes/src/seeder/run.ts';
+import { lossy, markReady, type ServedResponse, standInReadyWarehouse, startApi } from '../harness/api.ts';
 import { sample } from '../harness/fixtures.ts';
+import { credentialsDir, standInGrader } from '../harness/grader.ts';
 import { createTestNamespace, eventually } from '../harness/kube.ts';
 import { TestIssuer } from '../harness/oidc.ts';
 
@@ -27,6 +31,10 @@ let browser: Browser;
 let link: string;
 let token: string;
 let database: string;
+let stood: Awaited<ReturnType<typeof standInReadyWarehouse>>;
+/** An assessment whose clock has not started, and one for the rate limit. */
+let early: { token: string };
+let busy: { token: string };
 
 const staffCall = async (method: string, path: string, body?: unknown) => {
   const res = await api.app.inject({
@@ -57,7 +65,7 @@ async function readyAssessment(name: string, startPolicy: 'Immediate' | 'OnFirst
       api.store.assessments.get(`${team}/${name}`)?.metadata.annotations?.['epreuve.dev/link-id'],
     ).toBeTruthy(),
   );
-  return { url: l.url as string, token: /token=([^&]+)/.exec(l.url)![1]!, database: stood.database };
+  return { url: l.url as string, token: /token=([^&]+)/.exec(l.url)![1]!, database: stood.database, stood };
 }
 
 const run = (body: Record<string, unknown>, as = token) =>
@@ -83,7 +91,11 @@ beforeAll(async () => {
     { ...sample('data-engineer.yaml'), metadata: { name: 'data-engineer', namespace: team } } as KubeObject,
     { fieldManager: 'test' },
   );
-  ({ url: link, token, database } = await readyAssessment('console-cand', 'Immediate'));
+  // The stand-ins share one server-wide `candidate` role, whose password the last one seeded sets:
+  // the assessment whose statements must run is made last.
+  early = await readyAssessment('console-early', 'OnFirstAccess');
+  busy = await readyAssessment('console-busy', 'Immediate');
+  ({ url: link, token, database, stood } = await readyAssessment('console-cand', 'Immediate'));
   await api.app.listen({ host: '127.0.0.1', port: 0 });
   url = `http://127.0.0.1:${(api.app.server.address() as { port: number }).port}`;
   browser = await chromium.launch({
@@ -174,7 +186,7 @@ describe('POST /candidate/console', () => {
   });
 
   it('is refused before Start, and after a revocation', async () => {
-    const early = await readyAssessment('console-early', 'OnFirstAccess');
+    // Refused before the grader is asked (its database password is not this assessment's any more).
     const before = await run({ sandbox: 'warehouse', query: 'SELECT 1' }, early.token);
     expect(before.statusCode).toBe(409);
     expect(before.json().detail).toMatch(/has not started/);
@@ -195,7 +207,7 @@ describe('POST /candidate/console', () => {
   });
 
   it('is rate-limited per assessment, in a bucket apart from submissions', async () => {
-    const { token: other } = await readyAssessment('console-busy', 'Immediate');
+    const other = busy.token;
     let limited: Awaited<ReturnType<typeof run>> | undefined;
     for (let i = 0; i <= RUNS_PER_MINUTE && !limited; i++) {
       const res = await run({ sandbox: 'warehouse', query: 'SELECT 1' }, other);
@@ -284,4 +296,102 @@ describe('the console on the candidate page', () => {
       .toMatch(/^1\s000 lignes en \d+ ms — seules les 1\s000 premières lignes sont affichées$/);
     await fr.close();
   }, 30_000);
+
+  it('runs a pipeline on the MongoDB sandbox (FerretDB), with the collection named', async () => {
+    const mongoCreds = {
+      database: 'sandbox',
+      username: 'candidate',
+      password: 'candidate-pw',
+      'admin-username': 'root',
+      'admin-password': 'root-pw-0123456789',
+      'grader-username': 'grader',
+      'grader-password': 'grader-pw',
+    };
+    const ferret = new FerretServer({
+      auth: { username: mongoCreds['admin-username'], password: mongoCreds['admin-password'] },
+    });
+    await ferret.start();
+    try {
+      await runSeed(
+        [
+          {
+            name: 'events',
+            kind: 'mongo',
+            host: '127.0.0.1',
+            port: ferret.port,
+            dataset: 'retail@1',
+            credentials: credentialsDir(mongoCreds),
+          },
+        ],
+        { size: 'small', waitTimeoutMs: 30_000, log: () => {}, allowRolelessUsers: true },
+      );
+      // The namespace's grader now serves both database sandboxes (a new token: the API's cached
+      // one is refused once, then read again).
+      const ns = candidateNamespace(team, 'console-cand');
+      await api.client.delete(api.client.resourceOf('v1', 'Secret'), ns, GRADER.secretName);
+      await api.client.create({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'events-credentials', namespace: ns },
+        stringData: mongoCreds,
+      } as KubeObject);
+      await standInGrader(api.client, ns, [
+        {
+          name: 'warehouse',
+          kind: 'postgres',
+          host: '127.0.0.1',
+          port: postgres.port,
+          credentials: {
+            database: stood.database,
+            'grader-username': stood.grader.username,
+            'grader-password': stood.grader.password,
+            username: stood.candidate.username,
+            password: stood.candidate.password,
+          },
+        },
+        { name: 'events', kind: 'mongo', host: '127.0.0.1', port: ferret.port, credentials: mongoCreds },
+      ]);
+      await markReady(api.client, team, 'console-cand', [
+        {
+          name: 'warehouse',
+          kind: 'postgres',
+          host: '127.0.0.1',
+          port: postgres.port,
+          secretName: 'warehouse-credentials',
+        },
+        {
+          name: 'events',
+          kind: 'mongo',
+          host: '127.0.0.1',
+          port: ferret.port,
+          secretName: 'events-credentials',
+        },
+      ]);
+      await eventually(async () =>
+        expect(
+          api.store.assessments
+            .get(`${team}/console-cand`)
+            ?.status?.sandboxes?.find((x) => x.name === 'events')?.ready,
+        ).toBe(true),
+      );
+      await page.reload();
+      const panel = page.locator('[data-console="events"]');
+      await panel.getByLabel('Collection').fill('app_sessions');
+      const editor = panel.getByLabel('Aggregation pipeline (JSON) for events');
+      await editor.fill('[{"$group": {"_id": "$device", "sessions": {"$sum": 1}}}, {"$sort": {"_id": 1}}]');
+      await editor.press('Meta+Enter'); // ⌘+Enter, as on a Mac
+      await expect
+        .poll(() => panel.getByRole('status').textContent(), { timeout: 20_000 })
+        .toMatch(/^\d+ rows in \d+ ms$/);
+      expect(await panel.locator('th[scope="col"]').allTextContents()).toEqual(['_id', 'sessions']);
+      // A stage that writes is refused, in words.
+      await editor.fill('[{"$out": "stolen"}]');
+      await editor.press('Control+Enter');
+      await expect
+        .poll(() => panel.getByRole('status').textContent(), { timeout: 20_000 })
+        .toMatch(/^Error: Stage 1 \(\$out\) is not allowed/);
+    } finally {
+      await ferret.stop();
+    }
+  }, 120_000);
 });

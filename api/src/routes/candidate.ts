@@ -257,7 +257,10 @@ export default async function candidateRoutes(app: FastifyInstance, opts: { writ
 const ConsoleProblem = ProblemView.extend({
   reason: z
     .enum(ANSWER_ERRORS)
-    .describe('Why: SqlError, Forbidden, Timeout, TooLarge, NotAQuery, Empty, TooLong'),
+    .optional()
+    .describe(
+      'Why the statement failed: SqlError, Forbidden, Timeout, TooLarge, NotAQuery, Empty, TooLong (absent when the request itself is at fault: invalid_params says where)',
+    ),
   position: z
     .number()
     .int()

@@ -250,12 +250,13 @@ async function load() {
 const HISTORY = 'epreuve-console-history';
 /** Runs kept per sandbox. */
 const HISTORY_MAX = 20;
-const history = () => JSON.parse(sessionStorage.getItem(HISTORY) ?? '{}');
+// Not `history`: that is the page's own (token() uses history.replaceState).
+const savedRuns = () => JSON.parse(sessionStorage.getItem(HISTORY) ?? '{}');
 function remembered(sandbox) {
-  return history()[sandbox] ?? [];
+  return savedRuns()[sandbox] ?? [];
 }
 function rememberRun(sandbox, entry) {
-  const all = history();
+  const all = savedRuns();
   const runs = (all[sandbox] ?? []).filter((r) => r.text !== entry.text || r.collection !== entry.collection);
   runs.unshift(entry);
   all[sandbox] = runs.slice(0, HISTORY_MAX);
