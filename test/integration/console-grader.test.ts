@@ -301,4 +301,78 @@ describe('console runs on the grade server', () => {
     expect(legacy.statusCode).toBe(503);
     expect(legacy.json().detail).toMatch(/not set up/);
   });
+
+  /**
+   * Grading's hostile answers (test/integration/sandbox-sql.test.ts) and more that only a
+   * read-write transaction could try: each is contained — refused, cut or harmless — the graded
+   * data is unchanged, and no message shows the console's internals.
+   */
+  const fingerprint = () =>
+    asAdmin(
+      async (c) =>
+        (
+          await c.query(
+            `SELECT md5(concat_ws(':', (SELECT count(*) FROM retail.customers), (SELECT count(*) FROM retail.transactions),
+               (SELECT sum(amount) FROM retail.transactions), (SELECT string_agg(email, '' ORDER BY customer_id) FROM retail.customers),
+               (SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'retail'))) AS f`,
+          )
+        ).rows[0].f as string,
+    );
+  const hostile: Array<[string, string, RegExp]> = [
+    ['DROP TABLE', 'DROP TABLE retail.customers', /must be owner|permission denied/i],
+    ['a second statement', 'SELECT 1; DELETE FROM retail.customers', /one statement at a time/],
+    [
+      'a writing CTE',
+      'WITH d AS (DELETE FROM retail.customers RETURNING *) SELECT * FROM d',
+      /permission denied/,
+    ],
+    ['pg_sleep(60)', 'SELECT pg_sleep(60)', /stopped after 2 s/],
+    [
+      'a cross join counted',
+      'SELECT count(*) FROM transactions a, transactions b, transactions c',
+      /stopped after 2 s/,
+    ],
+    ['SET ROLE', 'SET ROLE postgres', /permission denied/],
+    [
+      'COPY … TO PROGRAM',
+      "COPY retail.customers TO PROGRAM 'touch /tmp/pwned-console'",
+      /permission denied|must be superuser/i,
+    ],
+    ['reading server files', "SELECT pg_read_file('/etc/passwd')", /permission denied/],
+    ['reading password hashes', 'SELECT rolpassword FROM pg_authid', /permission denied/],
+    ['a huge string', `SELECT '${'x'.repeat(30_000)}'`, /30,\d{3} characters; the limit is 20,000/],
+    ['an empty statement', '  ;  -- nothing\n', /Nothing to run/],
+    ['a syntax error', 'SELEC country FROM customers', /syntax error at or near "SELEC"/],
+    ['TRUNCATE', 'TRUNCATE retail.transactions', /permission denied/],
+    ['ALTER TABLE', 'ALTER TABLE retail.customers ADD COLUMN x int', /must be owner/],
+    ['GRANT to oneself', 'GRANT INSERT ON retail.customers TO PUBLIC', /permission denied|must be owner/i],
+    ['ALTER ROLE', 'ALTER ROLE CURRENT_USER SUPERUSER', /permission denied|must be superuser/i],
+    ['an extension', 'CREATE EXTENSION dblink', /permission denied|not available|could not open/i],
+    ['a lock on graded data', 'LOCK TABLE retail.customers IN ACCESS EXCLUSIVE MODE', /permission denied/],
+    [
+      'switching the timeout off inside the statement',
+      "SELECT set_config('statement_timeout', '0', true), pg_sleep(30)",
+      /stopped after 2 s/,
+    ],
+  ];
+  it.each(hostile)(
+    'contains %s',
+    async (_label, statement, explains) => {
+      const before = await fingerprint();
+      const res = await sql(statement);
+      expect(res.statusCode, res.body).toBe(422);
+      expect(res.json().detail).toMatch(explains);
+      expect(res.json().detail).not.toMatch(/DECLARE|epreuve_console|SAVEPOINT/);
+      expect(await fingerprint()).toBe(before);
+    },
+    20_000,
+  );
+
+  it('cuts a cross join of everything at the row cap instead of computing it', async () => {
+    const res = await sql('SELECT * FROM transactions a, transactions b, transactions c');
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ truncated: true, rowCount: 100 });
+    const { existsSync } = await import('node:fs');
+    expect(existsSync('/tmp/pwned-console')).toBe(false);
+  });
 });
