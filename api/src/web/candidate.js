@@ -320,7 +320,8 @@ function resultTable(sandbox, r) {
 function statusText(r) {
   const ms = format.number(r.durationMs);
   let text;
-  if (r.columns.length > 0)
+  // A pipeline that matched nothing has no columns, but it is still rows: none.
+  if (r.columns.length > 0 || r.command === 'aggregate')
     text =
       r.rowCount === 1
         ? t('console.oneRow', { ms })
