@@ -325,6 +325,8 @@ export const consoleResponse = z.object({
   /** PostgreSQL's command tag (SELECT, INSERT, CREATE TABLE…); `aggregate` for a pipeline. */
   command: z.string(),
   durationMs: z.number().min(0),
+  /** PostgreSQL's notices and warnings while it ran (`no privileges were granted…`), the first few. */
+  notices: z.array(z.string().max(1000)).max(10).optional(),
 });
 export type ConsoleResponse = z.infer<typeof consoleResponse>;
 

@@ -406,6 +406,13 @@ function consolePanel(s) {
       const r = await api('POST', '/candidate/console', body);
       ok = true;
       status.textContent = statusText(r);
+      // PostgreSQL's warnings (a GRANT that granted nothing…), as it wrote them.
+      for (const notice of r.notices ?? []) {
+        const p = document.createElement('p');
+        p.className = 'muted notice';
+        p.textContent = notice;
+        error.append(p);
+      }
       grid.replaceChildren(resultTable(s.name, r));
       grid.hidden = r.columns.length === 0;
     } catch (err) {

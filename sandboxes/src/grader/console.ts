@@ -85,6 +85,11 @@ export async function runConsoleSql(
     connectionTimeoutMillis: 5000,
   });
   client.on('error', () => {}); // a backend that dies fails the query in flight (explained below)
+  // What PostgreSQL says without failing (a GRANT that granted nothing, a table that did not exist).
+  const notices: string[] = [];
+  client.on('notice', (n) => {
+    if (notices.length < 10) notices.push(`${n.severity ?? 'NOTICE'}: ${n.message}`.slice(0, 1000));
+  });
   try {
     await client.connect();
   } catch (err) {
@@ -139,7 +144,11 @@ export async function runConsoleSql(
       };
     }
     await client.query('COMMIT');
-    return { ...result, durationMs: Math.round(performance.now() - started) };
+    return {
+      ...result,
+      durationMs: Math.round(performance.now() - started),
+      ...(notices.length > 0 && { notices: [...notices] }),
+    };
   } catch (err) {
     if (overBudget)
       throw new ConsoleError(
