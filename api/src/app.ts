@@ -21,6 +21,7 @@ import staffRoutes from './routes/staff.ts';
 import assessmentsPlugin, { type AssessmentStore } from './services/assessments.ts';
 import auditPlugin, { type AuditTrail } from './services/audit.ts';
 import candidatesPlugin from './services/candidates.ts';
+import consolePlugin from './services/console.ts';
 import gradingPlugin from './services/grading.ts';
 import interviewsPlugin from './services/interviews.ts';
 import linksPlugin, { type LinkSigner } from './services/links.ts';
@@ -96,6 +97,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxAgeMs: config.EPREUVE_LINK_MAX_AGE_HOURS * 3600_000,
   });
   await app.register(gradingPlugin, { client: deps.client, graderUrl: config.EPREUVE_GRADER_URL });
+  await app.register(consolePlugin, { client: deps.client, graderUrl: config.EPREUVE_GRADER_URL });
   await app.register(candidatesPlugin, {
     client: deps.client,
     gateway: config.EPREUVE_GATEWAY_DOMAIN

@@ -290,3 +290,59 @@ export const gradeResponse = z.object({
     .optional(),
 });
 export type GradeResponse = z.infer<typeof gradeResponse>;
+
+// ---------------------------------------------------------------------------------------------
+// The console (issue 17): a statement a candidate runs from their page, on their own sandbox, as
+// their own database user (never the grader's), by the grader in their namespace under grading's
+// limits. It may write where the candidate may (their `work` schema), never the graded data.
+
+/** Most rows (documents) a console run returns: the rest is cut, and the reply says so (`truncated`). */
+export const MAX_CONSOLE_ROWS = 1000;
+
+/** What the API asks the grader to run: SQL on a PostgreSQL sandbox, or a pipeline on a MongoDB one. */
+export const consoleRequest = z
+  .strictObject({
+    sandbox: z.string().min(1).max(63),
+    /** One SQL statement (PostgreSQL sandbox). */
+    query: z.string().max(MAX_ANSWER_LENGTH).optional(),
+    /** An aggregation pipeline as (Extended) JSON (MongoDB sandbox), with the collection it runs on. */
+    pipeline: z.string().max(MAX_ANSWER_LENGTH).optional(),
+    collection: z.string().min(1).max(120).optional(),
+  })
+  .superRefine((r, ctx) => {
+    if ((r.query === undefined) === (r.pipeline === undefined))
+      ctx.addIssue({ code: 'custom', path: ['query'], message: 'give either a query (SQL) or a pipeline' });
+    if (r.pipeline !== undefined && !r.collection)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['collection'],
+        message: 'a pipeline needs the collection it runs on',
+      });
+  });
+export type ConsoleRequest = z.infer<typeof consoleRequest>;
+
+/** A run's result: cells are JSON values (MongoDB values as relaxed Extended JSON). */
+export const consoleResponse = z.object({
+  columns: z.array(z.string()),
+  rows: z.array(z.array(z.unknown())).max(MAX_CONSOLE_ROWS),
+  /** Rows returned (at most MAX_CONSOLE_ROWS, then `truncated`), or rows a write changed. */
+  rowCount: z.number().int().min(0),
+  /** More rows than `rows` holds were there: the run was cut at the cap. */
+  truncated: z.boolean(),
+  /** PostgreSQL's command tag (SELECT, INSERT, CREATE TABLE…); `aggregate` for a pipeline. */
+  command: z.string(),
+  durationMs: z.number().min(0),
+  /** PostgreSQL's notices and warnings while it ran (`no privileges were granted…`), the first few. */
+  notices: z.array(z.string().max(1000)).max(10).optional(),
+});
+export type ConsoleResponse = z.infer<typeof consoleResponse>;
+
+/**
+ * Why a run failed, as the grader says it (in a 422 problem's extension members): the reason, and
+ * for a PostgreSQL error with one, the 1-based character of the statement it points at.
+ */
+export const consoleFailure = z.object({
+  reason: z.enum(ANSWER_ERRORS),
+  position: z.number().int().min(1).optional(),
+});
+export type ConsoleFailure = z.infer<typeof consoleFailure>;

@@ -486,6 +486,13 @@ describe('submissions are graded against the candidate’s own sandbox', () => {
     });
     expect(right.status).toBe(201);
     expect(right.body).toMatchObject({ graded: true, pass: true, points: 2 });
+    // The console runs on the same grader, as the candidate (test/integration/console.test.ts).
+    const ran = await call('POST', '/api/v1/candidate/console', {
+      token: candidateToken,
+      body: { sandbox: 'warehouse', query: 'SELECT count(*) AS n FROM customers' },
+    });
+    expect(ran.status, JSON.stringify(ran.body)).toBe(200);
+    expect(ran.body).toMatchObject({ columns: ['n'], rowCount: 1, truncated: false });
     const wrong = await call('POST', '/api/v1/candidate/tasks/rank-customers-by-country/submissions', {
       token: candidateToken,
       body: { answer: exercise.wrongAnswers[1]!.answer },

@@ -1,8 +1,11 @@
+import { ANSWER_ERRORS, consoleRequest, consoleResponse } from '@epreuve/crds';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { Problem } from '../plugins/app/problem.ts';
+import { Problem, TITLES } from '../plugins/app/problem.ts';
+import { ConsoleFailed } from '../services/console.ts';
 import {
+  ProblemView,
   SessionView,
   StartView,
   SubmissionView,
@@ -182,4 +185,103 @@ export default async function candidateRoutes(app: FastifyInstance, opts: { writ
       return toSubmissionView(s, request.pageLanguage());
     },
   );
+
+  // -------------------------------------------------------------------------------------------
+  // The console (issue 17): SQL or a pipeline run on the candidate's own sandbox, as the candidate,
+  // by the grader in their namespace. Gated like submissions, rate-limited per assessment in a
+  // bucket of its own, audited by count and outcome — never by the statement's text.
+  r.post(
+    '/candidate/console',
+    {
+      schema: {
+        tags: ['candidate'],
+        summary: 'Run SQL or a pipeline on your sandbox, as you (nothing is graded)',
+        description:
+          'Runs one SQL statement on a PostgreSQL sandbox (`query`) or an aggregation pipeline on a MongoDB one (`pipeline` and `collection`) as your own database user, under the grading limits: a statement timeout, a byte cap, and at most 1000 rows (`truncated` says more were there). Writes to your `work` schema are kept; the graded data is read-only to you. Pipelines may only read.',
+        security: CANDIDATE,
+        body: consoleRequest,
+        response: {
+          200: consoleResponse.describe('The columns and rows, how many, and how long it took'),
+          422: {
+            description:
+              'The statement failed (syntax, permission, timeout, size), or a sandbox of the other kind: `reason` says which, `position` the 1-based character PostgreSQL points at',
+            content: { 'application/problem+json': { schema: ConsoleProblem } },
+          },
+          ...problems([...CANDIDATE_PROBLEMS, ...BODY_PROBLEMS, 404, 409, 500], {
+            404: 'No such sandbox in this assessment',
+            409: 'The sandboxes are not ready yet, the clock has not started, or the assessment ended or was revoked',
+            500: 'The grader refused the run (tell the recruiter)',
+            503: 'Overloaded, or the sandbox cannot run it now (Retry-After)',
+          }),
+        },
+      },
+      onRequest: app.requireCandidate(),
+      config: { rateLimit: consoleRateLimit(opts.writesPerMinute) },
+    },
+    async (request, reply) => {
+      const a = request.candidate!.assessment;
+      const kind = request.body.query !== undefined ? 'sql' : 'mongo';
+      const audit = (outcome: string, extra: Record<string, unknown> = {}) =>
+        candidateAudit(request, 'candidate.console', {
+          sandbox: request.body.sandbox,
+          kind,
+          result: outcome,
+          runs: app.candidateConsole.count(a),
+          ...extra,
+        });
+      reply.header('cache-control', 'no-store');
+      try {
+        const result = await app.candidateConsole.run(a, request.body);
+        audit('ok', { rows: result.rowCount, truncated: result.truncated, durationMs: result.durationMs });
+        return result;
+      } catch (err) {
+        if (!(err instanceof ConsoleFailed)) throw err;
+        audit(err.failure.reason);
+        return reply
+          .code(422)
+          .type('application/problem+json')
+          .send({
+            type: 'about:blank',
+            title: TITLES[422]!,
+            status: 422,
+            detail: err.message,
+            instance: request.url.split('?')[0]!,
+            ...err.failure,
+          });
+      }
+    },
+  );
+}
+
+/** A console failure: the problem, with why the statement failed and where. */
+const ConsoleProblem = ProblemView.extend({
+  reason: z
+    .enum(ANSWER_ERRORS)
+    .optional()
+    .describe(
+      'Why the statement failed: SqlError, Forbidden, Timeout, TooLarge, NotAQuery, Empty, TooLong (absent when the request itself is at fault: invalid_params says where)',
+    ),
+  position: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('The 1-based character of the statement the error points at'),
+}).meta({ id: 'ConsoleProblem' });
+
+/** Console runs per minute and assessment: a bucket of their own, apart from submissions. */
+export function consoleRateLimit(perMinute: number) {
+  return {
+    max: perMinute,
+    timeWindow: '1 minute',
+    keyGenerator: (request: FastifyRequest) => {
+      const a = request.candidate!.assessment.metadata;
+      return `console:${a.uid ?? `${a.namespace}/${a.name}`}`;
+    },
+    errorResponseBuilder: (_request: FastifyRequest, ctx: { max: number; ttl: number }) =>
+      new Problem(
+        429,
+        `console limit of ${ctx.max} runs per minute for this assessment reached; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
+      ),
+  };
 }

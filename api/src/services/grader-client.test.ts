@@ -128,4 +128,49 @@ describe('GraderClient', () => {
     const sent = (calls[0]!.init.headers as Record<string, string>).traceparent;
     expect(sent).toBe(`00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`);
   });
+
+  it('posts a console run to /v1/run: its result, the statement failure with its position, or why not', async () => {
+    const result = {
+      columns: ['n'],
+      rows: [[1]],
+      rowCount: 1,
+      truncated: false,
+      command: 'SELECT',
+      durationMs: 2,
+    };
+    const ok = client(() => Response.json(result));
+    expect(await ok.c.run('ns1', { sandbox: 'warehouse', query: 'SELECT 1' })).toEqual({
+      kind: 'ran',
+      result,
+    });
+    expect(ok.calls[0]!.url).toBe('http://grader.ns1.svc:8080/v1/run');
+    const failed = client(() =>
+      Response.json(
+        { status: 422, detail: 'syntax error at or near "FRM"', reason: 'SqlError', position: 10 },
+        { status: 422 },
+      ),
+    );
+    expect(await failed.c.run('ns1', { sandbox: 'warehouse', query: 'SELECT 1 FRM' })).toEqual({
+      kind: 'failed',
+      reason: 'SqlError',
+      message: 'syntax error at or near "FRM"',
+      position: 10,
+    });
+    // A 422 without a reason is not the statement's: the grader refused the request.
+    const odd = client(() => Response.json({ detail: 'what?' }, { status: 422 }));
+    expect(await odd.c.run('ns1', { sandbox: 'w', query: 'x' })).toMatchObject({
+      kind: 'refused',
+      status: 422,
+    });
+    const busy = client(() =>
+      Response.json({ detail: 'busy' }, { status: 429, headers: { 'retry-after': '2' } }),
+    );
+    expect(await busy.c.run('ns1', { sandbox: 'w', query: 'x' })).toEqual({
+      kind: 'unavailable',
+      reason: 'busy',
+      retryAfterSeconds: 2,
+    });
+    const garbled = client(() => Response.json({ columns: 'no' }));
+    expect(await garbled.c.run('ns1', { sandbox: 'w', query: 'x' })).toMatchObject({ kind: 'unavailable' });
+  });
 });

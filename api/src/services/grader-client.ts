@@ -1,5 +1,9 @@
 import {
   type CheckRequest,
+  type ConsoleRequest,
+  type ConsoleResponse,
+  consoleFailure,
+  consoleResponse,
   GRADER,
   type GradeRequest,
   type GradeResponse,
@@ -20,6 +24,20 @@ export type GraderOutcome =
   | { kind: 'unavailable'; reason: string; retryAfterSeconds: number }
   /** The grader refused the request itself (a reference that does not run, a stale token…). */
   | { kind: 'refused'; status: number; reason: string };
+
+/** A console run's outcome: its result, the statement's own failure, or the grader's as above. */
+export type ConsoleOutcome =
+  | { kind: 'ran'; result: ConsoleResponse }
+  /** The statement failed (syntax, permission, time, size): said for the candidate, with where. */
+  | { kind: 'failed'; reason: string; message: string; position?: number }
+  | Exclude<GraderOutcome, { kind: 'graded' }>;
+
+/** A reply as received, before it is read as an outcome. */
+interface Reply {
+  status: number;
+  text: string;
+  retryAfterSeconds: number;
+}
 
 export interface GraderClientOptions {
   /** The grader's token, read from the namespace's grader Secret. */
@@ -53,22 +71,60 @@ export class GraderClient {
     return this.traced(namespace, '/v1/check', request);
   }
 
+  /** A console run (POST /v1/run): the candidate's statement, run by the grader as the candidate. */
+  run(namespace: string, request: ConsoleRequest): Promise<ConsoleOutcome> {
+    return this.span(namespace, '/v1/run', request.sandbox, async () => {
+      const res = await this.post(namespace, '/v1/run', request);
+      if ('kind' in res) return res;
+      const body = safeJson(res.text) as { detail?: string } | undefined;
+      if (res.status === 200) {
+        const parsed = consoleResponse.safeParse(body);
+        if (parsed.success) return { kind: 'ran', result: parsed.data };
+      } else if (res.status === 422) {
+        const failure = consoleFailure.safeParse(body);
+        if (failure.success)
+          return {
+            kind: 'failed',
+            reason: failure.data.reason,
+            message: body?.detail ?? failure.data.reason,
+            ...(failure.data.position !== undefined && { position: failure.data.position }),
+          };
+      }
+      return notRan(res);
+    });
+  }
+
   private traced(
     namespace: string,
     path: '/v1/grade' | '/v1/check',
     request: GradeRequest | CheckRequest,
   ): Promise<GraderOutcome> {
+    return this.span(namespace, path, request.sandbox, async () => {
+      const res = await this.post(namespace, path, request);
+      if ('kind' in res) return res;
+      if (res.status === 200) {
+        const parsed = gradeResponse.safeParse(safeJson(res.text));
+        if (parsed.success) return { kind: 'graded', result: parsed.data };
+      }
+      return notRan(res);
+    });
+  }
+
+  /** One call as a client span (a child of the request's) whose context goes to the grader. */
+  private span<T extends { kind: string; reason?: string }>(
+    namespace: string,
+    path: string,
+    sandbox: string,
+    f: () => Promise<T>,
+  ): Promise<T> {
     return tracer.startActiveSpan(
       `grader POST ${path}`,
-      {
-        kind: SpanKind.CLIENT,
-        attributes: { 'epreuve.namespace': namespace, 'epreuve.sandbox': request.sandbox },
-      },
+      { kind: SpanKind.CLIENT, attributes: { 'epreuve.namespace': namespace, 'epreuve.sandbox': sandbox } },
       async (span) => {
         try {
-          const outcome = await this.call(namespace, path, request);
+          const outcome = await f();
           span.setAttribute('epreuve.grader.outcome', outcome.kind);
-          if (outcome.kind !== 'graded')
+          if (outcome.kind === 'unavailable' || outcome.kind === 'refused')
             span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.reason });
           return outcome;
         } finally {
@@ -78,11 +134,11 @@ export class GraderClient {
     );
   }
 
-  private async call(
+  private async post(
     namespace: string,
     path: string,
-    request: GradeRequest | CheckRequest,
-  ): Promise<GraderOutcome> {
+    request: GradeRequest | CheckRequest | ConsoleRequest,
+  ): Promise<Reply | Extract<GraderOutcome, { kind: 'unavailable' }>> {
     const token = await this.o.token(namespace);
     if (!token) return { kind: 'unavailable', reason: 'the grader is not set up yet', retryAfterSeconds: 5 };
     const headers: Record<string, string> = {
@@ -105,26 +161,31 @@ export class GraderClient {
           : 'the grader is not reachable (it may be restarting)';
       return { kind: 'unavailable', reason, retryAfterSeconds: 5 };
     }
-    const retryAfterSeconds = Number(res.headers.get('retry-after')) || 5;
-    const text = await res.text();
-    if (res.status === 200) {
-      const parsed = gradeResponse.safeParse(safeJson(text));
-      if (parsed.success) return { kind: 'graded', result: parsed.data };
-      return { kind: 'unavailable', reason: 'the grader answered something unexpected', retryAfterSeconds };
-    }
-    const detail = (safeJson(text) as { detail?: string } | undefined)?.detail;
-    if (res.status === 429 || res.status === 503)
-      return { kind: 'unavailable', reason: detail ?? 'the grader is busy', retryAfterSeconds };
-    // A sandbox the grader does not know yet: its plan lags the template (a rollout in progress).
-    if (res.status === 404)
-      return {
-        kind: 'unavailable',
-        reason: detail ?? 'the grader does not grade this sandbox yet',
-        retryAfterSeconds,
-      };
-    // The API's or the template's mistakes (a stale token, a reference that does not run): staff's to fix.
-    return { kind: 'refused', status: res.status, reason: detail ?? `the grader answered ${res.status}` };
+    return {
+      status: res.status,
+      text: await res.text(),
+      retryAfterSeconds: Number(res.headers.get('retry-after')) || 5,
+    };
   }
+}
+
+/** Any reply that is not the call's result: the grader could not, or would not, run it. */
+function notRan(res: Reply): Exclude<GraderOutcome, { kind: 'graded' }> {
+  const { retryAfterSeconds } = res;
+  if (res.status === 200)
+    return { kind: 'unavailable', reason: 'the grader answered something unexpected', retryAfterSeconds };
+  const detail = (safeJson(res.text) as { detail?: string } | undefined)?.detail;
+  if (res.status === 429 || res.status === 503)
+    return { kind: 'unavailable', reason: detail ?? 'the grader is busy', retryAfterSeconds };
+  // A sandbox the grader does not know yet: its plan lags the template (a rollout in progress).
+  if (res.status === 404)
+    return {
+      kind: 'unavailable',
+      reason: detail ?? 'the grader does not grade this sandbox yet',
+      retryAfterSeconds,
+    };
+  // The API's or the template's mistakes (a stale token, a reference that does not run): staff's to fix.
+  return { kind: 'refused', status: res.status, reason: detail ?? `the grader answered ${res.status}` };
 }
 
 function safeJson(text: string): unknown {

@@ -325,9 +325,15 @@ describe('the grader', () => {
     expect(plan[0]).toMatchObject({ kind: 'postgres', hiddenVariants: 2 });
   });
 
-  it("mounts only the grader's keys of each sandbox Secret: never the candidate's or the admin's", () => {
+  it("mounts the grader's and the candidate's keys of each sandbox Secret (the console runs as the candidate), never the admin's", () => {
     for (const v of pod.volumes.filter((v) => v.name.startsWith('credentials-')))
-      expect(v.secret!.items!.map((i) => i.key)).toEqual(['database', 'grader-username', 'grader-password']);
+      expect(v.secret!.items!.map((i) => i.key)).toEqual([
+        'database',
+        'grader-username',
+        'grader-password',
+        'username',
+        'password',
+      ]);
   });
 
   it('is reachable from the API pods alone; the sandboxes policies leave it out', () => {

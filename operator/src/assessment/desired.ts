@@ -680,8 +680,8 @@ export interface GraderObjects {
 }
 
 /**
- * The grader Deployment and Service, when the template has a database sandbox. It mounts only the
- * grader's keys of each sandbox's Secret (never the candidate's or the admin's), has memory and CPU
+ * The grader Deployment and Service, when the template has a database sandbox. It mounts the grader's
+ * and the candidate's keys of each sandbox's Secret (never the admin's), has memory and CPU
  * limits of its own inside the namespace quota, and runs the sandboxes image's `grade-server`.
  */
 export function graderObjects(ctx: Context): GraderObjects | undefined {
@@ -701,10 +701,14 @@ export function graderObjects(ctx: Context): GraderObjects | undefined {
   const size = ctx.config.EPREUVE_SANDBOX_SIZES.grader;
   // V8 collects before the cgroup kills: three quarters of the limit for the heap.
   const heapMiB = Math.floor((parseQuantity(size.limits.memory) / 2 ** 20) * 0.75);
+  // The candidate's own keys too: the console (issue 17) runs their statements as them, so they
+  // write only what the candidate may; never the admin keys.
   const credentials = credentialsVolumes(seeded, [
     DB_CREDENTIAL_KEYS.database,
     DB_CREDENTIAL_KEYS.graderUsername,
     DB_CREDENTIAL_KEYS.graderPassword,
+    DB_CREDENTIAL_KEYS.username,
+    DB_CREDENTIAL_KEYS.password,
   ]);
   return {
     service: {

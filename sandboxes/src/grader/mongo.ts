@@ -48,7 +48,7 @@ export interface MongoRunOptions {
  * becoming a JavaScript object, and the running total is checked after each. The grader's memory
  * limit is sized above `maxBytes` plus one reply.
  */
-const BATCH_SIZE = 100;
+export const BATCH_SIZE = 100;
 
 /** Parses and checks a pipeline written as (Extended) JSON; errors are meant for the candidate. */
 export function parsePipeline(text: string, maxLength = 20_000): Document[] {

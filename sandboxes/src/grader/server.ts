@@ -5,6 +5,7 @@ import {
   type CheckRequest,
   checkRequest,
   collectionSourceDatabase,
+  consoleRequest,
   type GradeRequest,
   type GradeResponse,
   type GraderPlan,
@@ -15,6 +16,7 @@ import {
   MAX_CHECK_HINT,
   MAX_CHECK_QUERY,
   MAX_CHECKS,
+  MAX_CONSOLE_ROWS,
 } from '@epreuve/crds';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { MongoClient } from 'mongodb';
@@ -22,6 +24,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { runChecks, SourceError } from './checks.ts';
 import type { ResultSet } from './compare.ts';
+import { ConsoleError, runConsolePipeline, runConsoleSql } from './console.ts';
 import { AnswerError, type GradeResult, gradeMongo, gradeSql } from './index.ts';
 import { runPipeline } from './mongo.ts';
 import { AnswerError as QueryError, runQuery } from './sql.ts';
@@ -66,6 +69,12 @@ function graderCredentials(dir: string): GraderCredentials {
     username: read(KEYS.graderUsername),
     password: read(KEYS.graderPassword),
   };
+}
+
+/** The candidate's own credentials (the console runs as them), read at each use like the grader's. */
+function candidateCredentials(dir: string): GraderCredentials {
+  const read = (key: string) => readFileSync(join(dir, key), 'utf8').trim();
+  return { database: read(KEYS.database), username: read(KEYS.username), password: read(KEYS.password) };
 }
 
 /**
@@ -254,6 +263,84 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
         actualRows: result.actualRows,
       };
       return body;
+    } finally {
+      release();
+    }
+  });
+
+  /**
+   * The console (issue 17): one statement or pipeline the candidate runs from their page, as the
+   * candidate's own database user — never the grader's — under an answer's limits (the row cap cut
+   * to what a page shows). It shares grading's gate, so console runs and answers queue together.
+   */
+  app.post('/v1/run', async (request, reply) => {
+    if (!authorized(request)) return unauthorized(reply);
+    const parsed = consoleRequest.safeParse(request.body);
+    if (!parsed.success) return badBody(reply, parsed.error);
+    const req = parsed.data;
+    const wanted = req.query !== undefined ? 'postgres' : 'mongo';
+    const sandbox = o.plan.find((s) => s.name === req.sandbox);
+    if (sandbox?.kind !== wanted)
+      return sendProblem(
+        reply,
+        404,
+        `no ${wanted === 'postgres' ? 'PostgreSQL' : 'MongoDB'} sandbox ${req.sandbox}`,
+      );
+    let creds: GraderCredentials;
+    try {
+      creds = candidateCredentials(sandbox.credentials);
+    } catch {
+      // A grader started before its Deployment mounted the candidate's keys: the next rollout has them.
+      return sendProblem(reply, 503, `the console is not set up for sandbox ${sandbox.name} yet`, 5);
+    }
+    const entered = gate.enter();
+    if (!entered) return busy(reply);
+    const release = await entered;
+    const runLimits = { ...limits, rowCap: Math.min(limits.rowCap, MAX_CONSOLE_ROWS) };
+    try {
+      if (req.query !== undefined)
+        return await runConsoleSql(
+          {
+            host: sandbox.host,
+            port: sandbox.port,
+            user: creds.username,
+            password: creds.password,
+            database: creds.database,
+          },
+          req.query,
+          runLimits,
+        );
+      const url = `mongodb://${encodeURIComponent(creds.username)}:${encodeURIComponent(creds.password)}@${sandbox.host}:${sandbox.port}/${creds.database}?authSource=${creds.database}&directConnection=true`;
+      const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000, maxPoolSize: 1 });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+      } catch (err) {
+        throw new ConsoleError(
+          'Unavailable',
+          `The database is not reachable right now (${(err as Error).message}); try again in a moment.`,
+        );
+      }
+      try {
+        return await runConsolePipeline(client, creds.database, req.collection!, req.pipeline!, runLimits);
+      } finally {
+        await client.close().catch(() => {});
+      }
+    } catch (err) {
+      if (!(err instanceof QueryError)) throw err;
+      if (err.reason === 'Unavailable') return sendProblem(reply, 503, err.message, 2);
+      // The statement's own failure: a 422 whose extension members say why and where (consoleFailure).
+      return reply
+        .code(422)
+        .type('application/problem+json')
+        .send({
+          type: 'about:blank',
+          title: TITLES[422],
+          status: 422,
+          detail: err.message,
+          reason: err.reason,
+          ...(err instanceof ConsoleError && err.position ? { position: err.position } : {}),
+        });
     } finally {
       release();
     }

@@ -52,7 +52,7 @@ const DEFAULTS = {
 };
 
 // Dates as written (no local time zone shift), timestamps as ISO strings, bigints as strings.
-const types = {
+export const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === 1082) return (v: string) => v; // date
     if (oid === 1114 || oid === 1184)
@@ -87,11 +87,11 @@ export function prepareAnswer(sql: string, maxLength = DEFAULTS.maxLength): stri
 }
 
 /** The pg client's socket: the only place where bytes can be counted before a whole row is buffered. */
-const socketOf = (client: pg.Client) =>
+export const socketOf = (client: pg.Client) =>
   (client as unknown as { connection: { stream: Socket } }).connection.stream;
 
 /** Rows fetched per round trip: small enough that one batch never holds much more than the cap. */
-const FETCH_BATCH = 500;
+export const FETCH_BATCH = 500;
 
 export async function runQuery(
   connection: pg.ClientConfig,
