@@ -22,6 +22,7 @@ import assessmentsPlugin, { type AssessmentStore } from './services/assessments.
 import auditPlugin, { type AuditTrail } from './services/audit.ts';
 import candidatesPlugin from './services/candidates.ts';
 import gradingPlugin from './services/grading.ts';
+import hibernationPlugin from './services/hibernation.ts';
 import interviewsPlugin from './services/interviews.ts';
 import linksPlugin, { type LinkSigner } from './services/links.ts';
 import requestLogsPlugin from './services/request-log.ts';
@@ -108,6 +109,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       : undefined,
   });
   await app.register(interviewsPlugin, { client: deps.client });
+  await app.register(hibernationPlugin, { client: deps.client }); // staff reopen (issue 17)
   await app.register(requestLogsPlugin, {
     client: deps.client,
     adminPort: config.EPREUVE_DATA_API_ADMIN_PORT,
