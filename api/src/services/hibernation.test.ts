@@ -1,6 +1,6 @@
 import type { KubeClient } from '@epreuve/kube';
 import { describe, expect, it } from 'vitest';
-import type { AssessmentObject } from './assessments.ts';
+import { type AssessmentObject, isActive } from './assessments.ts';
 import { Conflict, Invalid } from './errors.ts';
 import { Hibernation, ReopenBody } from './hibernation.ts';
 
@@ -110,5 +110,12 @@ describe('Hibernation.reopen', () => {
     expect(ReopenBody.parse(undefined)).toEqual({ duration: '2h' });
     expect(ReopenBody.parse({})).toEqual({ duration: '2h' });
     expect(ReopenBody.safeParse({ duration: '2 days' }).success).toBe(false);
+  });
+});
+
+describe('team budgets', () => {
+  it('count a hibernated assessment as active (its volumes still use storage)', () => {
+    expect(isActive(assessment(hibernated))).toBe(true);
+    expect(isActive(assessment({ phase: 'Expired' }))).toBe(false);
   });
 });
