@@ -24,15 +24,14 @@ import { readSecretData } from './secrets.ts';
  * `read`. They reach the sandboxes with `kubectl port-forward`, which needs cluster access to the
  * candidate namespace: the gateway, the candidates' way in, keeps refusing every connection.
  */
-export const ReopenBody = z
-  .object({
-    duration: durationSchema()
-      .default(HIBERNATION.defaultReopen)
-      .describe(
-        `How long the sandboxes run again, at most ${HIBERNATION.maxReopen} (default ${HIBERNATION.defaultReopen}).`,
-      ),
-  })
-  .default({ duration: HIBERNATION.defaultReopen });
+/** A plain object (not wrapped in a default), so a refusal names `body.duration`. */
+export const ReopenBody = z.object({
+  duration: durationSchema()
+    .default(HIBERNATION.defaultReopen)
+    .describe(
+      `How long the sandboxes run again, at most ${HIBERNATION.maxReopen} (default ${HIBERNATION.defaultReopen}).`,
+    ),
+});
 
 export const ReopenView = z
   .object({
