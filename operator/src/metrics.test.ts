@@ -93,11 +93,15 @@ describe('known label values', () => {
 describe('epreuve_assessments{phase}', () => {
   it('counts hibernated assessments under phase="Hibernated", and every phase even at 0', async () => {
     const m = createMetrics();
-    const gauge = phaseGauge(m, () => [
-      asmt('a', '2026-01-01T10:00:00Z', 'Hibernated'),
-      asmt('b', '2026-01-01T10:00:00Z', 'Hibernated'),
-      asmt('c', '2026-01-01T10:00:00Z', 'Ready'),
-    ]);
+    const gauge = phaseGauge(
+      m,
+      () =>
+        [
+          asmt('a', '2026-01-01T10:00:00Z', 'Hibernated'),
+          asmt('b', '2026-01-01T10:00:00Z', 'Hibernated'),
+          asmt('c', '2026-01-01T10:00:00Z', 'Ready'),
+        ] as Array<{ status?: { phase?: string } }>,
+    );
     gauge.start();
     gauge.stop();
     const text = await m.registry.metrics();
