@@ -444,7 +444,7 @@ describe('staff page: a hibernated assessment', () => {
     await page.getByRole('button', { name: 'Open' }).click();
     const row = page.locator('#rows tr[data-name="hib-web"]');
     await row.waitFor({ timeout: 20_000 });
-    expect(await row.locator('[data-phase]').textContent()).toMatch(/^Hibernated hibernated, deleted .*2099/);
+    expect(await row.locator('[data-phase]').textContent()).toMatch(/^Hibernated — deleted .*2099/);
     // Ended for the candidate: no link, no +1h; Reopen and Delete now instead.
     expect(await row.getByRole('button', { name: 'Link hib-web' }).count()).toBe(0);
     await row.getByRole('button', { name: 'Reopen hib-web' }).click();

@@ -70,7 +70,7 @@ const CATALOG = {
     'staff.revoke': 'Revoke',
     'staff.confirmRevoke': 'Revoke {name}? Its sandboxes are deleted.',
     // hibernation (issue 17)
-    'staff.hibernated': 'hibernated, deleted {time}',
+    'staff.hibernated': '— deleted {time}',
     'staff.reopenedUntil': 'reopened for staff until {time}',
     'staff.reopen': 'Reopen',
     'staff.reopenFor':
@@ -193,7 +193,7 @@ const CATALOG = {
     'staff.revoke': 'Révoquer',
     'staff.confirmRevoke': 'Révoquer {name} ? Ses bacs à sable sont supprimés.',
     // hibernation (issue 17)
-    'staff.hibernated': 'en veille, supprimée {time}',
+    'staff.hibernated': '— supprimée {time}',
     'staff.reopenedUntil': 'rouverte pour l’équipe jusqu’à {time}',
     'staff.reopen': 'Rouvrir',
     'staff.reopenFor':
