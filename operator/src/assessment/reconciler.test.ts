@@ -93,11 +93,15 @@ class RecordingClient {
   /** Objects the API server still has (what `get` returns). */
   readonly live = new Map<string, KubeObject>();
   failApplyOf?: string;
+  /** A kind whose merge patches fail (403), as without the RBAC rule. */
+  failPatchOf?: string;
   /** Names of namespaces whose claim patch loses (409), as when another assessment claimed first. */
   readonly claimedElsewhere = new Set<string>();
 
   async mergePatch(type: { kind: string }, ns: string | undefined, name: string, patch: unknown) {
     this.calls.push({ verb: 'merge-patch', kind: type.kind, name: ns ? `${ns}/${name}` : name });
+    if (type.kind === this.failPatchOf)
+      throw new KubeError(403, 'Forbidden', `patch ${type.kind} is forbidden`);
     if (type.kind === 'Namespace' && this.claimedElsewhere.has(name))
       throw new KubeError(409, 'Conflict', 'the object has been modified');
     return {
@@ -829,6 +833,23 @@ describe('AssessmentReconciler hibernates instead of deleting with onExpiry Hibe
     const first = await w.pass();
     expect(first.calls.map((c) => c.verb)).toEqual(['delete', 'status']);
     expect(statusWrites(first.calls)[0]!.status!.phase).toBe('Expired');
+  });
+
+  it('a failed scale writes no status and rethrows, for a backoff requeue; the next pass hibernates', async () => {
+    const w = world({
+      assessment: withFinalizer(assessment()),
+      template: hibernating,
+      managed: running(1),
+      now: new Date('2026-11-22T14:00:01Z'),
+    });
+    w.client.failPatchOf = 'StatefulSet';
+    const first = await w.pass();
+    expect(first.error).toBeInstanceOf(KubeError);
+    expect(statusWrites(first.calls)).toHaveLength(0);
+    w.client.failPatchOf = undefined;
+    const second = await w.pass();
+    expect(second.error).toBeUndefined();
+    expect(statusWrites(second.calls)[0]!.status!.phase).toBe('Hibernated');
   });
 
   it('retention over: deletes the namespace, writes Expired (RetentionEnded) and keeps the clock it ended on', async () => {
