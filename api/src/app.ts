@@ -23,6 +23,7 @@ import auditPlugin, { type AuditTrail } from './services/audit.ts';
 import candidatesPlugin from './services/candidates.ts';
 import consolePlugin from './services/console.ts';
 import gradingPlugin from './services/grading.ts';
+import hibernationPlugin from './services/hibernation.ts';
 import interviewsPlugin from './services/interviews.ts';
 import linksPlugin, { type LinkSigner } from './services/links.ts';
 import requestLogsPlugin from './services/request-log.ts';
@@ -110,6 +111,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       : undefined,
   });
   await app.register(interviewsPlugin, { client: deps.client });
+  await app.register(hibernationPlugin, { client: deps.client }); // staff reopen (issue 17)
   await app.register(requestLogsPlugin, {
     client: deps.client,
     adminPort: config.EPREUVE_DATA_API_ADMIN_PORT,

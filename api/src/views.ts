@@ -77,6 +77,10 @@ export const AssessmentView = z
     startedAt: timestamp().nullable(),
     readyAt: timestamp().nullable(),
     expiresAt: timestamp().nullable(),
+    hibernatedUntil: timestamp()
+      .nullable()
+      .describe('Hibernated: when the stopped sandboxes and their volumes are deleted (issue 17)'),
+    reopenedUntil: timestamp().nullable().describe('Hibernated and reopened by staff: until when'),
     sandboxes: z.array(
       z.object({
         name: z.string(),
@@ -115,6 +119,8 @@ export function toAssessmentView(a: AssessmentObject): AssessmentView {
     startedAt: s.startedAt ?? null,
     readyAt: s.readyAt ?? null,
     expiresAt: s.expiresAt ?? null,
+    hibernatedUntil: s.hibernatedUntil ?? null,
+    reopenedUntil: s.reopenedUntil ?? null,
     sandboxes: (s.sandboxes ?? []).map(({ name, kind, ready, host, port }) => ({
       name,
       kind,

@@ -3,7 +3,16 @@ import { cel, conditions, duration, type ObjectMeta, timestamp } from './common.
 import { type API_VERSION, MAX_ASSESSMENT_NAME } from './names.ts';
 import { SANDBOX_KINDS } from './template.ts';
 
-export const PHASES = ['Pending', 'Provisioning', 'Ready', 'Expired', 'Failed', 'Terminating'] as const;
+/** Hibernated: past the deadline with onExpiry Hibernate, sandboxes stopped, volumes kept (issue 17). */
+export const PHASES = [
+  'Pending',
+  'Provisioning',
+  'Ready',
+  'Hibernated',
+  'Expired',
+  'Failed',
+  'Terminating',
+] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** Longest assessment any template may allow; a guard against typos such as 400h. */
@@ -107,7 +116,21 @@ export const assessmentStatus = z
     startedAt: timestamp().optional().describe('When the clock started.'),
     readyAt: timestamp().optional().describe('When every sandbox first became ready.'),
     provisioning: provisioningTimes.optional(),
-    expiresAt: timestamp().optional().describe('When the assessment ends and its namespace is deleted.'),
+    expiresAt: timestamp()
+      .optional()
+      .describe(
+        'When the assessment ends and its namespace is deleted (or hibernated, see hibernatedUntil).',
+      ),
+    // ---- hibernation (issue 17) ----
+    hibernatedUntil: timestamp()
+      .optional()
+      .describe(
+        'Hibernated: when the stopped sandboxes and their volumes are deleted (the deadline plus the template hibernateFor).',
+      ),
+    reopenedUntil: timestamp()
+      .optional()
+      .describe('Hibernated and reopened by staff: when the sandboxes are stopped again.'),
+    // ---- end hibernation ----
     sandboxes: z
       .array(sandboxStatus)
       .max(8)

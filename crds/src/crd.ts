@@ -179,6 +179,8 @@ export const assessmentCrd = () =>
       // A string, not a date: kubectl prints future dates as <invalid>.
       { name: 'Expires', type: 'string', jsonPath: '.status.expiresAt' },
       { name: 'Namespace', type: 'string', jsonPath: '.status.namespace', priority: 1 },
+      // Hibernated (issue 17): when the stopped sandboxes are deleted; shown by `kubectl get asmt -o wide`.
+      { name: 'Hibernated-Until', type: 'string', jsonPath: '.status.hibernatedUntil', priority: 1 },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     ],
   });

@@ -1,7 +1,7 @@
 import type { Assessment } from './assessment.ts';
 import { durationMs } from './common.ts';
 import { ANNOTATIONS } from './names.ts';
-import type { AssessmentTemplate } from './template.ts';
+import { type AssessmentTemplate, DEFAULT_HIBERNATE_FOR } from './template.ts';
 
 /**
  * The lifecycle rules of an assessment, in one place for the operator (which expires it), the
@@ -100,8 +100,33 @@ export function refusalReason(
 ): 'revoked' | 'ended' | 'notStarted' | undefined {
   if (a.spec.revoked) return 'revoked';
   const expiresAt = a.status?.expiresAt ? Date.parse(a.status.expiresAt) : undefined;
-  if (a.status?.phase === 'Expired' || (expiresAt !== undefined && now.getTime() > expiresAt + CLOCK_SKEW_MS))
-    return 'ended';
+  if (hasEnded(a) || (expiresAt !== undefined && now.getTime() > expiresAt + CLOCK_SKEW_MS)) return 'ended';
   if (!started) return 'notStarted';
   return undefined;
+}
+
+// ---- hibernation (issue 17) ----
+
+/**
+ * Whether the candidate's time is over for good: Expired (namespace deleted), or Hibernated
+ * (sandboxes stopped, volumes kept for staff — a staff reopen never gives the candidate access back).
+ */
+export function hasEnded(a: Pick<Assessment, 'status'>): boolean {
+  return a.status?.phase === 'Expired' || a.status?.phase === 'Hibernated';
+}
+
+export const HIBERNATION = {
+  /**
+   * On an Assessment: RFC 3339 time until which staff reopened its hibernated sandboxes (written
+   * by the API's reopen route, read by the operator, which never lets it pass hibernatedUntil).
+   */
+  reopenAnnotation: 'epreuve.dev/reopen-until',
+  /** Default and longest reopen window: a follow-up interview is 60–90 minutes. */
+  defaultReopen: '2h',
+  maxReopen: '4h',
+} as const;
+
+/** When a hibernated assessment's volumes are deleted: the deadline plus the template's hibernateFor. */
+export function hibernationEnd(expiresAt: Date, t: Pick<AssessmentTemplate, 'spec'>): Date {
+  return new Date(expiresAt.getTime() + durationMs(t.spec.hibernateFor ?? DEFAULT_HIBERNATE_FOR));
 }

@@ -3,8 +3,10 @@ import {
   type Condition,
   cel,
   conditions,
+  DURATION,
   dnsLabel,
   duration,
+  durationMs,
   type ObjectMeta,
   quantity,
   timestamp,
@@ -485,6 +487,31 @@ export type PoolStatus = z.infer<typeof poolStatus>;
 export type PoolWindow = z.infer<typeof poolWindow>;
 // ---- end warm pool ----
 
+// ---- hibernation (issue 17) ----
+/** What happens to a candidate namespace when its assessment's time is up. Revoking always deletes. */
+export const ON_EXPIRY = ['Delete', 'Hibernate'] as const;
+export type OnExpiry = (typeof ON_EXPIRY)[number];
+/** Longest a hibernated namespace is kept: volumes cost storage, and candidate data has a retention. */
+export const MAX_HIBERNATE_FOR = '720h';
+export const DEFAULT_HIBERNATE_FOR = '72h';
+const HIBERNATE_FOR_WITHOUT_HIBERNATE = 'hibernateFor applies only with onExpiry: Hibernate';
+
+export const hibernateFor = cel(
+  duration()
+    .refine((v) => !DURATION.test(v) || durationMs(v) <= durationMs(MAX_HIBERNATE_FOR), {
+      message: `hibernateFor must be at most ${MAX_HIBERNATE_FOR} (30 days)`,
+    })
+    .optional()
+    .describe(
+      `With onExpiry Hibernate: how long the stopped sandboxes and their volumes are kept after the deadline before the namespace is deleted (default ${DEFAULT_HIBERNATE_FOR}, at most ${MAX_HIBERNATE_FOR}).`,
+    ),
+  {
+    rule: `duration(self) <= duration('${MAX_HIBERNATE_FOR}')`,
+    message: `hibernateFor must be at most ${MAX_HIBERNATE_FOR} (30 days)`,
+  },
+);
+// ---- end hibernation ----
+
 export const assessmentTemplateSpec = cel(
   z
     .object({
@@ -513,6 +540,18 @@ export const assessmentTemplateSpec = cel(
       network: network.default({ egress: 'none' }),
       grading: grading.default({ hiddenVariants: 2, maxAttempts: 10, maxSubmissions: 200 }),
       pool: pool.optional(), // warm pool (issue 16)
+      onExpiry: z
+        .enum(ON_EXPIRY)
+        .default('Delete')
+        .describe(
+          'At the deadline: Delete the candidate namespace, or Hibernate it (sandboxes scaled to 0, volumes kept for hibernateFor, staff may reopen them read-only for the interview). Revoking always deletes.',
+        ), // hibernation (issue 17)
+      hibernateFor, // hibernation (issue 17)
+    })
+    .superRefine((spec, ctx) => {
+      // Said by zod too, so a parse names the field as the API server's CEL rule does.
+      if (spec.hibernateFor !== undefined && spec.onExpiry !== 'Hibernate')
+        ctx.addIssue({ code: 'custom', path: ['hibernateFor'], message: HIBERNATE_FOR_WITHOUT_HIBERNATE });
     })
     .describe('What every assessment made from this template contains.'),
   {
@@ -535,6 +574,11 @@ export const assessmentTemplateSpec = cel(
     message:
       'the checks of a task must match its sandbox: sql checks on a postgres sandbox, mongo checks on a mongo sandbox',
     fieldPath: '.tasks',
+  },
+  {
+    rule: "!has(self.hibernateFor) || self.onExpiry == 'Hibernate'",
+    message: HIBERNATE_FOR_WITHOUT_HIBERNATE,
+    fieldPath: '.hibernateFor',
   },
 );
 

@@ -1,6 +1,6 @@
 import type { KubeObject } from '@epreuve/kube';
 import { describe, expect, it } from 'vitest';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, phaseGauge } from './metrics.ts';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
 const asmt = (name: string, created: string, phase?: string, deleting = false): KubeObject => ({
@@ -86,5 +86,27 @@ describe('known label values', () => {
     expect(text).toContain('controller_runtime_reconcile_total{controller="assessment",result="error"} 0');
     expect(text).toContain('workqueue_retries_total{name="assessment"} 0');
     expect(text).toContain('epreuve_expired_total{reason="Revoked"} 0');
+  });
+});
+
+// ---- hibernation (issue 17) ----
+describe('epreuve_assessments{phase}', () => {
+  it('counts hibernated assessments under phase="Hibernated", and every phase even at 0', async () => {
+    const m = createMetrics();
+    const gauge = phaseGauge(
+      m,
+      () =>
+        [
+          asmt('a', '2026-01-01T10:00:00Z', 'Hibernated'),
+          asmt('b', '2026-01-01T10:00:00Z', 'Hibernated'),
+          asmt('c', '2026-01-01T10:00:00Z', 'Ready'),
+        ] as Array<{ status?: { phase?: string } }>,
+    );
+    gauge.start();
+    gauge.stop();
+    const text = await m.registry.metrics();
+    expect(text).toContain('epreuve_assessments{phase="Hibernated"} 2');
+    expect(text).toContain('epreuve_assessments{phase="Ready"} 1');
+    expect(text).toContain('epreuve_assessments{phase="Expired"} 0');
   });
 });

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { ANNOTATIONS, candidateNamespace, KINDS } from '@epreuve/crds';
-import type { KubeObject } from '@epreuve/kube';
+import { type KubeObject, resourceFor } from '@epreuve/kube';
 import type { FastifyInstance } from 'fastify';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -1102,6 +1102,75 @@ describe('the API as a whole', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.statusCode).toBe(404);
     expect(JSON.parse(res.body).detail).toMatch(/no route for GET \/nowhere/);
+  });
+});
+
+// ---- hibernation (issue 17) ----
+describe('reopen (hibernation)', () => {
+  it('reopens a hibernated assessment for a reviewer, with the read-only credentials, audited', async () => {
+    const token = await staff('reviewer', [teamA]);
+    const recruiter = await staff('recruiter', [teamA]);
+    expect(
+      (
+        await call('POST', `/api/v1/teams/${teamA}/assessments`, {
+          token: recruiter,
+          body: newAssessment('hib-api'),
+        })
+      ).status,
+    ).toBe(201);
+    const ns = candidateNamespace(teamA, 'hib-api');
+    await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    await client.create({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'warehouse-credentials', namespace: ns },
+      stringData: {
+        database: 'sandbox',
+        'grader-username': 'grader',
+        'grader-password': 'g-pass',
+        password: 'c-pass',
+      },
+    } as KubeObject);
+    // The status the operator writes at the deadline of an onExpiry: Hibernate template.
+    await client.mergePatch(
+      ASMT,
+      teamA,
+      'hib-api',
+      {
+        status: {
+          phase: 'Hibernated',
+          namespace: ns,
+          expiresAt: new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+          hibernatedUntil: new Date(Date.now() + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+          sandboxes: [
+            {
+              name: 'warehouse',
+              kind: 'postgres',
+              ready: false,
+              port: 5432,
+              secretName: 'warehouse-credentials',
+            },
+          ],
+        },
+      },
+      'status',
+    );
+    await eventually(async () =>
+      expect(store.assessments.get(`${teamA}/hib-api`)?.status?.phase).toBe('Hibernated'),
+    );
+    const res = await call('POST', `/api/v1/teams/${teamA}/assessments/hib-api/reopen`, { token, body: {} });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.sandboxes).toEqual([
+      expect.objectContaining({
+        name: 'warehouse',
+        username: 'grader',
+        password: 'g-pass',
+        readOnly: 'enforced',
+      }),
+    ]);
+    // Two hours by default, never past the deletion (an hour away here).
+    expect(res.body.reopenedUntil).toBe(res.body.hibernatedUntil);
+    await client.delete(resourceFor('v1', 'Namespace'), undefined, ns);
   });
 });
 

@@ -177,6 +177,22 @@ describe('invalid objects are refused with the field named', () => {
       () => template('too-long', { duration: '10h', maxDuration: '8h' }),
       [/spec\.duration/, /must not exceed maxDuration/],
     ],
+    // hibernation (issue 17)
+    [
+      'hibernateFor above 720h',
+      () => template('keep-long', { onExpiry: 'Hibernate', hibernateFor: '721h' }),
+      [/spec\.hibernateFor/, /hibernateFor must be at most 720h/],
+    ],
+    [
+      'hibernateFor without onExpiry Hibernate',
+      () => template('keep-delete', { hibernateFor: '24h' }),
+      [/spec\.hibernateFor/, /hibernateFor applies only with onExpiry: Hibernate/],
+    ],
+    [
+      'unknown onExpiry',
+      () => template('keep-archive', { onExpiry: 'Archive' }),
+      [/spec\.onExpiry/, /Unsupported value/],
+    ],
     [
       'unknown sandbox kind',
       () => template('unknown-kind', { sandboxes: [{ name: 'cache', redis: { dataset: 'retail@1' } }] }),

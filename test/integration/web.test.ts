@@ -409,6 +409,58 @@ async function pdfText(data: Buffer): Promise<string> {
   return pages.join('\n').replace(/\s+/g, ' ');
 }
 
+// ---- hibernation (issue 17) ----
+describe('staff page: a hibernated assessment', () => {
+  it('shows Hibernated with its deletion time, and Reopen shows the staff-only way in', async () => {
+    const created = await staffCall('POST', '/assessments', {
+      name: 'hib-web',
+      templateRef: { name: 'data-engineer' },
+      candidate: { name: 'Ada Lovelace', email: 'ada@example.com' },
+    });
+    expect(created.name).toBe('hib-web');
+    // The status the operator writes at the deadline of an onExpiry: Hibernate template.
+    await api.client.mergePatch(
+      { apiVersion: 'epreuve.dev/v1alpha1', kind: 'Assessment', plural: 'assessments', namespaced: true },
+      team,
+      'hib-web',
+      {
+        status: {
+          phase: 'Hibernated',
+          namespace: 'epreuve-hib-web-00000',
+          expiresAt: '2026-11-22T14:00:00Z',
+          hibernatedUntil: '2099-11-25T14:00:00Z',
+          sandboxes: [],
+        },
+      },
+      'status',
+    );
+    await eventually(async () =>
+      expect(api.store.assessments.get(`${team}/hib-web`)?.status?.phase).toBe('Hibernated'),
+    );
+    const page = await browser.newPage();
+    await page.goto(`${url}/staff`);
+    await page.getByLabel('Team').fill(team);
+    await page.getByLabel('Token or API key').fill(KEY);
+    await page.getByRole('button', { name: 'Open' }).click();
+    const row = page.locator('#rows tr[data-name="hib-web"]');
+    await row.waitFor({ timeout: 20_000 });
+    expect(await row.locator('[data-phase]').textContent()).toMatch(/^Hibernated — deleted .*2099/);
+    // Ended for the candidate: no link, no +1h; Reopen and Delete now instead.
+    expect(await row.getByRole('button', { name: 'Link hib-web' }).count()).toBe(0);
+    await row.getByRole('button', { name: 'Reopen hib-web' }).click();
+    await expect
+      .poll(() => page.locator('#link').textContent(), { timeout: 20_000 })
+      .toMatch(/Reopened hib-web for staff until .*read-only; the candidate stays refused/);
+    const stored = await api.client.get<KubeObject>(
+      { apiVersion: 'epreuve.dev/v1alpha1', kind: 'Assessment', plural: 'assessments', namespaced: true },
+      team,
+      'hib-web',
+    );
+    expect(stored?.metadata.annotations?.['epreuve.dev/reopen-until']).toBeTruthy();
+    await page.close();
+  }, 90_000);
+});
+
 describe('what the pages get', () => {
   it('is every field the handlers give: the response schemas drop nothing', () => {
     expect(served.length).toBeGreaterThan(0);

@@ -2,6 +2,7 @@ import {
   assessmentSpec,
   durationMs,
   duration as durationSchema,
+  HIBERNATION,
   MAX_ASSESSMENT_NAME,
   PHASES,
 } from '@epreuve/crds';
@@ -9,6 +10,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { traceparentOf } from '../plugins/app/observability.ts';
+import { ReopenBody, ReopenView } from '../services/hibernation.ts';
 import {
   AssessmentPageView,
   AssessmentView,
@@ -299,4 +301,42 @@ export default async function staffRoutes(app: FastifyInstance, opts: { writesPe
       return { items };
     },
   );
+
+  // ---- hibernation (issue 17): staff reopen of a hibernated assessment ----
+  r.post(
+    '/teams/:team/assessments/:name/reopen',
+    {
+      schema: {
+        tags: ['assessments'],
+        summary: 'Reopen a hibernated assessment read-only for the follow-up interview (staff only)',
+        description:
+          'The operator scales the stopped sandboxes back up until reopenedUntil (at most the deletion time), then stops them again. The candidate stays refused. The response holds a read-only staff credential (the grader role), reachable with kubectl port-forward.',
+        security: STAFF,
+        params: assessmentParams,
+        body: ReopenBody,
+        response: {
+          200: ReopenView,
+          ...problems([...STAFF_PROBLEMS, ...BODY_PROBLEMS, 404, 409, 422], {
+            409: 'The assessment is not hibernated (running, deleted, revoked, or its template deletes on expiry)',
+            422: `The duration is over ${HIBERNATION.maxReopen}`,
+          }),
+        },
+      },
+      onRequest: app.requireStaff('assessments:reopen'),
+      config: writes,
+    },
+    async (request, reply) => {
+      const a = assessments.get(request.params.team, request.params.name);
+      const view = await app.hibernation.reopen(a, request.body.duration);
+      audit(request, 'assessment.reopen', {
+        team: request.params.team,
+        assessment: request.params.name,
+        reopenedUntil: view.reopenedUntil,
+        hibernatedUntil: view.hibernatedUntil,
+      });
+      reply.header('cache-control', 'no-store');
+      return view;
+    },
+  );
+  // ---- end hibernation ----
 }

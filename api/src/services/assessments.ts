@@ -7,6 +7,7 @@ import {
   type AssessmentTemplate,
   candidateNamespace,
   durationLimitProblem,
+  hasEnded,
   KINDS,
   LABELS,
 } from '@epreuve/crds';
@@ -289,8 +290,7 @@ export class AssessmentStore {
   async setDuration(a: AssessmentObject, duration: string): Promise<AssessmentObject> {
     const t = this.templateOf(a);
     if (t) assertDurationAllowed(duration, t);
-    if (a.status?.phase === 'Expired')
-      throw new Conflict('this assessment has ended; its sandboxes are gone');
+    if (hasEnded(a)) throw new Conflict('this assessment has ended; its sandboxes are gone or hibernated');
     return this.patch(a, { spec: { duration } });
   }
 

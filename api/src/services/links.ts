@@ -1,5 +1,5 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
-import { ANNOTATIONS } from '@epreuve/crds';
+import { ANNOTATIONS, hasEnded } from '@epreuve/crds';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import {
@@ -123,8 +123,7 @@ export class CandidateLinks {
 
   /** A new link; every earlier one stops working. It lives until the assessment ends, at most maxAge. */
   async issue(a: AssessmentObject): Promise<IssuedLink> {
-    if (a.spec.revoked || a.status?.phase === 'Expired')
-      throw new Conflict('this assessment has ended; it cannot have a link');
+    if (a.spec.revoked || hasEnded(a)) throw new Conflict('this assessment has ended; it cannot have a link');
     const linkId = LinkSigner.newLinkId();
     const updated = await this.store.setLinkId(a, linkId);
     const cap = Date.now() + this.maxAgeMs;
@@ -154,7 +153,7 @@ export class CandidateLinks {
     if (assessment.spec.revoked) throw new Forbidden(LINK.revoked);
     if (assessment.metadata.annotations?.[ANNOTATIONS.linkId] !== claims.linkId)
       throw new Unauthenticated(LINK.replaced);
-    if (assessment.status?.phase === 'Expired') throw new Forbidden(LINK.ended);
+    if (hasEnded(assessment)) throw new Forbidden(LINK.ended); // Expired or Hibernated (issue 17)
     return { assessment, linkId: claims.linkId };
   }
 }

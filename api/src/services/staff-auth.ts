@@ -29,6 +29,8 @@ export const PERMISSIONS = {
   'results:read': ['admin', 'recruiter', 'reviewer'],
   'interview:score': ['admin', 'reviewer'],
   'answers:grade': ['admin', 'reviewer'],
+  /** Reopen a hibernated assessment read-only for the follow-up interview (issue 17). */
+  'assessments:reopen': ['admin', 'recruiter', 'reviewer'],
 } as const satisfies Record<string, Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 

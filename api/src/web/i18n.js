@@ -95,6 +95,15 @@ const CATALOG = {
     'staff.plusHour': '+1h',
     'staff.revoke': 'Revoke',
     'staff.confirmRevoke': 'Revoke {name}? Its sandboxes are deleted.',
+    // hibernation (issue 17)
+    'staff.hibernated': '— deleted {time}',
+    'staff.reopenedUntil': 'reopened for staff until {time}',
+    'staff.reopen': 'Reopen',
+    'staff.reopenFor':
+      'Reopened {name} for staff until {time} (read-only; the candidate stays refused). Reach each database with:',
+    'staff.deleteNow': 'Delete now',
+    'staff.confirmDeleteNow': 'Delete the hibernated sandboxes of {name} now? Their data is lost.',
+    // end hibernation
     'staff.linkFor': 'Candidate link for {name} (send it privately; it replaces earlier links):',
     'staff.created': 'Created {name}.',
     'staff.resultsFor': 'Results — {candidate} ({name})',
@@ -236,6 +245,16 @@ const CATALOG = {
     'staff.plusHour': '+1 h',
     'staff.revoke': 'Révoquer',
     'staff.confirmRevoke': 'Révoquer {name} ? Ses bacs à sable sont supprimés.',
+    // hibernation (issue 17)
+    'staff.hibernated': '— supprimée {time}',
+    'staff.reopenedUntil': 'rouverte pour l’équipe jusqu’à {time}',
+    'staff.reopen': 'Rouvrir',
+    'staff.reopenFor':
+      '{name} rouverte pour l’équipe jusqu’à {time} (lecture seule ; le candidat reste refusé). Accès à chaque base :',
+    'staff.deleteNow': 'Supprimer maintenant',
+    'staff.confirmDeleteNow':
+      'Supprimer maintenant les bacs à sable en veille de {name} ? Leurs données sont perdues.',
+    // end hibernation
     'staff.linkFor': 'Lien candidat pour {name} (à envoyer en privé ; il remplace les liens précédents) :',
     'staff.created': '{name} créée.',
     'staff.resultsFor': 'Résultats — {candidate} ({name})',

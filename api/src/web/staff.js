@@ -63,7 +63,30 @@ function row(a) {
     b.addEventListener('click', () => fn().then(refresh, fail));
     actions.append(b);
   };
-  const ended = a.revoked || a.phase === 'Expired';
+  // ---- hibernation (issue 17): when it is deleted, Reopen for the interview, or delete now ----
+  if (a.phase === 'Hibernated' && !a.revoked) {
+    const note = document.createElement('span');
+    note.className = 'muted';
+    note.textContent = ` ${t('staff.hibernated', { time: format.dateTime(a.hibernatedUntil) })}${
+      a.reopenedUntil ? `; ${t('staff.reopenedUntil', { time: format.dateTime(a.reopenedUntil) })}` : ''
+    }`;
+    tr.querySelector('[data-phase]').append(note);
+    action(t('staff.reopen'), async () => {
+      const r = await api('POST', `/assessments/${a.name}/reopen`, {});
+      const lines = r.sandboxes.map(
+        (s) => `${s.portForward}\n  ${s.kind} ${s.username}:${s.password}@127.0.0.1:${s.port}/${s.database}`,
+      );
+      $('link').innerHTML =
+        `${escapeHtml(t('staff.reopenFor', { name: a.name, time: format.dateTime(r.reopenedUntil) }))}<pre>${escapeHtml(lines.join('\n'))}</pre>`;
+    });
+    action(t('staff.deleteNow'), () =>
+      confirm(t('staff.confirmDeleteNow', { name: a.name }))
+        ? api('POST', `/assessments/${a.name}/revoke`)
+        : Promise.resolve(),
+    );
+  }
+  // ---- end hibernation ----
+  const ended = a.revoked || a.phase === 'Expired' || a.phase === 'Hibernated';
   if (!ended) {
     action(t('staff.link'), async () => {
       const l = await api('POST', `/assessments/${a.name}/link`);

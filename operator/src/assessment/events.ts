@@ -57,9 +57,29 @@ export function statusEvents(
           note:
             outcome.reason === 'Revoked'
               ? 'access revoked; the candidate namespace is deleted'
-              : 'time is up; the candidate namespace is deleted',
+              : outcome.reason === 'RetentionEnded'
+                ? 'the hibernation ended; the candidate namespace and its volumes are deleted'
+                : 'time is up; the candidate namespace is deleted',
         });
       break;
+    // ---- hibernation (issue 17) ----
+    case 'Hibernated': {
+      const h = getCondition(next.conditions, 'Hibernated');
+      const was = getCondition(prev.conditions, 'Hibernated');
+      if (entered('Hibernated'))
+        events.push({
+          type: 'Normal',
+          reason: 'Hibernated',
+          action: 'Expire',
+          note: `time is up; sandboxes scaled to 0, volumes kept until ${next.hibernatedUntil}`,
+        });
+      else if (h?.reason === 'ReopenedForStaff' && was?.reason !== 'ReopenedForStaff')
+        events.push({ type: 'Normal', reason: 'Reopened', action: 'Reopen', note: h.message });
+      else if (h?.reason === 'Stopped' && was?.reason === 'ReopenedForStaff')
+        events.push({ type: 'Normal', reason: 'ReopenEnded', action: 'Hibernate', note: h.message });
+      break;
+    }
+    // ---- end hibernation ----
     case 'Applied': {
       const applied = getCondition(next.conditions, 'Provisioned')?.status === 'True';
       const wasApplied = getCondition(prev.conditions, 'Provisioned')?.status === 'True';

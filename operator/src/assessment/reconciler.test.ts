@@ -28,6 +28,7 @@ afterAll(() => provider.shutdown());
 const cache = (objects: Record<string, unknown>) =>
   ({
     get: (key: string) => objects[key],
+    list: () => Object.values(objects),
     // The Namespace informer's indexes (warm pools), computed as the informer would.
     byIndex: (index: string, value: string) =>
       Object.values(objects).filter((o) =>
@@ -92,11 +93,15 @@ class RecordingClient {
   /** Objects the API server still has (what `get` returns). */
   readonly live = new Map<string, KubeObject>();
   failApplyOf?: string;
+  /** A kind whose merge patches fail (403), as without the RBAC rule. */
+  failPatchOf?: string;
   /** Names of namespaces whose claim patch loses (409), as when another assessment claimed first. */
   readonly claimedElsewhere = new Set<string>();
 
   async mergePatch(type: { kind: string }, ns: string | undefined, name: string, patch: unknown) {
     this.calls.push({ verb: 'merge-patch', kind: type.kind, name: ns ? `${ns}/${name}` : name });
+    if (type.kind === this.failPatchOf)
+      throw new KubeError(403, 'Forbidden', `patch ${type.kind} is forbidden`);
     if (type.kind === 'Namespace' && this.claimedElsewhere.has(name))
       throw new KubeError(409, 'Conflict', 'the object has been modified');
     return {
@@ -202,17 +207,23 @@ function world(opts: {
   return {
     client,
     /** Reconciles once; then caches the status it wrote, as the informer would. */
-    async pass(): Promise<{ calls: RecordingClient['calls']; error?: unknown }> {
+    async pass(): Promise<{ calls: RecordingClient['calls']; error?: unknown; requeueAfterMs?: number }> {
       const from = client.calls.length;
       client.stored = assessments.get(key);
       let error: unknown;
-      await reconciler.reconcile(key).catch((err) => {
-        error = err;
-      });
+      let requeueAfterMs: number | undefined;
+      await reconciler.reconcile(key).then(
+        (r) => {
+          requeueAfterMs = r.requeueAfterMs;
+        },
+        (err) => {
+          error = err;
+        },
+      );
       const calls = client.calls.slice(from);
       const written = calls.findLast((c) => c.verb === 'status')?.status;
       if (written) assessments.set(key, { ...assessments.get(key)!, status: written });
-      return { calls, error };
+      return { calls, error, requeueAfterMs };
     },
   };
 }
@@ -696,5 +707,169 @@ describe('AssessmentReconciler and warm pools', () => {
     const cold = await started.pass();
     expect(cold.calls.filter((c) => c.verb === 'merge-patch')).toEqual([]);
     expect(statusWrites(cold.calls)[0]!.status?.namespace).toBe(namespaceOf(assessment()));
+  });
+});
+
+// ---- hibernation (issue 17) ----
+describe('AssessmentReconciler hibernates instead of deleting with onExpiry Hibernate', () => {
+  const hibernating = template({ onExpiry: 'Hibernate', hibernateFor: '24h' });
+  const sts = (name: string, replicas: number) => ({
+    ...workload('StatefulSet', name, {}),
+    spec: { replicas },
+  });
+  const dep = (name: string, replicas: number) => ({
+    ...workload('Deployment', name, {}),
+    spec: { replicas },
+  });
+  const running = (replicas: number) => [
+    namespaceObject(),
+    sts('warehouse', replicas),
+    sts('events', replicas),
+    sts('grader-store', replicas),
+    dep('source', replicas),
+    dep('grader', replicas),
+  ];
+  const patched = (calls: RecordingClient['calls']) =>
+    calls.filter((c) => c.verb === 'merge-patch').map((c) => `${c.kind}/${c.name.split('/')[1]}`);
+  const hibernatedStatus = {
+    phase: 'Hibernated' as const,
+    namespace: ns,
+    expiresAt: '2026-11-22T14:00:00Z',
+    hibernatedUntil: '2026-11-23T14:00:00Z',
+  };
+
+  it('at the deadline: scales every workload to 0, deletes nothing, writes Hibernated once, wakes at the end', async () => {
+    const events = new RecordingEvents();
+    const w = world({
+      assessment: withFinalizer(assessment()),
+      template: hibernating,
+      managed: running(1),
+      now: new Date('2026-11-22T14:00:01Z'),
+      events,
+    });
+    const first = await w.pass();
+    expect(first.error).toBeUndefined();
+    expect(first.calls.some((c) => c.verb === 'delete')).toBe(false);
+    expect(patched(first.calls).sort()).toEqual([
+      'Deployment/grader',
+      'Deployment/source',
+      'StatefulSet/events',
+      'StatefulSet/grader-store',
+      'StatefulSet/warehouse',
+    ]);
+    expect(first.calls.at(-1)?.verb).toBe('status');
+    const status = statusWrites(first.calls)[0]!.status!;
+    expect(status).toMatchObject({
+      phase: 'Hibernated',
+      hibernatedUntil: '2026-11-23T14:00:00Z',
+      expiresAt: '2026-11-22T14:00:00Z',
+    });
+    expect(status.reopenedUntil).toBeUndefined();
+    expect(status.conditions?.find((c) => c.type === 'Hibernated')).toMatchObject({
+      status: 'True',
+      reason: 'Stopped',
+    });
+    expect(first.requeueAfterMs).toBe(24 * 3600_000 - 1000 + 50);
+    expect(events.recorded.map((e) => e.reason)).toEqual(['Hibernated']);
+    const second = await w.pass();
+    expect(statusWrites(second.calls)).toHaveLength(0);
+    expect(events.recorded).toHaveLength(1);
+  });
+
+  it('already at 0: no workload write, no status write', async () => {
+    const w = world({
+      assessment: withFinalizer({ ...assessment(), status: hibernatedStatus } as Assessment),
+      template: hibernating,
+      managed: running(0),
+      now: new Date('2026-11-23T10:00:00Z'),
+    });
+    const first = await w.pass();
+    expect(patched(first.calls)).toEqual([]);
+    // The first pass over a hand-made status adds the conditions; the next writes nothing.
+    expect(statusWrites((await w.pass()).calls)).toHaveLength(0);
+  });
+
+  it('reopened by staff: scales back to 1 until the window ends, and says so', async () => {
+    const events = new RecordingEvents();
+    const a = withFinalizer({ ...assessment(), status: hibernatedStatus } as Assessment, {
+      annotations: { 'epreuve.dev/reopen-until': '2026-11-23T12:00:00Z' },
+    });
+    const w = world({
+      assessment: a,
+      template: hibernating,
+      managed: running(0),
+      now: new Date('2026-11-23T10:00:00Z'),
+      events,
+    });
+    const first = await w.pass();
+    expect(patched(first.calls)).toHaveLength(5);
+    const status = statusWrites(first.calls)[0]!.status!;
+    expect(status).toMatchObject({ phase: 'Hibernated', reopenedUntil: '2026-11-23T12:00:00Z' });
+    expect(status.conditions?.find((c) => c.type === 'Hibernated')?.reason).toBe('ReopenedForStaff');
+    expect(first.requeueAfterMs).toBe(2 * 3600_000 + 50);
+    expect(events.recorded.map((e) => e.reason)).toEqual(['Reopened']);
+  });
+
+  it('revoked while hibernated: deletes the namespace (Revoke always deletes)', async () => {
+    const w = world({
+      assessment: withFinalizer({ ...assessment({ revoked: true }), status: hibernatedStatus } as Assessment),
+      template: hibernating,
+      managed: running(0),
+      now: new Date('2026-11-23T10:00:00Z'),
+    });
+    const first = await w.pass();
+    expect(first.calls.map((c) => c.verb)).toEqual(['delete', 'status']);
+    expect(statusWrites(first.calls)[0]!.status!.conditions?.find((c) => c.type === 'Expired')?.reason).toBe(
+      'Revoked',
+    );
+  });
+
+  it('revoked before the deadline with onExpiry Hibernate: deletes, never hibernates', async () => {
+    const w = world({
+      assessment: withFinalizer(assessment({ revoked: true })),
+      template: hibernating,
+      managed: running(1),
+    });
+    const first = await w.pass();
+    expect(first.calls.map((c) => c.verb)).toEqual(['delete', 'status']);
+    expect(statusWrites(first.calls)[0]!.status!.phase).toBe('Expired');
+  });
+
+  it('a failed scale writes no status and rethrows, for a backoff requeue; the next pass hibernates', async () => {
+    const w = world({
+      assessment: withFinalizer(assessment()),
+      template: hibernating,
+      managed: running(1),
+      now: new Date('2026-11-22T14:00:01Z'),
+    });
+    w.client.failPatchOf = 'StatefulSet';
+    const first = await w.pass();
+    expect(first.error).toBeInstanceOf(KubeError);
+    expect(statusWrites(first.calls)).toHaveLength(0);
+    w.client.failPatchOf = undefined;
+    const second = await w.pass();
+    expect(second.error).toBeUndefined();
+    expect(statusWrites(second.calls)[0]!.status!.phase).toBe('Hibernated');
+  });
+
+  it('retention over: deletes the namespace, writes Expired (RetentionEnded) and keeps the clock it ended on', async () => {
+    const events = new RecordingEvents();
+    const w = world({
+      assessment: withFinalizer({ ...assessment(), status: hibernatedStatus } as Assessment),
+      template: hibernating,
+      managed: running(0),
+      now: new Date('2026-11-23T14:00:00Z'),
+      events,
+    });
+    const first = await w.pass();
+    expect(first.calls.map((c) => c.verb)).toEqual(['delete', 'status']);
+    const status = statusWrites(first.calls)[0]!.status!;
+    expect(status).toMatchObject({
+      phase: 'Expired',
+      expiresAt: '2026-11-22T14:00:00Z',
+      hibernatedUntil: '2026-11-23T14:00:00Z',
+    });
+    expect(status.conditions?.find((c) => c.type === 'Expired')?.reason).toBe('RetentionEnded');
+    expect(events.recorded.map((e) => e.reason)).toEqual(['Expired']);
   });
 });

@@ -38,6 +38,7 @@ import { ASSESSMENT_INDEXES, TEMPLATE_INDEX, templateKeyOf } from '../template/r
 import { getCondition } from './conditions.ts';
 import { type Context, type DesiredState, desiredState, namespaceContents, namespaceOf } from './desired.ts';
 import { statusEvents } from './events.ts';
+import { type ExpiryDecision, expiryDecision, nextWake } from './expiry.ts';
 import { quotaShortfall } from './quota.ts';
 import { nextStatus, type ObservedWorkload, type Outcome, type Placement } from './status.ts';
 
@@ -109,6 +110,8 @@ export type Plan =
   | { kind: 'KeepExpired' }
   | { kind: 'Report'; report: Report }
   | { kind: 'Expire'; report: Report }
+  /** Past the deadline with onExpiry Hibernate: scale the sandboxes to `replicas`, keep the volumes. */
+  | { kind: 'Hibernate'; report: Report; replicas: 0 | 1; wakeAt: Date }
   | {
       kind: 'Provision';
       template: AssessmentTemplate;
@@ -142,23 +145,24 @@ export function decide(
   if (a.metadata.deletionTimestamp) return { kind: 'Finalize' };
   // Terminal: the namespace was deleted when time ran out; it must stay gone.
   if (a.status?.phase === 'Expired') return { kind: 'KeepExpired' };
+  const times = t && timeline(a, t);
+  // Hibernated: only the clock, a revoke or a staff reopen change what is done (issue 17).
+  if (a.status?.phase === 'Hibernated') {
+    const expiry = expiryDecision(a, t, times, now);
+    if (expiry.kind !== 'Running') return afterDeadline(expiry, t, times); // never Running once hibernated
+  }
   // No polling: creating the template re-enqueues this assessment through the template index.
-  if (!t) return { kind: 'Report', report: { outcome: { kind: 'TemplateNotFound' } } };
+  if (!t || !times) return { kind: 'Report', report: { outcome: { kind: 'TemplateNotFound' } } };
 
-  const times = timeline(a, t);
   // A failure that a spec or template change fixes is not retried on a timer: the change re-enqueues it.
   const invalid = (reason: string, message: string): Plan => ({
     kind: 'Report',
     report: { outcome: { kind: 'Invalid', reason, message }, template: t, times },
   });
-  const expire = (reason: 'DeadlineReached' | 'Revoked'): Plan => ({
-    kind: 'Expire',
-    report: { outcome: { kind: 'Expired', reason }, template: t, times },
-  });
   const tooLong = durationProblem(a, t);
   if (tooLong) return invalid('DurationExceedsMax', tooLong);
-  if (a.spec.revoked) return expire('Revoked');
-  if (times.expiresAt && now >= times.expiresAt) return expire('DeadlineReached');
+  const expiry = expiryDecision(a, t, times, now);
+  if (expiry.kind !== 'Running') return afterDeadline(expiry, t, times);
 
   const ctx: Context = {
     assessment: a,
@@ -172,6 +176,26 @@ export function decide(
   const shortfall = quotaShortfall(ctx, namespaceContents(desired));
   if (shortfall) return invalid('QuotaExceeded', shortfall);
   return { kind: 'Provision', template: t, times, desired, placement, ctx };
+}
+
+/** The plan of an assessment whose time is over: delete its namespace, or keep it hibernated. */
+function afterDeadline(
+  d: Exclude<ExpiryDecision, { kind: 'Running' }>,
+  t: AssessmentTemplate | undefined,
+  times: Timeline | undefined,
+): Plan {
+  if (d.kind === 'Delete')
+    return { kind: 'Expire', report: { outcome: { kind: 'Expired', reason: d.reason }, template: t, times } };
+  return {
+    kind: 'Hibernate',
+    replicas: d.replicas,
+    wakeAt: nextWake(d)!,
+    report: {
+      outcome: { kind: 'Hibernated', until: d.until, reopenedUntil: d.reopenedUntil },
+      template: t,
+      times,
+    },
+  };
 }
 
 const tracer = trace.getTracer('epreuve-operator');
@@ -345,6 +369,13 @@ export class AssessmentReconciler implements Reconciler {
       case 'Expire':
         await this.deleteNamespace(a);
         return { report: plan.report, result: {} };
+      case 'Hibernate':
+        await this.scaleSandboxes(a, plan.replicas);
+        // The end of the retention or of a reopen window is a timed requeue, not polling.
+        return {
+          report: plan.report,
+          result: { requeueAfterMs: Math.max(0, plan.wakeAt.getTime() - now.getTime()) + 50 },
+        };
       case 'Provision':
         return this.provision(plan, now);
     }
@@ -496,6 +527,26 @@ export class AssessmentReconciler implements Reconciler {
     this.rotated.delete(name);
   }
 
+  /**
+   * Hibernation (issue 17): every StatefulSet and Deployment of the candidate namespace (databases,
+   * data API, grader, grader store) to `replicas`; their volumes stay (a StatefulSet keeps its
+   * PVCs when scaled down). Nothing re-applies them while hibernated: only this sets their replicas.
+   */
+  private async scaleSandboxes(a: Assessment & KubeObject, replicas: number): Promise<void> {
+    const namespace = this.namespaceFor(a);
+    if (!this.deps.managed.Namespace.get(namespace)) return;
+    for (const kind of ['StatefulSet', 'Deployment'] as const) {
+      for (const w of this.deps.managed[kind].list()) {
+        if (w.metadata.namespace !== namespace) continue;
+        if ((w.spec as { replicas?: number } | undefined)?.replicas === replicas) continue;
+        await this.deps.client.mergePatch(resourceFor('apps/v1', kind), namespace, w.metadata.name!, {
+          spec: { replicas },
+        });
+        this.deps.metrics.objectWrites.inc({ kind, verb: 'patch' });
+      }
+    }
+  }
+
   /** The Assessment is being deleted: delete its namespace, wait until it is gone, then let go. */
   private async finalize(a: Assessment & KubeObject): Promise<PassResult> {
     if (!hasCleanupFinalizer(a)) return { result: {} };
@@ -559,6 +610,10 @@ export class AssessmentReconciler implements Reconciler {
       const reason = getCondition(next.conditions, 'Expired')?.reason ?? 'Unknown';
       metrics.expired.inc({ reason });
       this.log(a).info({ reason }, 'assessment ended; candidate namespace deleted');
+    }
+    if (next.phase === 'Hibernated' && before.phase !== 'Hibernated') {
+      metrics.expired.inc({ reason: 'Hibernated' });
+      this.log(a).info({ until: next.hibernatedUntil }, 'assessment ended; sandboxes hibernated');
     }
     if (next.readyAt && !before.readyAt && a.metadata.creationTimestamp) {
       metrics.timeToReady.observe(

@@ -24,7 +24,9 @@ export type Outcome =
   | { kind: 'TemplateNotFound' }
   | { kind: 'Invalid'; reason: string; message: string }
   | { kind: 'ApplyFailed'; reason: string; message: string }
-  | { kind: 'Expired'; reason: 'DeadlineReached' | 'Revoked' }
+  | { kind: 'Expired'; reason: 'DeadlineReached' | 'Revoked' | 'RetentionEnded' }
+  /** Past the deadline with onExpiry Hibernate: stopped (or reopened for staff), deleted at `until`. */
+  | { kind: 'Hibernated'; until: Date; reopenedUntil?: Date }
   | { kind: 'Terminating' }
   | {
       kind: 'Applied';
@@ -173,10 +175,43 @@ export function nextStatus(
         message:
           outcome.reason === 'Revoked'
             ? 'access revoked; sandboxes deleted'
-            : 'time is up; sandboxes deleted',
+            : outcome.reason === 'RetentionEnded'
+              ? 'the hibernation ended; sandboxes and volumes deleted'
+              : 'time is up; sandboxes deleted',
       });
       set({ type: 'Ready', status: 'False', reason: 'Expired', message: 'the assessment has ended' });
+      if (prev.phase === 'Hibernated')
+        set({ type: 'Hibernated', status: 'False', reason: outcome.reason, message: 'deleted' });
       break;
+    // ---- hibernation (issue 17) ----
+    case 'Hibernated': {
+      phase = 'Hibernated';
+      const until = iso(outcome.until);
+      const reopened = outcome.reopenedUntil && iso(outcome.reopenedUntil);
+      // Not observed while hibernated: one message per state, so a pass with no change writes nothing.
+      sandboxes = prev.sandboxes?.map(({ message: _, ...s }) => ({
+        ...s,
+        ready: false,
+        message: reopened ? `reopened for staff until ${reopened}` : 'hibernated: stopped, volume kept',
+      }));
+      set({
+        type: 'Expired',
+        status: 'True',
+        reason: 'Hibernated',
+        message: `time is up; sandboxes stopped, volumes kept until ${until}`,
+      });
+      set({ type: 'Ready', status: 'False', reason: 'Hibernated', message: 'the assessment has ended' });
+      set({
+        type: 'Hibernated',
+        status: 'True',
+        reason: reopened ? 'ReopenedForStaff' : 'Stopped',
+        message: reopened
+          ? `reopened for staff until ${reopened}; deleted at ${until}`
+          : `sandboxes scaled to 0, volumes kept; deleted at ${until}`,
+      });
+      break;
+    }
+    // ---- end hibernation ----
     case 'Applied': {
       set({
         type: 'Provisioned',
@@ -238,14 +273,23 @@ export function nextStatus(
     }
   }
 
+  // Once hibernated, the clock it ended on is kept: a later edit of the duration changes nothing.
+  const keepClock = prev.phase === 'Hibernated' && ['Hibernated', 'Expired'].includes(outcome.kind);
   const status: AssessmentStatus = {
     phase,
     namespace: ['Applied', 'ApplyFailed', 'Terminating'].includes(outcome.kind) ? ns : prev.namespace,
     pool: placement?.pool ?? prev.pool,
-    startedAt: iso(times?.startedAt),
+    startedAt: keepClock ? prev.startedAt : iso(times?.startedAt),
     readyAt,
     provisioning,
-    expiresAt: iso(times?.expiresAt),
+    expiresAt: keepClock ? prev.expiresAt : iso(times?.expiresAt),
+    hibernatedUntil:
+      outcome.kind === 'Hibernated'
+        ? iso(outcome.until)
+        : outcome.kind === 'Expired'
+          ? prev.hibernatedUntil
+          : undefined,
+    reopenedUntil: outcome.kind === 'Hibernated' ? iso(outcome.reopenedUntil) : undefined,
     sandboxes,
     conditions,
     observedGeneration: gen,
