@@ -343,6 +343,8 @@ export type ConsoleResponse = z.infer<typeof consoleResponse>;
  */
 export const consoleFailure = z.object({
   reason: z.enum(ANSWER_ERRORS),
+  /** The problem's detail in French (the grader's extension member). */
+  detailFr: z.string().optional(),
   position: z.number().int().min(1).optional(),
 });
 export type ConsoleFailure = z.infer<typeof consoleFailure>;

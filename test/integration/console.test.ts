@@ -68,11 +68,11 @@ async function readyAssessment(name: string, startPolicy: 'Immediate' | 'OnFirst
   return { url: l.url as string, token: /token=([^&]+)/.exec(l.url)![1]!, database: stood.database, stood };
 }
 
-const run = (body: Record<string, unknown>, as = token) =>
+const run = (body: Record<string, unknown>, as = token, language?: string) =>
   api.app.inject({
     method: 'POST',
     url: '/api/v1/candidate/console',
-    headers: { authorization: `Bearer ${as}` },
+    headers: { authorization: `Bearer ${as}`, ...(language && { 'accept-language': language }) },
     payload: body,
   });
 
@@ -170,6 +170,12 @@ describe('POST /candidate/console', () => {
     const sleep = await run({ sandbox: 'warehouse', query: 'SELECT pg_sleep(60)' });
     expect(sleep.statusCode).toBe(422);
     expect(sleep.json()).toMatchObject({ reason: 'Timeout' });
+    // A French page reads the failure in French; the reason and position do not change.
+    const two = await run({ sandbox: 'warehouse', query: 'SELECT 1; SELECT 2' }, token, 'fr-FR');
+    expect(two.statusCode).toBe(422);
+    expect(two.json()).toMatchObject({ reason: 'NotAQuery', detail: 'Exécutez une instruction à la fois.' });
+    const twoEn = await run({ sandbox: 'warehouse', query: 'SELECT 1; SELECT 2' });
+    expect(twoEn.json().detail).toBe('Run one statement at a time.');
   }, 30_000);
 
   it('names what is wrong: no such sandbox, the wrong kind, neither query nor pipeline', async () => {

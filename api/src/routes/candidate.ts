@@ -244,7 +244,7 @@ export default async function candidateRoutes(app: FastifyInstance, opts: { writ
             type: 'about:blank',
             title: TITLES[422]!,
             status: 422,
-            detail: err.message,
+            detail: err.localized?.[request.pageLanguage()] ?? err.message,
             instance: request.url.split('?')[0]!,
             ...err.failure,
           });

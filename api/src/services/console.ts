@@ -4,7 +4,15 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { type AssessmentObject, namespaceOfAssessment } from './assessments.ts';
 import { refusalMessage } from './candidates.ts';
-import { Conflict, DomainError, Invalid, Misconfigured, NotFound, Unavailable } from './errors.ts';
+import {
+  Conflict,
+  DomainError,
+  Invalid,
+  type Localized,
+  Misconfigured,
+  NotFound,
+  Unavailable,
+} from './errors.ts';
 import { type ConsoleOutcome, GraderClient } from './grader-client.ts';
 import { graderTokens } from './grading.ts';
 import { readSecretData } from './secrets.ts';
@@ -19,7 +27,7 @@ import { readSecretData } from './secrets.ts';
 /** The statement failed (syntax, permission, time, size): the grader's words, with where. */
 export class ConsoleFailed extends DomainError {
   readonly failure: { reason: string; position?: number };
-  constructor(message: string, failure: { reason: string; position?: number }) {
+  constructor(message: string | Localized, failure: { reason: string; position?: number }) {
     super(message);
     this.failure = failure;
   }
@@ -104,10 +112,13 @@ export function result(outcome: ConsoleOutcome): ConsoleResponse {
     case 'ran':
       return outcome.result;
     case 'failed':
-      throw new ConsoleFailed(outcome.message, {
-        reason: outcome.reason,
-        ...(outcome.position !== undefined && { position: outcome.position }),
-      });
+      throw new ConsoleFailed(
+        outcome.messageFr ? { en: outcome.message, fr: outcome.messageFr } : outcome.message,
+        {
+          reason: outcome.reason,
+          ...(outcome.position !== undefined && { position: outcome.position }),
+        },
+      );
     case 'unavailable':
       throw new Unavailable(
         {

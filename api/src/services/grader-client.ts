@@ -29,7 +29,7 @@ export type GraderOutcome =
 export type ConsoleOutcome =
   | { kind: 'ran'; result: ConsoleResponse }
   /** The statement failed (syntax, permission, time, size): said for the candidate, with where. */
-  | { kind: 'failed'; reason: string; message: string; position?: number }
+  | { kind: 'failed'; reason: string; message: string; messageFr?: string; position?: number }
   | Exclude<GraderOutcome, { kind: 'graded' }>;
 
 /** A reply as received, before it is read as an outcome. */
@@ -87,6 +87,7 @@ export class GraderClient {
             kind: 'failed',
             reason: failure.data.reason,
             message: body?.detail ?? failure.data.reason,
+            ...(failure.data.detailFr !== undefined && { messageFr: failure.data.detailFr }),
             ...(failure.data.position !== undefined && { position: failure.data.position }),
           };
       }

@@ -21,8 +21,8 @@ export interface ConsoleLimits {
 /** A failed run: the reason and, when PostgreSQL gave one, the 1-based character it points at. */
 export class ConsoleError extends AnswerError {
   readonly position?: number;
-  constructor(reason: AnswerError['reason'], message: string, position?: number) {
-    super(reason, message);
+  constructor(reason: AnswerError['reason'], message: string, position?: number, fr?: string) {
+    super(reason, message, fr);
     this.name = 'ConsoleError';
     this.position = position;
   }
@@ -56,7 +56,12 @@ export function prepareStatement(sql: string, maxLength: number): { statement: s
     statement = prepareAnswer(sql, maxLength);
   } catch (err) {
     if (err instanceof AnswerError && err.reason === 'Empty')
-      throw new ConsoleError('Empty', 'Nothing to run: write a statement first.');
+      throw new ConsoleError(
+        'Empty',
+        'Nothing to run: write a statement first.',
+        undefined,
+        'Rien à exécuter : écrivez d’abord une instruction.',
+      );
     throw err;
   }
   return { statement, lead: sql.length - sql.trimStart().length };
@@ -203,7 +208,7 @@ export function explainConsole(
   lead: number,
 ): ConsoleError {
   if (err instanceof ConsoleError) return err;
-  if (err instanceof AnswerError) return new ConsoleError(err.reason, err.message);
+  if (err instanceof AnswerError) return new ConsoleError(err.reason, err.message, undefined, err.fr);
   const e = err as { code?: string; message?: string; position?: string };
   const msg = e.message ?? String(err);
   const at = Number(e.position) - prefix;
@@ -212,17 +217,37 @@ export function explainConsole(
     return new ConsoleError(
       'Timeout',
       `The statement was stopped after ${timeoutMs / 1000} s, the console's (and grading's) limit; nothing it changed was kept.`,
+      undefined,
+      `L’instruction a été arrêtée après ${timeoutMs / 1000} s, la limite de la console (et de la correction) ; rien de ce qu’elle a modifié n’a été gardé.`,
     );
-  if (e.code === '42501') return new ConsoleError('Forbidden', `Permission denied: ${msg}.`, position);
+  if (e.code === '42501')
+    return new ConsoleError(
+      'Forbidden',
+      `Permission denied: ${msg}.`,
+      position,
+      `Permission refusée : ${msg}.`,
+    );
   if (e.code === '42601' && /multiple commands/.test(msg))
-    return new ConsoleError('NotAQuery', 'Run one statement at a time.');
+    return new ConsoleError(
+      'NotAQuery',
+      'Run one statement at a time.',
+      undefined,
+      'Exécutez une instruction à la fois.',
+    );
   if (e.code && /^(57P0[1-3]|08...)$/.test(e.code))
     return new ConsoleError(
       'Unavailable',
       'The database stopped while running this statement (it may have run out of memory); try again in a moment.',
+      undefined,
+      'La base de données s’est arrêtée pendant cette instruction (mémoire épuisée, peut-être) ; réessayez dans un instant.',
     );
   if (e.code && /^[0-9A-Z]{5}$/.test(e.code)) return new ConsoleError('SqlError', `${msg}.`, position);
-  return new ConsoleError('Unavailable', 'The database connection failed; try again in a moment.');
+  return new ConsoleError(
+    'Unavailable',
+    'The database connection failed; try again in a moment.',
+    undefined,
+    'La connexion à la base de données a échoué ; réessayez dans un instant.',
+  );
 }
 
 /**
@@ -241,9 +266,19 @@ export async function runConsolePipeline(
     pipeline = parsePipeline(text, 20_000);
   } catch (err) {
     if (err instanceof AnswerError && err.reason === 'Empty')
-      throw new ConsoleError('Empty', 'Nothing to run: write a pipeline first.');
+      throw new ConsoleError(
+        'Empty',
+        'Nothing to run: write a pipeline first.',
+        undefined,
+        'Rien à exécuter : écrivez d’abord un pipeline.',
+      );
     if (err instanceof AnswerError && err.reason === 'Forbidden')
-      throw new ConsoleError('Forbidden', `${err.message.replace('answers may', 'the console may')}`);
+      throw new ConsoleError(
+        'Forbidden',
+        err.message.replace('answers may', 'the console may'),
+        undefined,
+        err.fr.replace('une réponse ne peut', 'la console ne peut'),
+      );
     throw err;
   }
   const started = performance.now();

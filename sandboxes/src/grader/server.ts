@@ -338,6 +338,8 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
           title: TITLES[422],
           status: 422,
           detail: err.message,
+          // The same in French, for a candidate whose page speaks French (an extension member).
+          detailFr: err.fr,
           reason: err.reason,
           ...(err instanceof ConsoleError && err.position ? { position: err.position } : {}),
         });
