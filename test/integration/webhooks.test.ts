@@ -18,8 +18,10 @@ import { Manager } from '../../operator/src/manager.ts';
 import { createMetrics } from '../../operator/src/metrics.ts';
 import { loadWebhookConfig } from '../../operator/src/webhook/config.ts';
 import { WebhookReconciler } from '../../operator/src/webhook/controller.ts';
+import { type ServedResponse, startApi } from '../harness/api.ts';
 import { assessmentObject } from '../harness/fixtures.ts';
 import { createTestNamespace, eventually, kube } from '../harness/kube.ts';
+import { TestIssuer } from '../harness/oidc.ts';
 
 /**
  * Webhooks against the real API server and a real local HTTP receiver: the operator's webhook
@@ -78,6 +80,10 @@ class Receiver {
   }
 }
 
+const API_KEY = 'epk_webhooks-key-for-tests-0123456789';
+const issuer = new TestIssuer();
+const served: ServedResponse[] = [];
+let api: Awaited<ReturnType<typeof startApi>>;
 let manager: Manager;
 let team: string;
 let refusedTeam: string;
@@ -136,10 +142,17 @@ beforeAll(async () => {
     }),
   );
   await manager.start();
+  await issuer.start();
+  api = await startApi(kubeconfig, { issuer, apiKey: API_KEY, apiKeyTeams: [team], served });
 });
+
+const callApi = (method: 'GET' | 'POST', url: string) =>
+  api.app.inject({ method, url, headers: { authorization: `Bearer ${API_KEY}` } });
 
 afterAll(async () => {
   await manager?.stop();
+  await api?.stop();
+  await issuer.stop();
   await receiver?.stop();
   await redirectReceiver?.stop();
   for (const ns of [team, refusedTeam, redirectTeam]) if (ns) await client.delete(NS, undefined, ns);
@@ -291,9 +304,17 @@ describe('webhooks to a real receiver', () => {
     const asmt = await client.get<KubeObject>(KINDS.Assessment, team, 'jane');
     const id = `${asmt!.metadata.uid}.ready`;
     const before = receiver.ofType('dev.epreuve.assessment.ready.v1');
-    await client.mergePatch(CONFIGMAP, team, WEBHOOK_LOG_CONFIGMAP, {
-      data: { [`redeliver.${id}`]: 'staff' },
-    });
+    // Staff read the log through the API, and ask for the redelivery there.
+    const listed = await callApi('GET', `/api/v1/teams/${team}/webhooks/deliveries`);
+    expect(listed.statusCode).toBe(200);
+    const body = listed.json() as { deliveries: Array<{ id: string; state: string; history: unknown[] }> };
+    expect(body.deliveries.map((d) => d.id)).toContain(id);
+    expect(body.deliveries.every((d) => d.state === 'delivered')).toBe(true);
+    // Newest first: the revoked event was logged last.
+    expect(body.deliveries[0]!.id).toBe(`${asmt!.metadata.uid}.revoked`);
+    const asked = await callApi('POST', `/api/v1/teams/${team}/webhooks/deliveries/${id}/redeliver`);
+    expect(asked.statusCode).toBe(202);
+    expect(asked.json()).toMatchObject({ id });
     await eventually(async () => {
       expect(receiver.ofType('dev.epreuve.assessment.ready.v1').length).toBe(before.length + 1);
       const { cm, log } = await deliveries(team);
@@ -306,6 +327,21 @@ describe('webhooks to a real receiver', () => {
     expect(
       new Webhook(signingSecret).verify(again.body, again.headers as Record<string, string>),
     ).toBeTruthy();
+    // The response schemas dropped nothing the handlers returned.
+    const mine = served.filter((r) => r.route.includes('/webhooks/'));
+    expect(mine.length).toBeGreaterThanOrEqual(2);
+    for (const r of mine) expect(r.serialized).toEqual(r.plain);
+  });
+
+  it('refuses an unknown delivery id, a bad one, and another team', async () => {
+    const unknown = await callApi('POST', `/api/v1/teams/${team}/webhooks/deliveries/nope.ready/redeliver`);
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json().detail).toMatch(/no delivery nope.ready in team/);
+    const bad = await callApi('POST', `/api/v1/teams/${team}/webhooks/deliveries/a%20b/redeliver`);
+    expect(bad.statusCode).toBe(400);
+    expect(JSON.stringify(bad.json())).toContain('params.id');
+    const other = await callApi('GET', `/api/v1/teams/${refusedTeam}/webhooks/deliveries`);
+    expect(other.statusCode).toBe(403);
   });
 });
 
