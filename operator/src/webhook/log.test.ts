@@ -1,4 +1,4 @@
-import type { CloudEvent, WebhookDelivery } from '@epreuve/crds';
+import { type CloudEvent, parseDeliveryLog, type WebhookDelivery } from '@epreuve/crds';
 import { describe, expect, it } from 'vitest';
 import { addEvents, dueDeliveries, nextDueInMs, recordAttempt, redeliver, trim } from './log.ts';
 
@@ -87,5 +87,14 @@ describe('webhook delivery log', () => {
     const all = trim(kept, 1);
     expect(all.log.map((d) => d.id)).toEqual(['e']);
     expect(trim(all.log, 5)).toEqual({ log: all.log, dropped: 0 });
+  });
+
+  it('reads a damaged log as empty rather than stopping delivery', () => {
+    expect(parseDeliveryLog(undefined)).toEqual([]);
+    expect(parseDeliveryLog('{not json')).toEqual([]);
+    expect(parseDeliveryLog('[{"id": 1}]')).toEqual([]);
+    const log: WebhookDelivery[] = [];
+    addEvents(log, [event('a')], now);
+    expect(parseDeliveryLog(JSON.stringify(log))).toEqual(log);
   });
 });

@@ -1,5 +1,7 @@
 import type dns from 'node:dns';
 import type { LookupAddress } from 'node:dns';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { guardedLookup, send } from './send.ts';
 
@@ -53,5 +55,39 @@ describe('send refusals before any connection', () => {
     const r = await send(url, '{}', {}, opts);
     expect(r.status).toBeUndefined();
     expect(r.error).toContain(error);
+  });
+});
+
+describe('send to a local server (allowance on)', () => {
+  it('reads at most maxResponseBytes of an endless answer and reports its status', async () => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200);
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      const pump = () => {
+        while (res.write(chunk)) if (res.destroyed) return;
+        res.once('drain', pump);
+      };
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const r = await send(
+        `http://127.0.0.1:${port}/`,
+        '{}',
+        {},
+        {
+          allowPrivateTargets: true,
+          timeoutMs: 5000,
+          maxResponseBytes: 1024,
+        },
+      );
+      expect(r.status).toBe(200);
+      expect(r.error).toBeUndefined();
+      expect(r.ms).toBeLessThan(5000);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

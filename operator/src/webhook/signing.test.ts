@@ -27,6 +27,12 @@ describe('webhook signing', () => {
     expect(() => new Webhook(secret).verify(`${body} `, h)).toThrow(/No matching signature/);
   });
 
+  it('names a missing secret', () => {
+    expect(() => signatureHeaders('', 'id', at, body)).toThrow(
+      'the endpoint Secret has no signing secret (key `secret`)',
+    );
+  });
+
   it('names a bad secret without echoing it', () => {
     expect(() => signatureHeaders('whsec_not*base64!', 'id', at, body)).toThrow(
       'the signing secret is not base64 (expected whsec_<base64>)',

@@ -12,6 +12,7 @@ export function signatureHeaders(
   at: Date,
   body: string,
 ): { 'webhook-id': string; 'webhook-timestamp': string; 'webhook-signature': string } {
+  if (!secret) throw new Error('the endpoint Secret has no signing secret (key `secret`)');
   let hook: Webhook;
   try {
     hook = new Webhook(secret);
