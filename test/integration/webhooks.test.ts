@@ -10,6 +10,7 @@ import {
 } from '@epreuve/crds';
 import { type KubeObject, resourceFor } from '@epreuve/kube';
 import pino from 'pino';
+import { type Browser, chromium } from 'playwright-core';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../hack/cluster/control-plane.ts';
@@ -144,12 +145,15 @@ beforeAll(async () => {
   await manager.start();
   await issuer.start();
   api = await startApi(kubeconfig, { issuer, apiKey: API_KEY, apiKeyTeams: [team], served });
+  await api.app.listen({ host: '127.0.0.1', port: 0 });
 });
 
 const callApi = (method: 'GET' | 'POST', url: string) =>
   api.app.inject({ method, url, headers: { authorization: `Bearer ${API_KEY}` } });
 
+let browser: Browser | undefined;
 afterAll(async () => {
+  await browser?.close();
   await manager?.stop();
   await api?.stop();
   await issuer.stop();
@@ -331,6 +335,45 @@ describe('webhooks to a real receiver', () => {
     const mine = served.filter((r) => r.route.includes('/webhooks/'));
     expect(mine.length).toBeGreaterThanOrEqual(2);
     for (const r of mine) expect(r.serialized).toEqual(r.plain);
+  });
+
+  it('the staff page lists the deliveries and redelivers one, in English and in French', async () => {
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
+    const url = `http://127.0.0.1:${(api.app.server.address() as { port: number }).port}`;
+    const sub = await client.get<KubeObject>(KINDS.Submission, team, 'jane-top-1');
+    const graded = `${sub!.metadata.uid}.graded`;
+    const page = await browser.newPage({ locale: 'en-US' });
+    await page.goto(`${url}/staff`);
+    await page.getByLabel('Team').fill(team);
+    await page.getByLabel('Token or API key').fill(API_KEY);
+    await page.getByRole('button', { name: 'Open' }).click();
+    await page.getByRole('heading', { name: /Webhook deliveries/ }).waitFor({ timeout: 20_000 });
+    const row = page.locator('#webhook-rows tr', { hasText: graded });
+    await expect.poll(() => row.textContent()).toContain('delivered');
+    expect(await row.textContent()).toContain('HTTP 204');
+    expect(await page.locator('#webhook-rows tr').count()).toBe(5);
+    const before = receiver.ofType('dev.epreuve.assessment.graded.v1').length;
+    await row.getByRole('button', { name: `Redeliver ${graded}` }).click();
+    await expect
+      .poll(() => page.locator('#webhooks-status').textContent())
+      .toBe(`Redelivery of ${graded} requested.`);
+    await eventually(
+      async () => expect(receiver.ofType('dev.epreuve.assessment.graded.v1').length).toBe(before + 1),
+      15_000,
+    );
+    const fr = await browser.newPage({ locale: 'fr-FR' });
+    await fr.goto(`${url}/staff`);
+    await fr.getByLabel('Équipe').fill(team);
+    await fr.locator('#token').fill(API_KEY);
+    await fr.locator('#login button').click();
+    await fr.getByRole('heading', { name: /Envois de webhooks/ }).waitFor({ timeout: 20_000 });
+    await expect
+      .poll(() => fr.locator('#webhook-rows tr', { hasText: graded }).textContent())
+      .toContain('remis');
+    expect(await fr.getByRole('button', { name: `Renvoyer ${graded}` }).count()).toBe(1);
   });
 
   it('refuses an unknown delivery id, a bad one, and another team', async () => {
