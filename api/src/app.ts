@@ -18,6 +18,7 @@ import healthRoutes from './routes/health.ts';
 import pageRoutes from './routes/pages.ts';
 import reviewerRoutes from './routes/reviewer.ts';
 import staffRoutes from './routes/staff.ts';
+import webhookRoutes from './routes/webhooks.ts';
 import assessmentsPlugin, { type AssessmentStore } from './services/assessments.ts';
 import auditPlugin, { type AuditTrail } from './services/audit.ts';
 import candidatesPlugin from './services/candidates.ts';
@@ -29,6 +30,7 @@ import linksPlugin, { type LinkSigner } from './services/links.ts';
 import requestLogsPlugin from './services/request-log.ts';
 import scorecardsPlugin from './services/scorecards.ts';
 import staffAuthPlugin, { StaffAuthenticator } from './services/staff-auth.ts';
+import webhooksPlugin from './services/webhooks.ts';
 
 export interface AppDeps {
   config: ApiConfig;
@@ -117,6 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     adminPort: config.EPREUVE_DATA_API_ADMIN_PORT,
   });
   await app.register(scorecardsPlugin);
+  await app.register(webhooksPlugin, { client: deps.client });
   await app.register(authPlugin);
 
   // Routes
@@ -125,6 +128,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(staffRoutes, { prefix: '/api/v1', writesPerMinute });
   await app.register(candidateRoutes, { prefix: '/api/v1', writesPerMinute });
   await app.register(reviewerRoutes, { prefix: '/api/v1' });
+  await app.register(webhookRoutes, { prefix: '/api/v1' });
   await app.register(pageRoutes);
   return app as unknown as FastifyInstance;
 }

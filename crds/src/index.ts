@@ -6,3 +6,4 @@ export * from './lifecycle.ts';
 export * from './names.ts';
 export * from './submission.ts';
 export * from './template.ts';
+export * from './webhook.ts';

@@ -20,8 +20,11 @@ import { Manager } from './manager.ts';
 import { createMetrics } from './metrics.ts';
 import { PoolReconciler } from './pool/reconciler.ts';
 import { TemplateReconciler } from './template/reconciler.ts';
+import { loadWebhookConfig } from './webhook/config.ts';
+import { WebhookReconciler } from './webhook/controller.ts';
 
 const config = configOrExit(loadConfig);
+const webhookConfig = configOrExit(loadWebhookConfig);
 const telemetry = await startTelemetry('epreuve-operator');
 const log = createLogger(config.EPREUVE_LOG_LEVEL);
 const metrics = createMetrics();
@@ -54,6 +57,8 @@ const seconds = (s: number) => s * 1000;
 AssessmentReconciler.setup(manager);
 TemplateReconciler.setup(manager);
 PoolReconciler.setup(manager);
+// Webhooks are sent by the leader only (docs/webhooks.md).
+WebhookReconciler.setup(manager, webhookConfig);
 // Leader election gets a client of its own, as in controller-runtime: renewals never wait behind
 // the controllers' QPS budget (a burst of reconciles, a slow cache sync).
 const electionClient = KubeClient.fromEnvironment({

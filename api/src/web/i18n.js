@@ -153,6 +153,21 @@ const CATALOG = {
       'A signal to look at, never proof: same task, same template, names and layout ignored.',
     'staff.similarPair': '{task}: {a} and {b} — {percent} % alike',
     'staff.noSimilar': 'None.',
+    // Webhooks (docs/webhooks.md)
+    'staff.webhooks': 'Webhook deliveries',
+    'staff.webhooksNote':
+      'Events sent to the team’s endpoint, newest first; the log keeps the latest ones only.',
+    'staff.webhooks.event': 'Event',
+    'staff.webhooks.subject': 'Subject',
+    'staff.webhooks.state': 'State',
+    'staff.webhooks.attempts': 'Attempts',
+    'staff.webhooks.last': 'Last attempt',
+    'staff.webhooks.none': 'No delivery yet (or no endpoint configured for this team).',
+    'staff.webhooks.redeliver': 'Redeliver',
+    'staff.webhooks.requested': 'Redelivery of {id} requested.',
+    'staff.webhooks.state.pending': 'pending',
+    'staff.webhooks.state.delivered': 'delivered',
+    'staff.webhooks.state.failed': 'failed',
   },
   fr: {
     'candidate.title': 'Votre évaluation',
@@ -304,6 +319,21 @@ const CATALOG = {
       'Un signal à examiner, jamais une preuve : même exercice, même modèle, noms et mise en forme ignorés.',
     'staff.similarPair': '{task} : {a} et {b} — {percent} % de ressemblance',
     'staff.noSimilar': 'Aucune.',
+    // Webhooks (docs/webhooks.md)
+    'staff.webhooks': 'Envois de webhooks',
+    'staff.webhooksNote':
+      'Événements envoyés au point d’accès de l’équipe, du plus récent au plus ancien ; le journal ne garde que les derniers.',
+    'staff.webhooks.event': 'Événement',
+    'staff.webhooks.subject': 'Objet',
+    'staff.webhooks.state': 'État',
+    'staff.webhooks.attempts': 'Tentatives',
+    'staff.webhooks.last': 'Dernière tentative',
+    'staff.webhooks.none': 'Aucun envoi pour l’instant (ou aucun point d’accès configuré pour cette équipe).',
+    'staff.webhooks.redeliver': 'Renvoyer',
+    'staff.webhooks.requested': 'Renvoi de {id} demandé.',
+    'staff.webhooks.state.pending': 'en attente',
+    'staff.webhooks.state.delivered': 'remis',
+    'staff.webhooks.state.failed': 'échec',
   },
 };
 

@@ -317,6 +317,7 @@ async function open() {
     $('list-section').hidden = false;
     await refresh();
     await loadBoard();
+    await loadWebhooks();
   } catch (err) {
     fail(err);
   }
@@ -367,3 +368,43 @@ $('export').addEventListener('click', async () => {
     fail(err);
   }
 });
+
+// Webhook deliveries (docs/webhooks.md): the operator sends them and keeps the log; staff read it
+// and ask for a redelivery, which the operator sends with the same event id.
+async function loadWebhooks() {
+  try {
+    const { deliveries } = await api('GET', '/webhooks/deliveries');
+    $('webhooks-section').hidden = false;
+    $('webhook-rows').replaceChildren(...deliveries.map(webhookRow));
+    $('webhooks-status').textContent = deliveries.length ? '' : t('staff.webhooks.none');
+  } catch (err) {
+    $('webhooks-status').textContent = err.message;
+  }
+}
+
+function webhookRow(d) {
+  const tr = document.createElement('tr');
+  const last = d.history.at(-1);
+  const outcome = last
+    ? (last.status ? `HTTP ${last.status}` : '') + (last.error ? ` ${last.error}` : '')
+    : '';
+  const event = d.type.replace(/^dev\.epreuve\.assessment\.|\.v\d+$/g, '');
+  tr.innerHTML = `<td>${escapeHtml(event)}<br><span class="muted">${escapeHtml(d.id)}</span></td><td>${escapeHtml(d.subject)}</td>
+    <td>${escapeHtml(t(`staff.webhooks.state.${d.state}`))}</td><td>${d.attempts}</td>
+    <td>${last ? `${format.dateTime(last.at)}<br><span class="muted">${escapeHtml(outcome)}</span>` : ''}</td><td></td>`;
+  const b = document.createElement('button');
+  b.className = 'secondary';
+  b.textContent = t('staff.webhooks.redeliver');
+  b.setAttribute('aria-label', `${t('staff.webhooks.redeliver')} ${d.id}`);
+  b.addEventListener('click', async () => {
+    try {
+      await api('POST', `/webhooks/deliveries/${encodeURIComponent(d.id)}/redeliver`);
+      $('webhooks-status').textContent = t('staff.webhooks.requested', { id: d.id });
+    } catch (err) {
+      $('webhooks-status').textContent = err.message;
+    }
+  });
+  tr.lastElementChild.append(b);
+  return tr;
+}
+$('webhooks-refresh').addEventListener('click', loadWebhooks);
