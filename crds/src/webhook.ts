@@ -67,6 +67,8 @@ export const cloudEvent = z.object({
     pass: z.boolean().optional(),
     points: z.number().optional(),
     expiresAt: z.string().optional(),
+    /** An expired assessment whose work is kept for staff (onExpiry: Hibernate): deleted then. */
+    hibernatedUntil: z.string().optional(),
   }),
 });
 export type CloudEvent = z.infer<typeof cloudEvent>;

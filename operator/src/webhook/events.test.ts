@@ -96,6 +96,23 @@ describe('webhook events', () => {
       since,
     );
     expect(r.map((d) => [d.event, d.cloudEvent.time])).toEqual([['revoked', '2026-02-01T12:00:00Z']]);
+    // Hibernated at the deadline (onExpiry: Hibernate): expired for the candidate, said once.
+    const h = dueEvents(
+      'team-a',
+      [
+        asmt({
+          phase: 'Hibernated',
+          expiresAt: '2026-02-01T12:00:00Z',
+          hibernatedUntil: '2026-02-04T12:00:00Z',
+        }),
+      ],
+      [],
+      since,
+    );
+    expect(h.map((d) => [d.event, d.cloudEvent.time, d.cloudEvent.id])).toEqual([
+      ['expired', '2026-02-01T12:00:00Z', expect.stringMatching(/\.expired$/)],
+    ]);
+    expect(h[0]!.cloudEvent.data).toMatchObject({ hibernatedUntil: '2026-02-04T12:00:00Z' });
     // Asked but not yet acted on by the operator: not yet.
     expect(dueEvents('team-a', [asmt({ phase: 'Ready' }, { revoked: true })], [], since)).toEqual([]);
   });

@@ -78,6 +78,13 @@ export function dueEvents(
       make(a, 'Assessment', 'revoked', at, subject, data);
     } else if (s.phase === 'Expired') {
       make(a, 'Assessment', 'expired', ended?.lastTransitionTime ?? s.expiresAt, subject, data);
+    } else if (s.phase === 'Hibernated') {
+      // The time ran out and the work is kept for staff: for the candidate it ended all the same.
+      // The same id as the Expired that follows at the end of the retention, so it is sent once.
+      make(a, 'Assessment', 'expired', s.expiresAt, subject, {
+        ...data,
+        hibernatedUntil: s.hibernatedUntil,
+      });
     }
   }
   for (const sub of submissions) {
