@@ -19,6 +19,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { loadGatewayConfig } from './config.ts';
 import { type AssessmentObject, hostLabels, resolveLabel } from './routes.ts';
 import { SandboxGateway } from './server.ts';
+import { kubeSignalsWriter, SignalsRecorder } from './signals.ts';
 
 const config = configOrExit(loadGatewayConfig);
 const telemetry = await startTelemetry('epreuve-gateway');
@@ -35,6 +36,14 @@ const assessments = new Informer<AssessmentObject>(client, { type: KINDS.Assessm
   hostLabels,
 );
 void assessments.run(abort.signal);
+
+// Integrity signals for reviewers, written to each Assessment's status, debounced (signals.ts).
+const signals = new SignalsRecorder({
+  write: kubeSignalsWriter(client),
+  intervalMs: config.EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS,
+  onError: (assessment, err) =>
+    log.warn({ assessment, err: (err as Error).message }, 'integrity signals not written; retrying'),
+});
 
 const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -54,6 +63,7 @@ const gateway = new SandboxGateway({
   recheckMs: config.EPREUVE_GATEWAY_RECHECK_MS,
   log,
   registry,
+  signals,
 });
 
 // Health and metrics on their own port, never on the candidates' one.
@@ -70,6 +80,8 @@ const ops = serveOps({
 onShutdown(log, async () => {
   abort.abort();
   await gateway.close();
+  // What the last connections showed, written before the process goes.
+  await signals.close();
   ops.close();
   await telemetry?.shutdown();
 });

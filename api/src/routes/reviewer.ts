@@ -144,7 +144,11 @@ export default async function reviewerRoutes(app: FastifyInstance) {
       onRequest: app.requireStaff('results:read'),
     },
     async (request) => {
-      const card = await scorecards.of(assessments.get(request.params.team, request.params.name));
+      const card = await scorecards.of(
+        assessments.get(request.params.team, request.params.name),
+        new Date(),
+        true,
+      );
       audit(request, 'scorecard.read', { team: request.params.team, assessment: request.params.name });
       return toScorecardView(card);
     },
