@@ -48,7 +48,8 @@ export class Observations {
     const t = this.entry(assessment, now);
     t.live += 1;
     const at = new Date(now).toISOString();
-    const p = (t.pending ??= { connections: 0, maxConcurrent: 0, addresses: [], sandboxes: {} });
+    t.pending ??= { connections: 0, maxConcurrent: 0, addresses: [], sandboxes: {} };
+    const p = t.pending;
     p.firstConnectionAt ??= at;
     p.lastConnectionAt = at;
     p.connections += 1;
