@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { assessmentStatus } from './assessment.ts';
-import { mergeSignals, SIGNALS_COUNTED_ADDRESSES, SIGNALS_KEPT_ADDRESSES, type SignalsDelta } from './signals.ts';
+import {
+  mergeSignals,
+  SIGNALS_COUNTED_ADDRESSES,
+  SIGNALS_KEPT_ADDRESSES,
+  type SignalsDelta,
+} from './signals.ts';
 
 const delta = (over: Partial<SignalsDelta> = {}): SignalsDelta => ({
   connections: 1,

@@ -92,7 +92,10 @@ describe('SignalsRecorder', () => {
     expect(writes).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(5000);
     expect(writes.map(([a]) => a).sort()).toEqual(['team/jane', 'team/john']);
-    expect(writes.find(([a]) => a === 'team/jane')?.[1]).toMatchObject({ connections: 50, maxConcurrent: 50 });
+    expect(writes.find(([a]) => a === 'team/jane')?.[1]).toMatchObject({
+      connections: 50,
+      maxConcurrent: 50,
+    });
     // Nothing new: no write.
     await vi.advanceTimersByTimeAsync(20_000);
     expect(writes).toHaveLength(2);

@@ -11,7 +11,8 @@ const assessment = (signals?: object): AssessmentObject =>
     spec: { templateRef: { name: 't' }, candidate: { name: 'Jane', email: 'jane@example.com' } },
     status: { phase: 'Ready', ...(signals ? { signals } : {}) },
   }) as AssessmentObject;
-const submission = (at: string) => ({ spec: { task: 'x', submittedAt: at, answer: 'select 1' } }) as SubmissionObject;
+const submission = (at: string) =>
+  ({ spec: { task: 'x', submittedAt: at, answer: 'select 1' } }) as SubmissionObject;
 
 describe('integritySignals', () => {
   it('words nothing when the gateway saw nothing', () => {

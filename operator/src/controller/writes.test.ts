@@ -19,17 +19,23 @@ describe('applyStatusIfChanged', () => {
   it("leaves the gateway's signals out: their presence is no change, and they are never applied", async () => {
     const { client, applied } = recorder();
     const signals = { connections: 3, clientAddresses: ['10.0.0.1'] };
-    expect(await applyStatusIfChanged(client, obj({ phase: 'Ready', signals }), { phase: 'Ready' })).toBe(false);
+    expect(await applyStatusIfChanged(client, obj({ phase: 'Ready', signals }), { phase: 'Ready' })).toBe(
+      false,
+    );
     expect(applied).toEqual([]);
-    expect(await applyStatusIfChanged(client, obj({ phase: 'Ready', signals }), { phase: 'Expired' })).toBe(true);
-    expect(applied).toEqual([{ ...obj({ phase: 'Expired' }), metadata: { name: 'jane', namespace: 'team' } }]);
+    expect(await applyStatusIfChanged(client, obj({ phase: 'Ready', signals }), { phase: 'Expired' })).toBe(
+      true,
+    );
+    expect(applied).toEqual([
+      { ...obj({ phase: 'Expired' }), metadata: { name: 'jane', namespace: 'team' } },
+    ]);
   });
 
   it('still writes when a field of its own must go', async () => {
     const { client, applied } = recorder();
-    expect(await applyStatusIfChanged(client, obj({ phase: 'Ready', readyAt: 'x' }), { phase: 'Ready' })).toBe(
-      true,
-    );
+    expect(
+      await applyStatusIfChanged(client, obj({ phase: 'Ready', readyAt: 'x' }), { phase: 'Ready' }),
+    ).toBe(true);
     expect(applied).toHaveLength(1);
   });
 });
