@@ -15,7 +15,7 @@ import {
   serveOps,
   startTelemetry,
 } from '@epreuve/kube';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Registry } from 'prom-client';
 import { loadGatewayConfig } from './config.ts';
 import { type AssessmentObject, hostLabels, resolveLabel } from './routes.ts';
 import { SandboxGateway } from './server.ts';
@@ -37,15 +37,28 @@ const assessments = new Informer<AssessmentObject>(client, { type: KINDS.Assessm
 );
 void assessments.run(abort.signal);
 
+const registry = new Registry();
 // Integrity signals for reviewers, written to each Assessment's status, debounced (signals.ts).
+const signalWrites = new Counter({
+  name: 'epreuve_gateway_signals_writes_total',
+  help: "Integrity signal writes to Assessments' status: written, gone (deleted assessment), error",
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+const writeSignals = kubeSignalsWriter(client);
 const signals = new SignalsRecorder({
-  write: kubeSignalsWriter(client),
+  write: async (assessment, delta) => {
+    const written = await writeSignals(assessment, delta);
+    signalWrites.inc({ result: written ? 'written' : 'gone' });
+    return written;
+  },
   intervalMs: config.EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS,
-  onError: (assessment, err) =>
-    log.warn({ assessment, err: (err as Error).message }, 'integrity signals not written; retrying'),
+  onError: (assessment, err) => {
+    signalWrites.inc({ result: 'error' });
+    log.warn({ assessment, err: (err as Error).message }, 'integrity signals not written; retrying');
+  },
 });
 
-const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 const gateway = new SandboxGateway({
   domain: config.EPREUVE_GATEWAY_DOMAIN,
