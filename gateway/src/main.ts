@@ -47,8 +47,8 @@ const signalWrites = new Counter({
 });
 const writeSignals = kubeSignalsWriter(client);
 const signals = new SignalsRecorder({
-  write: async (assessment, delta) => {
-    const written = await writeSignals(assessment, delta);
+  write: async (assessment, uid, delta) => {
+    const written = await writeSignals(assessment, uid, delta);
     signalWrites.inc({ result: written ? 'written' : 'gone' });
     return written;
   },

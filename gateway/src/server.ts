@@ -33,7 +33,7 @@ export interface GatewayOptions {
 
 /** Who hears of candidates' sessions: `assessment` is `team/name`, `client` an address. */
 export interface SessionObserver {
-  opened(assessment: string, sandbox: string, client: string): void;
+  opened(assessment: string, sandbox: string, client: string, uid?: string): void;
   closed(assessment: string): void;
 }
 
@@ -339,7 +339,7 @@ export class SandboxGateway {
       onEstablished();
       this.pending.dec();
       this.active.inc({ kind: route.kind });
-      this.opts.signals?.opened(route.assessment, route.sandbox, conn.client);
+      this.opts.signals?.opened(route.assessment, route.sandbox, conn.client, route.uid);
       secure.setTimeout(this.opts.idleTimeoutMs, () => secure.destroy());
       // Checked again now it counts: others may have logged in since this one was routed.
       if (this.count(label, true) > cap) connection.cut(tooMany);

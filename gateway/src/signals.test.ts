@@ -24,12 +24,13 @@ describe('Observations', () => {
           addresses: ['127.0.0.2', '127.0.0.3'],
           sandboxes: { warehouse: 3, events: 1 },
         },
+        undefined,
       ],
     ]);
     // Taken: nothing left to write until something new happens.
     expect(o.take()).toEqual([]);
     o.opened('team/jane', 'events', '127.0.0.2', T0 + 5000);
-    const [[, next]] = o.take() as [[string, SignalsDelta]];
+    const [[, next]] = o.take() as [[string, SignalsDelta, string | undefined]];
     // The live sessions still count: four at once now.
     expect(next).toMatchObject({ connections: 1, maxConcurrent: 4, sandboxes: { events: 1 } });
     expect(next.addresses).toEqual(['127.0.0.2', '127.0.0.3']);
@@ -38,17 +39,17 @@ describe('Observations', () => {
   it('keeps addresses within its bound', () => {
     const o = new Observations();
     for (let i = 0; i < 200; i++) o.opened('team/a', 'pg', `10.0.0.${i}`, T0);
-    const [[, d]] = o.take() as [[string, SignalsDelta]];
+    const [[, d]] = o.take() as [[string, SignalsDelta, string | undefined]];
     expect(d.addresses).toHaveLength(64);
   });
 
   it('gives a failed write back, merged with what came meanwhile', () => {
     const o = new Observations();
     o.opened('team/a', 'pg', '10.0.0.1', T0 + 10);
-    const [[, failed]] = o.take() as [[string, SignalsDelta]];
+    const [[, failed]] = o.take() as [[string, SignalsDelta, string | undefined]];
     o.opened('team/a', 'pg', '10.0.0.2', T0 + 20);
     o.retry('team/a', failed, T0 + 30);
-    const [[, d]] = o.take() as [[string, SignalsDelta]];
+    const [[, d]] = o.take() as [[string, SignalsDelta, string | undefined]];
     expect(d).toMatchObject({
       connections: 2,
       maxConcurrent: 2,
@@ -56,6 +57,31 @@ describe('Observations', () => {
       sandboxes: { pg: 2 },
     });
     expect(d.addresses.sort()).toEqual(['10.0.0.1', '10.0.0.2']);
+  });
+
+  it('a namesake created after a deletion starts afresh: nothing of the old one carries over', () => {
+    const o = new Observations();
+    o.opened('team/jane', 'pg', '10.0.0.1', T0, 'uid-old');
+    o.opened('team/jane', 'pg', '10.0.0.2', T0 + 1, 'uid-new');
+    expect(o.take()).toEqual([
+      [
+        'team/jane',
+        expect.objectContaining({ connections: 1, addresses: ['10.0.0.2'], maxConcurrent: 1 }),
+        'uid-new',
+      ],
+    ]);
+    // A failed write of the old one is dropped, and forgetting the old one keeps the new.
+    o.retry(
+      'team/jane',
+      { connections: 5, maxConcurrent: 5, addresses: [], sandboxes: {} },
+      T0 + 2,
+      'uid-old',
+    );
+    expect(o.take()).toEqual([]);
+    o.forget('team/jane', 'uid-old');
+    expect(o.size).toBe(1);
+    o.forget('team/jane', 'uid-new');
+    expect(o.size).toBe(0);
   });
 
   it('forgets idle assessments, never one with a live session or something to write', () => {
@@ -80,7 +106,7 @@ describe('SignalsRecorder', () => {
     vi.useFakeTimers({ now: T0 });
     const writes: Array<[string, SignalsDelta]> = [];
     const recorder = new SignalsRecorder({
-      write: async (a, d) => {
+      write: async (a, _uid, d) => {
         writes.push([a, d]);
         return true;
       },
@@ -108,7 +134,7 @@ describe('SignalsRecorder', () => {
     const seen: SignalsDelta[] = [];
     const errors: string[] = [];
     const recorder = new SignalsRecorder({
-      write: async (a, d) => {
+      write: async (a, _uid, d) => {
         if (a === 'team/gone') return false;
         if (fail) throw new Error('API server down');
         seen.push(d);

@@ -10,11 +10,20 @@ import type { AssessmentObject } from './routes.ts';
  * caps in server.ts are a defence against floods, not a judgement of the candidate.
  */
 
-/** Writes `delta` into one assessment's stored signals; resolves false when it is gone (404). */
-export type SignalsWriter = (assessment: string, delta: SignalsDelta) => Promise<boolean>;
+/**
+ * Writes `delta` into one assessment's stored signals; resolves false when it is gone (deleted,
+ * or replaced by a namesake whose uid is not `uid`).
+ */
+export type SignalsWriter = (
+  assessment: string,
+  uid: string | undefined,
+  delta: SignalsDelta,
+) => Promise<boolean>;
 
 /** One assessment's observations: what is live now, and what was seen since the last write. */
 interface Tracked {
+  /** The Assessment's uid when the route had one: a namesake created later is another one. */
+  uid?: string;
   live: number;
   /** Every address seen while the assessment is tracked (bounded: dedupes across writes). */
   addresses: Set<string>;
@@ -32,11 +41,13 @@ const IDLE_FORGET_MS = 3600_000;
 export class Observations {
   private readonly tracked = new Map<string, Tracked>();
 
-  private entry(assessment: string, now: number): Tracked {
+  private entry(assessment: string, now: number, uid?: string): Tracked {
     let t = this.tracked.get(assessment);
+    // Deleted and created again under the same name: nothing of the old one carries over.
+    if (t && uid && t.uid && t.uid !== uid) t = undefined;
     if (!t) {
       if (this.tracked.size >= MAX_TRACKED) this.forgetIdle(now, 0);
-      t = { live: 0, addresses: new Set(), touched: now };
+      t = { uid, live: 0, addresses: new Set(), touched: now };
       this.tracked.set(assessment, t);
     }
     t.touched = now;
@@ -44,8 +55,8 @@ export class Observations {
   }
 
   /** A logged-in session opened: `assessment` is `team/name`. */
-  opened(assessment: string, sandbox: string, client: string, now: number): void {
-    const t = this.entry(assessment, now);
+  opened(assessment: string, sandbox: string, client: string, now: number, uid?: string): void {
+    const t = this.entry(assessment, now, uid);
     t.live += 1;
     const at = new Date(now).toISOString();
     t.pending ??= { connections: 0, maxConcurrent: 0, addresses: [], sandboxes: {} };
@@ -69,19 +80,21 @@ export class Observations {
   }
 
   /** The assessments with something to write, and what; clears them (give back with `retry`). */
-  take(): Array<[string, SignalsDelta]> {
-    const out: Array<[string, SignalsDelta]> = [];
+  take(): Array<[string, SignalsDelta, string | undefined]> {
+    const out: Array<[string, SignalsDelta, string | undefined]> = [];
     for (const [assessment, t] of this.tracked) {
       if (!t.pending) continue;
-      out.push([assessment, t.pending]);
+      out.push([assessment, t.pending, t.uid]);
       t.pending = undefined;
     }
     return out;
   }
 
   /** A write that failed: its delta goes back, merged with whatever was seen meanwhile. */
-  retry(assessment: string, delta: SignalsDelta, now: number): void {
-    const t = this.entry(assessment, now);
+  retry(assessment: string, delta: SignalsDelta, now: number, uid?: string): void {
+    const known = this.tracked.get(assessment);
+    if (known && uid && known.uid && known.uid !== uid) return; // a namesake took its place meanwhile
+    const t = this.entry(assessment, now, uid);
     const p = t.pending;
     if (!p) {
       t.pending = delta;
@@ -94,9 +107,10 @@ export class Observations {
     for (const [name, n] of Object.entries(delta.sandboxes)) p.sandboxes[name] = (p.sandboxes[name] ?? 0) + n;
   }
 
-  /** The assessment no longer exists: nothing of it is kept. */
-  forget(assessment: string): void {
-    this.tracked.delete(assessment);
+  /** The assessment no longer exists: nothing of it is kept (a namesake's entry stays). */
+  forget(assessment: string, uid?: string): void {
+    const t = this.tracked.get(assessment);
+    if (t && (!uid || !t.uid || t.uid === uid)) this.tracked.delete(assessment);
   }
 
   /** Forgets assessments with no live session and nothing to write, idle for `idleMs`. */
@@ -141,8 +155,8 @@ export class SignalsRecorder {
     this.timer.unref();
   }
 
-  opened(assessment: string, sandbox: string, client: string): void {
-    this.observations.opened(assessment, sandbox, client, this.clock());
+  opened(assessment: string, sandbox: string, client: string, uid?: string): void {
+    this.observations.opened(assessment, sandbox, client, this.clock(), uid);
   }
 
   closed(assessment: string): void {
@@ -158,11 +172,11 @@ export class SignalsRecorder {
   private async round(): Promise<void> {
     const now = this.clock();
     await Promise.all(
-      this.observations.take().map(async ([assessment, delta]) => {
+      this.observations.take().map(async ([assessment, delta, uid]) => {
         try {
-          if (!(await this.write(assessment, delta))) this.observations.forget(assessment);
+          if (!(await this.write(assessment, uid, delta))) this.observations.forget(assessment, uid);
         } catch (err) {
-          this.observations.retry(assessment, delta, now);
+          this.observations.retry(assessment, delta, now, uid);
           this.onError(assessment, err);
         }
       }),
@@ -183,18 +197,22 @@ export class SignalsRecorder {
  * patch guarded by resourceVersion, so two replicas or a concurrent operator write lose nothing.
  */
 export function kubeSignalsWriter(client: KubeClient): SignalsWriter {
-  return async (key, delta) => {
+  return async (key, uid, delta) => {
     const [namespace, name] = key.split('/') as [string, string];
     for (let attempt = 0; attempt < 3; attempt++) {
       const current = await client.get<AssessmentObject>(KINDS.Assessment, namespace, name);
       if (!current || current.metadata.deletionTimestamp) return false;
+      if (uid && current.metadata.uid !== uid) return false; // a namesake: not the one observed
       const signals = mergeSignals(current.status?.signals, delta);
       try {
         await client.mergePatch(
           KINDS.Assessment,
           namespace,
           name,
-          { metadata: { resourceVersion: current.metadata.resourceVersion }, status: { signals } },
+          {
+            metadata: { uid: current.metadata.uid, resourceVersion: current.metadata.resourceVersion },
+            status: { signals },
+          },
           'status',
         );
         return true;
