@@ -4,7 +4,7 @@ import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Assessment, KINDS, sandboxHostLabel } from '@epreuve/crds';
+import { type Assessment, candidateNamespace, KINDS, sandboxHostLabel } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
 import { KubeConfig } from '@kubernetes/client-node';
 import pg from 'pg';
@@ -12,8 +12,10 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { HACK_DIR, kubeVersion } from '../../hack/cluster/assets.ts';
+import { freePort } from '../../hack/cluster/control-plane.ts';
 import { findExercise } from '../../sandboxes/src/exercises/index.ts';
 import { standInReadyWarehouse, startApi } from '../harness/api.ts';
+import { DataApiProcess } from '../harness/data-api.ts';
 import { sample } from '../harness/fixtures.ts';
 import { GatewayProcess, wildcardCertificate } from '../harness/gateway.ts';
 import { createTestNamespace, eventually, kube, kubectl } from '../harness/kube.ts';
@@ -36,6 +38,10 @@ const CHART = join(import.meta.dirname, '..', '..', 'charts', 'epreuve');
 const tls = wildcardCertificate(DOMAIN);
 const issuer = new TestIssuer();
 const gateway = new GatewayProcess();
+const dataApi = new DataApiProcess();
+const API_KEY = 'signals-candidate-api-key-0123';
+const ADMIN_KEY = 'signals-platform-admin-key-0123';
+let adminPort: number;
 let api: Awaited<ReturnType<typeof startApi>>;
 let team: string;
 let platform: string;
@@ -172,7 +178,15 @@ beforeAll(async () => {
     JSON.stringify({ apiVersion: 'v1', kind: 'List', items: gatewayRbac() }),
   );
   expect(applied.code, applied.stderr).toBe(0);
-  api = await startApi(kubeconfig, { issuer, apiKey: KEY, apiKeyTeams: [team] });
+  // The candidate's data API: its reviewer log on its own admin port, where the API reads it.
+  adminPort = await freePort();
+  await dataApi.start({ API_KEY, ADMIN_KEY, ADMIN_PORT: String(adminPort), LOG_LEVEL: 'warn' });
+  api = await startApi(kubeconfig, {
+    issuer,
+    apiKey: KEY,
+    apiKeyTeams: [team],
+    env: { EPREUVE_DATA_API_ADMIN_PORT: String(adminPort) },
+  });
   await api.client.apply(
     { ...sample('data-engineer.yaml'), metadata: { name: 'data-engineer', namespace: team } } as KubeObject,
     { fieldManager: 'test' },
@@ -186,6 +200,19 @@ beforeAll(async () => {
   expect(created.status, JSON.stringify(created.body)).toBe(201);
   await eventually(async () => expect(api.store.assessments.get(`${team}/${NAME}`)).toBeDefined());
   creds = await standInReadyWarehouse(kubeconfig, postgres, team, NAME);
+  // Stand in for the operator for the data API too: its Secret, and its address in the status.
+  const admin = kube(kubeconfig);
+  await admin.create({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'source-credentials', namespace: candidateNamespace(team, NAME) },
+    stringData: { 'api-key': API_KEY, 'admin-key': ADMIN_KEY },
+  } as KubeObject);
+  const current = await admin.get<Assessment & KubeObject>(KINDS.Assessment, team, NAME);
+  const sandboxes = current!.status!.sandboxes!.map((x) =>
+    x.name === 'source' ? { ...x, host: '127.0.0.1', port: Number(new URL(dataApi.url).port) } : x,
+  );
+  await admin.mergePatch(KINDS.Assessment, team, NAME, { status: { sandboxes } }, 'status');
   gatewayConfig = await gatewayKubeconfig();
   await gateway.start(gatewayConfig, DOMAIN, tls, {
     EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS: String(INTERVAL_MS),
@@ -194,6 +221,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   gateway.stop();
+  await dataApi.stop();
   await api?.stop();
   await issuer.stop();
   await kubectl(kubeconfig, [
@@ -333,6 +361,36 @@ describe('integrity signals', () => {
       await browser.close();
     }
   }, 90_000);
+
+  it('the data API calls through the gateway show on the scorecard as data API use', async () => {
+    const name = `${sandboxHostLabel(team, NAME, 'source')}.${DOMAIN}`;
+    for (const limit of [0, 2, 3]) {
+      const out = execFileSync('curl', [
+        '-sS',
+        '--max-time',
+        '10',
+        '--interface',
+        '127.0.0.5',
+        '--resolve',
+        `${name}:${gateway.port}:127.0.0.1`,
+        '--cacert',
+        tls.cert,
+        '-H',
+        `X-API-Key: ${API_KEY}`,
+        `https://${name}:${gateway.port}/v1/customers?limit=${limit}`,
+      ]).toString();
+      if (limit) expect(JSON.parse(out).data).toHaveLength(limit);
+    }
+    const card = await eventually(async () => {
+      const c = await staffCall('GET', `/assessments/${NAME}/scorecard`);
+      expect(c.body.signals.sandboxes).toContainEqual({ name: 'source', connections: 3 });
+      return c;
+    });
+    expect(card.body.signals.dataApi).toMatchObject({ available: true, calls: 3, errorResponses: 1 });
+    expect(card.body.signals.dataApi.firstCallAt <= card.body.signals.dataApi.lastCallAt).toBe(true);
+    expect(card.body.signals.flags).toContainEqual({ code: 'dataApiCalls', value: 3 });
+    expect(card.body.signals.clientAddressCount).toBe(3); // 127.0.0.5 as well now
+  }, 60_000);
 
   it('the admission policy leaves the gateway status.signals alone: no phase, no spec', async () => {
     // As the gateway: the same token its process runs with.
