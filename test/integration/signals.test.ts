@@ -180,7 +180,7 @@ beforeAll(async () => {
   expect(applied.code, applied.stderr).toBe(0);
   // The candidate's data API: its reviewer log on its own admin port, where the API reads it.
   adminPort = await freePort();
-  await dataApi.start({ API_KEY, ADMIN_KEY, ADMIN_PORT: String(adminPort), LOG_LEVEL: 'warn' });
+  await dataApi.start({ API_KEY, ADMIN_KEY, ADMIN_PORT: String(adminPort) });
   api = await startApi(kubeconfig, {
     issuer,
     apiKey: KEY,
@@ -191,13 +191,16 @@ beforeAll(async () => {
     { ...sample('data-engineer.yaml'), metadata: { name: 'data-engineer', namespace: team } } as KubeObject,
     { fieldManager: 'test' },
   );
-  const created = await staffCall('POST', '/assessments', {
-    name: NAME,
-    templateRef: { name: 'data-engineer' },
-    candidate: { name: 'Grace Hopper', email: 'grace@example.com' },
-    startPolicy: 'Immediate',
+  // Once the API's cache holds the template.
+  await eventually(async () => {
+    const created = await staffCall('POST', '/assessments', {
+      name: NAME,
+      templateRef: { name: 'data-engineer' },
+      candidate: { name: 'Grace Hopper', email: 'grace@example.com' },
+      startPolicy: 'Immediate',
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
   });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
   await eventually(async () => expect(api.store.assessments.get(`${team}/${NAME}`)).toBeDefined());
   creds = await standInReadyWarehouse(kubeconfig, postgres, team, NAME);
   // Stand in for the operator for the data API too: its Secret, and its address in the status.
