@@ -213,7 +213,9 @@ beforeAll(async () => {
   } as KubeObject);
   const current = await admin.get<Assessment & KubeObject>(KINDS.Assessment, team, NAME);
   const sandboxes = current!.status!.sandboxes!.map((x) =>
-    x.name === 'source' ? { ...x, host: '127.0.0.1', port: Number(new URL(dataApi.url).port) } : x,
+    x.name === 'source'
+      ? { ...x, host: '127.0.0.1', port: Number(new URL(dataApi.url).port), ready: true, message: undefined }
+      : x,
   );
   await admin.mergePatch(KINDS.Assessment, team, NAME, { status: { sandboxes } }, 'status');
   gatewayConfig = await gatewayKubeconfig();
@@ -382,7 +384,7 @@ describe('integrity signals', () => {
         `X-API-Key: ${API_KEY}`,
         `https://${name}:${gateway.port}/v1/customers?limit=${limit}`,
       ]).toString();
-      if (limit) expect(JSON.parse(out).data).toHaveLength(limit);
+      if (limit) expect(JSON.parse(out).data, out).toHaveLength(limit);
     }
     const card = await eventually(async () => {
       const c = await staffCall('GET', `/assessments/${NAME}/scorecard`);
