@@ -43,7 +43,7 @@ export const assessmentSignals = z
         'Most logged-in connections open at once, over every sandbox (per gateway replica: with several, the largest one seen).',
       ),
     clientAddresses: z
-      .array(z.string().max(64))
+      .array(z.string().max(64).describe('A client address (IPv4, or IPv6 in lowercase).'))
       .max(SIGNALS_KEPT_ADDRESSES)
       .optional()
       .describe(
@@ -60,10 +60,12 @@ export const assessmentSignals = z
       ),
     sandboxes: z
       .array(
-        z.object({
-          name: z.string().max(63).describe('The sandbox.'),
-          connections: z.number().int().min(0).describe('Logged-in connections to it through the gateway.'),
-        }),
+        z
+          .object({
+            name: z.string().max(63).describe('The sandbox.'),
+            connections: z.number().int().min(0).describe('Logged-in connections to it through the gateway.'),
+          })
+          .describe('One sandbox and its connections.'),
       )
       .max(8)
       .optional()
