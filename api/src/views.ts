@@ -467,7 +467,9 @@ const IntegritySignalsView = z
         errorResponses: z.number().int().describe('4xx/5xx answers among the calls still in the log'),
       })
       .nullable()
-      .describe('Data API use: on the single scorecard of a running assessment only; null otherwise'),
+      .describe(
+        'Data API use, from the sandboxes: on a single scorecard asked with ?dataApi=true, while they run; null otherwise',
+      ),
     flags: z
       .array(
         z.object({

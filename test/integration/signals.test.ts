@@ -386,8 +386,13 @@ describe('integrity signals', () => {
       ]).toString();
       if (limit) expect(JSON.parse(out).data, out).toHaveLength(limit);
     }
+    // Without asking, the scorecard does not call the data API (the team's list never does).
+    expect((await staffCall('GET', `/assessments/${NAME}/scorecard`)).body.signals.dataApi).toBeNull();
+    const bad = await staffCall('GET', `/assessments/${NAME}/scorecard?dataApi=maybe`);
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toMatch(/dataApi/);
     const card = await eventually(async () => {
-      const c = await staffCall('GET', `/assessments/${NAME}/scorecard`);
+      const c = await staffCall('GET', `/assessments/${NAME}/scorecard?dataApi=true`);
       expect(c.body.signals.sandboxes).toContainEqual({ name: 'source', connections: 3 });
       return c;
     });

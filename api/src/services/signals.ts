@@ -39,7 +39,7 @@ export interface IntegritySignals {
   firstAnswerAt: string | null;
   /** From the first connection through the gateway to the first answer submitted. */
   secondsToFirstAnswer: number | null;
-  /** Read from the sandboxes on the single scorecard only (null on the team's list). */
+  /** Read from the sandboxes when asked (a single scorecard with ?dataApi=true); null otherwise. */
   dataApi: DataApiUsage | null;
   flags: SignalFlag[];
 }

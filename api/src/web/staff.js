@@ -95,7 +95,7 @@ async function showResults(a) {
   const box = $('results');
   const [subs, card] = await Promise.all([
     api('GET', `/assessments/${a.name}/submissions`),
-    api('GET', `/assessments/${a.name}/scorecard`),
+    api('GET', `/assessments/${a.name}/scorecard?dataApi=true`),
   ]);
   const taskOf = Object.fromEntries(card.tasks.map((t) => [t.id, t]));
   const minutes =
