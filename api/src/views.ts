@@ -457,6 +457,46 @@ export const ProblemView = z
 // Scorecards
 
 const points = z.object({ earned: z.number().int(), max: z.number().int() });
+
+/** Integrity signals (services/signals.ts): for a reviewer to look at, never a verdict. */
+const IntegritySignalsView = z
+  .object({
+    firstConnectionAt: z.string().nullable().describe('First logged-in connection through the gateway'),
+    connections: z.number().int().describe('Logged-in connections through the gateway'),
+    clientAddresses: z
+      .array(z.string())
+      .describe('The first 16 distinct client addresses the gateway saw; deleted with the assessment'),
+    clientAddressCount: z.number().int().describe('Distinct client addresses, counted up to 64'),
+    maxConcurrentSessions: z.number().int().describe('Most logged-in connections open at once'),
+    sandboxes: z.array(z.object({ name: z.string(), connections: z.number().int() })),
+    firstAnswerAt: z.string().nullable(),
+    secondsToFirstAnswer: z
+      .number()
+      .int()
+      .nullable()
+      .describe('From the first connection to the first answer; null without both (or answer first)'),
+    dataApi: z
+      .object({
+        available: z.boolean().describe('Whether every data API answered (its log ends with the sandbox)'),
+        calls: z.number().int().describe("The candidate's authenticated calls"),
+        firstCallAt: z.string().nullable(),
+        lastCallAt: z.string().nullable(),
+        errorResponses: z.number().int().describe('4xx/5xx answers among the calls still in the log'),
+      })
+      .nullable()
+      .describe(
+        'Data API use, from the sandboxes: on a single scorecard asked with ?dataApi=true, while they run; null otherwise',
+      ),
+    flags: z
+      .array(
+        z.object({
+          code: z.enum(['clientAddresses', 'concurrentSessions', 'firstAnswerAfter', 'dataApiCalls']),
+          value: z.number().int(),
+        }),
+      )
+      .describe('What the page shows as neutral flags (signals, not verdicts)'),
+  })
+  .meta({ id: 'IntegritySignals' });
 export const ScorecardView = z
   .object({
     assessment: z.string(),
@@ -481,6 +521,7 @@ export const ScorecardView = z
     startedAt: z.string().nullable(),
     expiresAt: z.string().nullable().describe('When the clock stops; null until it starts'),
     revoked: z.boolean(),
+    signals: IntegritySignalsView,
   })
   .meta({ id: 'Scorecard' });
 

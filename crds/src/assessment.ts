@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { cel, conditions, duration, type ObjectMeta, timestamp } from './common.ts';
 import { type API_VERSION, MAX_ASSESSMENT_NAME } from './names.ts';
+import { assessmentSignals } from './signals.ts';
 import { SANDBOX_KINDS } from './template.ts';
 
 /** Hibernated: past the deadline with onExpiry Hibernate, sandboxes stopped, volumes kept (issue 17). */
@@ -144,8 +145,9 @@ export const assessmentStatus = z
       .min(0)
       .optional()
       .describe('Generation the status was computed from.'),
+    signals: assessmentSignals.optional(),
   })
-  .describe('Observed state of the assessment, written by the operator.');
+  .describe('Observed state of the assessment, written by the operator (signals: by the gateway).');
 
 /**
  * Rules on the whole object. Only metadata.name and generateName are visible to CEL here.

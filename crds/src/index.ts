@@ -4,6 +4,7 @@ export * from './contracts.ts';
 export * from './crd.ts';
 export * from './lifecycle.ts';
 export * from './names.ts';
+export * from './signals.ts';
 export * from './submission.ts';
 export * from './template.ts';
 export * from './webhook.ts';

@@ -16,6 +16,7 @@ describe('gateway configuration', () => {
       EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX: 5,
       EPREUVE_GATEWAY_IDLE_TIMEOUT_SECONDS: 1800,
       EPREUVE_GATEWAY_RECHECK_MS: 1000,
+      EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS: 5000,
     });
   });
   it.each([
@@ -28,6 +29,7 @@ describe('gateway configuration', () => {
     ],
     [{ ...base, EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX: '-1' }, /EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX/],
     [{ ...base, EPREUVE_GATEWAY_RECHECK_MS: '60000' }, /EPREUVE_GATEWAY_RECHECK_MS/],
+    [{ ...base, EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS: '10' }, /EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS/],
   ])('names every bad variable: %j', (env, message) => {
     expect(() => loadGatewayConfig(env)).toThrow(message);
   });

@@ -15,10 +15,11 @@ import {
   serveOps,
   startTelemetry,
 } from '@epreuve/kube';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Registry } from 'prom-client';
 import { loadGatewayConfig } from './config.ts';
 import { type AssessmentObject, hostLabels, resolveLabel } from './routes.ts';
 import { SandboxGateway } from './server.ts';
+import { kubeSignalsWriter, SignalsRecorder } from './signals.ts';
 
 const config = configOrExit(loadGatewayConfig);
 const telemetry = await startTelemetry('epreuve-gateway');
@@ -37,6 +38,27 @@ const assessments = new Informer<AssessmentObject>(client, { type: KINDS.Assessm
 void assessments.run(abort.signal);
 
 const registry = new Registry();
+// Integrity signals for reviewers, written to each Assessment's status, debounced (signals.ts).
+const signalWrites = new Counter({
+  name: 'epreuve_gateway_signals_writes_total',
+  help: "Integrity signal writes to Assessments' status: written, gone (deleted assessment), error",
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+const writeSignals = kubeSignalsWriter(client);
+const signals = new SignalsRecorder({
+  write: async (assessment, uid, delta) => {
+    const written = await writeSignals(assessment, uid, delta);
+    signalWrites.inc({ result: written ? 'written' : 'gone' });
+    return written;
+  },
+  intervalMs: config.EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS,
+  onError: (assessment, err) => {
+    signalWrites.inc({ result: 'error' });
+    log.warn({ assessment, err: (err as Error).message }, 'integrity signals not written; retrying');
+  },
+});
+
 collectDefaultMetrics({ register: registry });
 const gateway = new SandboxGateway({
   domain: config.EPREUVE_GATEWAY_DOMAIN,
@@ -54,6 +76,7 @@ const gateway = new SandboxGateway({
   recheckMs: config.EPREUVE_GATEWAY_RECHECK_MS,
   log,
   registry,
+  signals,
 });
 
 // Health and metrics on their own port, never on the candidates' one.
@@ -70,6 +93,8 @@ const ops = serveOps({
 onShutdown(log, async () => {
   abort.abort();
   await gateway.close();
+  // What the last connections showed, written before the process goes.
+  await signals.close();
   ops.close();
   await telemetry?.shutdown();
 });

@@ -8,6 +8,8 @@ export type AssessmentObject = Assessment & KubeObject;
 export interface Route {
   /** `team/assessment`, for logs and metrics (never a credential). */
   assessment: string;
+  /** The Assessment's uid: what the gateway observes is written to this one, not a namesake. */
+  uid?: string;
   sandbox: string;
   kind: string;
   host: string;
@@ -67,6 +69,7 @@ export function resolveLabel(label: string, claimants: AssessmentObject[], now =
   return {
     route: {
       assessment: `${assessment.metadata.namespace}/${assessment.metadata.name}`,
+      ...(assessment.metadata.uid ? { uid: assessment.metadata.uid } : {}),
       sandbox: sandbox.name,
       kind: sandbox.kind,
       host: sandbox.host,

@@ -27,6 +27,14 @@ export interface GatewayOptions {
   recheckMs?: number;
   log: Logger;
   registry: Registry;
+  /** Told of each logged-in session and its end (integrity signals, signals.ts); never refuses. */
+  signals?: SessionObserver;
+}
+
+/** Who hears of candidates' sessions: `assessment` is `team/name`, `client` an address. */
+export interface SessionObserver {
+  opened(assessment: string, sandbox: string, client: string, uid?: string): void;
+  closed(assessment: string): void;
 }
 
 /**
@@ -51,6 +59,8 @@ interface Forwarded {
 interface Conn {
   span: Span;
   log: Logger;
+  /** The client's address (clientKey). */
+  client: string;
   /** Handed to a sandbox: the span ends with the forwarding, which records how it went. */
   forwarded?: boolean;
 }
@@ -150,12 +160,12 @@ export class SandboxGateway {
       kind: 'server',
       attributes: { 'network.transport': 'tcp', 'client.address': socket.remoteAddress ?? '' },
     });
-    const conn: Conn = { span, log: withSpanIds(this.opts.log, span) };
+    const client = clientKey(socket.remoteAddress);
+    const conn: Conn = { span, log: withSpanIds(this.opts.log, span), client };
     // Whatever else happened, the span ends with the connection (a no-op when a result ended it).
     socket.once('close', () => {
       if (!conn.forwarded) endSpan(span);
     });
-    const client = clientKey(socket.remoteAddress);
     const fromClient = this.perClient.get(client) ?? 0;
     socket.on('error', () => socket.destroy());
     if (fromClient >= this.opts.maxConnectionsPerClient) {
@@ -304,8 +314,10 @@ export class SandboxGateway {
       if (done) return;
       done = true;
       this.forwarded.delete(connection);
-      if (connection.established) this.active.dec({ kind: route.kind });
-      else this.pending.dec();
+      if (connection.established) {
+        this.active.dec({ kind: route.kind });
+        this.opts.signals?.closed(route.assessment);
+      } else this.pending.dec();
       this.connections.inc({ kind: route.kind, result });
       this.bytes.inc({ direction: 'up' }, up);
       this.bytes.inc({ direction: 'down' }, down);
@@ -327,6 +339,7 @@ export class SandboxGateway {
       onEstablished();
       this.pending.dec();
       this.active.inc({ kind: route.kind });
+      this.opts.signals?.opened(route.assessment, route.sandbox, conn.client, route.uid);
       secure.setTimeout(this.opts.idleTimeoutMs, () => secure.destroy());
       // Checked again now it counts: others may have logged in since this one was routed.
       if (this.count(label, true) > cap) connection.cut(tooMany);

@@ -139,12 +139,24 @@ export default async function reviewerRoutes(app: FastifyInstance) {
         summary: 'Scorecard: automatic, manual and interview points, attempts and time used',
         security: STAFF,
         params: assessmentParams,
+        querystring: z.object({
+          dataApi: z
+            .enum(['true', 'false'])
+            .default('false')
+            .describe(
+              "true: signals.dataApi is read from the assessment's data API sandboxes (one request each; the Results view asks for it)",
+            ),
+        }),
         response: { 200: ScorecardView, ...problems([...STAFF_PROBLEMS, 404]) },
       },
       onRequest: app.requireStaff('results:read'),
     },
     async (request) => {
-      const card = await scorecards.of(assessments.get(request.params.team, request.params.name));
+      const card = await scorecards.of(
+        assessments.get(request.params.team, request.params.name),
+        new Date(),
+        request.query.dataApi === 'true',
+      );
       audit(request, 'scorecard.read', { team: request.params.team, assessment: request.params.name });
       return toScorecardView(card);
     },

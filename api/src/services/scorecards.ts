@@ -4,6 +4,8 @@ import fp from 'fastify-plugin';
 import type { AssessmentObject, AssessmentStore } from './assessments.ts';
 import { type GradingService, gradingOf, type SubmissionObject } from './grading.ts';
 import type { Interviews, Scores } from './interviews.ts';
+import type { RequestLogs } from './request-log.ts';
+import { type DataApiUsage, dataApiUsage, type IntegritySignals, integritySignals } from './signals.ts';
 import { type AnswerForComparison, type SimilarPair, similarPairs } from './similarity.ts';
 
 /** One task's line of a scorecard: its best grade so far. */
@@ -36,6 +38,8 @@ export interface Scorecard {
   /** When the clock stops (null until it starts), and whether staff revoked the assessment. */
   expiresAt: string | null;
   revoked: boolean;
+  /** What the gateway saw, the first answer's delay, data API use: signals, never verdicts. */
+  signals: IntegritySignals;
 }
 
 /** Pure: the scorecard of one assessment from its submissions and interview scores. */
@@ -46,6 +50,7 @@ export function scorecardOf(
   now: Date,
   durationLimitMs: number | undefined,
   tasks: Array<{ id: string; points: number; manual: boolean }>,
+  dataApi: DataApiUsage | null = null,
 ): Scorecard {
   const lines: TaskScore[] = tasks.map((t) => {
     const mine = submissions.filter((s) => s.spec.task === t.id);
@@ -97,6 +102,7 @@ export function scorecardOf(
     startedAt,
     expiresAt: a.status?.expiresAt ?? null,
     revoked: Boolean(a.spec.revoked),
+    signals: integritySignals(a, submissions, dataApi),
   };
 }
 
@@ -105,23 +111,46 @@ export class Scorecards {
   private readonly store: AssessmentStore;
   private readonly grading: GradingService;
   private readonly interviews: Interviews;
+  private readonly requestLogs?: RequestLogs;
 
-  constructor(store: AssessmentStore, grading: GradingService, interviews: Interviews) {
+  constructor(
+    store: AssessmentStore,
+    grading: GradingService,
+    interviews: Interviews,
+    requestLogs?: RequestLogs,
+  ) {
     this.store = store;
     this.grading = grading;
     this.interviews = interviews;
+    this.requestLogs = requestLogs;
   }
 
-  async of(a: AssessmentObject, now = new Date()): Promise<Scorecard> {
+  /** The data API usage of a running assessment; null without a data API (or once it ended). */
+  private async dataApiOf(a: AssessmentObject): Promise<DataApiUsage | null> {
+    if (!this.requestLogs || !(a.status?.sandboxes ?? []).some((s) => s.kind === 'dataApi')) return null;
+    try {
+      return dataApiUsage(await this.requestLogs.read(a, { limit: 10_000 }));
+    } catch {
+      // A signal, not the scorecard: an unreadable log is reported as such, never a failed page.
+      return dataApiUsage([{ sandbox: '', available: false, items: [] }]);
+    }
+  }
+
+  /** `withDataApi`: also ask the data API sandboxes for their logs (one request each). */
+  async of(a: AssessmentObject, now = new Date(), withDataApi = false): Promise<Scorecard> {
     const t = this.store.templateOf(a);
     const tasks = (t?.spec.tasks ?? []).map((task) => ({
       id: task.id,
       points: task.points,
       manual: gradingOf(task).kind === 'manual',
     }));
-    const [submissions, interview] = await Promise.all([this.grading.list(a), this.interviews.scoresOf(a)]);
+    const [submissions, interview, dataApi] = await Promise.all([
+      this.grading.list(a),
+      this.interviews.scoresOf(a),
+      withDataApi ? this.dataApiOf(a) : null,
+    ]);
     const limit = t ? durationMs(a.spec.duration ?? t.spec.duration) : undefined;
-    return scorecardOf(a, submissions, interview, now, limit, tasks);
+    return scorecardOf(a, submissions, interview, now, limit, tasks, dataApi);
   }
 
   /** Every assessment of a team, by name. */
@@ -221,7 +250,7 @@ declare module 'fastify' {
 /** `app.scorecards`. */
 export default fp(
   async function scorecardsPlugin(app: FastifyInstance) {
-    app.decorate('scorecards', new Scorecards(app.assessments, app.grading, app.interviews));
+    app.decorate('scorecards', new Scorecards(app.assessments, app.grading, app.interviews, app.requestLogs));
   },
-  { name: 'scorecards', dependencies: ['assessments', 'grading', 'interviews'] },
+  { name: 'scorecards', dependencies: ['assessments', 'grading', 'interviews', 'request-logs'] },
 );

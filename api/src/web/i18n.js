@@ -168,6 +168,18 @@ const CATALOG = {
     'staff.webhooks.state.pending': 'pending',
     'staff.webhooks.state.delivered': 'delivered',
     'staff.webhooks.state.failed': 'failed',
+    // Integrity signals (what the gateway saw): neutral words, signals and never verdicts.
+    'staff.signals': 'Signals',
+    'staff.signalsNote':
+      'Signals to look at, never verdicts: a shared network, a second terminal or a database tool explain most of them. Nobody is refused on them. Client addresses are kept in the assessment and deleted with it.',
+    'staff.signal.clientAddresses': '{count} client addresses',
+    'staff.signal.concurrentSessions': '{count} concurrent sessions',
+    'staff.signal.firstAnswerAfter': 'first answer {seconds} s after first connection',
+    'staff.signal.dataApiCalls': '{count} data API calls',
+    'staff.signal.none': 'Nothing to note.',
+    'staff.signal.connections': '{count} connections through the gateway: {sandboxes}',
+    'staff.signal.addresses': 'Client addresses: {addresses}',
+    'staff.event.firstConnection': 'First connection through the gateway',
   },
   fr: {
     'candidate.title': 'Votre évaluation',
@@ -334,6 +346,17 @@ const CATALOG = {
     'staff.webhooks.state.pending': 'en attente',
     'staff.webhooks.state.delivered': 'remis',
     'staff.webhooks.state.failed': 'échec',
+    'staff.signals': 'Signaux',
+    'staff.signalsNote':
+      'Des signaux à examiner, jamais des verdicts : un réseau partagé, un second terminal ou un outil de base de données expliquent la plupart. Personne n’est refusé sur cette base. Les adresses des clients sont conservées dans l’évaluation et supprimées avec elle.',
+    'staff.signal.clientAddresses': '{count} adresses client',
+    'staff.signal.concurrentSessions': '{count} sessions simultanées',
+    'staff.signal.firstAnswerAfter': 'première réponse {seconds} s après la première connexion',
+    'staff.signal.dataApiCalls': '{count} appels à l’API de données',
+    'staff.signal.none': 'Rien à signaler.',
+    'staff.signal.connections': '{count} connexions par la passerelle : {sandboxes}',
+    'staff.signal.addresses': 'Adresses des clients : {addresses}',
+    'staff.event.firstConnection': 'Première connexion par la passerelle',
   },
 };
 

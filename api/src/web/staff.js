@@ -118,7 +118,7 @@ async function showResults(a) {
   const box = $('results');
   const [subs, card] = await Promise.all([
     api('GET', `/assessments/${a.name}/submissions`),
-    api('GET', `/assessments/${a.name}/scorecard`),
+    api('GET', `/assessments/${a.name}/scorecard?dataApi=true`),
   ]);
   const taskOf = Object.fromEntries(card.tasks.map((t) => [t.id, t]));
   const minutes =
@@ -153,7 +153,7 @@ async function showResults(a) {
         )
         .join('')}</tbody></table>`
     : `<p class="muted">${t('staff.noSubmission')}</p>`;
-  box.innerHTML = `<h3>${t('staff.scorecard')}</h3>${summary}<h3>${t('staff.timeline')}</h3>${timeline(a, card, subs.items)}<h3>${t('staff.submissions')}</h3>${table}<h3>${t('staff.interview')}</h3><div id="interview"></div>`;
+  box.innerHTML = `<h3>${t('staff.scorecard')}</h3>${summary}<h3>${t('staff.timeline')}</h3>${timeline(a, card, subs.items)}${signalsOf(card.signals)}<h3>${t('staff.submissions')}</h3>${table}<h3>${t('staff.interview')}</h3><div id="interview"></div>`;
   for (const form of box.querySelectorAll('.grade'))
     form.querySelector('button').addEventListener('click', () =>
       api('PUT', `/assessments/${a.name}/submissions/${form.dataset.submission}/grade`, {
@@ -194,6 +194,8 @@ async function showResults(a) {
 function timeline(a, card, submissions) {
   const events = [[a.createdAt, t('staff.event.created')]];
   if (card.startedAt) events.push([card.startedAt, t('staff.event.started')]);
+  if (card.signals.firstConnectionAt)
+    events.push([card.signals.firstConnectionAt, t('staff.event.firstConnection')]);
   for (const s of submissions) {
     const verdict = s.graded ? t(s.pass ? 'staff.pass' : 'staff.fail') : t('staff.toReview');
     events.push([s.submittedAt, t('staff.event.submitted', { task: s.task, verdict })]);
@@ -212,6 +214,26 @@ function timeline(a, card, submissions) {
         `<li>${at ? `<time datetime="${escapeHtml(at)}">${format.dateTime(at)}</time> — ` : ''}${escapeHtml(what)}</li>`,
     );
   return `<ol class="timeline">${items.join('')}</ol>`;
+}
+
+/** Integrity signals as neutral flags (what the gateway saw), with the note that they are not verdicts. */
+function signalsOf(s) {
+  const n = format.number;
+  const flags = s.flags.map((f) => t(`staff.signal.${f.code}`, { count: n(f.value), seconds: n(f.value) }));
+  const details = [];
+  if (s.connections)
+    details.push(
+      t('staff.signal.connections', {
+        count: n(s.connections),
+        sandboxes: s.sandboxes.map((x) => `${x.name} ${n(x.connections)}`).join(', '),
+      }),
+    );
+  if (s.clientAddresses.length)
+    details.push(t('staff.signal.addresses', { addresses: s.clientAddresses.join(', ') }));
+  const items = (flags.length ? flags : [t('staff.signal.none')])
+    .map((f) => `<li class="flag">${escapeHtml(f)}</li>`)
+    .join('');
+  return `<h3>${t('staff.signals')}</h3><p class="muted">${t('staff.signalsNote')}</p><ul id="signals">${items}</ul>${details.map((d) => `<p class="muted">${escapeHtml(d)}</p>`).join('')}`;
 }
 
 /** The results board: every assessment's scorecard, sorted by a column and filtered by text. */

@@ -1,4 +1,4 @@
-import { FIELD_MANAGER } from '@epreuve/crds';
+import { FIELD_MANAGER, STATUS_FIELDS_NOT_THE_OPERATORS } from '@epreuve/crds';
 import { isSubset, type KubeClient, type KubeObject, type ResourceType } from '@epreuve/kube';
 
 /** Writes a custom resource's status (server-side apply), only when it differs from what is stored. */
@@ -7,7 +7,9 @@ export async function applyStatusIfChanged(
   obj: KubeObject & { status?: object },
   status: object,
 ): Promise<boolean> {
-  const current = obj.status ?? {};
+  // Fields other processes write (the gateway's signals) are theirs: not compared, never applied.
+  const current: Record<string, unknown> = { ...(obj.status ?? {}) };
+  for (const field of STATUS_FIELDS_NOT_THE_OPERATORS) delete current[field];
   if (isSubset(status, current) && isSubset(current, status)) return false;
   await client.apply(
     {
