@@ -233,6 +233,24 @@ describe('the check grader on the data-engineer sample’s collect-and-load task
     );
   });
 
+  it('a row-level security policy that hides the duplicates from the grader does not pass: the check fails', async () => {
+    await load(customers, transactions, { dedupe: false });
+    await candidate.query(`
+      ALTER TABLE work.transactions ENABLE ROW LEVEL SECURITY;
+      ALTER TABLE work.transactions FORCE ROW LEVEL SECURITY;
+      CREATE POLICY everyone_else ON work.transactions FOR SELECT USING (current_user <> 'grader');
+      GRANT SELECT ON work.transactions TO PUBLIC`);
+    const r = await runChecks();
+    expect(failing(r)).toContain('no-duplicate-transactions');
+    expect(r.checks!.find((c) => c.name === 'no-duplicate-transactions')).toMatchObject({
+      pass: false,
+      error: 'SqlError',
+    });
+    expect(r.checks!.find((c) => c.name === 'no-duplicate-transactions')!.explanation).toMatch(
+      /row-level security/,
+    );
+  });
+
   it('a missing primary key fails primary-keys-declared, and only it', async () => {
     await load(customers, transactions, { dedupe: true, keys: { customers: false, transactions: true } });
     const r = await runChecks();

@@ -184,6 +184,17 @@ describe('grade server', () => {
     expect(cross.json()).toMatchObject({ pass: false, error: 'Timeout' });
   });
 
+  it('holds one time limit for the whole answer, not one per batch of rows it fetches', async () => {
+    // 3 ms a row: each batch of 500 rows takes 1.5 s, under the 4 s statement limit, and the 8
+    // batches 12 s in all; the answer is stopped at its limit instead.
+    const started = Date.now();
+    const slow = await grade(sqlRequest('SELECT g, pg_sleep(0.003) FROM generate_series(1, 4000) g'));
+    expect(slow.json()).toMatchObject({ pass: false, error: 'Timeout' });
+    expect(Date.now() - started).toBeLessThan(8000);
+    // And the next answer is graded.
+    expect((await grade(sqlRequest(sqlExercise.reference))).json().pass).toBe(true);
+  }, 30_000);
+
   it('refuses writes, several statements and server-side functions that write', async () => {
     for (const answer of [
       'DELETE FROM customers',

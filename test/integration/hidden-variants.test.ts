@@ -172,6 +172,33 @@ describe('hidden variants (PostgreSQL)', () => {
     await c.end().catch(() => {});
   });
 
+  it('never shows the candidate an error raised on a hidden variant: its text could spell out hidden rows', async () => {
+    const exercise = SQL_EXERCISES.find((e) => e.id === 'rank-customers-by-country')!;
+    const visible = await runQuery(graderOn(DB), exercise.reference, { rowCap: 100_000 });
+    // The visible result on the candidate's own database; elsewhere, a cast whose error message
+    // would quote a hidden customer row.
+    const answer = `${sqlLiteral(visible)} WHERE current_database() = '${DB}'
+      UNION ALL SELECT * FROM (${sqlLiteral(visible)}) v
+      WHERE current_database() <> '${DB}'
+        AND (SELECT c::text FROM retail.customers c ORDER BY 1 LIMIT 1)::int > 0`;
+    const res = (
+      await grade(withVariants, {
+        sandbox: 'warehouse',
+        kind: 'sql',
+        reference: exercise.reference,
+        options: exercise.grader,
+        answer,
+      })
+    ).json();
+    expect(res).toMatchObject({ pass: false, error: 'SqlError' });
+    expect(res.hint).toBe(
+      'Your answer gives the right result on your data, but fails to run on other data of the same shape: it must compute the result from the data, whatever the data.',
+    );
+    expect(res.hintFr).not.toMatch(/integer|\(/);
+    // Staff still see what happened.
+    expect(res.explanation).toMatch(/hidden variant 1 \(SqlError\).*invalid input syntax for type integer/);
+  });
+
   for (const exercise of SQL_EXERCISES.filter((e) => !e.manual)) {
     it(`${exercise.id}: the reference differs on every variant, and a literal of the visible result fails`, async () => {
       const visible = await runQuery(graderOn(DB), exercise.reference, { rowCap: 100_000 });

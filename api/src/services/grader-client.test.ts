@@ -3,7 +3,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GraderClient } from './grader-client.ts';
+import { GraderClient, MAX_REPLY_BYTES } from './grader-client.ts';
 
 const exporter = new InMemorySpanExporter();
 const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
@@ -98,6 +98,26 @@ describe('GraderClient', () => {
     });
     const noToken = client(() => Response.json({}), '');
     expect((await noToken.c.grade('ns', request)).kind).toBe('unavailable');
+  });
+
+  it('reads at most MAX_REPLY_BYTES of a reply: a huge one is "unavailable", and the rest is never read', async () => {
+    let pulled = 0;
+    const chunk = new Uint8Array(1 << 20).fill(0x20);
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++;
+        controller.enqueue(chunk);
+      },
+    });
+    const { c } = client(() => new Response(endless, { status: 200 }));
+    const out = await c.run('epreuve-jane-abcde', { sandbox: 'warehouse', query: 'SELECT 1' });
+    expect(out).toEqual({
+      kind: 'unavailable',
+      reason: `the grader's reply was larger than ${MAX_REPLY_BYTES >> 20} MiB`,
+      retryAfterSeconds: 5,
+    });
+    // The stream was cancelled just past the cap (a few chunks of read-ahead at most).
+    expect(pulled).toBeLessThan((MAX_REPLY_BYTES >> 20) + 4);
   });
 
   it('reports a refusal that is the API’s or the template’s fault (stale token, broken reference)', async () => {

@@ -162,12 +162,42 @@ export class GraderClient {
           : 'the grader is not reachable (it may be restarting)';
       return { kind: 'unavailable', reason, retryAfterSeconds: 5 };
     }
-    return {
-      status: res.status,
-      text: await res.text(),
-      retryAfterSeconds: Number(res.headers.get('retry-after')) || 5,
-    };
+    const retryAfterSeconds = Number(res.headers.get('retry-after')) || 5;
+    const text = await readCapped(res, MAX_REPLY_BYTES);
+    if (text === undefined)
+      return {
+        kind: 'unavailable',
+        reason: `the grader's reply was larger than ${MAX_REPLY_BYTES >> 20} MiB`,
+        retryAfterSeconds,
+      };
+    return { status: res.status, text, retryAfterSeconds };
   }
+}
+
+/**
+ * Most bytes of one grader reply the API reads. A grader bounds what it returns (a console run's
+ * JSON, a grade's texts), but the API is shared by every candidate: one reply never holds more of
+ * its memory than this, whatever the grader in a candidate's namespace sends.
+ */
+export const MAX_REPLY_BYTES = 8 << 20;
+
+/** The body as text, or undefined past `max` bytes (the rest is not read; the stream is cancelled). */
+export async function readCapped(res: Response, max: number): Promise<string | undefined> {
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Any reply that is not the call's result: the grader could not, or would not, run it. */

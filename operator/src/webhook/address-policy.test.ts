@@ -22,6 +22,9 @@ describe('webhook address policy', () => {
     ['224.0.0.1', 'multicast'],
     ['64:ff9b::7f00:1', 'rfc6052'],
     ['2002:7f00:1::', '6to4'],
+    ['::127.0.0.1', 'loopback'],
+    ['::7f00:1', 'IPv4-compatible'],
+    ['::a9fe:a9fe', 'IPv4-compatible'],
   ])('refuses %s (%s) without the allowance, allows it with', (ip, range) => {
     expect(addressRefusal(ip, false)).toContain(`a ${range} address`);
     expect(addressRefusal(ip, true)).toBeUndefined();

@@ -11,7 +11,14 @@ import ipaddr from 'ipaddr.js';
 export function addressRefusal(ip: string, allowPrivateTargets: boolean): string | undefined {
   if (!ipaddr.isValid(ip)) return `${ip} is not an IP address`;
   // process() turns ::ffff:127.0.0.1 into 127.0.0.1, so a mapped address gets its IPv4 verdict.
-  const range = ipaddr.process(ip).range();
+  const address = ipaddr.process(ip);
+  // The deprecated IPv4-compatible form ::a.b.c.d (::/96, RFC 4291 §2.5.5.1): ipaddr.js calls it
+  // unicast, yet ::127.0.0.1 names loopback on some stacks. No public host is reached that way.
+  const compatible =
+    address.kind() === 'ipv6' &&
+    address.match(ipaddr.parse('::'), 96) &&
+    !address.match(ipaddr.parse('::'), 127);
+  const range = compatible ? 'IPv4-compatible' : address.range();
   if (range === 'unicast') return undefined;
   if (allowPrivateTargets) return undefined;
   return `${ip} is a ${range} address; only public addresses are allowed (the team's allowPrivateTargets is off)`;

@@ -1,6 +1,13 @@
 import { consoleRequest } from '@epreuve/crds';
 import { describe, expect, it } from 'vitest';
-import { ConsoleError, explainConsole, jsonCell, prepareStatement, utf16Position } from './console.ts';
+import {
+  ConsoleError,
+  explainConsole,
+  fitJson,
+  jsonCell,
+  prepareStatement,
+  utf16Position,
+} from './console.ts';
 
 describe('utf16Position', () => {
   it('is the same position for text without astral characters', () => {
@@ -102,5 +109,38 @@ describe('consoleRequest', () => {
     expect(
       consoleRequest.safeParse({ sandbox: 'e', query: 'x', database: 'other' }).error?.issues[0]?.message,
     ).toMatch(/database/);
+  });
+});
+
+describe('fitJson', () => {
+  it('keeps every row that fits and says when some were cut', () => {
+    const row = ['x'.repeat(100)];
+    expect(fitJson([row, row], 1000)).toEqual({ rows: [row, row], cut: false });
+    const { rows, cut } = fitJson(
+      Array.from({ length: 50 }, () => row),
+      1000,
+    );
+    expect(cut).toBe(true);
+    expect(rows.length).toBe(9); // 2 + 9 × (106 + 1) = 965 ≤ 1000 < 1072
+  });
+
+  it('counts the JSON, not the text: control characters grow six-fold', () => {
+    const control = ['\u0001'.repeat(200)]; // 200 characters, 1 206 bytes of JSON
+    expect(() => fitJson([control], 1000)).toThrow(/first row alone is more than 0 MiB as JSON/);
+    expect(fitJson([['a'.repeat(200)]], 1000).cut).toBe(false);
+  });
+
+  it('refuses, in both languages, a first row over the cap (an empty table would not say why)', () => {
+    const err = (() => {
+      try {
+        fitJson([['\u0001'.repeat(400_000)]]);
+      } catch (e) {
+        return e as ConsoleError;
+      }
+      throw new Error('not refused');
+    })();
+    expect(err).toMatchObject({ reason: 'TooLarge' });
+    expect(err.message).toMatch(/more than 2 MiB as JSON/);
+    expect(err.fr).toMatch(/dépasse 2 Mio en JSON/);
   });
 });

@@ -67,6 +67,35 @@ export function prepareStatement(sql: string, maxLength: number): { statement: s
   return { statement, lead: sql.length - sql.trimStart().length };
 }
 
+/**
+ * Most bytes of JSON the rows of one console reply may take. The byte cap counts what the database
+ * sends; as JSON a value can grow six-fold (a control character becomes \u0001), and the reply goes
+ * through the API, which every candidate shares.
+ */
+export const MAX_CONSOLE_JSON = 2 << 20;
+
+/**
+ * The rows that fit in `maxJson` bytes of JSON, and whether some were cut. Refuses a result whose
+ * first row alone is larger: an empty table would say nothing of why.
+ */
+export function fitJson(rows: unknown[][], maxJson = MAX_CONSOLE_JSON): { rows: unknown[][]; cut: boolean } {
+  let size = 2;
+  for (let i = 0; i < rows.length; i++) {
+    size += Buffer.byteLength(JSON.stringify(rows[i])) + 1;
+    if (size > maxJson) {
+      if (i === 0)
+        throw new ConsoleError(
+          'TooLarge',
+          `The first row alone is more than ${maxJson >> 20} MiB as JSON, the most the console shows; select fewer or shorter columns.`,
+          undefined,
+          `La première ligne seule dépasse ${maxJson >> 20} Mio en JSON, le maximum qu’affiche la console ; sélectionnez moins de colonnes, ou plus courtes.`,
+        );
+      return { rows: rows.slice(0, i), cut: true };
+    }
+  }
+  return { rows, cut: false };
+}
+
 /** A value as JSON can carry it: bytea as PostgreSQL's hex text, the rest as node-postgres parsed it. */
 export function jsonCell(v: unknown): unknown {
   if (Buffer.isBuffer(v)) return `\\x${v.toString('hex')}`;
@@ -139,12 +168,13 @@ export async function runConsoleSql(
         queryMode: 'extended',
       } as pg.QueryConfig);
       const rows = (res.rows ?? []) as unknown[][];
+      const fitted = fitJson(rows.slice(0, limits.rowCap).map((r) => r.map(jsonCell)));
       result = {
         columns: (res.fields ?? []).map((f) => f.name),
-        rows: rows.slice(0, limits.rowCap).map((r) => r.map(jsonCell)),
+        rows: fitted.rows,
         // Rows returned, or rows changed (CREATE TABLE AS reports its rows as SELECT n, with no columns).
         rowCount: res.fields?.length ? rows.length : (res.rowCount ?? 0),
-        truncated: rows.length > limits.rowCap,
+        truncated: rows.length > limits.rowCap || fitted.cut,
         command: res.command ?? '',
       };
     }
@@ -180,13 +210,12 @@ async function fetchCursor(client: pg.Client, rowCap: number): Promise<Omit<Cons
     if (rows.length > rowCap || res.rows.length < want) break;
   }
   await client.query('CLOSE epreuve_console');
-  const truncated = rows.length > rowCap;
-  const shown = rows.slice(0, rowCap).map((r) => r.map(jsonCell));
+  const fitted = fitJson(rows.slice(0, rowCap).map((r) => r.map(jsonCell)));
   return {
     columns: fields.map((f) => f.name),
-    rows: shown,
-    rowCount: shown.length,
-    truncated,
+    rows: fitted.rows,
+    rowCount: fitted.rows.length,
+    truncated: rows.length > rowCap || fitted.cut,
     command: 'SELECT',
   };
 }
@@ -316,12 +345,13 @@ export async function runConsolePipeline(
     throw new ConsoleError('Unavailable', 'The database connection failed; try again in a moment.');
   }
   const set = documentsToResultSet(docs);
+  // ObjectIds, dates and the like as relaxed Extended JSON, the form mongosh users know.
+  const fitted = fitJson(set.rows.map((r) => r.map((v) => BSON.EJSON.serialize({ v }, { relaxed: true }).v)));
   return {
     columns: set.columns,
-    // ObjectIds, dates and the like as relaxed Extended JSON, the form mongosh users know.
-    rows: set.rows.map((r) => r.map((v) => BSON.EJSON.serialize({ v }, { relaxed: true }).v)),
-    rowCount: docs.length,
-    truncated,
+    rows: fitted.rows,
+    rowCount: fitted.rows.length,
+    truncated: truncated || fitted.cut,
     command: 'aggregate',
     durationMs: Math.round(performance.now() - started),
   };

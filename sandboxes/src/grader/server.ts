@@ -449,7 +449,19 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
           : await gradeOnMongo(sandbox, { ...creds, database }, req, i);
       if (i === 0) visible = result;
       if (result.pass) continue;
-      if (i === 0 || result.error) return result; // the candidate's own query: its message is theirs
+      if (i === 0 || result.error === 'Unavailable') return result; // their own data: the message is theirs
+      if (result.error)
+        // On a hidden variant even an error message is data the candidate must not read: a
+        // "cannot cast '(1,Jane,…)' to integer" would spell out a hidden row. Only staff see it.
+        return {
+          ...visible!,
+          pass: false,
+          error: result.error,
+          explanation: `Correct on the candidate's data, but it fails on hidden variant ${i} (${result.error}): ${result.explanation}`,
+          hint: 'Your answer gives the right result on your data, but fails to run on other data of the same shape: it must compute the result from the data, whatever the data.',
+          hintFr:
+            'Votre réponse donne le bon résultat sur vos données, mais échoue sur d’autres données de même forme : elle doit calculer le résultat à partir des données, quelles qu’elles soient.',
+        };
       return {
         ...visible!,
         pass: false,

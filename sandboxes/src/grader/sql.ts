@@ -48,7 +48,9 @@ const DEFAULTS = {
   rowCap: 10_000,
   maxBytes: 5 << 20,
   maxLength: 20_000,
-  searchPath: 'retail, work, public',
+  // Not `work`: the candidate's own objects there (a function or operator overloading a built-in
+  // for their types) must never be picked up by the reference, which runs as the grader.
+  searchPath: 'retail, public',
 };
 
 // Dates as written (no local time zone shift), timestamps as ISO strings, bigints as strings.
@@ -134,6 +136,13 @@ export async function runQuery(
     }
   };
   socket.on('data', count);
+  // statement_timeout is per statement, and a cursor is fetched in up to rowCap / 500 statements
+  // (a slow view can spend just under the limit in each): one deadline for the whole answer.
+  let overTime = false;
+  const deadline = setTimeout(() => {
+    overTime = true;
+    socket.destroy();
+  }, o.timeoutMs + 1000);
   const tooLarge = () =>
     new AnswerError(
       'TooLarge',
@@ -145,6 +154,10 @@ export async function runQuery(
     await client.query(`SET LOCAL statement_timeout = ${Math.floor(o.timeoutMs)}`);
     await client.query('SET LOCAL lock_timeout = 1000');
     await client.query(`SET LOCAL search_path = ${o.searchPath}`);
+    // A row-level security policy the candidate wrote on their `work` tables (USING (current_user
+    // <> 'grader' OR …)) would show the grader other rows than are there: with row_security off,
+    // such a read fails instead of being filtered, so a check fails rather than passes on it.
+    await client.query('SET LOCAL row_security = off');
     await client.query({ text: CURSOR_PREFIX + query, queryMode: 'extended' } as pg.QueryConfig);
     received = 0;
     budget = o.maxBytes;
@@ -170,10 +183,12 @@ export async function runQuery(
     return { columns: fields.map((f) => f.name), rows };
   } catch (err) {
     if (overBudget) throw tooLarge();
+    if (overTime) throw explain({ code: '57014' }, o.timeoutMs);
     throw explain(err, o.timeoutMs);
   } finally {
+    clearTimeout(deadline);
     socket.off('data', count);
-    if (!overBudget) await client.query('ROLLBACK').catch(() => {});
+    if (!overBudget && !overTime) await client.query('ROLLBACK').catch(() => {});
     await client.end().catch(() => {});
   }
 }
