@@ -244,7 +244,7 @@ describe('the check grader on the data-engineer sample’s collect-and-load task
     expect(failing(r)).toContain('no-duplicate-transactions');
     expect(r.checks!.find((c) => c.name === 'no-duplicate-transactions')).toMatchObject({
       pass: false,
-      error: 'SqlError',
+      error: 'Forbidden',
     });
     expect(r.checks!.find((c) => c.name === 'no-duplicate-transactions')!.explanation).toMatch(
       /row-level security/,
