@@ -1,5 +1,12 @@
 import { join } from 'node:path';
-import { ANNOTATIONS, candidateNamespace, KINDS } from '@epreuve/crds';
+import {
+  ANNOTATIONS,
+  candidateNamespace,
+  KINDS,
+  WEBHOOK_LOG_CONFIGMAP,
+  WEBHOOK_LOG_KEY,
+  type WebhookDelivery,
+} from '@epreuve/crds';
 import { type KubeObject, resourceFor } from '@epreuve/kube';
 import type { FastifyInstance } from 'fastify';
 import { generateKeyPair, SignJWT } from 'jose';
@@ -1171,6 +1178,44 @@ describe('reopen (hibernation)', () => {
     // Two hours by default, never past the deletion (an hour away here).
     expect(res.body.reopenedUntil).toBe(res.body.hibernatedUntil);
     await client.delete(resourceFor('v1', 'Namespace'), undefined, ns);
+  });
+});
+
+describe('webhook deliveries (the operator sends them; docs/webhooks.md)', () => {
+  it('lists the team log and takes a redelivery request for one of its deliveries', async () => {
+    const delivery: WebhookDelivery = {
+      id: 'uid-1.ready',
+      type: 'dev.epreuve.assessment.ready.v1',
+      subject: 'assessments/page-0',
+      state: 'failed',
+      attempts: 12,
+      history: [{ at: '2026-11-30T10:00:00Z', status: 500, ms: 12 }],
+      redeliveries: 0,
+      event: {
+        specversion: '1.0',
+        id: 'uid-1.ready',
+        source: `/teams/${teamA}`,
+        type: 'dev.epreuve.assessment.ready.v1',
+        subject: 'assessments/page-0',
+        time: '2026-11-30T09:59:00Z',
+        datacontenttype: 'application/json',
+        data: { team: teamA, assessment: 'page-0', template: 'data-engineer' },
+      },
+    };
+    await client.create({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: WEBHOOK_LOG_CONFIGMAP, namespace: teamA },
+      data: { [WEBHOOK_LOG_KEY]: JSON.stringify([delivery]) },
+    } as KubeObject);
+    const token = await staff('recruiter', [teamA]);
+    const listed = await call('GET', `/api/v1/teams/${teamA}/webhooks/deliveries`, { token });
+    expect(listed.status).toBe(200);
+    expect(listed.body.deliveries.map((d: Json) => [d.id, d.state])).toEqual([['uid-1.ready', 'failed']]);
+    const asked = await call('POST', `/api/v1/teams/${teamA}/webhooks/deliveries/uid-1.ready/redeliver`, {
+      token,
+    });
+    expect(asked.status).toBe(202);
   });
 });
 
