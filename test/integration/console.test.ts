@@ -91,6 +91,8 @@ beforeAll(async () => {
     { ...sample('data-engineer.yaml'), metadata: { name: 'data-engineer', namespace: team } } as KubeObject,
     { fieldManager: 'test' },
   );
+  // The API creates an assessment only from a template its cache holds (a loaded machine lags).
+  await eventually(async () => expect(api.store.template(team, 'data-engineer')).toBeDefined());
   // The stand-ins share one server-wide `candidate` role, whose password the last one seeded sets:
   // the assessment whose statements must run is made last.
   early = await readyAssessment('console-early', 'OnFirstAccess');

@@ -122,7 +122,8 @@ describe('Kubernetes Events', () => {
       return out;
     }, 30_000);
     expect(eventLines(described).filter((l) => /QuotaExceeded/.test(l))).toHaveLength(1);
-    expect((await get('squeezed'))?.status?.phase).toBe('Failed');
+    // The Event and the status are two writes: the phase may land a moment after the Event.
+    await eventually(async () => expect((await get('squeezed'))?.status?.phase).toBe('Failed'), 30_000);
   });
 
   it('deleting an assessment tells CleaningUp, then Deleted once its namespace is gone', async () => {
