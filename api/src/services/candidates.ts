@@ -190,14 +190,7 @@ export class CandidateSessions {
 
   /** Grades an answer, once the sandboxes are up and the clock runs. */
   async submit(a: AssessmentObject, task: string, answer: string): Promise<SubmissionObject> {
-    if (a.status?.phase !== 'Ready')
-      throw new Conflict({
-        en: 'your sandboxes are not ready yet; try again in a moment',
-        fr: 'vos bacs à sable ne sont pas encore prêts ; réessayez dans un instant',
-      });
-    // The API checks the time box itself: the operator may not have marked the end yet.
-    const closed = refusalMessage(a, new Date(), Boolean(startedAt(a)));
-    if (closed) throw new Conflict(closed);
+    refuseUnlessOpenForWork(a);
     try {
       return await this.grading.submit(a, task, answer);
     } catch (err) {
@@ -280,6 +273,20 @@ export default fp(
  * Why the time box refuses the candidate now (crds' `refusalReason`, which the gateway's
  * `accessRefusal` words too), as the candidate reads it, or undefined while it is open.
  */
+/**
+ * Work on the sandboxes (an answer, a console run) needs them Ready and the clock running. The API
+ * checks the time box itself: the operator may not have marked the end yet.
+ */
+export function refuseUnlessOpenForWork(a: AssessmentObject, now = new Date()): void {
+  if (a.status?.phase !== 'Ready')
+    throw new Conflict({
+      en: 'your sandboxes are not ready yet; try again in a moment',
+      fr: 'vos bacs à sable ne sont pas encore prêts ; réessayez dans un instant',
+    });
+  const closed = refusalMessage(a, now, Boolean(startedAt(a)));
+  if (closed) throw new Conflict(closed);
+}
+
 export function refusalMessage(a: AssessmentObject, now: Date, started: boolean): Localized | undefined {
   switch (refusalReason(a, now, started)) {
     case 'revoked':

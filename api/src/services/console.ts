@@ -1,9 +1,9 @@
-import { ANNOTATIONS, type ConsoleRequest, type ConsoleResponse, GRADER } from '@epreuve/crds';
+import { type ConsoleRequest, type ConsoleResponse, GRADER } from '@epreuve/crds';
 import type { KubeClient } from '@epreuve/kube';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { type AssessmentObject, namespaceOfAssessment } from './assessments.ts';
-import { refusalMessage } from './candidates.ts';
+import { refuseUnlessOpenForWork } from './candidates.ts';
 import {
   Conflict,
   DomainError,
@@ -33,9 +33,6 @@ export class ConsoleFailed extends DomainError {
   }
 }
 
-const startedAt = (a: AssessmentObject) =>
-  a.status?.startedAt ?? a.metadata.annotations?.[ANNOTATIONS.candidateArrivedAt];
-
 export class ConsoleService {
   private readonly grader: GraderClient;
   private readonly forgetToken?: (namespace: string) => void;
@@ -49,14 +46,8 @@ export class ConsoleService {
 
   /** Runs one statement, gated like a submission: sandboxes ready, the clock running, not ended. */
   async run(a: AssessmentObject, request: ConsoleRequest): Promise<ConsoleResponse> {
-    if (a.status?.phase !== 'Ready')
-      throw new Conflict({
-        en: 'your sandboxes are not ready yet; try again in a moment',
-        fr: 'vos bacs à sable ne sont pas encore prêts ; réessayez dans un instant',
-      });
-    const closed = refusalMessage(a, new Date(), Boolean(startedAt(a)));
-    if (closed) throw new Conflict(closed);
-    const sandbox = a.status.sandboxes?.find((s) => s.name === request.sandbox);
+    refuseUnlessOpenForWork(a);
+    const sandbox = a.status?.sandboxes?.find((s) => s.name === request.sandbox);
     if (!sandbox)
       throw new NotFound(
         {
