@@ -310,9 +310,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
           req.query,
           runLimits,
         );
-      const url = `mongodb://${encodeURIComponent(creds.username)}:${encodeURIComponent(creds.password)}@${sandbox.host}:${sandbox.port}/${creds.database}?authSource=${creds.database}&directConnection=true`;
-      const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000, maxPoolSize: 1 });
-      client.on('error', () => {});
+      const client = candidateDatabaseClient(sandbox, creds);
       try {
         await client.connect();
       } catch (err) {
@@ -424,7 +422,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     }
   }
 
-  /** A client on the candidate's MongoDB database, as the sandbox's grader user. */
+  /** A client on the candidate's MongoDB database, as `creds` (the grader user, or the candidate's for the console). */
   function candidateDatabaseClient(sandbox: GraderPlan[number], creds: GraderCredentials): MongoClient {
     const url = `mongodb://${encodeURIComponent(creds.username)}:${encodeURIComponent(creds.password)}@${sandbox.host}:${sandbox.port}/${creds.database}?authSource=${creds.database}&directConnection=true`;
     const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000, maxPoolSize: 2 });
