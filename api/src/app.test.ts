@@ -134,6 +134,13 @@ describe('errors', () => {
     expect(await ask()).toBe('missing bearer token: open the link you were sent');
   });
 
+  it('the pages load their scripts over the scheme they were served on (no upgrade-insecure-requests)', async () => {
+    const res = await app.inject('/staff');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-security-policy']).toMatch(/script-src 'self'/);
+    expect(res.headers['content-security-policy']).not.toMatch(/upgrade-insecure-requests/);
+  });
+
   it('include what the router refuses before any route: too long a path segment, bad percent-encoding', async () => {
     for (const url of [`/api/v1/teams/${'a'.repeat(101)}/templates`, '/api/v1/teams/%E0%A4%A/templates']) {
       const res = await app.inject(url);

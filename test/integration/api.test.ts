@@ -1036,6 +1036,8 @@ describe('the API as a whole', () => {
       const res = await app.inject({ method: 'GET', url: page });
       expect(res.statusCode, page).toBe(200);
       expect(res.headers['content-security-policy']).toMatch(/script-src 'self'/);
+      // Served over plain HTTP on a non-local address (make up), the scripts must still load.
+      expect(res.headers['content-security-policy']).not.toMatch(/upgrade-insecure-requests/);
     }
   });
 
