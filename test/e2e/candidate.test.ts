@@ -6,6 +6,7 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectl } from '../../hack/cluster/platform.ts';
 import { findExercise } from '../../sandboxes/src/exercises/index.ts';
+import { api, type Json, eventually as waitFor } from './platform-api.ts';
 
 /**
  * The proof on a real node: an assessment created through the API becomes real pods; the candidate
@@ -16,39 +17,6 @@ import { findExercise } from '../../sandboxes/src/exercises/index.ts';
  */
 const { kubeconfig, apiUrl, apiKey, team } = inject('e2e');
 const run = promisify(execFile);
-type Json = Record<string, any>;
-
-async function api(method: string, path: string, o: { token?: string; body?: unknown } = {}) {
-  const res = await fetch(`${apiUrl}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${o.token ?? apiKey}`,
-      ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    body: o.body !== undefined ? JSON.stringify(o.body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as Json };
-}
-
-async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  timeoutMs = 240_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
-}
 
 async function createAssessment(name: string, extra: Json = {}): Promise<Json> {
   const res = await api('POST', `/api/v1/teams/${team}/assessments`, {
@@ -72,6 +40,9 @@ const waitReady = (name: string, timeoutMs = 300_000) =>
     },
     timeoutMs,
   );
+
+const eventually = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 240_000) =>
+  waitFor(what, fn, timeoutMs, 1000);
 
 const json = async (args: string[]) => JSON.parse(await kubectl(kubeconfig, [...args, '-o', 'json']));
 

@@ -1,27 +1,14 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { api, type Json } from './platform-api.ts';
 
 /**
  * The console on a real node: the API relays to the grader pod of the candidate's namespace, which
  * the operator gave the candidate's keys of each sandbox Secret; statements run there as the
  * candidate, on the real PostgreSQL and MongoDB-protocol pods.
  */
-const { apiUrl, apiKey, team } = inject('e2e');
-type Json = Record<string, any>;
+const { team } = inject('e2e');
 const NAME = 'e2e-console';
 let token: string;
-
-async function api(method: string, path: string, o: { token?: string; body?: unknown } = {}) {
-  const res = await fetch(`${apiUrl}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${o.token ?? apiKey}`,
-      ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    body: o.body !== undefined ? JSON.stringify(o.body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as Json };
-}
 
 const run = (body: Json) => api('POST', '/api/v1/candidate/console', { token, body });
 

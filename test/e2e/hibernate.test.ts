@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findBinary } from '../../hack/cluster/assets.ts';
 import { kubectl } from '../../hack/cluster/platform.ts';
 import { freePort } from '../../hack/cluster/supervisor.ts';
+import { api, eventually, type Json } from './platform-api.ts';
 
 /**
  * onExpiry: Hibernate on a real node (issue 17): the candidate writes a `work` table through the
@@ -11,43 +12,10 @@ import { freePort } from '../../hack/cluster/supervisor.ts';
  * reopen it and find the table with the read-only staff role through kubectl port-forward, which
  * cannot write; revoking deletes the namespace.
  */
-const { kubeconfig, apiUrl, apiKey, team } = inject('e2e');
+const { kubeconfig, team } = inject('e2e');
 const run = promisify(execFile);
-type Json = Record<string, any>;
 const TEMPLATE = 'hibernating-data-engineer';
 const NAME = 'e2e-hib';
-
-async function api(method: string, path: string, o: { token?: string; body?: unknown } = {}) {
-  const res = await fetch(`${apiUrl}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${o.token ?? apiKey}`,
-      ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    body: o.body !== undefined ? JSON.stringify(o.body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as Json };
-}
-
-async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  timeoutMs = 300_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
-}
 
 const json = async (args: string[]) => JSON.parse(await kubectl(kubeconfig, [...args, '-o', 'json']));
 const assessment = async () => (await api('GET', `/api/v1/teams/${team}/assessments/${NAME}`)).body;

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectl } from '../../hack/cluster/platform.ts';
+import { api, type Json, eventually as waitFor } from './platform-api.ts';
 
 /**
  * A warm pool on a real node: a member is built and seeded by real pods; an assessment created
@@ -9,42 +10,12 @@ import { kubectl } from '../../hack/cluster/platform.ts';
  * through the gateway using only what their session returns — while the password the member was
  * built with is refused by the real PostgreSQL.
  */
-const { kubeconfig, apiUrl, apiKey, team } = inject('e2e');
+const { kubeconfig, team } = inject('e2e');
 const run = promisify(execFile);
-type Json = Record<string, any>;
 const TEMPLATE = 'pooled-data-engineer';
 
-async function api(method: string, path: string, o: { token?: string; body?: unknown } = {}) {
-  const res = await fetch(`${apiUrl}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${o.token ?? apiKey}`,
-      ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    body: o.body !== undefined ? JSON.stringify(o.body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as Json };
-}
-
-async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  timeoutMs = 300_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
-}
+const eventually = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 300_000) =>
+  waitFor(what, fn, timeoutMs, 500);
 
 const json = async (args: string[]) => JSON.parse(await kubectl(kubeconfig, [...args, '-o', 'json']));
 const readyMember = async () =>
