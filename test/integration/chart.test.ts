@@ -323,11 +323,18 @@ describe('helm chart', () => {
     expect(api.spec.template.spec.containers[0].env.map((e: { name: string }) => e.name)).not.toContain(
       'EPREUVE_GATEWAY_ADDRESS',
     );
-    // The gateway reads Assessments and nothing else.
+    // The gateway reads Assessments and patches their status, nothing else (a ValidatingAdmissionPolicy
+    // confines that patch to status.signals: docs/integrity-signals.md).
     const role = docs.find((d) => d.kind === 'ClusterRole' && d.metadata.name === 'epreuve-gateway');
     expect(role.rules).toEqual([
       { apiGroups: ['epreuve.dev'], resources: ['assessments'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['epreuve.dev'], resources: ['assessments/status'], verbs: ['patch'] },
     ]);
+    expect(
+      docs.find(
+        (d) => d.kind === 'ValidatingAdmissionPolicy' && d.metadata.name === 'epreuve-gateway-signals-only',
+      ),
+    ).toBeDefined();
   });
 
   it('labels every object with the recommended app.kubernetes.io set, and keeps every selector as it was', () => {
