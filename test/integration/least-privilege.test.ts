@@ -1,8 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { HACK_DIR, kubeVersion } from '../../hack/cluster/assets.ts';
+import { renderChart } from '../harness/chart.ts';
 import { createTestNamespace, kubectl } from '../harness/kube.ts';
 
 /**
@@ -13,7 +11,6 @@ import { createTestNamespace, kubectl } from '../harness/kube.ts';
  * RoleBindings in any namespace, and the API could read and write every ConfigMap in the cluster.
  */
 const kubeconfig = inject('kubeconfig');
-const CHART = join(import.meta.dirname, '..', '..', 'charts', 'epreuve');
 let release: string; // the platform namespace the chart is installed in
 let team: string;
 let otherTeam: string;
@@ -35,32 +32,16 @@ beforeAll(async () => {
     (await kubectl(kubeconfig, ['label', 'namespace', candidate, 'app.kubernetes.io/managed-by=epreuve']))
       .code,
   ).toBe(0);
-  const helm = execFileSync(join(HACK_DIR, 'build-go-tool.sh'), ['helm'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-    .toString()
-    .trim();
-  const rendered = execFileSync(
-    helm,
-    [
-      'template',
-      'epreuve',
-      CHART,
-      '-n',
-      release,
-      '--kube-version',
-      kubeVersion(),
-      '--set-json',
-      `teams=${JSON.stringify([team])}`,
-      '--show-only',
-      'templates/operator-rbac.yaml',
-      '--show-only',
-      'templates/api-rbac.yaml',
-      '--show-only',
-      'templates/admission-policy.yaml',
-    ],
-    { encoding: 'utf8' },
-  );
+  const rendered = renderChart('epreuve', release, [
+    '--set-json',
+    `teams=${JSON.stringify([team])}`,
+    '--show-only',
+    'templates/operator-rbac.yaml',
+    '--show-only',
+    'templates/api-rbac.yaml',
+    '--show-only',
+    'templates/admission-policy.yaml',
+  ]);
   const applied = await kubectl(kubeconfig, ['apply', '--server-side', '-f', '-'], rendered);
   expect(applied.code, applied.stderr).toBe(0);
   // The policy is compiled and its binding admitted asynchronously: wait until it bites.

@@ -11,10 +11,10 @@ import pg from 'pg';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { HACK_DIR, kubeVersion } from '../../hack/cluster/assets.ts';
 import { freePort } from '../../hack/cluster/control-plane.ts';
 import { findExercise } from '../../sandboxes/src/exercises/index.ts';
 import { standInReadyWarehouse, startApi } from '../harness/api.ts';
+import { renderChart } from '../harness/chart.ts';
 import { DataApiProcess } from '../harness/data-api.ts';
 import { sample } from '../harness/fixtures.ts';
 import { GatewayProcess, wildcardCertificate } from '../harness/gateway.ts';
@@ -34,7 +34,6 @@ const DOMAIN = 'signals.test';
 const KEY = 'epk_signals-tests-key-0123456789abcdef';
 const INTERVAL_MS = 300;
 const NAME = 'sig-cand';
-const CHART = join(import.meta.dirname, '..', '..', 'charts', 'epreuve');
 const tls = wildcardCertificate(DOMAIN);
 const issuer = new TestIssuer();
 const gateway = new GatewayProcess();
@@ -64,30 +63,14 @@ const staffCall = async (method: string, path: string, body?: unknown) => {
  * unique to this run (other suites install the same chart).
  */
 function gatewayRbac(): unknown[] {
-  const helm = execFileSync(join(HACK_DIR, 'build-go-tool.sh'), ['helm'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-    .toString()
-    .trim();
-  const rendered = execFileSync(
-    helm,
-    [
-      'template',
-      'epreuve-signals',
-      CHART,
-      '-n',
-      platform,
-      '--kube-version',
-      kubeVersion(),
-      '--set',
-      'gateway.enabled=true',
-      '--set',
-      `gateway.domain=${DOMAIN}`,
-      '--show-only',
-      'templates/gateway.yaml',
-    ],
-    { encoding: 'utf8' },
-  );
+  const rendered = renderChart('epreuve-signals', platform, [
+    '--set',
+    'gateway.enabled=true',
+    '--set',
+    `gateway.domain=${DOMAIN}`,
+    '--show-only',
+    'templates/gateway.yaml',
+  ]);
   const wanted = [
     'ServiceAccount',
     'ClusterRole',

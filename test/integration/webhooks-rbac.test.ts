@@ -1,8 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { HACK_DIR, kubeVersion } from '../../hack/cluster/assets.ts';
+import { renderChart } from '../harness/chart.ts';
 import { createTestNamespace, kubectl } from '../harness/kube.ts';
 
 /**
@@ -12,7 +10,6 @@ import { createTestNamespace, kubectl } from '../harness/kube.ts';
  * delivery log); outside its teams, neither.
  */
 const kubeconfig = inject('kubeconfig');
-const CHART = join(import.meta.dirname, '..', '..', 'charts', 'epreuve');
 let release: string;
 let team: string;
 let otherTeam: string;
@@ -31,32 +28,16 @@ beforeAll(async () => {
   release = await createTestNamespace(kubeconfig, 'epreuve-wh');
   team = await createTestNamespace(kubeconfig, 'team-wh');
   otherTeam = await createTestNamespace(kubeconfig, 'team-wh-other');
-  const helm = execFileSync(join(HACK_DIR, 'build-go-tool.sh'), ['helm'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-    .toString()
-    .trim();
-  const rendered = execFileSync(
-    helm,
-    [
-      'template',
-      'epreuve',
-      CHART,
-      '-n',
-      release,
-      '--kube-version',
-      kubeVersion(),
-      '--set-json',
-      `teams=${JSON.stringify([team])}`,
-      '--show-only',
-      'templates/operator-rbac.yaml',
-      '--show-only',
-      'templates/webhooks-rbac.yaml',
-      '--show-only',
-      'templates/admission-policy.yaml',
-    ],
-    { encoding: 'utf8' },
-  );
+  const rendered = renderChart('epreuve', release, [
+    '--set-json',
+    `teams=${JSON.stringify([team])}`,
+    '--show-only',
+    'templates/operator-rbac.yaml',
+    '--show-only',
+    'templates/webhooks-rbac.yaml',
+    '--show-only',
+    'templates/admission-policy.yaml',
+  ]);
   expect((await kubectl(kubeconfig, ['apply', '--server-side', '-f', '-'], rendered)).code).toBe(0);
   for (const ns of [team, otherTeam]) {
     await kubectl(kubeconfig, ['create', '-f', '-'], secret(ns, 'epreuve-webhook'));
