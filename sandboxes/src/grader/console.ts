@@ -1,8 +1,8 @@
 import type { ConsoleResponse } from '@epreuve/crds';
 import { BSON, type Document, type MongoClient } from 'mongodb';
-import pg from 'pg';
+import type pg from 'pg';
 import { BATCH_SIZE, documentsToResultSet, parsePipeline } from './mongo.ts';
-import { AnswerError, FETCH_BATCH, prepareAnswer, socketOf, types } from './sql.ts';
+import { AnswerError, connectForAnswer, FETCH_BATCH, prepareAnswer, socketOf } from './sql.ts';
 
 /**
  * The console: a statement a candidate runs from their page, as their own database user — so it
@@ -111,27 +111,12 @@ export async function runConsoleSql(
 ): Promise<ConsoleResponse> {
   const { statement, lead } = prepareStatement(sql, 20_000);
   const started = performance.now();
-  const client = new pg.Client({
-    ...connection,
-    types,
-    statement_timeout: limits.timeoutMs + 1000,
-    query_timeout: limits.timeoutMs + 2000,
-    connectionTimeoutMillis: 5000,
-  });
-  client.on('error', () => {}); // a backend that dies fails the query in flight (explained below)
+  const client = await connectForAnswer(connection, limits.timeoutMs);
   // What PostgreSQL says without failing (a GRANT that granted nothing, a table that did not exist).
   const notices: string[] = [];
   client.on('notice', (n) => {
     if (notices.length < 10) notices.push(`${n.severity ?? 'NOTICE'}: ${n.message}`.slice(0, 1000));
   });
-  try {
-    await client.connect();
-  } catch (err) {
-    throw new ConsoleError(
-      'Unavailable',
-      `The database is not reachable right now (${(err as Error).message}); try again in a moment.`,
-    );
-  }
   // The grader's socket budget (sql.ts): past maxBytes the connection is cut, so one huge value
   // never sits whole in this pod's memory. The transaction dies with it: nothing is kept.
   const socket = socketOf(client);

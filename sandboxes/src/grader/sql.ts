@@ -54,7 +54,7 @@ const DEFAULTS = {
 };
 
 // Dates as written (no local time zone shift), timestamps as ISO strings, bigints as strings.
-export const types = {
+const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === 1082) return (v: string) => v; // date
     if (oid === 1114 || oid === 1184)
@@ -95,22 +95,20 @@ export const socketOf = (client: pg.Client) =>
 /** Rows fetched per round trip: small enough that one batch never holds much more than the cap. */
 export const FETCH_BATCH = 500;
 
-export async function runQuery(
-  connection: pg.ClientConfig,
-  sql: string,
-  options: RunOptions = {},
-): Promise<ResultSet> {
-  const o = { ...DEFAULTS, ...options };
-  const query = prepareAnswer(sql, o.maxLength);
+/**
+ * A connected client for one answer (or console run), its timeouts a little past the answer's so
+ * the server's statement_timeout speaks first. An unreachable database is AnswerError Unavailable.
+ */
+export async function connectForAnswer(connection: pg.ClientConfig, timeoutMs: number): Promise<pg.Client> {
   const client = new pg.Client({
     ...connection,
     types,
-    statement_timeout: o.timeoutMs + 1000,
-    query_timeout: o.timeoutMs + 2000,
+    statement_timeout: timeoutMs + 1000,
+    query_timeout: timeoutMs + 2000,
     connectionTimeoutMillis: 5000,
   });
   // A backend that dies (OOM-killed by a huge answer, a restart) makes the client emit 'error';
-  // unhandled, that would end the process. The query in flight fails, and is explained below.
+  // unhandled, that would end the process. The query in flight fails, and its caller explains it.
   client.on('error', () => {});
   try {
     await client.connect();
@@ -121,6 +119,17 @@ export async function runQuery(
       `La base de données est injoignable pour le moment (${(err as Error).message}) ; réessayez dans un instant.`,
     );
   }
+  return client;
+}
+
+export async function runQuery(
+  connection: pg.ClientConfig,
+  sql: string,
+  options: RunOptions = {},
+): Promise<ResultSet> {
+  const o = { ...DEFAULTS, ...options };
+  const query = prepareAnswer(sql, o.maxLength);
+  const client = await connectForAnswer(connection, o.timeoutMs);
   // node-postgres buffers a whole row before handing it over, so a cap checked on rows comes too
   // late for one 500 MB value. Counting the socket's bytes bounds memory to the cap plus one chunk:
   // past the cap, the connection is cut and the answer is refused.
