@@ -96,6 +96,36 @@ describe('seeder (PostgreSQL)', () => {
     // The grader can read what the candidate built…
     expect((await runQuery(grader, 'SELECT id FROM work.collected')).rows).toEqual([[1]]);
   });
+
+  // A red-team finding: the counters a reference left on `retail` told the candidate which tables
+  // and indexes it reads, and an answer ending its own grading session withdrew a failed attempt.
+  it.each([
+    ['the tables’ scan counters', 'SELECT relname, seq_scan, idx_scan FROM pg_stat_user_tables'],
+    ['the I/O counters', 'SELECT * FROM pg_statio_user_tables'],
+    ['a statistics function called directly', `SELECT pg_stat_get_numscans('retail.transactions'::regclass)`],
+    ['the databases’ counters (hidden variants read)', 'SELECT datname, tup_returned FROM pg_stat_database'],
+    ['other sessions', 'SELECT pid, query FROM pg_stat_activity'],
+    ['ending its own session', 'SELECT pg_terminate_backend(pg_backend_pid())'],
+    ['cancelling its own statement', 'SELECT pg_cancel_backend(pg_backend_pid())'],
+  ])('closes %s to the candidate', async (_, sql) => {
+    const c = new pg.Client({ ...admin, user: candidate.username, password: candidate.password });
+    await c.connect();
+    try {
+      await expect(c.query(sql)).rejects.toThrow(/permission denied for function pg_/);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it.each(['postgres', 'template1'])('keeps the candidate out of the %s database', async (database) => {
+    const c = new pg.Client({ ...admin, database, user: candidate.username, password: candidate.password });
+    await expect(c.connect()).rejects.toThrow(/permission denied for database/);
+    await c.end().catch(() => {});
+  });
+
+  it('leaves grading whole: the grader still reads and answers run', async () => {
+    expect((await runQuery(grader, 'SELECT count(*)::int FROM retail.merchants')).rows).toEqual([[24]]);
+  });
 });
 
 describe('SQL exercises', () => {

@@ -34,4 +34,19 @@ describe('prepareAnswer', () => {
       /^Votre réponse contient un caractère NUL \(U\+0000\) à la position 9 ;/,
     );
   });
+  it('keeps comments and leading text of a real answer, and an unclosed comment is not empty', () => {
+    expect(prepareAnswer('  -- total\nSELECT 1 /* x */ ;\n')).toBe('-- total\nSELECT 1 /* x */');
+    expect(prepareAnswer('/* open')).toBe('/* open');
+    expect(() => prepareAnswer('-- a\n/* b */\n;;')).toThrow(/empty/);
+  });
+  // A hostile answer of the largest allowed size: the regexes this replaced took seconds on each.
+  it.each([
+    ['spaces before a final character', `${' '.repeat(19_998)}x`],
+    ['thousands of unclosed comments', '/*'.repeat(10_000)],
+    ['semicolons and spaces before a final character', `${'; '.repeat(9_999)}x`],
+  ])('prepares %s in linear time', (_, sql) => {
+    const started = performance.now();
+    prepareAnswer(sql);
+    expect(performance.now() - started).toBeLessThan(50);
+  });
 });

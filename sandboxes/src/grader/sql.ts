@@ -82,10 +82,34 @@ export function prepareAnswer(sql: string, maxLength = DEFAULTS.maxLength): stri
       `Your answer contains a NUL character (U+0000) at position ${nul + 1}; PostgreSQL does not accept it.`,
       `Votre réponse contient un caractère NUL (U+0000) à la position ${nul + 1} ; PostgreSQL ne l’accepte pas.`,
     );
-  const withoutComments = sql.replace(/--[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '');
-  if (!withoutComments.replace(/[\s;]/g, ''))
-    throw new AnswerError('Empty', 'Your answer is empty.', 'Votre réponse est vide.');
-  return sql.replace(/[\s;]+$/u, '').trim();
+  if (isBlank(sql)) throw new AnswerError('Empty', 'Your answer is empty.', 'Votre réponse est vide.');
+  let end = sql.length;
+  while (end > 0 && isBlankChar(sql[end - 1] as string)) end--;
+  return sql.slice(0, end).trim();
+}
+
+const isBlankChar = (c: string) => c === ';' || /\s/u.test(c);
+
+/**
+ * Whether an answer holds only whitespace, semicolons and comments, in one pass. Hand-written, as
+ * is the trim above, because the regexes they replace backtrack: `/[\s;]+$/` took 1.5 s on 19 998
+ * spaces before an `x` (2.7 s with semicolons), a grade server held by one answer.
+ */
+function isBlank(sql: string): boolean {
+  let i = 0;
+  while (i < sql.length) {
+    if (sql.startsWith('--', i)) {
+      const eol = sql.indexOf('\n', i);
+      if (eol === -1) return true;
+      i = eol + 1;
+    } else if (sql.startsWith('/*', i)) {
+      const close = sql.indexOf('*/', i + 2);
+      if (close === -1) return false;
+      i = close + 2;
+    } else if (isBlankChar(sql[i] as string)) i++;
+    else return false;
+  }
+  return true;
 }
 
 /** The pg client's socket: the only place where bytes can be counted before a whole row is buffered. */

@@ -211,4 +211,36 @@ async function setUpRoles(
   await client.query(`ALTER ROLE ${candidate} IN DATABASE ${db} SET search_path = work, ${schema}`);
   await client.query(`ALTER ROLE ${candidate} IN DATABASE ${db} SET statement_timeout = '60s'`);
   await limitGrader(client, grader, db);
+  await closeSideChannels(client);
+}
+
+/**
+ * Shuts what PUBLIC may use to watch the grader or dodge a grade, in the candidate's database:
+ * - the statistics functions behind `pg_stat_*`, `pg_statio_*` and `pg_stat_database` (a view runs
+ *   its functions with its user's rights, so the views close with them): the scan and tuple
+ *   counters a reference leaves on `retail` tables told which tables and indexes it reads, and
+ *   `pg_stat_database` showed the hidden variants being read;
+ * - `pg_terminate_backend` and `pg_cancel_backend`: an answer ending its own grading session read as
+ *   a database that stopped (a 503), so a failing attempt left no record;
+ * - CONNECT on `postgres` and `template1`, where `pg_stat_database` and the others are open again.
+ * Idempotent: a re-run revokes what is already revoked.
+ */
+async function closeSideChannels(client: pg.Client): Promise<void> {
+  await client.query(`DO $$
+DECLARE f regprocedure;
+BEGIN
+  FOR f IN
+    SELECT p.oid::regprocedure FROM pg_proc p
+    WHERE p.pronamespace = 'pg_catalog'::regnamespace
+      AND (p.proname LIKE 'pg\\_stat\\_get\\_%' OR p.proname = 'pg_stat_have_stats'
+           OR p.proname IN ('pg_terminate_backend', 'pg_cancel_backend'))
+  LOOP
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+  END LOOP;
+END $$`);
+  const others = await client.query<{ datname: string }>(
+    `SELECT datname FROM pg_database WHERE datname IN ('postgres', 'template1') AND datname <> current_database()`,
+  );
+  for (const { datname } of others.rows)
+    await client.query(`REVOKE CONNECT ON DATABASE ${pg.escapeIdentifier(datname)} FROM PUBLIC`);
 }
