@@ -3,8 +3,7 @@ import type pg from 'pg';
 /**
  * What a check may read of the candidate's `work`. A check runs as the grader on objects the
  * candidate made, and PostgreSQL runs a reader's code for them with the reader's rights: a view's
- * query, a cast or an operator of their own type, a collation that makes 'A' equal 'a', a virtual
- * generated column's expression. That code could read what the grader may (another grader
+ * query, a cast or an operator of their own type, a collation that makes 'A' equal 'a'. That code could read what the grader may (another grader
  * session's query in pg_stat_activity) or show the grader other rows than are there (a view
  * filtering on current_user), so a check could pass on work not done. A check therefore reads
  * data only:
@@ -14,10 +13,12 @@ import type pg from 'pg';
  * - every relation the query reads outside pg_catalog and information_schema must hold data (a
  *   table, partitioned table, materialized view or sequence: no view, no foreign table), and each
  *   column a built-in type (pg_catalog's, or a domain over one: a domain brings no operator or cast
- *   of its own), a built-in collation, and no virtual generated column (PostgreSQL 18).
+ *   of its own) and a built-in collation.
  * Operator classes (what GROUP BY and DISTINCT use) take a superuser to create, so the built-in
  * types keep the built-in ones. Triggers, rules other than a view's, defaults and CHECK
- * constraints do not run on a read; row-level security is refused by `row_security = off`.
+ * constraints do not run on a read; row-level security is refused by `row_security = off`; a
+ * virtual generated column (PostgreSQL 18) may use only built-in functions and types, PostgreSQL's
+ * own rule for this very reason.
  *
  * The relations are the ones the query's parse locks: PREPARE parses and rewrites it (a view is
  * locked before it is expanded) without planning or running anything, and the locks, held to the
@@ -44,7 +45,7 @@ WITH RECURSIVE rels AS (
     AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
     AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 ), cols AS (
-  SELECT r.name AS rel, a.attnum, a.attname::text AS col, a.atttypid, a.attcollation, a.attgenerated::text AS generated
+  SELECT r.name AS rel, a.attnum, a.attname::text AS col, a.atttypid, a.attcollation
   FROM rels r JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid
   WHERE a.attnum > 0 AND NOT a.attisdropped
 ), base (typ, cur) AS (
@@ -66,11 +67,15 @@ SELECT * FROM (
   JOIN pg_catalog.pg_collation co ON co.oid = c.attcollation
   JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace
   WHERE n.nspname <> 'pg_catalog'
-  UNION ALL
-  SELECT 4, c.rel, c.attnum, c.col, NULL FROM cols c WHERE c.generated = 'v'
 ) AS wrong
 ORDER BY rank, rel, attnum
 LIMIT 1`;
+
+/** pg_class.relkind of what a check may not read, in words. */
+const KINDS: Record<string, [string, string]> = {
+  v: ['a view', 'une vue'],
+  f: ['a foreign table', 'une table étrangère'],
+};
 
 /**
  * Parses the check's `query` in the caller's (read-only) transaction and returns why it may not
@@ -88,12 +93,8 @@ export async function findCandidateCode(client: pg.Client, query: string): Promi
   const column = `${w.rel}.${w.col}`;
   switch (w.rank) {
     case 1: {
-      const [en, fr] =
-        w.what === 'v'
-          ? ['a view', 'une vue']
-          : w.what === 'f'
-            ? ['a foreign table', 'une table étrangère']
-            : [`not a table (relkind ${w.what})`, `pas une table (relkind ${w.what})`];
+      // 'v' and 'f' are what a query can read that is not one of the kinds allowed above.
+      const [en, fr] = KINDS[w.what ?? ''] ?? [`relation of kind ${w.what}`, `relation de type ${w.what}`];
       return {
         en: `${w.rel} is ${en}: checks read tables only (a view's query would run as the grader); load the data into a table`,
         fr: `${w.rel} est ${fr} : les vérifications ne lisent que des tables (la requête d’une vue s’exécuterait avec le rôle de correction) ; chargez les données dans une table`,
@@ -104,15 +105,10 @@ export async function findCandidateCode(client: pg.Client, query: string): Promi
         en: `column ${column} has type ${w.what}, not a built-in type of PostgreSQL: checks read built-in types only (text, bigint, numeric, timestamptz…, or a domain over one), as a type of your own brings its own casts and operators`,
         fr: `la colonne ${column} est de type ${w.what}, qui n’est pas un type intégré de PostgreSQL : les vérifications ne lisent que des types intégrés (text, bigint, numeric, timestamptz…, ou un domaine sur l’un d’eux), car un type à vous apporte ses propres conversions et opérateurs`,
       };
-    case 3:
+    default:
       return {
         en: `column ${column} uses collation ${w.what}, not a built-in one: checks compare text with PostgreSQL's built-in collations only`,
         fr: `la colonne ${column} utilise la collation ${w.what}, qui n’est pas intégrée : les vérifications ne comparent du texte qu’avec les collations intégrées de PostgreSQL`,
-      };
-    default:
-      return {
-        en: `column ${column} is a virtual generated column: its expression would run as the grader at each read; make it STORED`,
-        fr: `la colonne ${column} est une colonne générée virtuelle : son expression s’exécuterait avec le rôle de correction à chaque lecture ; déclarez-la STORED`,
       };
   }
 }
