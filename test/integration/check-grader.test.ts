@@ -40,6 +40,7 @@ const dataApi = new DataApiProcess();
 const dirs: string[] = [];
 let app: FastifyInstance;
 let candidate: pg.Client;
+let plan: SeedPlan;
 
 const sample = parse(
   readFileSync(
@@ -78,6 +79,18 @@ async function runChecks(): Promise<GradeResponse> {
   expect(res.statusCode, res.body).toBe(200);
   return res.json();
 }
+/** Runs checks of the test's own on the candidate's work area. */
+async function runOwnChecks(checks: CheckSpec[]): Promise<GradeResponse> {
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/check',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    payload: { sandbox: 'warehouse', checks },
+  });
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json();
+}
+const outcome = (r: GradeResponse, name: string) => r.checks!.find((c) => c.name === name)!;
 const failing = (r: GradeResponse) => r.checks!.filter((c) => !c.pass).map((c) => c.name);
 
 const DDL = (keys: { customers: boolean; transactions: boolean }) => `
@@ -123,7 +136,7 @@ beforeAll(async () => {
   await c.end();
   const all = credentialsDir(creds);
   dirs.push(all);
-  const plan: SeedPlan = [
+  plan = [
     {
       name: 'warehouse',
       kind: 'postgres',
@@ -156,7 +169,13 @@ beforeAll(async () => {
 }, 120_000);
 
 beforeEach(async () => {
-  await candidate.query('DROP TABLE IF EXISTS work.customers, work.transactions CASCADE');
+  // Everything a test planted in work (tables, views, functions, operators, types, collations)
+  // goes with the schema; the seeder makes it again as the seed Job does.
+  const admin = new pg.Client({ ...server, database: DB });
+  await admin.connect();
+  await admin.query('DROP SCHEMA work CASCADE');
+  await admin.end();
+  await runSeed(plan, { size: 'small', waitTimeoutMs: 10_000, log: () => {} });
 });
 
 afterAll(async () => {
@@ -373,5 +392,102 @@ describe('the check grader on the data-engineer sample’s collect-and-load task
       SELECT customer_id, email, country FROM retail.customers`);
     const r = await runChecks();
     expect(failing(r)).toContain('customers-complete');
+  });
+});
+
+/**
+ * What a candidate plants in `work` runs with the rights of whoever reads it: a check must read
+ * their data, never run their code. Each test plants what would pass a check it should fail.
+ */
+describe('checks read the candidate’s data, never run the candidate’s code', () => {
+  const LOWERCASE: CheckSpec = {
+    name: 'emails-lowercase',
+    sql: 'SELECT email FROM work.customers WHERE email <> lower(email)',
+    expect: { noRows: true },
+    hint: 'Store emails in lower case.',
+  };
+  const UNIQUE: CheckSpec = {
+    name: 'emails-unique',
+    sql: 'SELECT a.email FROM work.customers a JOIN work.customers b ON a.email = b.email AND a.customer_id <> b.customer_id',
+    expect: { noRows: true },
+    hint: 'One customer per email.',
+  };
+  const twoJanes = async (emailType: string) => {
+    await candidate.query(
+      `CREATE TABLE work.customers (customer_id bigint PRIMARY KEY, email ${emailType}, country text)`,
+    );
+    await candidate.query(
+      "INSERT INTO work.customers VALUES (1, 'Jane@Example.org', 'FR'), (2, 'Jane@Example.org', 'FR')",
+    );
+  };
+
+  it('a function or operator of theirs overloading a built-in is not picked up: the checks fail', async () => {
+    await twoJanes('varchar(200)');
+    // Exact matches for varchar, which pg_catalog only serves through text: with `work` on the
+    // check's search_path these win over the built-ins.
+    await candidate.query(`
+      CREATE FUNCTION work.lower(varchar) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1::text';
+      CREATE FUNCTION work.never(varchar, varchar) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT false';
+      CREATE OPERATOR work.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = work.never)`);
+    const r = await runOwnChecks([LOWERCASE, UNIQUE]);
+    expect(failing(r), r.explanation).toEqual(['emails-lowercase', 'emails-unique']);
+    expect(outcome(r, 'emails-lowercase').explanation).toMatch(/Expected no rows, got 2/);
+    expect(outcome(r, 'emails-unique').explanation).toMatch(/Expected no rows, got 2/);
+  });
+
+  it('a type of their own (its cast runs as the grader) is refused, naming the column, in English and French', async () => {
+    await candidate.query(`
+      CREATE TYPE work.boxed AS (v text);
+      CREATE FUNCTION work.unboxed(work.boxed) RETURNS text LANGUAGE sql VOLATILE AS 'SELECT gen_random_uuid()::text';
+      CREATE CAST (work.boxed AS text) WITH FUNCTION work.unboxed(work.boxed);
+      CREATE TABLE work.customers (customer_id bigint PRIMARY KEY, email work.boxed);
+      INSERT INTO work.customers VALUES (1, ROW('jane@example.org')), (2, ROW('jane@example.org'))`);
+    // The cast makes every email distinct to whoever reads it: the duplicates would not show.
+    const r = await runOwnChecks([
+      {
+        name: 'emails-unique',
+        sql: 'SELECT email::text FROM work.customers GROUP BY 1 HAVING count(*) > 1',
+        expect: { noRows: true },
+        hint: 'One customer per email.',
+      },
+    ]);
+    expect(failing(r)).toEqual(['emails-unique']);
+    expect(outcome(r, 'emails-unique')).toMatchObject({ pass: false, error: 'Forbidden' });
+    expect(r.hint).toMatch(/column work\.customers\.email has type work\.boxed, not a built-in type/);
+    expect(r.hintFr).toMatch(/la colonne work\.customers\.email est de type work\.boxed/);
+  });
+
+  it('a collation of their own (equal when the case differs) is refused, naming the column', async () => {
+    await candidate.query(
+      "CREATE COLLATION work.anycase (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
+    );
+    await twoJanes('text COLLATE work.anycase');
+    const r = await runOwnChecks([LOWERCASE]);
+    expect(outcome(r, 'emails-lowercase')).toMatchObject({ pass: false, error: 'Forbidden' });
+    expect(r.hint).toMatch(/column work\.customers\.email uses collation work\.anycase/);
+    expect(r.hintFr).toMatch(/la colonne work\.customers\.email utilise la collation work\.anycase/);
+  });
+
+  it('a view that shows the grader other rows than are there is refused: checks read tables', async () => {
+    await load(customers, transactions, { dedupe: false });
+    await candidate.query(`
+      ALTER TABLE work.transactions RENAME TO transactions_loaded;
+      CREATE VIEW work.transactions AS SELECT * FROM work.transactions_loaded WHERE current_user <> 'grader';
+      GRANT SELECT ON work.transactions TO grader`);
+    const r = await runChecks();
+    expect(failing(r)).toContain('no-duplicate-transactions');
+    expect(outcome(r, 'no-duplicate-transactions')).toMatchObject({ pass: false, error: 'Forbidden' });
+    expect(r.hint).toMatch(/work\.transactions is a view: checks read tables only/);
+    expect(r.hintFr).toMatch(/work\.transactions est une vue/);
+  });
+
+  it('a domain over a built-in type is the candidate’s design, not code: checks run on it', async () => {
+    await candidate.query("CREATE DOMAIN work.email AS text CHECK (VALUE LIKE '%@%')");
+    await twoJanes('work.email');
+    const r = await runOwnChecks([LOWERCASE]);
+    expect(outcome(r, 'emails-lowercase')).toMatchObject({ pass: false });
+    expect(outcome(r, 'emails-lowercase').error).toBeUndefined();
+    await candidate.query('UPDATE work.customers SET email = lower(email)');
+    expect((await runOwnChecks([LOWERCASE])).pass).toBe(true);
   });
 });

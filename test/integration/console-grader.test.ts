@@ -258,6 +258,36 @@ describe('console runs on the grade server', () => {
     expect((await sql('SELECT count(*)::int FROM work.console_t WHERE id = 99')).json().rows).toEqual([[0]]);
   });
 
+  it('a statement that turns its own timeout off is still stopped at the limit, its backend too, and keeps nothing', async () => {
+    for (const statement of [
+      'CREATE TABLE work.untimed_t (id int)',
+      `CREATE FUNCTION work.untimed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM set_config('statement_timeout', '0', true); RETURN NEW; END $$`,
+      'CREATE FUNCTION work.sleepy() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(8); RETURN NEW; END $$',
+      'CREATE TRIGGER untimed BEFORE INSERT ON work.untimed_t FOR EACH ROW EXECUTE FUNCTION work.untimed()',
+      // Deferred: it runs at COMMIT, a statement of its own whose timer the trigger above turned off.
+      'CREATE CONSTRAINT TRIGGER sleepy AFTER INSERT ON work.untimed_t DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION work.sleepy()',
+    ])
+      expect((await sql(statement)).statusCode, statement).toBe(200);
+    const started = Date.now();
+    const res = await sql('INSERT INTO work.untimed_t VALUES (1)');
+    expect(res.statusCode, res.body).toBe(422);
+    expect(res.json()).toMatchObject({ reason: 'Timeout' });
+    expect(Date.now() - started).toBeLessThan(5000);
+    await asAdmin(async (c) => {
+      const sleeping = `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND usename = $2 AND wait_event = 'PgSleep'`;
+      const args = [DB, creds[KEYS.username]];
+      let left = 1;
+      for (let i = 0; i < 20 && left > 0; i++) {
+        left = (await c.query(sleeping, args)).rowCount ?? 0;
+        if (left > 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      await c.query(`SELECT pg_terminate_backend(pid) FROM (${sleeping}) AS s`, args);
+      // Without the stop, the backend sleeps on, then commits the row.
+      expect(left).toBe(0);
+      expect((await c.query('SELECT count(*)::int AS n FROM work.untimed_t')).rows[0].n).toBe(0);
+    });
+  }, 30_000);
+
   it('says where a syntax error is, in the text as sent (leading blank lines included)', async () => {
     const res = await sql('\n  SELECT customer_id FRM customers');
     expect(res.statusCode).toBe(422);

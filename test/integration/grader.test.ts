@@ -195,6 +195,98 @@ describe('grade server', () => {
     expect((await grade(sqlRequest(sqlExercise.reference))).json().pass).toBe(true);
   }, 30_000);
 
+  it('an answer that turns its own statement_timeout off is stopped at the limit, and so is its backend', async () => {
+    // The first row turns the timeout off for the transaction; the second batch of rows (another
+    // FETCH, whose timer is armed from the setting then) sleeps.
+    const started = Date.now();
+    const res = await grade(
+      sqlRequest(
+        `SELECT g, CASE WHEN g = 1 THEN set_config('statement_timeout', '0', true) WHEN g = 501 THEN pg_sleep(30)::text END FROM generate_series(1, 600) g`,
+      ),
+    );
+    expect(res.json()).toMatchObject({ pass: false, error: 'Timeout' });
+    expect(Date.now() - started).toBeLessThan(8000);
+    const c = new pg.Client(admin);
+    await c.connect();
+    try {
+      const sleeping = `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND usename = 'grader' AND wait_event = 'PgSleep'`;
+      let left = 1;
+      for (let i = 0; i < 20 && left > 0; i++) {
+        left = (await c.query(sleeping, [DB])).rowCount ?? 0;
+        if (left > 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      // Without the stop, the backend sleeps on for 30 s after the answer was graded.
+      await c.query(`SELECT pg_terminate_backend(pid) FROM (${sleeping}) AS s`, [DB]);
+      expect(left).toBe(0);
+    } finally {
+      await c.end();
+    }
+  }, 20_000);
+
+  it('an answer cannot read the text of a reference the grader runs at the same time', async () => {
+    const secret = `reference_${process.pid}_${Date.now()}`;
+    // A reference is in pg_stat_activity as it is parsed and planned (its cursor's DECLARE), then
+    // as FETCH: a lock on the table it reads holds that moment open, where a candidate's answer
+    // would poll for it.
+    const locker = new pg.Client(admin);
+    await locker.connect();
+    let slow: ReturnType<typeof grade> | undefined;
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE retail.customers IN ACCESS EXCLUSIVE MODE');
+      slow = grade({ ...sqlRequest('SELECT 1'), reference: `SELECT '${secret}' AS m FROM customers` });
+      for (let i = 0; i < 40; i++) {
+        const waiting = await locker.query(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND usename = 'grader' AND wait_event_type = 'Lock'`,
+          [DB],
+        );
+        if (waiting.rowCount) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // The grader role reads its own sessions' queries: raised in an error, the reference's text
+      // would reach the candidate in the hint.
+      const spy = await grade({
+        ...sqlRequest(
+          `SELECT ('x' || (SELECT string_agg(query, ' | ') FROM pg_stat_activity WHERE pid <> pg_backend_pid()))::int`,
+        ),
+        reference: 'SELECT 1 AS one', // not on the locked table
+      });
+      expect(spy.json()).toMatchObject({ pass: false, error: 'SqlError' });
+      expect(spy.json().hint).not.toContain(secret);
+    } finally {
+      await locker.query('ROLLBACK');
+      await locker.end();
+      await slow;
+    }
+  });
+
+  it('the candidate role reads no other role’s query text: neither superuser nor pg_read_all_stats', async () => {
+    const c = new pg.Client({ ...admin, user: 'candidate', password: 'candidate-pw' });
+    await c.connect();
+    const slow = grade({
+      ...sqlRequest('SELECT 1'),
+      reference: 'SELECT pg_sleep(1)::text AS slow_reference',
+    });
+    try {
+      const rights = await c.query(
+        `SELECT rolsuper, pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS stats FROM pg_roles WHERE rolname = current_user`,
+      );
+      expect(rights.rows).toEqual([{ rolsuper: false, stats: false }]);
+      let seen: string[] = [];
+      for (let i = 0; i < 40 && seen.length === 0; i++) {
+        seen = (
+          await c.query(`SELECT query FROM pg_stat_activity WHERE usename = 'grader' AND datname = $1`, [DB])
+        ).rows.map((r) => r.query);
+        if (seen.length === 0) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(seen.length).toBeGreaterThan(0);
+      for (const q of seen) expect(q).toBe('<insufficient privilege>');
+    } finally {
+      await slow;
+      await c.end();
+    }
+  });
+
   it('refuses writes, several statements and server-side functions that write', async () => {
     for (const answer of [
       'DELETE FROM customers',
@@ -220,7 +312,7 @@ describe('grade server', () => {
     for (let i = 0; i < 20; i++) {
       await new Promise((r) => setTimeout(r, 100));
       const killed = await killer.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = 'grader' AND state = 'active' AND query LIKE 'FETCH%'`,
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = 'grader' AND application_name = 'epreuve-answer' AND wait_event = 'PgSleep'`,
         [DB],
       );
       if (killed.rowCount) break;

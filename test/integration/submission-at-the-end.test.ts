@@ -62,8 +62,9 @@ async function readyCandidate(name: string) {
 async function whenRunning(database: string, role: string) {
   const admin = new pg.Client({ ...postgres, database: 'postgres' });
   await admin.connect();
-  // The answer's pg_sleep, not the reference the grader may be computing first on the same database.
-  const running = `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND usename = $2 AND state = 'active' AND wait_event = 'PgSleep'`;
+  // The answer's pg_sleep, not the reference the grader may be computing first on the same database
+  // (by application_name: grader sessions report no state nor query, track_activities is off).
+  const running = `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND usename = $2 AND application_name = 'epreuve-answer' AND wait_event = 'PgSleep'`;
   await eventually(
     async () => expect((await admin.query(running, [database, role])).rowCount).toBe(1),
     10_000,

@@ -2,7 +2,7 @@ import type { ConsoleResponse } from '@epreuve/crds';
 import { BSON, type Document, type MongoClient } from 'mongodb';
 import type pg from 'pg';
 import { BATCH_SIZE, documentsToResultSet, parsePipeline } from './mongo.ts';
-import { AnswerError, connectForAnswer, FETCH_BATCH, prepareAnswer, socketOf } from './sql.ts';
+import { AnswerError, connectForAnswer, deadlineFor, FETCH_BATCH, prepareAnswer, socketOf } from './sql.ts';
 
 /**
  * The console: a statement a candidate runs from their page, as their own database user — so it
@@ -111,7 +111,11 @@ export async function runConsoleSql(
 ): Promise<ConsoleResponse> {
   const { statement, lead } = prepareStatement(sql, 20_000);
   const started = performance.now();
-  const client = await connectForAnswer(connection, limits.timeoutMs);
+  const client = await connectForAnswer(connection, limits.timeoutMs, 'epreuve-console');
+  // The statement_timeout set below is the statement's to change (set_config in a trigger holds
+  // for the COMMIT, whose deferred triggers then run untimed): one deadline for the whole run,
+  // which ends the backend, so nothing runs on (nor commits) after the limit.
+  const deadline = deadlineFor(connection, client, limits.timeoutMs + 1000);
   // What PostgreSQL says without failing (a GRANT that granted nothing, a table that did not exist).
   const notices: string[] = [];
   client.on('notice', (n) => {
@@ -169,7 +173,9 @@ export async function runConsoleSql(
       durationMs: Math.round(performance.now() - started),
       ...(notices.length > 0 && { notices: [...notices] }),
     };
-  } catch (err) {
+  } catch (caught) {
+    // Past the deadline the run failed because its backend was ended: a timeout, said as one.
+    const err = deadline.fired ? { code: '57014' } : caught;
     if (overBudget)
       throw new ConsoleError(
         'TooLarge',
@@ -177,8 +183,10 @@ export async function runConsoleSql(
       );
     throw explainConsole(err, limits.timeoutMs, inCursor ? CURSOR_PREFIX.length : 0, statement, lead);
   } finally {
+    deadline.clear();
+    await deadline.stopped();
     socket.off('data', count);
-    if (!overBudget) await client.query('ROLLBACK').catch(() => {});
+    if (!overBudget && !deadline.fired) await client.query('ROLLBACK').catch(() => {});
     await client.end().catch(() => {});
   }
 }

@@ -359,9 +359,12 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
   }
 
   /**
-   * Runs a check task on the candidate's database. Check queries run as the grader with `work`
-   * first on the search path; `sameAsSource` queries run on the collection source database, which
-   * holds only seeded data: no object the candidate made ever runs where that data is readable.
+   * Runs a check task on the candidate's database. Check queries run as the grader on data only:
+   * `search_path = pg_catalog, pg_temp` (the template qualifies `work.…`, so no function or operator
+   * of the candidate's is picked up), and a query reading a view, a column of the candidate's own
+   * type or collation is refused (guard.ts). `sameAsSource` queries run on the collection source
+   * database, which holds only seeded data: no object the candidate made ever runs where that data
+   * is readable.
    */
   async function check(sandbox: GraderPlan[number], req: CheckRequest): Promise<GradeResponse> {
     const creds = graderCredentials(sandbox.credentials);
@@ -377,11 +380,22 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     return runChecks(
       req.checks,
       {
-        work: (c) => runQuery(on(creds.database), c.sql!, { ...limits, searchPath: 'work, public' }),
+        work: (c) =>
+          runQuery(on(creds.database), c.sql!, {
+            ...limits,
+            searchPath: 'pg_catalog, pg_temp',
+            refuseCandidateCode: true,
+            applicationName: 'epreuve-check',
+          }),
         // Seeded and read-only: computed once per query.
         source: (sql) =>
           reference(`${sandbox.name}\0${sourceDb}\0${sql}`, () =>
-            runQuery(on(sourceDb), sql, { ...limits, rowCap: 100_000, maxBytes: 4 * limits.maxBytes }),
+            runQuery(on(sourceDb), sql, {
+              ...limits,
+              rowCap: 100_000,
+              maxBytes: 4 * limits.maxBytes,
+              applicationName: 'epreuve-source',
+            }),
           ),
       },
       { deadlineMs: o.checksDeadlineMs ?? 20_000 },
@@ -481,11 +495,17 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
       database: creds.database,
     };
     const referenceResult = await reference(`${sandbox.name}\0${creds.database}\0${req.reference}`, () =>
-      runQuery(connection, req.reference, { ...limits, rowCap: 100_000, maxBytes: 4 * limits.maxBytes }),
+      runQuery(connection, req.reference, {
+        ...limits,
+        rowCap: 100_000,
+        maxBytes: 4 * limits.maxBytes,
+        applicationName: 'epreuve-reference',
+      }),
     );
     return gradeSql(connection, { reference: req.reference, grader: req.options }, req.answer, {
       ...limits,
       referenceResult,
+      applicationName: 'epreuve-answer',
     });
   }
 

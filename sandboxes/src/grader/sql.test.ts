@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AnswerError, prepareAnswer } from './sql.ts';
+import { GUARD_PREFIX } from './guard.ts';
+import { AnswerError, explain, prepareAnswer } from './sql.ts';
 
 describe('prepareAnswer', () => {
   it('strips trailing semicolons and whitespace', () =>
@@ -48,5 +49,26 @@ describe('prepareAnswer', () => {
     const started = performance.now();
     prepareAnswer(sql);
     expect(performance.now() - started).toBeLessThan(50);
+  });
+});
+
+describe('explain', () => {
+  // A check's query is parsed once behind PREPARE (guard.ts) before it runs behind DECLARE: an
+  // error's position is said in the candidate's text either way.
+  it('counts positions from the start of the query, whatever was put before it', () => {
+    const p = GUARD_PREFIX.length;
+    const notAQuery = explain(
+      { code: '42601', position: String(p + 1), message: 'syntax error at or near "DROP"' },
+      5000,
+      p,
+    );
+    expect(notAQuery).toMatchObject({ reason: 'NotAQuery' });
+    const syntax = explain(
+      { code: '42601', position: String(p + 28), message: 'syntax error at end of input' },
+      5000,
+      p,
+    );
+    expect(syntax.message).toBe('Syntax error: syntax error at end of input (at character 28).');
+    expect(syntax.fr).toBe('Erreur de syntaxe : syntax error at end of input (au caractère 28).');
   });
 });

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import pg from 'pg';
 import type { ResultSet } from './compare.ts';
+import { findCandidateCode, GUARD_PREFIX } from './guard.ts';
 
 /**
  * Runs one candidate query safely, as the sandbox's read-only `grader` role:
@@ -8,6 +9,7 @@ import type { ResultSet } from './compare.ts';
  *   `DECLARE … CURSOR FOR <query>`, which accepts SELECT / WITH / VALUES and nothing that writes;
  * - in a READ ONLY transaction that is always rolled back, under statement_timeout and
  *   lock_timeout, with search_path set so `customers` means `retail.customers`;
+ * - within one deadline for the whole answer, past which its backend is ended (stopBackend);
  * - at most `rowCap` rows and `maxBytes` of data are fetched.
  * Failures come back as AnswerError with a message meant for the candidate.
  */
@@ -17,6 +19,13 @@ export interface RunOptions {
   maxBytes?: number;
   maxLength?: number;
   searchPath?: string;
+  /** Names the session in pg_stat_activity (staff and tests tell answers from references by it). */
+  applicationName?: string;
+  /**
+   * For a check on the candidate's `work`: refuse (Forbidden, naming the object) a query that
+   * reads a relation through which the candidate's code would run as the grader (guard.ts).
+   */
+  refuseCandidateCode?: boolean;
 }
 
 export class AnswerError extends Error {
@@ -49,8 +58,12 @@ const DEFAULTS = {
   maxBytes: 5 << 20,
   maxLength: 20_000,
   // Not `work`: the candidate's own objects there (a function or operator overloading a built-in
-  // for their types) must never be picked up by the reference, which runs as the grader.
-  searchPath: 'retail, public',
+  // for their types) must never be picked up by the reference, which runs as the grader. pg_temp
+  // last: unlisted, it would be searched first for tables (a grader session cannot make temp
+  // tables, being read-only; this holds if that ever changes).
+  searchPath: 'retail, public, pg_temp',
+  applicationName: 'epreuve-grader',
+  refuseCandidateCode: false,
 };
 
 // Dates as written (no local time zone shift), timestamps as ISO strings, bigints as strings.
@@ -116,6 +129,10 @@ function isBlank(sql: string): boolean {
 export const socketOf = (client: pg.Client) =>
   (client as unknown as { connection: { stream: Socket } }).connection.stream;
 
+/** The pid of the client's backend (node-postgres keeps it from BackendKeyData, untyped). */
+const backendPid = (client: pg.Client) =>
+  (client as unknown as { processID?: number | null }).processID ?? undefined;
+
 /** Rows fetched per round trip: small enough that one batch never holds much more than the cap. */
 export const FETCH_BATCH = 500;
 
@@ -123,9 +140,14 @@ export const FETCH_BATCH = 500;
  * A connected client for one answer (or console run), its timeouts a little past the answer's so
  * the server's statement_timeout speaks first. An unreachable database is AnswerError Unavailable.
  */
-export async function connectForAnswer(connection: pg.ClientConfig, timeoutMs: number): Promise<pg.Client> {
+export async function connectForAnswer(
+  connection: pg.ClientConfig,
+  timeoutMs: number,
+  applicationName = DEFAULTS.applicationName,
+): Promise<pg.Client> {
   const client = new pg.Client({
     ...connection,
+    application_name: applicationName,
     types,
     statement_timeout: timeoutMs + 1000,
     query_timeout: timeoutMs + 2000,
@@ -146,6 +168,53 @@ export async function connectForAnswer(connection: pg.ClientConfig, timeoutMs: n
   return client;
 }
 
+/**
+ * Ends the backend of a run past its deadline, from a connection of its own, and resolves once it
+ * is gone (or after 2 s). The server's statement_timeout alone does not bound a run: the statement
+ * may change it (set_config('statement_timeout', '0', true) in a function or trigger holds for the
+ * next FETCH, or for the COMMIT that runs deferred triggers), and a cancel (pg_cancel_backend) can
+ * be caught by a PL/pgSQL handler; a terminate cannot. Cutting the socket alone would leave the
+ * backend running (and, for the console, committing). A role may end its own backends.
+ */
+export async function stopBackend(connection: pg.ClientConfig, pid: number | undefined): Promise<void> {
+  if (!pid) return;
+  const side = new pg.Client({
+    ...connection,
+    application_name: 'epreuve-stop',
+    connectionTimeoutMillis: 2000,
+    query_timeout: 2000,
+  });
+  side.on('error', () => {});
+  try {
+    await side.connect();
+    // Waits up to 1 s for the backend to exit (PostgreSQL 14+).
+    await side.query('SELECT pg_terminate_backend($1, 1000)', [pid]);
+  } catch {
+    // Unreachable, or no slot left under the role's connection limit: the socket is cut anyway.
+  } finally {
+    await side.end().catch(() => {});
+  }
+}
+
+/**
+ * The deadline of one run: at `ms`, ends its backend (stopBackend), then cuts its socket, so the
+ * query in flight fails at once. `fired` says whether it did; `stopped` resolves when it is over.
+ */
+export function deadlineFor(connection: pg.ClientConfig, client: pg.Client, ms: number) {
+  let stopping: Promise<void> | undefined;
+  const state = {
+    fired: false,
+    /** Resolves once a fired deadline has ended the backend. */
+    stopped: () => stopping ?? Promise.resolve(),
+    clear: () => clearTimeout(timer),
+  };
+  const timer = setTimeout(() => {
+    state.fired = true;
+    stopping = stopBackend(connection, backendPid(client)).finally(() => socketOf(client).destroy());
+  }, ms);
+  return state;
+}
+
 export async function runQuery(
   connection: pg.ClientConfig,
   sql: string,
@@ -153,7 +222,7 @@ export async function runQuery(
 ): Promise<ResultSet> {
   const o = { ...DEFAULTS, ...options };
   const query = prepareAnswer(sql, o.maxLength);
-  const client = await connectForAnswer(connection, o.timeoutMs);
+  const client = await connectForAnswer(connection, o.timeoutMs, o.applicationName);
   // node-postgres buffers a whole row before handing it over, so a cap checked on rows comes too
   // late for one 500 MB value. Counting the socket's bytes bounds memory to the cap plus one chunk:
   // past the cap, the connection is cut and the answer is refused.
@@ -170,12 +239,9 @@ export async function runQuery(
   };
   socket.on('data', count);
   // statement_timeout is per statement, and a cursor is fetched in up to rowCap / 500 statements
-  // (a slow view can spend just under the limit in each): one deadline for the whole answer.
-  let overTime = false;
-  const deadline = setTimeout(() => {
-    overTime = true;
-    socket.destroy();
-  }, o.timeoutMs + 1000);
+  // (a slow view can spend just under the limit in each; a function can turn the timeout off for
+  // the next ones): one deadline for the whole answer, which ends its backend.
+  const deadline = deadlineFor(connection, client, o.timeoutMs + 1000);
   const tooLarge = () =>
     new AnswerError(
       'TooLarge',
@@ -191,6 +257,15 @@ export async function runQuery(
     // <> 'grader' OR …)) would show the grader other rows than are there: with row_security off,
     // such a read fails instead of being filtered, so a check fails rather than passes on it.
     await client.query('SET LOCAL row_security = off');
+    if (o.refuseCandidateCode) {
+      let refusal: Awaited<ReturnType<typeof findCandidateCode>>;
+      try {
+        refusal = await findCandidateCode(client, query);
+      } catch (err) {
+        throw explain(err, o.timeoutMs, GUARD_PREFIX.length);
+      }
+      if (refusal) throw new AnswerError('Forbidden', `${refusal.en}.`, `${refusal.fr}.`);
+    }
     await client.query({ text: CURSOR_PREFIX + query, queryMode: 'extended' } as pg.QueryConfig);
     received = 0;
     budget = o.maxBytes;
@@ -216,18 +291,22 @@ export async function runQuery(
     return { columns: fields.map((f) => f.name), rows };
   } catch (err) {
     if (overBudget) throw tooLarge();
-    if (overTime) throw explain({ code: '57014' }, o.timeoutMs);
+    if (deadline.fired) throw explain({ code: '57014' }, o.timeoutMs);
     throw explain(err, o.timeoutMs);
   } finally {
-    clearTimeout(deadline);
+    deadline.clear();
+    await deadline.stopped();
     socket.off('data', count);
-    if (!overBudget && !overTime) await client.query('ROLLBACK').catch(() => {});
+    if (!overBudget && !deadline.fired) await client.query('ROLLBACK').catch(() => {});
     await client.end().catch(() => {});
   }
 }
 
-/** Turns a PostgreSQL error into a message for the candidate, without internals. */
-function explain(err: unknown, timeoutMs: number): AnswerError {
+/**
+ * Turns a PostgreSQL error into a message for the candidate, without internals. `prefix`: the
+ * length of what was put before their query (positions are shifted back by it).
+ */
+export function explain(err: unknown, timeoutMs: number, prefix = CURSOR_PREFIX.length): AnswerError {
   if (err instanceof AnswerError) return err;
   const e = err as { code?: string; message?: string; position?: string };
   const msg = e.message ?? String(err);
@@ -264,7 +343,7 @@ function explain(err: unknown, timeoutMs: number): AnswerError {
           'Soumettez une seule instruction : votre réponse en contient plusieurs.',
         );
       // An error at the answer's very first word: it is not a query (DROP, DELETE, SET ROLE, COPY…).
-      if (Number(e.position) === CURSOR_PREFIX.length + 1) {
+      if (Number(e.position) === prefix + 1) {
         return new AnswerError(
           'NotAQuery',
           'Only a single SELECT (or WITH … SELECT, or VALUES) query can be graded.',
@@ -273,8 +352,8 @@ function explain(err: unknown, timeoutMs: number): AnswerError {
       }
       return new AnswerError(
         'SqlError',
-        `Syntax error: ${msg}${e.position ? ` (at character ${Number(e.position) - CURSOR_PREFIX.length})` : ''}.`,
-        `Erreur de syntaxe : ${msg}${e.position ? ` (au caractère ${Number(e.position) - CURSOR_PREFIX.length})` : ''}.`,
+        `Syntax error: ${msg}${e.position ? ` (at character ${Number(e.position) - prefix})` : ''}.`,
+        `Erreur de syntaxe : ${msg}${e.position ? ` (au caractère ${Number(e.position) - prefix})` : ''}.`,
       );
     default:
       // The server went away mid-answer (killed, out of memory, restarting): not the answer's fault.

@@ -173,6 +173,11 @@ async function setUpHiddenRoles(
 
 /** The grader can only read, briefly, with bounded memory and temp files. */
 async function limitGrader(client: pg.Client, grader: string, db: string): Promise<void> {
+  // Answers run as the grader too, and a role reads its own sessions' query text in
+  // pg_stat_activity: an answer could read a reference (or a hidden variant's) while it runs and
+  // raise it in an error. Off, the grader's sessions report no query; the setting is a
+  // superuser's, so no grader session can turn it back on. Role-wide: every database on the server.
+  await client.query(`ALTER ROLE ${grader} SET track_activities = off`);
   await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET default_transaction_read_only = on`);
   await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET statement_timeout = '10s'`);
   await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET work_mem = '16MB'`);
