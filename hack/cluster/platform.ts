@@ -81,6 +81,7 @@ export async function installPlatform(opts: InstallOptions): Promise<Platform> {
     ['apply', '--server-side', '--force-conflicts', '--field-manager=epreuve-local', '-f', '-'],
     JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
   );
+  const apiServer = await apiServerEndpoints(opts.kubeconfig);
   progress('installing the chart (helm upgrade --install … --wait)');
   await run(await helmBinary(), [
     'upgrade',
@@ -93,6 +94,8 @@ export async function installPlatform(opts: InstallOptions): Promise<Platform> {
     `--set=api.apiKeysSecret=${API_KEYS_SECRET}`,
     // The API may write only in the team namespaces it is told about.
     `--set-json=teams=${JSON.stringify(opts.teams)}`,
+    // The operator's egress policy opens exactly this cluster's API server endpoints.
+    ...(apiServer ? [`--set-json=networkPolicy.operatorEgress.apiServer=${JSON.stringify(apiServer)}`] : []),
     '--wait',
     '--timeout=5m',
   ]);
@@ -116,6 +119,35 @@ export async function installPlatform(opts: InstallOptions): Promise<Platform> {
     if (counted === false) progress(`the Assessment quota of ${team} is still not counted: creates get 503`);
   }
   return { apiKey };
+}
+
+/**
+ * The API server as NetworkPolicies see it: the `kubernetes` Service's endpoint addresses and
+ * ports (policies apply after the Service address is translated; the built-in node's API server
+ * listens on a random port). Undefined when there are none: the chart's defaults stand.
+ */
+export async function apiServerEndpoints(
+  kubeconfig: string,
+): Promise<{ cidrs: string[]; ports: number[] } | undefined> {
+  const out = await kubectl(kubeconfig, [
+    'get',
+    'endpointslices',
+    '-n',
+    'default',
+    '-l',
+    'kubernetes.io/service-name=kubernetes',
+    '-o',
+    'json',
+  ]);
+  const slices = (
+    JSON.parse(out) as {
+      items: Array<{ endpoints?: Array<{ addresses: string[] }>; ports?: Array<{ port?: number }> }>;
+    }
+  ).items;
+  const addresses = [...new Set(slices.flatMap((s) => (s.endpoints ?? []).flatMap((e) => e.addresses)))];
+  const ports = [...new Set(slices.flatMap((s) => (s.ports ?? []).flatMap((p) => (p.port ? [p.port] : []))))];
+  if (!addresses.length || !ports.length) return undefined;
+  return { cidrs: addresses.map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`)), ports };
 }
 
 /** The chart's per-team ResourceQuota on Assessments (teamAssessmentQuota > 0). */

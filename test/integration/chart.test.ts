@@ -10,6 +10,8 @@ import { parseAllDocuments } from 'yaml';
 import { HACK_DIR, kubeVersion } from '../../hack/cluster/assets.ts';
 import { freePort } from '../../hack/cluster/control-plane.ts';
 import { loadConfig } from '../../operator/src/config.ts';
+import { addressRefusal } from '../../operator/src/webhook/address-policy.ts';
+import { controlPlane, loadWebhookConfig } from '../../operator/src/webhook/config.ts';
 import { startApi } from '../harness/api.ts';
 import { createTestNamespace, eventually, kubectl } from '../harness/kube.ts';
 import { TestIssuer } from '../harness/oidc.ts';
@@ -141,6 +143,10 @@ describe('helm chart', () => {
     ['monitoring on', MONITORING_ON],
     ['the sandbox gateway on', GATEWAY_ON],
     ['every convention value set (placement, pull secrets, OTel, extra env, helm test pods)', CONVENTIONS],
+    [
+      'the operator egress narrowed, with private webhook targets',
+      'networkPolicy:\n  operatorEgress:\n    apiServer: { cidrs: [10.244.0.1/32], ports: [36443] }\n    webhookPrivateTargets: [{ cidr: 10.20.0.0/16, ports: [8443] }, { cidr: "fd00:20::/64" }]\nwebhooks:\n  refusedCidrs: [10.1.0.0/16]\n',
+    ],
   ];
   it.each(good)(
     'renders with %s and the API server accepts it (server-side dry run)',
@@ -304,6 +310,116 @@ describe('helm chart', () => {
     const empty = template([values('metrics-from-empty', 'networkPolicy:\n  metricsFrom: []\n')]);
     expect(empty.status).not.toBe(0);
     expect(empty.stderr).toMatch(/at '\/networkPolicy\/metricsFrom': minItems: got 0, want 1/);
+  });
+
+  it('gives the operator an egress policy: DNS, the API server, and webhooks to public IPv4 only', () => {
+    const egress = (all: Obj[]) =>
+      all.find((d) => d.kind === 'NetworkPolicy' && d.metadata.name === 'epreuve-operator-egress');
+    const docs = render();
+    const policy = egress(docs);
+    expect(policy.spec.podSelector).toEqual({
+      matchLabels: { 'app.kubernetes.io/name': 'epreuve-operator' },
+    });
+    expect(policy.spec.policyTypes).toEqual(['Egress']);
+    const [dns, apiServer, webhooks, ...more] = policy.spec.egress;
+    expect(more).toEqual([]);
+    expect(dns).toEqual({
+      to: [
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+          podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+        },
+      ],
+      ports: [
+        { port: 53, protocol: 'UDP' },
+        { port: 53, protocol: 'TCP' },
+      ],
+    });
+    // Unnarrowed: any address, on the API server's usual ports only.
+    expect(apiServer).toEqual({
+      ports: [
+        { port: 443, protocol: 'TCP' },
+        { port: 6443, protocol: 'TCP' },
+      ],
+    });
+    expect(webhooks.ports).toEqual([
+      { port: 443, protocol: 'TCP' },
+      { port: 80, protocol: 'TCP' },
+    ]);
+    expect(webhooks.to).toHaveLength(1);
+    expect(webhooks.to[0].ipBlock.cidr).toBe('0.0.0.0/0');
+    // Private, loopback, link-local (cloud metadata), CGNAT, multicast and reserved: excepted.
+    expect(webhooks.to[0].ipBlock.except).toEqual(
+      expect.arrayContaining([
+        '10.0.0.0/8',
+        '172.16.0.0/12',
+        '192.168.0.0/16',
+        '127.0.0.0/8',
+        '169.254.0.0/16',
+        '100.64.0.0/10',
+        '0.0.0.0/8',
+        '224.0.0.0/4',
+        '240.0.0.0/4',
+      ]),
+    );
+    // Nothing refused beyond the defaults the operator knows itself.
+    expect(envOf(deployment(docs, 'epreuve-operator')).map((e) => e.name)).not.toContain(
+      'EPREUVE_WEBHOOK_REFUSED_CIDRS',
+    );
+
+    const set = render(
+      [
+        'networkPolicy:',
+        '  operatorEgress:',
+        '    dns: [{ ipBlock: { cidr: 169.254.20.10/32 } }]',
+        '    apiServer: { cidrs: [10.244.0.1/32, 172.20.0.0/28], ports: [36443] }',
+        '    webhookPrivateTargets: [{ cidr: 10.20.0.0/16, ports: [8443] }, { cidr: 192.168.7.0/24 }]',
+        '    extra: [{ to: [{ namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: observability } } }], ports: [{ port: 4318 }] }]',
+        'webhooks:',
+        '  refusedCidrs: [10.1.0.0/16]',
+        '',
+      ].join('\n'),
+    );
+    const rules = egress(set).spec.egress;
+    expect(rules[0].to).toEqual([{ ipBlock: { cidr: '169.254.20.10/32' } }]);
+    expect(rules[1]).toEqual({
+      ports: [{ port: 36443, protocol: 'TCP' }],
+      to: [{ ipBlock: { cidr: '10.244.0.1/32' } }, { ipBlock: { cidr: '172.20.0.0/28' } }],
+    });
+    expect(rules[2].to[0].ipBlock.cidr).toBe('0.0.0.0/0');
+    expect(rules.slice(3)).toEqual([
+      { to: [{ ipBlock: { cidr: '10.20.0.0/16' } }], ports: [{ port: 8443, protocol: 'TCP' }] },
+      {
+        to: [{ ipBlock: { cidr: '192.168.7.0/24' } }],
+        ports: [
+          { port: 443, protocol: 'TCP' },
+          { port: 80, protocol: 'TCP' },
+        ],
+      },
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'observability' } } }],
+        ports: [{ port: 4318 }],
+      },
+    ]);
+    // What the policy opens for the API server, and the listed CIDRs, the operator refuses as targets.
+    const env = envOf(deployment(set, 'epreuve-operator'));
+    const refused = env.find((e) => e.name === 'EPREUVE_WEBHOOK_REFUSED_CIDRS')?.value;
+    expect(refused).toBe('10.244.0.1/32,172.20.0.0/28,10.1.0.0/16');
+    expect(
+      addressRefusal('10.244.0.1', {
+        allowPrivateTargets: true,
+        refused: controlPlane(loadWebhookConfig({ EPREUVE_WEBHOOK_REFUSED_CIDRS: refused })),
+      }),
+    ).toBe(
+      '10.244.0.1 is in 10.244.0.1/32, refused by the operator (EPREUVE_WEBHOOK_REFUSED_CIDRS); webhooks may never reach it, even with allowPrivateTargets',
+    );
+
+    // Webhooks off: no way out for them; the policy off, or all policies off: none at all.
+    const noHooks = egress(render('webhooks:\n  enabled: false\n')).spec.egress;
+    expect(noHooks).toHaveLength(2);
+    expect(JSON.stringify(noHooks)).not.toContain('0.0.0.0/0');
+    expect(egress(render('networkPolicy:\n  operatorEgress:\n    enabled: false\n'))).toBeUndefined();
+    expect(egress(render('networkPolicy:\n  enabled: false\n'))).toBeUndefined();
   });
 
   it('with the gateway on, makes a self-signed wildcard certificate for its domain and tells the API about it', () => {
@@ -629,6 +745,36 @@ describe('helm chart', () => {
       'a resource attribute value with a comma',
       'otel:\n  resourceAttributes: { team: "a,b" }\n',
       /\/otel\/resourceAttributes\/team.*does not match pattern/,
+    ],
+    [
+      'a misspelt operator egress key',
+      'networkPolicy:\n  operatorEgress:\n    apiserver: { cidrs: [10.0.0.1/32] }\n',
+      /\/networkPolicy\/operatorEgress.*additional properties 'apiserver' not allowed/,
+    ],
+    [
+      'a private webhook target without a prefix length',
+      'networkPolicy:\n  operatorEgress:\n    webhookPrivateTargets: [{ cidr: 10.20.0.0 }]\n',
+      /\/networkPolicy\/operatorEgress\/webhookPrivateTargets\/0\/cidr.*does not match pattern/,
+    ],
+    [
+      'a private webhook target without a CIDR',
+      'networkPolicy:\n  operatorEgress:\n    webhookPrivateTargets: [{ ports: [8443] }]\n',
+      /\/networkPolicy\/operatorEgress\/webhookPrivateTargets\/0.*missing property 'cidr'/,
+    ],
+    [
+      'a webhook port out of range',
+      'networkPolicy:\n  operatorEgress:\n    webhookPorts: [0]\n',
+      /\/networkPolicy\/operatorEgress\/webhookPorts\/0.*minimum/,
+    ],
+    [
+      'no DNS peer (an empty `to` would admit every destination)',
+      'networkPolicy:\n  operatorEgress:\n    dns: []\n',
+      /\/networkPolicy\/operatorEgress\/dns.*minItems: got 0, want 1/,
+    ],
+    [
+      'a refused webhook CIDR that is a name',
+      'webhooks:\n  refusedCidrs: [kubernetes.default]\n',
+      /\/webhooks\/refusedCidrs\/0.*does not match pattern/,
     ],
     [
       'a misspelt monitoring toggle',

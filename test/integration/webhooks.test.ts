@@ -49,6 +49,9 @@ interface Received {
 class Receiver {
   readonly received: Received[] = [];
   script: Array<number | 'hang'> = [];
+  /** Requests open at once, now and at most (the sender's cap per target is one). */
+  open = 0;
+  maxOpen = 0;
   private server?: http.Server;
   readonly port: number;
   constructor(port: number) {
@@ -56,6 +59,9 @@ class Receiver {
   }
   start(): Promise<void> {
     this.server = http.createServer((req, res) => {
+      this.open++;
+      this.maxOpen = Math.max(this.maxOpen, this.open);
+      req.socket.once('close', () => this.open--);
       let body = '';
       req.on('data', (c) => {
         body += c;
@@ -89,8 +95,17 @@ let manager: Manager;
 let team: string;
 let refusedTeam: string;
 let redirectTeam: string;
+let slowTeam: string;
+let fastTeam: string;
+let apiServerTeam: string;
+let metadataTeam: string;
 let receiver: Receiver;
 let redirectReceiver: Receiver;
+let slowReceiver: Receiver;
+let fastReceiver: Receiver;
+/** The `kubernetes` Service's address in this cluster: what KUBERNETES_SERVICE_HOST says in a pod. */
+let apiServerServiceIp: string;
+const TIMEOUT_MS = 2000;
 
 const endpointSecret = (namespace: string, url: string, allowPrivateTargets: boolean) =>
   client.create({
@@ -112,11 +127,21 @@ const deliveries = async (namespace: string) => {
 const now = () => new Date().toISOString();
 
 beforeAll(async () => {
-  [team, refusedTeam, redirectTeam] = await Promise.all([
+  [team, refusedTeam, redirectTeam, slowTeam, fastTeam, apiServerTeam, metadataTeam] = await Promise.all([
     createTestNamespace(kubeconfig, 'webhooks'),
     createTestNamespace(kubeconfig, 'webhooks-refused'),
     createTestNamespace(kubeconfig, 'webhooks-redirect'),
+    createTestNamespace(kubeconfig, 'webhooks-slow'),
+    createTestNamespace(kubeconfig, 'webhooks-fast'),
+    createTestNamespace(kubeconfig, 'webhooks-apiserver'),
+    createTestNamespace(kubeconfig, 'webhooks-metadata'),
   ]);
+  const kubernetes = await client.get<KubeObject & { spec: { clusterIP: string } }>(
+    resourceFor('v1', 'Service'),
+    'default',
+    'kubernetes',
+  );
+  apiServerServiceIp = kubernetes!.spec.clusterIP;
   // Not listening yet: the first attempts meet a refused connection.
   receiver = new Receiver(await freePort());
   redirectReceiver = new Receiver(await freePort());
@@ -125,6 +150,16 @@ beforeAll(async () => {
   await endpointSecret(team, `http://127.0.0.1:${receiver.port}/hooks`, true);
   await endpointSecret(refusedTeam, `https://localhost:${receiver.port}/hooks`, false);
   await endpointSecret(redirectTeam, `http://127.0.0.1:${redirectReceiver.port}/hooks`, true);
+  slowReceiver = new Receiver(await freePort());
+  fastReceiver = new Receiver(await freePort());
+  await slowReceiver.start();
+  await fastReceiver.start();
+  slowReceiver.script = Array(100).fill('hang');
+  await endpointSecret(slowTeam, `http://127.0.0.1:${slowReceiver.port}/hooks`, true);
+  await endpointSecret(fastTeam, `http://127.0.0.1:${fastReceiver.port}/hooks`, true);
+  // Both opted into private targets: the control plane and cloud metadata stay out of reach.
+  await endpointSecret(apiServerTeam, `http://${apiServerServiceIp}:443/hooks`, true);
+  await endpointSecret(metadataTeam, 'http://169.254.169.254/latest/meta-data/', true);
 
   manager = new Manager({
     client: kube(kubeconfig),
@@ -137,9 +172,17 @@ beforeAll(async () => {
     loadWebhookConfig({
       EPREUVE_WEBHOOK_BACKOFF_BASE_MS: '300',
       EPREUVE_WEBHOOK_BACKOFF_CAP_MS: '600',
-      EPREUVE_WEBHOOK_TIMEOUT_MS: '500',
+      EPREUVE_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS),
       EPREUVE_WEBHOOK_POLL_MS: '200',
       EPREUVE_WEBHOOK_MAX_ATTEMPTS: '8',
+      // One worker: a pass that waited for a hanging receiver would hold up every other team.
+      EPREUVE_WEBHOOK_WORKERS: '1',
+      // A pass waits this long for its attempts (default 1 s); the bound another team may wait.
+      EPREUVE_WEBHOOK_PASS_BUDGET_MS: '500',
+      // The receivers listen on 127.0.0.1: this operator runs outside a cluster (never set in one).
+      EPREUVE_WEBHOOK_ALLOW_LOOPBACK: 'true',
+      // What the kubelet tells a pod; here, this cluster's own Service address.
+      KUBERNETES_SERVICE_HOST: apiServerServiceIp,
     }),
   );
   await manager.start();
@@ -159,7 +202,10 @@ afterAll(async () => {
   await issuer.stop();
   await receiver?.stop();
   await redirectReceiver?.stop();
-  for (const ns of [team, refusedTeam, redirectTeam]) if (ns) await client.delete(NS, undefined, ns);
+  await slowReceiver?.stop();
+  await fastReceiver?.stop();
+  for (const ns of [team, refusedTeam, redirectTeam, slowTeam, fastTeam, apiServerTeam, metadataTeam])
+    if (ns) await client.delete(NS, undefined, ns);
 });
 
 describe('webhooks to a real receiver', () => {
@@ -238,7 +284,7 @@ describe('webhooks to a real receiver', () => {
     expect(started.history.at(-1)?.status).toBe(204);
     const all = log.flatMap((d) => d.history);
     expect(all.some((h) => h.status === 500)).toBe(true);
-    expect(all.some((h) => h.error === 'no answer within 500 ms')).toBe(true);
+    expect(all.some((h) => h.error === `no answer within ${TIMEOUT_MS} ms`)).toBe(true);
     expect(all.filter((h) => h.error?.includes('ECONNREFUSED')).length).toBeGreaterThanOrEqual(2);
     // The Assessment is marked, so the events are never logged again.
     expect(asmt!.metadata.annotations?.[WEBHOOK_SENT_ANNOTATION]).toBe('ready,started');
@@ -423,5 +469,79 @@ describe('webhook targets that could be turned against the cluster', () => {
     expect(
       redirectReceiver.received.every((r) => JSON.parse(r.body).type === 'dev.epreuve.assessment.started.v1'),
     ).toBe(true);
+  });
+});
+
+describe('a receiver that never answers', () => {
+  it('does not hold up another team, keeps one attempt in flight, and is retried with backoff', async () => {
+    // Two events (started, ready) for a receiver that never answers: sent one after the other,
+    // a pass that waited for them would hold the only worker for 2 × the timeout.
+    await client.create(assessmentObject(slowTeam, 'sam') as KubeObject);
+    await client.create(assessmentObject(fastTeam, 'fay') as KubeObject);
+    await client.mergePatch(
+      KINDS.Assessment,
+      slowTeam,
+      'sam',
+      {
+        status: { startedAt: now(), readyAt: now(), expiresAt: new Date(Date.now() + 3600e3).toISOString() },
+      },
+      'status',
+    );
+    await eventually(async () => expect(slowReceiver.open).toBe(1), 10_000);
+    // While it hangs, another team's event is delivered at once.
+    const t0 = Date.now();
+    await client.mergePatch(KINDS.Assessment, fastTeam, 'fay', { status: { startedAt: now() } }, 'status');
+    await eventually(
+      async () => expect(fastReceiver.ofType('dev.epreuve.assessment.started.v1')).toHaveLength(1),
+      10_000,
+    );
+    const waited = Date.now() - t0;
+    expect(slowReceiver.open).toBe(1);
+    expect(waited).toBeLessThan(2000);
+
+    // The slow team: each event tried again after its timeout and backoff, never two at once.
+    await eventually(async () => {
+      const { log } = await deliveries(slowTeam);
+      const started = log.find((d) => d.id.endsWith('.started'));
+      expect(started?.history.length).toBeGreaterThanOrEqual(2);
+    }, 20_000);
+    const { log } = await deliveries(slowTeam);
+    const started = log.find((d) => d.id.endsWith('.started'))!;
+    expect(started.state).toBe('pending');
+    expect(Date.parse(started.nextAttemptAt!)).toBeGreaterThan(Date.parse(started.history.at(-1)!.at));
+    for (const h of started.history) expect(h).toMatchObject({ error: `no answer within ${TIMEOUT_MS} ms` });
+    // A retry starts after the timeout plus at least half the base backoff (300 ms, equal jitter).
+    const gap = Date.parse(started.history[1]!.at) - Date.parse(started.history[0]!.at);
+    expect(gap).toBeGreaterThanOrEqual(TIMEOUT_MS + 150);
+    expect(slowReceiver.maxOpen).toBe(1);
+    console.log(
+      `webhooks: another team's delivery took ${waited} ms while a receiver hung; retry gap ${gap} ms`,
+    );
+  });
+});
+
+describe('teams that allow private targets still cannot reach the control plane', () => {
+  it.each([
+    [
+      "the API server's service IP",
+      () => apiServerTeam,
+      () =>
+        `${apiServerServiceIp} is the Kubernetes API server's service address (KUBERNETES_SERVICE_HOST); webhooks may never reach it, even with allowPrivateTargets`,
+    ],
+    [
+      'cloud metadata (link-local)',
+      () => metadataTeam,
+      () =>
+        '169.254.169.254 is a linkLocal address (where cloud metadata services answer); webhooks may never reach it, even with allowPrivateTargets',
+    ],
+  ])('refuses %s, naming the address', async (_what, ns, error) => {
+    await client.create(assessmentObject(ns(), 'max') as KubeObject);
+    await client.mergePatch(KINDS.Assessment, ns(), 'max', { status: { startedAt: now() } }, 'status');
+    await eventually(async () => {
+      const { log } = await deliveries(ns());
+      expect(log[0]?.history[0]).toMatchObject({ error: error() });
+      expect(log[0]?.history[0]?.status).toBeUndefined();
+      expect(log[0]?.state).toBe('pending');
+    }, 15_000);
   });
 });

@@ -1,5 +1,6 @@
 import {
   type Assessment,
+  type DeliveryAttempt,
   KINDS,
   LABELS,
   MANAGED_BY,
@@ -26,7 +27,9 @@ import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import { Controller, priorityOf, type Reconciler, type Result } from '../controller/controller.ts';
 import type { Manager } from '../manager.ts';
-import type { WebhookConfig } from './config.ts';
+import type { RefusedRange } from './address-policy.ts';
+import { controlPlane, type WebhookConfig } from './config.ts';
+import { Dispatcher } from './dispatch.ts';
 import { dueEvents, sentEvents } from './events.ts';
 import {
   addEvents,
@@ -54,6 +57,23 @@ interface Endpoint {
 
 type ConfigMap = KubeObject & { data?: Record<string, string> };
 
+/** An attempt that has finished and is not in a written log yet; `at`: when it finished. */
+interface Finished {
+  id: string;
+  attempt: DeliveryAttempt;
+  at: Date;
+}
+
+/** Resolves when `p` settles or after `ms`, whichever is first. */
+const within = (p: Promise<unknown>, ms: number) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void p.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+
 export interface WebhookReconcilerDeps {
   client: KubeClient;
   assessments: Informer<Assessment & KubeObject>;
@@ -75,11 +95,26 @@ export interface WebhookReconcilerDeps {
  * because the operator is the single leader (the API runs replicas, each would send), and it
  * already watches Assessments. Keyed by team: one worker per team at a time, so the log has one
  * writer; the API only adds redelivery keys, and a conflict just retries the pass.
+ *
+ * A pass does not send: it hands its due deliveries to the Dispatcher (one attempt in flight per
+ * team, in order; a bounded number across teams) and waits for them at most
+ * EPREUVE_WEBHOOK_PASS_BUDGET_MS. Attempts still running then finish in the background; each one
+ * that finishes queues its team, whose next pass writes it into the log. So a receiver that never
+ * answers holds a worker for the budget, not for every delivery's timeout in turn, and other teams'
+ * deliveries do not wait behind it.
  */
 export class WebhookReconciler implements Reconciler {
   private readonly deps: WebhookReconcilerDeps;
   private readonly policy: LogPolicy;
   private readonly endpoints = new Map<string, { at: number; endpoint?: Endpoint }>();
+  private readonly refused: RefusedRange[];
+  private readonly dispatcher: Dispatcher;
+  /** Per team: ids of the attempts started and not yet in a written log (never started twice). */
+  private readonly started = new Map<string, Set<string>>();
+  /** Per team: finished attempts waiting for a pass to write them. */
+  private readonly finished = new Map<string, Finished[]>();
+  /** Called when an attempt finishes after its pass stopped waiting (setup: queue the team). */
+  onSettled: (team: string) => void = () => {};
 
   constructor(deps: WebhookReconcilerDeps) {
     this.deps = deps;
@@ -90,6 +125,8 @@ export class WebhookReconciler implements Reconciler {
       baseMs: c.EPREUVE_WEBHOOK_BACKOFF_BASE_MS,
       capMs: c.EPREUVE_WEBHOOK_BACKOFF_CAP_MS,
     };
+    this.refused = controlPlane(c);
+    this.dispatcher = new Dispatcher(c.EPREUVE_WEBHOOK_CONCURRENCY);
   }
 
   /** The webhook controller's watches: assessments and submissions, each change queuing its team. */
@@ -104,20 +141,22 @@ export class WebhookReconciler implements Reconciler {
       labelNames: ['result'] as const,
       registers: [metrics.registry],
     });
-    const controller = new Controller(
-      'webhook',
-      new WebhookReconciler({
-        client,
-        assessments,
-        submissions,
-        config,
-        log: log.child({ controller: 'webhook' }),
-        now,
-        outcomes,
-      }),
-      { workers: config.EPREUVE_WEBHOOK_WORKERS, metrics, log },
-    );
+    const reconciler = new WebhookReconciler({
+      client,
+      assessments,
+      submissions,
+      config,
+      log: log.child({ controller: 'webhook' }),
+      now,
+      outcomes,
+    });
+    const controller = new Controller('webhook', reconciler, {
+      workers: config.EPREUVE_WEBHOOK_WORKERS,
+      metrics,
+      log,
+    });
     const queue = controller.queue;
+    reconciler.onSettled = (team) => queue.add(team);
     for (const informer of [assessments, submissions] as unknown as Informer<KubeObject>[])
       informer.on({
         add: (o, initialList) => queue.add(o.metadata.namespace!, priorityOf(initialList)),
@@ -162,7 +201,10 @@ export class WebhookReconciler implements Reconciler {
 
   async reconcile(team: string): Promise<Result> {
     const endpoint = await this.endpoint(team);
-    if (!endpoint) return {};
+    if (!endpoint) {
+      if (!this.dispatcher.pending(team)) this.forget(team);
+      return {};
+    }
     const { client, config } = this.deps;
     const cm = await client.get<ConfigMap>(CONFIGMAP, team, WEBHOOK_LOG_CONFIGMAP);
     const before = cm?.data?.[WEBHOOK_LOG_KEY];
@@ -171,10 +213,10 @@ export class WebhookReconciler implements Reconciler {
 
     const assessments = this.deps.assessments.byIndex(NAMESPACE_INDEX, team);
     const submissions = this.deps.submissions.byIndex(NAMESPACE_INDEX, team);
-    const due = dueEvents(team, assessments, submissions, endpoint.since);
+    const dueEv = dueEvents(team, assessments, submissions, endpoint.since);
     addEvents(
       log,
-      due.map((d) => d.cloudEvent),
+      dueEv.map((d) => d.cloudEvent),
       now,
     );
     const asked = Object.keys(cm?.data ?? {})
@@ -182,53 +224,111 @@ export class WebhookReconciler implements Reconciler {
       .map((k) => k.slice(WEBHOOK_REDELIVER_PREFIX.length));
     redeliver(log, asked, now);
 
-    for (const d of dueDeliveries(log, now).slice(0, config.EPREUVE_WEBHOOK_BATCH))
-      await this.deliver(d, endpoint);
+    const started = this.started.get(team) ?? new Set<string>();
+    const due = dueDeliveries(log, now)
+      .filter((d) => !started.has(d.id))
+      .slice(0, config.EPREUVE_WEBHOOK_BATCH);
+    let waiting = true;
+    const attempts = due.map((d) =>
+      this.start(team, d, endpoint).then(() => {
+        if (!waiting) this.onSettled(team);
+      }),
+    );
+    await within(Promise.all(attempts), config.EPREUVE_WEBHOOK_PASS_BUDGET_MS);
+    // From here on, an attempt that finishes queues the team; every one finished before is taken now.
+    waiting = false;
+    const results = [...(this.finished.get(team) ?? [])];
+    const byId = new Map(log.map((d) => [d.id, d]));
+    for (const r of results) {
+      const d = byId.get(r.id);
+      if (d) this.record(team, d, r);
+    }
 
     const { log: kept, dropped } = trim(log, this.policy.size);
     if (dropped) this.deps.log.info({ team, dropped }, 'webhook delivery log trimmed to its bound');
     const text = JSON.stringify(kept);
     if (text !== before || asked.length) await this.writeLog(team, cm, text);
-    await this.markSent(team, due, new Set(kept.map((d) => d.id)));
+    await this.markSent(team, dueEv, new Set(kept.map((d) => d.id)));
+    // Written: these results are in the log now (a failed write keeps them for the next pass).
+    this.forget(team, results);
 
-    const next = nextDueInMs(kept, this.now());
+    const inFlight = this.started.get(team);
+    const next = nextDueInMs(
+      kept.filter((d) => !inFlight?.has(d.id)),
+      this.now(),
+    );
     const poll = config.EPREUVE_WEBHOOK_POLL_MS;
     return { requeueAfterMs: next === undefined ? poll : Math.min(next, poll) };
   }
 
-  private async deliver(d: WebhookDelivery, endpoint: Endpoint): Promise<void> {
-    const body = JSON.stringify(d.event);
-    const at = this.now();
-    let result: Awaited<ReturnType<typeof send>>;
-    try {
-      const headers = {
-        'content-type': 'application/cloudevents+json; charset=utf-8',
-        ...signatureHeaders(endpoint.secret, d.id, at, body),
-      };
-      result = await send(endpoint.url, body, headers, {
-        allowPrivateTargets: endpoint.allowPrivateTargets,
-        timeoutMs: this.deps.config.EPREUVE_WEBHOOK_TIMEOUT_MS,
-        maxResponseBytes: this.deps.config.EPREUVE_WEBHOOK_MAX_RESPONSE_BYTES,
-        lookup: this.deps.lookup,
-      });
-    } catch (err) {
-      result = { error: (err as Error).message, ms: 0 };
+  /** Queues one attempt at `d` behind the team's others; resolves once it is in `finished`. */
+  private start(team: string, d: WebhookDelivery, endpoint: Endpoint): Promise<void> {
+    let ids = this.started.get(team);
+    if (!ids) {
+      ids = new Set();
+      this.started.set(team, ids);
     }
-    recordAttempt(d, { at: at.toISOString(), ...result }, this.policy, this.now(), this.deps.random);
+    ids.add(d.id);
+    const body = JSON.stringify(d.event);
+    return this.dispatcher.run(team, async () => {
+      // Signed when sent, not when queued: the timestamp is the receiver's replay check.
+      const at = this.now();
+      let result: Awaited<ReturnType<typeof send>>;
+      try {
+        const headers = {
+          'content-type': 'application/cloudevents+json; charset=utf-8',
+          ...signatureHeaders(endpoint.secret, d.id, at, body),
+        };
+        result = await send(endpoint.url, body, headers, {
+          allowPrivateTargets: endpoint.allowPrivateTargets,
+          allowLoopback: this.deps.config.EPREUVE_WEBHOOK_ALLOW_LOOPBACK,
+          refused: this.refused,
+          timeoutMs: this.deps.config.EPREUVE_WEBHOOK_TIMEOUT_MS,
+          maxResponseBytes: this.deps.config.EPREUVE_WEBHOOK_MAX_RESPONSE_BYTES,
+          lookup: this.deps.lookup,
+        });
+      } catch (err) {
+        result = { error: (err as Error).message, ms: 0 };
+      }
+      const list = this.finished.get(team) ?? [];
+      list.push({ id: d.id, attempt: { at: at.toISOString(), ...result }, at: this.now() });
+      this.finished.set(team, list);
+    });
+  }
+
+  /** Writes a finished attempt into the log entry: delivered, retried after backoff, or failed. */
+  private record(team: string, d: WebhookDelivery, r: Finished): void {
+    recordAttempt(d, r.attempt, this.policy, r.at, this.deps.random);
     const outcome = d.state === 'delivered' ? 'delivered' : d.state === 'failed' ? 'failed' : 'retry';
     this.deps.outcomes?.inc({ result: outcome });
     // The URL is not logged: receivers sometimes carry a token in it.
     this.deps.log.info(
       {
-        team: d.event.data.team,
+        team,
         id: d.id,
         type: d.type,
-        status: result.status,
-        error: result.error,
+        status: r.attempt.status,
+        error: r.attempt.error,
         outcome,
       },
       'webhook delivery attempt',
     );
+  }
+
+  /** Drops written results (all of the team's state when `results` is not given). */
+  private forget(team: string, results?: Finished[]): void {
+    if (!results) {
+      this.started.delete(team);
+      this.finished.delete(team);
+      return;
+    }
+    const done = new Set(results);
+    const left = (this.finished.get(team) ?? []).filter((r) => !done.has(r));
+    if (left.length) this.finished.set(team, left);
+    else this.finished.delete(team);
+    const ids = this.started.get(team);
+    for (const r of results) ids?.delete(r.id);
+    if (ids?.size === 0) this.started.delete(team);
   }
 
   private async writeLog(team: string, cm: ConfigMap | undefined, text: string): Promise<void> {

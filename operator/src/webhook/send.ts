@@ -2,10 +2,9 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { addressRefusal, ipLiteral, urlRefusal } from './address-policy.ts';
+import { addressRefusal, ipLiteral, type TargetPolicy, urlRefusal } from './address-policy.ts';
 
-export interface SendOptions {
-  allowPrivateTargets: boolean;
+export interface SendOptions extends TargetPolicy {
   timeoutMs: number;
   /** Bytes of the receiver's answer read at most; the rest is dropped (only the status matters). */
   maxResponseBytes: number;
@@ -25,16 +24,13 @@ export interface SendResult {
  * the check and a private one for the connection (DNS rebinding) cannot slip through. Every
  * address a name resolves to must pass, not only the first.
  */
-export function guardedLookup(
-  allowPrivateTargets: boolean,
-  lookup: typeof dnsLookup = dnsLookup,
-): LookupFunction {
+export function guardedLookup(policy: TargetPolicy, lookup: typeof dnsLookup = dnsLookup): LookupFunction {
   return (hostname, options, callback) => {
     lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '', 0);
       const list = addresses as unknown as LookupAddress[];
       for (const a of list) {
-        const refusal = addressRefusal(a.address, allowPrivateTargets);
+        const refusal = addressRefusal(a.address, policy);
         if (refusal)
           return callback(
             Object.assign(new Error(`${hostname} resolves to ${refusal}`), { code: 'EREFUSED' }),
@@ -73,7 +69,7 @@ export function send(
   if (refusal) return Promise.resolve(done({ error: refusal }));
   const literal = ipLiteral(url);
   if (literal) {
-    const r = addressRefusal(literal, opts.allowPrivateTargets);
+    const r = addressRefusal(literal, opts);
     if (r) return Promise.resolve(done({ error: r }));
   }
   return new Promise((resolve) => {
@@ -87,7 +83,7 @@ export function send(
           'content-length': Buffer.byteLength(body),
           'user-agent': 'epreuve-webhooks/1',
         },
-        lookup: guardedLookup(opts.allowPrivateTargets, opts.lookup),
+        lookup: guardedLookup(opts, opts.lookup),
         // A fresh connection each time: a pooled socket would skip the lookup above.
         agent: false,
         signal: AbortSignal.timeout(opts.timeoutMs),
