@@ -186,13 +186,7 @@ export class Informer<T extends KubeObject> {
       });
       for (const item of page.items) {
         // Lists omit apiVersion/kind on items; put them back so objects look the same everywhere.
-        // Stripped here, not only when cached: a relist holds every listed object until it is
-        // compared, and their managedFields would swell the heap's peak (which V8 keeps).
-        const obj = withoutManagedFields({
-          ...item,
-          apiVersion: this.opts.type.apiVersion,
-          kind: this.opts.type.kind,
-        } as T);
+        const obj = { ...item, apiVersion: this.opts.type.apiVersion, kind: this.opts.type.kind } as T;
         fresh.set(objectKey(obj), obj);
       }
       cont = page.metadata.continue || undefined;
