@@ -13,6 +13,7 @@ import {
   serveOps,
   startTelemetry,
 } from '@epreuve/kube';
+import pino from 'pino';
 import { buildApp } from './app.ts';
 import { loadApiConfig } from './config.ts';
 import { type AssessmentObject, AssessmentStore, type TemplateObject } from './services/assessments.ts';
@@ -22,6 +23,10 @@ const config = configOrExit(loadApiConfig);
 const telemetry = await startTelemetry('epreuve-api');
 const log = createLogger(config.EPREUVE_LOG_LEVEL, 'epreuve-api', {
   redact: ['req.headers.authorization', 'req.headers.cookie'],
+  // Asynchronous writes: lines logged while a write is in flight go out together in the next one
+  // (one write(2) per request was 4 % of the session endpoint's CPU), and pino flushes what is
+  // pending when the process exits.
+  destination: pino.destination({ dest: 1, sync: false }),
 });
 
 const client = KubeClient.fromEnvironment({
