@@ -95,8 +95,9 @@ function clientKey(address: string | undefined): string {
  * Strangers reach it too, so every stage is bounded: the pre-TLS preamble (preamble.ts), an
  * absolute deadline until the database answers, connections per client address and in total, and
  * per sandbox the candidate's cap on logged-in connections apart from a small cap, per client
- * address, on connections not logged in yet (login.ts says when MongoDB and the data API are). Open connections follow their
- * assessment: at expiry or revocation they are cut within `recheckMs` (+ the informer's delay).
+ * address, on connections not logged in yet (login.ts says when MongoDB and the data API are).
+ * Open connections follow their assessment: at expiry or revocation they are cut within
+ * `recheckMs` (+ the informer's delay).
  */
 export class SandboxGateway {
   private readonly server: Server;
