@@ -53,6 +53,15 @@ export interface SessionObserver {
  */
 type Opening = 'postgres' | 'tls';
 
+/**
+ * What a new connection hears when its sandbox is not open, whatever the reason — a name never
+ * served, an assessment ended, deleted, failed, not started or still starting: host names carry no
+ * secret, so distinct answers told strangers which assessments exist. The reason itself goes to
+ * the log and the span; the candidate's page shows their assessment's state.
+ */
+export const NOT_OPEN =
+  'no sandbox is open under this name: check the host on your candidate page (sandboxes open when you press Start and close when the assessment ends)';
+
 /** One connection being forwarded to a sandbox, from routing until it closes. */
 interface Forwarded {
   label: string;
@@ -262,7 +271,8 @@ export class SandboxGateway {
             refused: `connect to <sandbox>.${this.opts.domain} by name (the host your candidate page shows), not by address`,
           };
       conn.span.setAttribute('epreuve.gateway.label', label ?? '');
-      if ('refused' in resolution) return this.refuse(conn, secure, opening, resolution.refused, label);
+      if ('refused' in resolution)
+        return this.refuse(conn, secure, opening, resolution.refused, label, label ? NOT_OPEN : undefined);
       this.forward(conn, secure, resolution.route, label!, opening, established);
     });
   }
@@ -420,15 +430,16 @@ export class SandboxGateway {
     opening: Opening,
     reason: string,
     label: string | undefined,
+    told = reason,
   ): void {
     this.connections.inc({ kind: 'unknown', result: 'refused' });
     conn.log.info({ label, reason }, 'sandbox connection refused');
     conn.span.setAttribute('epreuve.gateway.result', 'refused');
     endSpan(conn.span, reason);
     if (opening === 'postgres' || secure.alpnProtocol === 'postgresql') {
-      secure.end(pgError('08004', reason));
+      secure.end(pgError('08004', told));
     } else if (secure.alpnProtocol === 'http/1.1') {
-      secure.end(httpError(503, reason));
+      secure.end(httpError(503, told));
     } else {
       // MongoDB drivers have no message for this stage: close; the gateway log says why.
       secure.destroy();

@@ -445,4 +445,15 @@ describe('open connections follow the time box', () => {
     expect(ended - Date.parse(deadline)).toBeLessThan(5_000);
     expect(err).toMatch(/this assessment ended/);
   });
+
+  // Host names carry no secret (a hash of team/assessment): distinct refusals told strangers which
+  // assessments exist ("no sandbox is served under …" for the others).
+  it('afterwards, a new connection hears what a name never served hears: no oracle of which exist', async () => {
+    const answers = await Promise.all(
+      [host('ending-live'), host('revoked-live'), host('never-created')].map((name) => psql(name)),
+    );
+    expect(answers.map((answer) => answer.code)).toEqual([2, 2, 2]);
+    expect(answers[0]!.err).toMatch(/FATAL: +no sandbox is open under this name/);
+    expect(new Set(answers.map((answer) => answer.err.replace(/"[^"]*"/g, '')))).toHaveLength(1);
+  });
 });
