@@ -15,10 +15,12 @@ export const gatewayConfigSchema = z.object({
   EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT: z.coerce.number().int().positive().default(64),
   /** A candidate's own logged-in connections to one sandbox. */
   EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX: z.coerce.number().int().positive().default(20),
-  /** Connections to one sandbox still logging in: small, so strangers cannot take the candidate's. */
+  /** Connections to one sandbox still logging in, per client address (its own oldest makes room). */
   EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX: z.coerce.number().int().positive().default(5),
   /** A database session may sit idle while the candidate thinks; cut it only after this long. */
   EPREUVE_GATEWAY_IDLE_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(1800),
+  /** A connection the sandbox answered but that never logged in is closed after this long idle. */
+  EPREUVE_GATEWAY_UNAUTHENTICATED_IDLE_SECONDS: z.coerce.number().int().positive().default(30),
   /** Absolute: from accept until the database has answered the login. */
   EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(10),
   /** How often open connections are checked against their assessment (expiry, revocation). */

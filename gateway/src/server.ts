@@ -3,6 +3,7 @@ import { type SecureContext, TLSSocket } from 'node:tls';
 import { endSpan, type Span, startSpan, withSpanIds } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { loginWatcher } from './login.ts';
 import { PostgresStreamWatcher, readPreamble } from './preamble.ts';
 import { labelOf, type Resolution, type Route } from './routes.ts';
 
@@ -18,9 +19,18 @@ export interface GatewayOptions {
   maxConnectionsPerClient: number;
   /** A candidate's own logged-in connections to one sandbox. */
   maxConnectionsPerSandbox: number;
-  /** Connections to one sandbox not logged in yet: strangers cannot take the candidate's slots. */
+  /**
+   * Connections to one sandbox not logged in yet, per client address: the address's own oldest
+   * makes room for its newest, so strangers never push out the candidate's login.
+   */
   maxPendingPerSandbox: number;
+  /** Logged-in connections: a session may sit idle while the candidate thinks. */
   idleTimeoutMs: number;
+  /**
+   * A connection the sandbox answered but that never logged in (a MongoDB monitor's `hello`, an
+   * HTTP 401 kept alive) is closed after this long without traffic (default 30 s).
+   */
+  unauthenticatedIdleMs?: number;
   /** Absolute: from accept until the database has answered (a trickle never resets it). */
   handshakeTimeoutMs: number;
   /** How often open connections are checked against their assessment (expiry, revocation). */
@@ -43,10 +53,22 @@ export interface SessionObserver {
  */
 type Opening = 'postgres' | 'tls';
 
+/**
+ * What a new connection hears when its sandbox is not open, whatever the reason — a name never
+ * served, an assessment ended, deleted, failed, not started or still starting: host names carry no
+ * secret, so distinct answers told strangers which assessments exist. The reason itself goes to
+ * the log and the span; the candidate's page shows their assessment's state.
+ */
+export const NOT_OPEN =
+  'no sandbox is open under this name: check the host on your candidate page (sandboxes open when you press Start and close when the assessment ends)';
+
 /** One connection being forwarded to a sandbox, from routing until it closes. */
 interface Forwarded {
   label: string;
   route: Route;
+  /** The client's address: connections not logged in yet are capped per address. */
+  client: string;
+  /** Logged in (the sandbox accepted a credential): the candidate's own, counted and observed. */
   established: boolean;
   /** Ends the connection with a reason the client prints where its protocol allows. */
   cut: (reason: string) => void;
@@ -81,8 +103,10 @@ function clientKey(address: string | undefined): string {
  *
  * Strangers reach it too, so every stage is bounded: the pre-TLS preamble (preamble.ts), an
  * absolute deadline until the database answers, connections per client address and in total, and
- * per sandbox a small pending cap apart from the candidate's own cap. Open connections follow their
- * assessment: at expiry or revocation they are cut within `recheckMs` (+ the informer's delay).
+ * per sandbox the candidate's cap on logged-in connections apart from a small cap, per client
+ * address, on connections not logged in yet (login.ts says when MongoDB and the data API are).
+ * Open connections follow their assessment: at expiry or revocation they are cut within
+ * `recheckMs` (+ the informer's delay).
  */
 export class SandboxGateway {
   private readonly server: Server;
@@ -247,7 +271,8 @@ export class SandboxGateway {
             refused: `connect to <sandbox>.${this.opts.domain} by name (the host your candidate page shows), not by address`,
           };
       conn.span.setAttribute('epreuve.gateway.label', label ?? '');
-      if ('refused' in resolution) return this.refuse(conn, secure, opening, resolution.refused, label);
+      if ('refused' in resolution)
+        return this.refuse(conn, secure, opening, resolution.refused, label, label ? NOT_OPEN : undefined);
       this.forward(conn, secure, resolution.route, label!, opening, established);
     });
   }
@@ -276,11 +301,16 @@ export class SandboxGateway {
     const { maxConnectionsPerSandbox: cap, maxPendingPerSandbox: pendingCap } = this.opts;
     const tooMany = `too many connections to this sandbox (at most ${cap}); close some and retry`;
     if (this.count(label, true) >= cap) return this.refuse(conn, secure, opening, tooMany, label);
-    // The pending slots are few and strangers can take them: the oldest makes room for the
-    // newest, so a candidate's login (a few milliseconds) gets through a flood of silent sockets.
-    const waiting = [...this.forwarded].filter((c) => c.label === label && !c.established);
+    // Connections not logged in yet are capped per client address, and an address makes room
+    // from its own oldest: strangers flooding logins push out only theirs, never the candidate's
+    // (the first version cut the sandbox's oldest, whoever owned it).
+    const waiting = [...this.forwarded].filter(
+      (c) => c.label === label && !c.established && c.client === conn.client,
+    );
     for (const oldest of waiting.slice(0, Math.max(0, waiting.length - pendingCap + 1))) {
-      oldest.cut(`too many connections to this sandbox are logging in (at most ${pendingCap}); retry`);
+      oldest.cut(
+        `too many connections from your address to this sandbox are logging in (at most ${pendingCap}); retry`,
+      );
     }
     conn.forwarded = true;
     const started = Date.now();
@@ -290,10 +320,14 @@ export class SandboxGateway {
     this.track(backend);
     backend.setNoDelay(true);
     const watcher = route.kind === 'postgres' ? new PostgresStreamWatcher() : undefined;
+    // MongoDB and the data API: read only until the login (login.ts), then never again.
+    const login = watcher ? undefined : loginWatcher(route.kind);
+    let answered = false;
     let done = false;
     const connection: Forwarded = {
       label,
       route,
+      client: conn.client,
       established: false,
       cut: (reason) => {
         if (done) return;
@@ -334,25 +368,42 @@ export class SandboxGateway {
       if (!letTheErrorOut) secure.destroy();
       backend.destroy();
     };
+    // The sandbox answered: the handshake deadline is over. A connection that answered but has not
+    // logged in (a monitor's hello, a 401 kept alive) may stay only while it is not idle.
+    const answer = () => {
+      answered = true;
+      onEstablished();
+      if (!connection.established) secure.setTimeout(this.opts.unauthenticatedIdleMs ?? 30_000);
+    };
+    secure.on('timeout', () => (connection.established ? secure.destroy() : finish('idle_unauthenticated')));
     const establish = () => {
       connection.established = true;
-      onEstablished();
       this.pending.dec();
       this.active.inc({ kind: route.kind });
       this.opts.signals?.opened(route.assessment, route.sandbox, conn.client, route.uid);
-      secure.setTimeout(this.opts.idleTimeoutMs, () => secure.destroy());
+      secure.setTimeout(this.opts.idleTimeoutMs);
       // Checked again now it counts: others may have logged in since this one was routed.
       if (this.count(label, true) > cap) connection.cut(tooMany);
     };
     backend.once('connect', () => {
       secure.on('data', (chunk: Buffer) => {
         up += chunk.length;
+        if (login && !connection.established) login.fromClient(chunk);
       });
       backend.on('data', (chunk: Buffer) => {
         down += chunk.length;
-        // PostgreSQL: logged in at AuthenticationOk; the others once the backend answers at all.
-        if (watcher) watcher.feed(chunk);
-        if (!connection.established && (watcher ? watcher.authenticated : true)) establish();
+        if (watcher) {
+          // PostgreSQL: answered and logged in at once, at AuthenticationOk (fed on: atBoundary).
+          watcher.feed(chunk);
+          if (!connection.established && watcher.authenticated) {
+            answer();
+            establish();
+          }
+        } else if (!connection.established) {
+          if (!answered) answer();
+          login!.fromSandbox(chunk);
+          if (login!.authenticated) establish();
+        }
       });
       secure.pipe(backend);
       backend.pipe(secure);
@@ -379,15 +430,16 @@ export class SandboxGateway {
     opening: Opening,
     reason: string,
     label: string | undefined,
+    told = reason,
   ): void {
     this.connections.inc({ kind: 'unknown', result: 'refused' });
     conn.log.info({ label, reason }, 'sandbox connection refused');
     conn.span.setAttribute('epreuve.gateway.result', 'refused');
     endSpan(conn.span, reason);
     if (opening === 'postgres' || secure.alpnProtocol === 'postgresql') {
-      secure.end(pgError('08004', reason));
+      secure.end(pgError('08004', told));
     } else if (secure.alpnProtocol === 'http/1.1') {
-      secure.end(httpError(503, reason));
+      secure.end(httpError(503, told));
     } else {
       // MongoDB drivers have no message for this stage: close; the gateway log says why.
       secure.destroy();

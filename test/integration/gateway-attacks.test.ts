@@ -1,23 +1,32 @@
 import { execFile, spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect as tlsConnect } from 'node:tls';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
-import { KINDS, sandboxHostLabel } from '@epreuve/crds';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type Assessment, KINDS, sandboxHostLabel } from '@epreuve/crds';
+import type { KubeObject } from '@epreuve/kube';
+import { BSON } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
+import { DataApiProcess } from '../harness/data-api.ts';
 import { assessmentObject } from '../harness/fixtures.ts';
 import { GatewayProcess, wildcardCertificate } from '../harness/gateway.ts';
-import { createTestNamespace, kube } from '../harness/kube.ts';
+import { createTestNamespace, eventually, kube } from '../harness/kube.ts';
 
 /**
  * The sandbox gateway under attack, as strangers on the internet reach it: real sockets from their
  * own loopback addresses (127.0.0.x) against the real gateway process, while a real candidate
  * (127.0.0.1, real `psql`) works. Each case fails without its defence: the GSSENC flood grew the
  * old gateway's memory without bound, silent TLS sockets took the candidate's own slots, and open
- * connections outlived the assessment.
+ * connections outlived the assessment. Strangers without credentials who got an answer from a
+ * MongoDB or the data API (a `hello`, a 401 kept alive) took the candidate's slots and wrote their
+ * addresses into the candidate's integrity signals, and strangers' silent logins evicted the
+ * candidate's own login in progress.
  */
 const kubeconfig = inject('kubeconfig');
 const pg = inject('postgres');
+const mongoUrl = new URL(inject('mongoUrl'));
+const API_KEY = 'gwa-test-api-key-7f3c1b';
+const dataApi = new DataApiProcess();
 const DOMAIN = 'attack.test';
 const tls = wildcardCertificate(DOMAIN);
 const gateway = new GatewayProcess();
@@ -61,7 +70,7 @@ const closed = (socket: Socket) =>
 
 const GSSENC = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]);
 
-async function started(name: string) {
+async function started(name: string, more: object[] = []) {
   const client = kube(kubeconfig);
   await client.create(assessmentObject(team, name));
   const now = Date.now();
@@ -74,7 +83,10 @@ async function started(name: string) {
         phase: 'Ready',
         startedAt: new Date(now).toISOString().replace(/\.\d+Z$/, 'Z'),
         expiresAt: new Date(now + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
-        sandboxes: [{ name: 'warehouse', kind: 'postgres', ready: true, host: '127.0.0.1', port: pg.port }],
+        sandboxes: [
+          { name: 'warehouse', kind: 'postgres', ready: true, host: '127.0.0.1', port: pg.port },
+          ...more,
+        ],
       },
     },
     'status',
@@ -83,8 +95,21 @@ async function started(name: string) {
 
 beforeAll(async () => {
   team = await createTestNamespace(kubeconfig, 'team-gwa');
-  await Promise.all(['target', 'revoked-live', 'ending-live'].map(started));
+  await dataApi.start({ API_KEY });
+  await Promise.all(['target', 'revoked-live', 'ending-live'].map((name) => started(name)));
+  await started('framed', [
+    { name: 'events', kind: 'mongo', ready: true, host: mongoUrl.hostname, port: Number(mongoUrl.port) },
+    {
+      name: 'source',
+      kind: 'dataApi',
+      ready: true,
+      host: '127.0.0.1',
+      port: Number(new URL(dataApi.url).port),
+    },
+  ]);
   await gateway.start(kubeconfig, DOMAIN, tls, {
+    EPREUVE_GATEWAY_UNAUTHENTICATED_IDLE_SECONDS: '3',
+    EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS: '200',
     EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX: '2',
     EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX: '3',
     EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '60',
@@ -94,7 +119,10 @@ beforeAll(async () => {
   expect((await psql(host('target'))).out).toBe('42');
 }, 120_000);
 
-afterAll(() => gateway.stop());
+afterAll(async () => {
+  gateway.stop();
+  await dataApi.stop();
+});
 
 describe('a gateway strangers cannot hurt', () => {
   it('a 64 MiB GSSENC stream is cut on its second request: memory stays flat, the candidate connects', async () => {
@@ -199,6 +227,183 @@ describe('a gateway strangers cannot hurt', () => {
   }, 60_000);
 });
 
+/** A TLS connection from a stranger's own address to `servername`; resolves once TLS is up. */
+function tlsFrom(address: string, servername: string, alpn?: string[]): Promise<TLSSocket> {
+  return stranger(address).then(
+    (raw) =>
+      new Promise((resolve, reject) => {
+        const socket = tlsConnect({
+          socket: raw,
+          servername,
+          rejectUnauthorized: false,
+          ALPNProtocols: alpn,
+        });
+        socket.once('secureConnect', () => resolve(socket));
+        socket.once('error', reject);
+      }),
+  );
+}
+
+/** MongoDB's OP_MSG `{hello: 1}`: answered by any MongoDB server before authentication. */
+function helloMessage(id: number): Buffer {
+  const doc = BSON.serialize({ hello: 1, $db: 'admin' });
+  const header = Buffer.alloc(16);
+  header.writeInt32LE(16 + 4 + 1 + doc.length, 0);
+  header.writeInt32LE(id, 4);
+  header.writeInt32LE(2013, 12); // OP_MSG
+  return Buffer.concat([header, Buffer.alloc(4), Buffer.from([0]), doc]);
+}
+
+/** Sends `request` and resolves with the first bytes answered ('' once closed or after 3 s). */
+function ask(socket: TLSSocket, request: Buffer | string): Promise<string> {
+  return new Promise((resolve) => {
+    socket.once('data', (b: Buffer) => resolve(b.toString('latin1')));
+    socket.once('close', () => resolve(''));
+    socket.on('error', () => {});
+    socket.write(request);
+    setTimeout(() => resolve(''), 3_000);
+  });
+}
+const hello = (socket: TLSSocket, id = 1) => ask(socket, helloMessage(id));
+const unauthenticatedGet = (socket: TLSSocket, name: string) =>
+  ask(socket, `GET /v1/customers HTTP/1.1\r\nhost: ${name}\r\nconnection: keep-alive\r\n\r\n`);
+
+/** One SSLRequest + TLS with `servername` from `address`, then silence: a login in progress. */
+function loggingIn(address: string, servername: string): Promise<TLSSocket> {
+  return stranger(address).then(
+    (raw) =>
+      new Promise((resolve, reject) => {
+        raw.write(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]));
+        raw.once('data', () => {
+          const socket = tlsConnect({ socket: raw, servername, rejectUnauthorized: false });
+          socket.once('secureConnect', () => resolve(socket));
+          socket.once('error', reject);
+          socket.resume();
+        });
+      }),
+  );
+}
+const gone = (socket: TLSSocket) => socket.destroyed || socket.readableEnded;
+
+describe('strangers cannot take a candidate’s sandbox nor write their signals', () => {
+  // The old gateway counted a MongoDB or data API connection as the candidate's as soon as the
+  // sandbox answered anything: 2 (the cap here) unauthenticated hellos locked the candidate out.
+  it('MongoDB hellos without credentials never take the candidate’s slots', async () => {
+    const name = host('framed', 'events');
+    const squat: TLSSocket[] = [];
+    try {
+      for (const address of ['127.0.6.1', '127.0.6.2', '127.0.6.3'])
+        for (let i = 0; i < 2; i++) {
+          const socket = await tlsFrom(address, name);
+          squat.push(socket);
+          await hello(socket, squat.length + 10);
+        }
+      const candidate = await tlsFrom('127.0.0.1', name);
+      squat.push(candidate);
+      const reply = await hello(candidate, 99);
+      expect(reply.length).toBeGreaterThan(16);
+      expect(reply).toContain('isWritablePrimary');
+    } finally {
+      for (const socket of squat) socket.destroy();
+    }
+  });
+
+  it('unauthenticated data API requests kept alive never take the candidate’s slots', async () => {
+    const name = host('framed', 'source');
+    const squat: TLSSocket[] = [];
+    onTestFinished(() => {
+      for (const socket of squat) socket.destroy();
+    });
+    for (const address of ['127.0.6.4', '127.0.6.5'])
+      for (let i = 0; i < 3; i++) {
+        const socket = await tlsFrom(address, name, ['http/1.1']);
+        squat.push(socket);
+        // 401 to each (the old gateway refused the third: 503, its 2 slots were the strangers').
+        expect(await unauthenticatedGet(socket, name)).toMatch(/^HTTP\/1\.1 401/);
+      }
+    const body = await run('curl', [
+      '-sS',
+      '--max-time',
+      '10',
+      '--resolve',
+      `${name}:${gateway.port}:127.0.0.1`,
+      '-k',
+      '-H',
+      `X-API-Key: ${API_KEY}`,
+      `https://${name}:${gateway.port}/v1/customers?limit=2`,
+    ]);
+    expect(JSON.parse(body.stdout).data).toHaveLength(2);
+  });
+
+  it('an unauthenticated connection the sandbox answered is closed once idle (3 s here)', async () => {
+    const socket = await tlsFrom('127.0.6.1', host('framed', 'events'));
+    onTestFinished(() => {
+      socket.destroy();
+    });
+    expect((await hello(socket)).length).toBeGreaterThan(16);
+    const t0 = Date.now();
+    await closed(socket as unknown as Socket);
+    expect(Date.now() - t0).toBeGreaterThan(2_000);
+    expect(Date.now() - t0).toBeLessThan(6_000);
+  });
+
+  // The old gateway cut the oldest login in progress to a sandbox, whoever owned it.
+  it('strangers’ logins in progress never evict the candidate’s: each address makes room from its own', async () => {
+    const name = host('framed');
+    const candidate = await loggingIn('127.0.0.1', name);
+    const strangers: TLSSocket[] = [candidate];
+    onTestFinished(() => {
+      for (const socket of strangers) socket.destroy();
+    });
+    for (const address of ['127.0.6.6', '127.0.6.7', '127.0.6.8'])
+      for (let i = 0; i < 4; i++) strangers.push(await loggingIn(address, name));
+    await sleep(300);
+    expect(gone(candidate)).toBe(false);
+    // 4 from each address, at most 3 kept: each address lost its own oldest.
+    expect(strangers.filter(gone)).toEqual([strangers[1], strangers[5], strangers[9]]);
+    candidate.destroy();
+    // And a real psql logs in, again and again, while strangers keep opening logins.
+    let churning = true;
+    const churn = (async () => {
+      while (churning) {
+        const socket = await loggingIn('127.0.6.9', name).catch(() => undefined);
+        strangers.push(...(socket ? [socket] : []));
+      }
+    })();
+    const logins = [];
+    for (let i = 0; i < 5; i++) logins.push(await psql(name));
+    churning = false;
+    await churn;
+    expect(logins.map((login) => login.out)).toEqual(['42', '42', '42', '42', '42']);
+  });
+
+  it('only the candidate’s logged-in sessions reach their integrity signals, never strangers’', async () => {
+    // The candidate logs in to PostgreSQL and calls the data API with the key, from 127.0.0.1.
+    expect((await psql(host('framed'))).out).toBe('42');
+    await run('curl', [
+      '-sS',
+      '--fail',
+      '--resolve',
+      `${host('framed', 'source')}:${gateway.port}:127.0.0.1`,
+      '-k',
+      '-H',
+      `X-API-Key: ${API_KEY}`,
+      `https://${host('framed', 'source')}:${gateway.port}/v1/customers?limit=1`,
+    ]);
+    await eventually(async () => {
+      const framed = await kube(kubeconfig).get<Assessment & KubeObject>(KINDS.Assessment, team, 'framed');
+      // The strangers above (127.0.6.x: hellos, 401s, silent logins) left no trace.
+      const signals = framed?.status?.signals;
+      expect(signals).toMatchObject({ clientAddresses: ['127.0.0.1'], clientAddressCount: 1 });
+      // 6 psql logins and 2 data API calls with the key in this describe; no MongoDB session.
+      expect([...(signals?.sandboxes ?? [])].sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+        { name: 'source', connections: 2 },
+        { name: 'warehouse', connections: 6 },
+      ]);
+    }, 10_000);
+  });
+});
+
 describe('open connections follow the time box', () => {
   async function held(name: string) {
     const child = spawn('psql', [conninfo(name), '-Atc', 'select pg_sleep(30)'], {
@@ -239,5 +444,16 @@ describe('open connections follow the time box', () => {
     // The gateway tolerates 2 s of clock skew past the deadline, then cuts within a recheck.
     expect(ended - Date.parse(deadline)).toBeLessThan(5_000);
     expect(err).toMatch(/this assessment ended/);
+  });
+
+  // Host names carry no secret (a hash of team/assessment): distinct refusals told strangers which
+  // assessments exist ("no sandbox is served under …" for the others).
+  it('afterwards, a new connection hears what a name never served hears: no oracle of which exist', async () => {
+    const answers = await Promise.all(
+      [host('ending-live'), host('revoked-live'), host('never-created')].map((name) => psql(name)),
+    );
+    expect(answers.map((answer) => answer.code)).toEqual([2, 2, 2]);
+    expect(answers[0]!.err).toMatch(/FATAL: +no sandbox is open under this name/);
+    expect(new Set(answers.map((answer) => answer.err.replace(/"[^"]*"/g, '')))).toHaveLength(1);
   });
 });
