@@ -239,11 +239,12 @@ export class GradingService {
 
   /**
    * Records the answer as attempt k of the task, in the lowest free slot (`submissionName`,
-   * k ≤ maxAttempts; a slot taken under its older name stays taken). The API server refuses a second object of the same name, so racing
-   * submissions — on one replica or several — can never take more slots than there are: the cap is
-   * exact without a lock (ordering by creation time was not: it has one-second precision, and a
-   * submission created after another's count could sort before it). The total across tasks is
-   * checked after creation (`overLimit`), which may only err by a few under a race.
+   * k ≤ maxAttempts; a slot taken under its older name stays taken). The API server refuses a
+   * second object of the same name, so racing submissions — on one replica or several — can never
+   * take more slots than there are: the cap is exact without a lock (ordering by creation time was
+   * not: it has one-second precision, and a submission created after another's count could sort
+   * before it). The total across tasks is checked after creation (`overLimit`), which may only err
+   * by a few under a race.
    */
   private async admit(
     a: AssessmentObject,
