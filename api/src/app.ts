@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifySerializerCompiler } from 'f
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { ApiConfig } from './config.ts';
+import { registerJsonParser } from './json-body.ts';
 import authPlugin from './plugins/app/auth.ts';
 import bruteForcePlugin from './plugins/app/brute-force.ts';
 import observabilityPlugin from './plugins/app/observability.ts';
@@ -68,6 +69,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: config.EPREUVE_TRUSTED_PROXIES.length > 0 ? config.EPREUVE_TRUSTED_PROXIES : false,
     frameworkErrors,
   });
+  // JSON bodies nested too deep are refused before they are parsed (see json-body.ts).
+  registerJsonParser(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(deps.serializerCompiler ?? serializerCompiler);
   app.addHook('onSend', async (request, reply) => {

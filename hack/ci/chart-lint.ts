@@ -24,6 +24,7 @@ export const VALUE_SETS: Record<string, string[]> = {
     'api.ingress.enabled=true',
     'api.ingress.className=nginx',
     'api.ingress.tlsSecret=epreuve-tls',
+    'api.trustedProxies[0]=10.244.0.0/16',
     'api.oidc.issuer=https://id.example.com',
     'api.oidc.jwksUrl=https://id.example.com/jwks',
     'api.apiKeysSecret=epreuve-api-keys',

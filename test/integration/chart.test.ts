@@ -134,7 +134,7 @@ describe('helm chart', () => {
     ['HA', 'operator:\n  replicas: 3\napi:\n  replicas: 4\n'],
     [
       'ingress on, with TLS',
-      'api:\n  ingress:\n    enabled: true\n    className: nginx\n    host: epreuve.example.com\n    tlsSecret: epreuve-tls\n',
+      'api:\n  trustedProxies: [10.244.0.0/16]\n  ingress:\n    enabled: true\n    className: nginx\n    host: epreuve.example.com\n    tlsSecret: epreuve-tls\n',
     ],
     [
       'OIDC and API keys',
@@ -786,6 +786,14 @@ describe('helm chart', () => {
     const res = template([values('bad', yaml)]);
     expect(res.status).not.toBe(0);
     expect(res.stderr).toMatch(message);
+  });
+
+  it('refuses the ingress without trustedProxies: every client would share one address for the failure throttle', () => {
+    const res = template([values('bad', 'api:\n  ingress:\n    enabled: true\n')]);
+    expect(res.status).not.toBe(0);
+    expect(res.stderr).toMatch(
+      /api\.ingress\.enabled is true but api\.trustedProxies is empty: behind the ingress every client would share the controller's address/,
+    );
   });
 });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   API_VERSION,
   type CheckSpec,
@@ -122,10 +123,28 @@ const attemptsUsed = (max: number, taskId: string): Localized => ({
   fr: `vous avez utilisé les ${max} tentatives de la tâche ${taskId}`,
 });
 
-/** Attempt `k` of a task: a name the API server holds once (see GradingService.admit). */
+/**
+ * Attempt `k` of a task: a name the API server holds once (see GradingService.admit). The readable
+ * `<assessment>-<task>-` alone was ambiguous (assessment `ann` + task `schema-design` and
+ * `ann-schema` + `design` made the same names, so one candidate took the other's slots), hence a
+ * short hash of the assessment's uid and the task: unique to this assessment (a later one of the
+ * same name has another uid) and task. Assessment names and task ids are DNS labels (≤ 63), so the
+ * name stays a DNS-1123 subdomain well under 253 characters.
+ */
 export function submissionName(a: AssessmentObject, taskId: string, k: number): string {
-  return `${a.metadata.name}-${taskId}-${k}`;
+  const hash = createHash('sha256').update(`${a.metadata.uid}/${taskId}`).digest('hex').slice(0, 10);
+  return `${a.metadata.name}-${taskId}-${hash}-${k}`;
 }
+
+/** Attempt `k` as submissions were named before the hash: still read, so old attempts keep counting. */
+export const legacySubmissionName = (a: AssessmentObject, taskId: string, k: number) =>
+  `${a.metadata.name}-${taskId}-${k}`;
+
+/** Whether a Submission is this assessment's answer to this task (not a namesake's). */
+export const belongsTo = (s: SubmissionObject, a: AssessmentObject, taskId: string) =>
+  s.spec?.task === taskId &&
+  s.metadata.labels?.[LABELS.assessment] === a.metadata.name &&
+  (s.metadata.ownerReferences ?? []).some((o) => o.kind === 'Assessment' && o.uid === a.metadata.uid);
 
 /**
  * Grades a candidate's answer against their own sandbox, as its read-only grader role, and records
@@ -219,12 +238,13 @@ export class GradingService {
   }
 
   /**
-   * Records the answer as attempt k of the task, in the lowest free slot `<assessment>-<task>-<k>`
-   * (k ≤ maxAttempts). The API server refuses a second object of the same name, so racing
-   * submissions — on one replica or several — can never take more slots than there are: the cap is
-   * exact without a lock (ordering by creation time was not: it has one-second precision, and a
-   * submission created after another's count could sort before it). The total across tasks is
-   * checked after creation (`overLimit`), which may only err by a few under a race.
+   * Records the answer as attempt k of the task, in the lowest free slot (`submissionName`,
+   * k ≤ maxAttempts; a slot taken under its older name stays taken). The API server refuses a
+   * second object of the same name, so racing submissions — on one replica or several — can never
+   * take more slots than there are: the cap is exact without a lock (ordering by creation time was
+   * not: it has one-second precision, and a submission created after another's count could sort
+   * before it). The total across tasks is checked after creation (`overLimit`), which may only err
+   * by a few under a race.
    */
   private async admit(
     a: AssessmentObject,
@@ -234,12 +254,15 @@ export class GradingService {
     submittedAt: string,
   ): Promise<SubmissionObject> {
     const exhausted = attemptsUsed(limits.maxAttempts, taskId);
-    for (;;) {
+    // Each 409 means a racing submission of this task took a slot, so a few rounds past the cap
+    // settle it; the bound keeps one request from looping on the API server whatever happens.
+    for (let round = 0; round < limits.maxAttempts + 3; round++) {
       const all = await this.list(a);
       const taken = new Set(all.filter((s) => s.spec.task === taskId).map((s) => s.metadata.name));
-      const slot = Array.from({ length: limits.maxAttempts }, (_, i) =>
-        submissionName(a, taskId, i + 1),
-      ).find((name) => !taken.has(name));
+      const slot = Array.from({ length: limits.maxAttempts }, (_, i) => i + 1)
+        .filter((k) => !taken.has(legacySubmissionName(a, taskId, k)))
+        .map((k) => submissionName(a, taskId, k))
+        .find((name) => !taken.has(name));
       if (!slot) throw new Conflict(exhausted);
       let created: SubmissionObject;
       try {
@@ -263,9 +286,13 @@ export class GradingService {
           spec: { assessmentRef: { name: a.metadata.name! }, task: taskId, answer, submittedAt },
         } as KubeObject);
       } catch (err) {
-        // Another request took this slot first: count again and take the next one.
-        if (err instanceof KubeError && err.code === 409) continue;
-        throw err;
+        if (!(err instanceof KubeError && err.code === 409)) throw err;
+        // Another request of this assessment and task took this slot first: count again and take
+        // the next one. Anything else holding the name is not ours to count or to wait for.
+        const holder = await this.client.get<SubmissionObject>(SUBMISSION, a.metadata.namespace, slot);
+        if (holder && !belongsTo(holder, a, taskId))
+          throw new Conflict(`submission name ${slot} is held by another object; tell the recruiter`);
+        continue;
       }
       const over = overLimit([...all, created], created, taskId, {
         maxAttempts: Number.POSITIVE_INFINITY,
@@ -279,6 +306,13 @@ export class GradingService {
       }
       return created;
     }
+    throw new Unavailable(
+      {
+        en: `too many submissions of task ${taskId} at once; try again in a moment`,
+        fr: `trop de soumissions simultanées de la tâche ${taskId} ; réessayez dans un instant`,
+      },
+      1,
+    );
   }
 
   private writeStatus(s: SubmissionObject, status: object): Promise<SubmissionObject> {

@@ -31,29 +31,50 @@ export default fp(
     app.decorateRequest('staff', undefined);
     app.decorateRequest('candidate', undefined);
 
-    app.decorate('requireStaff', (permission: Permission) => async (request: FastifyRequest) => {
-      const token = bearer(request);
-      if (!token)
-        throw new Unauthenticated('missing bearer token: send Authorization: Bearer <OIDC token or API key>');
-      const staff = await app.staffAuth.authenticate(token);
-      const team = (request.params as { team?: string }).team;
-      if (team !== undefined && !can(staff, permission, team)) {
-        throw new Forbidden(
-          `${staff.subject} (${staff.role}) may not ${permission.replace(':', ' ')} in team ${team}`,
-        );
-      }
-      request.staff = staff;
-    });
+    /**
+     * The credential is checked first; only a refused one may meet the failure throttle
+     * (brute-force.ts). A candidate's revoked or ended link (403: its signature held) is no guess.
+     */
+    const checkedFirst =
+      (check: (request: FastifyRequest) => Promise<void>, candidate = false) =>
+      async (request: FastifyRequest) => {
+        try {
+          await check(request);
+        } catch (err) {
+          if (!(candidate && err instanceof Forbidden)) app.throttleFailedAuth(request);
+          throw err;
+        }
+      };
 
-    app.decorate('requireCandidate', () => async (request: FastifyRequest) => {
-      const token = bearer(request);
-      if (!token)
-        throw new Unauthenticated({
-          en: 'missing bearer token: open the link you were sent',
-          fr: 'jeton absent : ouvrez le lien que vous avez reçu',
-        });
-      request.candidate = await app.links.authenticate(token);
-    });
+    app.decorate('requireStaff', (permission: Permission) =>
+      checkedFirst(async (request: FastifyRequest) => {
+        const token = bearer(request);
+        if (!token)
+          throw new Unauthenticated(
+            'missing bearer token: send Authorization: Bearer <OIDC token or API key>',
+          );
+        const staff = await app.staffAuth.authenticate(token);
+        const team = (request.params as { team?: string }).team;
+        if (team !== undefined && !can(staff, permission, team)) {
+          throw new Forbidden(
+            `${staff.subject} (${staff.role}) may not ${permission.replace(':', ' ')} in team ${team}`,
+          );
+        }
+        request.staff = staff;
+      }),
+    );
+
+    app.decorate('requireCandidate', () =>
+      checkedFirst(async (request: FastifyRequest) => {
+        const token = bearer(request);
+        if (!token)
+          throw new Unauthenticated({
+            en: 'missing bearer token: open the link you were sent',
+            fr: 'jeton absent : ouvrez le lien que vous avez reçu',
+          });
+        request.candidate = await app.links.authenticate(token);
+      }, true),
+    );
   },
-  { name: 'auth', dependencies: ['staff-auth', 'links'] },
+  { name: 'auth', dependencies: ['staff-auth', 'links', 'brute-force'] },
 );

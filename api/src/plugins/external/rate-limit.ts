@@ -9,7 +9,9 @@ import { Problem } from '../app/problem.ts';
  * noisy token cannot starve a team sharing an address, and junk tokens cannot mint fresh buckets
  * (they never get past authentication; plugins/app/brute-force.ts counts those per address).
  * Anonymous routes are keyed by the client address. Routes tighten it (writes) or turn it off
- * (probes) in their `config.rateLimit`.
+ * (probes) in their `config.rateLimit`. Bodies are parsed before it runs (the principal is only
+ * known once the route's onRequest auth ran): what parsing may cost is bounded where it happens,
+ * by the body limit and the JSON depth check (json-body.ts).
  */
 export default fp(
   async function rateLimitPlugin(app: FastifyInstance, opts: { perMinute: number }) {
