@@ -243,15 +243,16 @@ describe('grade server', () => {
         if (waiting.rowCount) break;
         await new Promise((r) => setTimeout(r, 20));
       }
-      // The grader role reads its own sessions' queries: raised in an error, the reference's text
-      // would reach the candidate in the hint.
+      // The grader role read its own sessions' queries: raised in an error, the reference's text
+      // would reach the candidate in the hint. Now its sessions record no text
+      // (track_activities off), and the statistics functions are closed to it anyway.
       const spy = await grade({
         ...sqlRequest(
           `SELECT ('x' || (SELECT string_agg(query, ' | ') FROM pg_stat_activity WHERE pid <> pg_backend_pid()))::int`,
         ),
         reference: 'SELECT 1 AS one', // not on the locked table
       });
-      expect(spy.json()).toMatchObject({ pass: false, error: 'SqlError' });
+      expect(spy.json()).toMatchObject({ pass: false, error: 'Forbidden' });
       expect(spy.json().hint).not.toContain(secret);
     } finally {
       await locker.query('ROLLBACK');
@@ -272,15 +273,10 @@ describe('grade server', () => {
         `SELECT rolsuper, pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS stats FROM pg_roles WHERE rolname = current_user`,
       );
       expect(rights.rows).toEqual([{ rolsuper: false, stats: false }]);
-      let seen: string[] = [];
-      for (let i = 0; i < 40 && seen.length === 0; i++) {
-        seen = (
-          await c.query(`SELECT query FROM pg_stat_activity WHERE usename = 'grader' AND datname = $1`, [DB])
-        ).rows.map((r) => r.query);
-        if (seen.length === 0) await new Promise((r) => setTimeout(r, 25));
-      }
-      expect(seen.length).toBeGreaterThan(0);
-      for (const q of seen) expect(q).toBe('<insufficient privilege>');
+      // And pg_stat_activity is closed to it altogether (closeSideChannels in the seeder).
+      await expect(
+        c.query(`SELECT query FROM pg_stat_activity WHERE usename = 'grader' AND datname = $1`, [DB]),
+      ).rejects.toThrow(/permission denied for function pg_stat_get_activity/);
     } finally {
       await slow;
       await c.end();
@@ -304,7 +300,10 @@ describe('grade server', () => {
     await c.end();
   });
 
-  it('answers 503 when the backend is killed mid-query, without crashing, and grades the next answer', async () => {
+  // A session ended (57P01) while the server takes new ones at once is graded, not a 503: an answer
+  // may end its own session (pg_terminate_backend(pg_backend_pid()), which a role may do), and a
+  // 503 withdrew the attempt, a free oracle on the hidden variants. A server going down still is.
+  it('grades an answer whose backend is ended mid-query as failed, not a 503, without crashing, and grades the next answer', async () => {
     const killer = new pg.Client({ ...server, database: DB });
     await killer.connect();
     const running = grade(sqlRequest('SELECT pg_sleep(1.5), 1 AS x'));
@@ -319,8 +318,9 @@ describe('grade server', () => {
     }
     await killer.end();
     const res = await running;
-    expect(res.statusCode).toBe(503);
-    expect(res.headers['retry-after']).toBe('2');
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ pass: false, error: 'Forbidden' });
+    expect(res.json().hint).toMatch(/session was ended while it ran/);
     expect((await grade(sqlRequest(sqlExercise.reference))).json()).toMatchObject({ pass: true });
   });
 

@@ -98,15 +98,13 @@ describe('seeder (PostgreSQL)', () => {
   });
 
   // A red-team finding: the counters a reference left on `retail` told the candidate which tables
-  // and indexes it reads, and an answer ending its own grading session withdrew a failed attempt.
+  // and indexes it reads.
   it.each([
     ['the tables’ scan counters', 'SELECT relname, seq_scan, idx_scan FROM pg_stat_user_tables'],
     ['the I/O counters', 'SELECT * FROM pg_statio_user_tables'],
     ['a statistics function called directly', `SELECT pg_stat_get_numscans('retail.transactions'::regclass)`],
     ['the databases’ counters (hidden variants read)', 'SELECT datname, tup_returned FROM pg_stat_database'],
     ['other sessions', 'SELECT pid, query FROM pg_stat_activity'],
-    ['ending its own session', 'SELECT pg_terminate_backend(pg_backend_pid())'],
-    ['cancelling its own statement', 'SELECT pg_cancel_backend(pg_backend_pid())'],
   ])('closes %s to the candidate', async (_, sql) => {
     const c = new pg.Client({ ...admin, user: candidate.username, password: candidate.password });
     await c.connect();
@@ -198,6 +196,12 @@ describe('hostile answers are contained, data unchanged, error clear', () => {
     ['an empty answer', '  ;  -- nothing\n', /empty/],
     ['a syntax error', 'SELEC country FROM customers', /Only a single SELECT|Syntax error/],
     ['a typo in a column', 'SELECT countryy FROM customers', /column "countryy" does not exist/],
+    // Read as a database that stopped (a 503), this withdrew the attempt: an oracle that cost nothing.
+    [
+      'ending its own session',
+      'SELECT pg_terminate_backend(pg_backend_pid())',
+      /session was ended while it ran/,
+    ],
   ];
 
   it.each(hostile)(

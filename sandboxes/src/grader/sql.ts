@@ -196,6 +196,40 @@ export async function stopBackend(connection: pg.ClientConfig, pid: number | und
   }
 }
 
+/** What pg_terminate_backend (and a server shutting down) ends a session with. */
+const ADMIN_SHUTDOWN = '57P01';
+
+/**
+ * Whether the server takes a new session at once: after a session ended with 57P01, it tells an
+ * answer that ended its own (`pg_terminate_backend(pg_backend_pid())`, which a role may do to its
+ * own backends, and which the deadline above needs) from a server going down. Read as a database
+ * that stopped, the first was a 503 that withdrew the attempt: a free oracle on hidden variants.
+ */
+async function answersAgain(connection: pg.ClientConfig): Promise<boolean> {
+  const probe = new pg.Client({
+    ...connection,
+    application_name: 'epreuve-probe',
+    connectionTimeoutMillis: 2000,
+  });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    await probe.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await probe.end().catch(() => {});
+  }
+}
+
+const endedItself = () =>
+  new AnswerError(
+    'Forbidden',
+    'Your answer’s database session was ended while it ran (an answer may not end sessions); it counts as a failed attempt.',
+    'La session de base de données de votre réponse a été close pendant son exécution (une réponse ne peut pas clore de session) ; elle compte comme une tentative échouée.',
+  );
+
 /**
  * The deadline of one run: at `ms`, ends its backend (stopBackend), then cuts its socket, so the
  * query in flight fails at once. `fired` says whether it did; `stopped` resolves when it is over.
@@ -292,6 +326,8 @@ export async function runQuery(
   } catch (err) {
     if (overBudget) throw tooLarge();
     if (deadline.fired) throw explain({ code: '57014' }, o.timeoutMs);
+    if ((err as { code?: string }).code === ADMIN_SHUTDOWN && (await answersAgain(connection)))
+      throw endedItself();
     throw explain(err, o.timeoutMs);
   } finally {
     deadline.clear();

@@ -220,13 +220,13 @@ async function setUpRoles(
 }
 
 /**
- * Shuts what PUBLIC may use to watch the grader or dodge a grade, in the candidate's database:
- * - the statistics functions behind `pg_stat_*`, `pg_statio_*` and `pg_stat_database` (a view runs
- *   its functions with its user's rights, so the views close with them): the scan and tuple
+ * Shuts what PUBLIC may use to watch the grader, in the candidate's database (pg_terminate_backend
+ * stays: the grade server ends a run past its deadline with it, as its own role; an answer that
+ * ends itself is graded as such, see runQuery):
+ * - the statistics functions behind `pg_stat_*`, `pg_statio_*` and `pg_stat_database` (a view's
+ *   functions are checked against whoever reads it, so the views close with them): the scan and tuple
  *   counters a reference leaves on `retail` tables told which tables and indexes it reads, and
  *   `pg_stat_database` showed the hidden variants being read;
- * - `pg_terminate_backend` and `pg_cancel_backend`: an answer ending its own grading session read as
- *   a database that stopped (a 503), so a failing attempt left no record;
  * - CONNECT on `postgres` and `template1`, where `pg_stat_database` and the others are open again.
  * Idempotent: a re-run revokes what is already revoked.
  */
@@ -237,8 +237,7 @@ BEGIN
   FOR f IN
     SELECT p.oid::regprocedure FROM pg_proc p
     WHERE p.pronamespace = 'pg_catalog'::regnamespace
-      AND (p.proname LIKE 'pg\\_stat\\_get\\_%' OR p.proname = 'pg_stat_have_stats'
-           OR p.proname IN ('pg_terminate_backend', 'pg_cancel_backend'))
+      AND (p.proname LIKE 'pg\\_stat\\_get\\_%' OR p.proname = 'pg_stat_have_stats')
   LOOP
     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
   END LOOP;
