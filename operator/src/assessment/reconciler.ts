@@ -32,11 +32,26 @@ import { Controller, priorityOf, type Reconciler, type Result } from '../control
 import { applyStatusIfChanged, patchFinalizers } from '../controller/writes.ts';
 import type { Manager } from '../manager.ts';
 import { type Metrics, phaseGauge } from '../metrics.ts';
-import { claimMember, freeMembers, ROTATE_JOB, rotatedCredentials, rotateJob } from '../pool/claim.ts';
+import {
+  claimMember,
+  freeMembers,
+  ROTATE_JOB,
+  ROTATED_ANNOTATION,
+  rotatedCredentials,
+  rotateJob,
+} from '../pool/claim.ts';
 import { CLAIM_INDEX, claimedNamespace, NAMESPACE_INDEXES } from '../pool/members.ts';
+import { decodeSecretData, rotateInPlace, sandboxAddress } from '../pool/rotate.ts';
 import { ASSESSMENT_INDEXES, TEMPLATE_INDEX, templateKeyOf } from '../template/reconciler.ts';
 import { getCondition } from './conditions.ts';
-import { type Context, type DesiredState, desiredState, namespaceContents, namespaceOf } from './desired.ts';
+import {
+  type Context,
+  type DesiredState,
+  desiredState,
+  namespaceContents,
+  namespaceOf,
+  PORTS,
+} from './desired.ts';
 import { statusEvents } from './events.ts';
 import { type ExpiryDecision, expiryDecision, nextWake } from './expiry.ts';
 import { quotaShortfall } from './quota.ts';
@@ -199,6 +214,8 @@ function afterDeadline(
 }
 
 const tracer = trace.getTracer('epreuve-operator');
+/** Per database, for connecting and each statement of an in-place rotation: past it, the rotate Job takes over. */
+const IN_PLACE_TIMEOUT_MS = 3000;
 const NAMESPACE = resourceFor('v1', 'Namespace');
 
 /**
@@ -216,8 +233,11 @@ export class AssessmentReconciler implements Reconciler {
    * assessment must never claim twice or claim after starting cold.
    */
   private readonly placements = new Map<string, Placement>();
-  /** Claimed namespaces whose credentials this process rotated (the Job may not be cached yet). */
-  private readonly rotated = new Set<string>();
+  /**
+   * Claimed namespaces whose credentials this process rotated, and how: in place (the namespace's
+   * annotation may not be cached yet) or by the Job (which may not be cached yet).
+   */
+  private readonly rotated = new Map<string, 'inPlace' | 'job'>();
 
   constructor(deps: AssessmentReconcilerDeps) {
     this.deps = {
@@ -377,7 +397,7 @@ export class AssessmentReconciler implements Reconciler {
           result: { requeueAfterMs: Math.max(0, plan.wakeAt.getTime() - now.getTime()) + 50 },
         };
       case 'Provision':
-        return this.provision(plan, now);
+        return this.provision(a, plan, now);
     }
   }
 
@@ -441,36 +461,87 @@ export class AssessmentReconciler implements Reconciler {
   }
 
   /**
-   * New candidate credentials for a claimed namespace: each Secret patched, then the rotation Job
-   * created, whose new pod reads the new values and sets them in the databases. Once per claim:
-   * the Job's existence (or this process's memory of creating it) says it was done.
+   * New candidate credentials for a claimed namespace, once per claim: each Secret patched, then
+   * set in the databases by the operator itself (pool/rotate.ts: one round trip, no pod start);
+   * if that fails, by the rotate Job, whose new pod reads the patched Secrets. The namespace's
+   * annotation, or the Job's existence (or this process's memory of either), says it was done.
    */
-  private async rotateCredentials(ctx: Context, namespace: string): Promise<KubeObject | undefined> {
+  private async rotateCredentials(
+    a: Assessment & KubeObject,
+    ctx: Context,
+    namespace: string,
+  ): Promise<{ inPlace: boolean; job?: KubeObject }> {
     const job = rotateJob(ctx);
-    if (!job) return undefined;
-    const key = `${namespace}/${ROTATE_JOB}`;
-    const current = this.deps.managed.Job.get(key);
-    if (current || this.rotated.has(namespace)) return current;
-    for (const { secret, data } of rotatedCredentials(ctx.template, this.deps.random)) {
-      await this.deps.client.mergePatch(resourceFor('v1', 'Secret'), namespace, secret, { data });
+    if (!job) return { inPlace: false };
+    const done = this.rotated.get(namespace);
+    const annotated = this.deps.managed.Namespace.get(namespace)?.metadata.annotations?.[ROTATED_ANNOTATION];
+    if (done === 'inPlace' || annotated) return { inPlace: true };
+    const current = this.deps.managed.Job.get(`${namespace}/${ROTATE_JOB}`);
+    if (current || done === 'job') return { inPlace: false, job: current };
+
+    const patched: Array<{ sandbox: string; kind: 'postgres' | 'mongo'; data?: Record<string, string> }> = [];
+    for (const { sandbox, kind, secret, data } of rotatedCredentials(ctx.template, this.deps.random)) {
+      // The response is the Secret as written: the admin credentials come with it (no `get` needed).
+      const written = await this.deps.client.mergePatch<KubeObject & { data?: Record<string, string> }>(
+        resourceFor('v1', 'Secret'),
+        namespace,
+        secret,
+        { data },
+      );
       this.deps.metrics.objectWrites.inc({ kind: 'Secret', verb: 'patch' });
+      patched.push({ sandbox, kind, data: written.data });
     }
-    await this.applier.ensure(job);
-    this.rotated.add(namespace);
-    return undefined;
+    try {
+      await Promise.all(
+        patched.map(({ sandbox, kind, data }) =>
+          rotateInPlace(
+            { sandbox, kind, ...sandboxAddress(this.deps.config, kind, sandbox, namespace, PORTS[kind]) },
+            decodeSecretData(data),
+            { timeoutMs: IN_PLACE_TIMEOUT_MS },
+          ),
+        ),
+      );
+    } catch (err) {
+      this.log(a).warn(
+        { namespace, err: (err as Error).message },
+        'in-place credential rotation failed; the rotate Job takes over',
+      );
+      this.deps.events.record(a, {
+        type: 'Warning',
+        reason: 'RotationFallback',
+        action: 'Rotate',
+        note: `rotating credentials in place failed, starting the rotate Job: ${(err as Error).message}`.slice(
+          0,
+          1000,
+        ),
+      });
+      await this.applier.ensure(job);
+      this.rotated.set(namespace, 'job');
+      return { inPlace: false };
+    }
+    await this.deps.client.mergePatch(NAMESPACE, undefined, namespace, {
+      metadata: { annotations: { [ROTATED_ANNOTATION]: this.deps.now().toISOString() } },
+    });
+    this.deps.metrics.objectWrites.inc({ kind: 'Namespace', verb: 'patch' });
+    this.rotated.set(namespace, 'inPlace');
+    return { inPlace: true };
   }
 
-  private async provision(plan: Extract<Plan, { kind: 'Provision' }>, now: Date): Promise<PassResult> {
+  private async provision(
+    a: Assessment & KubeObject,
+    plan: Extract<Plan, { kind: 'Provision' }>,
+    now: Date,
+  ): Promise<PassResult> {
     const { template, times, desired, ctx } = plan;
     const placement = plan.placement ?? { namespace: desired.namespace.metadata.name! };
-    let rotation: KubeObject | undefined;
+    let rotation: { inPlace: boolean; job?: KubeObject } = { inPlace: false };
     try {
       await this.applier.applyAll({
         namespace: desired.namespace,
         secrets: desired.secrets,
         contents: namespaceContents(desired),
       });
-      if (placement.pool) rotation = await this.rotateCredentials(ctx, placement.namespace);
+      if (placement.pool) rotation = await this.rotateCredentials(a, ctx, placement.namespace);
     } catch (err) {
       const reason = err instanceof KubeError ? `Apply${err.reason}` : 'ApplyFailed';
       const message = err instanceof Error ? err.message.slice(0, 1000) : String(err);
@@ -500,7 +571,11 @@ export class AssessmentReconciler implements Reconciler {
           current: this.deps.managed.Deployment.get(objectKey(desired.grader.workload)),
         },
       }),
-      ...(placement.pool && { rotateNeeded: rotateJob(ctx) !== undefined, rotateJob: rotation }),
+      ...(placement.pool && {
+        rotateNeeded: rotateJob(ctx) !== undefined,
+        rotateJob: rotation.job,
+        rotatedInPlace: rotation.inPlace,
+      }),
     };
     return {
       report: { outcome, template, times, placement },

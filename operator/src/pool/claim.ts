@@ -70,23 +70,30 @@ export async function claimMember(
 /**
  * New candidate credentials for a claimed namespace, as merge patches of each sandbox's Secret
  * (`data`, base64). The candidate's are the only credentials that ever leave the platform; the
- * admin's and the grader's stay inside it and are not rotated. A data API's key reaches its
- * server as an environment variable, which no patch can change without a restart: it is left
- * as built (see the README's warm pool section).
+ * admin's and the grader's stay inside it and are not rotated. A data API's key is rotated apart
+ * (see the README's warm pool section).
  */
 export function rotatedCredentials(
   t: AssessmentTemplate,
   random: (n: number) => Buffer,
-): Array<{ secret: string; data: Record<string, string> }> {
+): Array<{ sandbox: string; kind: 'postgres' | 'mongo'; secret: string; data: Record<string, string> }> {
   return t.spec.sandboxes
     .filter((s) => sandboxKind(s) !== 'dataApi')
     .map((s) => ({
+      sandbox: s.name,
+      kind: sandboxKind(s) as 'postgres' | 'mongo',
       secret: credentialsSecretName(s.name),
       data: {
         [DB_CREDENTIAL_KEYS.password]: Buffer.from(random(24).toString('base64url')).toString('base64'),
       },
     }));
 }
+
+/**
+ * On a claimed namespace once the operator set the new credentials in its databases itself
+ * (rotate.ts): the claim's rotation is done, across restarts, and the rotate Job is not needed.
+ */
+export const ROTATED_ANNOTATION = 'epreuve.dev/credentials-rotated-at';
 
 /**
  * The rotation Job: the seed Job's pod (same image, plan, mounted Secrets, network policy) running
