@@ -87,6 +87,8 @@ export const operatorConfigSchema = z.object({
    */
   EPREUVE_POOL_POSTGRES_ADDRESS: sandboxAddress,
   EPREUVE_POOL_MONGO_ADDRESS: sandboxAddress,
+  /** The same for a data API's admin port (its new key is set through PUT /admin/api-key). */
+  EPREUVE_POOL_DATA_API_ADDRESS: sandboxAddress,
   /** Pre-created ClusterRole (get Secrets) the operator binds — by name only, never escalating. */
   EPREUVE_SANDBOX_READER_CLUSTER_ROLE: z.string().min(1).default('epreuve-sandbox-reader'),
   /** `{version}` is replaced by the template's major version. */

@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KINDS, LABELS } from '@epreuve/crds';
 import { type KubeObject, resourceFor } from '@epreuve/kube';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FerretServer } from '../../hack/cluster/ferretdb.ts';
+import { DataApiProcess } from '../harness/data-api.ts';
 import { assessmentObject, sample } from '../harness/fixtures.ts';
 import { createTestNamespace, eventually, kube } from '../harness/kube.ts';
 import { reportPodsReady } from '../harness/kubelet-stand-in.ts';
@@ -25,6 +29,22 @@ const JOB = resourceFor('batch/v1', 'Job');
 const TEMPLATE = 'pooled';
 const mongoAdmin = { username: 'root', password: randomBytes(12).toString('hex') };
 const ferret = new FerretServer({ auth: mongoAdmin });
+// The data API as its pod runs it: its key from a file (the mounted Secret), /admin for the platform.
+const dataApi = new DataApiProcess();
+const dataApiAdminKey = randomBytes(18).toString('base64url');
+const keyDir = mkdtempSync(join(tmpdir(), 'pool-data-api-'));
+const keyFile = join(keyDir, 'api-key');
+const SECRET = resourceFor('v1', 'Secret');
+const secretKey = async (ns: string, key: string) => {
+  const sec = await client.get<KubeObject & { data: Record<string, string> }>(
+    SECRET,
+    ns,
+    'source-credentials',
+  );
+  return Buffer.from(sec!.data[key]!, 'base64').toString();
+};
+const dataApiStatus = async (key: string) =>
+  (await fetch(`${dataApi.url}/v1/customers/1`, { headers: { 'x-api-key': key } })).status;
 
 type Asmt = KubeObject & { status?: { phase?: string; namespace?: string; pool?: { template: string } } };
 
@@ -48,6 +68,8 @@ const readyMember = () =>
 
 beforeAll(async () => {
   await ferret.start();
+  writeFileSync(keyFile, randomBytes(18).toString('base64url'));
+  await dataApi.start({ API_KEY_FILE: keyFile, ADMIN_KEY: dataApiAdminKey });
   team = await createTestNamespace(kubeconfig, 'pool-inplace');
   const t = sample<{ spec: Record<string, unknown> }>('data-engineer.yaml');
   await client.apply(
@@ -64,6 +86,7 @@ beforeAll(async () => {
   operator = await new OperatorProcess(kubeconfig, {
     EPREUVE_LEADER_ELECT: 'false',
     ...poolAddressEnv(server, ferret.url),
+    EPREUVE_POOL_DATA_API_ADDRESS: new URL(dataApi.url).host,
   }).start();
 }, 180_000);
 
@@ -72,6 +95,8 @@ afterAll(async () => {
   await dbs?.cleanup().catch(() => {});
   await client.delete(NS, undefined, team);
   await ferret.stop();
+  await dataApi.stop();
+  rmSync(keyDir, { recursive: true, force: true });
 });
 
 describe('a claim rotating credentials in place', () => {
@@ -80,6 +105,16 @@ describe('a claim rotating credentials in place', () => {
   it('is Ready in the claiming pass, with no rotate Job, and the old passwords are refused', async () => {
     const ns = await readyMember();
     member = await dbs.seed(ns);
+    // The data API stand-in serves this member: its Secret's key through the file (re-read
+    // without a restart: the placeholder is refused once it changed), and the admin key.
+    const placeholder = readFileSync(keyFile, 'utf8');
+    const oldKey = await secretKey(ns, 'api-key');
+    await client.mergePatch(SECRET, ns, 'source-credentials', {
+      stringData: { 'admin-key': dataApiAdminKey },
+    });
+    writeFileSync(keyFile, oldKey);
+    await eventually(async () => expect(await dataApiStatus(oldKey)).toBe(200), 5000, 100);
+    expect(await dataApiStatus(placeholder)).toBe(401);
     // What the pool member's candidate credentials opened before the claim.
     expect(await dbs.pgLogin(member, member.postgres.password)).toBe(member.postgres.username);
     expect(await dbs.mongoLogin(member, member.mongo!.password)).toMatchObject({ ok: 1 });
@@ -114,6 +149,11 @@ describe('a claim rotating credentials in place', () => {
     expect(await dbs.pgLogin(member, now.postgres)).toBe(member.postgres.username);
     expect(await dbs.mongoLogin(member, now.mongo!)).toMatchObject({ ok: 1 });
     await expect(before.query('SELECT 1')).rejects.toThrow(/terminat|connection/i);
+    // The data API's key too, at once (PUT /admin/api-key), though its file still says the old one.
+    const newKey = await secretKey(ns, 'api-key');
+    expect(newKey).not.toBe(oldKey);
+    expect(await dataApiStatus(oldKey)).toBe(401);
+    expect(await dataApiStatus(newKey)).toBe(200);
     await before.end().catch(() => {});
     // Generous against a loaded machine; the benchmark (test/bench/pool-claim.ts) measures it.
     expect(elapsed).toBeLessThan(10_000);
@@ -122,6 +162,7 @@ describe('a claim rotating credentials in place', () => {
   it('rotates once per claim: later passes (and a restarted operator) leave the credentials alone', async () => {
     const ns = member.namespace;
     const rotated = await dbs.current(ns);
+    const key = await secretKey(ns, 'api-key');
     await operator.stop();
     operator = await new OperatorProcess(kubeconfig, {
       EPREUVE_LEADER_ELECT: 'false',
@@ -131,6 +172,7 @@ describe('a claim rotating credentials in place', () => {
     await client.mergePatch(KINDS.Assessment, team, 'ada', { metadata: { labels: { touched: 'yes' } } });
     await new Promise((r) => setTimeout(r, 2000));
     expect(await dbs.current(ns)).toEqual(rotated);
+    expect(await secretKey(ns, 'api-key')).toBe(key);
     expect(await dbs.pgLogin(member, rotated.postgres)).toBe(member.postgres.username);
     expect((await client.get<Asmt>(KINDS.Assessment, team, 'ada'))?.status?.phase).toBe('Ready');
   });

@@ -605,7 +605,9 @@ describe('AssessmentReconciler and warm pools', () => {
       'epreuve-pool-x-older',
       'epreuve-pool-x-older/warehouse-credentials',
       'epreuve-pool-x-older/events-credentials',
+      'epreuve-pool-x-older/source-credentials',
     ]);
+    // No database answers here (no cluster DNS): the in-place rotation fails, the Job takes over.
     expect(calls.filter((c) => c.verb === 'apply' && c.kind === 'Job').map((c) => c.name)).toContain(
       'epreuve-pool-x-older/rotate',
     );

@@ -6,6 +6,7 @@ import {
   type AssessmentTemplate,
   CLEANUP_FINALIZER,
   candidateNamespace,
+  DATA_API_ADMIN_PORT,
   durationProblem,
   KINDS,
   LABELS,
@@ -462,9 +463,11 @@ export class AssessmentReconciler implements Reconciler {
 
   /**
    * New candidate credentials for a claimed namespace, once per claim: each Secret patched, then
-   * set in the databases by the operator itself (pool/rotate.ts: one round trip, no pod start);
-   * if that fails, by the rotate Job, whose new pod reads the patched Secrets. The namespace's
-   * annotation, or the Job's existence (or this process's memory of either), says it was done.
+   * set in the databases and data APIs by the operator itself (pool/rotate.ts: one round trip
+   * each, no pod start). If a database fails, the rotate Job takes over the databases (its new pod
+   * reads the patched Secrets); a data API that fails picks its key up from its mounted Secret
+   * when the kubelet syncs it. The namespace's annotation, or the Job's existence (or this
+   * process's memory of either), says it was done.
    */
   private async rotateCredentials(
     a: Assessment & KubeObject,
@@ -472,49 +475,47 @@ export class AssessmentReconciler implements Reconciler {
     namespace: string,
   ): Promise<{ inPlace: boolean; job?: KubeObject }> {
     const job = rotateJob(ctx);
-    if (!job) return { inPlace: false };
     const done = this.rotated.get(namespace);
     const annotated = this.deps.managed.Namespace.get(namespace)?.metadata.annotations?.[ROTATED_ANNOTATION];
     if (done === 'inPlace' || annotated) return { inPlace: true };
     const current = this.deps.managed.Job.get(`${namespace}/${ROTATE_JOB}`);
     if (current || done === 'job') return { inPlace: false, job: current };
 
-    const patched: Array<{ sandbox: string; kind: 'postgres' | 'mongo'; data?: Record<string, string> }> = [];
-    for (const { sandbox, kind, secret, data } of rotatedCredentials(ctx.template, this.deps.random)) {
-      // The response is the Secret as written: the admin credentials come with it (no `get` needed).
-      const written = await this.deps.client.mergePatch<KubeObject & { data?: Record<string, string> }>(
-        resourceFor('v1', 'Secret'),
-        namespace,
-        secret,
-        { data },
-      );
-      this.deps.metrics.objectWrites.inc({ kind: 'Secret', verb: 'patch' });
-      patched.push({ sandbox, kind, data: written.data });
-    }
-    try {
-      await Promise.all(
-        patched.map(({ sandbox, kind, data }) =>
-          rotateInPlace(
-            { sandbox, kind, ...sandboxAddress(this.deps.config, kind, sandbox, namespace, PORTS[kind]) },
-            decodeSecretData(data),
-            { timeoutMs: IN_PLACE_TIMEOUT_MS },
-          ),
-        ),
-      );
-    } catch (err) {
-      this.log(a).warn(
-        { namespace, err: (err as Error).message },
-        'in-place credential rotation failed; the rotate Job takes over',
-      );
+    // The response is each Secret as written: the admin credentials come with it (no `get` needed).
+    const patched = await Promise.all(
+      rotatedCredentials(ctx.template, this.deps.random).map(async ({ sandbox, kind, secret, data }) => {
+        const written = await this.deps.client.mergePatch<KubeObject & { data?: Record<string, string> }>(
+          resourceFor('v1', 'Secret'),
+          namespace,
+          secret,
+          { data },
+        );
+        this.deps.metrics.objectWrites.inc({ kind: 'Secret', verb: 'patch' });
+        const port = kind === 'dataApi' ? DATA_API_ADMIN_PORT : PORTS[kind];
+        return rotateInPlace(
+          { sandbox, kind, ...sandboxAddress(this.deps.config, kind, sandbox, namespace, port) },
+          decodeSecretData(written.data),
+          { timeoutMs: IN_PLACE_TIMEOUT_MS },
+        ).then(
+          () => ({ kind, error: undefined }),
+          (error: Error) => ({ kind, error }),
+        );
+      }),
+    );
+    const failed = patched.filter((p) => p.error);
+    for (const { error } of failed) {
+      this.log(a).warn({ namespace, err: error!.message }, 'in-place credential rotation failed');
       this.deps.events.record(a, {
         type: 'Warning',
         reason: 'RotationFallback',
         action: 'Rotate',
-        note: `rotating credentials in place failed, starting the rotate Job: ${(err as Error).message}`.slice(
+        note: `${error!.message}; ${job ? 'the rotate Job takes over' : 'the data API reloads its mounted key'}`.slice(
           0,
           1000,
         ),
       });
+    }
+    if (job && failed.some((p) => p.kind !== 'dataApi')) {
       await this.applier.ensure(job);
       this.rotated.set(namespace, 'job');
       return { inPlace: false };
@@ -538,7 +539,9 @@ export class AssessmentReconciler implements Reconciler {
     try {
       await this.applier.applyAll({
         namespace: desired.namespace,
-        secrets: desired.secrets,
+        // A claimed member's Secrets were made by the pool controller (its pods ran with them):
+        // creating them again would only cost a refused create each in the claim's pass.
+        secrets: placement.pool ? [] : desired.secrets,
         contents: namespaceContents(desired),
       });
       if (placement.pool) rotation = await this.rotateCredentials(a, ctx, placement.namespace);

@@ -1,4 +1,4 @@
-import { DB_CREDENTIAL_KEYS as KEYS } from '@epreuve/crds';
+import { DATA_API_CREDENTIAL_KEYS, DB_CREDENTIAL_KEYS as KEYS } from '@epreuve/crds';
 import { MongoClient } from 'mongodb';
 import pg from 'pg';
 import type { OperatorConfig } from '../config.ts';
@@ -15,24 +15,30 @@ import type { OperatorConfig } from '../config.ts';
  * falls back to the rotate Job (claim.ts), which does the same from a pod.
  */
 
-/** One database sandbox of a claimed namespace, where the operator reaches it. */
+/** One sandbox of a claimed namespace, where the operator reaches it (a data API: its admin port). */
 export interface RotationTarget {
   sandbox: string;
-  kind: 'postgres' | 'mongo';
+  kind: 'postgres' | 'mongo' | 'dataApi';
   host: string;
   port: number;
 }
 
 /** `{service}.{namespace}.svc:{port}` (EPREUVE_POOL_*_ADDRESS) filled in for one sandbox. */
 export function sandboxAddress(
-  config: Pick<OperatorConfig, 'EPREUVE_POOL_POSTGRES_ADDRESS' | 'EPREUVE_POOL_MONGO_ADDRESS'>,
-  kind: 'postgres' | 'mongo',
+  config: Pick<
+    OperatorConfig,
+    'EPREUVE_POOL_POSTGRES_ADDRESS' | 'EPREUVE_POOL_MONGO_ADDRESS' | 'EPREUVE_POOL_DATA_API_ADDRESS'
+  >,
+  kind: 'postgres' | 'mongo' | 'dataApi',
   service: string,
   namespace: string,
   port: number,
 ): { host: string; port: number } {
-  const template =
-    kind === 'postgres' ? config.EPREUVE_POOL_POSTGRES_ADDRESS : config.EPREUVE_POOL_MONGO_ADDRESS;
+  const template = {
+    postgres: config.EPREUVE_POOL_POSTGRES_ADDRESS,
+    mongo: config.EPREUVE_POOL_MONGO_ADDRESS,
+    dataApi: config.EPREUVE_POOL_DATA_API_ADDRESS,
+  }[kind];
   const filled = template
     .replaceAll('{service}', service)
     .replaceAll('{namespace}', namespace)
@@ -63,18 +69,17 @@ export async function rotateInPlace(
   creds: Record<string, string>,
   o: RotateInPlaceOptions,
 ): Promise<void> {
-  const missing = [
-    KEYS.username,
-    KEYS.password,
-    KEYS.adminUsername,
-    KEYS.adminPassword,
-    KEYS.database,
-  ].filter((k) => !creds[k]);
+  const needed =
+    target.kind === 'dataApi'
+      ? [DATA_API_CREDENTIAL_KEYS.apiKey, DATA_API_CREDENTIAL_KEYS.adminKey]
+      : [KEYS.username, KEYS.password, KEYS.adminUsername, KEYS.adminPassword, KEYS.database];
+  const missing = needed.filter((k) => !creds[k]);
   const where = `${target.sandbox} (${target.kind} at ${target.host}:${target.port})`;
   if (missing.length > 0) throw new Error(`rotating ${where}: its Secret has no ${missing.join(', ')}`);
   try {
     if (target.kind === 'postgres') await rotatePostgres(target, creds, o);
-    else await rotateMongo(target, creds, o);
+    else if (target.kind === 'mongo') await rotateMongo(target, creds, o);
+    else await rotateDataApi(target, creds, o);
   } catch (err) {
     throw new Error(`rotating ${where} failed: ${(err as Error).message}`);
   }
@@ -123,4 +128,16 @@ async function rotateMongo(t: RotationTarget, creds: Record<string, string>, o: 
   } finally {
     await client.close().catch(() => {});
   }
+}
+
+/** The data API's admin endpoint (sandboxes/src/data-api: PUT /admin/api-key): the new key in force at once. */
+async function rotateDataApi(t: RotationTarget, creds: Record<string, string>, o: RotateInPlaceOptions) {
+  const res = await fetch(`http://${t.host}:${t.port}/admin/api-key`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', 'x-admin-key': creds[DATA_API_CREDENTIAL_KEYS.adminKey]! },
+    body: JSON.stringify({ key: creds[DATA_API_CREDENTIAL_KEYS.apiKey] }),
+    signal: AbortSignal.timeout(o.timeoutMs),
+  });
+  if (res.status !== 204)
+    throw new Error(`PUT /admin/api-key answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
 }
