@@ -361,9 +361,18 @@ export class AssessmentReconciler implements Reconciler {
     let a = cached;
     if (plan.kind !== 'Finalize' && !hasCleanupFinalizer(a)) a = await this.addFinalizer(a);
     // First provisioning pass of a pooled template: claim a ready member, or start cold as before.
-    if (plan.kind === 'Provision' && !placement && template?.spec.pool) {
+    // A template being deleted keeps no pool (its members are going): nothing to claim.
+    if (
+      plan.kind === 'Provision' &&
+      !placement &&
+      template?.spec.pool &&
+      !template.metadata.deletionTimestamp
+    ) {
       placement = await this.claim(a, template, now);
       if (placement) plan = decide(a, template, config, now, random, placement);
+      // A ready member's Secrets exist (its pods ran with them): creating them again in the
+      // claim's pass would only cost a refused create each.
+      if (placement && plan.kind === 'Provision') this.applier.assumeSecrets(plan.desired.secrets);
     }
     if (plan.kind === 'Provision')
       this.placements.set(objectKey(a), placement ?? { namespace: namespaceOf(a) });
@@ -539,9 +548,7 @@ export class AssessmentReconciler implements Reconciler {
     try {
       await this.applier.applyAll({
         namespace: desired.namespace,
-        // A claimed member's Secrets were made by the pool controller (its pods ran with them):
-        // creating them again would only cost a refused create each in the claim's pass.
-        secrets: placement.pool ? [] : desired.secrets,
+        secrets: desired.secrets,
         contents: namespaceContents(desired),
       });
       if (placement.pool) rotation = await this.rotateCredentials(a, ctx, placement.namespace);
