@@ -81,6 +81,7 @@ clean: ## remove node_modules and local reports (the binary cache in ~/.cache/ep
 
 bench: deps kube-binaries node-binaries tools images ## benchmarks, printed as ratios against baselines measured in the same run
 	node test/bench/operator-provisioning.ts
+	node test/bench/pool-claim.ts
 	node test/bench/api-session.ts
 	node test/bench/grading.ts
 	node test/bench/grader-store.ts

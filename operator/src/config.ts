@@ -62,6 +62,11 @@ const json = (example: string) =>
     }
   });
 
+const sandboxAddress = z
+  .string()
+  .regex(/^[^:\s]+:(\d+|\{port\})$/, 'must be host:port ({service}, {namespace} and {port} are replaced)')
+  .default('{service}.{namespace}.svc:{port}');
+
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /**
@@ -75,6 +80,15 @@ export const operatorConfigSchema = z.object({
     .string()
     .regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, 'must be namespace/name')
     .default('epreuve-system/epreuve-api'),
+  /**
+   * Where the operator reaches a claimed namespace's PostgreSQL and MongoDB to rotate credentials
+   * (host:port; {service}, {namespace} and {port} are replaced). The Service's cluster DNS name by
+   * default; an operator run outside the cluster (the integration tests) points them elsewhere.
+   */
+  EPREUVE_POOL_POSTGRES_ADDRESS: sandboxAddress,
+  EPREUVE_POOL_MONGO_ADDRESS: sandboxAddress,
+  /** The same for a data API's admin port (its new key is set through PUT /admin/api-key). */
+  EPREUVE_POOL_DATA_API_ADDRESS: sandboxAddress,
   /** Pre-created ClusterRole (get Secrets) the operator binds — by name only, never escalating. */
   EPREUVE_SANDBOX_READER_CLUSTER_ROLE: z.string().min(1).default('epreuve-sandbox-reader'),
   /** `{version}` is replaced by the template's major version. */

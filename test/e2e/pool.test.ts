@@ -6,9 +6,10 @@ import { api, type Json, eventually as waitFor } from './platform-api.ts';
 
 /**
  * A warm pool on a real node: a member is built and seeded by real pods; an assessment created
- * through the API claims it, its rotate Job really runs, and the candidate connects with psql
- * through the gateway using only what their session returns — while the password the member was
- * built with is refused by the real PostgreSQL.
+ * through the API claims it, the operator's pod sets the new credentials in the member's databases
+ * itself (no rotate Job: no pod start), and the candidate connects with psql through the gateway
+ * using only what their session returns — while the password the member was built with is
+ * refused by the real PostgreSQL.
  */
 const { kubeconfig, team } = inject('e2e');
 const run = promisify(execFile);
@@ -62,8 +63,12 @@ describe('a warm pool on a real node', () => {
     });
     console.log(`pooled assessment: POST → Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     expect(a.namespace).toBe(member.metadata.name);
-    const job = await json(['-n', a.namespace, 'get', 'job', 'rotate']);
-    expect(job.status.succeeded).toBe(1);
+    // Rotated in place by the operator (through the NetworkPolicy the candidate namespace has for
+    // the platform), not by the rotate Job, its fallback.
+    const ns = await json(['get', 'ns', a.namespace]);
+    expect(ns.metadata.annotations['epreuve.dev/credentials-rotated-at']).toBeTruthy();
+    const jobs = await json(['-n', a.namespace, 'get', 'jobs']);
+    expect(jobs.items.map((j: Json) => j.metadata.name)).not.toContain('rotate');
 
     const link = await api('POST', `/api/v1/teams/${team}/assessments/e2e-pooled/link`);
     const session = (await api('GET', '/api/v1/candidate/session', { token: link.body.token })).body;

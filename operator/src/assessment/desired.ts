@@ -517,27 +517,37 @@ function nodeDeployment(
 
 export function dataApiDeployment(ctx: Context, s: Sandbox): KubeObject {
   const api = s.dataApi!;
-  return nodeDeployment(ctx, s.name, sandboxLabels(s), {
-    name: 'data-api',
-    image: ctx.config.EPREUVE_IMAGE_DATA_API,
-    ports: [
-      { name: 'http', containerPort: PORTS.dataApi, protocol: 'TCP' },
-      { name: 'admin', containerPort: DATA_API_ADMIN_PORT, protocol: 'TCP' },
-    ],
-    env: [
-      { name: 'DATASET', value: api.dataset },
-      { name: 'PAGE_SIZE', value: String(api.pageSize) },
-      { name: 'RATE_LIMIT_PER_MINUTE', value: String(api.rateLimitPerMinute) },
-      { name: 'FAULT_RATE', value: String(api.faultRate) },
-      { name: 'PORT', value: String(PORTS.dataApi) },
-      { name: 'ADMIN_PORT', value: String(DATA_API_ADMIN_PORT) },
-      secretEnv('API_KEY', credentialsSecretName(s.name), DATA_API_CREDENTIAL_KEYS.apiKey),
-      // Lets the platform read the request log and switch faults; never given to the candidate.
-      secretEnv('ADMIN_KEY', credentialsSecretName(s.name), DATA_API_CREDENTIAL_KEYS.adminKey),
-    ],
-    ...probes({ httpGet: { path: '/healthz', port: PORTS.dataApi }, periodSeconds: 5 }),
-    resources: ctx.config.EPREUVE_SANDBOX_SIZES.dataApi,
-  });
+  const key = credentialsVolumes([s], [DATA_API_CREDENTIAL_KEYS.apiKey]);
+  return nodeDeployment(
+    ctx,
+    s.name,
+    sandboxLabels(s),
+    {
+      name: 'data-api',
+      image: ctx.config.EPREUVE_IMAGE_DATA_API,
+      ports: [
+        { name: 'http', containerPort: PORTS.dataApi, protocol: 'TCP' },
+        { name: 'admin', containerPort: DATA_API_ADMIN_PORT, protocol: 'TCP' },
+      ],
+      env: [
+        { name: 'DATASET', value: api.dataset },
+        { name: 'PAGE_SIZE', value: String(api.pageSize) },
+        { name: 'RATE_LIMIT_PER_MINUTE', value: String(api.rateLimitPerMinute) },
+        { name: 'FAULT_RATE', value: String(api.faultRate) },
+        { name: 'PORT', value: String(PORTS.dataApi) },
+        { name: 'ADMIN_PORT', value: String(DATA_API_ADMIN_PORT) },
+        // A file, not a variable: a warm pool namespace's key is replaced at its claim without a
+        // restart (the data API re-reads it; the operator also sets it through /admin at once).
+        { name: 'API_KEY_FILE', value: `${credentialsMountPath(s.name)}/${DATA_API_CREDENTIAL_KEYS.apiKey}` },
+        // Lets the platform read the request log and switch faults; never given to the candidate.
+        secretEnv('ADMIN_KEY', credentialsSecretName(s.name), DATA_API_CREDENTIAL_KEYS.adminKey),
+      ],
+      ...probes({ httpGet: { path: '/healthz', port: PORTS.dataApi }, periodSeconds: 5 }),
+      resources: ctx.config.EPREUVE_SANDBOX_SIZES.dataApi,
+      volumeMounts: key.mounts,
+    },
+    key.volumes,
+  );
 }
 
 export function service(ctx: Context, s: Sandbox): KubeObject {

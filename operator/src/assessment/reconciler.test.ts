@@ -605,7 +605,9 @@ describe('AssessmentReconciler and warm pools', () => {
       'epreuve-pool-x-older',
       'epreuve-pool-x-older/warehouse-credentials',
       'epreuve-pool-x-older/events-credentials',
+      'epreuve-pool-x-older/source-credentials',
     ]);
+    // No database answers here (no cluster DNS): the in-place rotation fails, the Job takes over.
     expect(calls.filter((c) => c.verb === 'apply' && c.kind === 'Job').map((c) => c.name)).toContain(
       'epreuve-pool-x-older/rotate',
     );
@@ -619,6 +621,33 @@ describe('AssessmentReconciler and warm pools', () => {
     expect(calls.some((c) => c.name.startsWith(namespaceOf(assessment())))).toBe(false);
     const next = await w.pass();
     expect(next.calls.filter((c) => c.verb === 'merge-patch')).toEqual([]);
+  });
+
+  it('a data API it cannot reach only warns: no rotate Job, the claim is marked rotated', async () => {
+    const apiOnly = template({
+      pool: { min: 1 },
+      sandboxes: [{ name: 'source', dataApi: { dataset: 'retail@1' } }],
+    });
+    const events = new RecordingEvents();
+    const ready = member('epreuve-pool-x-api', '2026-11-22T08:00:00Z', {
+      'epreuve.dev/template-hash': templateHash(apiOnly),
+    });
+    const w = world({ assessment: withFinalizer(assessment()), template: apiOnly, managed: [ready], events });
+    const { calls, error } = await w.pass();
+    expect(error).toBeUndefined();
+    // The claim, the key's Secret, then the rotation mark (the data API's file catches up).
+    expect(calls.filter((c) => c.verb === 'merge-patch').map((c) => c.name)).toEqual([
+      'epreuve-pool-x-api',
+      'epreuve-pool-x-api/source-credentials',
+      'epreuve-pool-x-api',
+    ]);
+    expect(calls.some((c) => c.kind === 'Job' && c.name.endsWith('/rotate'))).toBe(false);
+    const warning = events.recorded.find((e) => e.reason === 'RotationFallback');
+    expect(warning).toMatchObject({ type: 'Warning', action: 'Rotate' });
+    // The fake API server's patch answers carry no data: the operator says which keys it lacked.
+    expect(warning!.note).toMatch(
+      /its Secret has no api-key, admin-key; the data API reloads its mounted key/,
+    );
   });
 
   it('tries the next member when a claim loses, and starts cold when none is left', async () => {

@@ -6,6 +6,7 @@ import {
   type AssessmentTemplate,
   CLEANUP_FINALIZER,
   candidateNamespace,
+  DATA_API_ADMIN_PORT,
   durationProblem,
   KINDS,
   LABELS,
@@ -32,11 +33,26 @@ import { Controller, priorityOf, type Reconciler, type Result } from '../control
 import { applyStatusIfChanged, patchFinalizers } from '../controller/writes.ts';
 import type { Manager } from '../manager.ts';
 import { type Metrics, phaseGauge } from '../metrics.ts';
-import { claimMember, freeMembers, ROTATE_JOB, rotatedCredentials, rotateJob } from '../pool/claim.ts';
+import {
+  claimMember,
+  freeMembers,
+  ROTATE_JOB,
+  ROTATED_ANNOTATION,
+  rotatedCredentials,
+  rotateJob,
+} from '../pool/claim.ts';
 import { CLAIM_INDEX, claimedNamespace, NAMESPACE_INDEXES } from '../pool/members.ts';
+import { decodeSecretData, rotateInPlace, sandboxAddress } from '../pool/rotate.ts';
 import { ASSESSMENT_INDEXES, TEMPLATE_INDEX, templateKeyOf } from '../template/reconciler.ts';
 import { getCondition } from './conditions.ts';
-import { type Context, type DesiredState, desiredState, namespaceContents, namespaceOf } from './desired.ts';
+import {
+  type Context,
+  type DesiredState,
+  desiredState,
+  namespaceContents,
+  namespaceOf,
+  PORTS,
+} from './desired.ts';
 import { statusEvents } from './events.ts';
 import { type ExpiryDecision, expiryDecision, nextWake } from './expiry.ts';
 import { quotaShortfall } from './quota.ts';
@@ -199,6 +215,8 @@ function afterDeadline(
 }
 
 const tracer = trace.getTracer('epreuve-operator');
+/** Per database, for connecting and each statement of an in-place rotation: past it, the rotate Job takes over. */
+const IN_PLACE_TIMEOUT_MS = 3000;
 const NAMESPACE = resourceFor('v1', 'Namespace');
 
 /**
@@ -216,8 +234,11 @@ export class AssessmentReconciler implements Reconciler {
    * assessment must never claim twice or claim after starting cold.
    */
   private readonly placements = new Map<string, Placement>();
-  /** Claimed namespaces whose credentials this process rotated (the Job may not be cached yet). */
-  private readonly rotated = new Set<string>();
+  /**
+   * Claimed namespaces whose credentials this process rotated, and how: in place (the namespace's
+   * annotation may not be cached yet) or by the Job (which may not be cached yet).
+   */
+  private readonly rotated = new Map<string, 'inPlace' | 'job'>();
 
   constructor(deps: AssessmentReconcilerDeps) {
     this.deps = {
@@ -340,9 +361,18 @@ export class AssessmentReconciler implements Reconciler {
     let a = cached;
     if (plan.kind !== 'Finalize' && !hasCleanupFinalizer(a)) a = await this.addFinalizer(a);
     // First provisioning pass of a pooled template: claim a ready member, or start cold as before.
-    if (plan.kind === 'Provision' && !placement && template?.spec.pool) {
+    // A template being deleted keeps no pool (its members are going): nothing to claim.
+    if (
+      plan.kind === 'Provision' &&
+      !placement &&
+      template?.spec.pool &&
+      !template.metadata.deletionTimestamp
+    ) {
       placement = await this.claim(a, template, now);
       if (placement) plan = decide(a, template, config, now, random, placement);
+      // A ready member's Secrets exist (its pods ran with them): creating them again in the
+      // claim's pass would only cost a refused create each.
+      if (placement && plan.kind === 'Provision') this.applier.assumeSecrets(plan.desired.secrets);
     }
     if (plan.kind === 'Provision')
       this.placements.set(objectKey(a), placement ?? { namespace: namespaceOf(a) });
@@ -377,7 +407,7 @@ export class AssessmentReconciler implements Reconciler {
           result: { requeueAfterMs: Math.max(0, plan.wakeAt.getTime() - now.getTime()) + 50 },
         };
       case 'Provision':
-        return this.provision(plan, now);
+        return this.provision(a, plan, now);
     }
   }
 
@@ -441,36 +471,87 @@ export class AssessmentReconciler implements Reconciler {
   }
 
   /**
-   * New candidate credentials for a claimed namespace: each Secret patched, then the rotation Job
-   * created, whose new pod reads the new values and sets them in the databases. Once per claim:
-   * the Job's existence (or this process's memory of creating it) says it was done.
+   * New candidate credentials for a claimed namespace, once per claim: each Secret patched, then
+   * set in the databases and data APIs by the operator itself (pool/rotate.ts: one round trip
+   * each, no pod start). If a database fails, the rotate Job takes over the databases (its new pod
+   * reads the patched Secrets); a data API that fails picks its key up from its mounted Secret
+   * when the kubelet syncs it. The namespace's annotation, or the Job's existence (or this
+   * process's memory of either), says it was done.
    */
-  private async rotateCredentials(ctx: Context, namespace: string): Promise<KubeObject | undefined> {
+  private async rotateCredentials(
+    a: Assessment & KubeObject,
+    ctx: Context,
+    namespace: string,
+  ): Promise<{ inPlace: boolean; job?: KubeObject }> {
     const job = rotateJob(ctx);
-    if (!job) return undefined;
-    const key = `${namespace}/${ROTATE_JOB}`;
-    const current = this.deps.managed.Job.get(key);
-    if (current || this.rotated.has(namespace)) return current;
-    for (const { secret, data } of rotatedCredentials(ctx.template, this.deps.random)) {
-      await this.deps.client.mergePatch(resourceFor('v1', 'Secret'), namespace, secret, { data });
-      this.deps.metrics.objectWrites.inc({ kind: 'Secret', verb: 'patch' });
+    const done = this.rotated.get(namespace);
+    const annotated = this.deps.managed.Namespace.get(namespace)?.metadata.annotations?.[ROTATED_ANNOTATION];
+    if (done === 'inPlace' || annotated) return { inPlace: true };
+    const current = this.deps.managed.Job.get(`${namespace}/${ROTATE_JOB}`);
+    if (current || done === 'job') return { inPlace: false, job: current };
+
+    // The response is each Secret as written: the admin credentials come with it (no `get` needed).
+    const patched = await Promise.all(
+      rotatedCredentials(ctx.template, this.deps.random).map(async ({ sandbox, kind, secret, data }) => {
+        const written = await this.deps.client.mergePatch<KubeObject & { data?: Record<string, string> }>(
+          resourceFor('v1', 'Secret'),
+          namespace,
+          secret,
+          { data },
+        );
+        this.deps.metrics.objectWrites.inc({ kind: 'Secret', verb: 'patch' });
+        const port = kind === 'dataApi' ? DATA_API_ADMIN_PORT : PORTS[kind];
+        return rotateInPlace(
+          { sandbox, kind, ...sandboxAddress(this.deps.config, kind, sandbox, namespace, port) },
+          decodeSecretData(written.data),
+          { timeoutMs: IN_PLACE_TIMEOUT_MS },
+        ).then(
+          () => ({ kind, error: undefined }),
+          (error: Error) => ({ kind, error }),
+        );
+      }),
+    );
+    const failed = patched.filter((p) => p.error);
+    for (const { error } of failed) {
+      this.log(a).warn({ namespace, err: error!.message }, 'in-place credential rotation failed');
+      this.deps.events.record(a, {
+        type: 'Warning',
+        reason: 'RotationFallback',
+        action: 'Rotate',
+        note: `${error!.message}; ${job ? 'the rotate Job takes over' : 'the data API reloads its mounted key'}`.slice(
+          0,
+          1000,
+        ),
+      });
     }
-    await this.applier.ensure(job);
-    this.rotated.add(namespace);
-    return undefined;
+    if (job && failed.some((p) => p.kind !== 'dataApi')) {
+      await this.applier.ensure(job);
+      this.rotated.set(namespace, 'job');
+      return { inPlace: false };
+    }
+    await this.deps.client.mergePatch(NAMESPACE, undefined, namespace, {
+      metadata: { annotations: { [ROTATED_ANNOTATION]: this.deps.now().toISOString() } },
+    });
+    this.deps.metrics.objectWrites.inc({ kind: 'Namespace', verb: 'patch' });
+    this.rotated.set(namespace, 'inPlace');
+    return { inPlace: true };
   }
 
-  private async provision(plan: Extract<Plan, { kind: 'Provision' }>, now: Date): Promise<PassResult> {
+  private async provision(
+    a: Assessment & KubeObject,
+    plan: Extract<Plan, { kind: 'Provision' }>,
+    now: Date,
+  ): Promise<PassResult> {
     const { template, times, desired, ctx } = plan;
     const placement = plan.placement ?? { namespace: desired.namespace.metadata.name! };
-    let rotation: KubeObject | undefined;
+    let rotation: { inPlace: boolean; job?: KubeObject } = { inPlace: false };
     try {
       await this.applier.applyAll({
         namespace: desired.namespace,
         secrets: desired.secrets,
         contents: namespaceContents(desired),
       });
-      if (placement.pool) rotation = await this.rotateCredentials(ctx, placement.namespace);
+      if (placement.pool) rotation = await this.rotateCredentials(a, ctx, placement.namespace);
     } catch (err) {
       const reason = err instanceof KubeError ? `Apply${err.reason}` : 'ApplyFailed';
       const message = err instanceof Error ? err.message.slice(0, 1000) : String(err);
@@ -500,7 +581,11 @@ export class AssessmentReconciler implements Reconciler {
           current: this.deps.managed.Deployment.get(objectKey(desired.grader.workload)),
         },
       }),
-      ...(placement.pool && { rotateNeeded: rotateJob(ctx) !== undefined, rotateJob: rotation }),
+      ...(placement.pool && {
+        rotateNeeded: rotateJob(ctx) !== undefined,
+        rotateJob: rotation.job,
+        rotatedInPlace: rotation.inPlace,
+      }),
     };
     return {
       report: { outcome, template, times, placement },

@@ -205,6 +205,11 @@ describe('nextStatus', () => {
       expect(nextStatus(a, t, claimed({ succeeded: 1 }), times, now, placement).phase).toBe('Ready');
     });
 
+    it('is Ready without a Job when the operator rotated in place', () => {
+      const inPlace: Outcome = { ...claimed(undefined), rotatedInPlace: true } as Outcome;
+      expect(nextStatus(a, t, inPlace, times, now, placement).phase).toBe('Ready');
+    });
+
     it('fails with CredentialRotationFailed when the rotate Job failed', () => {
       const s = nextStatus(
         a,

@@ -39,6 +39,8 @@ export type Outcome =
       /** A claimed pool namespace's credential rotation Job: the assessment is Ready once it succeeded. */
       rotateJob?: KubeObject;
       rotateNeeded?: boolean;
+      /** The operator set the new credentials in the databases itself (pool/rotate.ts): no Job to wait for. */
+      rotatedInPlace?: boolean;
     };
 
 /** Where an assessment lives: its namespace, and the pool it was claimed from, if any (issue 16). */
@@ -221,7 +223,8 @@ export function nextStatus(
       });
       sandboxes = sandboxStatuses(ns, t!, outcome.workloads);
       const seed = outcome.seedNeeded ? jobState(outcome.seedJob) : 'Succeeded';
-      const rotation = outcome.rotateNeeded ? jobState(outcome.rotateJob) : 'Succeeded';
+      const rotation =
+        !outcome.rotateNeeded || outcome.rotatedInPlace ? 'Succeeded' : jobState(outcome.rotateJob);
       const waiting = sandboxes.filter((s) => !s.ready).map((s) => s.name);
       provisioning = stepTimes(prev.provisioning, outcome, waiting.length === 0, seed, now);
       if (outcome.grader && !workloadReady(outcome.grader)) waiting.push('the grader');

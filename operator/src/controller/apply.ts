@@ -67,6 +67,11 @@ export class Applier {
     this.secretsCreated.add(key);
   }
 
+  /** Records Secrets known to exist (a claimed warm pool member's, made by the pool controller). */
+  assumeSecrets(secrets: KubeObject[]): void {
+    for (const s of secrets) this.secretsCreated.add(objectKey(s));
+  }
+
   /** Forgets the Secrets of a namespace being deleted (a namespace of that name may come back). */
   forgetNamespace(namespace: string): void {
     for (const key of this.secretsCreated)

@@ -3,9 +3,11 @@ import {
   type Assessment,
   type AssessmentTemplate,
   credentialsSecretName,
+  DATA_API_CREDENTIAL_KEYS,
   DB_CREDENTIAL_KEYS,
   LABELS,
   POOL_STATES,
+  type SandboxKind,
   sandboxKind,
 } from '@epreuve/crds';
 import { type Informer, isConflict, type KubeClient, type KubeObject, resourceFor } from '@epreuve/kube';
@@ -69,24 +71,31 @@ export async function claimMember(
 
 /**
  * New candidate credentials for a claimed namespace, as merge patches of each sandbox's Secret
- * (`data`, base64). The candidate's are the only credentials that ever leave the platform; the
- * admin's and the grader's stay inside it and are not rotated. A data API's key reaches its
- * server as an environment variable, which no patch can change without a restart: it is left
- * as built (see the README's warm pool section).
+ * (`data`, base64): each database's candidate password and each data API's key. The candidate's
+ * are the only credentials that ever leave the platform; the admin's and the grader's stay inside
+ * it and are not rotated.
  */
 export function rotatedCredentials(
   t: AssessmentTemplate,
   random: (n: number) => Buffer,
-): Array<{ secret: string; data: Record<string, string> }> {
-  return t.spec.sandboxes
-    .filter((s) => sandboxKind(s) !== 'dataApi')
-    .map((s) => ({
+): Array<{ sandbox: string; kind: SandboxKind; secret: string; data: Record<string, string> }> {
+  return t.spec.sandboxes.map((s) => {
+    const kind = sandboxKind(s);
+    const key = kind === 'dataApi' ? DATA_API_CREDENTIAL_KEYS.apiKey : DB_CREDENTIAL_KEYS.password;
+    return {
+      sandbox: s.name,
+      kind,
       secret: credentialsSecretName(s.name),
-      data: {
-        [DB_CREDENTIAL_KEYS.password]: Buffer.from(random(24).toString('base64url')).toString('base64'),
-      },
-    }));
+      data: { [key]: Buffer.from(random(24).toString('base64url')).toString('base64') },
+    };
+  });
 }
+
+/**
+ * On a claimed namespace once the operator set the new credentials in its databases itself
+ * (rotate.ts): the claim's rotation is done, across restarts, and the rotate Job is not needed.
+ */
+export const ROTATED_ANNOTATION = 'epreuve.dev/credentials-rotated-at';
 
 /**
  * The rotation Job: the seed Job's pod (same image, plan, mounted Secrets, network policy) running

@@ -171,12 +171,15 @@ describe('member namespaces', () => {
 });
 
 describe('claim helpers', () => {
-  it('rotate the candidate password of each database sandbox, and nothing else', () => {
+  it('rotate the candidate password of each database and the key of each data API, and nothing else', () => {
     let i = 0;
     const patches = rotatedCredentials(template(), (bytes) => Buffer.alloc(bytes, ++i));
-    expect(patches.map((p) => p.secret)).toEqual(['warehouse-credentials', 'events-credentials']);
-    for (const p of patches) expect(Object.keys(p.data)).toEqual(['password']);
-    expect(patches[0]!.data.password).not.toBe(patches[1]!.data.password);
+    expect(patches.map((p) => [p.secret, p.kind, Object.keys(p.data)])).toEqual([
+      ['warehouse-credentials', 'postgres', ['password']],
+      ['events-credentials', 'mongo', ['password']],
+      ['source-credentials', 'dataApi', ['api-key']],
+    ]);
+    expect(new Set(patches.map((p) => Object.values(p.data)[0])).size).toBe(3);
   });
 
   it('run the rotation as the seed Job’s pod with `rotate`, or not at all without a database', () => {

@@ -369,6 +369,43 @@ describe('request log and admin', () => {
     ).toBe(404);
   });
 
+  it('PUT /admin/api-key replaces the candidates’ key at once: the old one is refused, no restart', async () => {
+    const a = app();
+    const fresh = 'rotated-at-claim-key-0123456';
+    expect((await a.inject({ url: '/v1/customers/1', headers: auth })).statusCode).toBe(200);
+    // The candidates' key cannot change itself.
+    const byCandidate = await a.inject({
+      method: 'PUT',
+      url: '/admin/api-key',
+      headers: auth,
+      payload: { key: fresh },
+    });
+    expect(byCandidate.statusCode).toBe(401);
+    const put = await a.inject({
+      method: 'PUT',
+      url: '/admin/api-key',
+      headers: admin,
+      payload: { key: fresh },
+    });
+    expect(put.statusCode).toBe(204);
+    expect((await a.inject({ url: '/v1/customers/1', headers: auth })).statusCode).toBe(401);
+    expect((await a.inject({ url: '/v1/customers/1', headers: { 'x-api-key': fresh } })).statusCode).toBe(
+      200,
+    );
+    for (const [payload, name] of [
+      [{ key: 'short' }, 'key'],
+      [{}, 'key'],
+      [{ key: fresh, extra: 1 }, 'extra'],
+    ] as const) {
+      const res = await a.inject({ method: 'PUT', url: '/admin/api-key', headers: admin, payload });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().invalid_params.map((p: { name: string }) => p.name)).toContain(name);
+    }
+    expect((await a.inject({ url: '/v1/customers/1', headers: { 'x-api-key': fresh } })).statusCode).toBe(
+      200,
+    );
+  });
+
   it('POST /admin/faults switches faults at runtime; bad settings are a 400 naming the field', async () => {
     const a = app();
     const all = async () => {

@@ -24,6 +24,7 @@ import { z } from 'zod';
 import { datasetKey, resolveDataset } from '../datasets/catalog.ts';
 import { Random } from '../datasets/random.ts';
 import type { RetailData } from '../datasets/retail/v1.ts';
+import { ApiKey, MIN_KEY_LENGTH } from './api-key.ts';
 import { type DataApiConfig, DEFAULTS } from './config.ts';
 import { corruptRow, decideFault, type Fault, type FaultSettings } from './faults.ts';
 import { DataApiMetrics, type RejectedReason } from './metrics.ts';
@@ -58,6 +59,8 @@ export interface BuildOptions {
    * and the request log are out of a candidate's reach even with a leaked admin key.
    */
   separateAdmin?: boolean;
+  /** Where the candidates' key comes from when it may change (API_KEY_FILE); `config.apiKey`, fixed, otherwise. */
+  apiKey?: ApiKey;
 }
 
 declare module 'fastify' {
@@ -132,6 +135,10 @@ function loadTables(data: Pick<RetailData, ResourceName>): Record<ResourceName, 
   ) as Record<ResourceName, Table>;
 }
 
+const apiKeyBody = z.strictObject({
+  key: z.string().min(MIN_KEY_LENGTH, `must be at least ${MIN_KEY_LENGTH} characters (128 bits)`),
+});
+
 const MAX_CONSECUTIVE_FAULTS = 3;
 const MAX_TRACKED_REQUESTS = 10_000;
 
@@ -162,7 +169,8 @@ export function buildApp(
   const buckets = new Map<string, Bucket>();
   const log = new RingBuffer<LoggedRequest & { ms: number }>(cfg.requestLogSize);
   const notes = new WeakMap<FastifyRequest, Note>();
-  const secrets = [cfg.apiKey, cfg.adminKey ?? ''];
+  const apiKey = options.apiKey ?? new ApiKey(cfg.apiKey);
+  const secrets = () => [apiKey.get(), cfg.adminKey ?? ''];
   let seq = 0;
   // The reviewer log holds the candidate's authenticated calls only: strangers (no key, a wrong
   // key, documentation pages anyone may read) are counted here instead, so no flood can erase it.
@@ -239,7 +247,7 @@ export function buildApp(
       seq: forReviewers ? ++seq : 0,
       time: new Date(now).toISOString(),
       method: request.method,
-      path: redactUrl(request.url, secrets),
+      path: redactUrl(request.url, secrets()),
       status: reply.statusCode,
       duration_ms: Math.round(reply.elapsedTime * 10) / 10,
       auth: n?.auth ?? null,
@@ -290,7 +298,7 @@ export function buildApp(
     async (v1) => {
       v1.addHook('onRequest', async (request, reply) => {
         const key = presentedKey(request, 'x-api-key');
-        if (key === null || !sameSecret(key, cfg.apiKey)) {
+        if (key === null || !sameSecret(key, apiKey.get())) {
           note(request).auth = key === null ? 'missing' : 'invalid';
           const now = clock();
           if (now - wrongKeys.start >= 60_000) wrongKeys = { start: now, count: 0 };
@@ -454,6 +462,22 @@ export function buildApp(
       });
       const current = () => ({ rate: faults.rate, slow_max_ms: faults.slowMaxMs, seed: faults.seed });
       admin.get('/faults', async () => current());
+      // A claimed warm pool namespace's new key, from the operator: in force now, the old one refused.
+      admin.put('/api-key', async (request, reply) => {
+        const res = apiKeyBody.safeParse(request.body);
+        if (!res.success) {
+          return badRequest(
+            reply,
+            res.error.issues.map((i) => {
+              const name = String(i.path[0] ?? (i.code === 'unrecognized_keys' ? i.keys.join(', ') : 'body'));
+              return { name, reason: `${name}: ${i.message}` };
+            }),
+          );
+        }
+        apiKey.set(res.data.key);
+        request.log.info('API key replaced');
+        return reply.code(204).send();
+      });
       admin.post('/faults', async (request, reply) => {
         const res = faultBody.safeParse(request.body);
         if (!res.success) {

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 /** Unit tests for config.ts: reading the environment. */
 import { describe, expect, it } from 'vitest';
 import { configFromEnv, DEFAULTS } from './config.ts';
@@ -63,6 +66,32 @@ describe('configFromEnv', () => {
 
   it('requires API_KEY', () => {
     expect(configFromEnv({})).toEqual({ ok: false, reason: expect.stringMatching(/^API_KEY: required/) });
+  });
+
+  it('reads the key from API_KEY_FILE (a mounted Secret), and names what is wrong with it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'data-api-config-'));
+    try {
+      const file = join(dir, 'api-key');
+      writeFileSync(file, `${'k'.repeat(32)}\n`);
+      const res = configFromEnv({ API_KEY_FILE: file });
+      expect(res.ok && res.value.apiKey).toBe('k'.repeat(32));
+      expect(res.ok && res.value.apiKeyFile).toBe(file);
+      expect(configFromEnv({ API_KEY_FILE: file, API_KEY: 'k'.repeat(32) })).toEqual({
+        ok: false,
+        reason: 'API_KEY_FILE: set API_KEY or API_KEY_FILE, not both',
+      });
+      expect(configFromEnv({ API_KEY_FILE: join(dir, 'missing') })).toMatchObject({
+        ok: false,
+        reason: expect.stringMatching(/^API_KEY_FILE: cannot read .*missing/),
+      });
+      writeFileSync(file, 'short');
+      expect(configFromEnv({ API_KEY_FILE: file })).toMatchObject({
+        ok: false,
+        reason: expect.stringMatching(/^API_KEY_FILE: .* at least 22 characters/),
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('never echoes a key', () => {

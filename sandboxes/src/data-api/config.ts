@@ -5,6 +5,7 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { resolveDataset } from '../datasets/catalog.ts';
+import { ApiKey } from './api-key.ts';
 import { MAX_LIMIT, type Parsed } from './pagination.ts';
 
 export interface DataApiConfig {
@@ -81,6 +82,8 @@ const envSchema = z.object({
 });
 
 export interface ProcessConfig extends DataApiConfig {
+  /** API_KEY_FILE: the key is re-read from it while the process runs (api-key.ts). */
+  apiKeyFile: string | undefined;
   port: number;
   adminPort: number | undefined;
   host: string;
@@ -89,9 +92,19 @@ export interface ProcessConfig extends DataApiConfig {
 
 /** Reads the environment; an empty variable counts as unset. Errors name every bad variable. */
 export function configFromEnv(env: Record<string, string | undefined>): Parsed<ProcessConfig> {
-  const relevant = Object.fromEntries(
+  const relevant: Record<string, string> = Object.fromEntries(
     Object.keys(envSchema.shape).flatMap((k) => (env[k] ? [[k, env[k]]] : [])),
   );
+  // A mounted Secret's file instead of the variable: the key can then change without a restart.
+  const apiKeyFile = env.API_KEY_FILE || undefined;
+  if (apiKeyFile) {
+    if (relevant.API_KEY) return { ok: false, reason: 'API_KEY_FILE: set API_KEY or API_KEY_FILE, not both' };
+    try {
+      relevant.API_KEY = ApiKey.readFile(apiKeyFile);
+    } catch (err) {
+      return { ok: false, reason: (err as Error).message };
+    }
+  }
   const res = envSchema.safeParse(relevant);
   if (!res.success) {
     return { ok: false, reason: res.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
@@ -108,6 +121,7 @@ export function configFromEnv(env: Record<string, string | undefined>): Parsed<P
       faultSlowMaxMs: e.FAULT_SLOW_MAX_MS,
       faultSeed: e.FAULT_SEED ?? randomInt(2 ** 32 - 1),
       apiKey: e.API_KEY,
+      apiKeyFile,
       adminKey: e.ADMIN_KEY,
       requestLogSize: e.REQUEST_LOG_SIZE,
       wrongKeysPerMinute: e.WRONG_KEYS_PER_MINUTE,

@@ -3,6 +3,7 @@
  * dataset, and shuts down gracefully on SIGTERM/SIGINT. Exit codes: 0 after a clean shutdown,
  * 1 on a runtime failure, 2 on bad configuration (the variable is named on stderr).
  */
+import { ApiKey } from './api-key.ts';
 import { buildApp } from './app.ts';
 import { configFromEnv } from './config.ts';
 
@@ -11,7 +12,12 @@ if (!parsed.ok) {
   console.error(`data-api: invalid configuration: ${parsed.reason}`);
   process.exit(2);
 }
-const { port, host, logLevel, adminPort, ...config } = parsed.value;
+const { port, host, logLevel, adminPort, apiKeyFile, ...config } = parsed.value;
+let warn: (message: string) => void = () => {};
+const apiKey = new ApiKey(config.apiKey, {
+  file: apiKeyFile,
+  onError: (message) => warn(`${message}; the key in force stays`),
+});
 
 const app = buildApp(config, {
   logger: {
@@ -20,7 +26,9 @@ const app = buildApp(config, {
     redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-admin-key"]'],
   },
   separateAdmin: adminPort !== undefined,
+  apiKey,
 });
+warn = (message) => app.log.warn(message);
 
 let closing = false;
 function shutdown(signal: string) {

@@ -32,7 +32,14 @@ describe('OpenAPI document', () => {
       expect(doc.paths[`/v1/${r}/{id}`]).toBeDefined();
     }
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/healthz', '/openapi.json', '/docs', '/admin/requests', '/admin/faults']),
+      expect.arrayContaining([
+        '/healthz',
+        '/openapi.json',
+        '/docs',
+        '/admin/requests',
+        '/admin/faults',
+        '/admin/api-key',
+      ]),
     );
     // Without an admin key the admin endpoints do not exist, so they are not documented.
     expect(Object.keys(openApiDocument(DEFAULTS).paths).some((p) => p.startsWith('/admin'))).toBe(false);

@@ -194,6 +194,26 @@ export function openApiDocument(
         responses: { '200': { description: 'The new settings' }, '400': problemRef, '401': problemRef },
       },
     };
+    paths['/admin/api-key'] = {
+      put: {
+        ...admin,
+        summary: "Replace the candidates' key without a restart (the old one is refused from now on)",
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['key'],
+                additionalProperties: false,
+                properties: { key: { type: 'string', minLength: 22 } },
+              },
+            },
+          },
+        },
+        responses: { '204': { description: 'In force' }, '400': problemRef, '401': problemRef },
+      },
+    };
   }
   const rateHeader = (description: string) => ({ description, schema: { type: 'integer' } });
   return {
