@@ -321,8 +321,17 @@ describe('helm chart', () => {
       matchLabels: { 'app.kubernetes.io/name': 'epreuve-operator' },
     });
     expect(policy.spec.policyTypes).toEqual(['Egress']);
-    const [dns, apiServer, webhooks, ...more] = policy.spec.egress;
+    const [dns, apiServer, pools, webhooks, ...more] = policy.spec.egress;
     expect(more).toEqual([]);
+    // A warm pool's claim: the operator sets credentials in the managed namespaces' sandboxes.
+    expect(pools).toEqual({
+      to: [{ namespaceSelector: { matchLabels: { 'app.kubernetes.io/managed-by': 'epreuve' } } }],
+      ports: [
+        { port: 5432, protocol: 'TCP' },
+        { port: 27017, protocol: 'TCP' },
+        { port: 8081, protocol: 'TCP' },
+      ],
+    });
     expect(dns).toEqual({
       to: [
         {
@@ -386,8 +395,8 @@ describe('helm chart', () => {
       ports: [{ port: 36443, protocol: 'TCP' }],
       to: [{ ipBlock: { cidr: '10.244.0.1/32' } }, { ipBlock: { cidr: '172.20.0.0/28' } }],
     });
-    expect(rules[2].to[0].ipBlock.cidr).toBe('0.0.0.0/0');
-    expect(rules.slice(3)).toEqual([
+    expect(rules[3].to[0].ipBlock.cidr).toBe('0.0.0.0/0');
+    expect(rules.slice(4)).toEqual([
       { to: [{ ipBlock: { cidr: '10.20.0.0/16' } }], ports: [{ port: 8443, protocol: 'TCP' }] },
       {
         to: [{ ipBlock: { cidr: '192.168.7.0/24' } }],
@@ -416,7 +425,7 @@ describe('helm chart', () => {
 
     // Webhooks off: no way out for them; the policy off, or all policies off: none at all.
     const noHooks = egress(render('webhooks:\n  enabled: false\n')).spec.egress;
-    expect(noHooks).toHaveLength(2);
+    expect(noHooks).toHaveLength(3);
     expect(JSON.stringify(noHooks)).not.toContain('0.0.0.0/0');
     expect(egress(render('networkPolicy:\n  operatorEgress:\n    enabled: false\n'))).toBeUndefined();
     expect(egress(render('networkPolicy:\n  enabled: false\n'))).toBeUndefined();
