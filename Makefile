@@ -21,7 +21,7 @@ node_modules/.installed: package.json package-lock.json crds/package.json kube/p
 
 deps: system-deps node_modules/.installed ## install system and npm dependencies
 
-kube-binaries: system-deps ## build the pinned control plane (Kubernetes, etcd) and kubectl into ~/.cache/epreuve (cold: ~30 min on 2 busy cores; docs/ci.md)
+kube-binaries: system-deps ## build the pinned control plane (Kubernetes, etcd) and kubectl into ~/.cache/epreuve (cold: ~17 CPU min; docs/ci.md#cold-builds)
 	@hack/build-kube.sh >/dev/null
 	@hack/build-go-tool.sh etcd >/dev/null
 
