@@ -100,6 +100,13 @@ const badRequest = (reply: FastifyReply, invalid: InvalidParam[]) =>
     invalid_params: invalid,
   });
 
+/** An admin body's zod issues as invalid_params, each naming its field (or the unknown keys). */
+const invalidParams = (error: z.ZodError): InvalidParam[] =>
+  error.issues.map((i) => {
+    const name = String(i.path[0] ?? (i.code === 'unrecognized_keys' ? i.keys.join(', ') : 'body'));
+    return { name, reason: `${name}: ${i.message}` };
+  });
+
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 /** Constant-time: both sides are hashed to equal length first, so neither content nor length leaks. */
 export function sameSecret(given: string, expected: string): boolean {
@@ -466,13 +473,7 @@ export function buildApp(
       admin.put('/api-key', async (request, reply) => {
         const res = apiKeyBody.safeParse(request.body);
         if (!res.success) {
-          return badRequest(
-            reply,
-            res.error.issues.map((i) => {
-              const name = String(i.path[0] ?? (i.code === 'unrecognized_keys' ? i.keys.join(', ') : 'body'));
-              return { name, reason: `${name}: ${i.message}` };
-            }),
-          );
+          return badRequest(reply, invalidParams(res.error));
         }
         apiKey.set(res.data.key);
         request.log.info('API key replaced');
@@ -481,13 +482,7 @@ export function buildApp(
       admin.post('/faults', async (request, reply) => {
         const res = faultBody.safeParse(request.body);
         if (!res.success) {
-          return badRequest(
-            reply,
-            res.error.issues.map((i) => {
-              const name = String(i.path[0] ?? (i.code === 'unrecognized_keys' ? i.keys.join(', ') : 'body'));
-              return { name, reason: `${name}: ${i.message}` };
-            }),
-          );
+          return badRequest(reply, invalidParams(res.error));
         }
         faults.rate = res.data.rate;
         if (res.data.slow_max_ms !== undefined) faults.slowMaxMs = res.data.slow_max_ms;
