@@ -265,6 +265,16 @@ describe('failures are reported, and do not hot-loop', () => {
     await new Promise((r) => setTimeout(r, ms));
     return (await operator.metric('rest_client_requests_total')) - before;
   }
+  /**
+   * The fewest requests in up to three 5 s windows: a hot loop requests in every one of them, while
+   * this cluster-wide operator may also reconcile, now and then, what the files run before this one
+   * left behind (namespaces still terminating, pool members being deleted).
+   */
+  async function quietest(): Promise<number> {
+    let fewest = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 3 && fewest > 0; i++) fewest = Math.min(fewest, await requestsDuring(5000));
+    return fewest;
+  }
 
   it('TemplateNotFound, then provisions as soon as the template appears (no polling)', async () => {
     await create('erin', { templateRef: { name: 'later' } });
@@ -273,7 +283,7 @@ describe('failures are reported, and do not hot-loop', () => {
       reason: 'TemplateNotFound',
       message: expect.stringContaining(`${team}/later`),
     });
-    expect(await requestsDuring(5000)).toBe(0);
+    expect(await quietest()).toBe(0);
     await client.apply(
       { ...sample('data-engineer.yaml'), metadata: { name: 'later', namespace: team } } as KubeObject,
       { fieldManager: 'test' },
@@ -299,7 +309,7 @@ describe('failures are reported, and do not hot-loop', () => {
       message: expect.stringMatching(/cpu: sandboxes need 2 but resources.cpu is 1/),
     });
     expect(await client.get(NS, undefined, candidateNamespace(team, 'frank'))).toBeUndefined();
-    expect(await requestsDuring(5000)).toBe(0);
+    expect(await quietest()).toBe(0);
   });
 
   it('DurationExceedsMax when an extension goes past the template maximum', async () => {

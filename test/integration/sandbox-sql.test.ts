@@ -115,11 +115,20 @@ describe('seeder (PostgreSQL)', () => {
     }
   });
 
-  it.each(['postgres', 'template1'])('keeps the candidate out of the %s database', async (database) => {
-    const c = new pg.Client({ ...admin, database, user: candidate.username, password: candidate.password });
-    await expect(c.connect()).rejects.toThrow(/permission denied for database/);
-    await c.end().catch(() => {});
-  });
+  it.each(['postgres', 'template1'])(
+    'closes the whole server’s counters in the %s database too (any role may connect there)',
+    async (database) => {
+      const c = new pg.Client({ ...admin, database, user: candidate.username, password: candidate.password });
+      await c.connect();
+      try {
+        await expect(c.query('SELECT datname, tup_returned FROM pg_stat_database')).rejects.toThrow(
+          /permission denied for function pg_stat_get_/,
+        );
+      } finally {
+        await c.end();
+      }
+    },
+  );
 
   it('leaves grading whole: the grader still reads and answers run', async () => {
     expect((await runQuery(grader, 'SELECT count(*)::int FROM retail.merchants')).rows).toEqual([[24]]);

@@ -58,7 +58,11 @@ async function readyCandidate(name: string) {
   return { token, database: seeded.database, graderRole: seeded.grader.username };
 }
 
-/** Waits until the grader runs the answer in the database, then returns a function that cuts it. */
+/**
+ * Waits until the grader runs the answer in the database, then returns a function that takes the
+ * sandbox away under it: the database stops taking sessions, then the answer's is ended. (A session
+ * ended while the server still takes new ones is graded as the answer's doing: see runQuery.)
+ */
 async function whenRunning(database: string, role: string) {
   const admin = new pg.Client({ ...postgres, database: 'postgres' });
   await admin.connect();
@@ -71,6 +75,7 @@ async function whenRunning(database: string, role: string) {
     50,
   );
   return async () => {
+    await admin.query(`ALTER DATABASE ${pg.escapeIdentifier(database)} ALLOW_CONNECTIONS false`);
     await admin.query(`SELECT pg_terminate_backend(pid) FROM (${running}) AS a`, [database, role]);
     await admin.end();
   };

@@ -87,7 +87,7 @@ export async function seedPostgres(
       loaded = true;
     }
     if (o.variant) await setUpHiddenRoles(client, admin.database ?? 'postgres', schema, o);
-    else await setUpRoles(client, admin.database ?? 'postgres', schema, o);
+    else await setUpRoles(client, admin, schema, o);
     await client.query('COMMIT');
     log(
       o.variant
@@ -186,10 +186,11 @@ async function limitGrader(client: pg.Client, grader: string, db: string): Promi
 
 async function setUpRoles(
   client: pg.Client,
-  database: string,
+  admin: pg.ClientConfig,
   schema: string,
   o: PostgresSeedOptions,
 ): Promise<void> {
+  const database = admin.database ?? 'postgres';
   const id = pg.escapeIdentifier;
   const candidate = id(o.candidate.username);
   const grader = id(o.grader.username);
@@ -216,22 +217,11 @@ async function setUpRoles(
   await client.query(`ALTER ROLE ${candidate} IN DATABASE ${db} SET search_path = work, ${schema}`);
   await client.query(`ALTER ROLE ${candidate} IN DATABASE ${db} SET statement_timeout = '60s'`);
   await limitGrader(client, grader, db);
-  await closeSideChannels(client);
+  await closeSideChannels(client, admin);
 }
 
-/**
- * Shuts what PUBLIC may use to watch the grader, in the candidate's database (pg_terminate_backend
- * stays: the grade server ends a run past its deadline with it, as its own role; an answer that
- * ends itself is graded as such, see runQuery):
- * - the statistics functions behind `pg_stat_*`, `pg_statio_*` and `pg_stat_database` (a view's
- *   functions are checked against whoever reads it, so the views close with them): the scan and tuple
- *   counters a reference leaves on `retail` tables told which tables and indexes it reads, and
- *   `pg_stat_database` showed the hidden variants being read;
- * - CONNECT on `postgres` and `template1`, where `pg_stat_database` and the others are open again.
- * Idempotent: a re-run revokes what is already revoked.
- */
-async function closeSideChannels(client: pg.Client): Promise<void> {
-  await client.query(`DO $$
+/** Revokes the statistics functions from PUBLIC in the database `client` is connected to. */
+const REVOKE_STATISTICS = `DO $$
 DECLARE f regprocedure;
 BEGIN
   FOR f IN
@@ -241,10 +231,30 @@ BEGIN
   LOOP
     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
   END LOOP;
-END $$`);
+END $$`;
+
+/**
+ * Shuts what PUBLIC may use to watch the grader (pg_terminate_backend stays: the grade server ends
+ * a run past its deadline with it, as its own role; an answer that ends itself is graded as such,
+ * see runQuery): the statistics functions behind `pg_stat_*`, `pg_statio_*`, `pg_stat_database`
+ * and `pg_stat_activity` (a view's functions are checked against whoever reads it, so the views
+ * close with them). The scan and tuple counters a reference leaves on `retail` told which tables
+ * and indexes it reads, and `pg_stat_database` showed the hidden variants being read. Closed in the
+ * candidate's database and in `postgres` and `template1`, which any role may connect to and where
+ * `pg_stat_database` is the whole server's. Idempotent.
+ */
+async function closeSideChannels(client: pg.Client, admin: pg.ClientConfig): Promise<void> {
+  await client.query(REVOKE_STATISTICS);
   const others = await client.query<{ datname: string }>(
     `SELECT datname FROM pg_database WHERE datname IN ('postgres', 'template1') AND datname <> current_database()`,
   );
-  for (const { datname } of others.rows)
-    await client.query(`REVOKE CONNECT ON DATABASE ${pg.escapeIdentifier(datname)} FROM PUBLIC`);
+  for (const { datname } of others.rows) {
+    const other = new pg.Client({ ...admin, database: datname });
+    await other.connect();
+    try {
+      await other.query(REVOKE_STATISTICS);
+    } finally {
+      await other.end();
+    }
+  }
 }
