@@ -12,6 +12,9 @@ export class OperatorProcess {
   private child?: ChildProcess;
   port = 0;
   output = '';
+  /** Every whole output line so far, counted by a test's matcher (the output above is cut). */
+  private readonly counters = new Map<(line: string) => boolean, number>();
+  private partial = '';
   private readonly env: Record<string, string>;
 
   constructor(kubeconfig: string, env: Record<string, string> = {}) {
@@ -27,6 +30,11 @@ export class OperatorProcess {
     });
     const append = (b: Buffer) => {
       this.output = (this.output + b.toString()).slice(-200_000);
+      if (this.counters.size === 0) return;
+      const lines = (this.partial + b.toString()).split('\n');
+      this.partial = lines.pop() ?? '';
+      for (const line of lines)
+        for (const [matches, n] of this.counters) if (matches(line)) this.counters.set(matches, n + 1);
     };
     this.child.stdout!.on('data', append);
     this.child.stderr!.on('data', append);
@@ -44,6 +52,12 @@ export class OperatorProcess {
 
   get exited(): boolean {
     return !this.child || this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  /** Counts the output lines `matches` accepts from now on; read the count with the returned function. */
+  countLines(matches: (line: string) => boolean): () => number {
+    this.counters.set(matches, 0);
+    return () => this.counters.get(matches) ?? 0;
   }
 
   /** Scrapes /metrics and returns the sum of a metric's samples whose labels contain `labels`. */
