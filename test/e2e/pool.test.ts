@@ -72,6 +72,7 @@ describe('a warm pool on a real node', () => {
 
     const link = await api('POST', `/api/v1/teams/${team}/assessments/e2e-pooled/link`);
     const session = (await api('GET', '/api/v1/candidate/session', { token: link.body.token })).body;
+    expect(session.sandboxes, JSON.stringify(session)).toBeDefined();
     const url: string = session.sandboxes.find((s: Json) => s.name === 'warehouse').snippets.url;
     const { stdout } = await run('psql', [
       url,
