@@ -74,6 +74,29 @@ describe('nextStatus', () => {
     expect(s.expiresAt).toBe('2026-11-22T14:00:00Z');
   });
 
+  it('says the namespace and sandboxes of a hibernated assessment whose applying pass lost its status write', () => {
+    // The pass that applied the namespace lost its write to a conflict; the next one hibernates.
+    const until = new Date('2026-11-25T14:00:00Z');
+    const s = nextStatus(a, t, { kind: 'Hibernated', until }, times, now);
+    expect(s.phase).toBe('Hibernated');
+    expect(s.namespace).toBe(nextStatus(a, t, applied(true), times, now).namespace);
+    expect(s.namespace).toBeTruthy();
+    expect(s.sandboxes?.map((x) => [x.name, x.ready])).toEqual([
+      ['warehouse', false],
+      ['events', false],
+      ['source', false],
+    ]);
+    // A namespace already said is kept (a pooled one is not the name-derived one).
+    const pooled = nextStatus(
+      { ...a, status: { phase: 'Ready', namespace: 'epreuve-pool-abc' } },
+      t,
+      { kind: 'Hibernated', until },
+      times,
+      now,
+    );
+    expect(pooled.namespace).toBe('epreuve-pool-abc');
+  });
+
   it('is Ready once every workload is ready and the seed Job succeeded, and keeps readyAt', () => {
     const s = nextStatus(a, t, applied(true), times, now);
     expect(s.phase).toBe('Ready');

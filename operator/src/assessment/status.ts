@@ -191,7 +191,8 @@ export function nextStatus(
       const until = iso(outcome.until);
       const reopened = outcome.reopenedUntil && iso(outcome.reopenedUntil);
       // Not observed while hibernated: one message per state, so a pass with no change writes nothing.
-      sandboxes = prev.sandboxes?.map(({ message: _, ...s }) => ({
+      // A status write lost to a conflict can leave no sandboxes behind: the template still names them.
+      sandboxes = (prev.sandboxes ?? (t && sandboxStatuses(ns, t, {})))?.map(({ message: _, ...s }) => ({
         ...s,
         ready: false,
         message: reopened ? `reopened for staff until ${reopened}` : 'hibernated: stopped, volume kept',
@@ -280,7 +281,13 @@ export function nextStatus(
   const keepClock = prev.phase === 'Hibernated' && ['Hibernated', 'Expired'].includes(outcome.kind);
   const status: AssessmentStatus = {
     phase,
-    namespace: ['Applied', 'ApplyFailed', 'Terminating'].includes(outcome.kind) ? ns : prev.namespace,
+    // Hibernated scales the workloads of `ns`: staff reopen needs it said even when the pass that
+    // applied them lost its status write (a conflict with the arrival annotation's patch).
+    namespace: ['Applied', 'ApplyFailed', 'Terminating'].includes(outcome.kind)
+      ? ns
+      : outcome.kind === 'Hibernated'
+        ? (prev.namespace ?? ns)
+        : prev.namespace,
     pool: placement?.pool ?? prev.pool,
     startedAt: keepClock ? prev.startedAt : iso(times?.startedAt),
     readyAt,
