@@ -71,7 +71,10 @@ describe('a warm pool on a real node', () => {
     expect(jobs.items.map((j: Json) => j.metadata.name)).not.toContain('rotate');
 
     const link = await api('POST', `/api/v1/teams/${team}/assessments/e2e-pooled/link`);
-    const session = (await api('GET', '/api/v1/candidate/session', { token: link.body.token })).body;
+    expect(link.status, JSON.stringify(link.body)).toBe(200);
+    const answer = await api('GET', '/api/v1/candidate/session', { token: link.body.token });
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    const session = answer.body;
     expect(session.sandboxes, JSON.stringify(session)).toBeDefined();
     const url: string = session.sandboxes.find((s: Json) => s.name === 'warehouse').snippets.url;
     const { stdout } = await run('psql', [
