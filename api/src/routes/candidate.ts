@@ -231,7 +231,7 @@ export default async function candidateRoutes(app: FastifyInstance, opts: { writ
         });
       reply.header('cache-control', 'no-store');
       try {
-        const result = await app.candidateConsole.run(a, request.body);
+        const result = await app.candidateConsole.run(a, request.body, app.assessments.templateOf(a));
         audit('ok', { rows: result.rowCount, truncated: result.truncated, durationMs: result.durationMs });
         return result;
       } catch (err) {

@@ -1,5 +1,6 @@
 import {
   ANNOTATIONS,
+  type AssessmentTemplate,
   credentialsSecretName,
   KINDS,
   refusalReason,
@@ -190,7 +191,7 @@ export class CandidateSessions {
 
   /** Grades an answer, once the sandboxes are up and the clock runs. */
   async submit(a: AssessmentObject, task: string, answer: string): Promise<SubmissionObject> {
-    refuseUnlessOpenForWork(a);
+    refuseUnlessOpenForWork(a, this.store.templateOf(a));
     try {
       return await this.grading.submit(a, task, answer);
     } catch (err) {
@@ -277,13 +278,30 @@ export default fp(
  * Work on the sandboxes (an answer, a console run) needs them Ready and the clock running. The API
  * checks the time box itself: the operator may not have marked the end yet.
  */
-export function refuseUnlessOpenForWork(a: AssessmentObject, now = new Date()): void {
+export function refuseUnlessOpenForWork(
+  a: AssessmentObject,
+  template: Pick<AssessmentTemplate, 'spec'> | undefined,
+  now = new Date(),
+): void {
   if (a.status?.phase !== 'Ready')
     throw new Conflict({
       en: 'your sandboxes are not ready yet; try again in a moment',
       fr: 'vos bacs à sable ne sont pas encore prêts ; réessayez dans un instant',
     });
-  const closed = refusalMessage(a, now, Boolean(startedAt(a)));
+  const started = Boolean(startedAt(a));
+  // The operator records the deadline; until it has (it may be behind, or restarting), the API
+  // works it out from the start and the duration, so the box never stays open without an end.
+  const expiresAt = a.status.expiresAt ?? (started && template ? timeline(a, template).expiresAt : undefined);
+  if (started && !expiresAt)
+    throw new Conflict({
+      en: 'your clock is being started; try again in a moment',
+      fr: 'votre chronomètre démarre ; réessayez dans un instant',
+    });
+  const withEnd = {
+    ...a,
+    status: { ...a.status, expiresAt: typeof expiresAt === 'string' ? expiresAt : expiresAt?.toISOString() },
+  };
+  const closed = refusalMessage(withEnd, now, started);
   if (closed) throw new Conflict(closed);
 }
 

@@ -25,6 +25,17 @@ const assessment = (status: object = {}, spec: object = {}) =>
     },
   }) as unknown as AssessmentObject;
 
+const template = { spec: { duration: '2h' } } as never;
+
+/** Started by the candidate `ago` ms ago (OnFirstAccess), before the operator recorded the clock. */
+const arrived = (ago: number) => {
+  const a = assessment({ startedAt: undefined, expiresAt: undefined }, { startPolicy: 'OnFirstAccess' });
+  a.metadata.annotations = {
+    'epreuve.dev/candidate-arrived-at': new Date(Date.now() - ago).toISOString().replace(/\.\d+Z$/, 'Z'),
+  };
+  return a;
+};
+
 /** A service over a fake grader that answers `outcomes` in turn and records the calls. */
 function service(...outcomes: ConsoleOutcome[]) {
   const calls: Array<{ ns: string; body: unknown }> = [];
@@ -41,7 +52,7 @@ function service(...outcomes: ConsoleOutcome[]) {
 describe('ConsoleService.run', () => {
   it('relays the statement to the grader of the candidate namespace and returns its result', async () => {
     const { s, calls } = service();
-    expect(await s.run(assessment(), { sandbox: 'warehouse', query: 'SELECT 1' })).toEqual(
+    expect(await s.run(assessment(), { sandbox: 'warehouse', query: 'SELECT 1' }, template)).toEqual(
       (ran as { result: unknown }).result,
     );
     expect(calls).toHaveLength(1);
@@ -54,40 +65,59 @@ describe('ConsoleService.run', () => {
       [assessment({ expiresAt: new Date(Date.now() - 3_600_000).toISOString() }), /ended/],
       [assessment({}, { revoked: true }), /revoked/],
       [assessment({ phase: 'Provisioning' }), /not ready/],
+      // A red-team finding: started (the arrival annotation) with no end recorded by the operator
+      // (behind, restarting) left the console and submissions open days past a 2-hour test.
+      [arrived(3 * 24 * 3_600_000), /ended/],
     ];
     for (const [a, message] of cases) {
       const { s, calls } = service();
-      await expect(s.run(a, { sandbox: 'warehouse', query: 'SELECT 1' })).rejects.toThrow(message);
-      await expect(s.run(a, { sandbox: 'warehouse', query: 'SELECT 1' })).rejects.toBeInstanceOf(Conflict);
+      await expect(s.run(a, { sandbox: 'warehouse', query: 'SELECT 1' }, template)).rejects.toThrow(message);
+      await expect(s.run(a, { sandbox: 'warehouse', query: 'SELECT 1' }, template)).rejects.toBeInstanceOf(
+        Conflict,
+      );
       expect(calls).toHaveLength(0);
     }
   });
 
+  it('works the end out itself while the operator has not recorded it, and waits without a template', async () => {
+    const { s, calls } = service();
+    await s.run(arrived(60_000), { sandbox: 'warehouse', query: 'SELECT 1' }, template);
+    expect(calls).toHaveLength(1);
+    await expect(
+      s.run(arrived(60_000), { sandbox: 'warehouse', query: 'SELECT 1' }, undefined),
+    ).rejects.toThrow(/clock is being started/);
+    expect(calls).toHaveLength(1);
+  });
+
   it('names the sandbox or the field at fault', async () => {
     const { s } = service();
-    await expect(s.run(assessment(), { sandbox: 'nope', query: 'SELECT 1' })).rejects.toMatchObject({
-      constructor: NotFound,
-      field: 'sandbox',
-    });
+    await expect(s.run(assessment(), { sandbox: 'nope', query: 'SELECT 1' }, template)).rejects.toMatchObject(
+      {
+        constructor: NotFound,
+        field: 'sandbox',
+      },
+    );
     await expect(
-      s.run(assessment(), { sandbox: 'warehouse', pipeline: '[]', collection: 'c' }),
+      s.run(assessment(), { sandbox: 'warehouse', pipeline: '[]', collection: 'c' }, template),
     ).rejects.toMatchObject({
       constructor: Invalid,
       field: 'pipeline',
     });
-    await expect(s.run(assessment(), { sandbox: 'events', query: 'SELECT 1' })).rejects.toMatchObject({
+    await expect(
+      s.run(assessment(), { sandbox: 'events', query: 'SELECT 1' }, template),
+    ).rejects.toMatchObject({
       constructor: Invalid,
       field: 'query',
     });
     // The right kind, but not up yet.
-    await expect(s.run(assessment(), { sandbox: 'events', pipeline: '[]', collection: 'c' })).rejects.toThrow(
-      /not ready/,
-    );
+    await expect(
+      s.run(assessment(), { sandbox: 'events', pipeline: '[]', collection: 'c' }, template),
+    ).rejects.toThrow(/not ready/);
   });
 
   it('reads the grader token again after a 401, once', async () => {
     const { s, calls, forgotten } = service({ kind: 'refused', status: 401, reason: 'invalid credentials' });
-    await s.run(assessment(), { sandbox: 'warehouse', query: 'SELECT 1' });
+    await s.run(assessment(), { sandbox: 'warehouse', query: 'SELECT 1' }, template);
     expect(calls).toHaveLength(2);
     expect(forgotten).toHaveLength(1);
   });

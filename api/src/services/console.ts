@@ -1,4 +1,4 @@
-import { type ConsoleRequest, type ConsoleResponse, GRADER } from '@epreuve/crds';
+import { type AssessmentTemplate, type ConsoleRequest, type ConsoleResponse, GRADER } from '@epreuve/crds';
 import type { KubeClient } from '@epreuve/kube';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -45,8 +45,12 @@ export class ConsoleService {
   }
 
   /** Runs one statement, gated like a submission: sandboxes ready, the clock running, not ended. */
-  async run(a: AssessmentObject, request: ConsoleRequest): Promise<ConsoleResponse> {
-    refuseUnlessOpenForWork(a);
+  async run(
+    a: AssessmentObject,
+    request: ConsoleRequest,
+    template: Pick<AssessmentTemplate, 'spec'> | undefined,
+  ): Promise<ConsoleResponse> {
+    refuseUnlessOpenForWork(a, template);
     const sandbox = a.status?.sandboxes?.find((s) => s.name === request.sandbox);
     if (!sandbox)
       throw new NotFound(

@@ -71,6 +71,13 @@ describe('pipelineTokens', () => {
     expect(pipelineTokens(mine)).toEqual(pipelineTokens(theirs));
     expect(pipelineTokens(mine)).not.toEqual(pipelineTokens(mine.replace('$device', '$app_version')));
   });
+  it('reads an answer nested 10 000 deep without exhausting the stack (it took the team’s report down)', () => {
+    const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+    const tokens = pipelineTokens(deep);
+    expect(tokens.length).toBeGreaterThan(100);
+    expect(tokens).toContain('…');
+  });
+
   it('compares text that is not JSON token by token', () => {
     expect(pipelineTokens('db.sessions.find()')).toEqual(['db', '.', 'sessions', '.', 'find', '(', ')']);
   });

@@ -69,6 +69,9 @@ export function sqlTokens(sql: string): string[] {
   });
 }
 
+/** How deep a pipeline is read (MongoDB refuses documents nested deeper). */
+const MAX_DEPTH = 100;
+
 /** Stages whose non-operator keys are fields the candidate names. */
 const NAMING_STAGES = new Set(['$group', '$project', '$addFields', '$set', '$bucket', '$facet']);
 
@@ -81,15 +84,18 @@ export function pipelineTokens(text: string): string[] {
     return sqlTokens(text); // not JSON: compare it as text, token by token
   }
   const invented = new Set<string>();
-  const collect = (v: unknown, stage?: string) => {
-    if (Array.isArray(v)) for (const x of v) collect(x, stage);
+  // Walks stop at MAX_DEPTH (MongoDB's own nesting limit): one answer nested 10 000 deep exhausted
+  // the stack and took the whole team's similarity report down with it.
+  const collect = (v: unknown, stage: string | undefined, depth: number) => {
+    if (depth > MAX_DEPTH) return;
+    if (Array.isArray(v)) for (const x of v) collect(x, stage, depth + 1);
     else if (v && typeof v === 'object')
       for (const [k, x] of Object.entries(v)) {
         if (stage && NAMING_STAGES.has(stage) && !k.startsWith('$') && k !== '_id') invented.add(k);
-        collect(x, k.startsWith('$') ? k : undefined);
+        collect(x, k.startsWith('$') ? k : undefined, depth + 1);
       }
   };
-  collect(pipeline);
+  collect(pipeline, undefined, 0);
   const placeholder = new Map<string, string>();
   const name = (s: string) => {
     if (!invented.has(s)) return s;
@@ -97,24 +103,25 @@ export function pipelineTokens(text: string): string[] {
     return placeholder.get(s)!;
   };
   const out: string[] = [];
-  const walk = (v: unknown) => {
-    if (Array.isArray(v)) {
+  const walk = (v: unknown, depth: number) => {
+    if (depth > MAX_DEPTH) out.push('…');
+    else if (Array.isArray(v)) {
       out.push('[');
-      for (const x of v) walk(x);
+      for (const x of v) walk(x, depth + 1);
       out.push(']');
     } else if (v && typeof v === 'object') {
       out.push('{');
       // Key order is the candidate's choice too.
       for (const [k, x] of Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) {
         out.push(name(k), ':');
-        walk(x);
+        walk(x, depth + 1);
       }
       out.push('}');
     } else if (typeof v === 'string' && v.startsWith('$') && !v.startsWith('$$'))
       out.push(`$${name(v.slice(1).split('.')[0]!)}${v.includes('.') ? v.slice(v.indexOf('.')) : ''}`);
     else out.push(JSON.stringify(v));
   };
-  walk(pipeline);
+  walk(pipeline, 0);
   return out;
 }
 
