@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { type AssessmentObject, namespaceOfAssessment } from './assessments.ts';
 import { NotFound } from './errors.ts';
+import { MAX_REPLY_BYTES, readCapped } from './grader-client.ts';
 import { readSecretData } from './secrets.ts';
 
 /** One data API's log, as its /admin/requests returns it; `available: false` when it did not answer. */
@@ -47,7 +48,10 @@ export class RequestLogs {
             signal: AbortSignal.timeout(5000),
           });
           if (!res.ok) return unavailable;
-          const body = (await res.json()) as { data?: unknown };
+          // Capped like a grader's reply: the log holds what the candidate sent, in their namespace.
+          const text = await readCapped(res, MAX_REPLY_BYTES);
+          if (text === undefined) return unavailable;
+          const body = JSON.parse(text) as { data?: unknown };
           const items = Array.isArray(body.data)
             ? body.data.filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null)
             : [];
