@@ -324,6 +324,24 @@ describe('grade server', () => {
     expect((await grade(sqlRequest(sqlExercise.reference))).json()).toMatchObject({ pass: true });
   });
 
+  // A red-team finding: a result the grader could not read ('infinity' broke the timestamp parser:
+  // 503) or compare (JSON nested 8 000 deep exhausted the stack: 500) withdrew the attempt, so an
+  // answer could choose it on a hidden variant as a free yes/no question about the hidden data.
+  it.each([
+    ['an infinite timestamp', `SELECT 'infinity'::timestamp AS t`, undefined],
+    ['a year JavaScript cannot hold', `SELECT '294276-12-31 23:59:59'::timestamp AS t`, undefined],
+    [
+      'JSON nested 8 000 deep, in the reference’s columns',
+      `SELECT 'FR' AS country, 1 AS customer_id, 1 AS total_spend, (repeat('[', 8000) || repeat(']', 8000))::jsonb AS spend_rank`,
+      'TooLarge',
+    ],
+  ])('grades an answer returning %s as a failed attempt, never a 5xx', async (_, answer, error) => {
+    const res = await grade(sqlRequest(answer));
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().pass).toBe(false);
+    expect(res.json().error).toBe(error);
+  });
+
   it('refuses pipelines that write or run JavaScript, and answers that are not pipelines', async () => {
     for (const answer of [
       '[{"$out": "app_sessions"}]',

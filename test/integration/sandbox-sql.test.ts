@@ -105,6 +105,10 @@ describe('seeder (PostgreSQL)', () => {
     ['a statistics function called directly', `SELECT pg_stat_get_numscans('retail.transactions'::regclass)`],
     ['the databases’ counters (hidden variants read)', 'SELECT datname, tup_returned FROM pg_stat_database'],
     ['other sessions', 'SELECT pid, query FROM pg_stat_activity'],
+    // A red-team finding: an answer on a hidden variant spelled the hidden rows into advisory-lock
+    // keys (pg_advisory_xact_lock(1, amount)), and the candidate's own session read them here.
+    ['every database’s locks (advisory-lock keys an answer chose)', 'SELECT classid, objid FROM pg_locks'],
+    ['who blocks whom', 'SELECT pg_blocking_pids(pg_backend_pid())'],
   ])('closes %s to the candidate', async (_, sql) => {
     const c = new pg.Client({ ...admin, user: candidate.username, password: candidate.password });
     await c.connect();
@@ -124,6 +128,9 @@ describe('seeder (PostgreSQL)', () => {
         await expect(c.query('SELECT datname, tup_returned FROM pg_stat_database')).rejects.toThrow(
           /permission denied for function pg_stat_get_/,
         );
+        await expect(c.query('SELECT classid, objid FROM pg_locks')).rejects.toThrow(
+          /permission denied for function pg_lock_status/,
+        );
       } finally {
         await c.end();
       }
@@ -132,6 +139,11 @@ describe('seeder (PostgreSQL)', () => {
 
   it('leaves grading whole: the grader still reads and answers run', async () => {
     expect((await runQuery(grader, 'SELECT count(*)::int FROM retail.merchants')).rows).toEqual([[24]]);
+    // The check guard reads the grader's own locks: granted back to the grader alone.
+    expect(
+      (await runQuery(grader, 'SELECT count(*)::int FROM work.collected', { refuseCandidateCode: true }))
+        .rows,
+    ).toEqual([[1]]);
   });
 });
 

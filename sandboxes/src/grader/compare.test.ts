@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareResults, type ResultSet } from './compare.ts';
+import { compareResults, MAX_NESTING, type ResultSet, UncomparableResult } from './compare.ts';
 
 const rs = (columns: string[], rows: unknown[][]): ResultSet => ({ columns, rows });
 const opts = { orderMatters: false, numericTolerance: 0, ignoreColumnNames: false };
@@ -112,6 +112,28 @@ describe('compareResults', () => {
     expect(compareResults(ref, rs(['country', 'n'], []), opts).explanation).toMatch(
       /returned 0 rows; the reference returns 3 rows/,
     );
+  });
+
+  it('reads invalid dates and refuses values nested past the limit as the answer’s failure, without exhausting the stack', () => {
+    const bad = compareResults(
+      { columns: ['t'], rows: [['2026-01-01T00:00:00.000Z']] },
+      {
+        columns: ['t'],
+        rows: [[new Date(Number.NaN)]],
+      },
+      opts,
+    );
+    expect(bad.pass).toBe(false);
+    let deep: unknown = 1;
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    expect(() =>
+      compareResults({ columns: ['j'], rows: [[1]] }, { columns: ['j'], rows: [[deep]] }, opts),
+    ).toThrow(UncomparableResult);
+    let fine: unknown = 1;
+    for (let i = 0; i < MAX_NESTING; i++) fine = [fine];
+    expect(
+      compareResults({ columns: ['j'], rows: [[fine]] }, { columns: ['j'], rows: [[fine]] }, opts).pass,
+    ).toBe(true);
   });
 
   it('compares NULLs, dates and nested documents', () => {

@@ -35,26 +35,45 @@ export interface Grade {
 
 const SHOWN = 3;
 
+/**
+ * How deep a value in a result may nest (MongoDB's own limit is 100). Deeper, the comparison
+ * would exhaust the stack; an answer could choose that on a hidden variant to turn a graded
+ * failure into a server error that gives the attempt back.
+ */
+export const MAX_NESTING = 100;
+
+/** A result the comparison cannot read: the answer's failure (a graded one), never the platform's. */
+export class UncomparableResult extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UncomparableResult';
+  }
+}
+
+/** An invalid Date (a year JavaScript cannot hold) compares as such, instead of throwing. */
+const isoOrInvalid = (d: Date) => (Number.isNaN(d.getTime()) ? 'Invalid Date' : d.toISOString());
+
 /** Normalises a cell: numbers and numeric strings (bigint, numeric) become numbers, dates ISO strings. */
 export function normalize(value: unknown): unknown {
   if (value === null || value === undefined) return null;
-  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Date) return isoOrInvalid(value);
   if (typeof value === 'bigint') return Number(value);
   if (typeof value === 'string' && /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i.test(value.trim())) return Number(value);
-  if (typeof value === 'object') return JSON.stringify(sortKeys(value));
+  if (typeof value === 'object') return JSON.stringify(sortKeys(value, 0));
   return value;
 }
 
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
+function sortKeys(v: unknown, depth: number): unknown {
+  if (depth > MAX_NESTING) throw new UncomparableResult(`a value nests deeper than ${MAX_NESTING} levels`);
+  if (Array.isArray(v)) return v.map((x) => sortKeys(x, depth + 1));
   if (v && typeof v === 'object' && !(v instanceof Date)) {
     return Object.fromEntries(
       Object.keys(v)
         .sort()
-        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k], depth + 1)]),
     );
   }
-  return v instanceof Date ? v.toISOString() : v;
+  return v instanceof Date ? isoOrInvalid(v) : v;
 }
 
 const cellEqual = (a: unknown, b: unknown, tol: number) =>

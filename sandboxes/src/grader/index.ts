@@ -1,6 +1,13 @@
 import type { MongoClient } from 'mongodb';
 import type pg from 'pg';
-import { type CompareOptions, compareResults, type Grade, type ResultSet } from './compare.ts';
+import {
+  type CompareOptions,
+  compareResults,
+  type Grade,
+  MAX_NESTING,
+  type ResultSet,
+  UncomparableResult,
+} from './compare.ts';
 import { type MongoRunOptions, runPipeline } from './mongo.ts';
 import { AnswerError, type RunOptions, runQuery } from './sql.ts';
 
@@ -19,7 +26,17 @@ async function gradeAgainst(
   options: CompareOptions,
 ): Promise<GradeResult> {
   try {
-    return compareResults(expected, await run(), options);
+    const actual = await run();
+    try {
+      return compareResults(expected, actual, options);
+    } catch (err) {
+      if (!(err instanceof UncomparableResult)) throw err;
+      throw new AnswerError(
+        'TooLarge',
+        `Your result cannot be compared: ${err.message}; it counts as a failed attempt.`,
+        `Votre résultat ne peut pas être comparé : une valeur s’imbrique sur plus de ${MAX_NESTING} niveaux ; il compte comme une tentative échouée.`,
+      );
+    }
   } catch (err) {
     if (!(err instanceof AnswerError)) throw err;
     return {

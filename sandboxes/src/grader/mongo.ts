@@ -184,6 +184,17 @@ export async function runPipeline(
       );
     if (typeof e.code === 'number')
       throw new AnswerError('SqlError', `MongoDB said: ${e.message}.`, `MongoDB a répondu : ${e.message}.`);
+    // No server error code while the server still answers: the result could not be read, the
+    // answer's doing, so a graded failure (a 503 would give the attempt back: an oracle an answer
+    // could choose on a hidden variant). Only a server that does not answer is Unavailable.
+    if (await answersAgain(client)) {
+      const why = String(e.message ?? err).slice(0, 200);
+      throw new AnswerError(
+        'SqlError',
+        `Your pipeline’s result could not be read (${why}); it counts as a failed attempt.`,
+        `Le résultat de votre pipeline n’a pas pu être lu (${why}) ; il compte comme une tentative échouée.`,
+      );
+    }
     throw new AnswerError(
       'Unavailable',
       'The database connection failed while grading; try again in a moment.',
@@ -191,4 +202,14 @@ export async function runPipeline(
     );
   }
   return documentsToResultSet(docs);
+}
+
+/** Whether the server answers a ping within 2 s, on the client the pipeline ran on. */
+async function answersAgain(client: MongoClient): Promise<boolean> {
+  try {
+    await client.db('admin').command({ ping: 1 }, { timeoutMS: 2000 });
+    return true;
+  } catch {
+    return false;
+  }
 }

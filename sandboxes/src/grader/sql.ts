@@ -70,9 +70,14 @@ const DEFAULTS = {
 const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === 1082) return (v: string) => v; // date
+    // Never throws: 'infinity' or a year JavaScript cannot hold stays the server's text. A parser
+    // that threw read as a database failure (503, the attempt withdrawn): an oracle an answer
+    // could choose on hidden variants.
     if (oid === 1114 || oid === 1184)
-      return (v: string) =>
-        new Date(v.includes('+') || v.endsWith('Z') || /-\d\d$/.test(v) ? v : `${v}Z`).toISOString();
+      return (v: string) => {
+        const d = new Date(v.includes('+') || v.endsWith('Z') || /-\d\d$/.test(v) ? v : `${v}Z`);
+        return Number.isNaN(d.getTime()) ? v : d.toISOString();
+      };
     return pg.types.getTypeParser(oid, format);
   },
 };
@@ -223,6 +228,15 @@ async function answersAgain(connection: pg.ClientConfig): Promise<boolean> {
   }
 }
 
+const unreadable = (err: unknown) => {
+  const why = String((err as Error)?.message ?? err).slice(0, 200);
+  return new AnswerError(
+    'SqlError',
+    `Your answer’s result could not be read (${why}); it counts as a failed attempt.`,
+    `Le résultat de votre réponse n’a pas pu être lu (${why}) ; il compte comme une tentative échouée.`,
+  );
+};
+
 const endedItself = () =>
   new AnswerError(
     'Forbidden',
@@ -326,8 +340,12 @@ export async function runQuery(
   } catch (err) {
     if (overBudget) throw tooLarge();
     if (deadline.fired) throw explain({ code: '57014' }, o.timeoutMs);
-    if ((err as { code?: string }).code === ADMIN_SHUTDOWN && (await answersAgain(connection)))
-      throw endedItself();
+    const code = (err as { code?: string }).code;
+    if (code === ADMIN_SHUTDOWN && (await answersAgain(connection))) throw endedItself();
+    // No SQLSTATE: the connection broke, or the result could not be read. With the server taking
+    // new sessions at once, that is the answer's doing and a graded failure, not a 503 that gives
+    // the attempt back (which an answer could choose on a hidden variant, as a yes/no question).
+    if (!code && !(err instanceof AnswerError) && (await answersAgain(connection))) throw unreadable(err);
     throw explain(err, o.timeoutMs);
   } finally {
     deadline.clear();

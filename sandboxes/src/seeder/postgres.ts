@@ -182,6 +182,8 @@ async function limitGrader(client: pg.Client, grader: string, db: string): Promi
   await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET statement_timeout = '10s'`);
   await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET work_mem = '16MB'`);
   await client.query(`ALTER ROLE ${grader} IN DATABASE ${db} SET temp_file_limit = '256MB'`);
+  // The check guard reads the grader's own locks (guard.ts); PUBLIC no longer may (closeSideChannels).
+  await client.query(`GRANT EXECUTE ON FUNCTION pg_catalog.pg_lock_status() TO ${grader}`);
 }
 
 async function setUpRoles(
@@ -220,14 +222,21 @@ async function setUpRoles(
   await closeSideChannels(client, admin);
 }
 
-/** Revokes the statistics functions from PUBLIC in the database `client` is connected to. */
+/**
+ * Revokes from PUBLIC, in the database `client` is connected to, the statistics functions and the
+ * lock functions: `pg_locks` (through `pg_lock_status`) shows every database's locks, so an answer
+ * running on a hidden variant could spell its data into advisory-lock keys, or hold a lock on a
+ * hidden table for as long as a hidden value says, for the candidate's own session to read.
+ */
 const REVOKE_STATISTICS = `DO $$
 DECLARE f regprocedure;
 BEGIN
   FOR f IN
     SELECT p.oid::regprocedure FROM pg_proc p
     WHERE p.pronamespace = 'pg_catalog'::regnamespace
-      AND (p.proname LIKE 'pg\\_stat\\_get\\_%' OR p.proname = 'pg_stat_have_stats')
+      AND (p.proname LIKE 'pg\\_stat\\_get\\_%' OR p.proname IN ('pg_stat_have_stats',
+        'pg_lock_status', 'pg_blocking_pids', 'pg_safe_snapshot_blocking_pids',
+        'pg_isolation_test_session_is_blocked'))
   LOOP
     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
   END LOOP;
@@ -237,8 +246,8 @@ END $$`;
  * Shuts what PUBLIC may use to watch the grader (pg_terminate_backend stays: the grade server ends
  * a run past its deadline with it, as its own role; an answer that ends itself is graded as such,
  * see runQuery): the statistics functions behind `pg_stat_*`, `pg_statio_*`, `pg_stat_database`
- * and `pg_stat_activity` (a view's functions are checked against whoever reads it, so the views
- * close with them). The scan and tuple counters a reference leaves on `retail` told which tables
+ * and `pg_stat_activity`, and the lock functions behind `pg_locks` (a view's functions are checked
+ * against whoever reads it, so the views close with them). The scan and tuple counters a reference leaves on `retail` told which tables
  * and indexes it reads, and `pg_stat_database` showed the hidden variants being read. Closed in the
  * candidate's database and in `postgres` and `template1`, which any role may connect to and where
  * `pg_stat_database` is the whole server's. Idempotent.
