@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { serializerCompiler } from './serializer.ts';
+import { nullableAsTypeList, serializerCompiler } from './serializer.ts';
 import { SessionView } from './views.ts';
 
 const compile = (schema: unknown) =>
@@ -63,5 +63,25 @@ describe('serializerCompiler', () => {
     const serialize = compile(z.object({ at: z.date() }));
     expect(serialize({ at: new Date(0) })).toBe('{"at":"1970-01-01T00:00:00.000Z"}');
     expect(() => serialize({ at: 'yesterday' })).toThrow(/Response doesn't match the schema/);
+  });
+
+  it('writes a nullable primitive as a type list, and leaves other unions as they are', () => {
+    const date = { type: 'string', format: 'date-time' };
+    expect(
+      nullableAsTypeList({ properties: { at: { description: 'd', anyOf: [date, { type: 'null' }] } } }),
+    ).toEqual({
+      properties: { at: { description: 'd', type: ['string', 'null'], format: 'date-time' } },
+    });
+    const objectOrNull = { anyOf: [{ type: 'object', properties: {} }, { type: 'null' }] };
+    expect(nullableAsTypeList(objectOrNull)).toEqual(objectOrNull);
+    const twoStrings = { anyOf: [{ type: 'string' }, { type: 'integer' }] };
+    expect(nullableAsTypeList(twoStrings)).toEqual(twoStrings);
+    const serialize = compile(SessionView);
+    for (const expiresAt of [null, '2026-01-01T00:00:00Z'])
+      expect(JSON.parse(serialize({ ...session, expiresAt, timeLeftSeconds: null }))).toEqual({
+        ...session,
+        expiresAt,
+        timeLeftSeconds: null,
+      });
   });
 });
