@@ -73,11 +73,13 @@ export default fp(async function observabilityPlugin(app: FastifyInstance, opts:
       return;
     }
     const parent = propagation.extract(context.active(), request.headers);
+    // Once: fastify builds routeOptions anew on every read.
+    const route = request.routeOptions.url;
     request.span = tracer.startSpan(
-      `${request.method} ${request.routeOptions.url ?? 'unknown'}`,
+      `${request.method} ${route ?? 'unknown'}`,
       {
         kind: SpanKind.SERVER,
-        attributes: { 'http.request.method': request.method, 'http.route': request.routeOptions.url ?? '' },
+        attributes: { 'http.request.method': request.method, 'http.route': route ?? '' },
       },
       parent,
     );
