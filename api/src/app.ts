@@ -1,6 +1,6 @@
 import type { KubeClient } from '@epreuve/kube';
 import Fastify, { type FastifyInstance, type FastifySerializerCompiler } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { ApiConfig } from './config.ts';
 import { registerJsonParser } from './json-body.ts';
@@ -20,6 +20,7 @@ import pageRoutes from './routes/pages.ts';
 import reviewerRoutes from './routes/reviewer.ts';
 import staffRoutes from './routes/staff.ts';
 import webhookRoutes from './routes/webhooks.ts';
+import { serializerCompiler } from './serializer.ts';
 import assessmentsPlugin, { type AssessmentStore } from './services/assessments.ts';
 import auditPlugin, { type AuditTrail } from './services/audit.ts';
 import candidatesPlugin from './services/candidates.ts';
@@ -43,8 +44,8 @@ export interface AppDeps {
   /** Where audit lines go (default: its own logger on stdout; tests collect them). */
   audit?: AuditTrail;
   /**
-   * Serializes responses by the routes' response schemas (default: fastify-type-provider-zod's,
-   * which drops undeclared fields). Tests wrap it to prove nothing is dropped.
+   * Serializes responses by the routes' response schemas (default: serializer.ts, compiled from
+   * them, which drops undeclared fields). Tests wrap it to prove nothing is dropped.
    */
   serializerCompiler?: FastifySerializerCompiler<unknown>;
 }
@@ -73,8 +74,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerJsonParser(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(deps.serializerCompiler ?? serializerCompiler);
-  app.addHook('onSend', async (request, reply) => {
+  // A callback hook, not an async one: no promise per response.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
 
   // Observability and errors first: they see (and shape) every response, the external plugins' too.

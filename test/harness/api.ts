@@ -2,11 +2,11 @@ import { isDeepStrictEqual } from 'node:util';
 import { candidateNamespace, KINDS } from '@epreuve/crds';
 import { Informer, type KubeClient, type KubeObject } from '@epreuve/kube';
 import type { FastifyInstance, FastifySerializerCompiler } from 'fastify';
-import { serializerCompiler } from 'fastify-type-provider-zod';
 import pg from 'pg';
 import pino from 'pino';
 import { buildApp } from '../../api/src/app.ts';
 import { loadApiConfig } from '../../api/src/config.ts';
+import { serializerCompiler } from '../../api/src/serializer.ts';
 import {
   type AssessmentObject,
   AssessmentStore,
@@ -38,13 +38,14 @@ export interface ServedResponse {
 }
 
 /**
- * The app's own serializer (zod response schemas, which drop undeclared fields), wrapped to record
+ * The app's own serializer (api/src/serializer.ts: the response schemas, compiled; it drops
+ * undeclared fields), wrapped to record
  * each response beside the same data serialized without a schema: tests assert the two are equal,
  * field for field, so the schemas lose nothing.
  */
 export function comparingSerializer(served: ServedResponse[]): FastifySerializerCompiler<unknown> {
   return (route) => {
-    const serialize = serializerCompiler(route as Parameters<typeof serializerCompiler>[0]);
+    const serialize = serializerCompiler(route);
     const where = {
       method: route.method,
       route: route.url,
