@@ -303,6 +303,14 @@ describe('loadCredentials', () => {
     expect(loadCredentials({ env: { ...inPod, KUBECONFIG: env }, home, serviceAccountDir: sa }).server).toBe(
       'https://from-env:6443',
     );
+    // In a list, a missing file is skipped (as kubectl does); alone, it is an error naming it.
+    const absent = join(dir, 'absent.yaml');
+    expect(
+      loadCredentials({ env: { KUBECONFIG: `${absent}:${env}` }, home, serviceAccountDir: sa }).server,
+    ).toBe('https://from-env:6443');
+    expect(() => loadCredentials({ env: { KUBECONFIG: absent }, home, serviceAccountDir: sa })).toThrow(
+      /absent\.yaml: ENOENT/,
+    );
     kubeconfigFile('config', { server: 'https://from-home:6443' }, undefined, join(home, '.kube'));
     expect(loadCredentials({ env: inPod, home, serviceAccountDir: sa }).server).toBe(
       'https://from-home:6443',

@@ -40,7 +40,9 @@ export function loadCredentials(opts: LoadOptions = {}): Credentials {
   const env = opts.env ?? process.env;
   const saDir = opts.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
   const fromEnv = env.KUBECONFIG?.split(':').filter(Boolean) ?? [];
-  if (fromEnv.length > 0) return fromKubeconfigFiles(fromEnv);
+  // As kubectl: files of a list that do not exist are skipped; a single one must exist.
+  if (fromEnv.length > 1) return fromKubeconfigFiles(fromEnv.filter((p) => existsSync(p)));
+  if (fromEnv.length === 1) return fromKubeconfigFiles(fromEnv);
   const home = join(opts.home ?? homedir(), '.kube', 'config');
   if (existsSync(home)) return fromKubeconfigFiles([home]);
   if (env.KUBERNETES_SERVICE_HOST && existsSync(join(saDir, 'token'))) return inCluster(env, saDir);
