@@ -1,8 +1,9 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Dispatcher, fetch } from 'undici';
+import { type Credentials, fromKubeConfig, loadCredentials } from './kubeconfig.ts';
 import { type ResourceType, resourceFor, resourcePath } from './resources.ts';
 import { TokenBucket } from './token-bucket.ts';
 import type { KubeList, KubeObject } from './types.ts';
@@ -83,13 +84,13 @@ export type WatchEvent<T> = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK
 const tracer = trace.getTracer('epreuve-kube-client');
 
 /**
- * A small REST client over client-node's authentication (certificates, tokens, exec plugins):
- * raw JSON in and out, server-side apply done right, one connection pool, a QPS budget.
+ * A small REST client: raw JSON in and out, server-side apply done right, one connection pool, a
+ * QPS budget. Authentication comes from kubeconfig.ts (client-node only for exec plugins).
  * client-node's typed serializer renames fields (`x-kubernetes-*`, `default`, `enum`) and its
  * object API opens a new connection pool per request; this avoids both.
  */
 export class KubeClient {
-  private readonly kc: KubeConfig;
+  private readonly credentials: Credentials;
   private readonly server: string;
   private readonly bucket: TokenBucket;
   private readonly options: ClientOptions;
@@ -97,16 +98,13 @@ export class KubeClient {
 
   /** A client for the pod's service account, or $KUBECONFIG / ~/.kube/config outside a cluster. */
   static fromEnvironment(options: ClientOptions = {}): KubeClient {
-    const kc = new KubeConfig();
-    kc.loadFromDefault();
-    return new KubeClient(kc, options);
+    return new KubeClient(loadCredentials(), options);
   }
 
-  constructor(kc: KubeConfig, options: ClientOptions = {}) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    this.kc = kc;
-    this.server = cluster.server.replace(/\/$/, '');
+  /** From credentials (kubeconfig.ts), or a client-node KubeConfig a caller already loaded. */
+  constructor(source: Credentials | KubeConfig, options: ClientOptions = {}) {
+    this.credentials = 'authenticate' in source ? source : fromKubeConfig(source);
+    this.server = this.credentials.server;
     this.options = options;
     this.bucket = new TokenBucket(options.qps ?? 20, options.burst ?? 30);
   }
@@ -122,10 +120,8 @@ export class KubeClient {
   /** Headers and TLS dispatcher, refreshed every minute so rotated tokens are picked up. */
   private async authentication() {
     if (!this.auth || Date.now() - this.auth.at > 60_000) {
-      const ctx = new RequestContext(this.server, HttpMethod.GET);
-      await this.kc.applySecurityAuthentication(ctx);
-      const dispatcher = this.auth?.dispatcher ?? (ctx.getDispatcher() as Dispatcher);
-      this.auth = { headers: ctx.getHeaders(), dispatcher, at: Date.now() };
+      const { headers, dispatcher } = await this.credentials.authenticate();
+      this.auth = { headers, dispatcher: this.auth?.dispatcher ?? dispatcher, at: Date.now() };
     }
     return this.auth;
   }

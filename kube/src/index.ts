@@ -22,6 +22,13 @@ export {
   type ObjectRef,
 } from './events.ts';
 export { Informer } from './informer.ts';
+export {
+  type Credentials,
+  fromKubeConfig,
+  fromKubeconfigFiles,
+  inCluster,
+  loadCredentials,
+} from './kubeconfig.ts';
 export { type LeaderElectionOptions, LeaderElector } from './leader.ts';
 export { createLogger, type LoggerOptions, spanIds, withSpanIds } from './log.ts';
 export { configOrExit, type MetricsSource, onShutdown, serveOps } from './process.ts';

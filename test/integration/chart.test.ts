@@ -546,6 +546,21 @@ describe('helm chart', () => {
     }
   });
 
+  it("bounds the operator's V8 heap from its memory limit, keeping the image's flag, and sets no bound without a limit in Mi or Gi", () => {
+    const nodeOptions = (yaml: string) =>
+      envOf(deployment(render(yaml), 'epreuve-operator')).find((e) => e.name === 'NODE_OPTIONS')?.value;
+    expect(nodeOptions('')).toBe(
+      '--disable-warning=ExperimentalWarning --max-old-space-size=128 --max-semi-space-size=8',
+    );
+    expect(nodeOptions('operator:\n  resources:\n    limits: { memory: 1Gi }\n')).toBe(
+      '--disable-warning=ExperimentalWarning --max-old-space-size=512 --max-semi-space-size=32',
+    );
+    for (const limits of ['{ memory: 1000M }', '{ memory: null }'])
+      expect(nodeOptions(`operator:\n  resources:\n    limits: ${limits}\n`)).toBe(
+        '--disable-warning=ExperimentalWarning',
+      );
+  });
+
   it('hands the sandbox placement to the operator, which reads it back as it was given', () => {
     const env = envOf(deployment(render(CONVENTIONS), 'epreuve-operator'));
     const value = env.find((e) => e.name === 'EPREUVE_SANDBOX_PLACEMENT')?.value;
