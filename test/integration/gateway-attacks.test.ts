@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
-import { type Assessment, KINDS, sandboxHostLabel } from '@epreuve/crds';
+import { type Assessment, KINDS, newHostKey, sandboxHostLabel } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
 import { BSON } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
@@ -33,8 +33,14 @@ const gateway = new GatewayProcess();
 let team: string;
 const run = promisify(execFile);
 
+/** Each assessment's host key, drawn as the operator draws it (and written into its status). */
+const keys = new Map<string, string>();
+const keyOf = (assessment: string) => {
+  if (!keys.has(assessment)) keys.set(assessment, newHostKey());
+  return keys.get(assessment)!;
+};
 const host = (assessment: string, sandbox = 'warehouse') =>
-  `${sandboxHostLabel(team, assessment, sandbox)}.${DOMAIN}`;
+  `${sandboxHostLabel(keyOf(assessment), sandbox)}.${DOMAIN}`;
 const conninfo = (name: string) =>
   `host=${name} hostaddr=127.0.0.1 port=${gateway.port} user=${pg.user} dbname=postgres sslmode=require`;
 
@@ -81,6 +87,7 @@ async function started(name: string, more: object[] = []) {
     {
       status: {
         phase: 'Ready',
+        hostKey: keyOf(name),
         startedAt: new Date(now).toISOString().replace(/\.\d+Z$/, 'Z'),
         expiresAt: new Date(now + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
         sandboxes: [
