@@ -103,7 +103,7 @@ async function started(name: string, more: object[] = []) {
 beforeAll(async () => {
   team = await createTestNamespace(kubeconfig, 'team-gwa');
   await dataApi.start({ API_KEY });
-  await Promise.all(['target', 'revoked-live', 'ending-live'].map((name) => started(name)));
+  await Promise.all(['target', 'revoked-live', 'ending-live', 'crowded'].map((name) => started(name)));
   await started('framed', [
     { name: 'events', kind: 'mongo', ready: true, host: mongoUrl.hostname, port: Number(mongoUrl.port) },
     {
@@ -119,6 +119,7 @@ beforeAll(async () => {
     EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS: '200',
     EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX: '2',
     EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX: '3',
+    EPREUVE_GATEWAY_MAX_PENDING_TOTAL_PER_SANDBOX: '12',
     EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '60',
     EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: '4',
     EPREUVE_GATEWAY_RECHECK_MS: '500',
@@ -381,6 +382,41 @@ describe('strangers cannot take a candidate’s sandbox nor write their signals'
     for (let i = 0; i < 5; i++) logins.push(await psql(name));
     churning = false;
     await churn;
+    expect(logins.map((login) => login.out)).toEqual(['42', '42', '42', '42', '42']);
+  });
+
+  // The per-address cap alone let N addresses hold 3 × N logins in progress on one sandbox (19 here).
+  it('many addresses together hold at most 12 logins in progress, taken from the busiest, never the candidate’s', async () => {
+    const name = host('crowded');
+    const candidate = await loggingIn('127.0.0.1', name);
+    const sockets: TLSSocket[] = [candidate];
+    onTestFinished(() => {
+      for (const socket of sockets) socket.destroy();
+    });
+    // Six addresses, three each (the per-address cap): 19 logins in progress, the total cap is 12.
+    for (const address of ['127.0.7.1', '127.0.7.2', '127.0.7.3', '127.0.7.4', '127.0.7.5', '127.0.7.6'])
+      for (let i = 0; i < 3; i++) sockets.push(await loggingIn(address, name));
+    await sleep(300);
+    expect(gone(candidate)).toBe(false);
+    expect(sockets.filter((s) => !gone(s))).toHaveLength(12);
+    // Each newcomer took room from the address holding the most, oldest first (pending.test.ts):
+    // the first two of .1 and .2, the first of .3 and .4, and .6's own first.
+    expect(sockets.flatMap((s, i) => (gone(s) ? [i] : []))).toEqual([1, 2, 4, 5, 7, 10, 16]);
+    candidate.destroy();
+    // And a real psql logs in, again and again, while eight addresses keep the cap full.
+    let churning = true;
+    const churn = Array.from({ length: 8 }, (_, i) =>
+      (async () => {
+        while (churning) {
+          const socket = await loggingIn(`127.0.8.${i + 1}`, name).catch(() => undefined);
+          sockets.push(...(socket ? [socket] : []));
+        }
+      })(),
+    );
+    const logins = [];
+    for (let i = 0; i < 5; i++) logins.push(await psql(name));
+    churning = false;
+    await Promise.all(churn);
     expect(logins.map((login) => login.out)).toEqual(['42', '42', '42', '42', '42']);
   });
 
