@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
-import { type Assessment, KINDS, newHostKey, sandboxHostLabel } from '@epreuve/crds';
+import { type Assessment, KINDS, newHostKey, sandboxHostLabel, shortHash } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
 import { BSON } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
@@ -133,6 +133,17 @@ afterAll(async () => {
 });
 
 describe('a gateway strangers cannot hurt', () => {
+  // The old names were `<sandbox>-<8 characters of sha256(team/assessment)>`: anyone knowing the
+  // team and the assessment reached the candidate's login prompt.
+  it('a stranger who knows the team and the assessment cannot compute a name that is served', async () => {
+    const derived = `warehouse-${shortHash(`${team}/target`, 8)}.${DOMAIN}`;
+    const guess = await psql(derived);
+    expect(guess.err).toMatch(/FATAL: +no sandbox is open under this name/);
+    expect(guess.out).toBe('');
+    // The candidate's own name, with the key the operator drew, is served.
+    expect((await psql(host('target'))).out).toBe('42');
+  });
+
   it('a 64 MiB GSSENC stream is cut on its second request: memory stays flat, the candidate connects', async () => {
     const before = gateway.rss();
     const socket = await stranger('127.0.0.2');
