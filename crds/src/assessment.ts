@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { cel, conditions, duration, type ObjectMeta, timestamp } from './common.ts';
-import { type API_VERSION, MAX_ASSESSMENT_NAME } from './names.ts';
+import { type API_VERSION, HOST_KEY_LENGTH, HOST_KEY_PATTERN, MAX_ASSESSMENT_NAME } from './names.ts';
 import { assessmentSignals } from './signals.ts';
 import { SANDBOX_KINDS } from './template.ts';
 
@@ -114,6 +114,14 @@ export const assessmentStatus = z
       })
       .optional()
       .describe('Set when the namespace was claimed from a warm pool instead of provisioned cold.'),
+    hostKey: z
+      .string()
+      .max(HOST_KEY_LENGTH)
+      .regex(new RegExp(HOST_KEY_PATTERN))
+      .optional()
+      .describe(
+        "Random part of the sandboxes' gateway host names (<sandbox>-<hostKey>.<domain>): drawn once by the operator and kept for the assessment's life, so nobody can derive a host name from the team and assessment names.",
+      ),
     startedAt: timestamp().optional().describe('When the clock started.'),
     readyAt: timestamp().optional().describe('When every sandbox first became ready.'),
     provisioning: provisioningTimes.optional(),

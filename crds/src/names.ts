@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /** The API group and version every Épreuve resource lives in. */
 export const GROUP = 'epreuve.dev';
@@ -106,14 +106,53 @@ export function shortHash(input: string, length = 5): string {
   return out;
 }
 
+/** Characters of an assessment's host key: RFC 4648 base32, lower case (DNS-safe, unambiguous). */
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+/** Length of a host key: 16 base32 characters are 80 random bits, far beyond guessing. */
+export const HOST_KEY_LENGTH = 16;
+export const HOST_KEY_PATTERN = `^[a-z2-7]{${HOST_KEY_LENGTH}}$`;
+
+/**
+ * A new host key: the random, per-assessment part of its sandboxes' host names. The operator
+ * draws it once and keeps it in `status.hostKey` for the assessment's whole life; nothing about
+ * the team or the assessment's name goes into it, so a stranger cannot compute a host name.
+ */
+export function newHostKey(random: (bytes: number) => Buffer = randomBytes): string {
+  const bytes = random((HOST_KEY_LENGTH * 5) / 8);
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of bytes) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return out;
+}
+
 /**
  * The host label under which the sandbox gateway serves one sandbox of one assessment:
- * `<sandbox>-<8-character hash of team/assessment>` (at most 39 characters, a DNS label), so a
- * single wildcard certificate `*.<gateway domain>` covers every sandbox. Not a secret: SNI is sent
- * in clear; the sandbox's own credentials protect it.
+ * `<sandbox>-<host key>` (at most 30 + 1 + 16 = 47 characters, a DNS label), so a single wildcard
+ * certificate `*.<gateway domain>` covers every sandbox. The host key is random (newHostKey): SNI
+ * is sent in clear, so whoever sees the candidate's traffic sees the name, but nobody can derive
+ * it from the team and assessment names; the sandbox's own credentials still protect it.
  */
-export function sandboxHostLabel(ownerNamespace: string, assessment: string, sandbox: string): string {
-  return `${sandbox}-${shortHash(`${ownerNamespace}/${assessment}`, 8)}`;
+export function sandboxHostLabel(hostKey: string, sandbox: string): string {
+  if (!new RegExp(HOST_KEY_PATTERN).test(hostKey))
+    throw new Error(`host key "${hostKey}" must be ${HOST_KEY_LENGTH} base32 characters (a-z, 2-7)`);
+  return `${sandbox}-${hostKey}`;
+}
+
+/** An assessment's host label for one sandbox, or undefined before the operator gave it a host key. */
+export function assessmentHostLabel(
+  assessment: { status?: { hostKey?: string } },
+  sandbox: string,
+): string | undefined {
+  const key = assessment.status?.hostKey;
+  return key ? sandboxHostLabel(key, sandbox) : undefined;
 }
 
 /** Finalizer that keeps an AssessmentTemplate while running assessments still use it. */

@@ -71,6 +71,7 @@ const gateway = new SandboxGateway({
   maxConnectionsPerClient: config.EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT,
   maxConnectionsPerSandbox: config.EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX,
   maxPendingPerSandbox: config.EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX,
+  maxPendingTotalPerSandbox: config.EPREUVE_GATEWAY_MAX_PENDING_TOTAL_PER_SANDBOX,
   idleTimeoutMs: config.EPREUVE_GATEWAY_IDLE_TIMEOUT_SECONDS * 1000,
   unauthenticatedIdleMs: config.EPREUVE_GATEWAY_UNAUTHENTICATED_IDLE_SECONDS * 1000,
   handshakeTimeoutMs: config.EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS * 1000,

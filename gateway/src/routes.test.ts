@@ -1,4 +1,7 @@
 import { sandboxHostLabel } from '@epreuve/crds';
+
+const KEY = 'k7qz2mxw4bn5rt6y';
+
 import { describe, expect, it } from 'vitest';
 import { type AssessmentObject, hostLabels, labelOf, resolveLabel } from './routes.ts';
 
@@ -6,7 +9,7 @@ const assessment = (
   phase: string,
   ready = true,
   extra: Partial<AssessmentObject['metadata']> = {},
-  o: { startedAt?: string | null; revoked?: boolean } = {},
+  o: { startedAt?: string | null; revoked?: boolean; hostKey?: string | null } = {},
 ): AssessmentObject =>
   ({
     apiVersion: 'epreuve.dev/v1alpha1',
@@ -20,6 +23,7 @@ const assessment = (
     },
     status: {
       phase,
+      ...(o.hostKey === null ? {} : { hostKey: o.hostKey ?? KEY }),
       ...(o.startedAt === null ? {} : { startedAt: o.startedAt ?? '2026-11-22T16:00:00Z' }),
       expiresAt: '2026-11-22T20:00:00Z',
       sandboxes: [
@@ -34,7 +38,7 @@ const assessment = (
       ],
     },
   }) as unknown as AssessmentObject;
-const warehouse = sandboxHostLabel('hiring', 'jane-doe', 'warehouse');
+const warehouse = sandboxHostLabel(KEY, 'warehouse');
 /** An hour before the deadline. */
 const NOW = new Date('2026-11-22T19:00:00Z');
 
@@ -55,10 +59,17 @@ describe('labelOf', () => {
 
 describe('resolveLabel', () => {
   it('indexes every sandbox of an assessment under its own label', () => {
-    expect(hostLabels(assessment('Ready'))).toEqual([
-      warehouse,
-      sandboxHostLabel('hiring', 'jane-doe', 'events'),
-    ]);
+    expect(hostLabels(assessment('Ready'))).toEqual([warehouse, sandboxHostLabel(KEY, 'events')]);
+  });
+
+  it('serves nothing before the operator drew the host key, and never the old derivable names', () => {
+    const keyless = assessment('Ready', true, {}, { hostKey: null });
+    expect(hostLabels(keyless)).toEqual([]);
+    expect(resolveLabel(warehouse, [keyless], NOW)).toHaveProperty('refused');
+    // Another assessment's key is another name: knowing team and name gives nothing to route on.
+    const other = assessment('Ready', true, {}, { hostKey: 'aaaaaaaaaaaaaaaa' });
+    expect(hostLabels(other)).not.toContain(warehouse);
+    expect(resolveLabel(warehouse, [other], NOW)).toHaveProperty('refused');
   });
 
   it('routes a ready sandbox of a Ready assessment to its Service', () => {

@@ -1,4 +1,4 @@
-import { type Assessment, accessRefusal, sandboxHostLabel } from '@epreuve/crds';
+import { type Assessment, accessRefusal, assessmentHostLabel } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
 
 /** An Assessment as the gateway's informer holds it: the CRD's shape on a Kubernetes object. */
@@ -19,13 +19,16 @@ export interface Route {
 /** A route, or why the connection is refused (a reason the candidate can act on). */
 export type Resolution = { route: Route } | { refused: string };
 
-/** The host label one sandbox of an assessment is served under. */
-const labelFor = (assessment: AssessmentObject, sandbox: string) =>
-  sandboxHostLabel(assessment.metadata.namespace ?? '', assessment.metadata.name ?? '', sandbox);
-
-/** The host labels an assessment's sandboxes are served under (the gateway's informer index). */
+/**
+ * The host labels an assessment's sandboxes are served under (the gateway's informer index):
+ * `<sandbox>-<status.hostKey>`, none before the operator drew the key (an assessment from before
+ * host keys is served from its next reconcile on; the old derivable names are never served).
+ */
 export function hostLabels(assessment: AssessmentObject): string[] {
-  return (assessment.status?.sandboxes ?? []).map((sandbox) => labelFor(assessment, sandbox.name));
+  return (assessment.status?.sandboxes ?? []).flatMap((sandbox) => {
+    const label = assessmentHostLabel(assessment, sandbox.name);
+    return label ? [label] : [];
+  });
 }
 
 /** The host label of a TLS server name under `domain`, or undefined when it is not one of ours. */
@@ -50,7 +53,7 @@ export function resolveLabel(label: string, claimants: AssessmentObject[], now =
     return { refused: `"${label}" is ambiguous; ask the recruiter for a new assessment` };
   const assessment = claimants[0]!;
   const sandbox = (assessment.status?.sandboxes ?? []).find(
-    (candidate) => labelFor(assessment, candidate.name) === label,
+    (candidate) => assessmentHostLabel(assessment, candidate.name) === label,
   );
   const phase = assessment.status?.phase ?? 'Pending';
   const expiresAt = assessment.status?.expiresAt;

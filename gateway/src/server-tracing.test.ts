@@ -57,6 +57,7 @@ beforeAll(async () => {
     maxConnectionsPerClient: 10,
     maxConnectionsPerSandbox: 5,
     maxPendingPerSandbox: 5,
+    maxPendingTotalPerSandbox: 20,
     idleTimeoutMs: 10_000,
     handshakeTimeoutMs: 5_000,
     log: createLogger('info', 'gateway-test', { destination }),

@@ -4,6 +4,7 @@ import { endSpan, type Span, startSpan, withSpanIds } from '@epreuve/kube';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { loginWatcher } from './login.ts';
+import { pendingToEvict } from './pending.ts';
 import { PostgresStreamWatcher, readPreamble } from './preamble.ts';
 import { labelOf, type Resolution, type Route } from './routes.ts';
 
@@ -24,6 +25,11 @@ export interface GatewayOptions {
    * makes room for its newest, so strangers never push out the candidate's login.
    */
   maxPendingPerSandbox: number;
+  /**
+   * Connections to one sandbox not logged in yet, from all addresses together (≥ the per-address
+   * cap): room is made from the address holding the most (pending.ts), never from logged-in ones.
+   */
+  maxPendingTotalPerSandbox: number;
   /** Logged-in connections: a session may sit idle while the candidate thinks. */
   idleTimeoutMs: number;
   /**
@@ -97,14 +103,15 @@ function clientKey(address: string | undefined): string {
 /**
  * The sandbox gateway: one TLS endpoint through which candidates reach their sandboxes from their
  * own machines with plain `psql`, `mongosh`, drivers or `curl`. It routes on the TLS server name
- * (SNI) — `<sandbox>-<hash>.<domain>` — to the sandbox's Service, speaking PostgreSQL's SSLRequest
+ * (SNI) — `<sandbox>-<host key>.<domain>` — to the sandbox's Service, speaking PostgreSQL's SSLRequest
  * preamble (libpq's default) as well as direct TLS (MongoDB, HTTPS, libpq 17 direct). It decrypts
  * and forwards bytes; authentication stays with each database.
  *
  * Strangers reach it too, so every stage is bounded: the pre-TLS preamble (preamble.ts), an
  * absolute deadline until the database answers, connections per client address and in total, and
  * per sandbox the candidate's cap on logged-in connections apart from a small cap, per client
- * address, on connections not logged in yet (login.ts says when MongoDB and the data API are).
+ * address, on connections not logged in yet, and a total cap on those that evicts from the
+ * address holding the most (pending.ts; login.ts says when MongoDB and the data API are logged in).
  * Open connections follow their assessment: at expiry or revocation they are cut within
  * `recheckMs` (+ the informer's delay).
  */
@@ -298,7 +305,11 @@ export class SandboxGateway {
       'epreuve.sandbox': route.sandbox,
       'epreuve.sandbox.kind': route.kind,
     });
-    const { maxConnectionsPerSandbox: cap, maxPendingPerSandbox: pendingCap } = this.opts;
+    const {
+      maxConnectionsPerSandbox: cap,
+      maxPendingPerSandbox: pendingCap,
+      maxPendingTotalPerSandbox: totalCap,
+    } = this.opts;
     const tooMany = `too many connections to this sandbox (at most ${cap}); close some and retry`;
     if (this.count(label, true) >= cap) return this.refuse(conn, secure, opening, tooMany, label);
     // Connections not logged in yet are capped per client address, and an address makes room
@@ -311,6 +322,12 @@ export class SandboxGateway {
       oldest.cut(
         `too many connections from your address to this sandbox are logging in (at most ${pendingCap}); retry`,
       );
+    }
+    // Many addresses together: N addresses would otherwise hold N × pendingCap. Cutting is
+    // synchronous (finish), so the list is read again after the cuts above.
+    const allWaiting = [...this.forwarded].filter((c) => c.label === label && !c.established);
+    for (const evicted of pendingToEvict(allWaiting, conn.client, totalCap)) {
+      evicted.cut(`too many connections to this sandbox are logging in (at most ${totalCap}); retry`);
     }
     conn.forwarded = true;
     const started = Date.now();

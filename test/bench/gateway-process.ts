@@ -36,6 +36,7 @@ const gateway = new SandboxGateway({
   maxConnectionsPerClient: defaults.EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT,
   maxConnectionsPerSandbox: defaults.EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX,
   maxPendingPerSandbox: defaults.EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX,
+  maxPendingTotalPerSandbox: defaults.EPREUVE_GATEWAY_MAX_PENDING_TOTAL_PER_SANDBOX,
   idleTimeoutMs: defaults.EPREUVE_GATEWAY_IDLE_TIMEOUT_SECONDS * 1000,
   handshakeTimeoutMs: defaults.EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS * 1000,
   log: pino({ level: 'info' }, pino.destination('/dev/null')),

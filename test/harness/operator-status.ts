@@ -1,4 +1,4 @@
-import { type Assessment, type AssessmentTemplate, KINDS, timeline } from '@epreuve/crds';
+import { type Assessment, type AssessmentTemplate, KINDS, newHostKey, timeline } from '@epreuve/crds';
 import type { KubeClient, KubeObject } from '@epreuve/kube';
 import { desiredState } from '../../operator/src/assessment/desired.ts';
 import { nextStatus, type Outcome } from '../../operator/src/assessment/status.ts';
@@ -52,7 +52,7 @@ export async function writeOperatorReadyStatus(
       grader: { workloadKind: 'Deployment' as const, current: { ...desired.grader.workload, status: up } },
     }),
   };
-  const status = nextStatus(a, t, outcome, timeline(a, t), new Date());
+  const status = nextStatus(a, t, outcome, timeline(a, t), new Date(), undefined, newHostKey());
   if (status.phase !== 'Ready') throw new Error(`the operator would say ${status.phase}, not Ready`);
 
   for (const e of endpoints) {

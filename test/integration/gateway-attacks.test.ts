@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
-import { type Assessment, KINDS, sandboxHostLabel } from '@epreuve/crds';
+import { type Assessment, KINDS, newHostKey, sandboxHostLabel, shortHash } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
 import { BSON } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
@@ -33,8 +33,14 @@ const gateway = new GatewayProcess();
 let team: string;
 const run = promisify(execFile);
 
+/** Each assessment's host key, drawn as the operator draws it (and written into its status). */
+const keys = new Map<string, string>();
+const keyOf = (assessment: string) => {
+  if (!keys.has(assessment)) keys.set(assessment, newHostKey());
+  return keys.get(assessment)!;
+};
 const host = (assessment: string, sandbox = 'warehouse') =>
-  `${sandboxHostLabel(team, assessment, sandbox)}.${DOMAIN}`;
+  `${sandboxHostLabel(keyOf(assessment), sandbox)}.${DOMAIN}`;
 const conninfo = (name: string) =>
   `host=${name} hostaddr=127.0.0.1 port=${gateway.port} user=${pg.user} dbname=postgres sslmode=require`;
 
@@ -81,6 +87,7 @@ async function started(name: string, more: object[] = []) {
     {
       status: {
         phase: 'Ready',
+        hostKey: keyOf(name),
         startedAt: new Date(now).toISOString().replace(/\.\d+Z$/, 'Z'),
         expiresAt: new Date(now + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
         sandboxes: [
@@ -96,7 +103,7 @@ async function started(name: string, more: object[] = []) {
 beforeAll(async () => {
   team = await createTestNamespace(kubeconfig, 'team-gwa');
   await dataApi.start({ API_KEY });
-  await Promise.all(['target', 'revoked-live', 'ending-live'].map((name) => started(name)));
+  await Promise.all(['target', 'revoked-live', 'ending-live', 'crowded'].map((name) => started(name)));
   await started('framed', [
     { name: 'events', kind: 'mongo', ready: true, host: mongoUrl.hostname, port: Number(mongoUrl.port) },
     {
@@ -112,6 +119,7 @@ beforeAll(async () => {
     EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS: '200',
     EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_SANDBOX: '2',
     EPREUVE_GATEWAY_MAX_PENDING_PER_SANDBOX: '3',
+    EPREUVE_GATEWAY_MAX_PENDING_TOTAL_PER_SANDBOX: '12',
     EPREUVE_GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '60',
     EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: '4',
     EPREUVE_GATEWAY_RECHECK_MS: '500',
@@ -125,6 +133,17 @@ afterAll(async () => {
 });
 
 describe('a gateway strangers cannot hurt', () => {
+  // The old names were `<sandbox>-<8 characters of sha256(team/assessment)>`: anyone knowing the
+  // team and the assessment reached the candidate's login prompt.
+  it('a stranger who knows the team and the assessment cannot compute a name that is served', async () => {
+    const derived = `warehouse-${shortHash(`${team}/target`, 8)}.${DOMAIN}`;
+    const guess = await psql(derived);
+    expect(guess.err).toMatch(/FATAL: +no sandbox is open under this name/);
+    expect(guess.out).toBe('');
+    // The candidate's own name, with the key the operator drew, is served.
+    expect((await psql(host('target'))).out).toBe('42');
+  });
+
   it('a 64 MiB GSSENC stream is cut on its second request: memory stays flat, the candidate connects', async () => {
     const before = gateway.rss();
     const socket = await stranger('127.0.0.2');
@@ -374,6 +393,41 @@ describe('strangers cannot take a candidate’s sandbox nor write their signals'
     for (let i = 0; i < 5; i++) logins.push(await psql(name));
     churning = false;
     await churn;
+    expect(logins.map((login) => login.out)).toEqual(['42', '42', '42', '42', '42']);
+  });
+
+  // The per-address cap alone let N addresses hold 3 × N logins in progress on one sandbox (19 here).
+  it('many addresses together hold at most 12 logins in progress, taken from the busiest, never the candidate’s', async () => {
+    const name = host('crowded');
+    const candidate = await loggingIn('127.0.0.1', name);
+    const sockets: TLSSocket[] = [candidate];
+    onTestFinished(() => {
+      for (const socket of sockets) socket.destroy();
+    });
+    // Six addresses, three each (the per-address cap): 19 logins in progress, the total cap is 12.
+    for (const address of ['127.0.7.1', '127.0.7.2', '127.0.7.3', '127.0.7.4', '127.0.7.5', '127.0.7.6'])
+      for (let i = 0; i < 3; i++) sockets.push(await loggingIn(address, name));
+    await sleep(300);
+    expect(gone(candidate)).toBe(false);
+    expect(sockets.filter((s) => !gone(s))).toHaveLength(12);
+    // Each newcomer took room from the address holding the most, oldest first (pending.ts): the
+    // first two of .1, then the first of each other address; the candidate's one, never.
+    expect(sockets.flatMap((s, i) => (gone(s) ? [i] : []))).toEqual([1, 2, 4, 7, 10, 13, 16]);
+    candidate.destroy();
+    // And a real psql logs in, again and again, while eight addresses keep the cap full.
+    let churning = true;
+    const churn = Array.from({ length: 8 }, (_, i) =>
+      (async () => {
+        while (churning) {
+          const socket = await loggingIn(`127.0.8.${i + 1}`, name).catch(() => undefined);
+          sockets.push(...(socket ? [socket] : []));
+        }
+      })(),
+    );
+    const logins = [];
+    for (let i = 0; i < 5; i++) logins.push(await psql(name));
+    churning = false;
+    await Promise.all(churn);
     expect(logins.map((login) => login.out)).toEqual(['42', '42', '42', '42', '42']);
   });
 

@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import type { LookupAddress } from 'node:dns';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KINDS, sandboxHostLabel } from '@epreuve/crds';
+import { KINDS, newHostKey, sandboxHostLabel } from '@epreuve/crds';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DataApiProcess } from '../harness/data-api.ts';
@@ -29,8 +29,14 @@ let team: string;
 const gateway = new GatewayProcess();
 let port = 0;
 const dataApi = new DataApiProcess();
+/** Each assessment's host key, drawn as the operator draws it (and written into its status). */
+const keys = new Map<string, string>();
+const keyOf = (assessment: string) => {
+  if (!keys.has(assessment)) keys.set(assessment, newHostKey());
+  return keys.get(assessment)!;
+};
 const host = (assessment: string, sandbox: string) =>
-  `${sandboxHostLabel(team, assessment, sandbox)}.${DOMAIN}`;
+  `${sandboxHostLabel(keyOf(assessment), sandbox)}.${DOMAIN}`;
 
 function psql(conninfo: string, sql = 'select 40 + 2') {
   try {
@@ -78,6 +84,7 @@ async function ready(
     {
       status: {
         phase,
+        hostKey: keyOf(name),
         ...(started ? { startedAt: started, expiresAt: EXPIRES_AT } : {}),
         sandboxes: sandboxes.map(([sandbox, kind, p]) => ({
           name: sandbox,

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { KINDS, sandboxHostLabel } from '@epreuve/crds';
+import { type Assessment, KINDS, sandboxHostLabel } from '@epreuve/crds';
 import { type KubeObject, resourceFor, serveOps } from '@epreuve/kube';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -384,6 +384,9 @@ describe('a real Prometheus scraping the operator, the API and the gateway while
       );
     });
     timings.provisionedMs = Date.now() - started;
+    // ada's sandboxes are named by the host key the real operator drew and stored.
+    const adaKey = (await client.get<Assessment & KubeObject>(ASMT, team, 'ada'))?.status?.hostKey;
+    expect(adaKey).toMatch(/^[a-z2-7]{16}$/);
     await client.mergePatch(ASMT, team, 'cyd', { spec: { revoked: true } });
     await eventually(async () => expect(await phase('cyd')).toBe('Expired'), 30_000);
 
@@ -394,10 +397,7 @@ describe('a real Prometheus scraping the operator, the API and the gateway while
       for (let i = 0; i < 5; i++) expect(await call(`/api/v1/teams/${team}/assessments`)).toBe(200);
       expect(await call('/nowhere')).toBe(404);
       await gatewayConnection(gatewayPorts.sandboxes, `nobody-0000.${DOMAIN}`);
-      await gatewayConnection(
-        gatewayPorts.sandboxes,
-        `${sandboxHostLabel(team, 'ada', 'warehouse')}.${DOMAIN}`,
-      );
+      await gatewayConnection(gatewayPorts.sandboxes, `${sandboxHostLabel(adaKey!, 'warehouse')}.${DOMAIN}`);
       await new Promise((r) => setTimeout(r, 2500));
     }
     await eventually(async () => {

@@ -47,6 +47,8 @@ let platform: string;
 let suffix: string;
 let creds: { database: string; candidate: { username: string; password: string } };
 let gatewayConfig: string;
+/** The host key the (stood-in) operator drew for the assessment: its sandboxes' names. */
+let hostKey: string;
 
 const staffCall = async (method: string, path: string, body?: unknown) => {
   const res = await api.app.inject({
@@ -129,7 +131,7 @@ async function sessionFrom(from: string): Promise<pg.Client> {
   socket.connect = ((..._args: unknown[]) =>
     connect({ host: '127.0.0.1', port: gateway.port, localAddress: from })) as typeof socket.connect;
   const client = new pg.Client({
-    host: `${sandboxHostLabel(team, NAME, 'warehouse')}.${DOMAIN}`,
+    host: `${sandboxHostLabel(hostKey, 'warehouse')}.${DOMAIN}`,
     port: gateway.port,
     user: creds.candidate.username,
     password: creds.candidate.password,
@@ -195,6 +197,7 @@ beforeAll(async () => {
     stringData: { 'api-key': API_KEY, 'admin-key': ADMIN_KEY },
   } as KubeObject);
   const current = await admin.get<Assessment & KubeObject>(KINDS.Assessment, team, NAME);
+  hostKey = current!.status!.hostKey!;
   const sandboxes = current!.status!.sandboxes!.map((x) =>
     x.name === 'source'
       ? { ...x, host: '127.0.0.1', port: Number(new URL(dataApi.url).port), ready: true, message: undefined }
@@ -351,7 +354,7 @@ describe('integrity signals', () => {
   }, 90_000);
 
   it('the data API calls through the gateway show on the scorecard as data API use', async () => {
-    const name = `${sandboxHostLabel(team, NAME, 'source')}.${DOMAIN}`;
+    const name = `${sandboxHostLabel(hostKey, 'source')}.${DOMAIN}`;
     for (const limit of [0, 2, 3]) {
       const out = execFileSync('curl', [
         '-sS',

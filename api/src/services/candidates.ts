@@ -97,18 +97,19 @@ export class CandidateSessions {
     // Before Start (and after the end) the page shows what the assessment is, never how to work
     // on it: no credentials, no connection strings, no data-API key.
     const open = !refusalReason(a, new Date(), Boolean(startedAt(a)));
+    // Through the gateway a sandbox has a host only once the operator drew the assessment's host
+    // key (an assessment from before host keys: its next reconcile, seconds after an upgrade);
+    // until then it is not listed, rather than listed under a name the gateway does not serve.
+    const reachable = (a.status?.sandboxes ?? []).flatMap((s) => {
+      const endpoint = candidateEndpoint(a.status?.hostKey, s, `${s.name}.${ns}.svc`, this.gateway);
+      return endpoint ? [{ s, endpoint }] : [];
+    });
     const sandboxes = await Promise.all(
-      (a.status?.sandboxes ?? []).map(async (s) => ({
+      reachable.map(async ({ s, endpoint }) => ({
         name: s.name,
         kind: s.kind,
         ready: s.ready,
-        endpoint: candidateEndpoint(
-          a.metadata.namespace!,
-          a.metadata.name!,
-          s,
-          `${s.name}.${ns}.svc`,
-          this.gateway,
-        ),
+        endpoint,
         credentials: open
           ? await this.readCredentials(ns, s.secretName ?? credentialsSecretName(s.name))
           : undefined,

@@ -1,13 +1,14 @@
-import { sandboxHostLabel } from '@epreuve/crds';
 import { describe, expect, it } from 'vitest';
+import type { Endpoint } from './connections.ts';
 import { candidateEndpoint, snippets } from './connections.ts';
 
 const sandbox = { name: 'warehouse', host: 'warehouse.epreuve-jane-doe-abcde.svc', port: 5432 };
+const KEY = 'abcdefghijklmnop';
 const creds = { username: 'candidate', password: 'p@ss word', database: 'retail', 'api-key': 'k3y' };
 
 describe('candidateEndpoint', () => {
   it('is the in-cluster address when no gateway is configured', () => {
-    expect(candidateEndpoint('hiring', 'jane-doe', sandbox, 'fallback.svc', undefined)).toEqual({
+    expect(candidateEndpoint(KEY, sandbox, 'fallback.svc', undefined)).toEqual({
       host: 'warehouse.epreuve-jane-doe-abcde.svc',
       port: 5432,
       tls: 'none',
@@ -15,16 +16,23 @@ describe('candidateEndpoint', () => {
   });
 
   it('is the sandbox’s name under the gateway’s domain and port when there is one', () => {
-    const at = candidateEndpoint('hiring', 'jane-doe', sandbox, 'x', {
+    const at = candidateEndpoint(KEY, sandbox, 'x', {
       domain: 'sandbox.example.com',
       port: 443,
       certTrusted: true,
     });
     expect(at).toEqual({
-      host: `${sandboxHostLabel('hiring', 'jane-doe', 'warehouse')}.sandbox.example.com`,
+      host: 'warehouse-abcdefghijklmnop.sandbox.example.com',
       port: 443,
       tls: 'trusted',
     });
+  });
+
+  it('has no gateway host before the operator drew the host key (never a derivable name)', () => {
+    const gateway = { domain: 'sandbox.example.com', port: 443, certTrusted: true };
+    expect(candidateEndpoint(undefined, sandbox, 'x', gateway)).toBeUndefined();
+    // Without a gateway the in-cluster address needs no key.
+    expect(candidateEndpoint(undefined, sandbox, 'x', undefined)?.host).toBe(sandbox.host);
   });
 });
 
@@ -62,12 +70,12 @@ describe('snippets', () => {
 });
 
 describe('a gateway without a DNS record (EPREUVE_GATEWAY_ADDRESS)', () => {
-  const at = candidateEndpoint('hiring', 'jane-doe', sandbox, 'x', {
+  const at = candidateEndpoint(KEY, sandbox, 'x', {
     domain: 'sandbox.epreuve.test',
     port: 30443,
     certTrusted: false,
     address: '10.244.0.1',
-  });
+  }) as Endpoint;
 
   it('gives the address beside the name, which still selects the sandbox', () => {
     expect(at).toMatchObject({ port: 30443, tls: 'private', address: '10.244.0.1' });
@@ -85,11 +93,11 @@ describe('a gateway without a DNS record (EPREUVE_GATEWAY_ADDRESS)', () => {
   });
 
   it('adds nothing when the domain has DNS', () => {
-    const withDns = candidateEndpoint('hiring', 'jane-doe', sandbox, 'x', {
+    const withDns = candidateEndpoint(KEY, sandbox, 'x', {
       domain: 'd.example',
       port: 443,
       certTrusted: true,
-    });
+    }) as Endpoint;
     expect(withDns.address).toBeUndefined();
     expect(snippets('postgres', withDns, creds)).not.toHaveProperty('hostsEntry');
     expect(snippets('postgres', withDns, creds).url).not.toMatch(/hostaddr/);

@@ -26,17 +26,21 @@ export interface GatewaySettings {
   address?: string;
 }
 
-/** The endpoint the candidate page shows for one sandbox (pure). */
+/**
+ * The endpoint the candidate page shows for one sandbox (pure). Through the gateway the host is
+ * `<sandbox>-<hostKey>.<domain>`: undefined until the operator has drawn the assessment's host key
+ * (the page then shows the sandbox as not reachable yet, as it does while it starts).
+ */
 export function candidateEndpoint(
-  team: string,
-  assessment: string,
+  hostKey: string | undefined,
   sandbox: { name: string; host?: string; port?: number },
   inClusterHost: string,
   gateway: GatewaySettings | undefined,
-): Endpoint {
+): Endpoint | undefined {
   if (!gateway) return { host: sandbox.host ?? inClusterHost, port: sandbox.port ?? 0, tls: 'none' };
+  if (!hostKey) return undefined;
   return {
-    host: `${sandboxHostLabel(team, assessment, sandbox.name)}.${gateway.domain}`,
+    host: `${sandboxHostLabel(hostKey, sandbox.name)}.${gateway.domain}`,
     port: gateway.port,
     tls: gateway.certTrusted ? 'trusted' : 'private',
     ...(gateway.address ? { address: gateway.address } : {}),

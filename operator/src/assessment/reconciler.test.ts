@@ -180,6 +180,7 @@ function world(opts: {
   failApplyOf?: string;
   /** A sink, or one built over the world's client. */
   events?: EventSink | ((client: KubeClient) => EventSink);
+  random?: (bytes: number) => Buffer;
 }) {
   const client = new RecordingClient();
   client.failApplyOf = opts.failApplyOf;
@@ -200,7 +201,7 @@ function world(opts: {
     metrics: createMetrics(),
     log: pino({ level: 'silent' }),
     now: () => opts.now ?? NOW,
-    random: (n) => Buffer.alloc(n, 1),
+    random: opts.random ?? ((n) => Buffer.alloc(n, 1)),
     events: typeof opts.events === 'function' ? opts.events(client as unknown as KubeClient) : opts.events,
   });
   const key = objectKey(opts.assessment);
@@ -224,6 +225,10 @@ function world(opts: {
       const written = calls.findLast((c) => c.verb === 'status')?.status;
       if (written) assessments.set(key, { ...assessments.get(key)!, status: written });
       return { calls, error, requeueAfterMs };
+    },
+    /** The informer has not seen the status writes yet: the cache shows the assessment as given. */
+    lagBehind() {
+      assessments.set(key, opts.assessment);
     },
   };
 }
@@ -900,5 +905,52 @@ describe('AssessmentReconciler hibernates instead of deleting with onExpiry Hibe
     });
     expect(status.conditions?.find((c) => c.type === 'Expired')?.reason).toBe('RetentionEnded');
     expect(events.recorded.map((e) => e.reason)).toEqual(['Expired']);
+  });
+});
+
+describe('AssessmentReconciler host keys (the random part of the gateway host names)', () => {
+  /** A different key on every draw: what randomBytes gives. */
+  const counting = () => {
+    let draws = 0;
+    return (n: number) => Buffer.alloc(n, ++draws);
+  };
+
+  it('draws a key on the first status write, and keeps it while the cache lags behind that write', async () => {
+    const w = world({ assessment: withFinalizer(assessment()), template: template(), random: counting() });
+    const first = statusWrites((await w.pass()).calls)[0]!.status!;
+    expect(first.hostKey).toMatch(/^[a-z2-7]{16}$/);
+    // The next pass sees no key in its (stale) cache: it must not draw a second one.
+    w.lagBehind();
+    const again = statusWrites((await w.pass()).calls)[0]!.status!;
+    expect(again.hostKey).toBe(first.hostKey);
+  });
+
+  it('never replaces a stored key, even after a restart', async () => {
+    const stored = withFinalizer(assessment()) as Cached;
+    const w1 = world({ assessment: stored, template: template(), random: counting() });
+    const written = statusWrites((await w1.pass()).calls)[0]!.status!;
+    // A restarted operator (fresh maps) over the stored status keeps the same key (a stale phase
+    // makes it write).
+    const w2 = world({
+      assessment: { ...stored, status: { ...written, phase: 'Pending' } } as Cached,
+      template: template(),
+      random: (n) => Buffer.alloc(n, 0xff),
+    });
+    const after = statusWrites((await w2.pass()).calls);
+    expect(after).toHaveLength(1);
+    expect(after[0]!.status!.hostKey).toBe(written.hostKey);
+  });
+
+  it('gives an assessment from before host keys one on its next reconcile', async () => {
+    const w = world({ assessment: withFinalizer(assessment()), template: template(), random: counting() });
+    const old = statusWrites((await w.pass()).calls)[0]!.status!;
+    const { hostKey: _dropped, ...before } = old;
+    const w2 = world({
+      assessment: { ...withFinalizer(assessment()), status: before } as Cached,
+      template: template(),
+    });
+    const upgraded = statusWrites((await w2.pass()).calls);
+    expect(upgraded).toHaveLength(1);
+    expect(upgraded[0]!.status!.hostKey).toMatch(/^[a-z2-7]{16}$/);
   });
 });

@@ -11,6 +11,7 @@ import {
   KINDS,
   LABELS,
   MANAGED_BY,
+  newHostKey,
   POOL_STATES,
   type Timeline,
   timeline,
@@ -239,6 +240,12 @@ export class AssessmentReconciler implements Reconciler {
    * annotation may not be cached yet) or by the Job (which may not be cached yet).
    */
   private readonly rotated = new Map<string, 'inPlace' | 'job'>();
+  /**
+   * Host keys this process drew for assessments whose status does not show one yet (by uid): the
+   * cache may lag the status write that stored it, and a key the candidate may have seen must
+   * never be replaced by a second draw.
+   */
+  private readonly hostKeys = new Map<string, string>();
 
   constructor(deps: AssessmentReconcilerDeps) {
     this.deps = {
@@ -652,6 +659,7 @@ export class AssessmentReconciler implements Reconciler {
       (a.metadata.finalizers ?? []).filter((f) => f !== CLEANUP_FINALIZER),
     );
     this.placements.delete(objectKey(a));
+    this.hostKeys.delete(a.metadata.uid ?? objectKey(a));
     this.log(a).info('candidate namespace gone; finalizer removed');
     this.deps.events.record(a, {
       type: 'Normal',
@@ -675,7 +683,15 @@ export class AssessmentReconciler implements Reconciler {
     { outcome, template, times, placement }: Report,
     now: Date,
   ) {
-    const status = nextStatus(a, template, outcome, times, now, placement ?? this.placementOf(a));
+    const status = nextStatus(
+      a,
+      template,
+      outcome,
+      times,
+      now,
+      placement ?? this.placementOf(a),
+      this.hostKeyFor(a),
+    );
     // Which pass moved the phase (the one that made the assessment Ready), findable in the trace backend.
     if (status.phase !== a.status?.phase)
       trace.getActiveSpan()?.setAttribute('epreuve.assessment.phase', status.phase ?? '');
@@ -683,6 +699,25 @@ export class AssessmentReconciler implements Reconciler {
     // Never blocks: the recorder writes in the background, and a failed Event write is only logged.
     for (const event of statusEvents(a.status, status, outcome)) this.deps.events.record(a, event);
     await applyStatusIfChanged(this.deps.client, a, status);
+  }
+
+  /**
+   * The assessment's host key: the one its status keeps, else one drawn once by this process
+   * (assessments created before host keys existed get theirs on their next reconcile).
+   */
+  private hostKeyFor(a: Assessment & KubeObject): string {
+    const uid = a.metadata.uid ?? objectKey(a);
+    const stored = a.status?.hostKey;
+    if (stored) {
+      this.hostKeys.delete(uid);
+      return stored;
+    }
+    let drawn = this.hostKeys.get(uid);
+    if (!drawn) {
+      drawn = newHostKey(this.deps.random);
+      this.hostKeys.set(uid, drawn);
+    }
+    return drawn;
   }
 
   /** Metrics and logs of a phase change, once: only while the stored status does not show it yet. */

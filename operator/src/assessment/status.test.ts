@@ -281,3 +281,29 @@ describe('nextStatus', () => {
     });
   });
 });
+
+describe('nextStatus host key', () => {
+  const a = assessment();
+  it('stores the key it is given when the status has none, and keeps a stored one', () => {
+    const drawn = nextStatus(
+      a,
+      undefined,
+      { kind: 'TemplateNotFound' },
+      undefined,
+      now,
+      undefined,
+      'abcdefghijklmnop',
+    );
+    expect(drawn.hostKey).toBe('abcdefghijklmnop');
+    const kept = nextStatus(
+      { ...a, status: drawn },
+      undefined,
+      { kind: 'TemplateNotFound' },
+      undefined,
+      now,
+      undefined,
+      'qqqqqqqqqqqqqqqq',
+    );
+    expect(kept.hostKey).toBe('abcdefghijklmnop');
+  });
+});

@@ -126,6 +126,8 @@ export function nextStatus(
   times: Timeline | undefined,
   now: Date,
   placement?: Placement,
+  /** Drawn by the caller when the assessment has none yet; a stored key is never replaced. */
+  hostKey?: string,
 ): AssessmentStatus {
   const ns = placement?.namespace ?? namespaceOf(a);
   const prev = a.status ?? {};
@@ -289,6 +291,7 @@ export function nextStatus(
         ? (prev.namespace ?? ns)
         : prev.namespace,
     pool: placement?.pool ?? prev.pool,
+    hostKey: prev.hostKey ?? hostKey,
     startedAt: keepClock ? prev.startedAt : iso(times?.startedAt),
     readyAt,
     provisioning,
