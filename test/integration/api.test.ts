@@ -901,6 +901,61 @@ describe('interview guide and scores', () => {
     expect(after.body.summary).toMatchObject({ scored: 2, average: 2 });
   });
 
+  // A red-team finding: scores are kept in `interview-<name>`, and an assessment created again
+  // under a deleted one's name (its garbage collection pending) read and added to the old scores.
+  it('never reads or adds to scores left by a deleted assessment of the same name', async () => {
+    const CM = resourceFor('v1', 'ConfigMap');
+    // The stale map's owner exists (so the garbage collector leaves it here) but is not the assessment.
+    const decoy = await client.create<KubeObject>({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'decoy-owner', namespace: teamA },
+    });
+    await client.create({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: 'interview-rescored',
+        namespace: teamA,
+        ownerReferences: [
+          { apiVersion: 'v1', kind: 'ConfigMap', name: 'decoy-owner', uid: decoy.metadata.uid! },
+        ],
+      },
+      data: {
+        old: JSON.stringify({ score: 4, note: 'someone else', reviewer: 'x', at: '2026-01-01T00:00:00Z' }),
+      },
+    } as KubeObject);
+    const recruiter = await staff('recruiter', [teamA]);
+    expect(
+      (
+        await call('POST', `/api/v1/teams/${teamA}/assessments`, {
+          token: recruiter,
+          body: newAssessment('rescored'),
+        })
+      ).status,
+    ).toBe(201);
+    await cached(teamA, 'rescored');
+    const reviewer = await staff('reviewer', [teamA]);
+    const sheet = await call('GET', `/api/v1/teams/${teamA}/assessments/rescored/interview`, {
+      token: reviewer,
+    });
+    expect(sheet.body.summary).toMatchObject({ scored: 0 });
+    const q = sheet.body.sections[0].questions[0].id;
+    const put = await call('PUT', `/api/v1/teams/${teamA}/assessments/rescored/interview/scores/${q}`, {
+      token: reviewer,
+      body: { score: 2 },
+    });
+    expect(put.status).toBe(200);
+    const stored = await client.get<KubeObject & { data: Record<string, string> }>(
+      CM,
+      teamA,
+      'interview-rescored',
+    );
+    expect(Object.keys(stored!.data)).toEqual([q]);
+    const own = await client.get<KubeObject>(ASMT, teamA, 'rescored');
+    expect(stored!.metadata.ownerReferences?.[0]?.uid).toBe(own!.metadata.uid);
+  });
+
   it('refuses scores out of range, unknown questions, recruiters scoring, and candidates reading answers', async () => {
     const reviewer = await staff('reviewer', [teamA]);
     const bad = await call('PUT', `/api/v1/teams/${teamA}/assessments/interviewed/interview/scores/x`, {

@@ -1,5 +1,12 @@
 import { API_VERSION, KINDS, LABELS } from '@epreuve/crds';
-import { isNotFound, type KubeClient, type KubeObject, resourceFor } from '@epreuve/kube';
+import {
+  isConflict,
+  isNotFound,
+  type KubeClient,
+  KubeError,
+  type KubeObject,
+  resourceFor,
+} from '@epreuve/kube';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { z } from 'zod';
@@ -57,17 +64,28 @@ export class Interviews {
 
   /** The scores given so far (none without a guide). A stored entry that is not a score is left out. */
   async scoresOf(a: AssessmentObject): Promise<Scores> {
-    const cm = await this.client.get<KubeObject & { data?: Record<string, string> }>(
-      CONFIGMAP,
-      a.metadata.namespace,
-      scoresName(a),
-    );
+    const cm = await this.ownScores(a);
     const scores: Scores = {};
     for (const [id, raw] of Object.entries(cm?.data ?? {})) {
       const parsed = interviewScore.safeParse(parseJson(raw));
       if (parsed.success) scores[id] = parsed.data;
     }
     return scores;
+  }
+
+  /**
+   * The assessment's scores ConfigMap, if it is this assessment's: one left by a deleted assessment
+   * of the same name (its garbage collection still pending) is deleted, not read or added to.
+   */
+  private async ownScores(a: AssessmentObject): Promise<ScoresMap | undefined> {
+    const cm = await this.client.get<ScoresMap>(CONFIGMAP, a.metadata.namespace, scoresName(a));
+    if (!cm || cm.metadata.ownerReferences?.some((o) => o.uid === a.metadata.uid)) return cm;
+    await this.client
+      .delete(CONFIGMAP, a.metadata.namespace, scoresName(a), { uid: cm.metadata.uid })
+      .catch((err: unknown) => {
+        if (!isNotFound(err) && !isConflict(err)) throw err;
+      });
+    return undefined;
   }
 
   /** Records one question's score; another question's score is untouched. */
@@ -86,6 +104,7 @@ export class Interviews {
     const value = { ...given, reviewer, at: new Date().toISOString() };
     const data = { [question]: JSON.stringify(value) };
     try {
+      if (!(await this.ownScores(a))) throw new KubeError(404, 'NotFound', 'no scores yet');
       await this.client.mergePatch(CONFIGMAP, a.metadata.namespace, scoresName(a), { data });
     } catch (err) {
       if (!isNotFound(err)) throw err;
@@ -114,6 +133,8 @@ export class Interviews {
     return value;
   }
 }
+
+type ScoresMap = KubeObject & { data?: Record<string, string> };
 
 function parseJson(raw: string): unknown {
   try {
