@@ -38,3 +38,9 @@ export function resolveDataset(ref: string): Dataset {
 }
 
 export const datasetKey = (d: Dataset) => `${d.name}@${d.version}`;
+
+/** Every dataset of the catalogue, each version (what an image build prepares ahead). */
+export const allDatasets = (): readonly Dataset[] => DATASETS;
+
+/** Whether `d` is its name's latest version (what a bare `retail` resolves to). */
+export const isLatest = (d: Dataset) => resolveDataset(d.name) === d;
