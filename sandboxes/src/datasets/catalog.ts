@@ -1,13 +1,16 @@
 import { RETAIL_DDL, RETAIL_TABLES } from './retail/postgres.ts';
-import { generateRetail, type RetailData, type Size } from './retail/v1.ts';
+import { type DataScope, generateRetail, type RetailData, type Size } from './retail/v1.ts';
 
 /** A versioned dataset: how to generate it and how it maps onto each sandbox kind. */
 export interface Dataset {
   name: string;
   version: number;
   description: string;
-  /** Variant 0 is what candidates see; others are hidden re-grade data of the same shape. */
-  generate(size: Size, variant?: number): RetailData;
+  /**
+   * Variant 0 is what candidates see; others are hidden re-grade data of the same shape. Scope
+   * `tables`: the PostgreSQL tables only, identical to the full dataset's, the collections empty.
+   */
+  generate(size: Size, variant?: number, scope?: DataScope): RetailData;
   postgres: { ddl: string; tables: typeof RETAIL_TABLES; schema: string };
   mongo: { collections: Array<keyof RetailData> };
 }

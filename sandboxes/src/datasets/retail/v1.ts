@@ -346,7 +346,15 @@ export function generateRetail(size: Size = 'small', variant = 0, scope: DataSco
   }
 
   if (scope === 'tables')
-    return { customers, accounts, merchants, transactions, exchange_rates, card_events: [], app_sessions: [] };
+    return {
+      customers,
+      accounts,
+      merchants,
+      transactions,
+      exchange_rates,
+      card_events: [],
+      app_sessions: [],
+    };
 
   const byAccount = new Map(accounts.map((a) => [a.account_id, a]));
   const merchantById = new Map(merchants.map((m) => [m.merchant_id, m]));
