@@ -36,9 +36,10 @@ export class FerretServer {
   private readonly processes = new Supervisor('epreuve-ferret');
   port = 0;
 
-  private readonly opts: { auth?: FerretAuth };
+  private readonly opts: { auth?: FerretAuth; env?: Record<string, string> };
 
-  constructor(opts: { auth?: FerretAuth } = {}) {
+  /** `env`: more of the image entrypoint's environment (with `auth` only), e.g. a preloaded dataset. */
+  constructor(opts: { auth?: FerretAuth; env?: Record<string, string> } = {}) {
     this.opts = opts;
   }
 
@@ -71,6 +72,7 @@ export class FerretServer {
           FERRETDB_DEBUG_ADDR: '-', // the image's fixed 127.0.0.1:8088 would clash between runs
           MONGO_INITDB_ROOT_USERNAME: auth.username,
           MONGO_INITDB_ROOT_PASSWORD: auth.password,
+          ...this.opts.env,
         },
       });
     } else {
@@ -112,7 +114,7 @@ export class FerretServer {
  * without build/version/version.txt, which the module zip lacks and the read-only module cache
  * cannot take: build from a copy of the module that has it, through a replace.
  */
-function buildUpstreamFerretdb(): string {
+export function buildUpstreamFerretdb(): string {
   const wrapper = join(HACK_DIR, 'images', 'ferretdb');
   const files = ['go.mod', 'go.sum', 'tools.go'];
   const goVersion = execFileSync('go', ['env', 'GOVERSION']).toString().trim();

@@ -21,4 +21,28 @@ if [ -n "${MONGO_INITDB_ROOT_USERNAME:-}" ]; then
   export FERRETDB_SETUP_DATABASE="${MONGO_INITDB_DATABASE:-admin}"
 fi
 unset MONGO_INITDB_ROOT_PASSWORD
+# A dataset loaded at image build time (preload.ts, e.g. retail@1-standard): copied into a new
+# data directory as EPREUVE_PRELOAD_DATABASE, so the seed Job finds its migrations applied instead
+# of inserting every document through this server. Never over an existing database (a restarted
+# pod keeps what the candidate did); a name this image lacks leaves the load to the seed Job.
+if [ -n "${EPREUVE_PRELOAD_DATASET:-}" ]; then
+  preload_dir=${EPREUVE_PRELOAD_DIR:-/usr/share/epreuve/preload}
+  data_dir=${FERRETDB_SQLITE_URL#file:}
+  data_dir=${data_dir%%\?*}
+  target="${data_dir%/}/${EPREUVE_PRELOAD_DATABASE:-sandbox}.sqlite"
+  case "$EPREUVE_PRELOAD_DATASET${EPREUVE_PRELOAD_DATABASE:-}" in
+    *[!a-zA-Z0-9@_-]*)
+      echo "preload: ignoring EPREUVE_PRELOAD_DATASET/EPREUVE_PRELOAD_DATABASE: only letters, digits, @, _ and - are allowed" >&2 ;;
+    *)
+      if [ -e "$target" ]; then
+        echo "preload: $target exists; not replaced" >&2
+      elif [ -f "$preload_dir/$EPREUVE_PRELOAD_DATASET.sqlite" ]; then
+        cp "$preload_dir/$EPREUVE_PRELOAD_DATASET.sqlite" "$target.tmp"
+        mv "$target.tmp" "$target"
+        echo "preload: $EPREUVE_PRELOAD_DATASET copied to $target" >&2
+      else
+        echo "preload: this image has no $EPREUVE_PRELOAD_DATASET; the seed Job loads it" >&2
+      fi ;;
+  esac
+fi
 exec ferretdb "$@"

@@ -7,6 +7,7 @@ import {
   desiredState,
   namespaceContents,
   namespaceOf,
+  SANDBOX_DATABASE,
 } from './desired.ts';
 import { assessment, context, template } from './fixtures.test-helpers.ts';
 import { quotaShortfall } from './quota.ts';
@@ -190,6 +191,31 @@ describe('desiredObjects', () => {
     const t = template({ sandboxes: [{ name: 'db', postgres: { dataset: 'retail@1', version: '15' } }] });
     const sts = desiredObjects(context(t)).find((o) => o.kind === 'StatefulSet')!;
     expect(JSON.stringify(sts)).toContain('"image":"postgres:15"');
+  });
+
+  it("asks the MongoDB image for the sandbox's dataset preloaded, as the database the seed Job fills", () => {
+    const env = (objs: KubeObject[]) =>
+      (
+        objs.find((o) => o.kind === 'StatefulSet' && o.metadata.name === 'events')!.spec as {
+          template: { spec: { containers: Array<{ env: Array<{ name: string; value?: string }> }> } };
+        }
+      ).template.spec.containers[0]!.env.filter((e) => e.name.startsWith('EPREUVE_PRELOAD_'));
+    expect(env(objs)).toEqual([
+      { name: 'EPREUVE_PRELOAD_DATASET', value: 'retail@1-standard' },
+      { name: 'EPREUVE_PRELOAD_DATABASE', value: 'sandbox' },
+    ]);
+    const latest = template({ sandboxes: [{ name: 'events', mongo: { dataset: 'retail' } }] });
+    expect(env(desiredObjects(context(latest)))[0]).toEqual({
+      name: 'EPREUVE_PRELOAD_DATASET',
+      value: 'retail-standard',
+    });
+    // The database the seed Job fills is the Secret's; the preload names the same one.
+    const secret = credentialsSecret(
+      context(),
+      { name: 'events', mongo: { dataset: 'retail@1', version: '7.0', storage: '1Gi' } },
+      () => Buffer.alloc(24),
+    );
+    expect((secret.stringData as Record<string, string>).database).toBe(SANDBOX_DATABASE);
   });
 
   it('is a pure function: same inputs, same objects', () => {

@@ -281,13 +281,16 @@ export function serviceAccounts(ctx: Context): KubeObject[] {
 }
 
 /** Random credentials; `random(n)` returns n bytes from a CSPRNG (injected for tests). */
+/** The database of every database sandbox (its Secret's `database` key). */
+export const SANDBOX_DATABASE = 'sandbox';
+
 export function credentialsSecret(ctx: Context, s: Sandbox, random: (n: number) => Buffer): KubeObject {
   const token = () => random(24).toString('base64url');
   const kind = sandboxKind(s);
   const data: Record<string, string> =
     kind === 'postgres'
       ? {
-          [DB_CREDENTIAL_KEYS.database]: 'sandbox',
+          [DB_CREDENTIAL_KEYS.database]: SANDBOX_DATABASE,
           [DB_CREDENTIAL_KEYS.username]: 'candidate',
           [DB_CREDENTIAL_KEYS.password]: token(),
           [DB_CREDENTIAL_KEYS.adminUsername]: 'postgres',
@@ -297,7 +300,7 @@ export function credentialsSecret(ctx: Context, s: Sandbox, random: (n: number) 
         }
       : kind === 'mongo'
         ? {
-            [DB_CREDENTIAL_KEYS.database]: 'sandbox',
+            [DB_CREDENTIAL_KEYS.database]: SANDBOX_DATABASE,
             [DB_CREDENTIAL_KEYS.username]: 'candidate',
             [DB_CREDENTIAL_KEYS.password]: token(),
             [DB_CREDENTIAL_KEYS.adminUsername]: 'root',
@@ -441,7 +444,7 @@ export function postgresStatefulSet(ctx: Context, s: Sandbox): KubeObject {
     container: {
       env: [
         { name: 'PGDATA', value: '/var/lib/postgresql/data/pgdata' },
-        { name: 'POSTGRES_DB', value: 'sandbox' },
+        { name: 'POSTGRES_DB', value: SANDBOX_DATABASE },
         secretEnv('POSTGRES_USER', secret, DB_CREDENTIAL_KEYS.adminUsername),
         secretEnv('POSTGRES_PASSWORD', secret, DB_CREDENTIAL_KEYS.adminPassword),
       ],
@@ -468,6 +471,11 @@ export function mongoStatefulSet(ctx: Context, s: Sandbox): KubeObject {
       env: [
         secretEnv('MONGO_INITDB_ROOT_USERNAME', secret, DB_CREDENTIAL_KEYS.adminUsername),
         secretEnv('MONGO_INITDB_ROOT_PASSWORD', secret, DB_CREDENTIAL_KEYS.adminPassword),
+        // The project's FerretDB image ships the standard datasets already loaded
+        // (hack/images/ferretdb/preload.ts) and copies this one in: the seed Job, which loads the
+        // standard size, then finds its migrations applied. Other images ignore both.
+        { name: 'EPREUVE_PRELOAD_DATASET', value: `${mongo.dataset}-standard` },
+        { name: 'EPREUVE_PRELOAD_DATABASE', value: SANDBOX_DATABASE },
       ],
       ...probes({ tcpSocket: { port: PORTS.mongo }, periodSeconds: 5, timeoutSeconds: 3 }),
     },

@@ -1,13 +1,16 @@
 import { RETAIL_DDL, RETAIL_TABLES } from './retail/postgres.ts';
-import { generateRetail, type RetailData, type Size } from './retail/v1.ts';
+import { type DataScope, generateRetail, type RetailData, type Size } from './retail/v1.ts';
 
 /** A versioned dataset: how to generate it and how it maps onto each sandbox kind. */
 export interface Dataset {
   name: string;
   version: number;
   description: string;
-  /** Variant 0 is what candidates see; others are hidden re-grade data of the same shape. */
-  generate(size: Size, variant?: number): RetailData;
+  /**
+   * Variant 0 is what candidates see; others are hidden re-grade data of the same shape. Scope
+   * `tables`: the PostgreSQL tables only, identical to the full dataset's, the collections empty.
+   */
+  generate(size: Size, variant?: number, scope?: DataScope): RetailData;
   postgres: { ddl: string; tables: typeof RETAIL_TABLES; schema: string };
   mongo: { collections: Array<keyof RetailData> };
 }
@@ -38,3 +41,9 @@ export function resolveDataset(ref: string): Dataset {
 }
 
 export const datasetKey = (d: Dataset) => `${d.name}@${d.version}`;
+
+/** Every dataset of the catalogue, each version (what an image build prepares ahead). */
+export const allDatasets = (): readonly Dataset[] => DATASETS;
+
+/** Whether `d` is its name's latest version (what a bare `retail` resolves to). */
+export const isLatest = (d: Dataset) => resolveDataset(d.name) === d;

@@ -1,5 +1,5 @@
 import { type Dataset, datasetKey } from '../datasets/catalog.ts';
-import type { RetailData, Size } from '../datasets/retail/v1.ts';
+import type { DataScope, RetailData, Size } from '../datasets/retail/v1.ts';
 
 const cache = new Map<string, RetailData>();
 
@@ -8,16 +8,18 @@ const cache = new Map<string, RetailData>();
  * CPU, and one seed run needs the same data several times (PostgreSQL's tables, then each MongoDB
  * migration's collection) under the seed Job's CPU limit: generated once, it is shared. The
  * generator is deterministic (same size and variant, same data) and the seeders only read it.
+ * PostgreSQL asks for its tables only (`tables`), which a full dataset already generated serves.
  */
 export function generatedOnce(dataset: Dataset): Dataset {
   return {
     ...dataset,
-    generate(size: Size, variant = 0): RetailData {
-      const key = `${datasetKey(dataset)}/${size}/${variant}`;
-      let data = cache.get(key);
+    generate(size: Size, variant = 0, scope: DataScope = 'all'): RetailData {
+      const key = (s: DataScope) => `${datasetKey(dataset)}/${size}/${variant}/${s}`;
+      // The full dataset holds the same tables: no second generation for a tables-only request.
+      let data = cache.get(key(scope)) ?? (scope === 'tables' ? cache.get(key('all')) : undefined);
       if (!data) {
-        data = dataset.generate(size, variant);
-        cache.set(key, data);
+        data = dataset.generate(size, variant, scope);
+        cache.set(key(scope), data);
       }
       return data;
     },

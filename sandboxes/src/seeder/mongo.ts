@@ -95,6 +95,21 @@ export interface MongoSeedOptions {
  */
 export async function seedMongo(client: MongoClient, o: MongoSeedOptions): Promise<{ applied: number[] }> {
   const log = o.log ?? (() => {});
+  const applied = await applyMigrations(client, o);
+  if (!o.variant) await ensureUsers(client.db(o.database), o, log);
+  return { applied };
+}
+
+/**
+ * The data part of seedMongo, without users: what hack/images/ferretdb/preload.ts runs at image
+ * build time to ship a dataset already loaded (the seed Job then finds every migration applied).
+ * Returns the versions applied now.
+ */
+export async function applyMigrations(
+  client: MongoClient,
+  o: Pick<MongoSeedOptions, 'database' | 'dataset' | 'size' | 'migrations' | 'log' | 'variant'>,
+): Promise<number[]> {
+  const log = o.log ?? (() => {});
   const db = client.db(o.database);
   const migrations = db.collection<{ _id: number; name: string; applied_at: Date }>('migrations');
   const done = new Set((await migrations.find({}).toArray()).map((m) => m._id));
@@ -107,8 +122,7 @@ export async function seedMongo(client: MongoClient, o: MongoSeedOptions): Promi
     applied.push(m.version);
   }
   if (applied.length === 0) log(`mongo: all ${done.size} migrations already applied; nothing to do`);
-  if (!o.variant) await ensureUsers(db, o, log);
-  return { applied };
+  return applied;
 }
 
 /**

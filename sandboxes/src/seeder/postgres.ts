@@ -57,7 +57,8 @@ export async function seedPostgres(
       log(`postgres: ${seeded.dataset} (${seeded.size}) already loaded; nothing to do`);
     } else {
       let started = Date.now();
-      const data = o.dataset.generate(o.size, o.variant ?? 0);
+      // The tables only: the MongoDB collections are generated last and PostgreSQL has no use for them.
+      const data = o.dataset.generate(o.size, o.variant ?? 0, 'tables');
       log(`postgres: generated ${datasetKey(o.dataset)} (${o.size}) in ${Date.now() - started} ms`);
       await client.query(o.dataset.postgres.ddl);
       started = Date.now();

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ALLOW_ROLELESS_USERS_ENV,
+  DATA_API_VARIANT,
   type DbCredentials,
   dbCredentials,
   type GraderStoreLocation,
@@ -133,15 +134,26 @@ export async function runSeed(plan: SeedPlan, o: SeedRunOptions): Promise<void> 
 }
 
 /**
- * Generates the candidates' datasets up front, while the databases are still starting (the Job
- * starts with them): seconds of CPU off the critical path. Seeding then finds them generated.
+ * Generates what PostgreSQL loads up front — the candidate's tables and, with check tasks, what the
+ * data API serves — while the databases are still starting (the Job starts with them): seconds of
+ * CPU off the critical path. Seeding then finds them generated. MongoDB's collections are
+ * generated only by a migration that needs them: the project's FerretDB image ships the standard
+ * datasets already loaded (hack/images/ferretdb/preload.ts), so there usually is none.
  */
 function pregenerate(plan: SeedPlan, o: SeedRunOptions): void {
   const started = Date.now();
-  for (const ref of new Set(plan.map((e) => e.dataset))) generatedOnce(resolveDataset(ref)).generate(o.size);
-  o.log(
-    `generated ${[...new Set(plan.map((e) => e.dataset))].join(', ')} (${o.size}) in ${Date.now() - started} ms`,
-  );
+  const done: string[] = [];
+  for (const e of plan) {
+    if (e.kind !== 'postgres') continue;
+    generatedOnce(resolveDataset(e.dataset)).generate(o.size, 0, 'tables');
+    done.push(`${e.dataset} (${o.size})`);
+    if (e.collectionSource) {
+      const c = e.collectionSource;
+      generatedOnce(resolveDataset(c.dataset)).generate(c.size, DATA_API_VARIANT, 'tables');
+      done.push(`${c.dataset} (${c.size}, the data API's)`);
+    }
+  }
+  if (done.length > 0) o.log(`generated ${[...new Set(done)].join(', ')} in ${Date.now() - started} ms`);
 }
 
 async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
@@ -177,7 +189,7 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
       // What the data API serves, for the checks of a collection task (grader-only).
       if (entry.collectionSource)
         await seedCollectionSource(admin, {
-          dataset: resolveDataset(entry.collectionSource.dataset),
+          dataset: generatedOnce(resolveDataset(entry.collectionSource.dataset)),
           size: entry.collectionSource.size,
           candidate,
           grader,
