@@ -237,10 +237,17 @@ export class KubeClient {
 
   list<T>(
     type: ResourceType,
-    opts: { namespace?: string; labelSelector?: string; limit?: number; continue?: string } = {},
+    opts: {
+      namespace?: string;
+      labelSelector?: string;
+      limit?: number;
+      continue?: string;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<KubeList<T>> {
     return this.request('GET', resourcePath(type, opts.namespace), {
       query: { labelSelector: opts.labelSelector, limit: opts.limit, continue: opts.continue },
+      signal: opts.signal,
     });
   }
 

@@ -1,6 +1,8 @@
+import { createServer } from 'node:net';
 import pino from 'pino';
+import { Agent } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { type KubeClient, KubeError, type WatchEvent } from './client.ts';
+import { KubeClient, KubeError, type WatchEvent } from './client.ts';
 import { Informer } from './informer.ts';
 import { resourceFor } from './resources.ts';
 import type { KubeList, KubeObject } from './types.ts';
@@ -72,6 +74,26 @@ const informer = (client: KubeClient) =>
   });
 
 describe('Informer', () => {
+  // An operator with no API server to reach (its images test) kept retrying its first lists for up
+  // to 30 s after SIGTERM: the lists did not take the informer's signal, so shutdown waited them out.
+  it('stops at once when its signal aborts, even while its list is retrying a refused connection', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const { port } = closed.address() as { port: number };
+    await new Promise<void>((r) => closed.close(() => r()));
+    const client = new KubeClient({
+      server: `http://127.0.0.1:${port}`,
+      authenticate: async () => ({ headers: {}, dispatcher: new Agent() }),
+    });
+    const abort = new AbortController();
+    const running = informer(client).run(abort.signal);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    abort.abort();
+    await running;
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
   it('lists, then watches from the list resourceVersion and applies events', async () => {
     const { client, calls } = fakeClient(
       [[obj('a', '1')]],

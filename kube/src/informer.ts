@@ -124,7 +124,7 @@ export class Informer<T extends KubeObject> {
 
   /** One list, then watches from its resourceVersion until a relist is needed. */
   private async listAndWatch(signal: AbortSignal): Promise<void> {
-    await this.relist();
+    await this.relist(signal);
     for (;;) {
       if (signal.aborted) return;
       let gone = false;
@@ -174,7 +174,8 @@ export class Informer<T extends KubeObject> {
     }
   }
 
-  private async relist(): Promise<void> {
+  /** Lists every page; `signal` ends it, retries included (a shutdown does not wait them out). */
+  private async relist(signal?: AbortSignal): Promise<void> {
     const fresh = new Map<string, T>();
     let cont: string | undefined;
     let rv = '';
@@ -183,6 +184,7 @@ export class Informer<T extends KubeObject> {
         labelSelector: this.opts.labelSelector,
         limit: this.opts.pageSize,
         continue: cont,
+        signal,
       });
       for (const item of page.items) {
         // Lists omit apiVersion/kind on items; put them back so objects look the same everywhere.
