@@ -292,17 +292,14 @@ export function refuseUnlessOpenForWork(
   const started = Boolean(startedAt(a));
   // The operator records the deadline; until it has (it may be behind, or restarting), the API
   // works it out from the start and the duration, so the box never stays open without an end.
-  const expiresAt = a.status.expiresAt ?? (started && template ? timeline(a, template).expiresAt : undefined);
+  const expiresAt =
+    a.status.expiresAt ?? (started && template ? timeline(a, template).expiresAt?.toISOString() : undefined);
   if (started && !expiresAt)
     throw new Conflict({
       en: 'your clock is being started; try again in a moment',
       fr: 'votre chronomètre démarre ; réessayez dans un instant',
     });
-  const withEnd = {
-    ...a,
-    status: { ...a.status, expiresAt: typeof expiresAt === 'string' ? expiresAt : expiresAt?.toISOString() },
-  };
-  const closed = refusalMessage(withEnd, now, started);
+  const closed = refusalMessage({ ...a, status: { ...a.status, expiresAt } }, now, started);
   if (closed) throw new Conflict(closed);
 }
 

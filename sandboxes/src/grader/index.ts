@@ -19,6 +19,14 @@ export interface GradeResult extends Grade {
   error?: AnswerError['reason'];
 }
 
+/** A result the comparison cannot read: the answer's failure, graded like one that cannot run. */
+const uncomparable = (err: UncomparableResult) =>
+  new AnswerError(
+    'TooLarge',
+    `Your result cannot be compared: ${err.message}; it counts as a failed attempt.`,
+    `Votre résultat ne peut pas être comparé : une valeur s’imbrique sur plus de ${MAX_NESTING} niveaux ; il compte comme une tentative échouée.`,
+  );
+
 /** Compares the answer's result with the reference, or explains why the answer could not run. */
 async function gradeAgainst(
   expected: ResultSet,
@@ -26,18 +34,9 @@ async function gradeAgainst(
   options: CompareOptions,
 ): Promise<GradeResult> {
   try {
-    const actual = await run();
-    try {
-      return compareResults(expected, actual, options);
-    } catch (err) {
-      if (!(err instanceof UncomparableResult)) throw err;
-      throw new AnswerError(
-        'TooLarge',
-        `Your result cannot be compared: ${err.message}; it counts as a failed attempt.`,
-        `Votre résultat ne peut pas être comparé : une valeur s’imbrique sur plus de ${MAX_NESTING} niveaux ; il compte comme une tentative échouée.`,
-      );
-    }
-  } catch (err) {
+    return compareResults(expected, await run(), options);
+  } catch (thrown) {
+    const err = thrown instanceof UncomparableResult ? uncomparable(thrown) : thrown;
     if (!(err instanceof AnswerError)) throw err;
     return {
       pass: false,
