@@ -27,12 +27,21 @@ let synced = true;
 const informer = <T extends KubeObject>() =>
   ({ get: () => undefined, list: () => [], hasSynced: () => synced }) as unknown as Informer<T>;
 const client = {} as KubeClient;
+// What the process is warned of while the app is built (a deprecated option warns on every start).
+const startWarnings: string[] = [];
+const recordWarning = (w: Error) => startWarnings.push(`${w.name}: ${w.message}`);
+process.on('warning', recordWarning);
 const app = await buildApp({
-  config: loadApiConfig({}),
+  // Load shedding is not under test here: on a busy machine a sample interval with no loop-delay
+  // sample at all reads as an infinite delay (under-pressure), and every request would answer 503.
+  config: loadApiConfig({ EPREUVE_LOAD_SAMPLE_INTERVAL_MS: '600000' }),
   client,
   store: new AssessmentStore(client, informer<AssessmentObject>(), informer<TemplateObject>()),
   links: await LinkSigner.ephemeral(),
 });
+await app.ready();
+await new Promise((resolve) => setImmediate(resolve));
+process.off('warning', recordWarning);
 let doc: Json;
 const operations = () =>
   Object.entries<Json>(doc.paths).flatMap(([path, ops]) =>
@@ -43,6 +52,12 @@ beforeAll(async () => {
   doc = (await app.inject('/openapi.json')).json();
 });
 afterAll(() => app.close());
+
+describe('building the app', () => {
+  it('uses no deprecated fastify option (each one warns on every start)', () => {
+    expect(startWarnings.filter((w) => w.startsWith('Fastify'))).toEqual([]);
+  });
+});
 
 describe('the OpenAPI document', () => {
   it('declares who may call each operation: the probes are public', () => {
@@ -143,8 +158,9 @@ describe('errors', () => {
 
   it('include what the router refuses before any route: too long a path segment, bad percent-encoding', async () => {
     for (const url of [`/api/v1/teams/${'a'.repeat(101)}/templates`, '/api/v1/teams/%E0%A4%A/templates']) {
-      const res = await app.inject(url);
+      const res = await app.inject({ url, headers: { 'x-request-id': 'router-1' } });
       expect(res.statusCode, url).toBe(400);
+      expect(res.headers['x-request-id'], url).toBe('router-1');
       expect(res.headers['content-type'], url).toMatch(/^application\/problem\+json/);
       expect(res.json(), url).toMatchObject({ status: 400, title: 'Bad Request' });
     }

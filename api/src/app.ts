@@ -1,5 +1,5 @@
 import type { KubeClient } from '@epreuve/kube';
-import Fastify, { type FastifyInstance, type FastifySerializerCompiler } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifySerializerCompiler, LogController } from 'fastify';
 import { validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { ApiConfig } from './config.ts';
@@ -62,8 +62,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: typeof deps.logger === 'object' ? deps.logger : undefined,
     logger: typeof deps.logger === 'boolean' ? deps.logger : undefined,
     requestIdHeader: 'x-request-id',
-    // One line per request, written by the observability plugin when the response ends.
-    disableRequestLogging: true,
+    // One line per request, written by the observability plugin when the response ends. (The
+    // top-level `disableRequestLogging` is deprecated in fastify 5 and warned on every start.)
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => crypto.randomUUID(),
     bodyLimit: config.EPREUVE_BODY_LIMIT_BYTES,
     // Only the configured proxies may say who the client is (X-Forwarded-For); no one else.
@@ -74,13 +75,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerJsonParser(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(deps.serializerCompiler ?? serializerCompiler);
-  // A callback hook, not an async one: no promise per response.
-  app.addHook('onSend', (request, reply, payload, done) => {
-    reply.header('x-request-id', request.id);
-    done(null, payload);
-  });
-
-  // Observability and errors first: they see (and shape) every response, the external plugins' too.
+  // Observability and errors first: they see (and shape) every response, the external plugins' too
+  // (observability's onRequest, the first hook, sets x-request-id).
   await app.register(observabilityPlugin, {});
   await app.register(problemPlugin);
   await app.register(auditPlugin, { trail: deps.audit });

@@ -85,6 +85,15 @@ export const hiddenVariantDatabase = (database: string, i: number) => `${databas
  */
 export const collectionSourceDatabase = (database: string) => `${database}_source`;
 
+/** The database of every database sandbox (its Secret's `database` key). */
+export const SANDBOX_DATABASE = 'sandbox';
+
+/**
+ * A PostgreSQL sandbox's admin user (its Secret's `admin-username`): the user the postgres image's
+ * preloaded data directories are made for (hack/images/postgres/preload.ts).
+ */
+export const POSTGRES_ADMIN_USER = 'postgres';
+
 /**
  * The dataset variant a data API serves: not the warehouse's (0) nor a hidden one (1…), so a
  * collection cannot be faked from the warehouse (`INSERT … SELECT FROM retail`).
@@ -190,6 +199,13 @@ export const GRADER = {
   planEnv: 'EPREUVE_GRADER_PLAN',
   /** Where the grader reads its token and each sandbox's credentials (one file per key). */
   tokenMountPath: '/etc/epreuve/grader',
+  /**
+   * How long the caller waits for this reply, in ms (a request header). A grade or check that
+   * could not finish inside it is refused before anything runs (429): one that ran past the
+   * caller's wait would be withdrawn, and an answer whose run time depends on hidden data would
+   * choose, for free, which attempts count.
+   */
+  waitHeader: 'x-epreuve-wait-ms',
 } as const;
 
 /** The grader plan: the database sandboxes it runs answers on (it reads only the grader's keys). */

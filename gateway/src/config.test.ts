@@ -19,6 +19,7 @@ describe('gateway configuration', () => {
       EPREUVE_GATEWAY_UNAUTHENTICATED_IDLE_SECONDS: 30,
       EPREUVE_GATEWAY_RECHECK_MS: 1000,
       EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS: 5000,
+      EPREUVE_GATEWAY_MAX_CANCEL_MISSES_PER_MINUTE: 20,
     });
   });
   it.each([
@@ -48,6 +49,10 @@ describe('gateway configuration', () => {
     ],
     [{ ...base, EPREUVE_GATEWAY_RECHECK_MS: '60000' }, /EPREUVE_GATEWAY_RECHECK_MS/],
     [{ ...base, EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS: '10' }, /EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS/],
+    [
+      { ...base, EPREUVE_GATEWAY_MAX_CANCEL_MISSES_PER_MINUTE: '0' },
+      /EPREUVE_GATEWAY_MAX_CANCEL_MISSES_PER_MINUTE/,
+    ],
   ])('names every bad variable: %j', (env, message) => {
     expect(() => loadGatewayConfig(env)).toThrow(message);
   });

@@ -28,6 +28,8 @@ export const gatewayConfigSchema = z
     EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(10),
     /** How often open connections are checked against their assessment (expiry, revocation). */
     EPREUVE_GATEWAY_RECHECK_MS: z.coerce.number().int().min(100).max(5000).default(1000),
+    /** Unmatched psql cancels per client address and minute before its cancels are dropped unread. */
+    EPREUVE_GATEWAY_MAX_CANCEL_MISSES_PER_MINUTE: z.coerce.number().int().min(1).max(1000).default(20),
     /** Integrity signals go to the Assessment's status at most once per assessment this often. */
     EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS: z.coerce.number().int().min(100).max(300_000).default(5000),
     EPREUVE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9090),

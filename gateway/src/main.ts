@@ -76,6 +76,7 @@ const gateway = new SandboxGateway({
   unauthenticatedIdleMs: config.EPREUVE_GATEWAY_UNAUTHENTICATED_IDLE_SECONDS * 1000,
   handshakeTimeoutMs: config.EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS * 1000,
   recheckMs: config.EPREUVE_GATEWAY_RECHECK_MS,
+  maxCancelMissesPerMinute: config.EPREUVE_GATEWAY_MAX_CANCEL_MISSES_PER_MINUTE,
   log,
   registry,
   signals,

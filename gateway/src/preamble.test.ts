@@ -44,6 +44,24 @@ describe('readPreamble (what arrives before TLS)', () => {
     expect(readPreamble(flood)).toEqual({ kind: 'refuse', why: 'gssenc_flood' });
   });
 
+  it('reads psql’s plaintext CancelRequest whole, across chunks, and refuses one with bytes after it', () => {
+    const cancel = Buffer.alloc(16);
+    cancel.writeInt32BE(16, 0);
+    cancel.writeInt32BE(80877102, 4);
+    cancel.writeInt32BE(4242, 8);
+    cancel.writeInt32BE(-123456789, 12);
+    expect(readPreamble(cancel)).toEqual({ kind: 'cancel', request: cancel });
+    const first = readPreamble(cancel.subarray(0, 11));
+    expect(first).toMatchObject({ kind: 'more' });
+    if (first.kind !== 'more') throw new Error('unreachable');
+    expect(readPreamble(Buffer.concat([first.rest, cancel.subarray(11)]))).toEqual({
+      kind: 'cancel',
+      request: cancel,
+    });
+    expect(readPreamble(Buffer.concat([cancel, SSL]))).toEqual({ kind: 'refuse', why: 'not_tls' });
+    expect(readPreamble(Buffer.concat([GSSENC, cancel]))).toEqual({ kind: 'refuse', why: 'not_tls' });
+  });
+
   it('refuses plaintext PostgreSQL, plain HTTP and random bytes, naming which', () => {
     const startup = Buffer.alloc(8);
     startup.writeInt32BE(40, 0);
@@ -113,6 +131,18 @@ describe('PostgresStreamWatcher (the backend’s answer to a login)', () => {
       SASL.length + EMPTY_QUERY.length + SASL_CONTINUE.length + AUTH_OK.length - 1,
     );
     expect(watcher.atBoundary).toBe(true);
+  });
+
+  it('keeps the BackendKeyData sent after the login, split at every byte, and only that one', () => {
+    const key = Buffer.from([0, 0, 0x10, 0x92, 0xde, 0xad, 0xbe, 0xef]);
+    const before = message('K', Buffer.alloc(8, 7)); // before AuthenticationOk: not the session's
+    const stream = Buffer.concat([before, SASL, AUTH_OK, PARAMETER, message('K', key), READY]);
+    const watcher = new PostgresStreamWatcher();
+    for (let i = 0; i < stream.length; i++) watcher.feed(stream.subarray(i, i + 1));
+    expect(watcher.cancelKey).toEqual(key);
+    expect(watcher.atBoundary).toBe(true);
+    watcher.feed(message('K', Buffer.alloc(8, 9))); // a later one changes nothing
+    expect(watcher.cancelKey).toEqual(key);
   });
 
   it('knows when a message is half-sent (no ErrorResponse may be appended then)', () => {

@@ -6,8 +6,14 @@
  * chunk and grew without bound), and the number of GSSENC requests is capped: libpq sends one.
  */
 
-/** PostgreSQL's pre-TLS requests (protocol codes): SSLRequest, GSSENCRequest, and a plain startup. */
+/**
+ * PostgreSQL's pre-TLS requests (protocol codes): SSLRequest, GSSENCRequest, CancelRequest and a
+ * plain startup.
+ */
 const PG_SSL_REQUEST = 80877103;
+const PG_CANCEL_REQUEST = 80877102;
+/** A protocol 3.0 CancelRequest: length, code, then the session's process id and secret key. */
+const PG_CANCEL_LENGTH = 16;
 const PG_GSSENC_REQUEST = 80877104;
 const PG_PROTOCOL_3 = 196608;
 const TLS_HANDSHAKE = 0x16;
@@ -15,10 +21,16 @@ const TLS_HANDSHAKE = 0x16;
 export const MAX_GSSENC_REQUESTS = 1;
 
 export type Preamble =
-  /** Need more bytes (never more than 7 are kept). */
+  /** Need more bytes (never more than 15 are kept: an incomplete CancelRequest). */
   | { kind: 'more'; rest: Buffer; gssenc: number; replies: string }
   /** Start TLS; `rest` is what follows (the ClientHello's first bytes) and `replies` goes first. */
   | { kind: 'tls'; opening: 'postgres' | 'tls'; rest: Buffer; replies: string }
+  /**
+   * psql's Ctrl-C: libpq sends its CancelRequest in plain text on a new connection (no TLS, so no
+   * host name to route on). `request` is the whole 16 bytes, forwarded as they came; its last 8
+   * (process id, secret) are the key the session was given.
+   */
+  | { kind: 'cancel'; request: Buffer }
   | { kind: 'refuse'; why: 'plaintext_postgres' | 'plaintext_http' | 'gssenc_flood' | 'not_tls' };
 
 /**
@@ -38,6 +50,12 @@ export function readPreamble(buffer: Buffer, gssencSoFar = 0): Preamble {
     const code = rest.readInt32BE(4);
     if (length === 8 && code === PG_SSL_REQUEST) {
       return { kind: 'tls', opening: 'postgres', rest: rest.subarray(8), replies: `${replies}S` };
+    }
+    if (length === PG_CANCEL_LENGTH && code === PG_CANCEL_REQUEST) {
+      if (rest.length < PG_CANCEL_LENGTH) return { kind: 'more', rest, gssenc, replies };
+      // Nothing may follow it: a cancel connection carries the request and is closed.
+      if (offset > 0 || rest.length > PG_CANCEL_LENGTH) return { kind: 'refuse', why: 'not_tls' };
+      return { kind: 'cancel', request: Buffer.from(rest) };
     }
     if (length === 8 && code === PG_GSSENC_REQUEST) {
       if (gssenc >= MAX_GSSENC_REQUESTS) return { kind: 'refuse', why: 'gssenc_flood' };
@@ -63,11 +81,14 @@ export function readPreamble(buffer: Buffer, gssencSoFar = 0): Preamble {
  *   handshake deadline).
  * - `atBoundary`: no message is half-sent, so the gateway may append an ErrorResponse that psql
  *   prints (at expiry) without corrupting the stream.
+ * - `cancelKey`: the BackendKeyData ('K', length 12: process id and secret) sent after the login,
+ *   which psql's Ctrl-C sends back in plain text; the gateway routes that CancelRequest by it.
  */
 export class PostgresStreamWatcher {
   private header = Buffer.alloc(0);
   private skip = 0;
   authenticated = false;
+  cancelKey?: Buffer;
 
   /** Feeds backend→client bytes; returns true once AuthenticationOk has gone by. */
   feed(chunk: Buffer): boolean {
@@ -79,10 +100,17 @@ export class PostgresStreamWatcher {
         offset += n;
         continue;
       }
-      // The header is type (1) + length (4), then the auth code (4) for an 'R' of length 8.
+      // The header is type (1) + length (4), then the auth code (4) for an 'R' of length 8, or
+      // the key (8) for the first 'K' of length 12 once logged in.
       const isAuthCode =
         this.header.length >= 5 && this.header[0] === 0x52 && this.header.readInt32BE(1) === 8;
-      const need = (isAuthCode ? 9 : 5) - this.header.length;
+      const isKey =
+        this.header.length >= 5 &&
+        this.authenticated &&
+        !this.cancelKey &&
+        this.header[0] === 0x4b &&
+        this.header.readInt32BE(1) === 12;
+      const need = (isAuthCode ? 9 : isKey ? 13 : 5) - this.header.length;
       const take = chunk.subarray(offset, offset + need);
       this.header = Buffer.concat([this.header, take]);
       offset += take.length;
@@ -91,6 +119,12 @@ export class PostgresStreamWatcher {
       if (this.header[0] === 0x52 && length === 8) {
         if (this.header.length < 9) continue;
         if (this.header.readInt32BE(5) === 0) this.authenticated = true;
+        this.header = Buffer.alloc(0);
+        continue;
+      }
+      if (this.header[0] === 0x4b && length === 12 && this.authenticated && !this.cancelKey) {
+        if (this.header.length < 13) continue;
+        this.cancelKey = Buffer.from(this.header.subarray(5, 13));
         this.header = Buffer.alloc(0);
         continue;
       }

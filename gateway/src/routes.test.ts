@@ -9,7 +9,7 @@ const assessment = (
   phase: string,
   ready = true,
   extra: Partial<AssessmentObject['metadata']> = {},
-  o: { startedAt?: string | null; revoked?: boolean; hostKey?: string | null } = {},
+  o: { startedAt?: string | null; revoked?: boolean; hostKey?: string | null; expiresAt?: null } = {},
 ): AssessmentObject =>
   ({
     apiVersion: 'epreuve.dev/v1alpha1',
@@ -25,7 +25,7 @@ const assessment = (
       phase,
       ...(o.hostKey === null ? {} : { hostKey: o.hostKey ?? KEY }),
       ...(o.startedAt === null ? {} : { startedAt: o.startedAt ?? '2026-11-22T16:00:00Z' }),
-      expiresAt: '2026-11-22T20:00:00Z',
+      ...(o.expiresAt === null ? {} : { expiresAt: '2026-11-22T20:00:00Z' }),
       sandboxes: [
         {
           name: 'warehouse',
@@ -96,6 +96,11 @@ describe('resolveLabel', () => {
       'the candidate has not pressed Start',
       [assessment('Ready', true, {}, { startedAt: null })],
       /not started: open your link and press Start/,
+    ],
+    [
+      'the clock has a start but no deadline yet (a box with no end)',
+      [assessment('Ready', true, {}, { expiresAt: null })],
+      /the clock is being started/,
     ],
     [
       'the assessment was revoked (before the operator saw it)',

@@ -64,6 +64,9 @@ export function resolveLabel(label: string, claimants: AssessmentObject[], now =
   // The time box holds without waiting for the operator: not before Start, not after the end.
   const closed = accessRefusal(assessment, now, Boolean(assessment.status?.startedAt));
   if (closed) return { refused: closed };
+  // The operator writes the start and the deadline together; a start without a deadline would be
+  // a box with no end, so the gateway waits for both rather than admit without one.
+  if (!expiresAt) return { refused: 'the clock is being started; try again in a few seconds' };
   if (phase !== 'Ready' || !sandbox?.ready) {
     return { refused: 'this sandbox is still starting; try again in a minute' };
   }

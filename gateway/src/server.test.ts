@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { httpError, pgError } from './server.ts';
+import { clientKey, httpError, pgError } from './server.ts';
 
 describe('refusals in the client’s own protocol', () => {
   it('pgError is a PostgreSQL ErrorResponse psql prints as FATAL with the code and message', () => {
@@ -24,5 +24,24 @@ describe('refusals in the client’s own protocol', () => {
       status: 503,
     });
     expect(httpError(400, 'x').split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+  });
+});
+
+describe('clientKey (what per-address caps count)', () => {
+  it('is an IPv4 address as itself, mapped or not', () => {
+    expect(clientKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(clientKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+  });
+
+  it('groups IPv6 clients by /64: one host holds a whole /64, so per-/128 caps would be none', () => {
+    const a = clientKey('2001:db8:1:2::1');
+    expect(a).toBe('2001:db8:1:2::/64');
+    expect(clientKey('2001:0DB8:0001:0002:ffff:ffff:ffff:fffe')).toBe(a);
+    expect(clientKey('2001:db8:1:3::1')).not.toBe(a);
+  });
+
+  it('is "unknown" for a missing or unparsable address', () => {
+    expect(clientKey(undefined)).toBe('unknown');
+    expect(clientKey('not-an-address')).toBe('unknown');
   });
 });

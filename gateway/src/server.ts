@@ -1,6 +1,7 @@
-import { connect, createServer, isIPv4, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
 import { endSpan, type Span, startSpan, withSpanIds } from '@epreuve/kube';
+import ipaddr from 'ipaddr.js';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { loginWatcher } from './login.ts';
@@ -41,6 +42,12 @@ export interface GatewayOptions {
   handshakeTimeoutMs: number;
   /** How often open connections are checked against their assessment (expiry, revocation). */
   recheckMs?: number;
+  /**
+   * CancelRequests matching no open session that one client address may send per minute (default
+   * 20): beyond it, that address's cancels are dropped unread, so guessing another candidate's
+   * 32-bit secret key takes years. psql never misses but for a session that just ended.
+   */
+  maxCancelMissesPerMinute?: number;
   log: Logger;
   registry: Registry;
   /** Told of each logged-in session and its end (integrity signals, signals.ts); never refuses. */
@@ -93,11 +100,18 @@ interface Conn {
   forwarded?: boolean;
 }
 
-/** The client's address as a key: IPv4-mapped IPv6 is the same client as its IPv4 form. */
-function clientKey(address: string | undefined): string {
-  if (!address) return 'unknown';
-  const mapped = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return isIPv4(mapped) ? mapped : address.toLowerCase();
+/**
+ * The client's address as a key: IPv4-mapped IPv6 is the same client as its IPv4 form, and an
+ * IPv6 client is its /64 (one host commonly holds a whole /64, so per-/128 caps would be no caps).
+ */
+export function clientKey(address: string | undefined): string {
+  if (!address || !ipaddr.isValid(address)) return 'unknown';
+  const parsed = ipaddr.process(address); // ::ffff:a.b.c.d → a.b.c.d
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  return `${(parsed as ipaddr.IPv6).parts
+    .slice(0, 4)
+    .map((p) => p.toString(16))
+    .join(':')}::/64`;
 }
 
 /**
@@ -120,6 +134,10 @@ export class SandboxGateway {
   private readonly opts: GatewayOptions;
   private readonly perClient = new Map<string, number>();
   private readonly forwarded = new Set<Forwarded>();
+  /** Logged-in PostgreSQL sessions by the key their BackendKeyData gave psql (hex). */
+  private readonly cancelKeys = new Map<string, Forwarded>();
+  /** Per client address: CancelRequests that matched no session in the current minute. */
+  private readonly cancelMisses = new Map<string, { since: number; count: number }>();
   private readonly open = new Set<Socket>();
   private readonly recheck: NodeJS.Timeout;
   private readonly connections: Counter<'kind' | 'result'>;
@@ -180,6 +198,9 @@ export class SandboxGateway {
 
   /** Cuts open connections whose assessment no longer admits them (ended, revoked, deleted). */
   private followAssessments(): void {
+    const minuteAgo = Date.now() - 60_000;
+    for (const [client, misses] of this.cancelMisses)
+      if (misses.since < minuteAgo) this.cancelMisses.delete(client);
     for (const connection of this.forwarded) {
       const resolution = this.opts.resolve(connection.label);
       if ('refused' in resolution) connection.cut(resolution.refused);
@@ -230,6 +251,10 @@ export class SandboxGateway {
         return;
       }
       socket.off('data', onData);
+      if (preamble.kind === 'cancel') {
+        clearTimeout(deadline);
+        return this.cancel(conn, socket, preamble.request);
+      }
       if (preamble.kind === 'tls') {
         if (preamble.replies) socket.write(preamble.replies);
         socket.pause();
@@ -341,6 +366,7 @@ export class SandboxGateway {
     const login = watcher ? undefined : loginWatcher(route.kind);
     let answered = false;
     let done = false;
+    let cancelKey: string | undefined;
     const connection: Forwarded = {
       label,
       route,
@@ -365,6 +391,7 @@ export class SandboxGateway {
       if (done) return;
       done = true;
       this.forwarded.delete(connection);
+      if (cancelKey && this.cancelKeys.get(cancelKey) === connection) this.cancelKeys.delete(cancelKey);
       if (connection.established) {
         this.active.dec({ kind: route.kind });
         this.opts.signals?.closed(route.assessment);
@@ -416,6 +443,10 @@ export class SandboxGateway {
             answer();
             establish();
           }
+          if (!cancelKey && watcher.cancelKey && !done) {
+            cancelKey = watcher.cancelKey.toString('hex');
+            this.cancelKeys.set(cancelKey, connection);
+          }
         } else if (!connection.established) {
           if (!answered) answer();
           login!.fromSandbox(chunk);
@@ -439,6 +470,48 @@ export class SandboxGateway {
     });
     backend.on('close', () => finish('closed'));
     secure.on('close', () => finish('closed'));
+  }
+
+  /**
+   * psql's Ctrl-C, in plain text: forwarded to the sandbox whose logged-in session the key names,
+   * while its assessment is open; anything else is dropped. Like PostgreSQL, the gateway answers
+   * a cancel by closing, whatever happened, so a stranger learns nothing from it.
+   */
+  private cancel(conn: Conn, socket: Socket, request: Buffer): void {
+    socket.end();
+    const now = Date.now();
+    const misses = this.cancelMisses.get(conn.client);
+    const limit = this.opts.maxCancelMissesPerMinute ?? 20;
+    const target = this.cancelKeys.get(request.toString('hex', 8));
+    let result: string;
+    if (misses && now - misses.since < 60_000 && misses.count >= limit) {
+      result = 'cancel_limited';
+    } else if (!target || 'refused' in this.opts.resolve(target.label)) {
+      if (!misses || now - misses.since >= 60_000)
+        this.cancelMisses.set(conn.client, { since: now, count: 1 });
+      else misses.count += 1;
+      result = 'cancel_unknown';
+    } else {
+      result = 'cancel';
+      const backend = connect({ host: target.route.host, port: target.route.port });
+      this.track(backend);
+      backend.on('error', () => backend.destroy());
+      backend.setTimeout(this.opts.handshakeTimeoutMs, () => backend.destroy());
+      backend.once('connect', () => backend.end(request));
+      backend.resume(); // the server answers a cancel by closing
+      conn.log.info(
+        { assessment: target.route.assessment, sandbox: target.route.sandbox },
+        'query cancel forwarded',
+      );
+      conn.span.setAttributes({
+        'epreuve.assessment': target.route.assessment,
+        'epreuve.sandbox': target.route.sandbox,
+      });
+    }
+    const kind = result === 'cancel' ? 'postgres' : 'unknown';
+    this.connections.inc({ kind, result });
+    conn.span.setAttribute('epreuve.gateway.result', result);
+    endSpan(conn.span, result === 'cancel' ? undefined : result);
   }
 
   private refuse(

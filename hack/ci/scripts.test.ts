@@ -9,12 +9,23 @@ import { REPO_ROOT } from './check-gitlab-ci.ts';
 /** The pipeline's shell steps, run for real: git against a local remote, the pinned helm. */
 const HACK_CI = join(REPO_ROOT, 'hack', 'ci');
 const NODE_BIN = dirname(process.execPath);
+const toolCaches = Object.fromEntries(
+  ['EPREUVE_CACHE', 'GOCACHE', 'GOMODCACHE', 'GOPATH', 'GOPROXY', 'GOFLAGS'].flatMap((name) =>
+    process.env[name] ? [[name, process.env[name] as string]] : [],
+  ),
+);
 const run = (cmd: string, args: string[], env: Record<string, string> = {}, cwd = REPO_ROOT) =>
   spawnSync(cmd, args, {
     cwd,
     encoding: 'utf8',
-    // A clean environment: nothing of the caller's CI_* or tokens leaks in.
-    env: { PATH: `${NODE_BIN}:/usr/local/bin:/usr/bin:/bin`, HOME: process.env.HOME ?? '/root', ...env },
+    // A clean environment: nothing of the caller's CI_* or tokens leaks in. Where the pinned tools
+    // are cached does (EPREUVE_CACHE, Go's caches), or helm-package.sh looks for helm elsewhere.
+    env: {
+      PATH: `${NODE_BIN}:/usr/local/bin:/usr/bin:/bin`,
+      HOME: process.env.HOME ?? '/root',
+      ...toolCaches,
+      ...env,
+    },
   });
 
 describe('hack/ci/deploy.sh (GitOps bump, pushed to a real git remote)', () => {

@@ -10,8 +10,8 @@
 # Prints the docker-archive tarballs the cluster needs, one path per line on stdout (for
 # `ctr -n k8s.io images import`); progress goes to stderr. Cached in
 # ${EPREUVE_CACHE:-~/.cache/epreuve}/images, keyed by the content of each image's inputs (a project
-# image: the Dockerfile, every package.json and the lockfile, and the sources of the workspaces it
-# copies — see WORKSPACES below): a second run with nothing changed only checks hashes (and reloads podman from the archives if
+# image: the Dockerfile, every package.json and the lockfile, the bundler script, and the sources
+# of the workspaces its bundle compiles — see WORKSPACES below): a second run with nothing changed only checks hashes (and reloads podman from the archives if
 # its storage was wiped). Needs root, podman, debootstrap, gcc; network: the Debian mirror and
 # the npm registry (both through --network=host during builds only).
 # Usage: hack/images/build.sh [image…]   (default: all; names as in IMAGES below)
@@ -155,6 +155,11 @@ build_postgres() { # <key> <major>
   cp "$here/postgres/Dockerfile" "$here/postgres/docker-entrypoint.sh" "$ctx/"
   cp -a "$(dirname "$("$root/hack/tools/postgres.sh" "$2")")" "$ctx/postgresql"
   rm -f "$ctx/postgresql/.installed"
+  # The standard datasets as data directories, loaded by these very binaries with the seeder's code
+  # (postgres/preload.ts, ~13 s and ~100 MB per major): a cold start copies them instead of initdb
+  # and loading two standard copies under the sandbox's CPU limit.
+  log "localhost/postgres:$2: preloading the standard datasets…"
+  "$node_bin" "$here/postgres/preload.ts" "$2" "$ctx/preload" >/dev/null
   podman build -q --pull=never --network=host --label "epreuve.inputs=$1" --build-arg "PG_MAJOR=$2" \
     -t "localhost/postgres:$2" "$ctx" >/dev/null
   rm -rf "$ctx"
@@ -205,10 +210,11 @@ build_project() { # <key> <target> <ref>
     -v "$npmrc:/usr/local/etc/npmrc:ro" -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca.crt:ro \
     -f Dockerfile -t "$3" . >/dev/null)
 }
-# The workspaces each target of the root Dockerfile copies (hack/images/dockerfile.test.ts checks
-# this table against the Dockerfile and against what each entrypoint imports). Every project image
-# shares the dependency stage's inputs; its sources are its own workspaces', so a change to the
-# gateway rebuilds the gateway image and no other.
+# The workspaces each target's bundle compiles, i.e. those its entrypoint imports
+# (hack/images/dockerfile.test.ts checks this table against the Dockerfile and the imports). Every
+# project image shares the dependency and build stages' inputs (bundle.ts among them); its
+# sources are its own workspaces', so a change to the gateway rebuilds the gateway image and no
+# other.
 declare -A WORKSPACES=(
   [operator]="crds kube operator"
   [api]="crds kube sandboxes api"
@@ -217,7 +223,7 @@ declare -A WORKSPACES=(
   [seeder]="crds sandboxes"
 )
 read -r -a all_workspaces <<<"$(node -p 'require(process.argv[1]).workspaces.join(" ")' "$root/package.json")"
-deps_key=$(hash_str "$node_key $(hash_files "$root" Dockerfile .dockerignore package.json package-lock.json "${all_workspaces[@]/%//package.json}")")
+deps_key=$(hash_str "$node_key $(hash_files "$root" Dockerfile .dockerignore package.json package-lock.json hack/images/bundle.ts "${all_workspaces[@]/%//package.json}")")
 project_key() { # <image>
   local sources=() w
   for w in ${WORKSPACES[$1]}; do sources+=("$w/src"); done
@@ -249,8 +255,10 @@ for i in "${wanted[@]}"; do
       k=$(hash_str "$(hash_files "$here" agnhost) $(hash_files "$root/hack/tools" agnhost)")
       ensure localhost/agnhost:2.63 "$k" build_agnhost "$k" ;;
     postgres) # one image per pinned major, keyed by its package version
+      # The preloaded data follows the generator, the DDL, the seeder's loader and the Node that runs them.
+      pg_data_key=$(hash_str "$node_key $(hash_files "$root" sandboxes/src/datasets sandboxes/src/seeder/postgres.ts sandboxes/src/seeder/copy.ts crds/src/contracts.ts)")
       while read -r major version; do
-        k=$(hash_str "$debian_key $(hash_files "$here" postgres) $version")
+        k=$(hash_str "$debian_key $(hash_files "$here" postgres) $version $pg_data_key")
         ensure "localhost/postgres:$major" "$k" build_postgres "$k" "$major"
         out+=("$archive")
       done < <("$root/hack/tools/postgres.sh" --list)

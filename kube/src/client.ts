@@ -1,8 +1,8 @@
+import { type Agent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { type Dispatcher, fetch } from 'undici';
 import { type Credentials, fromKubeConfig, loadCredentials } from './kubeconfig.ts';
 import { type ResourceType, resourceFor, resourcePath } from './resources.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -43,6 +43,12 @@ export interface ClientOptions {
   retry?: RetryOptions | false;
   /** Called before each retry, for metrics (client-go's `rest_client_request_retries_total`). */
   onRetry?: (method: string, resource: string, code: number | string, delayMs: number) => void;
+  /**
+   * A request (watches aside) whose connection stays silent this long fails with ETIMEDOUT, and is
+   * retried if idempotent. Default 300 000: undici's headers and body timeouts, which this client
+   * used before it moved to node's http.
+   */
+  requestTimeoutMs?: number;
 }
 
 export interface RetryOptions {
@@ -63,14 +69,7 @@ const RETRY_DEFAULTS: Required<RetryOptions> = {
 };
 
 /** Network errors after which the request may or may not have reached the API server. */
-const CONNECTION_ERRORS = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-]);
+const CONNECTION_ERRORS = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
@@ -94,7 +93,7 @@ export class KubeClient {
   private readonly server: string;
   private readonly bucket: TokenBucket;
   private readonly options: ClientOptions;
-  private auth?: { headers: Record<string, string>; dispatcher: Dispatcher; at: number };
+  private auth?: { headers: Record<string, string>; agent: Agent; at: number };
 
   /** A client for the pod's service account, or $KUBECONFIG / ~/.kube/config outside a cluster. */
   static fromEnvironment(options: ClientOptions = {}): KubeClient {
@@ -117,11 +116,11 @@ export class KubeClient {
     );
   }
 
-  /** Headers and TLS dispatcher, refreshed every minute so rotated tokens are picked up. */
+  /** Headers and connection pool, refreshed every minute so rotated tokens are picked up. */
   private async authentication() {
     if (!this.auth || Date.now() - this.auth.at > 60_000) {
-      const { headers, dispatcher } = await this.credentials.authenticate();
-      this.auth = { headers, dispatcher: this.auth?.dispatcher ?? dispatcher, at: Date.now() };
+      const { headers, agent } = await this.credentials.authenticate();
+      this.auth = { headers, agent: this.auth?.agent ?? agent, at: Date.now() };
     }
     return this.auth;
   }
@@ -146,51 +145,60 @@ export class KubeClient {
         for (let attempt = 1; ; attempt++) {
           await this.bucket.take();
           const started = performance.now();
-          let res: Awaited<ReturnType<typeof fetch>>;
+          let res: IncomingMessage;
           let text: string;
           try {
-            const { headers, dispatcher } = await this.authentication();
-            res = await fetch(this.url(path, opts.query), {
+            const { headers, agent } = await this.authentication();
+            const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+            res = await send(this.url(path, opts.query), {
               method,
-              dispatcher,
+              agent,
               signal: opts.signal,
+              timeoutMs: this.options.requestTimeoutMs ?? 300_000,
               headers: {
                 ...headers,
                 accept: 'application/json',
                 'user-agent': this.options.userAgent ?? 'epreuve',
-                ...(opts.body !== undefined
-                  ? { 'content-type': opts.contentType ?? 'application/json' }
+                ...(body !== undefined
+                  ? {
+                      'content-type': opts.contentType ?? 'application/json',
+                      'content-length': String(Buffer.byteLength(body)),
+                    }
                   : {}),
               },
-              body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+              body,
             });
-            text = await res.text();
+            text = await readText(res);
           } catch (err) {
+            // As fetch did: an aborted request fails with the signal's reason.
+            opts.signal?.throwIfAborted();
             const code = connectionErrorCode(err);
             const delay =
               code && isIdempotent(method, opts.contentType) && !opts.signal?.aborted
                 ? backoffDelay(retry, attempt, firstAt, undefined)
                 : undefined;
-            if (delay === undefined) throw err;
+            if (delay === undefined)
+              throw new Error(`${method} ${path}: ${(err as Error).message}`, { cause: err });
             await this.beforeRetry(span, method, resource, code!, delay, attempt, opts.signal);
             continue;
           }
-          span.setAttribute('http.response.status_code', res.status);
-          this.options.onResponse?.(method, resource, res.status, (performance.now() - started) / 1000);
-          if (res.ok) return (text ? JSON.parse(text) : undefined) as T;
-          const error = statusError(res.status, text);
+          const status = res.statusCode ?? 0;
+          span.setAttribute('http.response.status_code', status);
+          this.options.onResponse?.(method, resource, status, (performance.now() - started) / 1000);
+          if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
+          const error = statusError(status, text);
           // A 429 was refused before any handler ran (API Priority and Fairness, max-in-flight), so
           // even a create or a JSON patch is safe to send again. A 5xx may come after the write was
           // done (a timeout, a lost etcd response): only a request that gives the same result twice
           // (GET, PUT with its resourceVersion, DELETE, apply, merge patch) is sent again.
-          const retriable =
-            res.status === 429 || (res.status >= 500 && isIdempotent(method, opts.contentType));
+          const retriable = status === 429 || (status >= 500 && isIdempotent(method, opts.contentType));
+          const retryAfter = res.headers['retry-after'];
           const delay =
             retriable && !opts.signal?.aborted
-              ? backoffDelay(retry, attempt, firstAt, retryAfterMs(res.headers.get('retry-after')))
+              ? backoffDelay(retry, attempt, firstAt, retryAfterMs(retryAfter ?? null))
               : undefined;
           if (delay === undefined) throw error;
-          await this.beforeRetry(span, method, resource, res.status, delay, attempt, opts.signal);
+          await this.beforeRetry(span, method, resource, status, delay, attempt, opts.signal);
         }
       } catch (err) {
         span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
@@ -364,7 +372,7 @@ export class KubeClient {
     opts: { signal?: AbortSignal; idleTimeoutMs: number },
   ): Promise<'closed' | 'idle'> {
     await this.bucket.take();
-    const { headers, dispatcher } = await this.authentication();
+    const { headers, agent } = await this.authentication();
     const controller = new AbortController();
     const abort = () => controller.abort();
     opts.signal?.addEventListener('abort', abort, { once: true });
@@ -379,7 +387,8 @@ export class KubeClient {
     };
     try {
       arm();
-      const res = await fetch(
+      // No request timeout: the idle timer above is the watch's own.
+      const res = await send(
         this.url(resourcePath(type, query.namespace as string | undefined), {
           ...query,
           namespace: undefined,
@@ -387,7 +396,7 @@ export class KubeClient {
         }),
         {
           method: 'GET',
-          dispatcher,
+          agent,
           signal: controller.signal,
           headers: {
             ...headers,
@@ -396,11 +405,9 @@ export class KubeClient {
           },
         },
       );
-      if (!res.ok) throw statusError(res.status, await res.text());
-      const lines = createInterface({
-        input: Readable.fromWeb(res.body as never),
-        crlfDelay: Number.POSITIVE_INFINITY,
-      });
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status >= 300) throw statusError(status, await readText(res));
+      const lines = createInterface({ input: res, crlfDelay: Number.POSITIVE_INFINITY });
       for await (const line of lines) {
         arm();
         if (line.trim()) onEvent(JSON.parse(line) as WatchEvent<T>);
@@ -414,6 +421,48 @@ export class KubeClient {
       opts.signal?.removeEventListener('abort', abort);
     }
   }
+}
+
+/**
+ * One HTTP exchange with node's http/https: resolves with the response once its headers are in,
+ * its body still to read. `timeoutMs`: the connection may stay silent this long, then the request
+ * fails with ETIMEDOUT. An aborted signal destroys the request (and its response's stream).
+ */
+function send(
+  url: string,
+  o: {
+    method: string;
+    headers: Record<string, string>;
+    body?: string;
+    agent: Agent;
+    signal?: AbortSignal;
+    timeoutMs?: number;
+  },
+): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(
+      url,
+      { method: o.method, headers: o.headers, agent: o.agent, signal: o.signal },
+      resolve,
+    );
+    req.on('error', reject);
+    if (o.timeoutMs) {
+      const ms = o.timeoutMs;
+      req.setTimeout(ms, () =>
+        req.destroy(
+          Object.assign(new Error(`the API server sent nothing for ${ms / 1000} s`), { code: 'ETIMEDOUT' }),
+        ),
+      );
+    }
+    req.end(o.body);
+  });
+}
+
+/** A response's whole body as text (a reset connection or an abort rejects it). */
+async function readText(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Waits `ms`, or less if the signal aborts first; leaves no listener behind. */
@@ -439,7 +488,7 @@ function isIdempotent(method: string, contentType: string | undefined): boolean 
   );
 }
 
-/** The code of a connection-level failure undici reports as `fetch failed`, if it is one. */
+/** The code of a connection-level failure (on the error or a cause of it), if it is one. */
 function connectionErrorCode(err: unknown): string | undefined {
   for (let e = err as { code?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
     if (e.code && CONNECTION_ERRORS.has(e.code)) return e.code;

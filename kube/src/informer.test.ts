@@ -1,6 +1,6 @@
+import { Agent } from 'node:http';
 import { createServer } from 'node:net';
 import pino from 'pino';
-import { Agent } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { KubeClient, KubeError, type WatchEvent } from './client.ts';
 import { Informer } from './informer.ts';
@@ -83,7 +83,7 @@ describe('Informer', () => {
     await new Promise<void>((r) => closed.close(() => r()));
     const client = new KubeClient({
       server: `http://127.0.0.1:${port}`,
-      authenticate: async () => ({ headers: {}, dispatcher: new Agent() }),
+      authenticate: async () => ({ headers: {}, agent: new Agent() }),
     });
     const abort = new AbortController();
     const running = informer(client).run(abort.signal);
@@ -140,6 +140,27 @@ describe('Informer', () => {
       { name: 'a', namespace: 'ns', resourceVersion: '1' },
       { name: 'b', namespace: 'ns', resourceVersion: '2' },
     ]);
+  });
+
+  it('caches what its transform returns, from lists and watch events alike, and hands that to handlers', async () => {
+    const big = (name: string, rv: string) =>
+      ({ ...obj(name, rv), data: { blob: 'x'.repeat(100) } }) as KubeObject & { data?: object };
+    const { client, calls } = fakeClient(
+      [[big('a', '1')]],
+      [{ events: [{ type: 'MODIFIED', object: big('a', '2') }], after: 'closed' }],
+    );
+    const inf = new Informer<KubeObject & { data?: object }>(client, {
+      type: resourceFor('v1', 'ConfigMap'),
+      log: pino({ level: 'silent' }),
+      backoffMs: [10, 40],
+      resyncMs: 0,
+      transform: ({ data: _, ...rest }) => rest,
+    });
+    const seen: unknown[] = [];
+    inf.on({ add: (o) => seen.push(o), update: (_old, o) => seen.push(o) });
+    await run(inf, () => calls.watch >= 2);
+    expect(inf.list()).toEqual([obj('a', '2')]);
+    expect(seen).toEqual([obj('a', '1'), obj('a', '2')]);
   });
 
   it('relists on 410 Gone, whether as an HTTP status or a watch ERROR event', async () => {

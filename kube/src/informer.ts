@@ -13,7 +13,7 @@ export interface EventHandler<T> {
   resync?(obj: T): void;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   type: ResourceType;
   labelSelector?: string;
   /** Relist when a watch delivers nothing, not even a bookmark, for this long (watchdog). */
@@ -23,6 +23,11 @@ export interface InformerOptions {
   /** First and largest delay between restarts after an error (client-go: 800 ms → 30 s). */
   backoffMs?: [number, number];
   pageSize?: number;
+  /**
+   * What of each object the cache keeps (controller-runtime's `cache.TransformFunc`): readers of
+   * the cache and handlers see only what it returns. managedFields are stripped before it runs.
+   */
+  transform?: (obj: T) => T;
   log: Logger;
 }
 
@@ -39,14 +44,15 @@ export class Informer<T extends KubeObject> {
   >();
   private readonly handlers: EventHandler<T>[] = [];
   private readonly client: KubeClient;
-  private readonly opts: Required<Omit<InformerOptions, 'labelSelector'>> & { labelSelector?: string };
+  private readonly opts: Required<Omit<InformerOptions<T>, 'labelSelector' | 'transform'>> &
+    Pick<InformerOptions<T>, 'labelSelector' | 'transform'>;
   private resourceVersion = '';
   private synced = false;
   private syncWaiters: Array<() => void> = [];
   /** Lists done so far; tests and metrics read it. */
   lists = 0;
 
-  constructor(client: KubeClient, options: InformerOptions) {
+  constructor(client: KubeClient, options: InformerOptions<T>) {
     this.client = client;
     this.opts = {
       watchdogMs: 5 * 60_000,
@@ -189,7 +195,8 @@ export class Informer<T extends KubeObject> {
       for (const item of page.items) {
         // Lists omit apiVersion/kind on items; put them back so objects look the same everywhere.
         const obj = { ...item, apiVersion: this.opts.type.apiVersion, kind: this.opts.type.kind } as T;
-        fresh.set(objectKey(obj), obj);
+        // Trimmed page by page: a relist of a large cache never holds every full object at once.
+        fresh.set(objectKey(obj), this.prepare(obj));
       }
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion ?? rv;
@@ -221,11 +228,17 @@ export class Informer<T extends KubeObject> {
       if (old) this.remove(key, obj);
       return;
     }
-    this.insert(key, obj, this.cache.get(key));
+    this.insert(key, this.prepare(obj), this.cache.get(key));
   }
 
-  private insert(key: string, received: T, old: T | undefined, initialList = false): void {
-    const obj = withoutManagedFields(received);
+  /** What the cache keeps of an object received: no managedFields, then the transform's. */
+  private prepare(received: T): T {
+    const stripped = withoutManagedFields(received);
+    return this.opts.transform ? this.opts.transform(stripped) : stripped;
+  }
+
+  /** `obj`: prepared. */
+  private insert(key: string, obj: T, old: T | undefined, initialList = false): void {
     if (old) this.unindex(key, old);
     this.cache.set(key, obj);
     for (const { fn, index } of this.indexers.values()) for (const v of fn(obj)) addTo(index, v, key);

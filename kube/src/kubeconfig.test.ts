@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, request, type Server } from 'node:https';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { KubeConfig } from '@kubernetes/client-node';
-import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { KubeClient } from './client.ts';
@@ -24,7 +24,7 @@ function pki(dir: string) {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   run('req', '-x509', ...ec, '-days', '1', '-subj', '/CN=test-ca', '-keyout', 'ca.key', '-out', 'ca.crt');
   for (const [name, subj, ext] of [
-    ['server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1'],
+    ['server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:api.test'],
     ['client', '/CN=alice', 'extendedKeyUsage=clientAuth'],
   ] as const) {
     run('req', ...ec, '-subj', subj, '-keyout', `${name}.key`, '-out', `${name}.csr`);
@@ -69,9 +69,17 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 async function whoami(c: Credentials) {
-  const { headers, dispatcher } = await c.authenticate();
-  const res = await fetch(`${c.server}/whoami`, { headers, dispatcher });
-  return (await res.json()) as { authorization: string | null; cn: string | null };
+  const { headers, agent } = await c.authenticate();
+  const body = await new Promise<string>((resolve, reject) =>
+    request(`${c.server}/whoami`, { headers, agent }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve(text)).on('error', reject);
+    })
+      .on('error', reject)
+      .end(),
+  );
+  return JSON.parse(body) as { authorization: string | null; cn: string | null };
 }
 
 function kubeconfigFile(
@@ -151,13 +159,28 @@ describe('fromKubeconfigFiles', () => {
 
   it('refuses a server it cannot verify without the CA, and accepts it with insecure-skip-tls-verify', async () => {
     const strict = kubeconfigFile('no-ca.yaml', { server: url }, { token: 't' });
-    await expect(whoami(fromKubeconfigFiles([strict]))).rejects.toThrow(/fetch failed/);
+    await expect(whoami(fromKubeconfigFiles([strict]))).rejects.toThrow(
+      /self-signed certificate|unable to verify/,
+    );
     const insecure = kubeconfigFile(
       'insecure.yaml',
       { server: url, 'insecure-skip-tls-verify': true },
       { token: 't' },
     );
     expect((await whoami(fromKubeconfigFiles([insecure]))).authorization).toBe('Bearer t');
+  });
+
+  it('verifies the server under its tls-server-name when one is set', async () => {
+    const named = (name: string) =>
+      fromKubeconfigFiles([
+        kubeconfigFile(
+          `sni-${name}.yaml`,
+          { server: url, 'certificate-authority-data': b64('ca.crt'), 'tls-server-name': name },
+          { token: 'sni' },
+        ),
+      ]);
+    expect((await whoami(named('api.test'))).authorization).toBe('Bearer sni');
+    await expect(whoami(named('other.test'))).rejects.toThrow(/other\.test.*(not in the cert|altnames)/);
   });
 
   it('merges several files as kubectl does: the first to name an entry wins, entries resolve files from their own file', async () => {
@@ -238,6 +261,42 @@ describe('fromKubeconfigFiles', () => {
     const c = fromKubeconfigFiles([path]);
     expect(c.server).toBe(url);
     expect(await whoami(c)).toEqual({ authorization: 'Bearer from-exec', cn: null });
+  });
+
+  it('goes through the proxy-url (client-node builds the proxy agent, imported only then)', async () => {
+    // An HTTP CONNECT proxy that records the tunnels it opened.
+    const tunnels: string[] = [];
+    const sockets: Array<{ destroy(): void }> = [];
+    const proxy = createHttpServer();
+    proxy.on('connect', (req, client, head) => {
+      tunnels.push(req.url!);
+      sockets.push(client);
+      const [host, port] = req.url!.split(':');
+      const upstream = connect(Number(port), host!, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.write(head);
+        upstream.pipe(client).pipe(upstream);
+      });
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const path = kubeconfigFile(
+        'proxied.yaml',
+        {
+          server: url,
+          'certificate-authority-data': b64('ca.crt'),
+          'proxy-url': `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+        },
+        { token: 'via-proxy' },
+      );
+      expect((await whoami(fromKubeconfigFiles([path]))).authorization).toBe('Bearer via-proxy');
+      expect(tunnels).toEqual([url.replace('https://', '')]);
+    } finally {
+      // Tunnels leave the server's connection tracking: they are ended here, or close() would wait.
+      for (const socket of sockets) socket.destroy();
+      await new Promise((r) => proxy.close(r));
+    }
   });
 
   it('says which kubeconfig and why client-node was used when a plugin fails', async () => {

@@ -9,17 +9,29 @@
  * plugins, proxies) still go through client-node, imported only then.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Agent, type Dispatcher } from 'undici';
 import { parse } from 'yaml';
 
-/** The API server's URL and a way to get the headers and TLS dispatcher of each request. */
+/** The API server's URL and a way to get the headers and connection pool of each request. */
 export interface Credentials {
   readonly server: string;
   /** Called again now and then (KubeClient: every minute), so rotated token files are picked up. */
-  authenticate(): Promise<{ headers: Record<string, string>; dispatcher: Dispatcher }>;
+  authenticate(): Promise<{ headers: Record<string, string>; agent: HttpAgent }>;
+}
+
+/**
+ * One keep-alive connection pool per API server, node's own (`https.Agent` carries the CA, client
+ * certificate and server name). Node's http rather than npm undici: undici's import alone cost the
+ * operator about 20 MB of RSS (docs/benchmarks.md, "Operator footprint").
+ */
+export function agentFor(server: string, tls: HttpsAgentOptions = {}): HttpAgent {
+  return server.startsWith('https:')
+    ? new HttpsAgent({ keepAlive: true, ...tls })
+    : new HttpAgent({ keepAlive: true });
 }
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -46,10 +58,8 @@ export function loadCredentials(opts: LoadOptions = {}): Credentials {
   const home = join(opts.home ?? homedir(), '.kube', 'config');
   if (existsSync(home)) return fromKubeconfigFiles([home]);
   if (env.KUBERNETES_SERVICE_HOST && existsSync(join(saDir, 'token'))) return inCluster(env, saDir);
-  return {
-    server: 'http://localhost:8080',
-    authenticate: async () => ({ headers: {}, dispatcher: new Agent() }),
-  };
+  const agent = agentFor('http://localhost:8080');
+  return { server: 'http://localhost:8080', authenticate: async () => ({ headers: {}, agent }) };
 }
 
 /** The pod's service account: the token is read again at each authenticate (bound tokens rotate). */
@@ -58,12 +68,13 @@ export function inCluster(env: NodeJS.ProcessEnv, saDir = SERVICE_ACCOUNT_DIR): 
   const port = env.KUBERNETES_SERVICE_PORT;
   if (!host || !port)
     throw new Error('in-cluster config needs KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT');
-  const dispatcher = new Agent({ connect: { ca: readFileSync(join(saDir, 'ca.crt')) } });
+  const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const agent = agentFor(server, { ca: readFileSync(join(saDir, 'ca.crt')) });
   return {
-    server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    server,
     authenticate: async () => ({
       headers: { authorization: `Bearer ${readFileSync(join(saDir, 'token'), 'utf8').trim()}` },
-      dispatcher,
+      agent,
     }),
   };
 }
@@ -139,14 +150,12 @@ export function fromKubeconfigFiles(paths: readonly string[]): Credentials {
   const data = (inline: string | undefined, p: string | undefined, dir: string) =>
     inline ? Buffer.from(inline, 'base64') : p ? file(p, dir) : undefined;
   const userDir = u?.dir ?? '.';
-  const dispatcher = new Agent({
-    connect: {
-      ca: data(cluster['certificate-authority-data'], cluster['certificate-authority'], c!.dir),
-      cert: data(user['client-certificate-data'], user['client-certificate'], userDir),
-      key: data(user['client-key-data'], user['client-key'], userDir),
-      rejectUnauthorized: !cluster['insecure-skip-tls-verify'],
-      ...(cluster['tls-server-name'] ? { servername: cluster['tls-server-name'] } : {}),
-    },
+  const agent = agentFor(server, {
+    ca: data(cluster['certificate-authority-data'], cluster['certificate-authority'], c!.dir),
+    cert: data(user['client-certificate-data'], user['client-certificate'], userDir),
+    key: data(user['client-key-data'], user['client-key'], userDir),
+    rejectUnauthorized: !cluster['insecure-skip-tls-verify'],
+    ...(cluster['tls-server-name'] ? { servername: cluster['tls-server-name'] } : {}),
   });
   const headers = (): Record<string, string> => {
     if (user.token) return { authorization: `Bearer ${user.token}` };
@@ -158,7 +167,7 @@ export function fromKubeconfigFiles(paths: readonly string[]): Credentials {
       };
     return {};
   };
-  return { server, authenticate: async () => ({ headers: headers(), dispatcher }) };
+  return { server, authenticate: async () => ({ headers: headers(), agent }) };
 }
 
 function parseKubeconfig(text: string, path: string): Kubeconfig {
@@ -181,15 +190,33 @@ export function fromKubeConfig(kc: KubeConfig): Credentials {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
   const server = cluster.server.replace(/\/$/, '');
-  let dispatcher: Dispatcher | undefined;
+  let agent: HttpAgent | undefined;
   return {
     server,
     authenticate: async () => {
-      const { HttpMethod, RequestContext } = await import('@kubernetes/client-node');
-      const ctx = new RequestContext(server, HttpMethod.GET);
-      await kc.applySecurityAuthentication(ctx);
-      dispatcher ??= ctx.getDispatcher() as Dispatcher;
-      return { headers: ctx.getHeaders(), dispatcher };
+      // Headers (exec plugins run here), TLS files and, for a proxy-url, client-node's proxy agent.
+      const opts: HttpsAgentOptions & {
+        headers?: Record<string, unknown>;
+        auth?: string;
+        agent?: HttpAgent;
+      } = {};
+      await kc.applyToHTTPSOptions(opts);
+      agent ??= cluster.proxyUrl
+        ? opts.agent!
+        : agentFor(server, {
+            ca: opts.ca,
+            cert: opts.cert,
+            key: opts.key,
+            pfx: opts.pfx,
+            passphrase: opts.passphrase,
+            ...(opts.rejectUnauthorized !== undefined && { rejectUnauthorized: opts.rejectUnauthorized }),
+            ...(opts.servername && { servername: opts.servername }),
+          });
+      const headers = Object.fromEntries(
+        Object.entries(opts.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]),
+      );
+      if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+      return { headers, agent };
     },
   };
 }

@@ -2,7 +2,7 @@ import { KINDS } from '@epreuve/crds';
 import { type KubeClient, type KubeObject, resourceFor, type WatchEvent } from '@epreuve/kube';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AssessmentReconciler, MANAGED_KINDS } from './assessment/reconciler.ts';
+import { AssessmentReconciler, MANAGED_KINDS, managedInformers } from './assessment/reconciler.ts';
 import { loadConfig } from './config.ts';
 import { Controller } from './controller/controller.ts';
 import { Manager } from './manager.ts';
@@ -72,9 +72,7 @@ async function runInformers(manager: Manager) {
   const informers = [
     manager.informer(KINDS.Assessment),
     manager.informer(KINDS.AssessmentTemplate),
-    ...MANAGED_KINDS.map(([v, k]) =>
-      manager.informer(resourceFor(v, k), { labelSelector: 'app.kubernetes.io/managed-by=epreuve' }),
-    ),
+    ...Object.values(managedInformers(manager)),
   ];
   for (const informer of informers) void informer.run(abort.signal);
   await Promise.all(informers.map((i) => i.waitForSync()));
@@ -147,6 +145,17 @@ describe('controllers declare their watches on shared informers', () => {
 });
 
 describe('Manager', () => {
+  it('refuses a shared informer asked for with another transform (a trimmed cache would lie to the other reader)', () => {
+    const manager = managerOver(new FakeApi({}));
+    const keepMeta = (o: KubeObject) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: o.metadata });
+    const cm = resourceFor('v1', 'ConfigMap');
+    const informer = manager.informer(cm, { labelSelector: 'x=y', transform: keepMeta });
+    expect(manager.informer(cm, { labelSelector: 'x=y', transform: keepMeta })).toBe(informer);
+    expect(() => manager.informer(cm, { labelSelector: 'x=y' })).toThrow(
+      /informer v1\/ConfigMap\?x=y was requested with another transform/,
+    );
+  });
+
   it('starts runnables once the caches synced, and stops them before the informers', async () => {
     const api = new FakeApi({ assessments: [asmt('a')] });
     const manager = managerOver(api);

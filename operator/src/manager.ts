@@ -15,6 +15,11 @@ export interface InformerRequest<T extends KubeObject> {
   labelSelector?: string;
   /** Indexes the caller looks objects up by; an index another caller already added is kept. */
   indexes?: Record<string, (obj: T) => string[]>;
+  /**
+   * What the cache keeps of each object (the informer's `transform`). Every caller of a shared
+   * informer must ask for the same one: a cache trimmed for one reader would lie to another.
+   */
+  transform?: (obj: T) => T;
 }
 
 /**
@@ -32,7 +37,10 @@ export class Manager {
   readonly now: () => Date;
   /** Where controllers record Kubernetes Events. */
   readonly events: EventSink;
-  private readonly informers = new Map<string, { informer: Informer<KubeObject>; indexes: Set<string> }>();
+  private readonly informers = new Map<
+    string,
+    { informer: Informer<KubeObject>; indexes: Set<string>; transform?: (obj: never) => unknown }
+  >();
   private readonly runnables: Runnable[] = [];
   private readonly abort = new AbortController();
   private readonly stopping = new AbortController();
@@ -67,9 +75,12 @@ export class Manager {
         labelSelector: request.labelSelector,
         resyncMs: this.config.EPREUVE_RESYNC_SECONDS * 1000,
         log: this.log,
+        transform: request.transform as ((obj: KubeObject) => KubeObject) | undefined,
       });
-      entry = { informer, indexes: new Set() };
+      entry = { informer, indexes: new Set(), transform: request.transform };
       this.informers.set(key, entry);
+    } else if (entry.transform !== request.transform) {
+      throw new Error(`informer ${key} was requested with another transform`);
     }
     for (const [name, fn] of Object.entries(request.indexes ?? {})) {
       if (entry.indexes.has(name)) continue;

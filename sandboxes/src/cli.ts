@@ -4,6 +4,7 @@
  *   rotate                    set the candidate passwords now in the mounted Secrets (a claimed warm pool namespace's rotate Job)
  *   grade <exercise> <answer-file|->   grade an answer against a sandbox (--postgres URL | --mongo URL --database NAME)
  *   exercises                 list the exercise catalogue
+ *   prebuild <dir>            write the generated tables the image ships (datasets/prebuilt.ts; the image build runs it)
  *   grade-server              serve the grader of one candidate namespace ($EPREUVE_GRADER_PLAN)
  * Exit codes: 0 success (or a passing answer), 1 failure (or a failing answer), 2 bad usage.
  */
@@ -12,6 +13,8 @@ import { parseArgs } from 'node:util';
 import { GRADER, graderPlanSchema, SEED_PLAN_ENV } from '@epreuve/crds';
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
+import { allDatasets } from './datasets/catalog.ts';
+import { PREBUILT_DIR_ENV, PREBUILT_VARIANTS, writePrebuilt } from './datasets/prebuilt.ts';
 import { EXERCISES, findExercise } from './exercises/index.ts';
 import { type GradeResult, gradeMongo, gradeSql } from './grader/index.ts';
 import { buildGradeServer } from './grader/server.ts';
@@ -22,7 +25,7 @@ class UsageError extends Error {}
 
 const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
 const usage =
-  'usage: epreuve-sandbox seed | rotate | grade <exercise> <answer-file|-> (--postgres URL | --mongo URL --database NAME) | exercises | grade-server';
+  'usage: epreuve-sandbox seed | rotate | grade <exercise> <answer-file|-> (--postgres URL | --mongo URL --database NAME) | exercises | grade-server | prebuild <dir>';
 
 /** Parses the grader plan; the error names the offending entry and field. */
 export function parseGraderPlan(json: string | undefined) {
@@ -56,7 +59,13 @@ async function main(argv: string[]): Promise<number> {
       log(
         `seeding ${plan.length} sandbox(es): ${plan.map((p) => `${p.name} (${p.kind}, ${p.dataset})`).join(', ')}; size ${size}`,
       );
-      await runSeed(plan, { size, waitTimeoutMs, log, allowRolelessUsers: rolelessOptIn(process.env) });
+      await runSeed(plan, {
+        size,
+        waitTimeoutMs,
+        log,
+        allowRolelessUsers: rolelessOptIn(process.env),
+        prebuiltDir: process.env[PREBUILT_DIR_ENV] || undefined,
+      });
       log('seed complete');
       return 0;
     }
@@ -119,6 +128,17 @@ async function main(argv: string[]): Promise<number> {
         process.once('SIGINT', resolve);
       });
       await app.close();
+      return 0;
+    }
+    case 'prebuild': {
+      const [dir] = rest;
+      if (!dir || rest.length > 1) throw new UsageError(usage);
+      for (const d of allDatasets())
+        for (const { size, variant } of PREBUILT_VARIANTS) {
+          const started = Date.now();
+          const file = writePrebuilt(dir, d, size, variant);
+          log(`prebuilt ${file} in ${Date.now() - started} ms`);
+        }
       return 0;
     }
     case 'exercises':

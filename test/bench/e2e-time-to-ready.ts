@@ -190,8 +190,12 @@ try {
       candidate: { name: 'Bench', email: 'bench@example.com' },
     });
     if (created.status !== 201) throw new Error(`create ${name}: ${JSON.stringify(created.body)}`);
+    // Answers other than 200 while polling (load shedding's 503, a 429): a Ready reported late
+    // by the API rather than by the operator shows here.
+    const refused: Record<number, number> = {};
     for (;;) {
       const a = await call('GET', `/api/v1/teams/${TEAM}/assessments/${name}`);
+      if (a.status !== 200) refused[a.status] = (refused[a.status] ?? 0) + 1;
       if (a.body.phase === 'Ready') break;
       if (a.body.phase === 'Failed') throw new Error(`${name} failed: ${JSON.stringify(a.body)}`);
       if (Date.now() - t0 > 600_000) throw new Error(`${name} not Ready after 10 minutes`);
@@ -210,12 +214,19 @@ try {
         return `${k.replace(/At$/, '')} ${s(ms)}`;
       });
     const ns = a?.status?.namespace ?? '';
-    say(`${name} Ready in ${s(total)}: ${line.join(', ')}`);
+    const polls = Object.entries(refused).map(([status, n]) => `${n}× ${status}`);
+    say(
+      `${name} Ready in ${s(total)}: ${line.join(', ')}${polls.length ? ` (API answered ${polls.join(', ')} while polled)` : ''}`,
+    );
     for (const pod of await podSteps(ns, t0)) say(`    ${pod}`);
     if (!seedLogShown) {
       seedLogShown = true;
       const log = await kubectl(kubeconfig, ['-n', ns, 'logs', 'job/seed']).catch((e) => String(e));
       say(`seed Job log of ${name}:\n${log.replace(/^/gm, '    ')}`);
+      // The data API's start: its tables prebuilt (read from the image) or generated, and how long.
+      const api = await kubectl(kubeconfig, ['-n', ns, 'logs', 'deploy/source']).catch((e) => String(e));
+      const started = api.split('\n').filter((l) => /data API ready|prebuilt|could not start/.test(l));
+      say(`data API (source) start of ${name}:\n${started.join('\n').replace(/^/gm, '    ')}`);
     }
     await call('DELETE', `/api/v1/teams/${TEAM}/assessments/${name}`);
   });

@@ -1,6 +1,15 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -278,28 +287,31 @@ describe('localhost/ferretdb:1.24', () => {
 
 describe('the project images', () => {
   it.each([
-    // Each holds its own workspace and the libraries it imports: never another process's source.
-    ['operator', ['crds', 'kube', 'node_modules', 'operator']],
-    ['api', ['api', 'crds', 'kube', 'node_modules', 'sandboxes']],
-    ['gateway', ['crds', 'gateway', 'kube', 'node_modules']],
-    ['data-api', ['crds', 'node_modules', 'sandboxes']],
-    ['seeder', ['crds', 'node_modules', 'sandboxes']],
-  ])('%s: /app holds %j, its own sources only (*.test.ts left out)', async (image, dirs) => {
+    // Each holds its own bundle (compiled JavaScript: no TypeScript, no other process's code), its
+    // own production dependencies and the data files it reads at run time.
+    ['operator', ['operator/main.mjs']],
+    ['api', ['api/main.mjs']],
+    ['gateway', ['gateway/main.mjs']],
+    // prebuilt: the standard dataset's generated tables (sandboxes/src/datasets/prebuilt.ts).
+    ['data-api', ['sandboxes/cli.mjs', 'sandboxes/data-api/main.mjs'], ['prebuilt']],
+    ['seeder', ['sandboxes/cli.mjs', 'sandboxes/data-api/main.mjs'], ['prebuilt']],
+  ])('%s: /app holds its bundles %j and no TypeScript', async (image, bundles, more: string[] = []) => {
     const ref = `localhost/epreuve/${image}:0.1.0`;
+    const dir = bundles[0]!.split('/')[0]!;
     const { stdout } = await podman('run', '--rm', ...RESTRICTED, '--entrypoint', 'ls', ref, '-1', '/app');
-    expect(stdout.trim().split('\n')).toEqual(dirs);
-    const tests = await podman(
-      'run',
-      '--rm',
-      ...RESTRICTED,
-      '--entrypoint',
-      'find',
-      ref,
-      ...dirs.filter((d) => d !== 'node_modules'),
-      '-name',
-      '*.test.ts',
-    );
-    expect(tests.stdout).toBe('');
+    expect(stdout.trim().split('\n')).toEqual([dir, 'node_modules', ...more].sort());
+    const find = async (...args: string[]) =>
+      (await podman('run', '--rm', ...RESTRICTED, '--entrypoint', 'find', ref, ...args)).stdout
+        .trim()
+        .split('\n');
+    // Beside the entries only the chunks they share (sandboxes: the dataset generator).
+    const entries = await find(dir, '-name', '*.mjs', '-not', '-path', '*/chunks/*');
+    expect(entries.sort()).toEqual(bundles);
+    expect(
+      await find('.', '-name', '*.ts', '-not', '-name', '*.d.ts', '-not', '-path', './node_modules/*'),
+    ).toEqual(['']);
+    // The workspaces are inlined: npm's links to them are gone (they would dangle).
+    expect(await find('node_modules', '-maxdepth', '1', '-name', '@epreuve')).toEqual(['']);
     const { stdout: user } = await podman('image', 'inspect', '--format', '{{.Config.User}}', ref);
     expect(user.trim()).toBe('1000:1000');
   });
@@ -319,6 +331,17 @@ describe('the project images', () => {
     });
     expect(res.status).toBe(200);
     expect((await podman('exec', c, 'id', '-u')).stdout.trim()).toBe('1000');
+    // Files the bundle reads beside its sources' old paths (bundle.ts rewrites import.meta.dirname):
+    // the pages, read at start, and the interview guides, read at the first interview.
+    const staff = await fetch(`http://127.0.0.1:${port}/staff`);
+    expect([staff.status, staff.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+    expect(await staff.text()).toContain('<html');
+    const { stdout: guides } = await podman('exec', c, 'ls', '-1', 'api/src/guides');
+    expect(guides.trim().split('\n')).toEqual(
+      readdirSync(join(ROOT, 'api/src/guides'))
+        .filter((f) => f.endsWith('.yaml'))
+        .sort(),
+    );
   });
 
   it('operator: exits 2 naming a bad setting, before touching Kubernetes', async () => {

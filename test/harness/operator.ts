@@ -16,15 +16,18 @@ export class OperatorProcess {
   private readonly counters = new Map<(line: string) => boolean, number>();
   private partial = '';
   private readonly env: Record<string, string>;
+  private readonly main: string;
 
-  constructor(kubeconfig: string, env: Record<string, string> = {}) {
+  /** `main`: the entry point node runs, the `.ts` sources unless a bench runs the image's bundle. */
+  constructor(kubeconfig: string, env: Record<string, string> = {}, main = MAIN) {
     this.env = { KUBECONFIG: kubeconfig, EPREUVE_LOG_LEVEL: 'info', ...env };
+    this.main = main;
   }
 
   async start(): Promise<this> {
     this.port = await freePort();
     this.output = '';
-    this.child = spawn(process.execPath, [MAIN], {
+    this.child = spawn(process.execPath, [this.main], {
       env: { ...process.env, ...this.env, EPREUVE_METRICS_PORT: String(this.port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -550,10 +550,10 @@ describe('helm chart', () => {
     const nodeOptions = (yaml: string) =>
       envOf(deployment(render(yaml), 'epreuve-operator')).find((e) => e.name === 'NODE_OPTIONS')?.value;
     expect(nodeOptions('')).toBe(
-      '--disable-warning=ExperimentalWarning --max-old-space-size=128 --max-semi-space-size=8',
+      '--disable-warning=ExperimentalWarning --max-old-space-size=128 --max-semi-space-size=4',
     );
     expect(nodeOptions('operator:\n  resources:\n    limits: { memory: 1Gi }\n')).toBe(
-      '--disable-warning=ExperimentalWarning --max-old-space-size=512 --max-semi-space-size=32',
+      '--disable-warning=ExperimentalWarning --max-old-space-size=512 --max-semi-space-size=16',
     );
     for (const limits of ['{ memory: 1000M }', '{ memory: null }'])
       expect(nodeOptions(`operator:\n  resources:\n    limits: ${limits}\n`)).toBe(

@@ -1,10 +1,14 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DATA_API_VARIANT } from '@epreuve/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { freePort } from '../../hack/cluster/supervisor.ts';
 import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
+import { writePrebuilt } from '../../sandboxes/src/datasets/prebuilt.ts';
 import { DATA_API_MAIN, DataApiProcess } from '../harness/data-api.ts';
 
 /**
@@ -279,6 +283,8 @@ describe('data API over HTTP with faults on', () => {
 
   it('records every call for reviewers, faults included, and never logs the key', async () => {
     const before = new Date().toISOString();
+    // `since` is strict, in ms: a request answered within the same ms as `before` was left out.
+    await new Promise((resolve) => setTimeout(resolve, 5));
     await get(`${server.url}/v1/merchants?limit=2`, { authorization: `Bearer ${API_KEY}` });
     await get(`${server.url}/v1/merchants?limit=1&apikey=${API_KEY}`);
     const res = await get(`${server.url}/admin/requests?limit=10000`, { 'x-admin-key': ADMIN_KEY });
@@ -480,5 +486,38 @@ describe('data API configuration', () => {
     expect(res.status).toBe(2);
     expect(res.stderr).toMatch(/^data-api: invalid configuration: /);
     expect(res.stderr).toMatch(message);
+  });
+});
+
+describe("data API start with the image's prebuilt tables (EPREUVE_PREBUILT_DIR)", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'data-api-prebuilt-'));
+  const retail = resolveDataset('retail@1');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Starts main.ts on `dir`, fetches a customer, stops it; its log and the customer. */
+  async function startOn(): Promise<{ output: string; customer: unknown }> {
+    const server = await new DataApiProcess().start({ API_KEY, EPREUVE_PREBUILT_DIR: dir });
+    try {
+      const res = await get(`${server.url}/v1/customers/1`);
+      expect(res.status).toBe(200);
+      return { output: server.output, customer: JSON.parse(res.body) };
+    } finally {
+      await server.stop();
+    }
+  }
+
+  it('serves the file it reads, saying so; a corrupt file is refused (logged) and the tables generated', async () => {
+    const file = writePrebuilt(dir, retail, 'small', DATA_API_VARIANT);
+    const fine = await startOn();
+    expect(fine.output).toMatch(/"tables":"prebuilt".*"msg":"data API ready"/);
+    expect(fine.customer).toMatchObject(data.customers[0]!);
+    // Same shape, one value changed: the checksum refuses it; the data served is still the generator's.
+    writeFileSync(file, readFileSync(file, 'utf8').replace('"customer_id":1,', '"customer_id":1 ,'));
+    const spoiled = await startOn();
+    expect(spoiled.output).toContain(
+      'does not match its checksum (truncated or corrupt); generating instead',
+    );
+    expect(spoiled.output).toMatch(/"tables":"generated".*"msg":"data API ready"/);
+    expect(spoiled.customer).toEqual(fine.customer);
   });
 });

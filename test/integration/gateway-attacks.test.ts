@@ -511,3 +511,48 @@ describe('open connections follow the time box', () => {
     expect(new Set(answers.map((answer) => answer.err.replace(/"[^"]*"/g, '')))).toHaveLength(1);
   });
 });
+
+// libpq sends psql's Ctrl-C as a CancelRequest in plain text on a new connection: no TLS, so no
+// host name. The gateway used to refuse it, and a runaway query ran to its limit.
+describe('psql’s Ctrl-C through the gateway', () => {
+  const cancelRequest = (key: Buffer) => {
+    const b = Buffer.alloc(16);
+    b.writeInt32BE(16, 0);
+    b.writeInt32BE(80877102, 4);
+    key.copy(b, 8);
+    return b;
+  };
+
+  it('cancels the candidate’s running query; a stranger’s guessed keys are dropped, then not even read', async () => {
+    // A stranger guessing keys from its own address: 20 misses a minute, then dropped unread.
+    for (let i = 0; i < 24; i++) {
+      const socket = await stranger('127.0.7.1');
+      socket.write(cancelRequest(Buffer.from(newHostKey().slice(0, 8))));
+      await closed(socket);
+    }
+    const metrics = await gateway.metrics();
+    expect(metrics).toMatch(
+      /epreuve_gateway_connections_total\{kind="unknown",result="cancel_unknown"\} 20\b/,
+    );
+    expect(metrics).toMatch(
+      /epreuve_gateway_connections_total\{kind="unknown",result="cancel_limited"\} 4\b/,
+    );
+
+    const child = spawn('psql', [conninfo(host('target')), '-Atc', 'select pg_sleep(30)'], {
+      env: { ...process.env, PGPASSWORD: pg.password },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const exit = new Promise<number>((resolve) => child.once('close', () => resolve(Date.now())));
+    await sleep(1_500);
+    expect(child.exitCode).toBeNull();
+    const at = Date.now();
+    child.kill('SIGINT');
+    expect((await exit) - at).toBeLessThan(5_000);
+    expect(err).toMatch(/canceling statement due to user request/);
+    expect(await gateway.metrics()).toMatch(
+      /epreuve_gateway_connections_total\{kind="postgres",result="cancel"\} 1\b/,
+    );
+  });
+});

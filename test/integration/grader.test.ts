@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { type GradeRequest, type GraderPlan, DB_CREDENTIAL_KEYS as KEYS } from '@epreuve/crds';
+import { GRADER, type GradeRequest, type GraderPlan, DB_CREDENTIAL_KEYS as KEYS } from '@epreuve/crds';
 import type { FastifyInstance } from 'fastify';
 import { MongoClient } from 'mongodb';
 import pg from 'pg';
@@ -46,6 +46,19 @@ function credentialsDir(values: Record<string, string>): string {
   dirs.push(dir);
   return dir;
 }
+
+/** The PostgreSQL sandbox every grade server here grades on, as the grader. */
+const warehouse = (): GraderPlan[number] => ({
+  name: 'warehouse',
+  kind: 'postgres',
+  host: server.host,
+  port: server.port,
+  credentials: credentialsDir({
+    [KEYS.database]: DB,
+    [KEYS.graderUsername]: 'grader',
+    [KEYS.graderPassword]: 'grader-pw',
+  }),
+});
 
 const sqlExercise = SQL_EXERCISES.find((e) => e.id === 'rank-customers-by-country')!;
 const mongoExercise = MONGO_EXERCISES.find((e) => e.id === 'sessions-per-device')!;
@@ -108,17 +121,7 @@ beforeAll(async () => {
     { size: 'small', waitTimeoutMs: 30_000, log: () => {}, allowRolelessUsers: true },
   );
   const plan: GraderPlan = [
-    {
-      name: 'warehouse',
-      kind: 'postgres',
-      host: server.host,
-      port: server.port,
-      credentials: credentialsDir({
-        [KEYS.database]: DB,
-        [KEYS.graderUsername]: 'grader',
-        [KEYS.graderPassword]: 'grader-pw',
-      }),
-    },
+    warehouse(),
     {
       name: 'events',
       kind: 'mongo',
@@ -340,6 +343,54 @@ describe('grade server', () => {
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json().pass).toBe(false);
     expect(res.json().error).toBe(error);
+  });
+
+  // A red-team proof: console runs filled the grader's queue so that an answer that slept longer
+  // on a hidden variant ran past the API's 30 s wait, and a run past the wait is withdrawn (no
+  // attempt spent): a free yes/no question about the hidden data. A run that could end after the
+  // caller's wait (GRADER.waitHeader) is now refused before it starts; one that starts ends inside.
+  it('refuses, before running it, an answer that could not end before the caller stops waiting', async () => {
+    // One slot, 2 s answers: a run takes at most 4 s once the reference is computed.
+    const one = await buildGradeServer({
+      plan: [warehouse()],
+      token: () => TOKEN,
+      limits: { timeoutMs: 2000 },
+      concurrency: 1,
+      maxQueued: 4,
+    });
+    const gradeWaiting = (answer: string, waitMs: number) =>
+      one.inject({
+        method: 'POST',
+        url: '/v1/grade',
+        headers: { authorization: `Bearer ${TOKEN}`, [GRADER.waitHeader]: String(waitMs) },
+        payload: sqlRequest(answer),
+      });
+    try {
+      // Reference computed (so the worst case is one run: 4 s, and 1 s of margin), then a slot held 1.5 s.
+      expect((await gradeWaiting(sqlExercise.reference, 60_000)).json()).toMatchObject({ pass: true });
+      const holding = gradeWaiting('SELECT pg_sleep(1.5), 1 AS x', 60_000);
+      // 6 s of wait: enough for 4 s of run and 1 s of margin only if it starts within 1 s.
+      const queued = gradeWaiting(sqlExercise.reference, 6000);
+      const [held, refused] = await Promise.all([holding, queued]);
+      expect(held.json()).toMatchObject({ pass: false });
+      expect(refused.statusCode, refused.body).toBe(429);
+      expect(refused.json().detail).toMatch(/busy/);
+      // With the slot free the same request runs, and is graded.
+      expect((await gradeWaiting(sqlExercise.reference, 6000)).json()).toMatchObject({ pass: true });
+      // Without the header (no caller's wait said), nothing is refused for time.
+      expect(
+        (
+          await one.inject({
+            method: 'POST',
+            url: '/v1/grade',
+            headers: { authorization: `Bearer ${TOKEN}` },
+            payload: sqlRequest(sqlExercise.reference),
+          })
+        ).statusCode,
+      ).toBe(200);
+    } finally {
+      await one.close();
+    }
   });
 
   it('refuses pipelines that write or run JavaScript, and answers that are not pipelines', async () => {

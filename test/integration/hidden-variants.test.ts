@@ -5,12 +5,14 @@ import { MongoClient } from 'mongodb';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FerretServer } from '../../hack/cluster/ferretdb.ts';
+import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
 import { MONGO_EXERCISES } from '../../sandboxes/src/exercises/mongo.ts';
 import { SQL_EXERCISES } from '../../sandboxes/src/exercises/sql.ts';
 import type { ResultSet } from '../../sandboxes/src/grader/compare.ts';
 import { runPipeline } from '../../sandboxes/src/grader/mongo.ts';
 import { buildGradeServer } from '../../sandboxes/src/grader/server.ts';
 import { runQuery } from '../../sandboxes/src/grader/sql.ts';
+import { seedPostgres } from '../../sandboxes/src/seeder/postgres.ts';
 import { runSeed } from '../../sandboxes/src/seeder/run.ts';
 import { credentialsDir as writeCredentials } from '../harness/grader.ts';
 import { GraderStore } from '../harness/grader-store.ts';
@@ -197,6 +199,69 @@ describe('hidden variants (PostgreSQL)', () => {
     expect(res.hintFr).not.toMatch(/integer|\(/);
     // Staff still see what happened.
     expect(res.explanation).toMatch(/hidden variant 1 \(SqlError\).*invalid input syntax for type integer/);
+  });
+
+  // Red team 4: every assessment's hidden variants were the same, and the code is public, so an
+  // attacker seeded them at home, listed each one's result and pasted a literal choosing by
+  // database name: it passed. Salted per seed, the variants are this assessment's own.
+  it('a list of every variant’s result, rebuilt from the public code, fails', async () => {
+    const exercise = SQL_EXERCISES.find((e) => e.id === 'rank-customers-by-country')!;
+    const visible = await runQuery(graderOn(DB), exercise.reference, { rowCap: 100_000 });
+    const branches = [`SELECT * FROM (${sqlLiteral(visible)}) v WHERE current_database() = '${DB}'`];
+    const admin = { host: server.host, port: server.port, user: server.user, password: server.password };
+    for (let i = 1; i <= VARIANTS; i++) {
+      const home = `${DB}_attacker_${i}`;
+      const c = new pg.Client({ ...admin, database: 'postgres' });
+      await c.connect();
+      await c.query(`CREATE DATABASE ${home}`);
+      await c.end();
+      await seedPostgres(
+        { ...admin, database: home },
+        {
+          dataset: resolveDataset('retail@1'),
+          size: 'small',
+          variant: i,
+          candidate: { username: 'candidate', password: 'candidate-pw' },
+          grader: { username: 'grader', password: 'grader-pw' },
+        },
+      );
+      const rebuilt = await runQuery({ ...admin, database: home }, exercise.reference, { rowCap: 100_000 });
+      const actual = await runQuery(graderOn(hiddenVariantDatabase(DB, i)), exercise.reference, {
+        rowCap: 100_000,
+      });
+      expect(rebuilt.rows, `variant ${i}: the code alone rebuilds it`).not.toEqual(actual.rows);
+      branches.push(
+        `SELECT * FROM (${sqlLiteral(rebuilt)}) h WHERE current_database() = '${hiddenVariantDatabase(DB, i)}'`,
+      );
+    }
+    const res = (
+      await grade(withVariants, {
+        sandbox: 'warehouse',
+        kind: 'sql',
+        reference: exercise.reference,
+        options: exercise.grader,
+        answer: branches.join(' UNION ALL '),
+      })
+    ).json();
+    expect(res.pass).toBe(false);
+  });
+
+  // Red team 4: the hidden databases were made from template1 before the candidate's seed closed
+  // its side channels there, and an answer may take a transaction id when a hidden value says so.
+  it('closes the statistics and the transaction counter to answers on a hidden variant', async () => {
+    const c = new pg.Client(graderOn(hiddenVariantDatabase(DB, 1)));
+    await c.connect();
+    try {
+      for (const sql of [
+        'SELECT pg_current_xact_id()',
+        'SELECT txid_current()',
+        'SELECT count(*) FROM pg_stat_activity',
+        `SELECT pg_tablespace_size('pg_default')`,
+      ])
+        await expect(c.query(sql), sql).rejects.toThrow(/permission denied for function/);
+    } finally {
+      await c.end();
+    }
   });
 
   for (const exercise of SQL_EXERCISES.filter((e) => !e.manual)) {

@@ -138,9 +138,24 @@ describe('provisioning', () => {
     const ns = candidateNamespace(team, 'alice');
     const NP = resourceFor('networking.k8s.io/v1', 'NetworkPolicy');
     const QUOTA = resourceFor('v1', 'ResourceQuota');
+    const SVC = resourceFor('v1', 'Service');
+    type Spec = KubeObject & { spec: Record<string, unknown> };
+    // The operator caches Services and policies as a digest of their spec: edits of it must show.
+    const policyBefore = (await client.get<Spec>(NP, ns, 'allow-platform-ingress'))!.spec;
+    const serviceBefore = (await client.get<Spec>(SVC, ns, 'warehouse'))!.spec as { ports: object[] };
     await client.delete(NP, ns, 'default-deny');
     await client.mergePatch(QUOTA, ns, 'sandbox-quota', { spec: { hard: { 'limits.cpu': '64' } } });
+    // Any pod of any namespace may now reach the sandboxes, and the Service sends to another port.
+    await client.mergePatch(NP, ns, 'allow-platform-ingress', {
+      spec: { ingress: [{ from: [{ namespaceSelector: {} }] }] },
+    });
+    await client.mergePatch(SVC, ns, 'warehouse', {
+      spec: { ports: serviceBefore.ports.map((p) => ({ ...p, targetPort: 9999 })) },
+    });
+    expect((await client.get<Spec>(NP, ns, 'allow-platform-ingress'))!.spec).not.toEqual(policyBefore);
     await eventually(async () => {
+      expect((await client.get<Spec>(NP, ns, 'allow-platform-ingress'))!.spec).toEqual(policyBefore);
+      expect((await client.get<Spec>(SVC, ns, 'warehouse'))!.spec).toEqual(serviceBefore);
       expect(await client.get(NP, ns, 'default-deny')).toBeDefined();
       const quota = await client.get<KubeObject & { spec: { hard: Record<string, string> } }>(
         QUOTA,

@@ -2,8 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DATA_API_VARIANT } from '@epreuve/crds';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { resolveDataset } from '../../sandboxes/src/datasets/catalog.ts';
+import { prebuiltFile, readPrebuilt, writePrebuilt } from '../../sandboxes/src/datasets/prebuilt.ts';
 import { findExercise } from '../../sandboxes/src/exercises/index.ts';
 
 /** The seeder/grader image's command line, run as the seed Job runs it, against a real PostgreSQL. */
@@ -107,6 +110,41 @@ describe('epreuve-sandbox seed', () => {
       /seeding warehouse \(postgres at 127\.0\.0\.1:1\) failed: .*; seeding ledger \(postgres at 127\.0\.0\.1:2\) failed/,
     );
   }, 30_000);
+});
+
+describe('epreuve-sandbox prebuild', () => {
+  it('writes the standard tables the image ships, which the seed then reads instead of generating', async () => {
+    // The tables are prepared only for a load (a loaded database needs none): the dataset's schema
+    // dropped before each seed below, as on a new server.
+    const unload = async () => {
+      const c = new pg.Client({ ...server, database: DB });
+      await c.connect();
+      await c.query('DROP SCHEMA IF EXISTS retail CASCADE');
+      await c.end();
+    };
+    const out = join(dir, 'prebuilt');
+    const res = run(['prebuild', out]);
+    expect(res.stderr).toBe('');
+    expect(res.status).toBe(0);
+    const retail = resolveDataset('retail@1');
+    for (const variant of [0, DATA_API_VARIANT]) {
+      expect(res.stdout).toContain(`prebuilt ${prebuiltFile(out, retail, 'standard', variant)} in `);
+      const lines: string[] = [];
+      const data = readPrebuilt(out, retail, 'standard', variant, (l) => lines.push(l));
+      expect(lines).toEqual([]);
+      expect(data?.customers.length).toBeGreaterThan(1000);
+    }
+    // The seed Job's view: the image's directory in EPREUVE_PREBUILT_DIR (here with the small size).
+    writePrebuilt(out, retail, 'small', 0);
+    await unload();
+    const seeded = run(['seed'], { EPREUVE_SEED_PLAN: plan(), EPREUVE_PREBUILT_DIR: out });
+    expect(seeded.status).toBe(0);
+    expect(seeded.stdout).toMatch(/prepared retail@1 \(small\): prebuilt in \d+ ms/);
+    await unload();
+    const without = run(['seed'], { EPREUVE_SEED_PLAN: plan() });
+    expect(without.stdout).toMatch(/prepared retail@1 \(small\): generated in \d+ ms/);
+    expect(run(['prebuild']).status).toBe(2);
+  }, 120_000);
 });
 
 describe('epreuve-sandbox grade', () => {

@@ -109,11 +109,22 @@ describe('seeder (PostgreSQL)', () => {
     // keys (pg_advisory_xact_lock(1, amount)), and the candidate's own session read them here.
     ['every database’s locks (advisory-lock keys an answer chose)', 'SELECT classid, objid FROM pg_locks'],
     ['who blocks whom', 'SELECT pg_blocking_pids(pg_backend_pid())'],
+    // A red-team finding: the default tablespace's size counts every database's temporary files,
+    // and an answer on a hidden variant spilled a sort as large as a hidden value.
+    ['the temporary files of every database (by name)', `SELECT pg_tablespace_size('pg_default')`],
+    ['the temporary files of every database (by oid)', `SELECT pg_tablespace_size(1663::oid)`],
+    // Red team 4: an answer on a hidden variant took a transaction id when a hidden value said so,
+    // and the candidate's session read the server-wide counter.
+    ['the transaction counter (snapshot)', 'SELECT pg_snapshot_xmax(pg_current_snapshot())'],
+    ['the transaction counter (old names)', 'SELECT txid_current_snapshot()'],
+    ['the transaction counter (age of an xid)', `SELECT age('3'::xid)`],
+    ['the WAL position', 'SELECT pg_current_wal_lsn()'],
+    ['taking a transaction id', 'SELECT pg_current_xact_id()'],
   ])('closes %s to the candidate', async (_, sql) => {
     const c = new pg.Client({ ...admin, user: candidate.username, password: candidate.password });
     await c.connect();
     try {
-      await expect(c.query(sql)).rejects.toThrow(/permission denied for function pg_/);
+      await expect(c.query(sql)).rejects.toThrow(/permission denied for function (pg_|txid_|age)/);
     } finally {
       await c.end();
     }
@@ -131,15 +142,52 @@ describe('seeder (PostgreSQL)', () => {
         await expect(c.query('SELECT classid, objid FROM pg_locks')).rejects.toThrow(
           /permission denied for function pg_lock_status/,
         );
+        await expect(c.query(`SELECT pg_tablespace_size('pg_default')`)).rejects.toThrow(
+          /permission denied for function pg_tablespace_size/,
+        );
       } finally {
         await c.end();
       }
     },
   );
 
+  // A red-team finding (third pass): answers run as the grader, which could read pg_locks for the
+  // check guard; an answer on the candidate's data read the advisory-lock keys another answer, on a
+  // hidden variant, chose at the same time, and raised them in an error the candidate was shown.
+  it('closes every session’s locks to the grader too: answers run as the grader', async () => {
+    const c = new pg.Client(grader);
+    await c.connect();
+    try {
+      await expect(c.query('SELECT classid, objid FROM pg_locks')).rejects.toThrow(
+        /permission denied for function pg_lock_status/,
+      );
+      // What the guard may call instead: its own session's relation locks, in this database only.
+      await c.query('BEGIN');
+      await c.query('LOCK TABLE retail.merchants IN ACCESS SHARE MODE');
+      const own = await c.query<{ rel: string }>(
+        'SELECT relation::regclass::text AS rel FROM epreuve_guard.own_relation_locks() AS l(relation)',
+      );
+      expect(own.rows.map((r) => r.rel)).toContain('retail.merchants');
+      await c.query('ROLLBACK');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('leaves the SQL candidates use whole: age() of a date still works', async () => {
+    const c = new pg.Client({ ...admin, user: candidate.username, password: candidate.password });
+    await c.connect();
+    try {
+      const { rows } = await c.query(`SELECT age(date '2026-01-31', date '2025-01-01')::text AS a`);
+      expect(rows[0].a).toBe('1 year 30 days');
+    } finally {
+      await c.end();
+    }
+  });
+
   it('leaves grading whole: the grader still reads and answers run', async () => {
     expect((await runQuery(grader, 'SELECT count(*)::int FROM retail.merchants')).rows).toEqual([[24]]);
-    // The check guard reads the grader's own locks: granted back to the grader alone.
+    // The check guard reads its own session's locks through epreuve_guard.own_relation_locks().
     expect(
       (await runQuery(grader, 'SELECT count(*)::int FROM work.collected', { refuseCandidateCode: true }))
         .rows,

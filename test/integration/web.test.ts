@@ -147,10 +147,26 @@ describe('candidate page', () => {
     expect(bodies.join('\n')).not.toMatch(/RANK\(\)/); // no prompt either
     expect(bodies.length).toBeGreaterThan(0);
 
+    // The API's cache sees the Start a moment after it is written: the first read after it
+    // answers "not started" here, as a lagging cache (or another API replica) would, and the
+    // page reads again rather than showing the Start button back.
+    const before = await (
+      await early.request.get(`${url}/api/v1/candidate/session?lang=en`, {
+        headers: {
+          authorization: `Bearer ${await early.evaluate(() => sessionStorage.getItem('epreuve-token'))}`,
+        },
+      })
+    ).text();
+    expect(JSON.parse(before).started).toBe(false);
+    let stale = 0;
+    await early.route('**/api/v1/candidate/session*', (route) =>
+      stale++ < 2 ? route.fulfill({ contentType: 'application/json', body: before }) : route.fallback(),
+    );
     await early.getByRole('button', { name: 'Start the assessment' }).click();
     await expect
       .poll(() => early.locator('pre[aria-label^="psql"]').textContent(), { timeout: 20_000 })
       .toContain(password);
+    expect(stale).toBeGreaterThan(2);
     expect(await early.locator('#tasks-section').isHidden()).toBe(false);
     await expect
       .poll(() => early.locator('article[data-task="rank-customers-by-country"] h3').textContent())

@@ -141,6 +141,20 @@ export class AssessmentStore {
     return this.assessments.hasSynced() && this.templates.hasSynced();
   }
 
+  /**
+   * An assessment as the API server has it now (`team/name`), for the rare check the cache may be
+   * too late for; undefined when it is gone.
+   */
+  async fresh(key: string): Promise<AssessmentObject | undefined> {
+    const [team, name] = key.split('/') as [string, string];
+    try {
+      return await this.client.get<AssessmentObject>(ASMT, team, name);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   get(team: string, name: string): AssessmentObject {
     const a = this.assessments.get(`${team}/${name}`);
     if (!a) throw new NotFound(`no assessment ${name} in team ${team}`);

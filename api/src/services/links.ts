@@ -140,6 +140,16 @@ export class CandidateLinks {
     return this.signer.sign({ assessment: keyOf(a), linkId, expiresAt });
   }
 
+  /** Link ids the API server confirmed replaced, and until when that answer is trusted. */
+  private readonly replaced = new Map<string, number>();
+
+  private rememberReplaced(linkId: string): void {
+    const now = Date.now();
+    for (const [id, until] of this.replaced) if (until <= now) this.replaced.delete(id);
+    if (this.replaced.size >= 10_000) this.replaced.delete(this.replaced.keys().next().value!);
+    this.replaced.set(linkId, now + 60_000);
+  }
+
   /** The assessment a token opens, if it still does. */
   async authenticate(token: string): Promise<{ assessment: AssessmentObject; linkId: string }> {
     let claims: { assessment: string; linkId: string };
@@ -148,11 +158,22 @@ export class CandidateLinks {
     } catch (err) {
       throw new Unauthenticated(/exp/.test((err as Error).message) ? LINK.expired : LINK.invalid);
     }
-    const assessment = this.store.assessments.get(claims.assessment);
+    let assessment = this.store.assessments.get(claims.assessment);
     if (!assessment) throw new Unauthenticated(LINK.invalid);
     if (assessment.spec.revoked) throw new Forbidden(LINK.revoked);
-    if (assessment.metadata.annotations?.[ANNOTATIONS.linkId] !== claims.linkId)
-      throw new Unauthenticated(LINK.replaced);
+    if (assessment.metadata.annotations?.[ANNOTATIONS.linkId] !== claims.linkId) {
+      // The cache sees a new link a moment after it was issued (longer on a busy cluster, or when
+      // another API replica issued it): before saying "replaced", ask the API server, once per
+      // link id a minute, so a replaced link's retries cost no read each.
+      const known = (this.replaced.get(claims.linkId) ?? 0) > Date.now();
+      const fresh = known ? undefined : await this.store.fresh(claims.assessment);
+      if (fresh?.metadata.annotations?.[ANNOTATIONS.linkId] !== claims.linkId) {
+        this.rememberReplaced(claims.linkId);
+        throw new Unauthenticated(LINK.replaced);
+      }
+      assessment = fresh;
+      if (assessment.spec.revoked) throw new Forbidden(LINK.revoked);
+    }
     if (hasEnded(assessment)) throw new Forbidden(LINK.ended); // Expired or Hibernated (issue 17)
     return { assessment, linkId: claims.linkId };
   }

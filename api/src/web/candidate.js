@@ -208,10 +208,11 @@ function renderTasks(tasks, total) {
   }
 }
 
+/** Renders the session; says whether the candidate may work (started, or no Start needed). */
 async function load() {
   if (!token()) {
     $('error').textContent = t('candidate.noLink');
-    return;
+    return false;
   }
   try {
     const s = await api('GET', `/candidate/session?lang=${lang}`);
@@ -233,11 +234,13 @@ async function load() {
       renderTasks(list.tasks, list.submissions);
     }
     tick(); // last: past the deadline, it replaces all of the above with the ended view
+    return !waiting;
   } catch (err) {
     // The link stops working at the deadline: a page reopened after it says the assessment ended.
     const known = Number(sessionStorage.getItem(DEADLINE));
     if (known && Date.now() >= known) showEnded();
     else $('error').textContent = err.message;
+    return false;
   }
 }
 
@@ -460,7 +463,10 @@ $('start').addEventListener('click', async () => {
   try {
     const r = await api('POST', '/candidate/start');
     sessionStorage.setItem('epreuve-token', r.token);
-    await load();
+    // The API reads sessions from its cache, which sees the Start a moment after it was written
+    // (longer on a busy cluster, or on another API replica): until it does, the session still says
+    // "not started", so read again rather than show the Start button back.
+    for (let i = 0; i < 40 && !(await load()); i++) await new Promise((ok) => setTimeout(ok, 250));
   } catch (err) {
     $('error').textContent = err.message;
   }

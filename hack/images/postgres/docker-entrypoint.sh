@@ -3,6 +3,12 @@
 # empty $PGDATA, initdb with $POSTGRES_USER (default postgres) and $POSTGRES_PASSWORD, create
 # $POSTGRES_DB, run /docker-entrypoint-initdb.d/*.sql|*.sh; then exec postgres listening on all
 # addresses with scram-sha-256 for remote clients. Runs as any non-root uid; never as root.
+# Épreuve's addition: EPREUVE_PRELOAD_DATASET (e.g. retail@1-standard) names a data directory made
+# at image build (preload.ts: initdb as this script runs it, the dataset loaded by the seeder's
+# code, no role or password); on an empty $PGDATA it is copied in instead of initdb when it was
+# made for this $POSTGRES_USER and $POSTGRES_DB, and the superuser's password is then set. Anything
+# else (no such directory, another user or database, initdb arguments, init scripts) initdb's as
+# before, with a line saying why; the seed Job loads the data then.
 set -euo pipefail
 if [ "${1:-postgres}" != postgres ]; then exec "$@"; fi
 [ "$(id -u)" -ne 0 ] || { echo "docker-entrypoint: refusing to run PostgreSQL as root" >&2; exit 1; }
@@ -13,6 +19,74 @@ auth=${POSTGRES_HOST_AUTH_METHOD:-scram-sha-256}
 
 mkdir -p "$PGDATA"
 chmod 700 "$PGDATA" 2>/dev/null || true
+
+# preload_source: prints the preloaded data directory to copy in, or nothing (saying why on stderr).
+preload_source() {
+  local name=$EPREUVE_PRELOAD_DATASET dir=${EPREUVE_PRELOAD_DIR:-/usr/share/epreuve/preload}
+  case "$name" in
+    *[!a-zA-Z0-9@_-]* | '')
+      echo "preload: ignoring EPREUVE_PRELOAD_DATASET: only letters, digits, @, _ and - are allowed" >&2
+      return ;;
+  esac
+  if [ ! -f "$dir/$name/preload.env" ] || [ ! -s "$dir/$name/pgdata/PG_VERSION" ]; then
+    echo "preload: this image has no $name; initdb, and the seed Job loads it" >&2
+    return
+  fi
+  local want_user want_db
+  want_user=$(sed -n 's/^user=//p' "$dir/$name/preload.env")
+  want_db=$(sed -n 's/^database=//p' "$dir/$name/preload.env")
+  if [ "$user" != "$want_user" ] || [ "$db" != "$want_db" ]; then
+    echo "preload: $name was made for user $want_user and database $want_db, not $user and $db; initdb instead" >&2
+  elif [ -n "${POSTGRES_INITDB_ARGS:-}" ]; then
+    echo "preload: POSTGRES_INITDB_ARGS is set; initdb instead of $name" >&2
+  elif compgen -G '/docker-entrypoint-initdb.d/*' >/dev/null; then
+    echo "preload: /docker-entrypoint-initdb.d has scripts; initdb instead of $name" >&2
+  elif [[ "${POSTGRES_PASSWORD:-}" == *$'\n'* ]]; then
+    echo "preload: POSTGRES_PASSWORD has a line break; initdb instead of $name" >&2
+  else
+    echo "$dir/$name/pgdata"
+  fi
+}
+
+if [ -e "$PGDATA/.epreuve-preloading" ]; then
+  # A copy, password or pg_hba.conf interrupted before its end: start it over.
+  find "$PGDATA" -mindepth 1 -delete
+fi
+source=
+if [ ! -s "$PGDATA/PG_VERSION" ] && [ -n "${EPREUVE_PRELOAD_DATASET:-}" ]; then
+  source=$(preload_source)
+fi
+if [ ! -s "$PGDATA/PG_VERSION" ] && [ -n "$source" ]; then
+  if [ -z "${POSTGRES_PASSWORD:-}" ] && [ "$auth" != trust ]; then
+    echo "docker-entrypoint: POSTGRES_PASSWORD is required (or POSTGRES_HOST_AUTH_METHOD=trust)" >&2
+    exit 1
+  fi
+  : >"$PGDATA/.epreuve-preloading"
+  # PG_VERSION last: a directory without it is never taken for a complete one.
+  for f in "$source"/*; do
+    if [ "${f##*/}" != PG_VERSION ]; then cp -a "$f" "$PGDATA/"; fi
+  done
+  cp -a "$source/PG_VERSION" "$PGDATA/"
+  if [ -n "${POSTGRES_PASSWORD:-}" ]; then
+    # Single-user mode, as the superuser, no listener: the password never reaches a command line
+    # or a log (stdin; quotes doubled, standard_conforming_strings keeps backslashes literal; no
+    # statement logged with an error). It exits 0 whatever happened: the SELECT says it worked.
+    quoted_user=${user//\"/\"\"}
+    quoted_pw=${POSTGRES_PASSWORD//\'/\'\'}
+    quoted_name=${user//\'/\'\'}
+    out=$(printf "ALTER ROLE \"%s\" PASSWORD '%s'\nSELECT 'epreuve-password-set' FROM pg_authid WHERE rolname = '%s' AND rolpassword IS NOT NULL\n" \
+      "$quoted_user" "$quoted_pw" "$quoted_name" |
+      postgres --single -D "$PGDATA" -c log_min_messages=fatal -c log_min_error_statement=panic postgres 2>&1)
+    if [[ "$out" != *'"epreuve-password-set"'* ]]; then
+      echo "docker-entrypoint: could not set the password of $user in the preloaded $EPREUVE_PRELOAD_DATASET" >&2
+      find "$PGDATA" -mindepth 1 -delete # not left as a server nobody can log in to: the next start redoes it
+      exit 1
+    fi
+  fi
+  printf '\nhost all all all %s\n' "$auth" >>"$PGDATA/pg_hba.conf"
+  rm -f "$PGDATA/.epreuve-preloading"
+  echo "docker-entrypoint: PostgreSQL preloaded in $PGDATA from $EPREUVE_PRELOAD_DATASET (database $db, user $user)"
+fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   if [ -z "${POSTGRES_PASSWORD:-}" ] && [ "$auth" != trust ]; then
     echo "docker-entrypoint: POSTGRES_PASSWORD is required (or POSTGRES_HOST_AUTH_METHOD=trust)" >&2

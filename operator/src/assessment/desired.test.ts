@@ -1,3 +1,4 @@
+import { SANDBOX_DATABASE } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.ts';
@@ -7,7 +8,6 @@ import {
   desiredState,
   namespaceContents,
   namespaceOf,
-  SANDBOX_DATABASE,
 } from './desired.ts';
 import { assessment, context, template } from './fixtures.test-helpers.ts';
 import { quotaShortfall } from './quota.ts';
@@ -191,6 +191,25 @@ describe('desiredObjects', () => {
     const t = template({ sandboxes: [{ name: 'db', postgres: { dataset: 'retail@1', version: '15' } }] });
     const sts = desiredObjects(context(t)).find((o) => o.kind === 'StatefulSet')!;
     expect(JSON.stringify(sts)).toContain('"image":"postgres:15"');
+  });
+
+  it("asks the PostgreSQL image for the sandbox's dataset preloaded, made for the Secret's admin and database", () => {
+    const t = template({ sandboxes: [{ name: 'db', postgres: { dataset: 'retail@1', version: '16' } }] });
+    const sts = desiredObjects(context(t)).find((o) => o.kind === 'StatefulSet')! as unknown as {
+      spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value?: string }> }> } } };
+    };
+    const env = sts.spec.template.spec.containers[0]!.env;
+    expect(env.filter((e) => e.name.startsWith('EPREUVE_PRELOAD_'))).toEqual([
+      { name: 'EPREUVE_PRELOAD_DATASET', value: 'retail@1-standard' },
+    ]);
+    // The image's preloaded directories are made for user postgres and database sandbox (preload.ts).
+    expect(env.find((e) => e.name === 'POSTGRES_DB')?.value).toBe('sandbox');
+    const secret = credentialsSecret(
+      context(),
+      { name: 'db', postgres: { dataset: 'retail@1', version: '16', storage: '1Gi' } },
+      () => Buffer.alloc(24),
+    );
+    expect((secret.stringData as Record<string, string>)['admin-username']).toBe('postgres');
   });
 
   it("asks the MongoDB image for the sandbox's dataset preloaded, as the database the seed Job fills", () => {

@@ -16,6 +16,8 @@ import {
   type GraderStoreLocation,
   LABELS,
   MANAGED_BY,
+  POSTGRES_ADMIN_USER,
+  SANDBOX_DATABASE,
   type Sandbox,
   type SandboxKind,
   SEED_PLAN_ENV,
@@ -281,8 +283,6 @@ export function serviceAccounts(ctx: Context): KubeObject[] {
 }
 
 /** Random credentials; `random(n)` returns n bytes from a CSPRNG (injected for tests). */
-/** The database of every database sandbox (its Secret's `database` key). */
-export const SANDBOX_DATABASE = 'sandbox';
 
 export function credentialsSecret(ctx: Context, s: Sandbox, random: (n: number) => Buffer): KubeObject {
   const token = () => random(24).toString('base64url');
@@ -293,7 +293,7 @@ export function credentialsSecret(ctx: Context, s: Sandbox, random: (n: number) 
           [DB_CREDENTIAL_KEYS.database]: SANDBOX_DATABASE,
           [DB_CREDENTIAL_KEYS.username]: 'candidate',
           [DB_CREDENTIAL_KEYS.password]: token(),
-          [DB_CREDENTIAL_KEYS.adminUsername]: 'postgres',
+          [DB_CREDENTIAL_KEYS.adminUsername]: POSTGRES_ADMIN_USER,
           [DB_CREDENTIAL_KEYS.adminPassword]: token(),
           [DB_CREDENTIAL_KEYS.graderUsername]: 'grader',
           [DB_CREDENTIAL_KEYS.graderPassword]: token(),
@@ -447,6 +447,10 @@ export function postgresStatefulSet(ctx: Context, s: Sandbox): KubeObject {
         { name: 'POSTGRES_DB', value: SANDBOX_DATABASE },
         secretEnv('POSTGRES_USER', secret, DB_CREDENTIAL_KEYS.adminUsername),
         secretEnv('POSTGRES_PASSWORD', secret, DB_CREDENTIAL_KEYS.adminPassword),
+        // The project's PostgreSQL image ships the standard datasets as data directories
+        // (hack/images/postgres/preload.ts) and copies this one in instead of initdb: the seed
+        // Job, which loads the standard size, verifies it and sets up the roles. Other images ignore it.
+        { name: 'EPREUVE_PRELOAD_DATASET', value: `${pg.dataset}-standard` },
       ],
       ...probes({
         exec: { command: ['pg_isready', '-U', 'postgres', '-h', '127.0.0.1'] },

@@ -29,7 +29,7 @@ import {
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from '../config.ts';
-import { Applier } from '../controller/apply.ts';
+import { Applier, cachedView } from '../controller/apply.ts';
 import { Controller, priorityOf, type Reconciler, type Result } from '../controller/controller.ts';
 import { applyStatusIfChanged, patchFinalizers } from '../controller/writes.ts';
 import type { Manager } from '../manager.ts';
@@ -88,6 +88,7 @@ export function managedInformers(manager: Manager): Record<ManagedKind, Informer
       kind,
       manager.informer(resourceFor(apiVersion, kind), {
         labelSelector: MANAGED_SELECTOR,
+        transform: cachedView,
         ...(kind === 'Namespace' && { indexes: NAMESPACE_INDEXES }),
       }),
     ]),

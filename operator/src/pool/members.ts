@@ -10,6 +10,7 @@ import {
   shortHash,
 } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
+import { stringify as stableStringify } from 'safe-stable-stringify';
 import type { Context, PooledNamespace } from '../assessment/desired.ts';
 import { knownTimeZone, nextSizeChange, poolSizeAt } from './schedule.ts';
 
@@ -48,17 +49,7 @@ export const NAMESPACE_INDEXES = {
  */
 export function templateHash(t: AssessmentTemplate): string {
   const { pool: _pool, ...spec } = t.spec;
-  const canonical = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(canonical)
-      : v && typeof v === 'object'
-        ? Object.fromEntries(
-            Object.keys(v)
-              .sort()
-              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
-          )
-        : v;
-  return shortHash(JSON.stringify(canonical(spec)), 10);
+  return shortHash(stableStringify(spec) ?? '', 10);
 }
 
 /** Labels every object of a pool namespace carries, before and after its claim. */

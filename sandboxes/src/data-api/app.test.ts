@@ -206,6 +206,18 @@ describe('data endpoints', () => {
     expect((await a.inject({ url: '/v1/nothing', headers: auth })).statusCode).toBe(404);
   });
 
+  // A red-team finding: a wrong key on an unknown /v1 path got a 404, which the gateway counts as
+  // a logged-in client (its integrity signals, the candidate's connection cap).
+  it('checks the key before saying a /v1 path does not exist', async () => {
+    const a = app();
+    for (const url of ['/v1/nothing', '/v1/merchants/3/more', '/v1']) {
+      const wrong = await a.inject({ url, headers: { 'x-api-key': 'wrong-key' } });
+      expect(wrong.statusCode, url).toBe(401);
+      expect((await a.inject({ url })).statusCode, url).toBe(401);
+    }
+    expect((await a.inject({ url: '/nothing', headers: { 'x-api-key': 'wrong-key' } })).statusCode).toBe(404);
+  });
+
   it.each([
     ['limit=0', 'limit'],
     ['limit=abc', 'limit'],

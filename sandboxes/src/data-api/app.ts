@@ -287,12 +287,12 @@ export function buildApp(
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     sendProblem(reply, { status, detail: status >= 500 ? 'Internal error' : error.message });
   });
-  app.setNotFoundHandler((request, reply) => {
+  const notFound = (request: FastifyRequest, reply: FastifyReply) =>
     sendProblem(reply, {
       status: 404,
       detail: `No endpoint ${request.method} ${request.url.split('?')[0]}; see /docs`,
     });
-  });
+  app.setNotFoundHandler(notFound);
 
   app.get('/healthz', async () => ({ status: 'ok', dataset: datasetKey(dataset) }));
   app.get('/openapi.json', async () => doc);
@@ -305,6 +305,10 @@ export function buildApp(
 
   app.register(
     async (v1) => {
+      // An unknown /v1 path is answered behind the key check too: the gateway counts any answer
+      // but 401/403/429 as a logged-in client, and a red-team proof had a wrong key on /v1/nope
+      // (a 404 before any key check) counted as the candidate's session, up to their cap.
+      v1.setNotFoundHandler(notFound);
       v1.addHook('onRequest', async (request, reply) => {
         const key = presentedKey(request, 'x-api-key');
         if (key === null || !sameSecret(key, apiKey.get())) {

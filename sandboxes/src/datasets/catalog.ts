@@ -9,8 +9,9 @@ export interface Dataset {
   /**
    * Variant 0 is what candidates see; others are hidden re-grade data of the same shape. Scope
    * `tables`: the PostgreSQL tables only, identical to the full dataset's, the collections empty.
+   * `salt` (16 bytes) makes a hidden variant this assessment's own (retail/v1.ts).
    */
-  generate(size: Size, variant?: number, scope?: DataScope): RetailData;
+  generate(size: Size, variant?: number, scope?: DataScope, salt?: Buffer): RetailData;
   postgres: { ddl: string; tables: typeof RETAIL_TABLES; schema: string };
   mongo: { collections: Array<keyof RetailData> };
 }

@@ -39,6 +39,16 @@ describe('compareResults', () => {
     expect(compareResults(rs(['x'], [['10.00']]), rs(['x'], [[10.01]]), opts).pass).toBe(false);
   });
 
+  // A red-team finding: integers past 2^53 compared as JavaScript numbers, so a sum off by one passed.
+  it('compares integers past 2^53 exactly, however they are written', () => {
+    const big = (v: unknown) => rs(['total'], [[v]]);
+    expect(compareResults(big('9007199254740993'), big('9007199254740992'), opts).pass).toBe(false);
+    expect(compareResults(big('-9007199254740993'), big(-9007199254740992n), opts).pass).toBe(false);
+    expect(compareResults(big('9007199254740993'), big(9007199254740993n), opts).pass).toBe(true);
+    expect(compareResults(big('9007199254740993.00'), big('9007199254740993'), opts).pass).toBe(true);
+    expect(compareResults(big('123'), big(123n), opts).pass).toBe(true);
+  });
+
   it('names missing and extra rows', () => {
     const g = compareResults(
       ref,

@@ -53,12 +53,27 @@ export class UncomparableResult extends Error {
 /** An invalid Date (a year JavaScript cannot hold) compares as such, instead of throwing. */
 const isoOrInvalid = (d: Date) => (Number.isNaN(d.getTime()) ? 'Invalid Date' : d.toISOString());
 
-/** Normalises a cell: numbers and numeric strings (bigint, numeric) become numbers, dates ISO strings. */
+/**
+ * An integer past 2^53 as an exact string (`…n`), or undefined: as a JavaScript number,
+ * 9007199254740993 would equal 9007199254740992, and a sum off by one would pass.
+ */
+function exactBigInteger(text: string): string | undefined {
+  const integral = /^(-?\d+)(?:\.0*)?$/.exec(text);
+  if (!integral) return undefined;
+  const n = BigInt(integral[1]!);
+  return n > BigInt(Number.MAX_SAFE_INTEGER) || n < -BigInt(Number.MAX_SAFE_INTEGER) ? `${n}n` : undefined;
+}
+
+/**
+ * Normalises a cell: numbers and numeric strings (bigint, numeric) become numbers (integers past
+ * 2^53 exact strings), dates ISO strings.
+ */
 export function normalize(value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (value instanceof Date) return isoOrInvalid(value);
-  if (typeof value === 'bigint') return Number(value);
-  if (typeof value === 'string' && /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i.test(value.trim())) return Number(value);
+  if (typeof value === 'bigint') return exactBigInteger(String(value)) ?? Number(value);
+  if (typeof value === 'string' && /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i.test(value.trim()))
+    return exactBigInteger(value.trim()) ?? Number(value);
   if (typeof value === 'object') return JSON.stringify(sortKeys(value, 0));
   return value;
 }

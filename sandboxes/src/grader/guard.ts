@@ -35,15 +35,20 @@ export interface Refusal {
   fr: string;
 }
 
+/**
+ * Where the seeder puts the one lock function the grader may call: the relations its own session
+ * has locked in this database (not `pg_locks`, which shows every session's, every database's).
+ */
+export const OWN_LOCKS_SCHEMA = 'epreuve_guard';
+export const OWN_RELATION_LOCKS = `${OWN_LOCKS_SCHEMA}.own_relation_locks`;
+
 const INSPECT = `
 WITH RECURSIVE rels AS (
   SELECT DISTINCT c.oid, c.relkind, pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
-  FROM pg_catalog.pg_locks l
+  FROM ${OWN_RELATION_LOCKS}() AS l(relation)
   JOIN pg_catalog.pg_class c ON c.oid = l.relation
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE l.locktype = 'relation' AND l.pid = pg_catalog.pg_backend_pid()
-    AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
-    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
 ), cols AS (
   SELECT r.name AS rel, a.attnum, a.attname::text AS col, a.atttypid, a.attcollation
   FROM rels r JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid

@@ -6,6 +6,7 @@ import {
   checkRequest,
   collectionSourceDatabase,
   consoleRequest,
+  GRADER,
   type GradeRequest,
   type GradeResponse,
   type GraderPlan,
@@ -150,6 +151,12 @@ function sendProblem(reply: FastifyReply, status: number, detail: string, retryA
 const badBody = (reply: FastifyReply, error: z.ZodError) =>
   sendProblem(reply, 400, error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; '));
 
+/** Where an answer is graded: the candidate's database, then each hidden variant's. */
+const gradedDatabases = (database: string, sandbox: GraderPlan[number]) => [
+  database,
+  ...Array.from({ length: sandbox.hiddenVariants ?? 0 }, (_, k) => hiddenVariantDatabase(database, k + 1)),
+];
+
 export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: typeof o.log === 'object' ? o.log : undefined,
@@ -186,6 +193,30 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     sendProblem(reply, 429, 'the grader is busy with earlier answers; retry in a moment', 2);
 
   /**
+   * True when a run that may take `worstMs` would end after the caller stops waiting (its
+   * GRADER.waitHeader, counted from when the request arrived). Such a run is refused before it
+   * starts: one that ran past the caller's wait would be withdrawn (no attempt spent), so an answer
+   * whose run time depends on hidden data, behind console runs that fill the queue, would choose
+   * for free which attempts count (a red-team proof). Refused before the start, nothing about the
+   * answer is learnt; started, it ends inside the wait, graded.
+   */
+  const pastCallersWait = (request: FastifyRequest, receivedAt: number, worstMs: number) => {
+    const wait = Number(request.headers[GRADER.waitHeader]);
+    return Number.isFinite(wait) && wait > 0 && performance.now() - receivedAt + worstMs + 1000 > wait;
+  };
+  /** The longest one query may take: its limit, then the statement's cut and the client's (sql.ts). */
+  const runMs = limits.timeoutMs + 2000;
+  /** A grade's worst case: the answer on each database, and each reference not computed yet. */
+  const gradeWorstMs = (sandbox: GraderPlan[number], req: GradeRequest) => {
+    const databases = gradedDatabases(graderCredentials(sandbox.credentials).database, sandbox);
+    const uncached =
+      req.kind === 'sql'
+        ? databases.filter((db) => !references.has(sqlReferenceKey(sandbox, db, req.reference))).length
+        : 0;
+    return (databases.length + uncached) * runMs;
+  };
+
+  /**
    * A check task: the author's checks on the candidate's work area (SQL on PostgreSQL, pipelines on MongoDB), each under
    * an answer's limits, compared with literal rows or with the grader-only copy of what the data
    * API serves. One slot of the gate for the whole run.
@@ -204,9 +235,14 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
         422,
         `body.checks.${mismatch}: check ${req.checks[mismatch]!.name} needs ${sandbox.kind === 'mongo' ? 'a mongo pipeline' : 'an sql query'}, as sandbox ${sandbox.name} is ${sandbox.kind}`,
       );
+    const receivedAt = performance.now();
     const entered = gate.enter();
     if (!entered) return busy(reply);
     const release = await entered;
+    if (pastCallersWait(request, receivedAt, (o.checksDeadlineMs ?? 20_000) + runMs)) {
+      release();
+      return busy(reply);
+    }
     try {
       return await check(sandbox, req);
     } catch (err) {
@@ -232,9 +268,14 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
         404,
         `no ${req.kind === 'sql' ? 'PostgreSQL' : 'MongoDB'} sandbox ${req.sandbox}`,
       );
+    const receivedAt = performance.now();
     const entered = gate.enter();
     if (!entered) return busy(reply);
     const release = await entered;
+    if (pastCallersWait(request, receivedAt, gradeWorstMs(sandbox, req))) {
+      release();
+      return busy(reply);
+    }
     try {
       let result: GradeResult;
       try {
@@ -346,6 +387,9 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     }
   });
 
+  const sqlReferenceKey = (sandbox: GraderPlan[number], database: string, sql: string) =>
+    `${sandbox.name}\0${database}\0${sql}`;
+
   /** The reference result, computed once per sandbox and reference: the graded data is read-only. */
   function reference(key: string, compute: () => Promise<ResultSet>): Promise<ResultSet> {
     let hit = references.get(key);
@@ -450,9 +494,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
    */
   async function grade(sandbox: GraderPlan[number], req: GradeRequest): Promise<GradeResult> {
     const creds = graderCredentials(sandbox.credentials);
-    const databases = [creds.database];
-    for (let i = 1; i <= (sandbox.hiddenVariants ?? 0); i++)
-      databases.push(hiddenVariantDatabase(creds.database, i));
+    const databases = gradedDatabases(creds.database, sandbox);
     let visible: GradeResult | undefined;
     for (const [i, database] of databases.entries()) {
       const result =
@@ -494,7 +536,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
       password: creds.password,
       database: creds.database,
     };
-    const referenceResult = await reference(`${sandbox.name}\0${creds.database}\0${req.reference}`, () =>
+    const referenceResult = await reference(sqlReferenceKey(sandbox, creds.database, req.reference), () =>
       runQuery(connection, req.reference, {
         ...limits,
         rowCap: 100_000,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MONGO_EXERCISES } from '../exercises/mongo.ts';
-import { parsePlan, resolveReferences, rolelessOptIn, runSeed } from './run.ts';
+import { parsePlan, probeTimeoutMs, resolveReferences, rolelessOptIn, runSeed, waitFor } from './run.ts';
 
 describe('rolelessOptIn', () => {
   it('is off unless EPREUVE_ALLOW_ROLELESS_USERS is true', () => {
@@ -107,5 +107,26 @@ describe('runSeed', () => {
         runSeed([{ ...base, ...extra }], { size: 'small', waitTimeoutMs: 1, log: () => {} }),
       ).rejects.toThrow(/need the grader store/);
     rmSync(base.credentials, { recursive: true });
+  });
+});
+
+describe('waitFor', () => {
+  it('numbers its attempts, whose connection waits grow from 1 s to 5 s', async () => {
+    const seen: number[] = [];
+    const lines: string[] = [];
+    const got = await waitFor(
+      'db',
+      async (n) => {
+        seen.push(n);
+        if (n < 2) throw new Error('not yet');
+        return 'up';
+      },
+      10_000,
+      (l) => lines.push(l),
+    );
+    expect(got).toBe('up');
+    expect(seen).toEqual([1, 2]);
+    expect(lines).toEqual(['waiting for db: not yet (attempt 1, next in 0.5 s)']);
+    expect([1, 2, 3, 5, 9].map(probeTimeoutMs)).toEqual([1000, 2000, 3000, 5000, 5000]);
   });
 });

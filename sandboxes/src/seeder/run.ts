@@ -1,8 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ALLOW_ROLELESS_USERS_ENV,
-  DATA_API_VARIANT,
   type DbCredentials,
   dbCredentials,
   type GraderStoreLocation,
@@ -16,11 +16,12 @@ import {
 import { MongoClient } from 'mongodb';
 import pg from 'pg';
 import { resolveDataset } from '../datasets/catalog.ts';
+import { prebuiltSha256 } from '../datasets/prebuilt.ts';
 import { findExercise } from '../exercises/index.ts';
 import { graderStoreUrl } from '../grader/store.ts';
-import { generatedOnce } from './generated.ts';
+import { preparedOnce, withHiddenSalt } from './generated.ts';
 import { type ReferenceSpec, seedHiddenMongoVariants, seedMongo, storeReferenceResults } from './mongo.ts';
-import { seedCollectionSource, seedHiddenVariants, seedPostgres } from './postgres.ts';
+import { seedPostgresServer } from './postgres.ts';
 
 export type { SeedPlan };
 
@@ -31,6 +32,10 @@ export interface SeedRunOptions {
   log: (line: string) => void;
   /** MongoDB users without roles on a server that has none: a local cluster's opt-in (`rolelessOptIn`). */
   allowRolelessUsers?: boolean;
+  /** The image's prebuilt tables (datasets/prebuilt.ts), read instead of generated when usable. */
+  prebuiltDir?: string;
+  /** The hidden variants' salt (generated.ts withHiddenSalt); default: 16 random bytes per run. */
+  hiddenSalt?: Buffer;
 }
 
 /** The seed Job's opt-in for role-less MongoDB users, from its environment; anything but true/false fails. */
@@ -99,14 +104,14 @@ export function readCredentials(dir: string): DbCredentials {
 /** Retries `attempt` with exponential backoff (0.5 s → 2 s) until it succeeds or time runs out. */
 export async function waitFor<T>(
   what: string,
-  attempt: () => Promise<T>,
+  attempt: (n: number) => Promise<T>,
   timeoutMs: number,
   log: (l: string) => void,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let n = 1; ; n++) {
     try {
-      return await attempt();
+      return await attempt(n);
     } catch (err) {
       // Short and capped at 2 s: a database's Service answers a second or two after its pod starts,
       // and every second waited here is a second the candidate waits.
@@ -127,37 +132,19 @@ export async function waitFor<T>(
  * sandbox, are thrown together.
  */
 export async function runSeed(plan: SeedPlan, o: SeedRunOptions): Promise<void> {
-  pregenerate(plan, o);
-  const results = await Promise.allSettled(plan.map((entry) => seedOne(entry, o)));
+  // One salt per run: a MongoDB variant's collections are asked for more than once, and must agree.
+  const hiddenSalt = o.hiddenSalt ?? randomBytes(16);
+  const results = await Promise.allSettled(plan.map((entry) => seedOne(entry, { ...o, hiddenSalt })));
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
   if (failures.length > 0) throw new Error(failures.join('; '));
 }
 
-/**
- * Generates what PostgreSQL loads up front — the candidate's tables and, with check tasks, what the
- * data API serves — while the databases are still starting (the Job starts with them): seconds of
- * CPU off the critical path. Seeding then finds them generated. MongoDB's collections are
- * generated only by a migration that needs them: the project's FerretDB image ships the standard
- * datasets already loaded (hack/images/ferretdb/preload.ts), so there usually is none.
- */
-function pregenerate(plan: SeedPlan, o: SeedRunOptions): void {
-  const started = Date.now();
-  const done: string[] = [];
-  for (const e of plan) {
-    if (e.kind !== 'postgres') continue;
-    generatedOnce(resolveDataset(e.dataset)).generate(o.size, 0, 'tables');
-    done.push(`${e.dataset} (${o.size})`);
-    if (e.collectionSource) {
-      const c = e.collectionSource;
-      generatedOnce(resolveDataset(c.dataset)).generate(c.size, DATA_API_VARIANT, 'tables');
-      done.push(`${c.dataset} (${c.size}, the data API's)`);
-    }
-  }
-  if (done.length > 0) o.log(`generated ${[...new Set(done)].join(', ')} in ${Date.now() - started} ms`);
-}
-
-async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
-  const dataset = generatedOnce(resolveDataset(entry.dataset));
+async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions & { hiddenSalt: Buffer }): Promise<void> {
+  // The tables are prepared when a load needs them (read from the image's prebuilt file, else
+  // generated): the project's PostgreSQL image preloads the standard data (its marker verified by
+  // seedPostgres), and its FerretDB image the MongoDB collections, so usually none does.
+  const prebuilt = o.prebuiltDir ? { dir: o.prebuiltDir, log: o.log } : undefined;
+  const dataset = withHiddenSalt(preparedOnce(resolveDataset(entry.dataset), prebuilt, o.log), o.hiddenSalt);
   const creds = readCredentials(entry.credentials);
   const candidate = { username: creds[KEYS.username], password: creds[KEYS.password] };
   const grader = { username: creds[KEYS.graderUsername], password: creds[KEYS.graderPassword] };
@@ -168,8 +155,8 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
       const admin = adminPostgres(entry, creds);
       await waitFor(
         where,
-        async () => {
-          const c = new pg.Client(admin);
+        async (n) => {
+          const c = new pg.Client({ ...admin, connectionTimeoutMillis: probeTimeoutMs(n) });
           c.on('error', () => {}); // a database still starting: the attempt fails and is retried
           await c.connect();
           await c.end();
@@ -177,24 +164,23 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
         o.waitTimeoutMs,
         o.log,
       );
-      await seedPostgres(admin, { dataset, size: o.size, candidate, grader, log: o.log });
-      if (entry.hiddenVariants)
-        await seedHiddenVariants(admin, {
-          dataset,
-          count: entry.hiddenVariants,
-          candidate,
-          grader,
-          log: o.log,
-        });
-      // What the data API serves, for the checks of a collection task (grader-only).
-      if (entry.collectionSource)
-        await seedCollectionSource(admin, {
-          dataset: generatedOnce(resolveDataset(entry.collectionSource.dataset)),
+      // The candidate's data, the hidden variants and the data API's copy (for the checks of a
+      // collection task, grader-only), side by side.
+      await seedPostgresServer(admin, {
+        dataset,
+        size: o.size,
+        candidate,
+        grader,
+        log: o.log,
+        // A preloaded database's rows are checked against the prebuilt file's header (no parse).
+        expectedTables: (d, size, variant) =>
+          o.prebuiltDir ? prebuiltSha256(o.prebuiltDir, d, size, variant) : undefined,
+        hiddenVariants: entry.hiddenVariants,
+        collectionSource: entry.collectionSource && {
+          dataset: preparedOnce(resolveDataset(entry.collectionSource.dataset), prebuilt, o.log),
           size: entry.collectionSource.size,
-          candidate,
-          grader,
-          log: o.log,
-        });
+        },
+      });
     } else {
       const references = resolveReferences(entry);
       if (!entry.store && (entry.hiddenVariants || references.length > 0))
@@ -241,6 +227,14 @@ async function seedOne(entry: SeedPlanEntry, o: SeedRunOptions): Promise<void> {
   o.log(`${entry.name}: seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
+/**
+ * How long attempt `n` waits for a connection: 1 s, then 2 s, … up to 5 s. The seed Job starts
+ * with its databases, whose Services drop connections until their pods are ready: a first attempt
+ * that waited 5 s kept the seed waiting seconds after the database answered (a preloaded
+ * PostgreSQL is ready 1–4 s after it starts).
+ */
+export const probeTimeoutMs = (n: number) => Math.min(5000, 1000 * n);
+
 /** An authenticated client of a MongoDB-protocol server, once it answers (a new client per attempt). */
 async function connectMongo(
   url: string,
@@ -250,7 +244,15 @@ async function connectMongo(
 ): Promise<MongoClient> {
   return waitFor(
     where,
-    async () => {
+    async (n) => {
+      // The short wait is for the ping only: the client the seed goes on with has the full 5 s.
+      const probe = new MongoClient(url, { serverSelectionTimeoutMS: probeTimeoutMs(n) });
+      probe.on('error', () => {});
+      try {
+        await probe.db('admin').command({ ping: 1 });
+      } finally {
+        await probe.close().catch(() => {});
+      }
       const attempt = new MongoClient(url, { serverSelectionTimeoutMS: 5000 });
       attempt.on('error', () => {});
       try {

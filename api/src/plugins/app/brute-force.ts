@@ -48,7 +48,8 @@ export default fp(
         });
       }
     });
-    app.addHook('onResponse', async (request, reply) => {
+    // A callback hook: no promise per response (this one runs on every response).
+    app.addHook('onResponse', (request, reply, done) => {
       if (reply.statusCode === 401 || reply.statusCode === 403) {
         if (!(reply.statusCode === 403 && familyOf(request) === 'candidate'))
           failures.record(keyOf(request), Date.now());
@@ -63,6 +64,7 @@ export default fp(
           client: request.ip,
         });
       }
+      done();
     });
   },
   { name: 'brute-force', dependencies: ['audit'] },

@@ -42,6 +42,7 @@ beforeAll(async () => {
   });
   app = Fastify({
     loggerInstance: createLogger('info', 'api-test', { destination }),
+    requestIdHeader: 'x-request-id',
   }) as unknown as FastifyInstance;
   await app.register(observabilityPlugin, {});
   // An instance-wide async hook after the span starts (as rate limit and auth are).
@@ -151,7 +152,12 @@ describe('the request span', () => {
     const server = exporter.getFinishedSpans().find((s) => s.name === 'POST /things')!;
     const ids = { trace_id: server.spanContext().traceId, span_id: server.spanContext().spanId };
     expect(logged.find((l) => l.msg === 'handled')).toMatchObject(ids);
-    expect(logged.find((l) => l.msg === 'request completed')).toMatchObject(ids);
+    expect(logged.find((l) => l.msg === 'request completed')).toMatchObject({
+      ...ids,
+      req: { method: 'POST', url: '/things', remoteAddress: '127.0.0.1' },
+      res: { statusCode: 200 },
+      responseTime: expect.any(Number),
+    });
     for (const raw of lines.filter((l) => l.includes('"trace_id"')))
       expect(raw.match(/"trace_id"/g)).toHaveLength(1);
   });
@@ -162,6 +168,17 @@ describe('the request span', () => {
     const spans = exporter.getFinishedSpans();
     expect(spans.map((s) => s.name)).toEqual(['onRequest lookup']);
     expect(spans[0]!.parentSpanContext).toBeUndefined();
+  });
+});
+
+describe('x-request-id', () => {
+  it('is on every response, the caller’s own when it sent one, /healthz and 404s included', async () => {
+    const own = await post({ 'x-request-id': 'caller-1' });
+    expect(own.headers.get('x-request-id')).toBe('caller-1');
+    for (const path of ['/healthz', '/nowhere']) {
+      const res = await fetch(`${url}${path}`);
+      expect(res.headers.get('x-request-id'), path).toMatch(/\S/);
+    }
   });
 });
 

@@ -7,6 +7,8 @@ import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client
 declare module 'fastify' {
   interface FastifyRequest {
     span?: Span;
+    /** The matched route's template (`/api/v1/teams/:team`), `unmatched` for a 404; set in onRequest. */
+    route: string;
   }
   interface FastifyInstance {
     /**
@@ -65,16 +67,23 @@ export default fp(async function observabilityPlugin(app: FastifyInstance, opts:
     registers: [registry],
   });
 
+  app.decorateRequest('span', undefined);
+  app.decorateRequest('route', 'unmatched');
   // Callback-style hooks: `done` must be called inside context.with (an async hook's promise
   // would resolve outside it).
-  app.addHook('onRequest', (request, _reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
+    // Here rather than in an onSend hook: the first hook, so every response that ran hooks has
+    // it (errors included: fastify keeps the headers set before one), and no onSend stage per
+    // response. The router's own refusals (frameworkErrors) set it themselves.
+    reply.header('x-request-id', request.id);
+    // Once: fastify builds routeOptions anew on every read.
+    const route = request.routeOptions.url;
+    if (route !== undefined) request.route = route;
     if (request.url === '/healthz') {
       done();
       return;
     }
     const parent = propagation.extract(context.active(), request.headers);
-    // Once: fastify builds routeOptions anew on every read.
-    const route = request.routeOptions.url;
     request.span = tracer.startSpan(
       `${request.method} ${route ?? 'unknown'}`,
       {
@@ -92,16 +101,13 @@ export default fp(async function observabilityPlugin(app: FastifyInstance, opts:
     // ids are given here, since this runs after the response, outside the span: lines logged
     // while it is active get them from the logger's mixin (createLogger). Not a child logger
     // bound to them (withSpanIds): a pino child per request cost 5 % of the session endpoint.
+    // `req` and `res` go through fastify's serializers (which request.log carries): the request
+    // itself, not a plain object, or they read `ip` where none is and drop the client's address.
     request.log.info(
-      {
-        ...spanIds(request.span),
-        req: { method: request.method, url: request.url, remoteAddress: request.ip },
-        res: { statusCode: reply.statusCode },
-        responseTime: reply.elapsedTime,
-      },
+      { ...spanIds(request.span), req: request, res: reply, responseTime: reply.elapsedTime },
       'request completed',
     );
-    const route = request.routeOptions.url ?? 'unmatched';
+    const route = request.route;
     const labels = { method: request.method, route, status_code: String(reply.statusCode) };
     requests.inc(labels);
     duration.observe(labels, reply.elapsedTime / 1000);

@@ -81,7 +81,9 @@ export function sendProblem(
  * valid percent-encoding, a path segment over the router's 100 characters. Both are malformed
  * requests: 400 problem+json, like a parameter that fails its schema.
  */
-export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  // No hook ran (observability's onRequest sets it on every other response).
+  reply.header('x-request-id', request.id);
   const detail =
     error.code === 'FST_ERR_MAX_PARAM_LENGTH'
       ? 'a path segment is longer than any this API accepts'

@@ -197,15 +197,22 @@ const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /**
  * `variant` 0 is the dataset candidates see; each other variant has the same shape and teeth from
- * another seed — the hidden data answers are re-checked on, so a listed result cannot pass.
+ * another seed — the hidden data answers are re-checked on, so a listed result cannot pass. A
+ * hidden variant is also `salt`ed (16 random bytes the seeder draws for its assessment): unsalted,
+ * it was the same in every assessment and anyone with this code could list its results.
  */
 /**
  * `scope: 'tables'` stops before the MongoDB collections (card_events, app_sessions come empty):
  * they are generated last, from the same random stream, so every table is the same as in the
  * full dataset — for a seed that loads PostgreSQL only, at about half the CPU and memory.
  */
-export function generateRetail(size: Size = 'small', variant = 0, scope: DataScope = 'all'): RetailData {
-  const r = new Random(SEED + variant * 7919);
+export function generateRetail(
+  size: Size = 'small',
+  variant = 0,
+  scope: DataScope = 'all',
+  salt?: Buffer,
+): RetailData {
+  const r = new Random(SEED + variant * 7919, salt);
   const s = SIZES[size];
 
   const customers: Customer[] = [];
@@ -434,3 +441,6 @@ function slug(s: string): string {
     .toLowerCase()
     .replace(/[^a-z]/g, '');
 }
+
+/** This module's file: part of the generator's fingerprint (prebuilt.ts). */
+export const SOURCE_URL = import.meta.url;
