@@ -20,6 +20,7 @@ describe('gateway configuration', () => {
       EPREUVE_GATEWAY_RECHECK_MS: 1000,
       EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS: 5000,
       EPREUVE_GATEWAY_MAX_CANCEL_MISSES_PER_MINUTE: 20,
+      EPREUVE_GATEWAY_MAX_CANCELS_PER_MINUTE: 60,
     });
   });
   it.each([
@@ -53,6 +54,7 @@ describe('gateway configuration', () => {
       { ...base, EPREUVE_GATEWAY_MAX_CANCEL_MISSES_PER_MINUTE: '0' },
       /EPREUVE_GATEWAY_MAX_CANCEL_MISSES_PER_MINUTE/,
     ],
+    [{ ...base, EPREUVE_GATEWAY_MAX_CANCELS_PER_MINUTE: '0' }, /EPREUVE_GATEWAY_MAX_CANCELS_PER_MINUTE/],
   ])('names every bad variable: %j', (env, message) => {
     expect(() => loadGatewayConfig(env)).toThrow(message);
   });

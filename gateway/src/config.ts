@@ -30,6 +30,8 @@ export const gatewayConfigSchema = z
     EPREUVE_GATEWAY_RECHECK_MS: z.coerce.number().int().min(100).max(5000).default(1000),
     /** Unmatched psql cancels per client address and minute before its cancels are dropped unread. */
     EPREUVE_GATEWAY_MAX_CANCEL_MISSES_PER_MINUTE: z.coerce.number().int().min(1).max(1000).default(20),
+    /** psql cancels, matching or not, per client address and minute (each forwarded one opens a connection). */
+    EPREUVE_GATEWAY_MAX_CANCELS_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(60),
     /** Integrity signals go to the Assessment's status at most once per assessment this often. */
     EPREUVE_GATEWAY_SIGNALS_INTERVAL_MS: z.coerce.number().int().min(100).max(300_000).default(5000),
     EPREUVE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9090),

@@ -77,6 +77,7 @@ const gateway = new SandboxGateway({
   handshakeTimeoutMs: config.EPREUVE_GATEWAY_HANDSHAKE_TIMEOUT_SECONDS * 1000,
   recheckMs: config.EPREUVE_GATEWAY_RECHECK_MS,
   maxCancelMissesPerMinute: config.EPREUVE_GATEWAY_MAX_CANCEL_MISSES_PER_MINUTE,
+  maxCancelsPerMinute: config.EPREUVE_GATEWAY_MAX_CANCELS_PER_MINUTE,
   log,
   registry,
   signals,

@@ -48,6 +48,12 @@ export interface GatewayOptions {
    * 32-bit secret key takes years. psql never misses but for a session that just ended.
    */
   maxCancelMissesPerMinute?: number;
+  /**
+   * CancelRequests, matching or not, that one client address may send per minute (default 60):
+   * each forwarded one opens a connection to a sandbox, so a candidate replaying their own key
+   * must not make the gateway open them without end (red team 5).
+   */
+  maxCancelsPerMinute?: number;
   log: Logger;
   registry: Registry;
   /** Told of each logged-in session and its end (integrity signals, signals.ts); never refuses. */
@@ -137,7 +143,7 @@ export class SandboxGateway {
   /** Logged-in PostgreSQL sessions by the key their BackendKeyData gave psql (hex). */
   private readonly cancelKeys = new Map<string, Forwarded>();
   /** Per client address: CancelRequests that matched no session in the current minute. */
-  private readonly cancelMisses = new Map<string, { since: number; count: number }>();
+  private readonly cancelCounts = new Map<string, { since: number; misses: number; all: number }>();
   private readonly open = new Set<Socket>();
   private readonly recheck: NodeJS.Timeout;
   private readonly connections: Counter<'kind' | 'result'>;
@@ -199,8 +205,8 @@ export class SandboxGateway {
   /** Cuts open connections whose assessment no longer admits them (ended, revoked, deleted). */
   private followAssessments(): void {
     const minuteAgo = Date.now() - 60_000;
-    for (const [client, misses] of this.cancelMisses)
-      if (misses.since < minuteAgo) this.cancelMisses.delete(client);
+    for (const [client, counts] of this.cancelCounts)
+      if (counts.since < minuteAgo) this.cancelCounts.delete(client);
     for (const connection of this.forwarded) {
       const resolution = this.opts.resolve(connection.label);
       if ('refused' in resolution) connection.cut(resolution.refused);
@@ -480,18 +486,24 @@ export class SandboxGateway {
   private cancel(conn: Conn, socket: Socket, request: Buffer): void {
     socket.end();
     const now = Date.now();
-    const misses = this.cancelMisses.get(conn.client);
-    const limit = this.opts.maxCancelMissesPerMinute ?? 20;
+    let counts = this.cancelCounts.get(conn.client);
+    if (!counts || now - counts.since >= 60_000) {
+      counts = { since: now, misses: 0, all: 0 };
+      this.cancelCounts.set(conn.client, counts);
+    }
     const target = this.cancelKeys.get(request.toString('hex', 8));
     let result: string;
-    if (misses && now - misses.since < 60_000 && misses.count >= limit) {
+    if (
+      counts.misses >= (this.opts.maxCancelMissesPerMinute ?? 20) ||
+      counts.all >= (this.opts.maxCancelsPerMinute ?? 60)
+    ) {
       result = 'cancel_limited';
     } else if (!target || 'refused' in this.opts.resolve(target.label)) {
-      if (!misses || now - misses.since >= 60_000)
-        this.cancelMisses.set(conn.client, { since: now, count: 1 });
-      else misses.count += 1;
+      counts.misses += 1;
+      counts.all += 1;
       result = 'cancel_unknown';
     } else {
+      counts.all += 1;
       result = 'cancel';
       const backend = connect({ host: target.route.host, port: target.route.port });
       this.track(backend);

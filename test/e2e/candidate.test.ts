@@ -112,6 +112,16 @@ describe('the candidate, with only what their session returns', () => {
     // Encrypted from the candidate's machine to the gateway (which terminates TLS in the cluster).
     const { stdout: info } = await run('psql', [warehouse.snippets.url, '-X', '-c', '\\conninfo']);
     expect(info).toMatch(/SSL connection \(protocol: TLSv1\.[23]/);
+    // The sandbox's server runs as the operator starts it: no background workers (red team 5).
+    const { stdout: workers } = await run('psql', [
+      warehouse.snippets.url,
+      '-X',
+      '-A',
+      '-t',
+      '-c',
+      'SHOW max_worker_processes',
+    ]);
+    expect(workers.trim()).toBe('0');
     // That gateway runs from its own image (the Dockerfile's `gateway` target), not the API's.
     const gateways = await json([
       '-n',

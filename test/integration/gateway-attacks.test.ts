@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { type Assessment, KINDS, newHostKey, sandboxHostLabel, shortHash } from '@epreuve/crds';
 import type { KubeObject } from '@epreuve/kube';
 import { BSON } from 'mongodb';
+import PgLib from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { DataApiProcess } from '../harness/data-api.ts';
 import { assessmentObject } from '../harness/fixtures.ts';
@@ -554,5 +555,41 @@ describe('psql’s Ctrl-C through the gateway', () => {
     expect(await gateway.metrics()).toMatch(
       /epreuve_gateway_connections_total\{kind="postgres",result="cancel"\} 1\b/,
     );
+  });
+
+  // Red team 5: matching cancels were not limited, so a candidate replaying their own session's
+  // key made the gateway open a connection to their sandbox for each, without end.
+  it('counts every cancel from an address, its own session’s too: 60 a minute', async () => {
+    const client = new PgLib.Client({
+      host: '127.0.0.1',
+      port: gateway.port,
+      user: pg.user,
+      password: pg.password,
+      database: 'postgres',
+      ssl: { servername: host('target'), rejectUnauthorized: false },
+    });
+    await client.connect();
+    try {
+      // The key the server gave this session in BackendKeyData, as libpq keeps it for Ctrl-C.
+      const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
+      const key = Buffer.alloc(8);
+      key.writeInt32BE(processID, 0);
+      key.writeInt32BE(secretKey, 4);
+      for (let i = 0; i < 64; i++) {
+        const socket = await stranger('127.0.7.2');
+        socket.write(cancelRequest(key));
+        await closed(socket);
+      }
+      const metrics = await gateway.metrics();
+      // psql's Ctrl-C above, then 60 of these forwarded; the other 4 dropped unread.
+      expect(metrics).toMatch(/epreuve_gateway_connections_total\{kind="postgres",result="cancel"\} 61\b/);
+      expect(metrics).toMatch(
+        /epreuve_gateway_connections_total\{kind="unknown",result="cancel_limited"\} 8\b/,
+      );
+      // The session itself is still there.
+      expect((await client.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await client.end();
+    }
   });
 });

@@ -350,7 +350,8 @@ describe('grade server', () => {
   // attempt spent): a free yes/no question about the hidden data. A run that could end after the
   // caller's wait (GRADER.waitHeader) is now refused before it starts; one that starts ends inside.
   it('refuses, before running it, an answer that could not end before the caller stops waiting', async () => {
-    // One slot, 2 s answers: a run takes at most 4 s once the reference is computed.
+    // One slot, 2 s answers: a run takes at most 4 s once the reference is computed, and the grade
+    // may wait 10 s more for a server that restarts after the answer crashed it (RECOVERY_WAIT_MS).
     const one = await buildGradeServer({
       plan: [warehouse()],
       token: () => TOKEN,
@@ -366,17 +367,17 @@ describe('grade server', () => {
         payload: sqlRequest(answer),
       });
     try {
-      // Reference computed (so the worst case is one run: 4 s, and 1 s of margin), then a slot held 1.5 s.
+      // Reference computed (so the worst case is one run and a restart: 14 s, and 1 s of margin), then a slot held 1.5 s.
       expect((await gradeWaiting(sqlExercise.reference, 60_000)).json()).toMatchObject({ pass: true });
       const holding = gradeWaiting('SELECT pg_sleep(1.5), 1 AS x', 60_000);
-      // 6 s of wait: enough for 4 s of run and 1 s of margin only if it starts within 1 s.
-      const queued = gradeWaiting(sqlExercise.reference, 6000);
+      // 16 s of wait: enough for 14 s and 1 s of margin only if it starts within 1 s.
+      const queued = gradeWaiting(sqlExercise.reference, 16_000);
       const [held, refused] = await Promise.all([holding, queued]);
       expect(held.json()).toMatchObject({ pass: false });
       expect(refused.statusCode, refused.body).toBe(429);
       expect(refused.json().detail).toMatch(/busy/);
       // With the slot free the same request runs, and is graded.
-      expect((await gradeWaiting(sqlExercise.reference, 6000)).json()).toMatchObject({ pass: true });
+      expect((await gradeWaiting(sqlExercise.reference, 16_000)).json()).toMatchObject({ pass: true });
       // Without the header (no caller's wait said), nothing is refused for time.
       expect(
         (

@@ -255,6 +255,9 @@ describe('hidden variants (PostgreSQL)', () => {
       for (const sql of [
         'SELECT pg_current_xact_id()',
         'SELECT txid_current()',
+        // Red team 5: WAL written as long as a hidden count, read back as the WAL position.
+        `SELECT pg_logical_emit_message(false, 'x', 'y')`,
+        `SELECT pg_logical_emit_message(true, 'x', 'y')`,
         'SELECT count(*) FROM pg_stat_activity',
         `SELECT pg_tablespace_size('pg_default')`,
       ])

@@ -61,6 +61,19 @@ describe('desiredObjects', () => {
     }
   });
 
+  // Red team 5: parallel workers an answer started on a hidden variant, counted by the candidate
+  // through the process ids of their own connections.
+  it('starts PostgreSQL without background workers (no parallel query to count)', () => {
+    const warehouse = podSpecs(objs).find(
+      ([o]) => o.kind === 'StatefulSet' && o.metadata.name === 'warehouse',
+    )!;
+    expect((warehouse[1].containers[0] as { args?: string[] }).args).toEqual([
+      'postgres',
+      '-c',
+      'max_worker_processes=0',
+    ]);
+  });
+
   it('places every sandbox pod (databases, data API, grader, seed Job) as configured, and only them', () => {
     const placement = {
       nodeSelector: { 'epreuve.dev/pool': 'sandboxes' },

@@ -442,6 +442,11 @@ export function postgresStatefulSet(ctx: Context, s: Sandbox): KubeObject {
     storage: pg.storage,
     scratch: [scratch('run', '/var/run/postgresql'), scratch('tmp', '/tmp')],
     container: {
+      // No background workers, so no parallel query: an answer on a hidden variant started as many
+      // parallel workers as a hidden value said, and the candidate read the count as the jump in
+      // process ids between two of their own connections (red team 5). A postmaster setting: an
+      // answer's set_config cannot raise it. The official image's entrypoint passes it on too.
+      args: ['postgres', '-c', 'max_worker_processes=0'],
       env: [
         { name: 'PGDATA', value: '/var/lib/postgresql/data/pgdata' },
         { name: 'POSTGRES_DB', value: SANDBOX_DATABASE },

@@ -30,6 +30,99 @@ describe('compareResults', () => {
     ).toBe(true);
   });
 
+  // Red team 5: rows were matched by a key rounded to the tolerance's decimals, so two values
+  // within the tolerance could round apart (a right answer failed) and two far apart round together.
+  describe('matches rows within the tolerance, not by rounding', () => {
+    const one = (x: unknown) => rs(['x'], [[x]]);
+    it.each([
+      [0.01, 10.004, 10.006, true],
+      [0.01, 10.015, 10.024, true],
+      [0.01, 10.0, 10.02, false],
+      [0.5, 0.51, 1.49, false],
+      [0.5, 0.51, 1.0, true],
+      [0, 0.1 + 0.2, 0.3, true],
+    ])('at %f: %f against %f passes: %s', (numericTolerance, expected, actual, pass) => {
+      for (const orderMatters of [false, true])
+        expect(
+          compareResults(one(expected), one(actual), { ...opts, numericTolerance, orderMatters }).pass,
+        ).toBe(pass);
+    });
+
+    it('pairs each row with one within the tolerance, whatever their order, and counts duplicates', () => {
+      const tol = { ...opts, numericTolerance: 0.01 };
+      const expected = rs(
+        ['k', 'x'],
+        [
+          ['a', 1.0],
+          ['a', 2.0],
+          ['b', 1.0],
+        ],
+      );
+      expect(
+        compareResults(
+          expected,
+          rs(
+            ['k', 'x'],
+            [
+              ['a', 2.004],
+              ['b', 0.995],
+              ['a', 0.996],
+            ],
+          ),
+          tol,
+        ).pass,
+      ).toBe(true);
+      // Same values, but the text column differs: no match within tolerance across shapes.
+      expect(
+        compareResults(
+          expected,
+          rs(
+            ['k', 'x'],
+            [
+              ['a', 2.004],
+              ['a', 0.995],
+              ['a', 0.996],
+            ],
+          ),
+          tol,
+        ).pass,
+      ).toBe(false);
+      // One row of the reference matched twice does not hide a missing one.
+      const g = compareResults(rs(['x'], [[1.0], [5.0]]), rs(['x'], [[1.001], [0.999]]), tol);
+      expect(g.pass).toBe(false);
+      expect(g.missing).toEqual([[5]]);
+      expect(g.extra).toHaveLength(1);
+    });
+
+    it('tells NULL from NaN and the infinities, and matches those with themselves', () => {
+      expect(compareResults(one(null), one(Number.NaN), opts).pass).toBe(false);
+      expect(compareResults(one(null), one(Number.POSITIVE_INFINITY), opts).pass).toBe(false);
+      expect(compareResults(one(Number.NEGATIVE_INFINITY), one(Number.POSITIVE_INFINITY), opts).pass).toBe(
+        false,
+      );
+      expect(compareResults(one(Number.NaN), one(Number.NaN), opts).pass).toBe(true);
+      expect(compareResults(one(Number.POSITIVE_INFINITY), one(Number.POSITIVE_INFINITY), opts).pass).toBe(
+        true,
+      );
+      expect(
+        compareResults(one(Number.POSITIVE_INFINITY), one(Number.POSITIVE_INFINITY), {
+          ...opts,
+          orderMatters: true,
+        }).pass,
+      ).toBe(true);
+    });
+
+    it('matches 10 000 rows off by less than the tolerance quickly', () => {
+      const rows = Array.from({ length: 10_000 }, (_, i) => [i * 0.37]);
+      const shifted = rows.map(([x]) => [(x as number) + 0.004]).reverse();
+      const started = performance.now();
+      expect(
+        compareResults(rs(['x'], rows), rs(['x'], shifted), { ...opts, numericTolerance: 0.01 }).pass,
+      ).toBe(true);
+      expect(performance.now() - started).toBeLessThan(2000);
+    });
+  });
+
   it('treats numeric strings (bigint, numeric) as numbers, within tolerance', () => {
     const g = compareResults(rs(['x'], [['10.00'], ['2']]), rs(['x'], [[10.004], [2n]]), {
       ...opts,

@@ -1,7 +1,7 @@
 import { BSON, type Document, type MongoClient } from 'mongodb';
 
 import type { ResultSet } from './compare.ts';
-import { AnswerError } from './sql.ts';
+import { AnswerError, RECOVERY_WAIT_MS } from './sql.ts';
 
 /** Stages an answer may use: they only read. ($out, $merge and server-side JavaScript are refused.) */
 const ALLOWED_STAGES = new Set([
@@ -204,12 +204,20 @@ export async function runPipeline(
   return documentsToResultSet(docs);
 }
 
-/** Whether the server answers a ping within 2 s, on the client the pipeline ran on. */
+/**
+ * Whether the server answers a ping again within RECOVERY_WAIT_MS, on the client the pipeline ran
+ * on (which reconnects by itself): a server restarted after an answer made it run out of memory is
+ * the answer's doing, as on PostgreSQL (sql.ts); one still down after it is Unavailable.
+ */
 async function answersAgain(client: MongoClient): Promise<boolean> {
-  try {
-    await client.db('admin').command({ ping: 1 }, { timeoutMS: 2000 });
-    return true;
-  } catch {
-    return false;
+  const until = performance.now() + RECOVERY_WAIT_MS;
+  for (;;) {
+    try {
+      await client.db('admin').command({ ping: 1 }, { timeoutMS: 2000 });
+      return true;
+    } catch {
+      if (performance.now() + 250 >= until) return false;
+    }
+    await new Promise((r) => setTimeout(r, 250));
   }
 }

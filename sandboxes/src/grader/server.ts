@@ -28,7 +28,7 @@ import type { ResultSet } from './compare.ts';
 import { ConsoleError, runConsolePipeline, runConsoleSql } from './console.ts';
 import { AnswerError, type GradeResult, gradeMongo, gradeSql } from './index.ts';
 import { runPipeline } from './mongo.ts';
-import { AnswerError as QueryError, runQuery } from './sql.ts';
+import { AnswerError as QueryError, RECOVERY_WAIT_MS, runQuery } from './sql.ts';
 import {
   decodeResult,
   graderStoreUrl,
@@ -206,14 +206,18 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
   };
   /** The longest one query may take: its limit, then the statement's cut and the client's (sql.ts). */
   const runMs = limits.timeoutMs + 2000;
-  /** A grade's worst case: the answer on each database, and each reference not computed yet. */
+  /**
+   * A grade's worst case: the answer on each database, each reference not computed yet, and one
+   * wait for a server that restarts after the answer crashed it (RECOVERY_WAIT_MS: the grade ends
+   * at the first failure, so once).
+   */
   const gradeWorstMs = (sandbox: GraderPlan[number], req: GradeRequest) => {
     const databases = gradedDatabases(graderCredentials(sandbox.credentials).database, sandbox);
     const uncached =
       req.kind === 'sql'
         ? databases.filter((db) => !references.has(sqlReferenceKey(sandbox, db, req.reference))).length
         : 0;
-    return (databases.length + uncached) * runMs;
+    return (databases.length + uncached) * runMs + RECOVERY_WAIT_MS;
   };
 
   /**
@@ -239,7 +243,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
     const entered = gate.enter();
     if (!entered) return busy(reply);
     const release = await entered;
-    if (pastCallersWait(request, receivedAt, (o.checksDeadlineMs ?? 20_000) + runMs)) {
+    if (pastCallersWait(request, receivedAt, (o.checksDeadlineMs ?? 20_000) + runMs + RECOVERY_WAIT_MS)) {
       release();
       return busy(reply);
     }

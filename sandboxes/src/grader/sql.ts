@@ -203,28 +203,46 @@ export async function stopBackend(connection: pg.ClientConfig, pid: number | und
 
 /** What pg_terminate_backend (and a server shutting down) ends a session with. */
 const ADMIN_SHUTDOWN = '57P01';
+/** What every other session is ended with when one backend crashed (killed out of memory, say). */
+const CRASH_SHUTDOWN = '57P02';
 
 /**
- * Whether the server takes a new session at once: after a session ended with 57P01, it tells an
- * answer that ended its own (`pg_terminate_backend(pg_backend_pid())`, which a role may do to its
- * own backends, and which the deadline above needs) from a server going down. Read as a database
- * that stopped, the first was a 503 that withdrew the attempt: a free oracle on hidden variants.
+ * How long a grade waits for a server that stopped answering mid-run to take sessions again. A
+ * backend killed out of memory makes PostgreSQL end every session and replay its WAL before it
+ * takes new ones ("the database system is in recovery mode", 57P03): read as a database that
+ * stopped, an answer that used more memory than the sandbox allows only on a hidden variant got a
+ * 503 that gave the attempt back (red team 5: a free yes/no question about the hidden data, 30 a
+ * minute). Long enough for a crash restart; a server still down after it is Unavailable.
  */
-async function answersAgain(connection: pg.ClientConfig): Promise<boolean> {
-  const probe = new pg.Client({
-    ...connection,
-    application_name: 'epreuve-probe',
-    connectionTimeoutMillis: 2000,
-  });
-  probe.on('error', () => {});
-  try {
-    await probe.connect();
-    await probe.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await probe.end().catch(() => {});
+export const RECOVERY_WAIT_MS = 10_000;
+
+/**
+ * Whether the server takes a new session again within `waitMs`: after a session ended with 57P01,
+ * it tells an answer that ended its own (`pg_terminate_backend(pg_backend_pid())`, which a role may
+ * do to its own backends, and which the deadline above needs) from a server going down; after a
+ * lost connection or 57P02, an answer that crashed its backend from a server that stopped. Read as
+ * a database that stopped, either was a 503 that withdrew the attempt: a free oracle on hidden
+ * variants.
+ */
+async function answersAgain(connection: pg.ClientConfig, waitMs = RECOVERY_WAIT_MS): Promise<boolean> {
+  const until = performance.now() + waitMs;
+  for (;;) {
+    const probe = new pg.Client({
+      ...connection,
+      application_name: 'epreuve-probe',
+      connectionTimeoutMillis: 2000,
+    });
+    probe.on('error', () => {});
+    try {
+      await probe.connect();
+      await probe.query('SELECT 1');
+      return true;
+    } catch {
+      if (performance.now() + 250 >= until) return false;
+    } finally {
+      await probe.end().catch(() => {});
+    }
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
@@ -236,6 +254,13 @@ const unreadable = (err: unknown) => {
     `Le résultat de votre réponse n’a pas pu être lu (${why}) ; il compte comme une tentative échouée.`,
   );
 };
+
+const crashed = () =>
+  new AnswerError(
+    'SqlError',
+    'The database restarted while running your answer (it may have used more memory than the sandbox allows); it counts as a failed attempt.',
+    'La base de données a redémarré pendant votre réponse (elle a peut-être utilisé plus de mémoire que le bac à sable n’en permet) ; elle compte comme une tentative échouée.',
+  );
 
 const endedItself = () =>
   new AnswerError(
@@ -342,9 +367,11 @@ export async function runQuery(
     if (deadline.fired) throw explain({ code: '57014' }, o.timeoutMs);
     const code = (err as { code?: string }).code;
     if (code === ADMIN_SHUTDOWN && (await answersAgain(connection))) throw endedItself();
-    // No SQLSTATE: the connection broke, or the result could not be read. With the server taking
-    // new sessions at once, that is the answer's doing and a graded failure, not a 503 that gives
-    // the attempt back (which an answer could choose on a hidden variant, as a yes/no question).
+    // No SQLSTATE: the connection broke (its backend was killed), or the result could not be read;
+    // 57P02: another backend crashed. With the server taking new sessions again (after its crash
+    // recovery), that is the answer's doing and a graded failure, not a 503 that gives the attempt
+    // back (which an answer could choose on a hidden variant, as a yes/no question).
+    if (code === CRASH_SHUTDOWN && (await answersAgain(connection))) throw crashed();
     if (!code && !(err instanceof AnswerError) && (await answersAgain(connection))) throw unreadable(err);
     throw explain(err, o.timeoutMs);
   } finally {

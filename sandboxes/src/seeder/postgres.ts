@@ -471,6 +471,10 @@ async function setUpRoles(
  * candidate's session read the server-wide counter (`pg_current_snapshot`, `age(xid)`). The
  * candidate can still see the counter through the `xmin` of rows they insert: what closes the
  * channel is that no answer can take an xid. `age(timestamp)` is another function and stays.
+ * And `pg_logical_emit_message` (red team 5), open to PUBLIC: it writes WAL (an answer on a hidden
+ * variant wrote as many bytes as a hidden count, and the candidate's own call returned the WAL
+ * position, exact to the byte), and with `transactional` it takes an xid even in a read-only
+ * transaction. Every overload, by name (PostgreSQL 17 added one with `flush`).
  */
 const REVOKE_STATISTICS = `DO $$
 DECLARE f regprocedure;
@@ -485,7 +489,8 @@ BEGIN
         'txid_current_if_assigned', 'pg_current_snapshot', 'txid_current_snapshot',
         'pg_snapshot_xmin', 'pg_snapshot_xmax', 'pg_snapshot_xip', 'txid_snapshot_xmin',
         'txid_snapshot_xmax', 'txid_snapshot_xip', 'pg_xact_status', 'txid_status', 'mxid_age',
-        'pg_current_wal_lsn', 'pg_current_wal_insert_lsn', 'pg_current_wal_flush_lsn')
+        'pg_current_wal_lsn', 'pg_current_wal_insert_lsn', 'pg_current_wal_flush_lsn',
+        'pg_logical_emit_message')
         OR p.oid = 'pg_catalog.age(xid)'::regprocedure)
   LOOP
     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
