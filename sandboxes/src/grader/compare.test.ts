@@ -58,34 +58,21 @@ describe('compareResults', () => {
           ['b', 1.0],
         ],
       );
+      const passes = (rows: unknown[][]) => compareResults(expected, rs(['k', 'x'], rows), tol).pass;
       expect(
-        compareResults(
-          expected,
-          rs(
-            ['k', 'x'],
-            [
-              ['a', 2.004],
-              ['b', 0.995],
-              ['a', 0.996],
-            ],
-          ),
-          tol,
-        ).pass,
+        passes([
+          ['a', 2.004],
+          ['b', 0.995],
+          ['a', 0.996],
+        ]),
       ).toBe(true);
       // Same values, but the text column differs: no match within tolerance across shapes.
       expect(
-        compareResults(
-          expected,
-          rs(
-            ['k', 'x'],
-            [
-              ['a', 2.004],
-              ['a', 0.995],
-              ['a', 0.996],
-            ],
-          ),
-          tol,
-        ).pass,
+        passes([
+          ['a', 2.004],
+          ['a', 0.995],
+          ['a', 0.996],
+        ]),
       ).toBe(false);
       // One row of the reference matched twice does not hide a missing one.
       const g = compareResults(rs(['x'], [[1.0], [5.0]]), rs(['x'], [[1.001], [0.999]]), tol);
