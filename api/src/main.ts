@@ -4,31 +4,24 @@
  */
 import { readFileSync } from 'node:fs';
 import { KINDS } from '@epreuve/crds';
-import {
-  configOrExit,
-  createLogger,
-  Informer,
-  KubeClient,
-  onShutdown,
-  serveOps,
-  startTelemetry,
-} from '@epreuve/kube';
+import { configOrExit, Informer, KubeClient, onShutdown, serveOps, startTelemetry } from '@epreuve/kube';
 import pino from 'pino';
 import { buildApp } from './app.ts';
 import { loadApiConfig } from './config.ts';
+import { createApiLogger } from './logger.ts';
 import { type AssessmentObject, AssessmentStore, type TemplateObject } from './services/assessments.ts';
 import { LinkSigner } from './services/links.ts';
 
 const config = configOrExit(loadApiConfig);
 const telemetry = await startTelemetry('epreuve-api');
-const log = createLogger(config.EPREUVE_LOG_LEVEL, 'epreuve-api', {
-  redact: ['req.headers.authorization', 'req.headers.cookie'],
+const log = createApiLogger(
+  config.EPREUVE_LOG_LEVEL,
   // Asynchronous writes of 4 kB or more: lines wait in memory until that much is pending or for
   // at most 200 ms (sonic-boom's periodicFlush), so a busy API writes a dozen lines a write(2)
   // (one write per request was 4 % of the session endpoint's CPU, one per in-flight write still
   // 5 % with the thread-pool round trip); pino flushes what is pending when the process exits.
-  destination: pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 200 }),
-});
+  pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 200 }),
+);
 
 const client = KubeClient.fromEnvironment({
   qps: 50,

@@ -287,9 +287,26 @@ export const SessionView = z
   })
   .meta({ id: 'CandidateSession' });
 
+/** Views of sessions already built: CandidateSessions returns the same object while nothing changed. */
+const sessionViews = new WeakMap<CandidateSession, z.output<typeof SessionView>>();
+
+/**
+ * The session as the candidate reads it. Everything but the time left is a function of the session
+ * object, so its view (snippets included) is built once per session object; the time left is
+ * worked out on every call.
+ */
 export function toSessionView(s: CandidateSession, now = Date.now()): z.output<typeof SessionView> {
+  let view = sessionViews.get(s);
+  if (!view) {
+    view = buildSessionView(s);
+    sessionViews.set(s, view);
+  }
+  const left = s.expiresAt ? Math.floor((Date.parse(s.expiresAt) - now) / 1000) : Number.NaN;
+  return { ...view, timeLeftSeconds: Number.isFinite(left) ? Math.max(0, left) : null };
+}
+
+function buildSessionView(s: CandidateSession): z.output<typeof SessionView> {
   const { assessment: a, template: t, expiresAt } = s;
-  const left = expiresAt ? Math.floor((Date.parse(expiresAt) - now) / 1000) : Number.NaN;
   return {
     assessment: a.metadata.name!,
     candidate: a.spec.candidate.name,
@@ -299,7 +316,7 @@ export function toSessionView(s: CandidateSession, now = Date.now()): z.output<t
     startPolicy: a.spec.startPolicy,
     started: s.started,
     expiresAt,
-    timeLeftSeconds: Number.isFinite(left) ? Math.max(0, left) : null,
+    timeLeftSeconds: null, // per call (toSessionView)
     tasks: s.tasks.map(({ prompt: _prompt, ...task }) => task),
     sandboxes: s.sandboxes.map((sb) => {
       const creds = sb.credentials ?? {};

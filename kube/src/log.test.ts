@@ -2,8 +2,9 @@ import { Writable } from 'node:stream';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createLogger, spanIds, withSpanIds } from './log.ts';
+import pino from 'pino';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { createLogger, isoTime, spanIds, withSpanIds } from './log.ts';
 
 const provider = new TracerProvider({
   spanProcessors: [new SimpleSpanProcessor({ exporter: new InMemorySpanExporter() })],
@@ -82,5 +83,50 @@ describe('withSpanIds', () => {
     expect(spanIds(off)).toBeUndefined();
     expect(withSpanIds(log, off)).toBe(log);
     expect(withSpanIds(log, undefined)).toBe(log);
+  });
+});
+
+describe('isoTime', () => {
+  it('writes what pino’s isoTime writes, formatted again only when the millisecond changes', () => {
+    const now = vi.spyOn(Date, 'now');
+    try {
+      const toISOString = vi.spyOn(Date.prototype, 'toISOString');
+      for (const ms of [Date.parse('2026-12-01T07:00:00.001Z'), Date.parse('2026-12-01T07:00:00.002Z')]) {
+        now.mockReturnValue(ms);
+        expect(isoTime()).toBe(pino.stdTimeFunctions.isoTime());
+        expect(isoTime()).toBe(`,"time":"${new Date(ms).toISOString()}"`);
+      }
+      // pino's own twice per millisecond above, isoTime's once per millisecond, the tests' own twice.
+      expect(toISOString).toHaveBeenCalledTimes(6);
+      toISOString.mockRestore();
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it('is the time of every line', () => {
+    const { log, parsed } = collecting();
+    const before = Date.now();
+    log.info('x');
+    expect(Date.parse(parsed()[0].time)).toBeGreaterThanOrEqual(before);
+  });
+});
+
+describe('createLogger with no redaction paths and serializers', () => {
+  it('writes values as the serializer makes them, unredacted', () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(chunk.toString().trim());
+        cb();
+      },
+    });
+    const log = createLogger('info', 'test', {
+      destination,
+      redact: [],
+      serializers: { thing: (t: { keep: string }) => ({ keep: t.keep }) },
+    });
+    log.info({ thing: { keep: 'k', drop: 'd' }, password: 'p' }, 'x');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ thing: { keep: 'k' }, password: 'p' });
   });
 });

@@ -92,37 +92,75 @@ export class CandidateSessions {
     this.gateway = o.gateway;
   }
 
+  /**
+   * The session last built for an assessment object (the informer replaces the object on every
+   * change, so a change is a new key), per language, with what it was built from besides the
+   * object: the template object, whether the box was open, the credentials read. While those are
+   * the same objects, the same session is returned: a page polling it costs no rebuild (the
+   * namespace, the endpoints, the tasks), and the route builds its view once (views.ts).
+   */
+  private readonly built = new WeakMap<AssessmentObject, Partial<Record<Lang, BuiltSession>>>();
+
   async session(a: AssessmentObject, lang: Lang): Promise<CandidateSession> {
-    const ns = namespaceOfAssessment(a);
+    const template = this.store.templateOf(a);
     // Before Start (and after the end) the page shows what the assessment is, never how to work
-    // on it: no credentials, no connection strings, no data-API key.
+    // on it: no credentials, no connection strings, no data-API key. Checked on every call.
     const open = !refusalReason(a, new Date(), Boolean(startedAt(a)));
-    // Through the gateway a sandbox has a host only once the operator drew the assessment's host
-    // key (an assessment from before host keys: its next reconcile, seconds after an upgrade);
-    // until then it is not listed, rather than listed under a name the gateway does not serve.
-    const reachable = (a.status?.sandboxes ?? []).flatMap((s) => {
-      const endpoint = candidateEndpoint(a.status?.hostKey, s, `${s.name}.${ns}.svc`, this.gateway);
-      return endpoint ? [{ s, endpoint }] : [];
-    });
-    const sandboxes = await Promise.all(
-      reachable.map(async ({ s, endpoint }) => ({
+    let perLang = this.built.get(a);
+    const last = perLang?.[lang];
+    const reachable = last?.reachable ?? this.reachable(a);
+    let credentials: Array<Record<string, string> | undefined>;
+    if (!open) credentials = reachable.map(() => undefined);
+    else {
+      // Cache hits answer without a promise each; any miss reads them all as before.
+      const hits = reachable.map(({ secret }) => this.cachedCredentials(secret));
+      credentials = hits.includes(MISS)
+        ? await Promise.all(reachable.map(({ secret }) => this.readCredentials(secret)))
+        : (hits as Array<Record<string, string> | undefined>);
+    }
+    if (
+      last &&
+      last.template === template &&
+      last.credentials.length === credentials.length &&
+      last.credentials.every((c, i) => c === credentials[i])
+    )
+      return last.session;
+    const session: CandidateSession = {
+      assessment: a,
+      template,
+      started: Boolean(startedAt(a)),
+      expiresAt: a.status?.expiresAt ?? null,
+      tasks: this.tasks(a, lang),
+      sandboxes: reachable.map(({ s, endpoint }, i) => ({
         name: s.name,
         kind: s.kind,
         ready: s.ready,
         endpoint,
-        credentials: open
-          ? await this.readCredentials(ns, s.secretName ?? credentialsSecretName(s.name))
-          : undefined,
+        credentials: credentials[i],
       })),
-    );
-    return {
-      assessment: a,
-      template: this.store.templateOf(a),
-      started: Boolean(startedAt(a)),
-      expiresAt: a.status?.expiresAt ?? null,
-      tasks: this.tasks(a, lang),
-      sandboxes,
     };
+    if (!perLang) {
+      perLang = {};
+      this.built.set(a, perLang);
+    }
+    perLang[lang] = { template, credentials, reachable, session };
+    return session;
+  }
+
+  /**
+   * The sandboxes a candidate can reach, with their endpoints. Through the gateway a sandbox has
+   * a host only once the operator drew the assessment's host key (an assessment from before host
+   * keys: its next reconcile, seconds after an upgrade); until then it is not listed, rather than
+   * listed under a name the gateway does not serve.
+   */
+  private reachable(a: AssessmentObject): Reachable[] {
+    const ns = namespaceOfAssessment(a);
+    return (a.status?.sandboxes ?? []).flatMap((s) => {
+      const endpoint = candidateEndpoint(a.status?.hostKey, s, `${s.name}.${ns}.svc`, this.gateway);
+      return endpoint
+        ? [{ s, endpoint, secret: `${ns}/${s.secretName ?? credentialsSecretName(s.name)}` }]
+        : [];
+    });
   }
 
   tasks(a: AssessmentObject, lang: Lang): CandidateTask[] {
@@ -222,15 +260,36 @@ export class CandidateSessions {
     return refusalMessage(now, new Date(), true);
   }
 
-  private async readCredentials(ns: string, name: string): Promise<Record<string, string> | undefined> {
-    const key = `${ns}/${name}`;
+  /** A credentials Secret's data from the cache (`ns/name`), or MISS when it must be read. */
+  private cachedCredentials(key: string): Record<string, string> | undefined | typeof MISS {
     const hit = this.credentials.get(key);
-    if (hit && Date.now() - hit.at < 60_000) return hit.data;
-    const data = await readSecretData(this.client, ns, name);
+    return hit && Date.now() - hit.at < 60_000 ? hit.data : MISS;
+  }
+
+  private async readCredentials(key: string): Promise<Record<string, string> | undefined> {
+    const hit = this.cachedCredentials(key);
+    if (hit !== MISS) return hit;
+    const slash = key.indexOf('/');
+    const data = await readSecretData(this.client, key.slice(0, slash), key.slice(slash + 1));
     if (data) this.credentials.set(key, { at: Date.now(), data });
     if (this.credentials.size > 10_000) this.credentials.delete(this.credentials.keys().next().value!);
     return data;
   }
+}
+
+const MISS = Symbol('miss');
+
+type Reachable = {
+  s: NonNullable<NonNullable<AssessmentObject['status']>['sandboxes']>[number];
+  endpoint: Endpoint;
+  secret: string;
+};
+
+interface BuiltSession {
+  template: TemplateObject | undefined;
+  credentials: Array<Record<string, string> | undefined>;
+  reachable: Reachable[];
+  session: CandidateSession;
 }
 
 const startedAt = (a: AssessmentObject) =>

@@ -80,10 +80,16 @@ export class LinkSigner {
   /** Tokens already verified, until they expire: a candidate's page polls with the same token. */
   private readonly verified = new Map<string, { assessment: string; linkId: string; payload: JWTPayload }>();
 
+  /** The claims of a token verified before and not expired since, without a promise; else undefined. */
+  verifiedBefore(token: string): { assessment: string; linkId: string; payload: JWTPayload } | undefined {
+    const hit = this.verified.get(token);
+    return hit && (hit.payload.exp ?? 0) * 1000 > Date.now() ? hit : undefined;
+  }
+
   /** Verifies signature, algorithm, issuer, audience and expiry; returns the claims. */
   async verify(token: string): Promise<{ assessment: string; linkId: string; payload: JWTPayload }> {
-    const hit = this.verified.get(token);
-    if (hit && (hit.payload.exp ?? 0) * 1000 > Date.now()) return hit;
+    const hit = this.verifiedBefore(token);
+    if (hit) return hit;
     const { payload } = await jwtVerify(token, this.publicKey, {
       algorithms: [ALG],
       issuer: LINK_ISSUER,
@@ -154,28 +160,49 @@ export class CandidateLinks {
   async authenticate(token: string): Promise<{ assessment: AssessmentObject; linkId: string }> {
     let claims: { assessment: string; linkId: string };
     try {
-      claims = await this.signer.verify(token);
+      claims = this.signer.verifiedBefore(token) ?? (await this.signer.verify(token));
     } catch (err) {
       throw new Unauthenticated(/exp/.test((err as Error).message) ? LINK.expired : LINK.invalid);
     }
-    let assessment = this.store.assessments.get(claims.assessment);
+    const cached = this.checkCached(claims);
+    if (cached) return cached;
+    // The cache sees a new link a moment after it was issued (longer on a busy cluster, or when
+    // another API replica issued it): before saying "replaced", ask the API server, once per
+    // link id a minute, so a replaced link's retries cost no read each.
+    const known = (this.replaced.get(claims.linkId) ?? 0) > Date.now();
+    const fresh = known ? undefined : await this.store.fresh(claims.assessment);
+    if (fresh?.metadata.annotations?.[ANNOTATIONS.linkId] !== claims.linkId) {
+      this.rememberReplaced(claims.linkId);
+      throw new Unauthenticated(LINK.replaced);
+    }
+    return this.open(fresh, claims.linkId);
+  }
+
+  /**
+   * What {@link authenticate} answers, without a promise, when it needs nothing asynchronous: the
+   * token was verified before (its signature is not checked again until it expires) and the cache
+   * shows its link id. Undefined when it cannot tell so: then call authenticate. Every other check
+   * (revoked, ended, the link id against the assessment's) is made on every call, on the cache's
+   * current object.
+   */
+  authenticateNow(token: string): { assessment: AssessmentObject; linkId: string } | undefined {
+    const claims = this.signer.verifiedBefore(token);
+    return claims && this.checkCached(claims);
+  }
+
+  /** The assessment the cache holds for these claims if it still opens, undefined when its link id differs. */
+  private checkCached(claims: { assessment: string; linkId: string }) {
+    const assessment = this.store.assessments.get(claims.assessment);
     if (!assessment) throw new Unauthenticated(LINK.invalid);
     if (assessment.spec.revoked) throw new Forbidden(LINK.revoked);
-    if (assessment.metadata.annotations?.[ANNOTATIONS.linkId] !== claims.linkId) {
-      // The cache sees a new link a moment after it was issued (longer on a busy cluster, or when
-      // another API replica issued it): before saying "replaced", ask the API server, once per
-      // link id a minute, so a replaced link's retries cost no read each.
-      const known = (this.replaced.get(claims.linkId) ?? 0) > Date.now();
-      const fresh = known ? undefined : await this.store.fresh(claims.assessment);
-      if (fresh?.metadata.annotations?.[ANNOTATIONS.linkId] !== claims.linkId) {
-        this.rememberReplaced(claims.linkId);
-        throw new Unauthenticated(LINK.replaced);
-      }
-      assessment = fresh;
-      if (assessment.spec.revoked) throw new Forbidden(LINK.revoked);
-    }
+    if (assessment.metadata.annotations?.[ANNOTATIONS.linkId] !== claims.linkId) return undefined;
+    return this.open(assessment, claims.linkId);
+  }
+
+  private open(assessment: AssessmentObject, linkId: string) {
+    if (assessment.spec.revoked) throw new Forbidden(LINK.revoked);
     if (hasEnded(assessment)) throw new Forbidden(LINK.ended); // Expired or Hibernated (issue 17)
-    return { assessment, linkId: claims.linkId };
+    return { assessment, linkId };
   }
 }
 

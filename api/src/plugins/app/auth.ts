@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import type { AssessmentObject } from '../../services/assessments.ts';
 import { Forbidden, Unauthenticated } from '../../services/errors.ts';
@@ -12,8 +12,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** onRequest hook: a staff principal holding `permission` in the route's `:team`. */
     requireStaff(permission: Permission): (request: FastifyRequest) => Promise<void>;
-    /** onRequest hook: a valid candidate link for a live assessment. */
-    requireCandidate(): (request: FastifyRequest) => Promise<void>;
+    /** onRequest hook (a callback one): a valid candidate link for a live assessment. */
+    requireCandidate(): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
   }
 }
 
@@ -36,12 +36,11 @@ export default fp(
      * (brute-force.ts). A candidate's revoked or ended link (403: its signature held) is no guess.
      */
     const checkedFirst =
-      (check: (request: FastifyRequest) => Promise<void>, candidate = false) =>
-      async (request: FastifyRequest) => {
+      (check: (request: FastifyRequest) => Promise<void>) => async (request: FastifyRequest) => {
         try {
           await check(request);
         } catch (err) {
-          if (!(candidate && err instanceof Forbidden)) app.throttleFailedAuth(request);
+          app.throttleFailedAuth(request);
           throw err;
         }
       };
@@ -64,16 +63,49 @@ export default fp(
       }),
     );
 
-    app.decorate('requireCandidate', () =>
-      checkedFirst(async (request: FastifyRequest) => {
+    /**
+     * A callback hook, answering without a promise when it can: a candidate's page polls with one
+     * token, which is verified once until it expires (links.ts), and the rest of the check reads
+     * the cache. A refused credential meets the failure throttle as in checkedFirst, unless it is a
+     * 403 (a revoked or ended link: its signature held, no guess).
+     */
+    const refuseCandidate = (request: FastifyRequest, err: unknown, done: HookHandlerDoneFunction) => {
+      try {
+        if (!(err instanceof Forbidden)) app.throttleFailedAuth(request);
+        done(err as Error);
+      } catch (throttled) {
+        done(throttled as Error);
+      }
+    };
+    app.decorate(
+      'requireCandidate',
+      () => (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
         const token = bearer(request);
-        if (!token)
-          throw new Unauthenticated({
-            en: 'missing bearer token: open the link you were sent',
-            fr: 'jeton absent : ouvrez le lien que vous avez reçu',
-          });
-        request.candidate = await app.links.authenticate(token);
-      }, true),
+        let now: FastifyRequest['candidate'];
+        try {
+          if (!token)
+            throw new Unauthenticated({
+              en: 'missing bearer token: open the link you were sent',
+              fr: 'jeton absent : ouvrez le lien que vous avez reçu',
+            });
+          now = app.links.authenticateNow(token);
+        } catch (err) {
+          refuseCandidate(request, err, done);
+          return;
+        }
+        if (now) {
+          request.candidate = now;
+          done();
+          return;
+        }
+        app.links.authenticate(token!).then(
+          (candidate) => {
+            request.candidate = candidate;
+            done();
+          },
+          (err) => refuseCandidate(request, err, done),
+        );
+      },
     );
   },
   { name: 'auth', dependencies: ['staff-auth', 'links', 'brute-force'] },

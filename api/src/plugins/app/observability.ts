@@ -101,8 +101,9 @@ export default fp(async function observabilityPlugin(app: FastifyInstance, opts:
     // ids are given here, since this runs after the response, outside the span: lines logged
     // while it is active get them from the logger's mixin (createLogger). Not a child logger
     // bound to them (withSpanIds): a pino child per request cost 5 % of the session endpoint.
-    // `req` and `res` go through fastify's serializers (which request.log carries): the request
-    // itself, not a plain object, or they read `ip` where none is and drop the client's address.
+    // `req` and `res` go through the serializers request.log carries (fastify's, and the API
+    // logger's `req`, logger.ts): the request itself, not a plain object, or they read `ip` where
+    // none is and drop the client's address.
     request.log.info(
       { ...spanIds(request.span), req: request, res: reply, responseTime: reply.elapsedTime },
       'request completed',
