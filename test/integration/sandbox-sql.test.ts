@@ -122,7 +122,10 @@ describe('seeder (PostgreSQL)', () => {
     ['taking a transaction id', 'SELECT pg_current_xact_id()'],
     // Red team 5: it returns the WAL position, and writes WAL (and takes an xid) when an answer calls it.
     ['the WAL position (a logical message)', `SELECT pg_logical_emit_message(false, 'x', 'y')`],
-    ['taking a transaction id (a transactional logical message)', `SELECT pg_logical_emit_message(true, 'x', 'y')`],
+    [
+      'taking a transaction id (a transactional logical message)',
+      `SELECT pg_logical_emit_message(true, 'x', 'y')`,
+    ],
   ])('closes %s to the candidate', async (_, sql) => {
     const c = new pg.Client({ ...admin, user: candidate.username, password: candidate.password });
     await c.connect();
