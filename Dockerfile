@@ -71,8 +71,8 @@ COPY --from=deps /deps/operator/node_modules node_modules
 COPY --from=build /build/dist/operator operator
 EXPOSE 8080
 # --optimize-for-size: V8 collects for a small heap and gives freed pages back (NODE_OPTIONS
-# refuses this flag, so it is here, not in the chart): 151 MB of RSS with 1 000 assessments
-# cached against 176 MB without it, for about 15 % more CPU (docs/benchmarks.md, "Operator
+# refuses this flag, so it is here, not in the chart): 144–151 MB of RSS with 1 000 assessments
+# cached against 176 MB without it, for 15–25 % more CPU (docs/benchmarks.md, "Operator
 # footprint"; test/bench/operator-provisioning.ts reads this line and runs the operator with it).
 ENTRYPOINT ["node", "--optimize-for-size", "operator/main.mjs"]
 
