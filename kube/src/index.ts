@@ -22,6 +22,7 @@ export {
   type ObjectRef,
 } from './events.ts';
 export { Informer } from './informer.ts';
+export { StringPool } from './intern.ts';
 export {
   type Credentials,
   fromKubeConfig,

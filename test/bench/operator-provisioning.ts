@@ -17,7 +17,10 @@
  *     It runs the image's entry point too: operator/src/main.ts bundled by hack/images/bundle.ts
  *     (cached under ~/.cache/epreuve/operator-bundle/<hash of its sources>/), not the .ts
  *     sources, which load node's type stripper (~17 MB more). BENCH_OPERATOR=ts runs the sources;
- *     BENCH_NODE_OPTIONS replaces the chart's NODE_OPTIONS (to measure other heap bounds).
+ *     BENCH_NODE_OPTIONS replaces the chart's NODE_OPTIONS (to measure other heap bounds). Node's
+ *     own flags on the image's command line (the Dockerfile's operator ENTRYPOINT: flags NODE_OPTIONS
+ *     refuses, such as --optimize-for-size) are read from the Dockerfile and passed the same way;
+ *     BENCH_NODE_FLAGS replaces them (space-separated; empty for none).
  * Then p50/p95 fan-out, throughput, and operator/baseline as a ratio. BENCH_N (default 200).
  */
 import { execFileSync } from 'node:child_process';
@@ -37,6 +40,7 @@ import {
   FIELD_MANAGER,
 } from '../../crds/src/index.ts';
 import { ControlPlane } from '../../hack/cluster/control-plane.ts';
+import { readDockerfile } from '../../hack/images/dockerfile.ts';
 import { desiredState, namespaceContents } from '../../operator/src/assessment/desired.ts';
 import { loadConfig } from '../../operator/src/config.ts';
 import { assessmentObject, sample } from '../harness/fixtures.ts';
@@ -87,6 +91,23 @@ function chartOperator(): { nodeOptions: string; limitMb: number } {
   return { nodeOptions: process.env.BENCH_NODE_OPTIONS ?? nodeOptions, limitMb: Number(limit[1]) };
 }
 const CHART = chartOperator();
+
+/**
+ * Node's flags on the operator image's command line, before its bundle (the Dockerfile's operator
+ * ENTRYPOINT, `node <flags…> operator/main.mjs`): V8 flags NODE_OPTIONS refuses go there.
+ */
+function imageNodeFlags(): string[] {
+  if (process.env.BENCH_NODE_FLAGS !== undefined)
+    return process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean);
+  const entrypoint = readDockerfile(join(import.meta.dirname, '..', '..')).find(
+    (s) => s.name === 'operator',
+  )?.entrypoint;
+  if (entrypoint?.[0] !== 'node')
+    throw new Error('Dockerfile: the operator stage has no `node …` ENTRYPOINT');
+  const bundle = entrypoint.findIndex((a, i) => i > 0 && !a.startsWith('-'));
+  return entrypoint.slice(1, bundle);
+}
+const NODE_FLAGS = imageNodeFlags();
 
 const ROOT = join(import.meta.dirname, '..', '..');
 /**
@@ -187,6 +208,7 @@ try {
       EPREUVE_LOG_LEVEL: 'warn',
     },
     MAIN,
+    NODE_FLAGS,
   ).start();
   const created = new Map<string, number>();
   const done = new Map<string, number>();
@@ -268,6 +290,7 @@ try {
       EPREUVE_LOG_LEVEL: 'warn',
     },
     MAIN,
+    NODE_FLAGS,
   ).start();
   const fillStart = performance.now();
   while (done.size < Math.max(CACHED, existing)) {
@@ -302,7 +325,7 @@ try {
     `  operator RSS: ${rss.toFixed(0)} MB with ${Math.max(CACHED, existing)} assessments and their objects cached (${Math.max(CACHED, existing) * bundle} managed objects), after a restart that relisted and converged them in ${fillSeconds.toFixed(0)} s (${anon.toFixed(0)} MB of it anonymous; ${idleRss.toFixed(0)} MB idle, before its first assessment) — goal ≤ ${GOAL_RSS_MB} MB: ${verdict(rss <= GOAL_RSS_MB, `${(rss - GOAL_RSS_MB).toFixed(0)} MB`)}`,
   );
   console.log(
-    `                run as the chart runs it: ${MAIN.endsWith('.mjs') ? "the image's bundle" : 'the .ts sources (BENCH_OPERATOR=ts)'}, NODE_OPTIONS="${CHART.nodeOptions}" (${process.env.BENCH_NODE_OPTIONS === undefined ? 'manifests/base' : 'BENCH_NODE_OPTIONS'}), ${ratio(rss / CHART.limitMb)} of its ${CHART.limitMb} Mi memory limit (not enforced here: no cgroup)`,
+    `                run as the chart runs it: ${MAIN.endsWith('.mjs') ? "the image's bundle" : 'the .ts sources (BENCH_OPERATOR=ts)'}, node ${NODE_FLAGS.join(' ') || '(no flags)'} (${process.env.BENCH_NODE_FLAGS === undefined ? 'Dockerfile' : 'BENCH_NODE_FLAGS'}), NODE_OPTIONS="${CHART.nodeOptions}" (${process.env.BENCH_NODE_OPTIONS === undefined ? 'manifests/base' : 'BENCH_NODE_OPTIONS'}), ${ratio(rss / CHART.limitMb)} of its ${CHART.limitMb} Mi memory limit (not enforced here: no cgroup)`,
   );
   console.log(
     `  raw client  : ${baselineRate.toFixed(2)} assessments/s  (bundle p50 ${ms(percentile(baselineLatencies, 50))}, p95 ${ms(percentile(baselineLatencies, 95))})`,

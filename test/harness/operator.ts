@@ -17,17 +17,22 @@ export class OperatorProcess {
   private partial = '';
   private readonly env: Record<string, string>;
   private readonly main: string;
+  private readonly nodeArgs: string[];
 
-  /** `main`: the entry point node runs, the `.ts` sources unless a bench runs the image's bundle. */
-  constructor(kubeconfig: string, env: Record<string, string> = {}, main = MAIN) {
+  /**
+   * `main`: the entry point node runs, the `.ts` sources unless a bench runs the image's bundle;
+   * `nodeArgs`: node's own flags before it (a bench passes the image's, which NODE_OPTIONS refuses).
+   */
+  constructor(kubeconfig: string, env: Record<string, string> = {}, main = MAIN, nodeArgs: string[] = []) {
     this.env = { KUBECONFIG: kubeconfig, EPREUVE_LOG_LEVEL: 'info', ...env };
     this.main = main;
+    this.nodeArgs = nodeArgs;
   }
 
   async start(): Promise<this> {
     this.port = await freePort();
     this.output = '';
-    this.child = spawn(process.execPath, [this.main], {
+    this.child = spawn(process.execPath, [...this.nodeArgs, this.main], {
       env: { ...process.env, ...this.env, EPREUVE_METRICS_PORT: String(this.port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

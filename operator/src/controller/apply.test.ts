@@ -254,7 +254,7 @@ describe('appliedDigest', () => {
 });
 
 describe('cachedView', () => {
-  it("keeps a workload's metadata, status and spec.replicas, drops its pod template, and keeps other kinds whole", () => {
+  it("keeps a workload's metadata, readiness and spec.replicas, drops its pod template, and keeps other kinds' spec and status", () => {
     const full = {
       ...sts(),
       status: { readyReplicas: 1 },
@@ -269,10 +269,95 @@ describe('cachedView', () => {
     const quota = {
       apiVersion: 'v1',
       kind: 'ResourceQuota',
-      metadata: { name: 'q' },
+      metadata: { name: 'q', namespace: 'epreuve-jane-x1' },
       spec: { hard: { cpu: '2' } },
+      status: { hard: { cpu: '2' }, used: { cpu: '500m' } },
     } as KubeObject;
-    expect(cachedView(quota)).toBe(quota);
+    expect(cachedView(quota)).toEqual(quota);
+  });
+
+  it('keeps of the metadata what the operator reads, and drops what the server adds', () => {
+    const live = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {
+        name: 'grader',
+        namespace: 'epreuve-jane-x1',
+        uid: '6f1c0c4e-1b7e-4a55-9d55-3c1c8a3c2f10',
+        resourceVersion: '4242',
+        generation: 3,
+        creationTimestamp: '2026-12-01T06:00:00Z',
+        deletionTimestamp: '2026-12-01T07:00:00Z',
+        labels: { 'app.kubernetes.io/managed-by': 'epreuve' },
+        annotations: { [APPLIED_ANNOTATION]: 'd1', 'deployment.kubernetes.io/revision': '1' },
+        ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'x', uid: 'u' }],
+      },
+      spec: { replicas: 1 },
+    } as KubeObject;
+    expect(cachedView(live).metadata).toEqual({
+      name: 'grader',
+      namespace: 'epreuve-jane-x1',
+      resourceVersion: '4242',
+      deletionTimestamp: '2026-12-01T07:00:00Z',
+      labels: { 'app.kubernetes.io/managed-by': 'epreuve' },
+      annotations: { [APPLIED_ANNOTATION]: 'd1' },
+    });
+  });
+
+  it("keeps a Namespace's uid, creation time and every annotation (pool claims and rotations)", () => {
+    const ns = {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: {
+        name: 'epreuve-pool-x1',
+        uid: 'u1',
+        resourceVersion: '7',
+        creationTimestamp: '2026-12-01T06:00:00Z',
+        labels: { a: 'b' },
+        annotations: { 'epreuve.dev/claimed-at': '2026-12-01T06:01:00Z', 'other.io/x': 'y' },
+      },
+      spec: { finalizers: ['kubernetes'] },
+      status: { phase: 'Active' },
+    } as KubeObject;
+    expect(cachedView(ns)).toEqual(ns);
+  });
+
+  it('keeps of a workload status what readiness is read from', () => {
+    const view = (kind: string, status: unknown) =>
+      cachedView({ apiVersion: 'apps/v1', kind, metadata: { name: 'w' }, status } as KubeObject).status;
+    expect(
+      view('StatefulSet', { readyReplicas: 1, replicas: 1, currentRevision: 'r-1', updateRevision: 'r-1' }),
+    ).toEqual({ readyReplicas: 1 });
+    expect(
+      view('Deployment', {
+        availableReplicas: 1,
+        readyReplicas: 1,
+        conditions: [
+          { type: 'Progressing', status: 'True', message: 'ReplicaSet "g-1" has successfully progressed.' },
+        ],
+      }),
+    ).toEqual({ availableReplicas: 1 });
+    const failed = { type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' };
+    expect(
+      view('Job', {
+        succeeded: 1,
+        completionTime: '2026-12-01T06:02:00Z',
+        startTime: '2026-12-01T06:01:00Z',
+        conditions: [
+          { type: 'SuccessCriteriaMet', status: 'True' },
+          { type: 'Complete', status: 'True' },
+        ],
+      }),
+    ).toEqual({
+      succeeded: 1,
+      completionTime: '2026-12-01T06:02:00Z',
+      conditions: [{ type: 'Complete', status: 'True' }],
+    });
+    expect(
+      view('Job', { failed: 3, conditions: [{ type: 'FailureTarget', status: 'True' }, failed] }),
+    ).toEqual({
+      conditions: [failed],
+    });
   });
 
   it('keeps of a Service or a NetworkPolicy its metadata and the digest of its spec', () => {

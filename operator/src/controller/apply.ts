@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { FIELD_MANAGER } from '@epreuve/crds';
+import { FIELD_MANAGER, type ObjectMeta } from '@epreuve/crds';
 import {
   type Informer,
   isConflict,
@@ -7,6 +7,7 @@ import {
   type KubeClient,
   type KubeObject,
   objectKey,
+  StringPool,
 } from '@epreuve/kube';
 import { stringify as stableStringify } from 'safe-stable-stringify';
 import type { Metrics } from '../metrics.ts';
@@ -25,9 +26,6 @@ export function appliedDigest(obj: unknown): string {
     .digest('base64url')
     .slice(0, 22);
 }
-
-/** Kinds whose spec holds a pod template: by far the larger part of the managed objects. */
-const WORKLOAD_KINDS = new Set(['StatefulSet', 'Deployment', 'Job']);
 
 type Spec = Record<string, unknown>;
 type Port = { name?: string; port?: unknown; targetPort?: unknown; protocol?: string };
@@ -74,35 +72,94 @@ export function specDigest(kind: string, spec: Spec): string {
   return appliedDigest(view(spec));
 }
 
+/** Annotations under the project's prefix: the applied digest, and any the operator sets. */
+const OWN_ANNOTATION_PREFIX = APPLIED_ANNOTATION.slice(0, APPLIED_ANNOTATION.indexOf('/') + 1);
+
+/** One copy of the namespaces and label values the 30 000 cached objects repeat. */
+const strings = new StringPool();
+
+/**
+ * Of an object's metadata, what the operator reads or sets: name, namespace, labels, its own
+ * annotations (the applied digest), resourceVersion (the informer compares it at a relist) and
+ * the deletion time. A Namespace keeps its uid (deleted with a uid precondition), creation time
+ * (the age of a pool member) and every annotation (claims, rotations); other kinds drop the
+ * server's (uid, creation time, generation, owner references, a Deployment's revision).
+ */
+function cachedMeta(kind: string, m: ObjectMeta): ObjectMeta {
+  const out: ObjectMeta = { name: m.name };
+  if (m.namespace !== undefined) out.namespace = strings.intern(m.namespace);
+  if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
+  if (m.labels) out.labels = strings.internValues(m.labels);
+  const annotations = Object.entries(m.annotations ?? {}).filter(
+    ([k]) => kind === 'Namespace' || k.startsWith(OWN_ANNOTATION_PREFIX),
+  );
+  if (annotations.length > 0) out.annotations = Object.fromEntries(annotations);
+  if (m.deletionTimestamp !== undefined) out.deletionTimestamp = m.deletionTimestamp;
+  if (kind === 'Namespace') {
+    if (m.uid !== undefined) out.uid = m.uid;
+    if (m.creationTimestamp !== undefined) out.creationTimestamp = m.creationTimestamp;
+  }
+  return out;
+}
+
+type Condition = { type?: string; status?: string };
+
+/**
+ * Of a workload's status, what readiness is read from (`assessment/status.ts`): a StatefulSet's
+ * ready replicas, a Deployment's available ones, a Job's successes, completion time and its
+ * Complete or Failed condition once true — not the revisions, counters and progress conditions
+ * (a Deployment's two carry messages and times).
+ */
+const STATUS_VIEWS: Record<string, (status: Record<string, unknown>) => Record<string, unknown>> = {
+  StatefulSet: (s) => pick(s, ['readyReplicas']),
+  Deployment: (s) => pick(s, ['availableReplicas']),
+  Job: (s) => {
+    const conditions = ((s.conditions ?? []) as Condition[]).filter(
+      (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
+    );
+    return { ...pick(s, ['succeeded', 'completionTime']), ...(conditions.length > 0 && { conditions }) };
+  },
+};
+
+function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
 /**
  * What the cache of managed objects keeps (the informers' transform), and what a desired object
- * is compared with it as. Of a StatefulSet, a Deployment or a Job: metadata (labels, annotations
- * with the applied digest, uid, deletion), status (readiness) and `spec.replicas` (hibernation
- * scales it) — their pod templates, with every default the API server filled in, were most of the
- * cache: 1 000 assessments hold 30 000 objects (docs/benchmarks.md, "Operator footprint"). Of a
- * Service or a NetworkPolicy (12 of a namespace's 29 objects): metadata and `specDigest`, the
- * digest of the part of the spec the operator sets, computed here from the live spec the API
- * server sent; a desired object's view holds the digest of its own, so a hand edit of that part
- * no longer matches and is put back at the next pass. Other kinds are small and kept whole.
+ * is compared with it as. Of every kind, the metadata the operator reads (`cachedMeta`). Of a
+ * StatefulSet, a Deployment or a Job: that, what readiness is read from (`STATUS_VIEWS`) and
+ * `spec.replicas` (hibernation scales it) — their pod templates, with every default the API
+ * server filled in, were most of the cache: 1 000 assessments hold 30 000 objects
+ * (docs/benchmarks.md, "Operator footprint"). Of a Service or a NetworkPolicy (12 of a
+ * namespace's 29 objects): that and `specDigest`, the digest of the part of the spec the operator
+ * sets, computed here from the live spec the API server sent; a desired object's view holds the
+ * digest of its own, so a hand edit of that part no longer matches and is put back at the next
+ * pass. The spec and status of other kinds are small and kept whole (a quota's status feeds a
+ * metric).
  */
 export function cachedView<T extends KubeObject>(obj: T): T {
-  const o = obj as T & { spec?: Spec & { replicas?: number }; status?: unknown };
+  const o = obj as T & { spec?: Spec & { replicas?: number }; status?: Record<string, unknown> };
+  const metadata = cachedMeta(o.kind, o.metadata);
   if (SPEC_VIEWS[obj.kind]) {
     return {
       apiVersion: o.apiVersion,
       kind: o.kind,
-      metadata: o.metadata,
+      metadata,
       specDigest: specDigest(o.kind, o.spec ?? {}),
     } as unknown as T;
   }
-  if (!WORKLOAD_KINDS.has(obj.kind)) return obj;
+  const status = STATUS_VIEWS[obj.kind];
+  if (!status) return { ...o, metadata };
   const replicas = o.spec?.replicas;
   return {
     apiVersion: o.apiVersion,
     kind: o.kind,
-    metadata: o.metadata,
+    metadata,
     ...(replicas !== undefined && { spec: { replicas } }),
-    ...(o.status !== undefined && { status: o.status }),
+    ...(o.status !== undefined && { status: status(o.status) }),
   } as T;
 }
 
