@@ -90,6 +90,16 @@ function mongoLiteral(result: ResultSet): string {
   ]);
 }
 
+/** An answer to a SQL exercise, graded on the candidate's data and every hidden variant. */
+const gradeWithVariants = (exercise: (typeof SQL_EXERCISES)[number], answer: string) =>
+  grade(withVariants, {
+    sandbox: 'warehouse',
+    kind: 'sql',
+    reference: exercise.reference,
+    options: exercise.grader,
+    answer,
+  });
+
 const grade = (app: FastifyInstance, body: GradeRequest) =>
   app.inject({
     method: 'POST',
@@ -183,15 +193,7 @@ describe('hidden variants (PostgreSQL)', () => {
       UNION ALL SELECT * FROM (${sqlLiteral(visible)}) v
       WHERE current_database() <> '${DB}'
         AND (SELECT c::text FROM retail.customers c ORDER BY 1 LIMIT 1)::int > 0`;
-    const res = (
-      await grade(withVariants, {
-        sandbox: 'warehouse',
-        kind: 'sql',
-        reference: exercise.reference,
-        options: exercise.grader,
-        answer,
-      })
-    ).json();
+    const res = (await gradeWithVariants(exercise, answer)).json();
     expect(res).toMatchObject({ pass: false, error: 'SqlError' });
     expect(res.hint).toBe(
       'Your answer gives the right result on your data, but fails to run on other data of the same shape: it must compute the result from the data, whatever the data.',
@@ -234,15 +236,7 @@ describe('hidden variants (PostgreSQL)', () => {
         `SELECT * FROM (${sqlLiteral(rebuilt)}) h WHERE current_database() = '${hiddenVariantDatabase(DB, i)}'`,
       );
     }
-    const res = (
-      await grade(withVariants, {
-        sandbox: 'warehouse',
-        kind: 'sql',
-        reference: exercise.reference,
-        options: exercise.grader,
-        answer: branches.join(' UNION ALL '),
-      })
-    ).json();
+    const res = (await gradeWithVariants(exercise, branches.join(' UNION ALL '))).json();
     expect(res.pass).toBe(false);
   });
 

@@ -1,7 +1,7 @@
 import { BSON, type Document, type MongoClient } from 'mongodb';
 
 import type { ResultSet } from './compare.ts';
-import { AnswerError, RECOVERY_WAIT_MS } from './sql.ts';
+import { AnswerError, RECOVERY_WAIT_MS, retriedWithin } from './sql.ts';
 
 /** Stages an answer may use: they only read. ($out, $merge and server-side JavaScript are refused.) */
 const ALLOWED_STAGES = new Set([
@@ -210,14 +210,5 @@ export async function runPipeline(
  * the answer's doing, as on PostgreSQL (sql.ts); one still down after it is Unavailable.
  */
 async function answersAgain(client: MongoClient): Promise<boolean> {
-  const until = performance.now() + RECOVERY_WAIT_MS;
-  for (;;) {
-    try {
-      await client.db('admin').command({ ping: 1 }, { timeoutMS: 2000 });
-      return true;
-    } catch {
-      if (performance.now() + 250 >= until) return false;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  return retriedWithin(RECOVERY_WAIT_MS, () => client.db('admin').command({ ping: 1 }, { timeoutMS: 2000 }));
 }

@@ -224,9 +224,8 @@ export const RECOVERY_WAIT_MS = 10_000;
  * a database that stopped, either was a 503 that withdrew the attempt: a free oracle on hidden
  * variants.
  */
-async function answersAgain(connection: pg.ClientConfig, waitMs = RECOVERY_WAIT_MS): Promise<boolean> {
-  const until = performance.now() + waitMs;
-  for (;;) {
+async function answersAgain(connection: pg.ClientConfig): Promise<boolean> {
+  return retriedWithin(RECOVERY_WAIT_MS, async () => {
     const probe = new pg.Client({
       ...connection,
       application_name: 'epreuve-probe',
@@ -236,11 +235,21 @@ async function answersAgain(connection: pg.ClientConfig, waitMs = RECOVERY_WAIT_
     try {
       await probe.connect();
       await probe.query('SELECT 1');
+    } finally {
+      await probe.end().catch(() => {});
+    }
+  });
+}
+
+/** Whether `attempt` succeeds once within `waitMs`, tried every 250 ms (a probe of a recovering server). */
+export async function retriedWithin(waitMs: number, attempt: () => Promise<unknown>): Promise<boolean> {
+  const until = performance.now() + waitMs;
+  for (;;) {
+    try {
+      await attempt();
       return true;
     } catch {
       if (performance.now() + 250 >= until) return false;
-    } finally {
-      await probe.end().catch(() => {});
     }
     await new Promise((r) => setTimeout(r, 250));
   }
