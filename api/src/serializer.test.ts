@@ -72,8 +72,8 @@ describe('serializerCompiler', () => {
     ).toEqual({
       properties: { at: { description: 'd', type: ['string', 'null'], format: 'date-time' } },
     });
-    const objectOrNull = { anyOf: [{ type: 'object', properties: {} }, { type: 'null' }] };
-    expect(nullableAsTypeList(objectOrNull)).toEqual(objectOrNull);
+    const objectOrUnion = { anyOf: [{ anyOf: [{ type: 'object' }, { type: 'array' }] }, { type: 'null' }] };
+    expect(nullableAsTypeList(objectOrUnion)).toEqual(objectOrUnion);
     const twoStrings = { anyOf: [{ type: 'string' }, { type: 'integer' }] };
     expect(nullableAsTypeList(twoStrings)).toEqual(twoStrings);
     const serialize = compile(SessionView);
@@ -83,5 +83,27 @@ describe('serializerCompiler', () => {
         expiresAt,
         timeLeftSeconds: null,
       });
+  });
+
+  it('writes a nullable object or array as nullable: null passes, the object keeps its leak guard', () => {
+    const obj = { type: 'object', properties: { a: { type: 'string' } }, additionalProperties: false };
+    expect(nullableAsTypeList({ anyOf: [obj, { type: 'null' }] })).toEqual({ ...obj, nullable: true });
+    const list = { type: 'array', items: { type: 'string' } };
+    expect(nullableAsTypeList({ anyOf: [{ type: 'null' }, list] })).toEqual({ ...list, nullable: true });
+    const serialize = compile(SessionView);
+    const [sandbox] = session.sandboxes;
+    for (const snippets of [null, { psql: 'psql', mongosh: 'mongosh' }]) {
+      const body = { ...session, sandboxes: [{ ...sandbox, snippets }] };
+      expect(JSON.parse(serialize(body))).toEqual(body);
+    }
+    // The record's values are still strings only; the sandbox's undeclared fields are still dropped.
+    const leaky = { ...session, sandboxes: [{ ...sandbox, secret: 's', snippets: { psql: 'p' } }] };
+    expect(serialize(leaky)).not.toContain('"secret"');
+  });
+
+  it("leaves the session's schema no union for fast-json-stringify to pick by validating each value", () => {
+    const json = z.toJSONSchema(SessionView, { io: 'output', target: 'draft-7' });
+    expect(JSON.stringify(json)).toContain('anyOf');
+    expect(JSON.stringify(nullableAsTypeList(json))).not.toContain('anyOf');
   });
 });

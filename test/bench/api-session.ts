@@ -1,24 +1,27 @@
 /**
  * Candidate session endpoint benchmark (make bench): requests/s and p99 latency of
- * GET /api/v1/candidate/session (token check, informer cache, credentials, snippets) against a
- * hello-world fastify route, over real loopback HTTP, measured in the same run under the same
- * load generator. Fair by construction:
- *   - both servers are processes of their own (the API is api/src/main.ts, configured only
- *     through the environment as the chart does), and the load generator is a third (autocannon,
+ * GET /api/v1/candidate/session (token check, informer cache, credentials, snippets) against
+ * hello-world fastify, over real loopback HTTP, measured in the same run under the same load
+ * generator. The goal (≥ 30 %) is judged against hello world under the same production conditions
+ * as the API, logging and tracing on (the README's rule for every benchmark's baseline):
+ * hello-server.ts, with the API's own logger, tracing and observability plugin, so the ratio is
+ * the cost of the API itself; a bare hello world (no logging, no tracing) is measured too and its
+ * ratio printed for reference. Fair by construction:
+ *   - every server is a process of its own (the API is api/src/main.ts, configured only through
+ *     the environment as the chart does), and the load generator is another (autocannon,
  *     ${CONNECTIONS} connections), so no server shares an event loop with its client;
- *   - the runs alternate (hello, session, hello, session, … BENCH_ROUNDS rounds of BENCH_SECONDS),
- *     so a change in the machine's load (it is shared) falls on both, and the ratio is the mean
- *     of the rounds' ratios;
+ *   - the runs alternate (bare hello, production hello, session, … BENCH_ROUNDS rounds of
+ *     BENCH_SECONDS), so a change in the machine's load (it is shared) falls on all, and a ratio is
+ *     the mean of the rounds' ratios;
  *   - each run reports the CPU seconds of the server, of the load generator and of Jaeger, read
  *     from /proc: a generator near one full core means it, not the server, set the pace.
- * The API runs as production runs it: logging every request at info to stdout (a file here, as a
- * container runtime writes it), tracing every request (the chart sets no sampler: the SDK's
- * default, parent-based always-on; its default batch span processor) to a real OTLP collector
- * (Jaeger, built from its Go module). Jaeger runs during both servers' runs; only the API sends it
- * spans, and its CPU is printed. Besides the throughput ratio (the goal, ≥ 30 % of hello world),
- * the ratio of requests per server CPU-second tells how much of the gap is the API's own work
- * rather than the machine's other load. BENCH_OTEL=off runs the API without tracing (diagnosis
- * only: not the production configuration, and the verdict says so).
+ * Production here: logging every request at info to stdout (a file, as a container runtime writes
+ * it), tracing every request (the chart sets no sampler: the SDK's default, parent-based
+ * always-on; its default batch span processor) to a real OTLP collector (Jaeger, built from its Go
+ * module), which runs during every run; its CPU is printed. Besides the throughput ratios, the
+ * ratios of requests per server CPU-second tell how much of a gap is the servers' own work rather
+ * than the machine's other load. BENCH_OTEL=off runs both production servers without tracing
+ * (diagnosis only: not the production configuration, and the verdict says so).
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -99,7 +102,7 @@ function load(
   });
 }
 
-/** A hello-world fastify server in a process of its own, as the API is. */
+/** A bare hello-world fastify server in a process of its own, as the API is: no logging, no tracing. */
 async function startHello(): Promise<{ url: string; pid: number; stop(): void }> {
   const port = await freePort();
   const script = `
@@ -117,6 +120,44 @@ async function startHello(): Promise<{ url: string; pid: number; stop(): void }>
     child.once('exit', (code) => reject(new Error(`hello-world server exited with ${code}`)));
   });
   return { url: `http://127.0.0.1:${port}/`, pid: child.pid!, stop: () => child.kill('SIGKILL') };
+}
+
+/**
+ * Hello world under the API's production logging and tracing (hello-server.ts), its stdout to a
+ * file as the API's: the baseline the goal is judged against.
+ */
+async function startProductionHello(env: Record<string, string>) {
+  const dir = mkdtempSync(join(tmpdir(), 'epreuve-bench-hello-'));
+  const logFile = join(dir, 'stdout.log');
+  const fd = openSync(logFile, 'w');
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'hello-server.ts'), String(port)], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', fd, 'pipe'],
+  });
+  closeSync(fd);
+  let err = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (b: Buffer) => {
+      err += b;
+      if (err.includes('listening')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`hello-world server exited with ${code}: ${err}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    pid: child.pid!,
+    log: () => readFileSync(logFile, 'utf8'),
+    /** SIGTERM (it flushes its spans). */
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 /**
@@ -192,18 +233,23 @@ const cp = new ControlPlane();
 await cp.start();
 const jaeger = await new JaegerServer().start();
 let api: Awaited<ReturnType<typeof startApi>> | undefined;
+let helloProduction: Awaited<ReturnType<typeof startProductionHello>> | undefined;
+// What production runs with, for the API and the production hello world alike.
+const production = {
+  EPREUVE_LOG_LEVEL: 'info', // the chart's default: every request logged
+  // The chart's variables when otel.endpoint is set (no sampler, no batch settings: the SDK's defaults).
+  ...(TRACING && {
+    OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint,
+    OTEL_EXPORTER_OTLP_HEADERS: jaeger.otlpHeaders,
+    OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=bench',
+  }),
+};
 try {
   await installCrds(cp.kubeconfigPath);
   const client = kube(cp.kubeconfigPath);
   const KEY = 'epk_bench-key-0123456789abcdef';
   api = await startApi(cp.kubeconfigPath, {
-    EPREUVE_LOG_LEVEL: 'info', // the chart's default: every request logged
-    // The chart's variables when otel.endpoint is set (no sampler, no batch settings: the SDK's defaults).
-    ...(TRACING && {
-      OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint,
-      OTEL_EXPORTER_OTLP_HEADERS: jaeger.otlpHeaders,
-      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=bench',
-    }),
+    ...production,
     EPREUVE_API_KEYS: JSON.stringify([
       {
         name: 'bench',
@@ -288,6 +334,7 @@ try {
   });
 
   const hello = await startHello();
+  helloProduction = await startProductionHello(production);
   const jaegerPid = childNamed('jaeger');
   type Run = {
     rps: number;
@@ -327,57 +374,80 @@ try {
     hello: await size(hello.url),
     session: await size(`${api.url}/api/v1/candidate/session`, session),
   };
-  const rounds: Array<{ hello: Run; session: Run }> = [];
+  const tracesOf = (service: string, operation: string) =>
+    eventually(async () => {
+      const found = (await jaeger.traces({ service, limit: 1000 })).filter((t) =>
+        t.spans.some((sp) => sp.operationName === operation),
+      );
+      if (!found.length) throw new Error(`no trace of ${service}'s ${operation} in Jaeger yet`);
+      return found.length;
+    }, 30_000);
+  type Round = { bare: Run; hello: Run; session: Run };
+  const rounds: Round[] = [];
+  let helloTraced = 0;
   for (let i = 0; i < ROUNDS; i++) {
-    const h = await measure(hello.pid, hello.url);
+    const bare = await measure(hello.pid, hello.url);
+    const h = await measure(helloProduction.pid, helloProduction.url);
+    // Checked now: Jaeger keeps the last 10 000 traces, and the session's rounds push these out.
+    if (i === 0 && TRACING) helloTraced = await tracesOf('hello-world', 'GET /');
     const m = await measure(api.pid, `${api.url}/api/v1/candidate/session`, session);
     if (m.non2xx > 0) throw new Error(`${m.non2xx} session requests failed or were refused`);
-    rounds.push({ hello: h, session: m });
+    rounds.push({ bare, hello: h, session: m });
   }
   hello.stop();
-  const logged = api
-    .log()
-    .split('\n')
-    .filter((l) => l.startsWith('{') && l.includes('/api/v1/candidate/session')).length;
-  // What "production" means here, checked rather than assumed: requests were logged and traced.
-  if (logged === 0) throw new Error('the API logged nothing under load: not the production configuration');
+  // What "production" means here, checked rather than assumed: requests were logged and traced,
+  // by the API and by the hello world it is judged against.
+  const linesOf = (log: string, path: string) =>
+    log.split('\n').filter((l) => l.startsWith('{') && l.includes(`"url":"${path}`)).length;
+  const logged = linesOf(api.log(), '/api/v1/candidate/session');
+  const helloLogged = linesOf(helloProduction.log(), '/');
+  if (logged === 0 || helloLogged === 0)
+    throw new Error(
+      `request lines: API ${logged}, hello world ${helloLogged}: not the production configuration`,
+    );
   await api.stop(); // flushes its spans
-  const traced = TRACING
-    ? await eventually(async () => {
-        const found = (await jaeger.traces({ service: 'epreuve-api', limit: 1000 })).filter((t) =>
-          t.spans.some((sp) => sp.operationName.includes('/candidate/session')),
-        );
-        if (!found.length) throw new Error('no trace of a session request in Jaeger yet');
-        return found.length;
-      }, 30_000)
-    : 0;
+  await helloProduction.stop();
+  const traced = TRACING ? await tracesOf('epreuve-api', 'GET /api/v1/candidate/session') : 0;
   const line = (r: Run) =>
     `${r.rps.toFixed(0).padStart(6)} req/s, p99 ${String(r.p99).padStart(3)} ms; CPU s: server ${r.server.toFixed(1)}, generator ${r.generator.toFixed(1)}, jaeger ${r.jaeger.toFixed(1)}; load ${r.load1.toFixed(1)}`;
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const ratios = rounds.map((r) => r.session.rps / r.hello.rps);
+  const ratios = (base: 'hello' | 'bare') => rounds.map((r) => r.session.rps / r[base].rps);
   // Requests served per CPU-second of the server: what each request costs, whatever else runs.
-  const efficiency = rounds.map((r) => r.session.rps / r.session.server / (r.hello.rps / r.hello.server));
-  const r = mean(ratios);
+  const efficiency = (base: 'hello' | 'bare') =>
+    rounds.map((r) => r.session.rps / r.session.server / (r[base].rps / r[base].server));
+  const judged = ratios('hello');
+  const r = mean(judged);
   console.log(
     `\ncandidate session benchmark: ${ROUNDS} rounds of ${SECONDS} s per server, ${CONNECTIONS} connections, loopback HTTP; servers and load generator (autocannon) in processes of their own`,
   );
   rounds.forEach((x, i) => {
-    console.log(`  round ${i + 1} hello world : ${line(x.hello)}`);
-    console.log(`  round ${i + 1} session     : ${line(x.session)}`);
+    console.log(`  round ${i + 1} bare hello world       : ${line(x.bare)}`);
+    console.log(`  round ${i + 1} hello world, production: ${line(x.hello)}`);
+    console.log(`  round ${i + 1} session, production    : ${line(x.session)}`);
   });
   console.log(`  response (headers + body): hello world ${sizes.hello}, session ${sizes.session}`);
   console.log(
-    `  API: logging at info (${logged} session request lines written to its stdout file); ${TRACING ? `tracing to Jaeger (${traced} session traces found)` : 'TRACING OFF (BENCH_OTEL=off): not the production configuration'}`,
+    `  production: logging at info (request lines written to stdout files: API ${logged}, hello world ${helloLogged}); ${TRACING ? `tracing to Jaeger (traces found: API ${traced}, hello world ${helloTraced})` : 'TRACING OFF (BENCH_OTEL=off): not the production configuration'}`,
+  );
+  for (const [base, what] of [
+    ['bare', 'bare hello world (no logging, no tracing; for reference)'],
+    ['hello', 'hello world under production logging and tracing'],
+  ] as const) {
+    const e = efficiency(base);
+    console.log(`  per CPU-second vs ${what}: ${ratio(mean(e))} (rounds: ${e.map(ratio).join(', ')})`);
+  }
+  const bare = ratios('bare');
+  console.log(
+    `  ratio vs bare hello world (for reference): session = ${ratio(mean(bare))} (rounds: ${bare.map(ratio).join(', ')})`,
   );
   console.log(
-    `  per CPU-second      : the API serves ${ratio(mean(efficiency))} of hello world's requests per CPU-second of its process (rounds: ${efficiency.map(ratio).join(', ')})`,
-  );
-  console.log(
-    `  ratio               : session = ${ratio(r)} of hello world (rounds: ${ratios.map(ratio).join(', ')}) — goal ≥ ${ratio(GOAL)}: ${!TRACING ? 'not judged (tracing off)' : r >= GOAL ? 'met' : `MISSED by ${ratio(GOAL - r)}`}`,
+    `  ratio vs hello world under production logging and tracing (the goal's baseline): session = ${ratio(r)} (rounds: ${judged.map(ratio).join(', ')}) — goal ≥ ${ratio(GOAL)}: ${!TRACING ? 'not judged (tracing off)' : r >= GOAL ? 'met' : `MISSED by ${ratio(GOAL - r)}`}`,
   );
 } finally {
   await api?.stop();
   api?.remove();
+  await helloProduction?.stop();
+  helloProduction?.remove();
   await jaeger.stop();
   await cp.stop();
 }
