@@ -280,6 +280,22 @@ export const ANSWER_ERRORS = [
   'Unavailable',
 ] as const;
 
+/**
+ * The most characters of any text in a grader's reply (an explanation, a hint, a problem's detail),
+ * and what the API stores of one. An answer's rows and database errors end up in them: unbounded,
+ * one reply could outgrow what the API reads of a reply (8 MiB), which it takes for the grader
+ * being unavailable — the attempt withdrawn, so an answer could probe hidden data for free.
+ */
+export const MAX_GRADE_TEXT = 4000;
+
+/** `text` cut to `max` characters, an ellipsis last when cut (never half a surrogate pair). */
+export function cutText(text: string, max = MAX_GRADE_TEXT): string {
+  if (text.length <= max) return text;
+  const end = max - 1;
+  const code = text.charCodeAt(end - 1);
+  return `${text.slice(0, code >= 0xd800 && code <= 0xdbff ? end - 1 : end)}…`;
+}
+
 /** The grader's answer: pass or fail, with an explanation for the candidate. */
 export const gradeResponse = z.object({
   pass: z.boolean(),

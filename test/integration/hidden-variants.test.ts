@@ -1,5 +1,10 @@
 import { rmSync } from 'node:fs';
-import { type GradeRequest, hiddenVariantDatabase, DB_CREDENTIAL_KEYS as KEYS } from '@epreuve/crds';
+import {
+  type GradeRequest,
+  hiddenVariantDatabase,
+  DB_CREDENTIAL_KEYS as KEYS,
+  MAX_GRADE_TEXT,
+} from '@epreuve/crds';
 import type { FastifyInstance } from 'fastify';
 import { MongoClient } from 'mongodb';
 import pg from 'pg';
@@ -201,6 +206,33 @@ describe('hidden variants (PostgreSQL)', () => {
     expect(res.hintFr).not.toMatch(/integer|\(/);
     // Staff still see what happened.
     expect(res.explanation).toMatch(/hidden variant 1 \(SqlError\).*invalid input syntax for type integer/);
+  });
+
+  // Red team 6: the grader quoted an answer's rows and database errors whole, so an answer could
+  // make the reply, on a hidden variant only, larger than the API reads of one (8 MiB). The API took
+  // that for the grader being down and withdrew the attempt: a free probe of hidden data per answer.
+  it('keeps its reply small whatever an answer returns or raises on a hidden variant', async () => {
+    const exercise = SQL_EXERCISES.find((e) => e.id === 'rank-customers-by-country')!;
+    const visible = await runQuery(graderOn(DB), exercise.reference, { rowCap: 100_000 });
+    const mine = `SELECT * FROM (${sqlLiteral(visible)}) v WHERE current_database() = '${DB}'`;
+    const elsewhere = `SELECT * FROM (${sqlLiteral(visible)}) v WHERE current_database() <> '${DB}'`;
+    // A 1.6 MB row of control characters (9.6 MB once JSON-escaped), and an error quoting 3 MB.
+    const hugeRow = `${mine} UNION ALL ${elsewhere} UNION ALL SELECT repeat(chr(1), 1600000), NULL, NULL, NULL WHERE current_database() <> '${DB}'`;
+    // (A CASE on current_database(), which is not folded at plan time as a constant would be.)
+    const hugeError = `${mine} UNION ALL ${elsewhere} AND (CASE WHEN current_database() <> '${DB}' THEN repeat(chr(1), 3000000) ELSE '1' END)::int > 0`;
+    for (const [answer, error] of [
+      [hugeRow, undefined],
+      [hugeError, 'SqlError'],
+    ] as const) {
+      const res = await gradeWithVariants(exercise, answer);
+      expect(res.statusCode).toBe(200);
+      // Three texts of at most MAX_GRADE_TEXT characters, 6 bytes each once JSON-escaped at worst:
+      // far under the 8 MiB the API reads (before: 9.6 MB and 18 MB).
+      expect(res.body.length).toBeLessThan(3 * MAX_GRADE_TEXT * 6 + 4096);
+      const body = res.json();
+      expect([body.pass, body.error]).toEqual([false, error]);
+      expect(body.explanation).toMatch(/hidden variant 1/);
+    }
   });
 
   // Red team 4: every assessment's hidden variants were the same, and the code is public, so an

@@ -137,6 +137,27 @@ describe('hostile pipelines are refused, data unchanged, error clear', () => {
     expect(await counts()).toEqual(before);
   });
 
+  // Red team 6: FerretDB applies maxTimeMS to the first batch only, and a streaming pipeline over
+  // documents the candidate inserted ran on, batch after batch, far past the answer's time limit.
+  it('stops a pipeline at its time limit, every batch included, and the client still serves', async () => {
+    const scratch = client.db(DB).collection(`slow_${process.pid}`);
+    await scratch.insertMany(Array.from({ length: 10_000 }, (_, i) => ({ i, n: i % 97 })));
+    const stages = Array.from({ length: 150 }, (_, k) => ({
+      $addFields: { [`f${k % 5}`]: { $sum: ['$n', k] } },
+    }));
+    const started = performance.now();
+    await expect(
+      runPipeline(client, DB, scratch.collectionName, JSON.stringify(stages), {
+        timeoutMs: 1000,
+        docCap: 20_000,
+      }),
+    ).rejects.toMatchObject({ reason: 'Timeout', message: 'Your pipeline was stopped after 1 s.' });
+    expect(performance.now() - started).toBeLessThan(4000);
+    const next = await runPipeline(client, DB, scratch.collectionName, '[{"$match": {"i": 7}}]');
+    expect(next.rows).toHaveLength(1);
+    await scratch.drop();
+  });
+
   it('caps the number of documents returned', async () => {
     await expect(
       runPipeline(client, DB, 'app_sessions', '[{"$unwind": "$screens"}]', { docCap: 50 }),

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   API_VERSION,
   type CheckSpec,
+  cutText,
   GRADER,
   type GradeResponse,
   KINDS,
@@ -222,9 +223,9 @@ export class GradingService {
       ? {
           graded: true,
           pass: grade.pass,
-          explanation: grade.explanation.slice(0, 4000),
-          hint: grade.hint.slice(0, 4000),
-          ...(grade.hintFr ? { hintFr: grade.hintFr.slice(0, 4000) } : {}),
+          explanation: cutText(grade.explanation),
+          hint: cutText(grade.hint),
+          ...(grade.hintFr ? { hintFr: cutText(grade.hintFr) } : {}),
           ...(grade.error ? { error: grade.error } : {}),
           points: grade.pass ? task.points : 0,
           gradedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),

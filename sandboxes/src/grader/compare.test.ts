@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { compareResults, MAX_NESTING, type ResultSet, UncomparableResult } from './compare.ts';
+import {
+  compareResults,
+  formatRow,
+  MAX_NESTING,
+  MAX_QUOTED_VALUE,
+  type ResultSet,
+  UncomparableResult,
+} from './compare.ts';
 
 const rs = (columns: string[], rows: unknown[][]): ResultSet => ({ columns, rows });
 const opts = { orderMatters: false, numericTolerance: 0, ignoreColumnNames: false };
@@ -311,5 +318,26 @@ describe('the candidate hint', () => {
     expect(grade.hint).toBe('The rows are right but in the wrong order. Check your ORDER BY.');
     expect(grade.hintFr).toBe('Les lignes sont justes mais dans le mauvais ordre. Vérifiez votre ORDER BY.');
     expect(grade.explanation).toMatch(/row 1 should be \(FR, 3\)/); // staff still see the diff
+  });
+});
+
+describe('formatRow', () => {
+  it('quotes values whole up to MAX_QUOTED_VALUE characters, and cuts longer ones saying how long they were', () => {
+    expect(formatRow(['FR', 3, null, 12.5])).toBe('(FR, 3, NULL, 12.5)');
+    const long = 'z'.repeat(1_600_000);
+    const row = formatRow([long, 1]);
+    expect(row.length).toBeLessThan(MAX_QUOTED_VALUE + 40);
+    expect(row).toMatch(/^\(z+… \(1600000 characters\), 1\)$/);
+  });
+
+  it('keeps an explanation quoting a huge extra row small', () => {
+    const exp: ResultSet = { columns: ['a'], rows: [['x']] };
+    const act: ResultSet = { columns: ['a'], rows: [['x'], ['\u0001'.repeat(1_600_000)]] };
+    const { explanation } = compareResults(exp, act, {
+      orderMatters: false,
+      numericTolerance: 0,
+      ignoreColumnNames: false,
+    });
+    expect(explanation.length).toBeLessThan(2_000);
   });
 });

@@ -2,6 +2,8 @@
  * Compares a candidate's result with the reference and says, in words a candidate understands,
  * what differs: columns, missing rows, extra rows, wrong values in one column, wrong order.
  */
+import { cutText } from '@epreuve/crds';
+
 export interface ResultSet {
   columns: string[];
   rows: unknown[][];
@@ -229,8 +231,14 @@ function wrongColumns(
   return `Every row is there, but the ${verb} wrong values: ${list}. E.g. ${where}, expected ${formatRow(example[0])}, got ${formatRow(example[1])}.`;
 }
 
+/** Most characters of one value quoted in an explanation: rows are examples, not dumps. */
+export const MAX_QUOTED_VALUE = 200;
+
 export const formatRow = (row: unknown[]) =>
-  `(${row.map((v) => (v === null ? 'NULL' : typeof v === 'string' ? v : String(v))).join(', ')})`;
+  `(${row.map((v) => quoted(v === null ? 'NULL' : typeof v === 'string' ? v : String(v))).join(', ')})`;
+
+const quoted = (text: string) =>
+  text.length <= MAX_QUOTED_VALUE ? text : `${cutText(text, MAX_QUOTED_VALUE)} (${text.length} characters)`;
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 

@@ -6,6 +6,7 @@ import {
   checkRequest,
   collectionSourceDatabase,
   consoleRequest,
+  cutText,
   GRADER,
   type GradeRequest,
   type GradeResponse,
@@ -144,7 +145,24 @@ function sendProblem(reply: FastifyReply, status: number, detail: string, retryA
   return reply
     .code(status)
     .type('application/problem+json')
-    .send({ type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail });
+    .send({ type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail: cutText(detail) });
+}
+
+/**
+ * A reply with every text cut to MAX_GRADE_TEXT (cutText): the answer's rows and database errors
+ * are quoted in them, and a reply over what the API reads is taken for the grader being down, the
+ * attempt withdrawn (a free probe of hidden data; red team 6).
+ */
+export function bounded(body: GradeResponse): GradeResponse {
+  return {
+    ...body,
+    explanation: cutText(body.explanation),
+    hint: cutText(body.hint),
+    ...(body.hintFr !== undefined && { hintFr: cutText(body.hintFr) }),
+    ...(body.checks && {
+      checks: body.checks.map((c) => ({ ...c, hint: cutText(c.hint), explanation: cutText(c.explanation) })),
+    }),
+  };
 }
 
 /** A body that fails its schema: 400 naming each field at fault. */
@@ -248,7 +266,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
       return busy(reply);
     }
     try {
-      return await check(sandbox, req);
+      return bounded(await check(sandbox, req));
     } catch (err) {
       if (err instanceof SourceError)
         return sendProblem(reply, err.cause.reason === 'Timeout' ? 503 : 422, err.message);
@@ -298,7 +316,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
         return sendProblem(reply, 422, `the reference answer does not run: ${err.message}`);
       }
       if (result.error === 'Unavailable') return sendProblem(reply, 503, result.explanation, 2);
-      const body: GradeResponse = {
+      return bounded({
         pass: result.pass,
         explanation: result.explanation,
         hint: result.hint,
@@ -306,8 +324,7 @@ export async function buildGradeServer(o: GradeServerOptions): Promise<FastifyIn
         ...(result.error ? { error: result.error } : {}),
         expectedRows: result.expectedRows,
         actualRows: result.actualRows,
-      };
-      return body;
+      });
     } finally {
       release();
     }
