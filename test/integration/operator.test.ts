@@ -315,7 +315,8 @@ describe('failures are reported, and do not hot-loop', () => {
     );
     await waitPhase('erin', 'Provisioning');
     // The count the quiet window read does see erin's reconciles: the template's arrival made some.
-    expect(erin()).toBeGreaterThan(0);
+    // Waited for: the status write can be seen before the reconcile's log line reaches the reader.
+    await eventually(async () => expect(erin()).toBeGreaterThan(0));
   });
 
   it('QuotaExceeded names what is short, and stays quiet', async () => {
