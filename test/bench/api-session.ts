@@ -123,96 +123,35 @@ async function startHello(): Promise<{ url: string; pid: number; stop(): void }>
 }
 
 /**
- * Hello world under the API's production logging and tracing (hello-server.ts), its stdout to a
- * file as the API's: the baseline the goal is judged against.
+ * A server process (node `args`) with stdout and stderr going straight to a file, as a container
+ * runtime writes a container's log: a reader that falls behind (the harness's ApiProcess keeps
+ * output in memory) would block the server's log writes and measure the reader instead. Ready once
+ * `readyUrl` answers 2xx.
  */
-async function startProductionHello(env: Record<string, string>) {
-  const dir = mkdtempSync(join(tmpdir(), 'epreuve-bench-hello-'));
+async function startLogged(what: string, args: string[], env: NodeJS.ProcessEnv, readyUrl: string) {
+  const dir = mkdtempSync(join(tmpdir(), `epreuve-bench-${what}-`));
   const logFile = join(dir, 'stdout.log');
   const fd = openSync(logFile, 'w');
-  const port = await freePort();
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'hello-server.ts'), String(port)], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', fd, 'pipe'],
-  });
+  const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
-  let err = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (b: Buffer) => {
-      err += b;
-      if (err.includes('listening')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`hello-world server exited with ${code}: ${err}`)));
-  });
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    pid: child.pid!,
-    log: () => readFileSync(logFile, 'utf8'),
-    /** SIGTERM (it flushes its spans). */
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-    remove: () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
-
-/**
- * The API process (node api/src/main.ts) with stdout and stderr going straight to a file, as a
- * container runtime writes a container's log: a reader that falls behind (the harness's
- * ApiProcess keeps output in memory) would block the API's synchronous log writes and measure
- * the reader instead.
- */
-async function startApi(kubeconfig: string, env: Record<string, string>) {
-  const dir = mkdtempSync(join(tmpdir(), 'epreuve-bench-api-'));
-  const logFile = join(dir, 'stdout.log');
-  const fd = openSync(logFile, 'w');
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    process.execPath,
-    // BENCH_API_NODE_ARGS: e.g. --cpu-prof --cpu-prof-dir=/tmp/prof, to see where the time goes.
-    [
-      ...(process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-      join(ROOT, 'api', 'src', 'main.ts'),
-    ],
-    {
-      env: {
-        ...process.env,
-        KUBECONFIG: kubeconfig,
-        EPREUVE_API_HOST: '127.0.0.1',
-        EPREUVE_API_PORT: String(port),
-        // Its own operations port: 9090 may be taken by another API on this machine.
-        EPREUVE_METRICS_PORT: String(await freePort()),
-        ...env,
-      },
-      stdio: ['ignore', fd, fd],
-    },
-  );
-  closeSync(fd);
-  const url = `http://127.0.0.1:${port}`;
+  const log = () => readFileSync(logFile, 'utf8');
   for (const deadline = Date.now() + 60_000; ; ) {
-    if (child.exitCode !== null)
-      throw new Error(`api exited:\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
+    if (child.exitCode !== null) throw new Error(`${what} exited:\n${log().slice(-3000)}`);
     if (
-      await fetch(`${url}/readyz`).then(
+      await fetch(readyUrl).then(
         (r) => r.ok,
         () => false,
       )
     )
       break;
-    if (Date.now() > deadline)
-      throw new Error(`api not ready:\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
+    if (Date.now() > deadline) throw new Error(`${what} not ready:\n${log().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
   let stopped: Promise<void> | undefined;
   return {
-    url,
     pid: child.pid!,
-    log: () => readFileSync(logFile, 'utf8'),
-    /** SIGTERM (the API flushes its spans), SIGKILL after 15 s. */
+    log,
+    /** SIGTERM (the server flushes its spans), SIGKILL after 15 s. */
     stop(): Promise<void> {
       stopped ??= new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
@@ -227,6 +166,37 @@ async function startApi(kubeconfig: string, env: Record<string, string>) {
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * Hello world under the API's production logging and tracing (hello-server.ts), logging to a file
+ * as the API does: the baseline the goal is judged against.
+ */
+async function startProductionHello(env: Record<string, string>) {
+  const url = `http://127.0.0.1:${await freePort()}/`;
+  const args = [join(import.meta.dirname, 'hello-server.ts'), new URL(url).port];
+  return { url, ...(await startLogged('hello', args, { ...process.env, ...env }, url)) };
+}
+
+/** The API process (node api/src/main.ts), configured only through the environment. */
+async function startApi(kubeconfig: string, env: Record<string, string>) {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const args = [
+    // BENCH_API_NODE_ARGS: e.g. --cpu-prof --cpu-prof-dir=/tmp/prof, to see where the time goes.
+    ...(process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+    join(ROOT, 'api', 'src', 'main.ts'),
+  ];
+  const apiEnv = {
+    ...process.env,
+    KUBECONFIG: kubeconfig,
+    EPREUVE_API_HOST: '127.0.0.1',
+    EPREUVE_API_PORT: String(port),
+    // Its own operations port: 9090 may be taken by another API on this machine.
+    EPREUVE_METRICS_PORT: String(await freePort()),
+    ...env,
+  };
+  return { url, ...(await startLogged('api', args, apiEnv, `${url}/readyz`)) };
 }
 
 const cp = new ControlPlane();

@@ -6,7 +6,7 @@
  * and the plugin that writes one line, one span and the RED metrics per request. What it does not
  * have is the API itself (auth, rate limit, load shedding, headers, routing of many routes, the
  * handler and its serializer): the ratio of the two is the API's own cost under production
- * conditions. Prints `listening` once it is.
+ * conditions.
  */
 import { startTelemetry } from '@epreuve/kube';
 import Fastify, { LogController } from 'fastify';
@@ -28,7 +28,6 @@ const app = Fastify({
 await app.register(observabilityPlugin, {});
 app.get('/', async () => ({ hello: 'world' }));
 await app.listen({ host: '127.0.0.1', port: Number(process.argv[2]) });
-process.stderr.write('listening\n');
 process.once('SIGTERM', async () => {
   await app.close();
   await telemetry?.shutdown();
